@@ -1,0 +1,35 @@
+//! `sigtrace export`: writes a merged, symbolised profile in another tool's format, one
+//! exporter per file.
+
+pub mod folded;
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use crate::profile::{load_traces, Profile};
+use crate::symbols::Symbolizer;
+
+/// The formats `sigtrace export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Folded stacks (`root;…;leaf WEIGHT`), for flamegraph.pl, inferno, speedscope.
+    Folded,
+}
+
+/// Runs `sigtrace export`; returns the exit code.
+pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
+    let (traces, all_loaded) = load_traces(files);
+    if traces.is_empty() {
+        return 1;
+    }
+    let profile = Profile::build(&traces, &mut Symbolizer::new());
+    let bytes = match format {
+        Format::Folded => folded::render(&profile).into_bytes(),
+    };
+    if let Err(message) = crate::output::write_result(output, &bytes) {
+        crate::warn!("{message}");
+        return 1;
+    }
+    i32::from(!all_loaded)
+}

@@ -1,0 +1,270 @@
+//! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture ratio).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::profile::{load_trace, ticks_to_ns, LoadedTrace};
+
+/// One thread's totals over all generations of a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadTotals {
+    pub tid: u32,
+    pub name: String,
+    pub samples: u64,
+    pub weight: u64,
+    /// The largest CPU time the thread was seen with, ns.
+    pub cpu_ns: u64,
+    pub dropped: u64,
+}
+
+/// Totals of one trace file, as shown by `info` and by `record`'s closing lines.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceSummary {
+    pub generations: usize,
+    /// Sample records.
+    pub samples: u64,
+    /// Sum of the samples' weights (sampling periods they stand for).
+    pub weight: u64,
+    /// Threads' drop counts plus the `dropped.no_slot` counter.
+    pub dropped: u64,
+    /// The last generation's CPU time of the process, ns.
+    pub cpu_ns: u64,
+    /// From the header's start to the end of the last generation, ns.
+    pub duration_ns: u64,
+    /// Counters summed over generations.
+    pub counters: BTreeMap<String, u64>,
+    /// Per distinct tid, in order of first appearance.
+    pub threads: Vec<ThreadTotals>,
+    /// `weight / (cpu_ns × hz / 1e9)`: the share of the CPU time that samples account for.
+    pub capture_ratio: Option<f64>,
+}
+
+impl TraceSummary {
+    pub fn of(loaded: &LoadedTrace) -> TraceSummary {
+        let header = &loaded.header;
+        let generations = &loaded.trace.generations;
+        let mut summary = TraceSummary { generations: generations.len(), ..TraceSummary::default() };
+        let mut thread_index: BTreeMap<u32, usize> = BTreeMap::new();
+        for generation in generations {
+            let local: Vec<usize> = generation
+                .threads
+                .iter()
+                .map(|thread| {
+                    let index = *thread_index.entry(thread.tid).or_insert_with(|| {
+                        summary.threads.push(ThreadTotals { tid: thread.tid, ..ThreadTotals::default() });
+                        summary.threads.len() - 1
+                    });
+                    let totals = &mut summary.threads[index];
+                    if !thread.name.is_empty() {
+                        totals.name.clone_from(&thread.name);
+                    }
+                    totals.cpu_ns = totals.cpu_ns.max(thread.cpu_ns);
+                    totals.dropped = totals.dropped.saturating_add(thread.dropped);
+                    summary.dropped = summary.dropped.saturating_add(thread.dropped);
+                    index
+                })
+                .collect();
+            for sample in &generation.samples {
+                summary.samples += 1;
+                summary.weight = summary.weight.saturating_add(sample.weight.into());
+                if let Some(&index) = local.get(sample.thread as usize) {
+                    summary.threads[index].samples += 1;
+                    summary.threads[index].weight = summary.threads[index].weight.saturating_add(sample.weight.into());
+                }
+            }
+            for (name, value) in &generation.counters {
+                let total = summary.counters.entry(name.clone()).or_insert(0);
+                *total = total.saturating_add(*value);
+            }
+        }
+        summary.dropped = summary.dropped.saturating_add(summary.counters.get("dropped.no_slot").copied().unwrap_or(0));
+        if let Some(last) = generations.last() {
+            summary.cpu_ns = last.process_cpu_ns;
+            summary.duration_ns = ticks_to_ns(header, last.end_time).saturating_sub(header.start_clock_ns);
+        }
+        let expected = summary.cpu_ns as f64 * f64::from(header.hz) / 1e9;
+        summary.capture_ratio = (expected > 0.0).then(|| summary.weight as f64 / expected);
+        summary
+    }
+
+    /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
+    pub fn unwind_ends(&self) -> u64 {
+        self.counters.iter().filter(|(name, _)| name.starts_with("unwind.end.")).map(|(_, v)| *v).fold(0u64, |a, v| a.saturating_add(v))
+    }
+
+    /// The one-line summary `record` prints per file.
+    pub fn one_line(&self) -> String {
+        format!(
+            "{} samples (weight {}) over {:.2} s, {} threads, {} dropped, {} of CPU time × Hz",
+            self.samples,
+            self.weight,
+            self.duration_ns as f64 / 1e9,
+            self.threads.len(),
+            self.dropped,
+            percent(self.capture_ratio)
+        )
+    }
+}
+
+/// `98.7%`, or `n/a` when there was no CPU time to compare with.
+pub fn percent(ratio: Option<f64>) -> String {
+    match ratio {
+        Some(ratio) => format!("{:.1}%", ratio * 100.0),
+        None => "n/a".into(),
+    }
+}
+
+fn seconds(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// Quotes an argument for display when the shell would need it.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The human-readable description of one file.
+pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary) -> String {
+    let header = &loaded.header;
+    let trace = &loaded.trace;
+    let mut rows: Vec<(String, String)> = vec![
+        ("file".into(), loaded.path.display().to_string()),
+        ("pid".into(), format!("{} (parent {})", header.pid, header.parent_pid)),
+        ("executable".into(), header.executable.clone()),
+        ("command line".into(), header.args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")),
+        ("duration".into(), seconds(summary.duration_ns)),
+        ("generations".into(), format!("{} complete", summary.generations)),
+        ("threads".into(), summary.threads.len().to_string()),
+        ("samples".into(), summary.samples.to_string()),
+        ("weight".into(), summary.weight.to_string()),
+        ("dropped".into(), summary.dropped.to_string()),
+    ];
+    let truncated = match &trace.stopped_because {
+        Some(why) => format!("{} bytes ({why})", trace.ignored_bytes),
+        None => format!("{} bytes", trace.ignored_bytes),
+    };
+    rows.push(("truncated".into(), truncated));
+    rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
+    rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
+    rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    rows.push(("unwind ends".into(), summary.unwind_ends().to_string()));
+    for (name, value) in &summary.counters {
+        rows.push((name.clone(), value.to_string()));
+    }
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
+    let mut out = String::new();
+    for (key, value) in &rows {
+        let _ = writeln!(out, "{:width$} {value}", format!("{key}:"));
+    }
+    if !summary.threads.is_empty() {
+        let _ = writeln!(out, "per thread:");
+        let _ = writeln!(out, "  {:>8}  {:<16} {:>9} {:>9} {:>11} {:>8}", "tid", "name", "samples", "weight", "cpu", "dropped");
+        for thread in &summary.threads {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {:<16} {:>9} {:>9} {:>11} {:>8}",
+                thread.tid,
+                thread.name,
+                thread.samples,
+                thread.weight,
+                seconds(thread.cpu_ns),
+                thread.dropped
+            );
+        }
+    }
+    out
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() {
+        "?"
+    } else {
+        text
+    }
+}
+
+/// The JSON description of one file.
+pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary) -> Value {
+    let header = &loaded.header;
+    let per_thread: Vec<Value> = summary
+        .threads
+        .iter()
+        .map(|t| json!({ "tid": t.tid, "name": t.name, "samples": t.samples, "weight": t.weight, "cpu_ns": t.cpu_ns, "dropped": t.dropped }))
+        .collect();
+    json!({
+        "file": loaded.path.display().to_string(),
+        "pid": header.pid,
+        "parent_pid": header.parent_pid,
+        "executable": header.executable,
+        "args": header.args,
+        "clock": header.clock,
+        "start_unix_ns": header.start_unix_ns,
+        "duration_ns": summary.duration_ns,
+        "generations": summary.generations,
+        "threads": summary.threads.len(),
+        "samples": summary.samples,
+        "weight": summary.weight,
+        "dropped": summary.dropped,
+        "truncated_bytes": loaded.trace.ignored_bytes,
+        "stopped_because": loaded.trace.stopped_because,
+        "hz": header.hz,
+        "timer": header.timer,
+        "mode": header.mode,
+        "max_depth": header.max_depth,
+        "cpu_ns": summary.cpu_ns,
+        "capture_ratio": summary.capture_ratio,
+        "unwind_ends": summary.unwind_ends(),
+        "counters": summary.counters,
+        "per_thread": per_thread,
+    })
+}
+
+/// Runs `sigtrace info`; returns the exit code.
+pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
+    let mut exit_code = 0;
+    let mut text = String::new();
+    let mut objects = Vec::new();
+    for path in files {
+        let loaded = match load_trace(path) {
+            Ok(loaded) => loaded,
+            Err(message) => {
+                crate::warn!("{message}");
+                exit_code = 1;
+                continue;
+            }
+        };
+        let summary = TraceSummary::of(&loaded);
+        if as_json {
+            objects.push(render_json(&loaded, &summary));
+        } else {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&render_text(&loaded, &summary));
+        }
+    }
+    let bytes = if as_json {
+        let value = if files.len() == 1 { objects.pop().unwrap_or(Value::Null) } else { Value::Array(objects) };
+        if value.is_null() {
+            return exit_code;
+        }
+        let mut rendered = serde_json::to_string_pretty(&value).unwrap_or_default();
+        rendered.push('\n');
+        rendered.into_bytes()
+    } else {
+        text.into_bytes()
+    };
+    if let Err(message) = crate::output::write_result(None, &bytes) {
+        crate::warn!("{message}");
+        return 1;
+    }
+    exit_code
+}

@@ -1,0 +1,87 @@
+//! `sigtrace`: records a command under the LD_PRELOAD shim and reads the traces it writes
+//! (`info`, `report`, `export`). Symbolisation happens here, offline, never in the traced process.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod export;
+mod info;
+mod output;
+mod profile;
+mod record;
+mod report;
+mod symbols;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+
+#[derive(Debug, Parser)]
+#[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run a command with the sampling shim preloaded and keep its trace files.
+    Record {
+        /// Output file pattern: %p pid, %e executable name, %t start time (Unix s), %% a `%`.
+        #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = record::DEFAULT_PATTERN)]
+        output: String,
+        /// Samples per second of CPU time, per thread.
+        #[arg(short = 'F', long = "frequency", visible_alias = "hz", value_name = "HZ")]
+        hz: Option<u32>,
+        /// The sampling source.
+        #[arg(long, value_enum, value_name = "T")]
+        timer: Option<record::Timer>,
+        /// The command to run and its arguments.
+        #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// Describe trace files: process, duration, samples, drops, capture ratio.
+    Info {
+        /// One JSON object per file (an array when several files are given).
+        #[arg(long)]
+        json: bool,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The functions with the most samples (several files are merged).
+    Report {
+        /// How many functions to show.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// Also show the weight of each thread.
+        #[arg(long)]
+        threads: bool,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Convert trace files (merged) to another tool's format.
+    Export {
+        #[arg(short = 'f', long, value_enum, default_value = "folded")]
+        format: export::Format,
+        /// Write here instead of to stdout.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Commands::Record { output, hz, timer, command } => record::run(&record::RecordOptions { output, hz, timer, command }),
+        Commands::Info { json, files } => info::run(&files, json),
+        Commands::Report { top, threads, files } => report::run(&files, top, threads),
+        Commands::Export { format, output, files } => export::run(format, output.as_deref(), &files),
+    };
+    std::process::exit(code);
+}

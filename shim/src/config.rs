@@ -1,0 +1,185 @@
+//! Configuration from the `SIGTRACE_*` environment variables, read once at start-up. A bad
+//! value is reported in one line and replaced by a sensible fallback.
+
+use crate::log::{self, Level};
+
+/// Which sampling source the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerChoice {
+    /// perf_event task clock, falling back to POSIX thread CPU timers.
+    Auto,
+    Perf,
+    Posix,
+    Itimer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub output_pattern: String,
+    pub hz: u32,
+    pub timer: TimerChoice,
+    pub generation_ms: u32,
+    pub max_depth: usize,
+    pub buffer_kb: usize,
+    pub signal: i32,
+    pub log_level: Level,
+    pub max_threads: usize,
+}
+
+pub const DEFAULT_OUTPUT: &str = "sigtrace.%e.%p.sigtrace";
+pub const DEFAULT_HZ: u32 = 999;
+pub const DEFAULT_GENERATION_MS: u32 = 1000;
+pub const DEFAULT_DEPTH: usize = 256;
+pub const DEFAULT_BUFFER_KB: usize = 64;
+pub const DEFAULT_MAX_THREADS: usize = 4096;
+
+impl Config {
+    /// Reads the configuration from the process environment, reporting bad values.
+    pub fn from_env() -> Config {
+        Config::from_lookup(|name| std::env::var(name).ok(), log::warn)
+    }
+
+    /// Reads the configuration through `lookup`; each bad value is reported once via `report`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, report: impl Fn(&str)) -> Config {
+        let log_level = match lookup("SIGTRACE_LOG") {
+            None => Level::Warn,
+            Some(text) => Level::parse(&text).unwrap_or_else(|| {
+                report(&format!("SIGTRACE_LOG=\"{text}\" is not one of off, error, warn, info, debug; using warn"));
+                Level::Warn
+            }),
+        };
+        let number = |name: &str, default: u64, min: u64, max: u64| -> u64 {
+            let Some(text) = lookup(name) else { return default };
+            match text.trim().parse::<u64>() {
+                Err(_) => {
+                    report(&format!("{name}=\"{text}\" is not a number; using {default}"));
+                    default
+                }
+                Ok(value) if value < min || value > max => {
+                    let clamped = value.clamp(min, max);
+                    report(&format!("{name}={value} is outside {min}–{max}; using {clamped}"));
+                    clamped
+                }
+                Ok(value) => value,
+            }
+        };
+        let timer = match lookup("SIGTRACE_TIMER") {
+            None => TimerChoice::Auto,
+            Some(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "auto" | "" => TimerChoice::Auto,
+                "perf" => TimerChoice::Perf,
+                "posix" => TimerChoice::Posix,
+                "itimer" => TimerChoice::Itimer,
+                _ => {
+                    report(&format!("SIGTRACE_TIMER=\"{text}\" is not one of auto, perf, posix, itimer; using auto"));
+                    TimerChoice::Auto
+                }
+            },
+        };
+        let signal = match lookup("SIGTRACE_SIGNAL") {
+            None => libc::SIGPROF,
+            Some(text) => parse_signal(&text).unwrap_or_else(|| {
+                report(&format!("SIGTRACE_SIGNAL=\"{text}\" is not a usable signal (SIGPROF, SIGVTALRM, SIGUSR1, SIGUSR2, SIGRTMIN+N or a number); using SIGPROF"));
+                libc::SIGPROF
+            }),
+        };
+        let output_pattern = match lookup("SIGTRACE_OUTPUT") {
+            Some(text) if !text.trim().is_empty() => text,
+            Some(_) => {
+                report(&format!("SIGTRACE_OUTPUT is empty; using {DEFAULT_OUTPUT}"));
+                DEFAULT_OUTPUT.to_string()
+            }
+            None => DEFAULT_OUTPUT.to_string(),
+        };
+        Config {
+            output_pattern,
+            hz: number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
+            timer,
+            generation_ms: number("SIGTRACE_GENERATION_MS", DEFAULT_GENERATION_MS.into(), 10, 3_600_000) as u32,
+            max_depth: number("SIGTRACE_DEPTH", DEFAULT_DEPTH as u64, 1, 2048) as usize,
+            buffer_kb: number("SIGTRACE_BUFFER_KB", DEFAULT_BUFFER_KB as u64, 4, 65_536) as usize,
+            signal,
+            log_level,
+            max_threads: number("SIGTRACE_MAX_THREADS", DEFAULT_MAX_THREADS as u64, 1, 1 << 20) as usize,
+        }
+    }
+
+    /// Words per ring: the configured size, but room for at least four records of full depth.
+    pub fn ring_words(&self) -> usize {
+        (self.buffer_kb * 1024 / 8).max(4 * (self.max_depth + sigprof::ring::RECORD_HEADER_WORDS))
+    }
+}
+
+/// Parses a signal name or number that may carry samples: not one the kernel or the C runtime
+/// reserves for fatal conditions or job control.
+fn parse_signal(text: &str) -> Option<i32> {
+    let text = text.trim().to_ascii_uppercase();
+    let name = text.strip_prefix("SIG").unwrap_or(&text);
+    let signal = match name {
+        "PROF" => libc::SIGPROF,
+        "VTALRM" => libc::SIGVTALRM,
+        "ALRM" => libc::SIGALRM,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        _ => {
+            if let Some(offset) = name.strip_prefix("RTMIN") {
+                let offset: i32 = if offset.is_empty() { 0 } else { offset.strip_prefix('+')?.parse().ok()? };
+                libc::SIGRTMIN() + offset
+            } else {
+                name.parse().ok()?
+            }
+        }
+    };
+    let usable = [libc::SIGPROF, libc::SIGVTALRM, libc::SIGALRM, libc::SIGUSR1, libc::SIGUSR2].contains(&signal)
+        || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal);
+    usable.then_some(signal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let reports = RefCell::new(Vec::new());
+        let config = Config::from_lookup(|name| vars.get(name).cloned(), |line| reports.borrow_mut().push(line.to_string()));
+        (config, reports.into_inner())
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        let (config, reports) = parse(&[]);
+        assert!(reports.is_empty());
+        assert_eq!(config.hz, 999);
+        assert_eq!(config.timer, TimerChoice::Auto);
+        assert_eq!(config.signal, libc::SIGPROF);
+        assert_eq!(config.max_depth, 256);
+        assert_eq!(config.output_pattern, DEFAULT_OUTPUT);
+        assert_eq!(config.log_level, Level::Warn);
+    }
+
+    #[test]
+    fn bad_values_fall_back_with_one_line_each() {
+        let (config, reports) = parse(&[("SIGTRACE_HZ", "fast"), ("SIGTRACE_TIMER", "hpet"), ("SIGTRACE_DEPTH", "99999"), ("SIGTRACE_SIGNAL", "SIGSEGV")]);
+        assert_eq!(config.hz, 999);
+        assert_eq!(config.timer, TimerChoice::Auto);
+        assert_eq!(config.max_depth, 2048);
+        assert_eq!(config.signal, libc::SIGPROF);
+        assert_eq!(reports.len(), 4, "{reports:?}");
+        assert!(reports.iter().any(|line| line == "SIGTRACE_HZ=\"fast\" is not a number; using 999"), "{reports:?}");
+    }
+
+    #[test]
+    fn good_values_are_taken() {
+        let (config, reports) =
+            parse(&[("SIGTRACE_HZ", "4000"), ("SIGTRACE_TIMER", "posix"), ("SIGTRACE_SIGNAL", "SIGRTMIN+3"), ("SIGTRACE_LOG", "debug"), ("SIGTRACE_OUTPUT", "/tmp/x.%p")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(config.hz, 4000);
+        assert_eq!(config.timer, TimerChoice::Posix);
+        assert_eq!(config.signal, libc::SIGRTMIN() + 3);
+        assert_eq!(config.log_level, Level::Debug);
+        assert_eq!(config.output_pattern, "/tmp/x.%p");
+    }
+}

@@ -1,0 +1,84 @@
+//! Choosing the sampling source and arming each thread's timer.
+
+use crate::config::TimerChoice;
+use crate::log;
+use sigprof::timer::set_process_itimer;
+use sigprof::{Registry, ThreadSlot, TimerSource};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+/// The process-wide source chosen at start-up (a `TimerSource` as u8).
+static SOURCE: AtomicU8 = AtomicU8::new(0);
+/// True when the user asked for `auto`: a thread whose perf event is refused falls back to posix.
+static MAY_FALL_BACK: AtomicBool = AtomicBool::new(false);
+static ARM_FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Arms the first (calling) thread with the requested source and fixes the process's source.
+pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
+    let (hz, signal) = (registry.config.hz, registry.config.signal);
+    let source = match choice {
+        TimerChoice::Itimer => {
+            set_process_itimer(hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
+            TimerSource::Itimer
+        }
+        TimerChoice::Perf => {
+            slot.timer.arm(TimerSource::Perf, tid, hz, signal).map_err(|error| format!("perf_event_open refused: {error}"))?;
+            TimerSource::Perf
+        }
+        TimerChoice::Posix => {
+            slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+            TimerSource::Posix
+        }
+        TimerChoice::Auto => match slot.timer.arm(TimerSource::Perf, tid, hz, signal) {
+            Ok(()) => {
+                MAY_FALL_BACK.store(true, Ordering::Relaxed);
+                TimerSource::Perf
+            }
+            Err(error) => {
+                log::info(&format!(
+                    "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
+                ));
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+                TimerSource::Posix
+            }
+        },
+    };
+    SOURCE.store(source as u8, Ordering::Release);
+    Ok(source)
+}
+
+/// Arms the timer of a newly registered thread with the process's source. A perf event that
+/// is refused, or whose descriptor would crowd the host's file-descriptor limit, falls back to
+/// a POSIX timer under `auto`. Not for the handler.
+pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32) {
+    let Some(registry) = Registry::get() else { return };
+    let (hz, signal) = (registry.config.hz, registry.config.signal);
+    let result = match SOURCE.load(Ordering::Acquire) {
+        s if s == TimerSource::Perf as u8 => {
+            let perf = slot.timer.arm(TimerSource::Perf, tid, hz, signal);
+            let crowded = perf.is_ok() && slot.timer.perf_fd() as u64 >= descriptor_budget();
+            match perf {
+                Ok(()) if !crowded => Ok(()),
+                _ if MAY_FALL_BACK.load(Ordering::Relaxed) => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
+                Ok(()) => Ok(()),
+                Err(error) => Err(error),
+            }
+        }
+        s if s == TimerSource::Posix as u8 => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
+        _ => Ok(()), // itimer: process-wide, nothing per thread
+    };
+    if let Err(error) = result {
+        if !ARM_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
+            log::warn(&format!("cannot arm the sampling timer of thread {tid}: {error}; it is not sampled"));
+        }
+    }
+}
+
+/// Perf descriptors are kept below half the soft `RLIMIT_NOFILE`, leaving the rest to the host.
+fn descriptor_budget() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes `limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 512;
+    }
+    (limit.rlim_cur / 2).max(16)
+}

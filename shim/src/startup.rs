@@ -1,0 +1,114 @@
+//! Start-up (from the library constructor) and the final flush (at process exit).
+
+use crate::config::Config;
+use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
+use crate::log::{self, Level};
+use crate::output::{create_exclusive, expand_pattern};
+use crate::sampling::choose_source;
+use crate::threads::{self, current_stack_bounds, current_tid};
+use sigprof::clock::monotonic_ns;
+use sigprof::{Registry, SamplerConfig};
+use std::ffi::c_void;
+use std::time::Duration;
+use writer::drain::{self, Drainer};
+use writer::Header;
+
+/// How often the drain thread empties the rings.
+const DRAIN_PERIOD: Duration = Duration::from_millis(10);
+
+/// Starts sampling the process. Any failure leaves the host untouched with one line on stderr.
+pub fn start() {
+    if !lifecycle::transition(UNINIT, STARTING) {
+        return;
+    }
+    if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(Level::parse) {
+        log::set_level(level);
+    }
+    let config = Config::from_env();
+    log::set_level(config.log_level);
+    if let Err(reason) = start_with(&config) {
+        lifecycle::switch_off(&reason);
+    }
+}
+
+fn start_with(config: &Config) -> Result<(), String> {
+    // SAFETY: getpid/getppid are plain syscalls.
+    let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
+    lifecycle::set_traced_pid(pid);
+    let executable = unwind::modules::executable_path();
+    let executable_name = executable.rsplit('/').next().unwrap_or("unknown").to_string();
+    let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let start_clock_ns = monotonic_ns();
+
+    let registry = Registry::install(
+        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words() },
+        config.max_threads,
+    );
+    sigprof::handler::install(config.signal).map_err(|error| format!("cannot install the signal handler: {error}"))?;
+    threads::create_exit_key();
+    sigprof::generation::start();
+
+    let tid = current_tid();
+    let index = registry.claim_slot(tid, current_stack_bounds()).ok_or("cannot set up the main thread's ring")?;
+    registry.attach_current_thread(index);
+    threads::tag_current_thread_for_release(index);
+    let slot = registry.slot(index).ok_or("no slot for the main thread")?;
+    let source = choose_source(config.timer, slot, tid, registry)?;
+
+    let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
+    let (file, path) = create_exclusive(&path).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
+    let header = Header {
+        pid,
+        parent_pid,
+        executable,
+        args: command_line(),
+        clock: "CLOCK_MONOTONIC".into(),
+        clock_hz: 1_000_000_000,
+        start_clock_ns,
+        start_unix_ns,
+        hz: config.hz,
+        timer: source.name().into(),
+        mode: "cpu".into(),
+        max_depth: config.max_depth as u32,
+        generation_ms: config.generation_ms,
+    };
+    let drainer = Drainer::create(file, path.clone(), &header, registry).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    drain::install(drainer);
+    threads::register_existing_threads(registry);
+    // SAFETY: registers an async-signal-safe child handler; no prepare/parent handlers.
+    unsafe { libc::pthread_atfork(None, None, Some(lifecycle::after_fork_in_child)) };
+    if !lifecycle::transition(STARTING, RUNNING) {
+        return Err("start-up was interrupted".into());
+    }
+    threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))?;
+    log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
+    Ok(())
+}
+
+/// The command line from `/proc/self/cmdline`.
+fn command_line() -> Vec<String> {
+    std::fs::read("/proc/self/cmdline")
+        .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
+        .unwrap_or_default()
+}
+
+extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
+    drain::run(DRAIN_PERIOD, |message| lifecycle::switch_off(message));
+    std::ptr::null_mut()
+}
+
+/// Writes the open generation and ends tracing (process exit). Only the traced process
+/// writes: a forked child leaves its parent's trace alone.
+pub fn stop() {
+    if !lifecycle::is_traced_process() || !lifecycle::transition(RUNNING, STOPPING) {
+        return;
+    }
+    match drain::finish() {
+        Ok(Some(path)) => log::info(&format!("wrote {path}")),
+        Ok(None) => {}
+        Err(message) => log::error(&message),
+    }
+    lifecycle::transition(STOPPING, OFF);
+}

@@ -1,0 +1,192 @@
+//! Thread registration: the interposed `pthread_create`, the thread-exit destructor, and the
+//! start-up scan of threads that existed before the shim.
+
+use crate::lifecycle;
+use crate::log;
+use crate::sampling;
+use sigprof::registry::{Registry, SLOT_EXITED};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use unwind::StackBounds;
+
+type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
+type PthreadCreate = unsafe extern "C" fn(*mut libc::pthread_t, *const libc::pthread_attr_t, StartRoutine, *mut c_void) -> libc::c_int;
+
+static REAL_PTHREAD_CREATE: AtomicUsize = AtomicUsize::new(0);
+/// The pthread key whose destructor releases a thread's slot (valid once `KEY_READY`).
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+static KEY_READY: AtomicBool = AtomicBool::new(false);
+static REGISTRY_FULL_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// libc's `pthread_create`, found with `dlsym(RTLD_NEXT)`.
+pub fn real_pthread_create() -> Option<PthreadCreate> {
+    let mut address = REAL_PTHREAD_CREATE.load(Ordering::Acquire);
+    if address == 0 {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds the next definition after ours.
+        address = unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) } as usize;
+        REAL_PTHREAD_CREATE.store(address, Ordering::Release);
+    }
+    // SAFETY: a non-null result of dlsym("pthread_create") is libc's pthread_create, which has
+    // this signature.
+    (address != 0).then(|| unsafe { std::mem::transmute::<usize, PthreadCreate>(address) })
+}
+
+/// What the wrapper hands the new thread.
+struct ThreadStart {
+    start: StartRoutine,
+    argument: *mut c_void,
+}
+
+/// The interposed `pthread_create`: the new thread registers itself, arms its timer, then runs
+/// the program's start routine unchanged.
+///
+/// # Safety
+/// Same contract as libc's `pthread_create`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(thread: *mut libc::pthread_t, attr: *const libc::pthread_attr_t, start: StartRoutine, argument: *mut c_void) -> libc::c_int {
+    let Some(real) = real_pthread_create() else { return libc::EAGAIN };
+    if !lifecycle::is_running() {
+        // SAFETY: forwarding the caller's arguments unchanged.
+        return unsafe { real(thread, attr, start, argument) };
+    }
+    let boxed = Box::into_raw(Box::new(ThreadStart { start, argument }));
+    // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.
+    let result = unsafe { real(thread, attr, start_registered_thread, boxed.cast()) };
+    if result != 0 {
+        // SAFETY: the thread was not created, so the box is still ours.
+        drop(unsafe { Box::from_raw(boxed) });
+    }
+    result
+}
+
+extern "C" fn start_registered_thread(data: *mut c_void) -> *mut c_void {
+    // SAFETY: `data` is the ThreadStart box made by our pthread_create, handed over exactly once.
+    let ThreadStart { start, argument } = *unsafe { Box::from_raw(data.cast::<ThreadStart>()) };
+    if std::panic::catch_unwind(register_current_thread).is_err() {
+        lifecycle::switch_off("internal error while registering a thread");
+    }
+    start(argument)
+}
+
+/// The calling thread's stack bounds, from `pthread_getattr_np` (not for the handler).
+pub fn current_stack_bounds() -> StackBounds {
+    // SAFETY: attr is initialised by pthread_getattr_np before use and destroyed after.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return StackBounds::UNKNOWN;
+        }
+        let mut address: *mut c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let found = libc::pthread_attr_getstack(&attr, &mut address, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !found {
+            return StackBounds::UNKNOWN;
+        }
+        StackBounds { lo: address as u64, hi: address as u64 + size as u64 }
+    }
+}
+
+pub fn current_tid() -> u32 {
+    // SAFETY: gettid is a plain syscall.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// Claims a slot for the calling thread, arms its timer and arranges its release at exit.
+pub fn register_current_thread() {
+    let Some(registry) = Registry::get() else { return };
+    if !lifecycle::is_running() {
+        return;
+    }
+    let tid = current_tid();
+    let Some(index) = registry.claim_slot(tid, current_stack_bounds()) else {
+        if !REGISTRY_FULL_REPORTED.swap(true, Ordering::Relaxed) {
+            log::warn(&format!("thread registry full ({} threads); further threads are not sampled", registry.capacity()));
+        }
+        return;
+    };
+    registry.attach_current_thread(index);
+    if KEY_READY.load(Ordering::Acquire) {
+        // SAFETY: the key was created at start-up; the value is a non-null tag (index + 1).
+        unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, (index + 1) as *const c_void) };
+    }
+    if let Some(slot) = registry.slot(index) {
+        sampling::arm_thread_timer(slot, tid);
+    }
+}
+
+/// Runs when a registered thread exits (returns or calls `pthread_exit`): stops its timer,
+/// records its final CPU time and name, and hands its slot to the drain thread.
+extern "C" fn release_exiting_thread(value: *mut c_void) {
+    let result = std::panic::catch_unwind(|| {
+        let Some(registry) = Registry::get() else { return };
+        let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
+        slot.timer.disarm();
+        slot.exit_cpu_ns.store(sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
+        let mut name = [0u8; 16];
+        // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
+        unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+        let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+        slot.set_exit_name(&name[..len]);
+        registry.detach_current_thread();
+        slot.state.store(SLOT_EXITED, Ordering::Release);
+    });
+    if result.is_err() {
+        lifecycle::switch_off("internal error while releasing a thread");
+    }
+}
+
+/// Creates the thread-exit key. Start-up only.
+pub fn create_exit_key() {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is written by pthread_key_create; the destructor has the required signature.
+    if unsafe { libc::pthread_key_create(&mut key, Some(release_exiting_thread)) } == 0 {
+        EXIT_KEY.store(key as usize, Ordering::Relaxed);
+        KEY_READY.store(true, Ordering::Release);
+    }
+}
+
+/// Marks the main thread's slot for release at exit like any other thread's.
+pub fn tag_current_thread_for_release(index: usize) {
+    if KEY_READY.load(Ordering::Acquire) {
+        // SAFETY: the key exists; the value is a non-null tag.
+        unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, (index + 1) as *const c_void) };
+    }
+}
+
+/// Registers and arms the threads that already ran when the shim started (other than the
+/// caller). Their stack bounds are unknown, so their stacks are read through the kernel.
+pub fn register_existing_threads(registry: &Registry) {
+    let me = current_tid();
+    let Ok(entries) = std::fs::read_dir("/proc/self/task") else { return };
+    for tid in entries.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()) {
+        if tid == me {
+            continue;
+        }
+        if let Some(slot) = registry.claim_slot(tid, StackBounds::UNKNOWN).and_then(|index| registry.slot(index)) {
+            sampling::arm_thread_timer(slot, tid);
+        }
+    }
+}
+
+/// Starts `body` on a new thread created with libc's `pthread_create` (not our wrapper), with
+/// every signal blocked in it, detached.
+pub fn spawn_unsampled_thread(body: extern "C" fn(*mut c_void) -> *mut c_void) -> std::io::Result<()> {
+    let real = real_pthread_create().ok_or_else(|| std::io::Error::other("pthread_create not found"))?;
+    // SAFETY: sigset_t values are initialised by sigfillset/pthread_sigmask before use; the
+    // caller's mask is restored after the thread is created (the new thread inherits the full one).
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let mut thread: libc::pthread_t = 0;
+        let result = real(&mut thread, std::ptr::null(), body, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        if result != 0 {
+            return Err(std::io::Error::from_raw_os_error(result));
+        }
+        libc::pthread_detach(thread);
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The global trace generation and the advance protocol (drain thread side).
+//!
+//! `gen == 0` means tracing is off. The drain thread is the only writer of the generation.
+
+use crate::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The generation writers must use now. Async-signal-safe.
+pub fn current_generation() -> u64 {
+    GENERATION.load(Ordering::SeqCst)
+}
+
+/// Starts generation 1. Start-up only.
+pub fn start() {
+    GENERATION.store(1, Ordering::SeqCst);
+}
+
+/// How an advance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advance {
+    /// The generation that was closed; its rings (`old % 2`) may now be drained completely.
+    pub closed: u64,
+    /// Threads still inside their critical section when the wait gave up.
+    pub writers_still_inside: usize,
+}
+
+/// Moves to the next generation (or to 0, off, when `stop`), then waits until no thread can
+/// still be writing into the closed one: every registered thread's seqlock is seen even, or
+/// seen to move. Drain thread only (or the exiting thread once the drain thread is stopped).
+///
+/// The wait is bounded by `patience`; a thread that stays inside longer (stopped by a
+/// debugger, say) is counted, and its late record simply lands in a later generation.
+pub fn advance(registry: &Registry, stop: bool, patience: Duration) -> Advance {
+    let closed = GENERATION.load(Ordering::SeqCst);
+    GENERATION.store(if stop || closed == 0 { 0 } else { closed + 1 }, Ordering::SeqCst);
+    let deadline = Instant::now() + patience;
+    let mut writers_still_inside = 0;
+    for slot in registry.live_slots() {
+        let seen = slot.seqlock.sequence();
+        if seen & 1 == 0 {
+            continue;
+        }
+        while slot.seqlock.sequence() == seen {
+            if Instant::now() >= deadline {
+                writers_still_inside += 1;
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    Advance { closed, writers_still_inside }
+}
+
+/// Ends tracing at once without waiting (a forked child, a fatal error): later samples are
+/// ignored. Any thread; async-signal-safe.
+pub fn switch_off() {
+    GENERATION.store(0, Ordering::SeqCst);
+}

@@ -1,0 +1,109 @@
+//! The sampling signal handler. Everything reachable from [`on_sampling_signal`] is
+//! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
+
+use crate::clock::monotonic_ns;
+use crate::registry::Registry;
+use std::cell::Cell;
+use unwind::regs::regs_from_ucontext;
+use unwind::{walk_stack, StackMemory};
+
+thread_local! {
+    /// Depth of sampling-handler activations on this thread (for tests and debug checks).
+    static IN_HANDLER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// True while the calling thread runs the sampling handler. Async-signal-safe.
+pub fn in_signal_handler() -> bool {
+    IN_HANDLER.with(Cell::get) > 0
+}
+
+/// `si_code` values that mark a signal as one of our timers'.
+const SI_TIMER: i32 = -2;
+const SI_KERNEL: i32 = 0x80;
+const POLL_IN: i32 = 1;
+const POLL_HUP: i32 = 6;
+/// Byte offsets in `siginfo_t` (Linux, 64-bit): the timer overrun of a POSIX timer signal.
+const SI_OVERRUN_OFFSET: usize = 20;
+
+/// Installs the handler for `signal` with `SA_SIGINFO | SA_RESTART`. The handler is never
+/// removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
+pub fn install(signal: i32) -> std::io::Result<()> {
+    // SAFETY: sigaction is plain data; zeroed is a valid start. The handler has the SA_SIGINFO
+    // signature and sa_mask is a valid, initialised set.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sampling_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, signal);
+        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The signal handler. Async-signal-safe.
+extern "C" fn on_sampling_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved_errno = unsafe { *errno };
+    IN_HANDLER.with(|depth| depth.set(depth.get() + 1));
+    if let Some(registry) = Registry::get() {
+        // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an SA_SIGINFO handler.
+        unsafe { record_sample(registry, info, ucontext) };
+    }
+    IN_HANDLER.with(|depth| depth.set(depth.get() - 1));
+    // SAFETY: as above.
+    unsafe { *errno = saved_errno };
+}
+
+/// The weight of a signal from one of our timers, or `None` for a signal someone else sent.
+/// Async-signal-safe.
+///
+/// # Safety
+/// `info` must be the handler's valid `siginfo_t`.
+unsafe fn sample_weight(info: *const libc::siginfo_t) -> Option<u32> {
+    // SAFETY: the caller guarantees `info` is valid.
+    let code = unsafe { (*info).si_code };
+    match code {
+        SI_TIMER => {
+            // SAFETY: for SI_TIMER the union holds the timer fields; the overrun lies within siginfo_t.
+            let overrun = unsafe { (info as *const u8).add(SI_OVERRUN_OFFSET).cast::<i32>().read_unaligned() };
+            Some(1u32.saturating_add(overrun.max(0) as u32))
+        }
+        POLL_IN..=POLL_HUP | SI_KERNEL => Some(1),
+        _ => None,
+    }
+}
+
+/// Writes one sample of the interrupted context into the current generation's ring of the
+/// calling thread. Async-signal-safe.
+///
+/// # Safety
+/// `info` and `ucontext` must be the handler's valid arguments.
+unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) {
+    // SAFETY: forwarded from the caller.
+    let Some(weight) = (unsafe { sample_weight(info) }) else { return };
+    let Some(slot) = registry.current_slot() else {
+        registry.dropped_no_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return;
+    };
+    let guard = slot.seqlock.enter();
+    if guard.generation() == 0 {
+        return;
+    }
+    let time = monotonic_ns();
+    let max_depth = registry.config.max_depth;
+    let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth) else {
+        slot.count_drop(&guard);
+        return;
+    };
+    // SAFETY: forwarded from the caller.
+    let regs = unsafe { regs_from_ucontext(ucontext) };
+    let stack = StackMemory::for_walk(slot.stack_bounds(), regs.sp);
+    let code = registry.code_ranges.current();
+    let (_, end) = walk_stack(&regs, &stack, code, max_depth, &mut |frame| record.push_frame(frame));
+    record.commit(time, weight, end as u8);
+}

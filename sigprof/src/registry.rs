@@ -1,0 +1,263 @@
+//! The fixed-capacity thread registry: one slot per sampled thread, with its seqlock, its two
+//! per-generation rings and its timer.
+//!
+//! Slot life: FREE → CLAIMED (being set up, by the thread itself or the start-up scan) →
+//! ACTIVE (sampled) → EXITED (timer disarmed; the drain thread still owns its rings) → FREE
+//! (the drain thread found both rings empty after a generation advance). Invariants:
+//! 1. Only the slot's own thread produces into its rings; only the drain thread consumes.
+//! 2. A slot returns to FREE only when EXITED, both rings empty and its seqlock even, so no
+//!    handler can still write into it; its rings are kept mapped for the next thread.
+//! 3. The registry is created once at start-up and never freed: handlers may run at any time.
+
+use crate::ring::SampleRing;
+use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
+use crate::timer::ThreadTimer;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use unwind::code_ranges::PublishedCodeRanges;
+use unwind::StackBounds;
+
+pub const SLOT_FREE: u8 = 0;
+pub const SLOT_CLAIMED: u8 = 1;
+pub const SLOT_ACTIVE: u8 = 2;
+pub const SLOT_EXITED: u8 = 3;
+
+/// The value of [`CURRENT_SLOT`] for a thread whose slot was released.
+const DETACHED: u32 = u32::MAX;
+
+thread_local! {
+    /// This thread's slot index + 1; 0 = not known yet (look it up by tid), `DETACHED` = none.
+    /// A `const`-initialised, Drop-free thread-local: reading it never allocates or registers
+    /// a destructor, so the handler may use it.
+    static CURRENT_SLOT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// What the sampler was configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplerConfig {
+    pub hz: u32,
+    pub signal: i32,
+    pub max_depth: usize,
+    /// Words per ring (rounded up to a power of two when mapped).
+    pub ring_words: usize,
+}
+
+/// One thread's sampling state.
+pub struct ThreadSlot {
+    pub state: AtomicU8,
+    pub tid: AtomicU32,
+    pub seqlock: ThreadSeqlock,
+    stack_lo: AtomicU64,
+    stack_hi: AtomicU64,
+    rings: [SampleRing; 2],
+    dropped: [AtomicU64; 2],
+    pub timer: ThreadTimer,
+    /// Set when the thread exits: its CPU time then, ns, and its name (up to 15 bytes + NUL).
+    pub exit_cpu_ns: AtomicU64,
+    exit_name: [AtomicU64; 2],
+}
+
+impl ThreadSlot {
+    fn new() -> Self {
+        ThreadSlot {
+            state: AtomicU8::new(SLOT_FREE),
+            tid: AtomicU32::new(0),
+            seqlock: ThreadSeqlock::new(),
+            stack_lo: AtomicU64::new(0),
+            stack_hi: AtomicU64::new(0),
+            rings: [SampleRing::new(), SampleRing::new()],
+            dropped: [AtomicU64::new(0), AtomicU64::new(0)],
+            timer: ThreadTimer::new(),
+            exit_cpu_ns: AtomicU64::new(0),
+            exit_name: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The stack bounds recorded at registration. Async-signal-safe.
+    pub fn stack_bounds(&self) -> StackBounds {
+        StackBounds { lo: self.stack_lo.load(Ordering::Relaxed), hi: self.stack_hi.load(Ordering::Relaxed) }
+    }
+
+    /// The ring a writer holding `guard` writes into. Async-signal-safe.
+    pub fn ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>) -> &'a SampleRing {
+        &self.rings[(guard.generation() % 2) as usize]
+    }
+
+    /// Counts a sample lost in the guard's generation. Async-signal-safe.
+    pub fn count_drop(&self, guard: &SeqlockGuard<'_>) {
+        self.dropped[(guard.generation() % 2) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The ring of generation `generation`, for the drain thread (the single consumer).
+    pub fn ring_of_generation(&self, generation: u64) -> &SampleRing {
+        &self.rings[(generation % 2) as usize]
+    }
+
+    /// Takes (and resets) the drop count of a closed generation. Drain thread only.
+    pub fn take_dropped(&self, generation: u64) -> u64 {
+        self.dropped[(generation % 2) as usize].swap(0, Ordering::Relaxed)
+    }
+
+    pub fn rings_empty(&self) -> bool {
+        self.rings.iter().all(SampleRing::is_empty)
+    }
+
+    /// The name recorded when the thread exited.
+    pub fn exit_name(&self) -> String {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.exit_name[0].load(Ordering::Relaxed).to_ne_bytes());
+        bytes[8..].copy_from_slice(&self.exit_name[1].load(Ordering::Relaxed).to_ne_bytes());
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&bytes[..len]).into_owned()
+    }
+
+    pub fn set_exit_name(&self, name: &[u8]) {
+        let mut bytes = [0u8; 16];
+        let len = name.len().min(15);
+        bytes[..len].copy_from_slice(&name[..len]);
+        self.exit_name[0].store(u64::from_ne_bytes(bytes[..8].try_into().unwrap_or_default()), Ordering::Relaxed);
+        self.exit_name[1].store(u64::from_ne_bytes(bytes[8..].try_into().unwrap_or_default()), Ordering::Relaxed);
+    }
+}
+
+/// All slots, the configuration and the shared handler state.
+pub struct Registry {
+    slots: Box<[ThreadSlot]>,
+    /// One past the highest slot index ever claimed.
+    high_water: AtomicUsize,
+    pub config: SamplerConfig,
+    /// Samples that arrived on a thread without a slot (registry full, unregistered thread).
+    pub dropped_no_slot: AtomicU64,
+    /// Executable ranges for the walk, republished by the drain thread when modules change.
+    pub code_ranges: PublishedCodeRanges,
+}
+
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
+
+impl Registry {
+    /// Creates the process's registry (start-up, before any timer is armed). Later calls
+    /// return the existing one.
+    pub fn install(config: SamplerConfig, capacity: usize) -> &'static Registry {
+        if let Some(existing) = Registry::get() {
+            return existing;
+        }
+        let registry = Box::new(Registry {
+            slots: (0..capacity.max(1)).map(|_| ThreadSlot::new()).collect(),
+            high_water: AtomicUsize::new(0),
+            config,
+            dropped_no_slot: AtomicU64::new(0),
+            code_ranges: PublishedCodeRanges::new(),
+        });
+        let pointer = Box::into_raw(registry);
+        match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: `pointer` was just leaked and is now owned by REGISTRY forever (invariant 3).
+            Ok(_) => unsafe { &*pointer },
+            Err(existing) => {
+                // SAFETY: we lost the race; `pointer` was never shared, so we still own it. The
+                // winner's pointer is never freed.
+                unsafe {
+                    drop(Box::from_raw(pointer));
+                    &*existing
+                }
+            }
+        }
+    }
+
+    /// The registry, if sampling was set up. Async-signal-safe.
+    pub fn get() -> Option<&'static Registry> {
+        // SAFETY: a non-null REGISTRY points at a leaked, never-freed Registry (invariant 3).
+        unsafe { REGISTRY.load(Ordering::Acquire).as_ref() }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn slot(&self, index: usize) -> Option<&ThreadSlot> {
+        self.slots.get(index)
+    }
+
+    /// Slots that are or were in use and not yet freed (ACTIVE or EXITED), with their indices.
+    pub fn live_slots(&self) -> impl Iterator<Item = &ThreadSlot> {
+        self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())]
+            .iter()
+            .filter(|slot| matches!(slot.state.load(Ordering::Acquire), SLOT_ACTIVE | SLOT_EXITED))
+    }
+
+    /// Claims a free slot for thread `tid` with `bounds` and maps its rings. Any thread, not the
+    /// handler. `None` when the registry is full or memory could not be mapped.
+    pub fn claim_slot(&self, tid: u32, bounds: StackBounds) -> Option<usize> {
+        let ring_words = self.config.ring_words;
+        for (index, slot) in self.slots.iter().enumerate() {
+            if slot.state.compare_exchange(SLOT_FREE, SLOT_CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                continue;
+            }
+            if !(slot.rings[0].ensure_allocated(ring_words) && slot.rings[1].ensure_allocated(ring_words)) {
+                slot.state.store(SLOT_FREE, Ordering::Release);
+                return None;
+            }
+            slot.tid.store(tid, Ordering::Relaxed);
+            slot.stack_lo.store(bounds.lo, Ordering::Relaxed);
+            slot.stack_hi.store(bounds.hi, Ordering::Relaxed);
+            slot.exit_cpu_ns.store(0, Ordering::Relaxed);
+            slot.set_exit_name(b"");
+            self.high_water.fetch_max(index + 1, Ordering::AcqRel);
+            slot.state.store(SLOT_ACTIVE, Ordering::Release);
+            return Some(index);
+        }
+        None
+    }
+
+    /// Makes `index` the calling thread's slot (it must have been claimed for this thread).
+    pub fn attach_current_thread(&self, index: usize) {
+        CURRENT_SLOT.with(|current| current.set(index as u32 + 1));
+    }
+
+    /// Forgets the calling thread's slot: later signals on this thread are ignored.
+    pub fn detach_current_thread(&self) {
+        CURRENT_SLOT.with(|current| current.set(DETACHED));
+    }
+
+    /// The calling thread's slot. Threads registered by the start-up scan are found by tid on
+    /// their first sample and remembered. Async-signal-safe.
+    pub fn current_slot(&self) -> Option<&ThreadSlot> {
+        let cached = CURRENT_SLOT.with(Cell::get);
+        match cached {
+            DETACHED => None,
+            0 => {
+                // SAFETY: gettid is a plain syscall without side effects.
+                let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+                let limit = self.high_water.load(Ordering::Acquire).min(self.slots.len());
+                let index = self.slots[..limit]
+                    .iter()
+                    .position(|slot| slot.state.load(Ordering::Acquire) == SLOT_ACTIVE && slot.tid.load(Ordering::Relaxed) == tid)?;
+                CURRENT_SLOT.with(|current| current.set(index as u32 + 1));
+                self.slots.get(index)
+            }
+            index_plus_one => self.slots.get(index_plus_one as usize - 1),
+        }
+    }
+
+    /// Returns EXITED slots whose rings are drained to FREE. Drain thread only, right after a
+    /// completed generation advance and a full drain of the closed generation.
+    pub fn reclaim_exited_slots(&self) -> usize {
+        let mut reclaimed = 0;
+        for slot in self.live_slots() {
+            if slot.state.load(Ordering::Acquire) == SLOT_EXITED && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0 {
+                slot.state.store(SLOT_FREE, Ordering::Release);
+                reclaimed += 1;
+            }
+        }
+        reclaimed
+    }
+}
+
+impl Registry {
+    /// Stops every thread's timer (and the process-wide itimer). Not for the handler.
+    pub fn disarm_all_timers(&self) {
+        for slot in self.live_slots() {
+            slot.timer.disarm();
+        }
+        let _ = crate::timer::set_process_itimer(0);
+    }
+}

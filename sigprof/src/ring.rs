@@ -1,0 +1,222 @@
+//! A single-producer single-consumer ring of 64-bit words holding sample records.
+//!
+//! The producer is the signal handler of the slot's thread; the consumer is the drain thread.
+//! Invariant: the producer never nests with itself, because the sampling signal is masked
+//! while its handler runs (`sa_mask`), and no other code of the thread writes the sample rings.
+//!
+//! Record layout (words): `[header, timestamp, weight, frame 0, frame 1, …]`, where
+//! `header = total_words | walk_end << 32`.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+/// Words in a record before its frames.
+pub const RECORD_HEADER_WORDS: usize = 3;
+
+#[repr(align(64))]
+#[derive(Default)]
+struct CacheLine(AtomicU64);
+
+/// One ring. Its buffer is mapped once (outside the handler) and reused for the slot's life.
+pub struct SampleRing {
+    buffer: AtomicPtr<u64>,
+    /// Capacity in words, a power of two; 0 while unallocated.
+    capacity: AtomicU64,
+    /// Next word the producer writes (only the producer stores it).
+    head: CacheLine,
+    /// Next word the consumer reads (only the consumer stores it).
+    tail: CacheLine,
+}
+
+/// A decoded record, as the drain thread sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleRecord {
+    pub time_ns: u64,
+    pub weight: u32,
+    pub walk_end: u8,
+    pub frames: Vec<u64>,
+}
+
+impl SampleRing {
+    pub const fn new() -> Self {
+        SampleRing { buffer: AtomicPtr::new(std::ptr::null_mut()), capacity: AtomicU64::new(0), head: CacheLine(AtomicU64::new(0)), tail: CacheLine(AtomicU64::new(0)) }
+    }
+
+    /// Maps the buffer if it is not mapped yet. Not for the handler (calls `mmap`). Only while
+    /// no producer can use this ring (the slot is being claimed).
+    pub fn ensure_allocated(&self, capacity_words: usize) -> bool {
+        if !self.buffer.load(Ordering::Acquire).is_null() {
+            return true;
+        }
+        let capacity_words = capacity_words.next_power_of_two();
+        // SAFETY: an anonymous private mapping; the result is checked against MAP_FAILED.
+        let memory = unsafe {
+            libc::mmap(std::ptr::null_mut(), capacity_words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if memory == libc::MAP_FAILED {
+            return false;
+        }
+        self.capacity.store(capacity_words as u64, Ordering::Relaxed);
+        self.buffer.store(memory.cast(), Ordering::Release);
+        true
+    }
+
+    /// Starts a record of up to `max_frames` frames, or returns `None` when the ring lacks room
+    /// for the largest such record (the caller counts a drop). Async-signal-safe.
+    pub fn begin_record(&self, max_frames: usize) -> Option<RecordWriter<'_>> {
+        let buffer = self.buffer.load(Ordering::Acquire);
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if buffer.is_null() {
+            return None;
+        }
+        let head = self.head.0.load(Ordering::Relaxed);
+        let tail = self.tail.0.load(Ordering::Acquire);
+        let free = capacity - (head - tail);
+        if free < (RECORD_HEADER_WORDS + max_frames) as u64 {
+            return None;
+        }
+        Some(RecordWriter { ring: self, buffer, mask: capacity - 1, start: head, words: RECORD_HEADER_WORDS as u64 })
+    }
+
+    /// True when nothing is waiting to be read.
+    pub fn is_empty(&self) -> bool {
+        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Relaxed)
+    }
+
+    /// Removes the oldest record. Drain thread only (the single consumer).
+    pub fn pop(&self) -> Option<SampleRecord> {
+        let buffer = self.buffer.load(Ordering::Acquire);
+        if buffer.is_null() {
+            return None;
+        }
+        let mask = self.capacity.load(Ordering::Relaxed) - 1;
+        let tail = self.tail.0.load(Ordering::Relaxed);
+        let head = self.head.0.load(Ordering::Acquire);
+        if head == tail {
+            return None;
+        }
+        // SAFETY: words in [tail, head) were published by the producer's Release store of head,
+        // which the Acquire load above synchronises with; indices are masked into the buffer.
+        let word = |at: u64| unsafe { buffer.add(((tail + at) & mask) as usize).read() };
+        let header = word(0);
+        let total = (header & 0xffff_ffff).clamp(RECORD_HEADER_WORDS as u64, head - tail);
+        let record = SampleRecord {
+            time_ns: word(1),
+            weight: word(2) as u32,
+            walk_end: (header >> 32) as u8,
+            frames: (RECORD_HEADER_WORDS as u64..total).map(word).collect(),
+        };
+        self.tail.0.store(tail + total, Ordering::Release);
+        Some(record)
+    }
+}
+
+impl Default for SampleRing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A record being written into a ring; it becomes visible to the consumer on `commit`.
+pub struct RecordWriter<'ring> {
+    ring: &'ring SampleRing,
+    buffer: *mut u64,
+    mask: u64,
+    start: u64,
+    words: u64,
+}
+
+impl RecordWriter<'_> {
+    /// Appends one frame. The caller never pushes more than the `max_frames` it reserved.
+    /// Async-signal-safe.
+    pub fn push_frame(&mut self, frame: u64) {
+        self.write_word(self.words, frame);
+        self.words += 1;
+    }
+
+    fn write_word(&mut self, offset: u64, value: u64) {
+        // SAFETY: `begin_record` checked there are free words for the header and max_frames
+        // frames beyond `start`; indices are masked into the mapped buffer. Only this thread's
+        // handler produces into this ring, and it cannot nest with itself.
+        unsafe { self.buffer.add(((self.start + offset) & self.mask) as usize).write(value) };
+    }
+
+    /// Fills in the header and publishes the record. Async-signal-safe.
+    pub fn commit(mut self, time_ns: u64, weight: u32, walk_end: u8) {
+        let words = self.words;
+        self.write_word(0, words | (u64::from(walk_end) << 32));
+        self.write_word(1, time_ns);
+        self.write_word(2, u64::from(weight));
+        self.ring.head.0.store(self.start + words, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_wrap() {
+        let ring = SampleRing::new();
+        assert!(ring.begin_record(1).is_none(), "unallocated rings refuse records");
+        assert!(ring.ensure_allocated(64));
+        for round in 0..100u64 {
+            let mut writer = ring.begin_record(8).expect("room");
+            for frame in 0..(round % 7) {
+                writer.push_frame(round * 100 + frame);
+            }
+            writer.commit(round, 1 + round as u32, 2);
+            let record = ring.pop().expect("a record");
+            assert_eq!(record.time_ns, round);
+            assert_eq!(record.weight, 1 + round as u32);
+            assert_eq!(record.walk_end, 2);
+            assert_eq!(record.frames, (0..(round % 7)).map(|f| round * 100 + f).collect::<Vec<_>>());
+        }
+        assert!(ring.pop().is_none());
+        assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn a_full_ring_refuses_records() {
+        let ring = SampleRing::new();
+        assert!(ring.ensure_allocated(64));
+        let mut written = 0;
+        while let Some(writer) = ring.begin_record(10) {
+            writer.commit(written, 1, 0);
+            written += 1;
+        }
+        assert_eq!(written, 64 / 3 - 3, "records of 3 words until fewer than 13 are free");
+        assert!(ring.begin_record(0).is_some(), "10 words are still free");
+        assert!(ring.pop().is_some());
+        assert!(ring.begin_record(11).is_none(), "13 free words are not enough for 14");
+        assert!(ring.begin_record(10).is_some(), "13 free words are enough for 13");
+    }
+
+    #[test]
+    fn producer_and_consumer_on_two_threads() {
+        let ring = std::sync::Arc::new(SampleRing::new());
+        assert!(ring.ensure_allocated(256));
+        let producer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                let mut sent = 0u64;
+                while sent < 100_000 {
+                    if let Some(mut writer) = ring.begin_record(4) {
+                        writer.push_frame(sent);
+                        writer.push_frame(!sent);
+                        writer.commit(sent, 1, 0);
+                        sent += 1;
+                    }
+                }
+            })
+        };
+        let mut expected = 0u64;
+        while expected < 100_000 {
+            if let Some(record) = ring.pop() {
+                assert_eq!(record.time_ns, expected);
+                assert_eq!(record.frames, vec![expected, !expected]);
+                expected += 1;
+            }
+        }
+        producer.join().unwrap();
+    }
+}

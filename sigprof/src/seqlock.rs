@@ -1,0 +1,66 @@
+//! The per-thread seqlock that tells the drain thread when a thread may still be writing into
+//! the previous generation's ring.
+//!
+//! Only the owning thread (normal code or its signal handler) changes its seqlock. An odd value
+//! means "inside the tracer, holding `held_generation`". The generation is read *after* the
+//! seqlock becomes odd (both `SeqCst`), and the drain thread stores the new generation *before*
+//! it reads the seqlocks (both `SeqCst`): so either the writer saw the new generation, or the
+//! drain thread sees it odd and waits for it to move. See `generation::advance`.
+
+use crate::generation::current_generation;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct ThreadSeqlock {
+    sequence: AtomicU64,
+    held_generation: AtomicU64,
+}
+
+/// Proof that the current thread is inside its seqlock, carrying the generation it may write.
+/// The per-generation rings are reached only through it.
+pub struct SeqlockGuard<'a> {
+    lock: &'a ThreadSeqlock,
+    generation: u64,
+    /// False when the lock was already held by this thread (re-entry): dropping releases nothing.
+    owns_lock: bool,
+}
+
+impl ThreadSeqlock {
+    pub const fn new() -> Self {
+        ThreadSeqlock { sequence: AtomicU64::new(0), held_generation: AtomicU64::new(0) }
+    }
+
+    /// Enters the critical section on the current thread. If the thread is already inside it
+    /// (a signal landed while it was emitting another event) the held generation is reused and
+    /// the lock is not taken again. Async-signal-safe. Must only be called by the thread that
+    /// owns this seqlock.
+    pub fn enter(&self) -> SeqlockGuard<'_> {
+        if self.sequence.load(Ordering::Relaxed) & 1 == 1 {
+            return SeqlockGuard { lock: self, generation: self.held_generation.load(Ordering::Relaxed), owns_lock: false };
+        }
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        let generation = current_generation();
+        self.held_generation.store(generation, Ordering::Relaxed);
+        SeqlockGuard { lock: self, generation, owns_lock: true }
+    }
+
+    /// The sequence value, for the drain thread's wait. Any thread.
+    pub fn sequence(&self) -> u64 {
+        self.sequence.load(Ordering::SeqCst)
+    }
+}
+
+impl SeqlockGuard<'_> {
+    /// The generation this critical section writes into; 0 means tracing is off.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl Drop for SeqlockGuard<'_> {
+    fn drop(&mut self) {
+        if self.owns_lock {
+            self.lock.sequence.fetch_add(1, Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Per-thread CPU-time sampling sources.
+//!
+//! * `perf`: a software `perf_event_open` task-clock event per thread, counting only that
+//!   thread's CPU time, with signal delivery on each overflow (`O_ASYNC`, `F_SETSIG`,
+//!   `F_SETOWN_EX` to the thread). Fires at the full rate; needs `perf_event_paranoid` ≤ 2.
+//! * `posix`: a POSIX timer on the thread's CPU clock with `SIGEV_THREAD_ID`. The kernel checks
+//!   it on the scheduler tick, so it fires at most at the tick rate; each signal carries the
+//!   timer's overrun count, and a sample weighs 1 + overrun so CPU time stays right.
+//! * `itimer`: one process-wide `setitimer(ITIMER_PROF)`; tick-limited, no overrun count.
+//!
+//! Arming and disarming run outside the handler (start-up, thread start and exit, drain thread).
+
+use crate::clock::thread_cpu_clock;
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TimerSource {
+    Perf = 1,
+    Posix = 2,
+    Itimer = 3,
+}
+
+impl TimerSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerSource::Perf => "perf",
+            TimerSource::Posix => "posix",
+            TimerSource::Itimer => "itimer",
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<TimerSource> {
+        match value {
+            1 => Some(TimerSource::Perf),
+            2 => Some(TimerSource::Posix),
+            3 => Some(TimerSource::Itimer),
+            _ => None,
+        }
+    }
+}
+
+/// What a thread's slot holds of its timer.
+pub struct ThreadTimer {
+    source: AtomicU8,
+    perf_fd: AtomicI32,
+    posix_timer: AtomicUsize,
+}
+
+impl ThreadTimer {
+    pub const fn new() -> Self {
+        ThreadTimer { source: AtomicU8::new(0), perf_fd: AtomicI32::new(-1), posix_timer: AtomicUsize::new(0) }
+    }
+
+    pub fn source(&self) -> Option<TimerSource> {
+        TimerSource::from_u8(self.source.load(Ordering::Acquire))
+    }
+
+    /// The perf event's file descriptor, or -1. Async-signal-safe.
+    pub fn perf_fd(&self) -> i32 {
+        self.perf_fd.load(Ordering::Relaxed)
+    }
+
+    /// Arms a per-thread timer of `source` for thread `tid`, delivering `signal` every
+    /// `1/hz` seconds of the thread's CPU time.
+    pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
+        self.disarm();
+        let period_ns = 1_000_000_000 / u64::from(hz.max(1));
+        match source {
+            TimerSource::Perf => {
+                let fd = open_perf_task_clock(tid, period_ns, signal)?;
+                self.perf_fd.store(fd, Ordering::Relaxed);
+            }
+            TimerSource::Posix => {
+                let timer = create_posix_cpu_timer(tid, period_ns, signal)?;
+                self.posix_timer.store(timer as usize, Ordering::Relaxed);
+            }
+            TimerSource::Itimer => {} // process-wide: see arm_process_itimer
+        }
+        self.source.store(source as u8, Ordering::Release);
+        Ok(())
+    }
+
+    /// Stops and releases the timer. Idempotent.
+    pub fn disarm(&self) {
+        match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
+            Some(TimerSource::Perf) => {
+                let fd = self.perf_fd.swap(-1, Ordering::Relaxed);
+                if fd >= 0 {
+                    // SAFETY: `fd` is the perf event we opened; disabling then closing it is harmless.
+                    unsafe {
+                        libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+                        libc::close(fd);
+                    }
+                }
+            }
+            Some(TimerSource::Posix) => {
+                let timer = self.posix_timer.swap(0, Ordering::Relaxed);
+                // SAFETY: `timer` is the id timer_create gave us; deleting it stops its signals.
+                unsafe { libc::timer_delete(timer as libc::timer_t) };
+            }
+            Some(TimerSource::Itimer) | None => {}
+        }
+    }
+}
+
+impl Default for ThreadTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
+const ATTR_DISABLED: u64 = 1 << 0;
+const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
+const ATTR_EXCLUDE_HV: u64 = 1 << 6;
+const F_SETSIG: libc::c_int = 10;
+const F_SETOWN_EX: libc::c_int = 15;
+const F_OWNER_TID: libc::c_int = 0;
+
+/// `struct perf_event_attr`, version 5 layout (112 bytes); bit fields folded into `flags`.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    kind: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    reserved: u16,
+}
+
+#[repr(C)]
+struct FOwnerEx {
+    kind: libc::c_int,
+    pid: libc::pid_t,
+}
+
+fn last_error<T>() -> std::io::Result<T> {
+    Err(std::io::Error::last_os_error())
+}
+
+/// Opens a task-clock event on thread `tid` that sends `signal` to that thread every
+/// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling).
+fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
+    let attr = PerfEventAttr {
+        kind: PERF_TYPE_SOFTWARE,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: PERF_COUNT_SW_TASK_CLOCK,
+        sample_period: period_ns,
+        flags: ATTR_DISABLED | ATTR_EXCLUDE_KERNEL | ATTR_EXCLUDE_HV,
+        wakeup_events: 1,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
+    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) } as i32;
+    if fd < 0 {
+        return last_error();
+    }
+    let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
+    // SAFETY: fcntl/ioctl on the descriptor we just opened; `owner` outlives the call.
+    let configured = unsafe {
+        libc::fcntl(fd, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) == 0
+            && libc::fcntl(fd, F_SETSIG, signal) == 0
+            && libc::fcntl(fd, F_SETOWN_EX, &owner as *const FOwnerEx) == 0
+            && libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) == 0
+    };
+    if !configured {
+        let error = std::io::Error::last_os_error();
+        // SAFETY: closing the descriptor we opened above.
+        unsafe { libc::close(fd) };
+        return Err(error);
+    }
+    Ok(fd)
+}
+
+fn create_posix_cpu_timer(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<libc::timer_t> {
+    // SAFETY: sigevent is plain data; all-zero is a valid starting value.
+    let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+    event.sigev_notify = libc::SIGEV_THREAD_ID;
+    event.sigev_signo = signal;
+    event.sigev_notify_thread_id = tid as libc::c_int;
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: `event` and `timer` are valid for the call.
+    if unsafe { libc::timer_create(thread_cpu_clock(tid), &mut event, &mut timer) } != 0 {
+        return last_error();
+    }
+    let interval = libc::timespec { tv_sec: (period_ns / 1_000_000_000) as libc::time_t, tv_nsec: (period_ns % 1_000_000_000) as libc::c_long };
+    let spec = libc::itimerspec { it_interval: interval, it_value: interval };
+    // SAFETY: `timer` was just created; `spec` is valid.
+    if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {
+        let error = std::io::Error::last_os_error();
+        // SAFETY: deleting the timer we created.
+        unsafe { libc::timer_delete(timer) };
+        return Err(error);
+    }
+    Ok(timer)
+}
+
+/// Arms (hz > 0) or disarms (hz == 0) the process-wide `ITIMER_PROF` timer.
+pub fn set_process_itimer(hz: u32) -> std::io::Result<()> {
+    let period_us = if hz == 0 { 0 } else { (1_000_000 / u64::from(hz)).max(1) };
+    let interval = libc::timeval { tv_sec: (period_us / 1_000_000) as libc::time_t, tv_usec: (period_us % 1_000_000) as libc::suseconds_t };
+    let spec = libc::itimerval { it_interval: interval, it_value: interval };
+    // SAFETY: `spec` is valid; setitimer has no other effect than on this process's timer.
+    if unsafe { libc::setitimer(libc::ITIMER_PROF, &spec, std::ptr::null_mut()) } != 0 {
+        return last_error();
+    }
+    Ok(())
+}

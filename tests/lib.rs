@@ -1,0 +1,176 @@
+//! Helpers shared by the integration tests: build the shim and the CLI, compile C workloads,
+//! run them under `LD_PRELOAD`, and read the traces back with the project's own reader.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use writer::Trace;
+
+/// The workspace root (the folder holding this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds `libsigtrace.so` and `sigtrace` in release mode once per test process.
+fn build_release_artifacts() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "-j2", "-p", "sigtrace-shim", "-p", "sigtrace-cli"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --release failed");
+    });
+}
+
+/// Path of the release `libsigtrace.so`.
+pub fn shim() -> PathBuf {
+    build_release_artifacts();
+    target_dir().join("release/libsigtrace.so")
+}
+
+/// Path of the release `sigtrace` binary.
+pub fn sigtrace_cli() -> PathBuf {
+    build_release_artifacts();
+    target_dir().join("release/sigtrace")
+}
+
+/// A fresh, empty folder for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = target_dir().join("test-scratch").join(format!("{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Compiles `tests/workloads/<name>.c` with gcc and `flags` into `dir`; returns the binary
+/// (or shared object, when `flags` contains `-shared`).
+pub fn compile_c(name: &str, flags: &[&str], dir: &Path) -> PathBuf {
+    let source = workspace_root().join("tests/workloads").join(format!("{name}.c"));
+    let shared = flags.contains(&"-shared");
+    let output = dir.join(if shared { format!("{name}.so") } else { name.to_string() });
+    let result = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(&output)
+        .arg(&source)
+        .args(if shared { vec!["-ldl"] } else { vec!["-lpthread"] })
+        .output()
+        .expect("gcc runs");
+    assert!(result.status.success(), "gcc failed for {name}: {}", String::from_utf8_lossy(&result.stderr));
+    output
+}
+
+/// What one traced run produced.
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+    /// Trace files written into the run's folder, sorted.
+    pub traces: Vec<PathBuf>,
+}
+
+impl Run {
+    /// The single trace of the run.
+    pub fn trace(&self) -> Trace {
+        assert_eq!(self.traces.len(), 1, "expected one trace, found {:?}; stderr: {}", self.traces, self.stderr);
+        read_trace(&self.traces[0])
+    }
+
+    /// The `cpu_ns=N` figure the workload printed on stderr (its own CPU time).
+    pub fn reported_cpu_ns(&self) -> u64 {
+        self.stderr
+            .lines()
+            .filter_map(|line| line.strip_prefix("cpu_ns="))
+            .next_back()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no cpu_ns= line in stderr: {}", self.stderr))
+    }
+
+    /// stderr without sigtrace's own lines.
+    pub fn host_stderr(&self) -> String {
+        self.stderr.lines().filter(|line| !line.starts_with("sigtrace:")).map(|line| format!("{line}\n")).collect()
+    }
+
+    pub fn sigtrace_lines(&self) -> Vec<String> {
+        self.stderr.lines().filter(|line| line.starts_with("sigtrace:")).map(str::to_string).collect()
+    }
+}
+
+/// Runs `program` with `args` under the shim (preloaded after `extra_preload`, if any), with
+/// the trace written into `dir` and the extra environment `env`.
+pub fn run_traced(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Run {
+    run_traced_with_preload(program, args, env, dir, &[])
+}
+
+pub fn run_traced_with_preload(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, extra_preload: &[&Path]) -> Run {
+    let mut preload: Vec<String> = extra_preload.iter().map(|p| p.display().to_string()).collect();
+    preload.push(shim().display().to_string());
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir).env("LD_PRELOAD", preload.join(":")).env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("workload runs");
+    finish_run(output, dir)
+}
+
+/// Runs `program` without the shim (the baseline for behaviour comparisons).
+pub fn run_plain(program: &Path, args: &[&str], dir: &Path) -> Output {
+    Command::new(program).args(args).current_dir(dir).env_remove("LD_PRELOAD").output().expect("workload runs")
+}
+
+fn finish_run(output: Output, dir: &Path) -> Run {
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("run dir")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".sigtrace")))
+        .collect();
+    traces.sort();
+    Run { stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: String::from_utf8_lossy(&output.stderr).into_owned(), output, traces }
+}
+
+pub fn read_trace(path: &Path) -> Trace {
+    writer::read_trace(&std::fs::read(path).expect("trace readable"))
+}
+
+/// Total weight of all samples of a trace.
+pub fn total_weight(trace: &Trace) -> u64 {
+    trace.generations.iter().flat_map(|g| &g.samples).map(|s| u64::from(s.weight)).sum()
+}
+
+/// Number of sample records of a trace.
+pub fn sample_count(trace: &Trace) -> u64 {
+    trace.generations.iter().map(|g| g.samples.len() as u64).sum()
+}
+
+/// Runs `sigtrace ARGS` and returns its output.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(sigtrace_cli()).args(args).output().expect("sigtrace runs")
+}
+
+/// Folded stacks (`frame;frame COUNT`, root first) of `trace`, from `sigtrace export`.
+pub fn folded_stacks(trace: &Path) -> Vec<(Vec<String>, u64)> {
+    let output = cli(&["export", "--format", "folded", &trace.display().to_string()]);
+    assert!(output.status.success(), "sigtrace export failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (stack, count) = line.rsplit_once(' ')?;
+            Some((stack.split(';').map(str::to_string).collect(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Weight of the folded stacks in which `function` appears (anywhere).
+pub fn weight_through(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
+    stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == function)).map(|(_, count)| count).sum()
+}

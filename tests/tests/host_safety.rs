@@ -1,0 +1,125 @@
+//! The shim never hurts the host: same stdout, stderr (but for `sigtrace:` lines) and exit
+//! status with good and bad settings; no allocation in the handler; no EINTR for blocked
+//! threads; a valid trace even from a program that does nothing.
+
+use sigtrace_tests::*;
+use std::path::Path;
+
+#[test]
+fn the_handler_never_allocates() {
+    let dir = scratch_dir("abort-malloc");
+    let interposer = compile_c("abort_malloc", &["-O2", "-shared", "-fPIC"], &dir);
+    let program = compile_c("malloc_loop", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced_with_preload(&program, &["8000000"], &[("SIGTRACE_HZ", "5000")], &dir, &[&interposer]);
+    assert!(run.output.status.success(), "the workload died (allocation in the handler?): {:?}\n{}", run.output.status, run.stderr);
+    let report = run.stderr.lines().find(|l| l.starts_with("abort_malloc:")).expect("the interposer reported");
+    assert!(report.contains("linked=1"), "the interposer must see sigtrace_in_signal_handler: {report}");
+    let checked: u64 = report.rsplit("checked=").next().unwrap().parse().unwrap();
+    assert!(checked >= 16_000_000, "the interposer checked {checked} allocations");
+    let trace = run.trace();
+    assert!(sample_count(&trace) >= 1000, "samples were taken while allocating: {}", sample_count(&trace));
+}
+
+fn assert_same_behaviour(program: &Path, args: &[&str], env: &[(&str, &str)], expected_sigtrace_lines: usize) -> Run {
+    let dir = scratch_dir("behaviour");
+    let plain = run_plain(program, args, &dir);
+    let traced = run_traced(program, args, env, &dir);
+    assert_eq!(traced.output.status.code(), plain.status.code(), "exit status with {env:?}");
+    assert_eq!(traced.stdout, String::from_utf8_lossy(&plain.stdout), "stdout with {env:?}");
+    let plain_stderr = String::from_utf8_lossy(&plain.stderr).into_owned();
+    let strip_numbers = |text: &str| text.lines().filter(|l| !l.starts_with("cpu_ns=")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip_numbers(&traced.host_stderr()), strip_numbers(&plain_stderr), "stderr with {env:?}");
+    assert_eq!(traced.sigtrace_lines().len(), expected_sigtrace_lines, "sigtrace lines with {env:?}: {:?}", traced.sigtrace_lines());
+    traced
+}
+
+#[test]
+fn output_and_exit_status_are_unchanged_with_good_and_bad_settings() {
+    let dir = scratch_dir("behaviour-build");
+    let program = compile_c("split", &["-O2", "-fno-omit-frame-pointer"], &dir);
+    let good = assert_same_behaviour(&program, &["50"], &[], 0);
+    assert_eq!(good.traces.len(), 1);
+
+    let bad_hz = assert_same_behaviour(&program, &["50"], &[("SIGTRACE_HZ", "fast")], 1);
+    assert_eq!(bad_hz.sigtrace_lines()[0], "sigtrace: SIGTRACE_HZ=\"fast\" is not a number; using 999");
+    assert_eq!(bad_hz.trace().header.unwrap().hz, 999);
+
+    for (name, value) in [("SIGTRACE_TIMER", "hpet"), ("SIGTRACE_DEPTH", "-3"), ("SIGTRACE_SIGNAL", "SIGKILL"), ("SIGTRACE_LOG", "loud"), ("SIGTRACE_GENERATION_MS", "1e3")] {
+        let run = assert_same_behaviour(&program, &["50"], &[(name, value)], 1);
+        assert!(run.sigtrace_lines()[0].contains(name), "{:?}", run.sigtrace_lines());
+        assert_eq!(run.traces.len(), 1, "still traced with a bad {name}");
+    }
+
+    let unwritable = assert_same_behaviour(&program, &["50"], &[("SIGTRACE_OUTPUT", "/nonexistent/dir/t.%p")], 1);
+    assert!(unwritable.sigtrace_lines()[0].contains("cannot create trace file /nonexistent/dir/t."), "{:?}", unwritable.sigtrace_lines());
+    assert!(unwritable.sigtrace_lines()[0].ends_with("sigtrace is off"));
+
+    let quiet = assert_same_behaviour(&program, &["50"], &[("SIGTRACE_OUTPUT", "/nonexistent/dir/t.%p"), ("SIGTRACE_LOG", "off")], 0);
+    assert!(quiet.traces.is_empty());
+}
+
+#[test]
+fn programs_reading_stdin_and_using_threads_behave_the_same() {
+    let dir = scratch_dir("behaviour-threads");
+    let program = compile_c("threads", &["-O2", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["8", "1000000"], &[("SIGTRACE_HZ", "10000")], &dir);
+    let plain = run_plain(&program, &["8", "1000000"], &dir);
+    assert_eq!(run.output.status.code(), plain.status.code());
+    assert_eq!(run.stdout.as_bytes(), plain.stdout.as_slice());
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+}
+
+#[test]
+fn a_blocked_thread_gets_no_samples_and_no_eintr() {
+    let dir = scratch_dir("blocked");
+    let program = compile_c("blocked", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &[], &[("SIGTRACE_HZ", "4000")], &dir);
+    assert!(run.output.status.success());
+    assert_eq!(run.stdout, "blocked done\n", "no EINTR reached the blocked thread");
+    let sleeper: u32 = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("sleeper tid="))
+        .and_then(|t| t.trim().parse().ok())
+        .expect("sleeper tid");
+    let trace = run.trace();
+    let mut sleeper_samples = 0;
+    let mut total = 0;
+    for generation in &trace.generations {
+        for sample in &generation.samples {
+            total += 1;
+            if generation.threads[sample.thread as usize].tid == sleeper {
+                sleeper_samples += 1;
+            }
+        }
+    }
+    assert!(total > 1000, "the busy main thread was sampled ({total})");
+    assert!(sleeper_samples <= 1, "the blocked thread got {sleeper_samples} samples");
+}
+
+#[test]
+fn a_program_that_does_nothing_leaves_a_valid_trace() {
+    let dir = scratch_dir("true");
+    let run = run_traced(Path::new("/bin/true"), &[], &[], &dir);
+    assert!(run.output.status.success());
+    assert!(run.sigtrace_lines().is_empty());
+    let trace = run.trace();
+    assert_eq!(trace.ignored_bytes, 0);
+    let header = trace.header.expect("header");
+    assert_eq!(header.executable, "/usr/bin/true");
+    assert_eq!(trace.generations.len(), 1, "the open generation is written at exit");
+    assert!(!trace.generations[0].modules.is_empty(), "modules are listed");
+}
+
+#[test]
+fn trace_names_are_never_reused() {
+    let dir = scratch_dir("exclusive");
+    let pattern = dir.join("fixed.sigtrace");
+    for _ in 0..3 {
+        let run = run_traced(Path::new("/bin/true"), &[], &[("SIGTRACE_OUTPUT", pattern.to_str().unwrap())], &dir);
+        assert!(run.output.status.success());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["fixed.sigtrace", "fixed.sigtrace.1", "fixed.sigtrace.2"]);
+}

@@ -1,0 +1,116 @@
+//! Sampling accuracy: real C workloads under the shim, traces read back and compared with the
+//! CPU time the workloads measured themselves.
+
+use sigtrace_tests::*;
+use std::collections::HashMap;
+
+/// Samples expected for `cpu_ns` of CPU time at `hz`.
+fn expected_samples(cpu_ns: u64, hz: u64) -> f64 {
+    cpu_ns as f64 * hz as f64 / 1e9
+}
+
+#[test]
+fn a_75_25_split_through_a_shared_leaf_is_found_and_captured() {
+    let dir = scratch_dir("split");
+    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["1000"], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(3));
+    let trace = run.trace();
+    let header = trace.header.as_ref().expect("header");
+    let expected = expected_samples(run.reported_cpu_ns(), u64::from(header.hz));
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= 0.95 * expected, "captured {weight} of {expected:.0} expected samples ({} timer)", header.timer);
+    assert!(weight <= 1.05 * expected, "captured {weight}, more than {expected:.0} expected");
+
+    let stacks = folded_stacks(&run.traces[0]);
+    let heavy = weight_through(&stacks, "heavy") as f64;
+    let light = weight_through(&stacks, "light") as f64;
+    let share = heavy / (heavy + light);
+    assert!((share - 0.75).abs() <= 0.03, "heavy's share is {share:.3}, expected 0.75 ± 0.03 (heavy {heavy}, light {light})");
+    assert!(heavy + light >= 0.95 * weight, "heavy+light {} of {weight}: the leaf's caller was lost", heavy + light);
+    let spin_under_heavy: u64 = stacks.iter().filter(|(f, _)| f.ends_with(&["heavy".to_string(), "spin".to_string()])).map(|(_, c)| c).sum();
+    assert!(spin_under_heavy as f64 >= 0.9 * heavy, "spin is named under heavy");
+}
+
+#[test]
+fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
+    let dir = scratch_dir("threads");
+    let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["32", "6000000"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let trace = run.trace();
+    let hz = u64::from(trace.header.as_ref().unwrap().hz);
+
+    let thread_cpu: HashMap<u32, u64> = run
+        .stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("thread tid=")?;
+            let (tid, cpu) = rest.split_once(" cpu_ns=")?;
+            Some((tid.parse().ok()?, cpu.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(thread_cpu.len(), 32);
+
+    let mut weight_by_tid: HashMap<u32, u64> = HashMap::new();
+    for generation in &trace.generations {
+        for sample in &generation.samples {
+            *weight_by_tid.entry(generation.threads[sample.thread as usize].tid).or_default() += u64::from(sample.weight);
+        }
+    }
+    let workers_cpu: u64 = thread_cpu.values().sum();
+    let workers_weight: u64 = thread_cpu.keys().map(|tid| weight_by_tid.get(tid).copied().unwrap_or(0)).sum();
+    let expected = expected_samples(workers_cpu, hz);
+    assert!(workers_weight as f64 >= 0.95 * expected, "captured {workers_weight} of {expected:.0} expected samples");
+    for (tid, cpu) in &thread_cpu {
+        let weight = weight_by_tid.get(tid).copied().unwrap_or(0);
+        assert!(weight > 0, "thread {tid} has no samples");
+        let cpu_share = *cpu as f64 / workers_cpu as f64;
+        let sample_share = weight as f64 / workers_weight as f64;
+        assert!((cpu_share - sample_share).abs() <= 0.02, "thread {tid}: {sample_share:.4} of samples vs {cpu_share:.4} of CPU");
+    }
+    let traced_threads: std::collections::HashSet<u32> = trace.generations.iter().flat_map(|g| g.threads.iter().map(|t| t.tid)).collect();
+    assert!(traced_threads.len() >= 33, "main + 32 workers in the thread tables, found {}", traced_threads.len());
+}
+
+#[test]
+fn posix_timers_are_tick_limited_but_their_weight_covers_cpu_time() {
+    let dir = scratch_dir("posix");
+    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_TIMER", "posix"), ("SIGTRACE_HZ", "999")], &dir);
+    assert_eq!(run.output.status.code(), Some(3));
+    let trace = run.trace();
+    assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
+    let expected = expected_samples(run.reported_cpu_ns(), 999);
+    let weight = total_weight(&trace) as f64;
+    let records = sample_count(&trace) as f64;
+    assert!(weight >= 0.95 * expected, "weight {weight} of {expected:.0} expected");
+    assert!(weight <= 1.05 * expected, "weight {weight} over {expected:.0} expected");
+    assert!(records < weight, "records {records} should be fewer than their weight {weight} (tick-limited timer)");
+}
+
+#[test]
+fn the_process_wide_itimer_samples_too() {
+    let dir = scratch_dir("itimer");
+    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_TIMER", "itimer"), ("SIGTRACE_HZ", "100")], &dir);
+    assert_eq!(run.output.status.code(), Some(3));
+    let trace = run.trace();
+    assert_eq!(trace.header.as_ref().unwrap().timer, "itimer");
+    let expected = expected_samples(run.reported_cpu_ns(), 100);
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= 0.9 * expected && weight <= 1.1 * expected, "weight {weight} vs {expected:.0} expected at 100 Hz");
+}
+
+#[test]
+fn the_perf_timer_is_used_by_default_where_the_kernel_allows_it() {
+    let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(3);
+    let dir = scratch_dir("default-timer");
+    let run = run_traced(std::path::Path::new("/bin/true"), &[], &[], &dir);
+    let timer = run.trace().header.unwrap().timer;
+    if paranoid <= 2 {
+        assert_eq!(timer, "perf");
+    } else {
+        assert_eq!(timer, "posix");
+    }
+}

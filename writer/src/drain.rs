@@ -1,0 +1,316 @@
+//! The drain thread: empties the sampling rings, closes a generation every generation period
+//! and appends it to the trace file. Runs with every signal blocked; never runs in a handler.
+//!
+//! Invariants:
+//! 1. Exactly one `Drainer` exists and it is only used under `DRAINER`'s lock, so the rings
+//!    have a single consumer and the generation a single writer.
+//! 2. A generation is written with one `write_all` of a complete chunk (see `format`), after
+//!    the advance protocol guaranteed no thread still writes into it.
+//! 3. Code-range sets replaced during a generation are freed only after the next completed
+//!    advance (see `unwind::code_ranges`).
+
+use crate::format::{encode_generation, encode_header, encode_preamble, Generation, Header, Module, Sample, Thread};
+use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
+use sigprof::generation::{advance, current_generation};
+use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
+use sigprof::ring::SampleRecord;
+use sigprof::Registry;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use unwind::code_ranges::CodeRanges;
+use unwind::modules::{code_ranges, load_counters, loaded_modules, LoadedModule};
+use unwind::WalkEnd;
+
+/// How long a generation advance waits for a thread to leave its critical section.
+const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
+
+static DRAINER: Mutex<Option<Drainer>> = Mutex::new(None);
+/// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
+static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
+
+/// The samples, stacks and threads of the open generation, de-duplicated as they arrive.
+#[derive(Default)]
+struct GenerationBuilder {
+    stack_ids: HashMap<Vec<u64>, u32>,
+    stacks: Vec<Vec<u64>>,
+    samples: Vec<Sample>,
+    thread_index: HashMap<u32, u32>,
+    thread_tids: Vec<u32>,
+    walk_ends: [u64; WalkEnd::ALL.len()],
+}
+
+impl GenerationBuilder {
+    fn thread(&mut self, tid: u32) -> u32 {
+        let next = self.thread_tids.len() as u32;
+        *self.thread_index.entry(tid).or_insert_with(|| {
+            self.thread_tids.push(tid);
+            next
+        })
+    }
+
+    fn add(&mut self, tid: u32, record: SampleRecord) {
+        let thread = self.thread(tid);
+        let next = self.stacks.len() as u32;
+        let stack = match self.stack_ids.get(&record.frames) {
+            Some(&id) => id,
+            None => {
+                self.stacks.push(record.frames.clone());
+                self.stack_ids.insert(record.frames, next);
+                next
+            }
+        };
+        if let Some(count) = self.walk_ends.get_mut(record.walk_end as usize) {
+            *count += 1;
+        }
+        self.samples.push(Sample { time: record.time_ns, thread, stack, weight: record.weight });
+    }
+}
+
+/// What we last knew of a thread, kept across generations.
+struct KnownThread {
+    name: String,
+    cpu_ns: u64,
+}
+
+/// The drain thread's state: the trace file and the open generation.
+pub struct Drainer {
+    file: File,
+    path: String,
+    registry: &'static Registry,
+    generation_ns: u64,
+    generation_start: u64,
+    builder: GenerationBuilder,
+    known_threads: HashMap<u32, KnownThread>,
+    load_counters: (u64, u64),
+    modules_this_generation: Vec<LoadedModule>,
+    retired_code_ranges: Vec<Box<CodeRanges>>,
+}
+
+impl Drainer {
+    /// Writes the file's preamble and header, and publishes the current modules' code ranges.
+    pub fn create(mut file: File, path: String, header: &Header, registry: &'static Registry) -> std::io::Result<Drainer> {
+        let mut bytes = Vec::with_capacity(512);
+        encode_preamble(&mut bytes);
+        encode_header(&mut bytes, header);
+        file.write_all(&bytes)?;
+        let mut drainer = Drainer {
+            file,
+            path,
+            registry,
+            generation_ns: u64::from(header.generation_ms.max(1)) * 1_000_000,
+            generation_start: header.start_clock_ns,
+            builder: GenerationBuilder::default(),
+            known_threads: HashMap::new(),
+            load_counters: (u64::MAX, u64::MAX),
+            modules_this_generation: Vec::new(),
+            retired_code_ranges: Vec::new(),
+        };
+        drainer.refresh_modules();
+        Ok(drainer)
+    }
+
+    /// Re-reads the module list when the loader's counters moved, and republishes code ranges.
+    fn refresh_modules(&mut self) {
+        let counters = load_counters();
+        if counters == self.load_counters {
+            return;
+        }
+        self.load_counters = counters;
+        let modules = loaded_modules();
+        if let Some(old) = self.registry.code_ranges.publish(code_ranges(&modules)) {
+            self.retired_code_ranges.push(old);
+        }
+        for module in modules {
+            if !self.modules_this_generation.iter().any(|seen| seen.path == module.path && seen.base == module.base) {
+                self.modules_this_generation.push(module);
+            }
+        }
+    }
+
+    /// Moves every record of `generation` out of the rings into the builder.
+    fn drain_rings(&mut self, generation: u64) {
+        for slot in self.registry.live_slots() {
+            let tid = slot.tid.load(Ordering::Relaxed);
+            let ring = slot.ring_of_generation(generation);
+            while let Some(record) = ring.pop() {
+                self.builder.add(tid, record);
+            }
+        }
+    }
+
+    /// One drain period's work: drain, notice new modules, close the generation when due.
+    /// Returns an error when the trace can no longer be written.
+    pub fn tick(&mut self) -> std::io::Result<()> {
+        let generation = current_generation();
+        if generation == 0 {
+            return Ok(());
+        }
+        self.drain_rings(generation);
+        self.refresh_modules();
+        if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
+            self.close_generation(false)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open generation and appends it to the file. With `stop`, tracing ends:
+    /// `gen` becomes 0 and no later sample is recorded.
+    pub fn close_generation(&mut self, stop: bool) -> std::io::Result<()> {
+        let open = current_generation();
+        if open == 0 {
+            return Ok(());
+        }
+        self.drain_rings(open);
+        let advance = advance(self.registry, stop, ADVANCE_PATIENCE);
+        self.drain_rings(advance.closed);
+        // The advance completed: no handler still holds a code-range set retired before it.
+        self.retired_code_ranges.clear();
+        let end_time = monotonic_ns();
+        let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
+        self.generation_start = end_time;
+        self.registry.reclaim_exited_slots();
+        self.modules_this_generation.clear();
+        self.load_counters = (u64::MAX, u64::MAX);
+        if !stop {
+            self.refresh_modules();
+        }
+        let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
+        encode_generation(&mut bytes, &generation);
+        self.file.write_all(&bytes)
+    }
+
+    fn build_generation(&mut self, sequence: u64, end_time: u64, writers_still_inside: usize) -> Generation {
+        let mut builder = std::mem::take(&mut self.builder);
+        let mut threads = vec![Thread::default(); builder.thread_tids.len()];
+        // Every thread that has a slot appears, sampled or not.
+        for slot in self.registry.live_slots() {
+            let tid = slot.tid.load(Ordering::Relaxed);
+            let index = builder.thread(tid) as usize;
+            if index >= threads.len() {
+                threads.resize(index + 1, Thread::default());
+            }
+            let state = slot.state.load(Ordering::Acquire);
+            let (exited, name, cpu_ns) = if state == SLOT_EXITED {
+                (true, slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
+            } else if state == SLOT_ACTIVE && !thread_is_alive(tid) {
+                slot.timer.disarm();
+                slot.state.store(SLOT_EXITED, Ordering::Release);
+                let known = self.known_threads.get(&tid);
+                (true, known.map(|k| k.name.clone()).unwrap_or_default(), known.map_or(0, |k| k.cpu_ns))
+            } else {
+                (false, thread_name(tid), thread_cpu_ns(tid))
+            };
+            let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
+            if !name.is_empty() {
+                known.name = name;
+            }
+            known.cpu_ns = known.cpu_ns.max(cpu_ns);
+            threads[index] = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
+            if exited {
+                self.known_threads.remove(&tid);
+            }
+        }
+        for (index, thread) in threads.iter_mut().enumerate() {
+            if thread.tid == 0 {
+                thread.tid = builder.thread_tids[index];
+            }
+        }
+        builder.samples.sort_by_key(|sample| sample.time);
+        let mut counters: Vec<(String, u64)> =
+            WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
+        counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
+        counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
+        Generation {
+            sequence,
+            start_time: self.generation_start,
+            end_time,
+            process_cpu_ns: process_cpu_ns_without_drain_thread(),
+            threads,
+            modules: self.modules_this_generation.iter().map(to_trace_module).collect(),
+            stacks: builder.stacks,
+            samples: builder.samples,
+            counters,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+fn to_trace_module(module: &LoadedModule) -> Module {
+    Module { path: module.path.clone(), base: module.base, start: module.start, end: module.end, build_id: module.build_id.clone() }
+}
+
+fn thread_is_alive(tid: u32) -> bool {
+    // SAFETY: tgkill with signal 0 only checks that the thread exists in our process.
+    let result = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::pid_t, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+fn thread_name(tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).map(|name| name.trim_end().to_string()).unwrap_or_default()
+}
+
+/// CPU time of the process minus the drain thread's own.
+fn process_cpu_ns_without_drain_thread() -> u64 {
+    let process = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
+    let drain = if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) };
+    process.saturating_sub(drain)
+}
+
+/// Hands the drainer to the drain thread's lock. Start-up only.
+pub fn install(drainer: Drainer) {
+    *DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(drainer);
+}
+
+/// What happened when the drain thread stopped.
+pub type OnFailure = fn(&str);
+
+/// The drain thread's body: drain every `period` until shutdown. Each round runs under
+/// `catch_unwind`; a panic or a write error switches tracing off (via `on_failure`) instead of
+/// taking the host down.
+pub fn run(period: Duration, on_failure: OnFailure) {
+    // SAFETY: gettid is a plain syscall.
+    DRAIN_TID.store(unsafe { libc::syscall(libc::SYS_gettid) } as u32, Ordering::Relaxed);
+    loop {
+        let round = std::panic::catch_unwind(|| {
+            let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match guard.as_mut() {
+                None => Ok(false),
+                Some(drainer) => drainer.tick().map(|()| true).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
+            }
+        });
+        match round {
+            Ok(Ok(true)) => std::thread::sleep(period),
+            Ok(Ok(false)) => return,
+            Ok(Err(message)) => return on_failure(&message),
+            Err(_) => return on_failure("internal error in the drain thread"),
+        }
+    }
+}
+
+/// Closes and writes the open generation and ends tracing (process exit). Any thread but the
+/// handler. Returns the trace path, or an error message.
+pub fn finish() -> Result<Option<String>, String> {
+    let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(mut drainer) = guard.take() else { return Ok(None) };
+    drainer.registry.disarm_all_timers();
+    drainer.close_generation(true).map_err(|error| format!("cannot write {}: {error}", drainer.path))?;
+    Ok(Some(drainer.path))
+}
+
+/// Drops the drainer without writing (a forked child must not write its parent's generation).
+/// Only in a process where the drain thread does not run (the child after `fork`).
+pub fn forget_after_fork() {
+    if let Ok(mut guard) = DRAINER.try_lock() {
+        if let Some(drainer) = guard.take() {
+            std::mem::forget(drainer);
+        }
+    }
+}

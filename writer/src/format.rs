@@ -1,0 +1,456 @@
+//! The trace file format: one definition, used by the shim to encode and by `sigtrace` to decode.
+//!
+//! ```text
+//! file       := MAGIC (8 bytes "SIGTRACE") VERSION (u16 LE) chunk*
+//! chunk      := TAG (1 byte) LEN (u32 LE) PAYLOAD (LEN bytes) CRC32 (u32 LE over TAG, LEN, PAYLOAD)
+//! TAG 'H'    := the header, once, first: who was traced and how
+//! TAG 'G'    := one generation, self-contained: threads, modules, stacks, samples, counters
+//! ```
+//!
+//! Invariants:
+//! 1. A chunk is written with one `write` of its complete bytes; a reader that finds a short
+//!    or damaged chunk stops there and keeps every complete chunk before it.
+//! 2. A generation never refers to anything outside itself (thread indices, stack ids and
+//!    modules are its own), so any complete generation decodes without the others.
+//! 3. Fields are only ever appended at the end of a payload; a decoder ignores trailing
+//!    bytes it does not know, so a newer minor writer stays readable.
+
+use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
+
+pub const MAGIC: [u8; 8] = *b"SIGTRACE";
+pub const FORMAT_VERSION: u16 = 1;
+pub const TAG_HEADER: u8 = b'H';
+pub const TAG_GENERATION: u8 = b'G';
+/// Bytes of framing around a payload: tag, length, checksum.
+pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
+/// Bytes before the first chunk.
+pub const PREAMBLE_LEN: usize = MAGIC.len() + 2;
+
+/// Who was traced and how. Written once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Header {
+    pub pid: u32,
+    pub parent_pid: u32,
+    pub executable: String,
+    pub args: Vec<String>,
+    /// Name of the clock the timestamps come from, e.g. `CLOCK_MONOTONIC`.
+    pub clock: String,
+    /// Ticks of `clock` per second (timestamps are in these ticks).
+    pub clock_hz: u64,
+    /// `clock` and the Unix wall clock read together at start-up, in ns.
+    pub start_clock_ns: u64,
+    pub start_unix_ns: u64,
+    /// Requested sampling frequency per thread, in Hz.
+    pub hz: u32,
+    /// The sampling source in use: `perf`, `posix` or `itimer`.
+    pub timer: String,
+    /// What a sample measures: `cpu` (on-CPU time). `wall` is reserved for off-CPU sampling.
+    pub mode: String,
+    pub max_depth: u32,
+    pub generation_ms: u32,
+}
+
+/// A thread seen during a generation. Samples refer to threads by index into the table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Thread {
+    pub tid: u32,
+    pub name: String,
+    /// The thread's CPU time at the end of the generation (or when it was last seen), ns.
+    pub cpu_ns: u64,
+    /// Samples this thread lost in this generation (ring full, no slot, …).
+    pub dropped: u64,
+    pub exited: bool,
+}
+
+/// A loaded object: enough to symbolise its addresses offline.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Module {
+    pub path: String,
+    /// The load bias: address in the process = address in the file + `base`.
+    pub base: u64,
+    /// Range covered by the object's loadable segments in the process.
+    pub start: u64,
+    pub end: u64,
+    pub build_id: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// Timestamp in header clock ticks.
+    pub time: u64,
+    /// Index into the generation's thread table.
+    pub thread: u32,
+    /// Index into the generation's stack table.
+    pub stack: u32,
+    /// Sampling periods this sample stands for (1, or more when a timer overran).
+    pub weight: u32,
+}
+
+/// One closed generation: everything needed to interpret its samples.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Generation {
+    pub sequence: u64,
+    pub start_time: u64,
+    pub end_time: u64,
+    /// CPU time of the traced threads of the process so far (the tracer's own thread excluded), ns.
+    pub process_cpu_ns: u64,
+    pub threads: Vec<Thread>,
+    pub modules: Vec<Module>,
+    /// Stacks, leaf first: frame 0 is the interrupted instruction, the rest are return addresses.
+    pub stacks: Vec<Vec<u64>>,
+    pub samples: Vec<Sample>,
+    /// Named counters (how stacks ended, samples dropped for want of a slot, …).
+    pub counters: Vec<(String, u64)>,
+}
+
+/// Writes the preamble that opens every trace file.
+pub fn encode_preamble(out: &mut Vec<u8>) {
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+}
+
+/// Frames `payload` as one chunk with its checksum.
+fn encode_chunk(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    let start = out.len();
+    out.push(tag);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    let checksum = crc32(&out[start..]);
+    out.extend_from_slice(&checksum.to_le_bytes());
+}
+
+pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
+    let mut payload = Vec::with_capacity(256);
+    put_uvarint(&mut payload, header.pid.into());
+    put_uvarint(&mut payload, header.parent_pid.into());
+    put_str(&mut payload, &header.executable);
+    put_uvarint(&mut payload, header.args.len() as u64);
+    for arg in &header.args {
+        put_str(&mut payload, arg);
+    }
+    put_str(&mut payload, &header.clock);
+    put_uvarint(&mut payload, header.clock_hz);
+    put_uvarint(&mut payload, header.start_clock_ns);
+    put_uvarint(&mut payload, header.start_unix_ns);
+    put_uvarint(&mut payload, header.hz.into());
+    put_str(&mut payload, &header.timer);
+    put_str(&mut payload, &header.mode);
+    put_uvarint(&mut payload, header.max_depth.into());
+    put_uvarint(&mut payload, header.generation_ms.into());
+    encode_chunk(out, TAG_HEADER, &payload);
+}
+
+/// Encodes a generation. Samples must be sorted by time (their timestamps are stored as
+/// deltas; an unsorted list still round-trips, only less compactly).
+pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
+    let mut payload = Vec::with_capacity(64 + generation.samples.len() * 4);
+    let p = &mut payload;
+    put_uvarint(p, generation.sequence);
+    put_uvarint(p, generation.start_time);
+    put_svarint(p, generation.end_time as i64 - generation.start_time as i64);
+    put_uvarint(p, generation.process_cpu_ns);
+
+    put_uvarint(p, generation.threads.len() as u64);
+    for thread in &generation.threads {
+        put_uvarint(p, thread.tid.into());
+        put_str(p, &thread.name);
+        put_uvarint(p, thread.cpu_ns);
+        put_uvarint(p, thread.dropped);
+        put_uvarint(p, thread.exited.into());
+    }
+
+    put_uvarint(p, generation.modules.len() as u64);
+    for module in &generation.modules {
+        put_str(p, &module.path);
+        put_uvarint(p, module.base);
+        put_uvarint(p, module.start);
+        put_uvarint(p, module.end.saturating_sub(module.start));
+        put_bytes(p, &module.build_id);
+    }
+
+    put_uvarint(p, generation.stacks.len() as u64);
+    for stack in &generation.stacks {
+        put_uvarint(p, stack.len() as u64);
+        let mut previous = 0u64;
+        for &frame in stack {
+            put_svarint(p, frame.wrapping_sub(previous) as i64);
+            previous = frame;
+        }
+    }
+
+    put_uvarint(p, generation.samples.len() as u64);
+    let mut previous_time = generation.start_time;
+    for sample in &generation.samples {
+        put_svarint(p, sample.time.wrapping_sub(previous_time) as i64);
+        previous_time = sample.time;
+        put_uvarint(p, sample.thread.into());
+        put_uvarint(p, sample.stack.into());
+        put_uvarint(p, sample.weight.into());
+    }
+
+    put_uvarint(p, generation.counters.len() as u64);
+    for (name, value) in &generation.counters {
+        put_str(p, name);
+        put_uvarint(p, *value);
+    }
+    encode_chunk(out, TAG_GENERATION, &payload);
+}
+
+pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
+    let mut c = Cursor::new(payload);
+    let pid = c.u32_varint()?;
+    let parent_pid = c.u32_varint()?;
+    let executable = c.string()?;
+    let arg_count = c.count(1)?;
+    let mut args = Vec::with_capacity(arg_count);
+    for _ in 0..arg_count {
+        args.push(c.string()?);
+    }
+    Ok(Header {
+        pid,
+        parent_pid,
+        executable,
+        args,
+        clock: c.string()?,
+        clock_hz: c.uvarint()?,
+        start_clock_ns: c.uvarint()?,
+        start_unix_ns: c.uvarint()?,
+        hz: c.u32_varint()?,
+        timer: c.string()?,
+        mode: c.string()?,
+        max_depth: c.u32_varint()?,
+        generation_ms: c.u32_varint()?,
+    })
+}
+
+pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
+    let mut c = Cursor::new(payload);
+    let sequence = c.uvarint()?;
+    let start_time = c.uvarint()?;
+    let end_time = start_time.wrapping_add(c.svarint()? as u64);
+    let process_cpu_ns = c.uvarint()?;
+
+    let thread_count = c.count(5)?;
+    let mut threads = Vec::with_capacity(thread_count);
+    for _ in 0..thread_count {
+        threads.push(Thread {
+            tid: c.u32_varint()?,
+            name: c.string()?,
+            cpu_ns: c.uvarint()?,
+            dropped: c.uvarint()?,
+            exited: c.uvarint()? != 0,
+        });
+    }
+
+    let module_count = c.count(5)?;
+    let mut modules = Vec::with_capacity(module_count);
+    for _ in 0..module_count {
+        let path = c.string()?;
+        let base = c.uvarint()?;
+        let start = c.uvarint()?;
+        let end = start.wrapping_add(c.uvarint()?);
+        let build_id = c.bytes()?.to_vec();
+        modules.push(Module { path, base, start, end, build_id });
+    }
+
+    let stack_count = c.count(1)?;
+    let mut stacks = Vec::with_capacity(stack_count);
+    for _ in 0..stack_count {
+        let depth = c.count(1)?;
+        let mut frames = Vec::with_capacity(depth);
+        let mut previous = 0u64;
+        for _ in 0..depth {
+            previous = previous.wrapping_add(c.svarint()? as u64);
+            frames.push(previous);
+        }
+        stacks.push(frames);
+    }
+
+    let sample_count = c.count(4)?;
+    let mut samples = Vec::with_capacity(sample_count);
+    let mut previous_time = start_time;
+    for _ in 0..sample_count {
+        previous_time = previous_time.wrapping_add(c.svarint()? as u64);
+        let sample = Sample {
+            time: previous_time,
+            thread: c.u32_varint()?,
+            stack: c.u32_varint()?,
+            weight: c.u32_varint()?,
+        };
+        if sample.thread as usize >= threads.len() || sample.stack as usize >= stacks.len() {
+            return Err(DecodeError { offset: payload.len() - c.remaining(), what: "sample refers to a missing thread or stack" });
+        }
+        samples.push(sample);
+    }
+
+    let counter_count = c.count(2)?;
+    let mut counters = Vec::with_capacity(counter_count);
+    for _ in 0..counter_count {
+        counters.push((c.string()?, c.uvarint()?));
+    }
+    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters })
+}
+
+/// Everything a reader recovered from one trace file.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    pub format_version: u16,
+    pub header: Option<Header>,
+    pub generations: Vec<Generation>,
+    /// Bytes at the end of the file that were not part of a complete, valid chunk.
+    pub ignored_bytes: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    pub stopped_because: Option<String>,
+}
+
+/// Decodes a trace file. Never panics: a damaged or truncated tail ends the trace, and the
+/// complete chunks before it are kept.
+pub fn read_trace(bytes: &[u8]) -> Trace {
+    let mut trace = Trace::default();
+    if bytes.len() < PREAMBLE_LEN || bytes[..MAGIC.len()] != MAGIC {
+        trace.ignored_bytes = bytes.len() as u64;
+        trace.stopped_because = Some("not a sigtrace file (no SIGTRACE magic)".into());
+        return trace;
+    }
+    trace.format_version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if trace.format_version != FORMAT_VERSION {
+        trace.ignored_bytes = (bytes.len() - PREAMBLE_LEN) as u64;
+        trace.stopped_because = Some(format!("format version {} is not supported (this reader knows {FORMAT_VERSION})", trace.format_version));
+        return trace;
+    }
+    let mut offset = PREAMBLE_LEN;
+    while offset < bytes.len() {
+        match next_chunk(bytes, offset) {
+            Ok((tag, payload, next)) => {
+                let decoded = match tag {
+                    TAG_HEADER if trace.header.is_none() => decode_header(payload).map(|h| trace.header = Some(h)),
+                    TAG_GENERATION => decode_generation(payload).map(|g| trace.generations.push(g)),
+                    _ => Ok(()), // an unknown chunk kind from a newer writer: skip it
+                };
+                if let Err(error) = decoded {
+                    trace.stopped_because = Some(format!("chunk at byte {offset}: {error}"));
+                    break;
+                }
+                offset = next;
+            }
+            Err(why) => {
+                trace.stopped_because = Some(format!("chunk at byte {offset}: {why}"));
+                break;
+            }
+        }
+    }
+    trace.ignored_bytes = (bytes.len() - offset.min(bytes.len())) as u64;
+    trace
+}
+
+/// Splits off the chunk starting at `offset`: (tag, payload, offset of the next chunk).
+fn next_chunk(bytes: &[u8], offset: usize) -> Result<(u8, &[u8], usize), &'static str> {
+    let rest = bytes.get(offset..).ok_or("offset past the end")?;
+    if rest.len() < CHUNK_OVERHEAD {
+        return Err("truncated chunk frame");
+    }
+    let tag = rest[0];
+    let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+    let total = len.checked_add(CHUNK_OVERHEAD).ok_or("chunk length overflows")?;
+    if total > rest.len() {
+        return Err("truncated chunk (file cut short)");
+    }
+    let body_end = 5 + len;
+    let stored = u32::from_le_bytes([rest[body_end], rest[body_end + 1], rest[body_end + 2], rest[body_end + 3]]);
+    if crc32(&rest[..body_end]) != stored {
+        return Err("checksum mismatch (damaged chunk)");
+    }
+    Ok((tag, &rest[5..body_end], offset + total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_trace() -> (Header, Vec<Generation>, Vec<u8>) {
+        let header = Header {
+            pid: 42,
+            parent_pid: 1,
+            executable: "/usr/bin/app".into(),
+            args: vec!["app".into(), "--fast".into()],
+            clock: "CLOCK_MONOTONIC".into(),
+            clock_hz: 1_000_000_000,
+            start_clock_ns: 5_000,
+            start_unix_ns: 1_700_000_000_000_000_000,
+            hz: 999,
+            timer: "perf".into(),
+            mode: "cpu".into(),
+            max_depth: 256,
+            generation_ms: 1000,
+        };
+        let generations: Vec<Generation> = (1..=3)
+            .map(|sequence| Generation {
+                sequence,
+                start_time: sequence * 1000,
+                end_time: sequence * 1000 + 999,
+                process_cpu_ns: sequence * 7,
+                threads: vec![Thread { tid: 42, name: "main".into(), cpu_ns: 9, dropped: 1, exited: false }],
+                modules: vec![Module { path: "/usr/bin/app".into(), base: 0x5555_0000, start: 0x5555_0000, end: 0x5556_0000, build_id: vec![1, 2, 3] }],
+                stacks: vec![vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x10]],
+                samples: vec![
+                    Sample { time: sequence * 1000 + 1, thread: 0, stack: 0, weight: 1 },
+                    Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
+                ],
+                counters: vec![("unwind.end.root".into(), 2)],
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        encode_preamble(&mut bytes);
+        encode_header(&mut bytes, &header);
+        for generation in &generations {
+            encode_generation(&mut bytes, generation);
+        }
+        (header, generations, bytes)
+    }
+
+    #[test]
+    fn round_trips() {
+        let (header, generations, bytes) = sample_trace();
+        let trace = read_trace(&bytes);
+        assert_eq!(trace.header.as_ref(), Some(&header));
+        assert_eq!(trace.generations, generations);
+        assert_eq!(trace.ignored_bytes, 0);
+        assert!(trace.stopped_because.is_none());
+    }
+
+    #[test]
+    fn every_truncation_keeps_the_complete_generations() {
+        let (_, generations, bytes) = sample_trace();
+        let mut ends = vec![PREAMBLE_LEN];
+        let mut offset = PREAMBLE_LEN;
+        while offset < bytes.len() {
+            let (_, _, next) = next_chunk(&bytes, offset).unwrap();
+            ends.push(next);
+            offset = next;
+        }
+        for cut in 0..=bytes.len() {
+            let trace = read_trace(&bytes[..cut]);
+            let complete_chunks = ends.iter().filter(|&&end| end <= cut).count().saturating_sub(1);
+            let complete_generations = complete_chunks.saturating_sub(1);
+            assert_eq!(trace.generations.len(), complete_generations, "cut at {cut}");
+            assert_eq!(&trace.generations[..], &generations[..complete_generations]);
+            let kept = ends.iter().copied().filter(|&end| end <= cut).max().unwrap_or(0);
+            if cut >= PREAMBLE_LEN {
+                assert_eq!(trace.ignored_bytes, (cut - kept) as u64, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic_and_keep_earlier_generations() {
+        let (_, _, bytes) = sample_trace();
+        for index in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[index] ^= flip;
+                let trace = read_trace(&damaged);
+                assert!(trace.generations.len() <= 3);
+            }
+        }
+    }
+}

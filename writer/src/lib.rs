@@ -1,0 +1,13 @@
+//! The sigtrace trace file: its format (encoder and decoder in one place, `format`) and, with
+//! the `drain` feature, the background thread that drains the sampling rings and writes closed
+//! generations (`drain`, used by the shim inside the traced process).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod format;
+pub mod varint;
+
+#[cfg(feature = "drain")]
+pub mod drain;
+
+pub use format::{read_trace, Generation, Header, Module, Sample, Thread, Trace};
