@@ -17,6 +17,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
     let (hz, signal) = (registry.config.hz, registry.config.signal);
     let source = match choice {
         TimerChoice::Itimer => {
+            sigprof::handler::reset_itimer_account();
             set_process_itimer(hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
             TimerSource::Itimer
         }

@@ -43,7 +43,8 @@ fn start_with(config: &Config) -> Result<(), String> {
     let registry = Registry::install(
         SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words() },
         config.max_threads,
-    );
+    )
+    .ok_or("cannot map memory for the thread registry")?;
     sigprof::handler::install(config.signal).map_err(|error| format!("cannot install the signal handler: {error}"))?;
     threads::create_exit_key();
     sigprof::generation::start();

@@ -1,9 +1,10 @@
 //! The sampling signal handler. Everything reachable from [`on_sampling_signal`] is
 //! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
 
-use crate::clock::monotonic_ns;
+use crate::clock::{clock_ns, monotonic_ns};
 use crate::registry::Registry;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use unwind::regs::regs_from_ucontext;
 use unwind::{walk_stack, StackMemory};
 
@@ -15,6 +16,14 @@ thread_local! {
 /// True while the calling thread runs the sampling handler. Async-signal-safe.
 pub fn in_signal_handler() -> bool {
     IN_HANDLER.with(Cell::get) > 0
+}
+
+/// Process CPU time at the last `itimer` sample, ns: the next one weighs the CPU time since.
+static ITIMER_LAST_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the CPU-time account of the process-wide itimer (call right before arming it).
+pub fn reset_itimer_account() {
+    ITIMER_LAST_CPU_NS.store(clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID), Ordering::Relaxed);
 }
 
 /// `si_code` values that mark a signal as one of our timers'.
@@ -64,7 +73,7 @@ extern "C" fn on_sampling_signal(_signal: libc::c_int, info: *mut libc::siginfo_
 ///
 /// # Safety
 /// `info` must be the handler's valid `siginfo_t`.
-unsafe fn sample_weight(info: *const libc::siginfo_t) -> Option<u32> {
+unsafe fn sample_weight(info: *const libc::siginfo_t, period_ns: u64) -> Option<u32> {
     // SAFETY: the caller guarantees `info` is valid.
     let code = unsafe { (*info).si_code };
     match code {
@@ -73,7 +82,15 @@ unsafe fn sample_weight(info: *const libc::siginfo_t) -> Option<u32> {
             let overrun = unsafe { (info as *const u8).add(SI_OVERRUN_OFFSET).cast::<i32>().read_unaligned() };
             Some(1u32.saturating_add(overrun.max(0) as u32))
         }
-        POLL_IN..=POLL_HUP | SI_KERNEL => Some(1),
+        POLL_IN..=POLL_HUP => Some(1),
+        SI_KERNEL => {
+            // The itimer fires at most once per scheduler tick and reports no overrun: weigh
+            // the sample by the process CPU time since the previous one, in periods.
+            let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+            let elapsed = now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed));
+            let periods = (elapsed + period_ns / 2) / period_ns.max(1);
+            Some(periods.clamp(1, u64::from(u32::MAX)) as u32)
+        }
         _ => None,
     }
 }
@@ -84,10 +101,11 @@ unsafe fn sample_weight(info: *const libc::siginfo_t) -> Option<u32> {
 /// # Safety
 /// `info` and `ucontext` must be the handler's valid arguments.
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) {
+    let period_ns = 1_000_000_000 / u64::from(registry.config.hz.max(1));
     // SAFETY: forwarded from the caller.
-    let Some(weight) = (unsafe { sample_weight(info) }) else { return };
+    let Some(weight) = (unsafe { sample_weight(info, period_ns) }) else { return };
     let Some(slot) = registry.current_slot() else {
-        registry.dropped_no_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
         return;
     };
     let guard = slot.seqlock.enter();

@@ -58,21 +58,6 @@ pub struct ThreadSlot {
 }
 
 impl ThreadSlot {
-    fn new() -> Self {
-        ThreadSlot {
-            state: AtomicU8::new(SLOT_FREE),
-            tid: AtomicU32::new(0),
-            seqlock: ThreadSeqlock::new(),
-            stack_lo: AtomicU64::new(0),
-            stack_hi: AtomicU64::new(0),
-            rings: [SampleRing::new(), SampleRing::new()],
-            dropped: [AtomicU64::new(0), AtomicU64::new(0)],
-            timer: ThreadTimer::new(),
-            exit_cpu_ns: AtomicU64::new(0),
-            exit_name: [AtomicU64::new(0), AtomicU64::new(0)],
-        }
-    }
-
     /// The stack bounds recorded at registration. Async-signal-safe.
     pub fn stack_bounds(&self) -> StackBounds {
         StackBounds { lo: self.stack_lo.load(Ordering::Relaxed), hi: self.stack_hi.load(Ordering::Relaxed) }
@@ -120,9 +105,40 @@ impl ThreadSlot {
     }
 }
 
+/// The slot array, in zero-filled anonymous memory: pages are touched only as slots are used,
+/// so a large capacity costs nothing at start-up. Never unmapped (invariant 3).
+struct SlotArray {
+    first: *const ThreadSlot,
+    len: usize,
+}
+
+// SAFETY: the array holds only atomics and is shared exactly like `[ThreadSlot]` would be.
+unsafe impl Send for SlotArray {}
+// SAFETY: as above; every field of ThreadSlot is an atomic (or an array of them).
+unsafe impl Sync for SlotArray {}
+
+impl SlotArray {
+    fn map(len: usize) -> Option<SlotArray> {
+        let bytes = len.checked_mul(std::mem::size_of::<ThreadSlot>())?;
+        // SAFETY: an anonymous private mapping, checked against MAP_FAILED.
+        let memory = unsafe { libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        (memory != libc::MAP_FAILED).then(|| SlotArray { first: memory.cast(), len })
+    }
+}
+
+impl std::ops::Deref for SlotArray {
+    type Target = [ThreadSlot];
+    fn deref(&self) -> &[ThreadSlot] {
+        // SAFETY: `first` points at `len` slots of zero-filled, page-aligned memory that is never
+        // unmapped; all-zero bytes are a valid FREE ThreadSlot (atomics, null pointers, zero
+        // counters, state SLOT_FREE = 0, disarmed timer).
+        unsafe { std::slice::from_raw_parts(self.first, self.len) }
+    }
+}
+
 /// All slots, the configuration and the shared handler state.
 pub struct Registry {
-    slots: Box<[ThreadSlot]>,
+    slots: SlotArray,
     /// One past the highest slot index ever claimed.
     high_water: AtomicUsize,
     pub config: SamplerConfig,
@@ -136,13 +152,13 @@ static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
 
 impl Registry {
     /// Creates the process's registry (start-up, before any timer is armed). Later calls
-    /// return the existing one.
-    pub fn install(config: SamplerConfig, capacity: usize) -> &'static Registry {
+    /// return the existing one; `None` when memory for the slots could not be mapped.
+    pub fn install(config: SamplerConfig, capacity: usize) -> Option<&'static Registry> {
         if let Some(existing) = Registry::get() {
-            return existing;
+            return Some(existing);
         }
         let registry = Box::new(Registry {
-            slots: (0..capacity.max(1)).map(|_| ThreadSlot::new()).collect(),
+            slots: SlotArray::map(capacity.max(1))?,
             high_water: AtomicUsize::new(0),
             config,
             dropped_no_slot: AtomicU64::new(0),
@@ -151,13 +167,13 @@ impl Registry {
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `pointer` was just leaked and is now owned by REGISTRY forever (invariant 3).
-            Ok(_) => unsafe { &*pointer },
+            Ok(_) => Some(unsafe { &*pointer }),
             Err(existing) => {
                 // SAFETY: we lost the race; `pointer` was never shared, so we still own it. The
                 // winner's pointer is never freed.
                 unsafe {
                     drop(Box::from_raw(pointer));
-                    &*existing
+                    Some(&*existing)
                 }
             }
         }

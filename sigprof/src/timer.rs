@@ -40,16 +40,19 @@ impl TimerSource {
     }
 }
 
-/// What a thread's slot holds of its timer.
+/// What a thread's slot holds of its timer. All-zero is a valid, disarmed timer (slots live
+/// in zero-filled memory).
 pub struct ThreadTimer {
+    /// A `TimerSource` as u8; 0 = disarmed.
     source: AtomicU8,
-    perf_fd: AtomicI32,
+    /// The perf event's descriptor + 1; 0 = none.
+    perf_fd_plus_one: AtomicI32,
     posix_timer: AtomicUsize,
 }
 
 impl ThreadTimer {
     pub const fn new() -> Self {
-        ThreadTimer { source: AtomicU8::new(0), perf_fd: AtomicI32::new(-1), posix_timer: AtomicUsize::new(0) }
+        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0) }
     }
 
     pub fn source(&self) -> Option<TimerSource> {
@@ -58,7 +61,7 @@ impl ThreadTimer {
 
     /// The perf event's file descriptor, or -1. Async-signal-safe.
     pub fn perf_fd(&self) -> i32 {
-        self.perf_fd.load(Ordering::Relaxed)
+        self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
     }
 
     /// Arms a per-thread timer of `source` for thread `tid`, delivering `signal` every
@@ -69,7 +72,7 @@ impl ThreadTimer {
         match source {
             TimerSource::Perf => {
                 let fd = open_perf_task_clock(tid, period_ns, signal)?;
-                self.perf_fd.store(fd, Ordering::Relaxed);
+                self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
             }
             TimerSource::Posix => {
                 let timer = create_posix_cpu_timer(tid, period_ns, signal)?;
@@ -85,7 +88,7 @@ impl ThreadTimer {
     pub fn disarm(&self) {
         match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
             Some(TimerSource::Perf) => {
-                let fd = self.perf_fd.swap(-1, Ordering::Relaxed);
+                let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;
                 if fd >= 0 {
                     // SAFETY: `fd` is the perf event we opened; disabling then closing it is harmless.
                     unsafe {
