@@ -39,7 +39,7 @@ print(f"  %-10s %-7s records/expected %6.1f%%   weight/expected %6.1f%%   (%d re
 echo "== capture (999 Hz)"
 for timer in perf posix itimer; do
     capture 1-thread $timer "$work/split" 2000
-    capture 32-threads $timer "$work/threads" 32 6000000
+    capture 32-threads $timer "$work/threads" 32 40000000
 done
 
 echo "== 75/25 split through a shared leaf (perf timer)"
