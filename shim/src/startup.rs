@@ -96,7 +96,7 @@ fn command_line() -> Vec<String> {
 extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
-    drain::run(DRAIN_PERIOD, |message| lifecycle::switch_off(message));
+    drain::run(DRAIN_PERIOD, lifecycle::switch_off);
     std::ptr::null_mut()
 }
 

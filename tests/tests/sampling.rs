@@ -73,35 +73,30 @@ fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
     assert!(traced_threads.len() >= 33, "main + 32 workers in the thread tables, found {}", traced_threads.len());
 }
 
-#[test]
-fn posix_timers_are_tick_limited_but_their_weight_covers_cpu_time() {
-    let dir = scratch_dir("posix");
+/// Runs the 1-thread workload at 999 Hz with a tick-limited `timer` (the kernel checks it on the
+/// 250 Hz scheduler tick): far fewer records than periods, but their weight covers CPU time × Hz.
+fn assert_tick_limited_but_weighted(timer: &str) {
+    let dir = scratch_dir(timer);
     let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let run = run_traced(&program, &["1000"], &[("SIGTRACE_TIMER", "posix"), ("SIGTRACE_HZ", "999")], &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_TIMER", timer), ("SIGTRACE_HZ", "999")], &dir);
     assert_eq!(run.output.status.code(), Some(3));
     let trace = run.trace();
-    assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
+    assert_eq!(trace.header.as_ref().unwrap().timer, timer);
     let expected = expected_samples(run.reported_cpu_ns(), 999);
     let weight = total_weight(&trace) as f64;
     let records = sample_count(&trace) as f64;
-    assert!(weight >= 0.95 * expected, "weight {weight} of {expected:.0} expected");
-    assert!(weight <= 1.05 * expected, "weight {weight} over {expected:.0} expected");
-    assert!(records < weight, "records {records} should be fewer than their weight {weight} (tick-limited timer)");
+    assert!(weight >= 0.95 * expected && weight <= 1.05 * expected, "{timer}: weight {weight} vs {expected:.0} expected");
+    assert!(records < 0.5 * weight, "{timer}: {records} records for weight {weight}; the timer should be tick-limited");
+}
+
+#[test]
+fn posix_timers_are_tick_limited_but_their_weight_covers_cpu_time() {
+    assert_tick_limited_but_weighted("posix");
 }
 
 #[test]
 fn the_process_wide_itimer_is_tick_limited_but_weighted_by_cpu_time() {
-    let dir = scratch_dir("itimer");
-    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let run = run_traced(&program, &["1000"], &[("SIGTRACE_TIMER", "itimer"), ("SIGTRACE_HZ", "999")], &dir);
-    assert_eq!(run.output.status.code(), Some(3));
-    let trace = run.trace();
-    assert_eq!(trace.header.as_ref().unwrap().timer, "itimer");
-    let expected = expected_samples(run.reported_cpu_ns(), 999);
-    let weight = total_weight(&trace) as f64;
-    let records = sample_count(&trace) as f64;
-    assert!(weight >= 0.95 * expected && weight <= 1.05 * expected, "weight {weight} vs {expected:.0} expected");
-    assert!(records < 0.5 * weight, "records {records}: the itimer is tick-limited");
+    assert_tick_limited_but_weighted("itimer");
 }
 
 #[test]

@@ -48,7 +48,7 @@ impl StackMemory {
     /// True when `[address, address + 8)` may be read: 8-aligned, at or above the stack
     /// pointer the walk started from, below the top of the stack.
     pub fn may_read(&self, address: u64) -> bool {
-        address % 8 == 0 && address >= self.lo && address.checked_add(8).is_some_and(|end| end <= self.hi)
+        address.is_multiple_of(8) && address >= self.lo && address.checked_add(8).is_some_and(|end| end <= self.hi)
     }
 
     /// Reads the 8-byte word at `address`, or `None` when it is outside the stack or unmapped.

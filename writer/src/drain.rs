@@ -87,7 +87,7 @@ pub struct Drainer {
     known_threads: HashMap<u32, KnownThread>,
     load_counters: (u64, u64),
     modules_this_generation: Vec<LoadedModule>,
-    retired_code_ranges: Vec<Box<CodeRanges>>,
+    retired_code_ranges: Vec<CodeRanges>,
 }
 
 impl Drainer {
@@ -122,7 +122,7 @@ impl Drainer {
         self.load_counters = counters;
         let modules = loaded_modules();
         if let Some(old) = self.registry.code_ranges.publish(code_ranges(&modules)) {
-            self.retired_code_ranges.push(old);
+            self.retired_code_ranges.push(*old);
         }
         for module in modules {
             if !self.modules_this_generation.iter().any(|seen| seen.path == module.path && seen.base == module.base) {
