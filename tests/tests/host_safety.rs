@@ -123,3 +123,17 @@ fn trace_names_are_never_reused() {
     names.sort();
     assert_eq!(names, vec!["fixed.sigtrace", "fixed.sigtrace.1", "fixed.sigtrace.2"]);
 }
+
+#[test]
+fn exit_under_running_threads_writes_the_open_generation() {
+    let dir = scratch_dir("exit-busy");
+    let program = compile_c("exit_busy", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(7));
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    let trace = run.trace();
+    assert_eq!(trace.ignored_bytes, 0);
+    let sampled: std::collections::HashSet<u32> =
+        trace.generations.iter().flat_map(|g| g.samples.iter().map(|s| g.threads[s.thread as usize].tid)).collect();
+    assert_eq!(sampled.len(), 5, "main and its four spinners were sampled");
+}

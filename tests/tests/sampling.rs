@@ -111,3 +111,22 @@ fn the_perf_timer_is_used_by_default_where_the_kernel_allows_it() {
         assert_eq!(timer, "posix");
     }
 }
+
+#[test]
+fn a_full_ring_drops_and_counts_instead_of_losing_silently() {
+    let dir = scratch_dir("full-ring");
+    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    // 4 KiB rings hold ~85 records of depth ≤ 3; 10 000 Hz fills one faster than it is drained.
+    let env = [("SIGTRACE_HZ", "10000"), ("SIGTRACE_DEPTH", "3"), ("SIGTRACE_BUFFER_KB", "4")];
+    let run = run_traced(&program, &["500"], &env, &dir);
+    assert_eq!(run.output.status.code(), Some(3));
+    let trace = run.trace();
+    let dropped: u64 = trace.generations.iter().flat_map(|g| &g.threads).map(|t| t.dropped).sum();
+    let recorded = total_weight(&trace);
+    let expected = expected_samples(run.reported_cpu_ns(), 10_000);
+    assert!(dropped > 0, "the ring overflowed and the drops were counted");
+    assert!((recorded + dropped) as f64 >= 0.9 * expected, "recorded {recorded} + dropped {dropped} account for {expected:.0} periods");
+    let depth_limited = trace.generations.iter().flat_map(|g| &g.counters).filter(|(name, _)| name == "unwind.end.depth_limit").map(|(_, n)| n).sum::<u64>();
+    assert!(depth_limited > 0, "stacks deeper than 3 frames (main;heavy;spin under libc) are cut and counted");
+    assert!(trace.generations.iter().flat_map(|g| &g.stacks).all(|stack| stack.len() <= 3));
+}
