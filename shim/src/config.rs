@@ -3,6 +3,8 @@
 
 use crate::log::{self, Level};
 
+pub use sigprof::registry::UnwindChoice;
+
 /// Which sampling source the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerChoice {
@@ -18,6 +20,7 @@ pub struct Config {
     pub output_pattern: String,
     pub hz: u32,
     pub timer: TimerChoice,
+    pub unwind: UnwindChoice,
     pub generation_ms: u32,
     pub max_depth: usize,
     pub buffer_kb: usize,
@@ -76,6 +79,18 @@ impl Config {
                 }
             },
         };
+        let unwind = match lookup("SIGTRACE_UNWIND") {
+            None => UnwindChoice::Auto,
+            Some(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "auto" | "" => UnwindChoice::Auto,
+                "fp" => UnwindChoice::FramePointers,
+                "dwarf" => UnwindChoice::Dwarf,
+                _ => {
+                    report(&format!("SIGTRACE_UNWIND=\"{text}\" is not one of auto, fp, dwarf; using auto"));
+                    UnwindChoice::Auto
+                }
+            },
+        };
         let signal = match lookup("SIGTRACE_SIGNAL") {
             None => libc::SIGPROF,
             Some(text) => parse_signal(&text).unwrap_or_else(|| {
@@ -95,6 +110,7 @@ impl Config {
             output_pattern,
             hz: number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
             timer,
+            unwind,
             generation_ms: number("SIGTRACE_GENERATION_MS", DEFAULT_GENERATION_MS.into(), 10, 3_600_000) as u32,
             max_depth: number("SIGTRACE_DEPTH", DEFAULT_DEPTH as u64, 1, 2048) as usize,
             buffer_kb: number("SIGTRACE_BUFFER_KB", DEFAULT_BUFFER_KB as u64, 4, 65_536) as usize,
@@ -154,6 +170,7 @@ mod tests {
         assert!(reports.is_empty());
         assert_eq!(config.hz, 999);
         assert_eq!(config.timer, TimerChoice::Auto);
+        assert_eq!(config.unwind, UnwindChoice::Auto);
         assert_eq!(config.signal, libc::SIGPROF);
         assert_eq!(config.max_depth, 256);
         assert_eq!(config.output_pattern, DEFAULT_OUTPUT);
@@ -174,12 +191,13 @@ mod tests {
     #[test]
     fn good_values_are_taken() {
         let (config, reports) =
-            parse(&[("SIGTRACE_HZ", "4000"), ("SIGTRACE_TIMER", "posix"), ("SIGTRACE_SIGNAL", "SIGRTMIN+3"), ("SIGTRACE_LOG", "debug"), ("SIGTRACE_OUTPUT", "/tmp/x.%p")]);
+            parse(&[("SIGTRACE_HZ", "4000"), ("SIGTRACE_TIMER", "posix"), ("SIGTRACE_SIGNAL", "SIGRTMIN+3"), ("SIGTRACE_LOG", "debug"), ("SIGTRACE_OUTPUT", "/tmp/x.%p"), ("SIGTRACE_UNWIND", "fp")]);
         assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(config.hz, 4000);
         assert_eq!(config.timer, TimerChoice::Posix);
         assert_eq!(config.signal, libc::SIGRTMIN() + 3);
         assert_eq!(config.log_level, Level::Debug);
         assert_eq!(config.output_pattern, "/tmp/x.%p");
+        assert_eq!(config.unwind, UnwindChoice::FramePointers);
     }
 }

@@ -41,7 +41,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     let start_clock_ns = monotonic_ns();
 
     let registry = Registry::install(
-        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words() },
+        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words(), unwind: config.unwind },
         config.max_threads,
     )
     .ok_or("cannot map memory for the thread registry")?;

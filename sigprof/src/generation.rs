@@ -36,6 +36,13 @@ pub struct Advance {
 pub fn advance(registry: &Registry, stop: bool, patience: Duration) -> Advance {
     let closed = GENERATION.load(Ordering::SeqCst);
     GENERATION.store(if stop || closed == 0 { 0 } else { closed + 1 }, Ordering::SeqCst);
+    Advance { closed, writers_still_inside: wait_for_critical_sections(registry, patience) }
+}
+
+/// Waits until every thread that was inside its seqlock critical section when this was called
+/// has left it (its sequence is even or has moved). Returns how many were still inside when
+/// `patience` ran out. Not for the handler.
+pub fn wait_for_critical_sections(registry: &Registry, patience: Duration) -> usize {
     let deadline = Instant::now() + patience;
     let mut writers_still_inside = 0;
     for slot in registry.live_slots() {
@@ -51,7 +58,7 @@ pub fn advance(registry: &Registry, stop: bool, patience: Duration) -> Advance {
             std::thread::yield_now();
         }
     }
-    Advance { closed, writers_still_inside }
+    writers_still_inside
 }
 
 /// Ends tracing at once without waiting (a forked child, a fatal error): later samples are

@@ -2,11 +2,16 @@
 //! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
 
 use crate::clock::{clock_ns, monotonic_ns};
-use crate::registry::Registry;
+use crate::registry::{Registry, ThreadSlot, UnwindChoice};
+use crate::ring::RecordWriter;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use unwind::regs::regs_from_ucontext;
-use unwind::{walk_stack, StackMemory};
+use unwind::dwarf::walk_stack_dwarf;
+use unwind::regs::{regs_from_ucontext, Regs};
+use unwind::{walk_stack, StackBounds, StackMemory, WalkEnd, WalkMethod};
+
+/// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
+const DWARF_STACK_NEED: u64 = 32 * 1024;
 
 thread_local! {
     /// Depth of sampling-handler activations on this thread (for tests and debug checks).
@@ -120,8 +125,57 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     };
     // SAFETY: forwarded from the caller.
     let regs = unsafe { regs_from_ucontext(ucontext) };
-    let stack = StackMemory::for_walk(slot.stack_bounds(), regs.sp);
-    let code = registry.code_ranges.current();
-    let (_, end) = walk_stack(&regs, &stack, code, max_depth, &mut |frame| record.push_frame(frame));
-    record.commit(time, weight, end as u8);
+    let walk = walk_into_record(registry, slot, &regs, &mut record);
+    record.commit(time, weight, walk);
+}
+
+/// Walks the interrupted stack into `record` with the configured method, falling back to frame
+/// pointers (and saying so in the returned walk code) when DWARF cannot run. Async-signal-safe.
+fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
+    let max_depth = registry.config.max_depth;
+    let bounds = slot.stack_bounds();
+    let mut push = |frame| record.push_frame(frame);
+    // The snapshot is used only inside this seqlock critical section (the caller holds the
+    // guard), as `Published::current` requires.
+    let snapshot = registry.unwind.current();
+    let fallback = if registry.config.unwind == UnwindChoice::FramePointers {
+        WalkMethod::FramePointers
+    } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current()) {
+        if !stack_room_for_dwarf(bounds) {
+            WalkMethod::FramePointersNoStackRoom
+        } else if let Some(mut lease) = pool.claim(registry.slot_index(slot)) {
+            let stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
+            let (_, end) = walk_stack_dwarf(regs, &stack, &snapshot.dwarf, lease.cache(), &snapshot.code, max_depth, &mut push);
+            return WalkMethod::Dwarf.code(end);
+        } else {
+            WalkMethod::FramePointersNoCache
+        }
+    } else {
+        WalkMethod::FramePointersNotReady
+    };
+    if registry.config.unwind == UnwindChoice::Dwarf {
+        push(regs.pc);
+        return WalkMethod::PcOnly.code(if max_depth == 1 { WalkEnd::DepthLimit } else { WalkEnd::BadFrame });
+    }
+    // Code bytes may be read (to name a frameless leaf's caller) unless a dlclose is under way.
+    let code = snapshot.map(|s| &s.code).filter(|_| registry.code_unloading.load(Ordering::Acquire) == 0);
+    let stack = StackMemory::for_walk(bounds, regs.sp);
+    let (_, end) = walk_stack(regs, &stack, code, max_depth, &mut push);
+    fallback.code(end)
+}
+
+/// True when at least [`DWARF_STACK_NEED`] bytes are left below the handler's own frame, on
+/// the thread's stack or on the alternate signal stack it runs on. Async-signal-safe.
+fn stack_room_for_dwarf(bounds: StackBounds) -> bool {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as u64;
+    if bounds.contains(here) {
+        return here - bounds.lo >= DWARF_STACK_NEED;
+    }
+    // SAFETY: sigaltstack with a null new stack only reports the current one into `current`.
+    let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `current` is a valid out-pointer.
+    let queried = unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } == 0;
+    let low = current.ss_sp as u64;
+    queried && current.ss_flags & libc::SS_ONSTACK != 0 && here > low && here - low >= DWARF_STACK_NEED
 }

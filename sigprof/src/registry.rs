@@ -14,8 +14,7 @@ use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
 use crate::timer::ThreadTimer;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use unwind::code_ranges::PublishedCodeRanges;
-use unwind::StackBounds;
+use unwind::{CachePool, Published, StackBounds, UnwindSnapshot};
 
 pub const SLOT_FREE: u8 = 0;
 pub const SLOT_CLAIMED: u8 = 1;
@@ -40,6 +39,18 @@ pub struct SamplerConfig {
     pub max_depth: usize,
     /// Words per ring (rounded up to a power of two when mapped).
     pub ring_words: usize,
+    pub unwind: UnwindChoice,
+}
+
+/// How the handler walks stacks (`SIGTRACE_UNWIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnwindChoice {
+    /// DWARF CFI where a frame has it, frame pointers elsewhere and whenever DWARF cannot run.
+    Auto,
+    /// Frame pointers only.
+    FramePointers,
+    /// DWARF only: when it cannot run, only the PC is recorded.
+    Dwarf,
 }
 
 /// One thread's sampling state.
@@ -144,8 +155,12 @@ pub struct Registry {
     pub config: SamplerConfig,
     /// Samples that arrived on a thread without a slot (registry full, unregistered thread).
     pub dropped_no_slot: AtomicU64,
-    /// Executable ranges for the walk, republished by the drain thread when modules change.
-    pub code_ranges: PublishedCodeRanges,
+    /// Code ranges and the DWARF unwinder, republished by the drain thread when modules change.
+    pub unwind: Published<UnwindSnapshot>,
+    /// framehop caches for DWARF walks, published once by the drain thread.
+    pub caches: Published<CachePool>,
+    /// Non-zero while a `dlclose` may be unmapping code: the handler then reads no code bytes.
+    pub code_unloading: AtomicU32,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
@@ -162,7 +177,9 @@ impl Registry {
             high_water: AtomicUsize::new(0),
             config,
             dropped_no_slot: AtomicU64::new(0),
-            code_ranges: PublishedCodeRanges::new(),
+            unwind: Published::new(),
+            caches: Published::new(),
+            code_unloading: AtomicU32::new(0),
         });
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {
@@ -183,6 +200,11 @@ impl Registry {
     pub fn get() -> Option<&'static Registry> {
         // SAFETY: a non-null REGISTRY points at a leaked, never-freed Registry (invariant 3).
         unsafe { REGISTRY.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Index of a slot (for cache affinity). Async-signal-safe.
+    pub fn slot_index(&self, slot: &ThreadSlot) -> usize {
+        (slot as *const ThreadSlot as usize).wrapping_sub(self.slots.first as usize) / std::mem::size_of::<ThreadSlot>()
     }
 
     pub fn capacity(&self) -> usize {

@@ -5,7 +5,7 @@
 //! while its handler runs (`sa_mask`), and no other code of the thread writes the sample rings.
 //!
 //! Record layout (words): `[header, timestamp, weight, frame 0, frame 1, …]`, where
-//! `header = total_words | walk_end << 32`.
+//! `header = total_words | walk << 32`, where `walk` is the `method << 4 | end` code of the walk.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
@@ -32,7 +32,8 @@ pub struct SampleRing {
 pub struct SampleRecord {
     pub time_ns: u64,
     pub weight: u32,
-    pub walk_end: u8,
+    /// How the stack was walked: `method << 4 | end` (see `unwind::WalkMethod::code`).
+    pub walk: u8,
     pub frames: Vec<u64>,
 }
 
@@ -102,7 +103,7 @@ impl SampleRing {
         let record = SampleRecord {
             time_ns: word(1),
             weight: word(2) as u32,
-            walk_end: (header >> 32) as u8,
+            walk: (header >> 32) as u8,
             frames: (RECORD_HEADER_WORDS as u64..total).map(word).collect(),
         };
         self.tail.0.store(tail + total, Ordering::Release);
@@ -141,9 +142,9 @@ impl RecordWriter<'_> {
     }
 
     /// Fills in the header and publishes the record. Async-signal-safe.
-    pub fn commit(mut self, time_ns: u64, weight: u32, walk_end: u8) {
+    pub fn commit(mut self, time_ns: u64, weight: u32, walk: u8) {
         let words = self.words;
-        self.write_word(0, words | (u64::from(walk_end) << 32));
+        self.write_word(0, words | (u64::from(walk) << 32));
         self.write_word(1, time_ns);
         self.write_word(2, u64::from(weight));
         self.ring.head.0.store(self.start + words, Ordering::Release);
@@ -168,7 +169,7 @@ mod tests {
             let record = ring.pop().expect("a record");
             assert_eq!(record.time_ns, round);
             assert_eq!(record.weight, 1 + round as u32);
-            assert_eq!(record.walk_end, 2);
+            assert_eq!(record.walk, 2);
             assert_eq!(record.frames, (0..(round % 7)).map(|f| round * 100 + f).collect::<Vec<_>>());
         }
         assert!(ring.pop().is_none());

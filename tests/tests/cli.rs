@@ -63,7 +63,7 @@ fn info_report_and_export_read_real_traces() {
         assert_eq!(file["truncated_bytes"].as_u64(), Some(0));
     }
 
-    let report = cli(&["report", "--top", "5", &paths[0]]);
+    let report = cli(&["report", "--top", "10", &paths[0]]);
     let report = String::from_utf8_lossy(&report.stdout);
     let spin = report.lines().find(|l| l.contains(" spin ")).unwrap_or_else(|| panic!("spin in the report:\n{report}"));
     let self_percent: f64 = spin.split_whitespace().nth(1).unwrap().trim_end_matches('%').parse().unwrap();

@@ -1,12 +1,5 @@
-//! The address ranges of loaded code, published to the signal handler without locks.
-//!
-//! The drain thread builds an immutable [`CodeRanges`] from the module list and swaps it in
-//! with [`PublishedCodeRanges::publish`]. The handler reads the current one inside its
-//! seqlock critical section. Invariant: a replaced set is freed only after a generation
-//! advance that began after the swap has completed (every seqlock was seen even or moved),
-//! because only then can no handler still hold a reference to it.
-
-use std::sync::atomic::{AtomicPtr, Ordering};
+//! The address ranges of loaded code, checked by the handler before it trusts a return address
+//! or reads code bytes. Built by the drain thread, published inside an `UnwindSnapshot`.
 
 /// One mapped range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,45 +40,6 @@ fn contains(ranges: &[AddressRange], address: u64, len: u64) -> bool {
     index > 0 && ranges.get(index - 1).is_some_and(|range| end <= range.end)
 }
 
-/// The currently published [`CodeRanges`], shared by the drain thread (writer) and the
-/// signal handlers (readers).
-pub struct PublishedCodeRanges {
-    current: AtomicPtr<CodeRanges>,
-}
-
-impl PublishedCodeRanges {
-    pub const fn new() -> Self {
-        PublishedCodeRanges { current: AtomicPtr::new(std::ptr::null_mut()) }
-    }
-
-    /// The current ranges, if any were published. Async-signal-safe.
-    ///
-    /// The reference must not outlive the caller's seqlock critical section (see the module
-    /// invariant).
-    pub fn current(&self) -> Option<&CodeRanges> {
-        let pointer = self.current.load(Ordering::Acquire);
-        // SAFETY: a published pointer comes from Box::into_raw and is only freed by the drain
-        // thread after a full generation advance, which waits for every handler to leave its
-        // critical section; callers hold the reference only within that section.
-        unsafe { pointer.as_ref() }
-    }
-
-    /// Publishes `ranges` and returns the replaced set. Drain thread only. The caller frees the
-    /// returned set only after the next completed generation advance.
-    pub fn publish(&self, ranges: CodeRanges) -> Option<Box<CodeRanges>> {
-        let old = self.current.swap(Box::into_raw(Box::new(ranges)), Ordering::AcqRel);
-        // SAFETY: a non-null old pointer came from Box::into_raw in an earlier publish and was
-        // swapped out just now, so this is its only owner.
-        (!old.is_null()).then(|| unsafe { Box::from_raw(old) })
-    }
-}
-
-impl Default for PublishedCodeRanges {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,14 +60,5 @@ mod tests {
         assert!(ranges.is_readable(0x1000, 8));
         assert!(!ranges.is_readable(0x9000, 8));
         assert!(!ranges.is_executable(u64::MAX, 5));
-    }
-
-    #[test]
-    fn publish_returns_the_replaced_set() {
-        let published = PublishedCodeRanges::new();
-        assert!(published.current().is_none());
-        assert!(published.publish(CodeRanges::default()).is_none());
-        assert!(published.current().is_some());
-        assert!(published.publish(CodeRanges::default()).is_some());
     }
 }

@@ -5,6 +5,9 @@
 //! bounds are unknown and the read goes through `process_vm_readv` on our own pid, which
 //! returns an error for unmapped memory instead of faulting.
 
+/// Bytes below the stack pointer that x86_64 code may use without moving it.
+const RED_ZONE: u64 = 128;
+
 /// The `[lo, hi)` address range of a thread's stack. `lo == hi == 0` means unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StackBounds {
@@ -43,6 +46,15 @@ impl StackMemory {
         } else {
             StackMemory { lo: sp, hi: u64::MAX, direct: false }
         }
+    }
+
+    /// The view for a DWARF walk: like [`StackMemory::for_walk`], but also the 128-byte red
+    /// zone below `sp`, which epilogue rules may read (it is mapped: the kernel placed the
+    /// signal frame below it on this very stack). Async-signal-safe.
+    pub fn for_dwarf_walk(bounds: StackBounds, sp: u64) -> StackMemory {
+        let view = StackMemory::for_walk(bounds, sp);
+        let lo = if view.direct { sp.saturating_sub(RED_ZONE).max(bounds.lo) } else { sp.saturating_sub(RED_ZONE) };
+        StackMemory { lo, ..view }
     }
 
     /// True when `[address, address + 8)` may be read: 8-aligned, at or above the stack

@@ -2,7 +2,21 @@
 //! allocates and `dl_iterate_phdr` takes the loader lock, so never call it from the handler.
 
 use crate::code_ranges::{AddressRange, CodeRanges};
+use std::collections::HashSet;
 use std::ffi::CStr;
+use std::ops::Range;
+
+/// A module's call-frame information, copied out of its mapped image (so it stays valid after
+/// `dlclose`). Addresses are SVMAs (as in the file): AVMA = SVMA + the module's `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnwindSections {
+    pub eh_frame_svma: Range<u64>,
+    pub eh_frame: Box<[u8]>,
+    /// The binary-search table; `None` when the module has none (then the unwinder indexes
+    /// `eh_frame` itself).
+    pub eh_frame_hdr: Option<(Range<u64>, Box<[u8]>)>,
+    pub text_svma: Option<Range<u64>>,
+}
 
 /// One loaded object (the executable, a shared library, the vDSO).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +31,15 @@ pub struct LoadedModule {
     pub build_id: Vec<u8>,
     pub executable_ranges: Vec<AddressRange>,
     pub readable_ranges: Vec<AddressRange>,
+    /// Present when asked for and the module has `.eh_frame` data.
+    pub unwind_sections: Option<UnwindSections>,
+}
+
+impl LoadedModule {
+    /// The key that identifies one mapping of one object: (load bias, start).
+    pub fn key(&self) -> (u64, u64) {
+        (self.base, self.start)
+    }
 }
 
 /// The loader's counters of objects added and removed; they change whenever the module set does.
@@ -36,23 +59,142 @@ pub fn load_counters() -> (u64, u64) {
     counters
 }
 
-/// Lists every loaded object.
+struct Listing<'a> {
+    modules: Vec<LoadedModule>,
+    /// Modules (by key) whose unwind sections are already known and need no copy.
+    sections_known: &'a HashSet<(u64, u64)>,
+    copy_sections: bool,
+}
+
+/// Lists every loaded object, without unwind sections.
 pub fn loaded_modules() -> Vec<LoadedModule> {
-    let mut modules: Vec<LoadedModule> = Vec::new();
+    list_modules(false, &HashSet::new())
+}
+
+/// Lists every loaded object, copying the unwind sections of those not in `sections_known`.
+/// The copy happens inside `dl_iterate_phdr`'s callback, under the loader lock, so a
+/// concurrent `dlclose` cannot unmap the sections while they are read.
+pub fn loaded_modules_with_unwind_sections(sections_known: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
+    list_modules(true, sections_known)
+}
+
+fn list_modules(copy_sections: bool, sections_known: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
+    let mut listing = Listing { modules: Vec::new(), sections_known, copy_sections };
     unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: dl_iterate_phdr passes a valid info (and program headers) for the duration of
-        // the call; `data` is the `modules` vector below.
+        // the call; `data` is the `listing` below.
         unsafe {
-            let modules = &mut *(data as *mut Vec<LoadedModule>);
-            if let Some(module) = module_from_phdr_info(&*info) {
-                modules.push(module);
+            let listing = &mut *(data as *mut Listing<'_>);
+            if let Some(mut module) = module_from_phdr_info(&*info) {
+                if listing.copy_sections && !listing.sections_known.contains(&module.key()) {
+                    module.unwind_sections = copy_unwind_sections(&*info, &module);
+                }
+                listing.modules.push(module);
             }
         }
         0
     }
-    // SAFETY: the callback only reads the info it is handed and pushes to `modules`.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&mut modules as *mut Vec<LoadedModule>).cast()) };
-    modules
+    // SAFETY: the callback only reads the info it is handed and writes `listing`.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut listing as *mut Listing<'_>).cast()) };
+    listing.modules
+}
+
+/// The program headers of a `dl_iterate_phdr` entry.
+///
+/// # Safety
+/// `info` must come from `dl_iterate_phdr` and be used within its callback.
+unsafe fn program_headers(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
+    if info.dlpi_phdr.is_null() {
+        &[]
+    } else {
+        // SAFETY: the loader guarantees dlpi_phnum headers at dlpi_phdr.
+        unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
+    }
+}
+
+/// Copies `.eh_frame_hdr` and `.eh_frame` out of a loaded module.
+///
+/// # Safety
+/// `info` must come from `dl_iterate_phdr` and be used within its callback (the loader lock
+/// keeps the module mapped).
+unsafe fn copy_unwind_sections(info: &libc::dl_phdr_info, module: &LoadedModule) -> Option<UnwindSections> {
+    let base = info.dlpi_addr;
+    // SAFETY: forwarded from the caller.
+    let headers = unsafe { program_headers(info) };
+    let hdr_header = headers.iter().find(|h| h.p_type == libc::PT_GNU_EH_FRAME)?;
+    let hdr_avma = base.wrapping_add(hdr_header.p_vaddr);
+    // The readable mapped range that holds an address: reads are bounded by its end.
+    let mapped_end = |avma: u64| module.readable_ranges.iter().find(|r| r.start <= avma && avma < r.end).map(|r| r.end);
+    let hdr_len = hdr_header.p_memsz.min(mapped_end(hdr_avma)?.saturating_sub(hdr_avma));
+    // SAFETY: the header lies inside a mapped, readable segment of the module (checked above).
+    let hdr = unsafe { std::slice::from_raw_parts(hdr_avma as *const u8, hdr_len as usize) };
+    let eh_frame_avma = eh_frame_address_from_hdr(hdr, hdr_avma)?;
+    let limit = mapped_end(eh_frame_avma)?.saturating_sub(eh_frame_avma);
+    // SAFETY: [eh_frame_avma, + limit) lies inside one mapped, readable segment.
+    let mapped = unsafe { std::slice::from_raw_parts(eh_frame_avma as *const u8, limit as usize) };
+    let eh_frame_len = eh_frame_length(mapped);
+    if eh_frame_len == 0 {
+        return None;
+    }
+    let has_table = hdr.len() >= 4 && hdr[2] != 0xff && hdr[3] != 0xff;
+    let svma = |avma: u64| avma.wrapping_sub(base);
+    let text_svma = module.executable_ranges.first().map(|r| svma(r.start)..svma(r.end));
+    Some(UnwindSections {
+        eh_frame_svma: svma(eh_frame_avma)..svma(eh_frame_avma) + eh_frame_len as u64,
+        eh_frame: mapped[..eh_frame_len].into(),
+        eh_frame_hdr: has_table.then(|| (svma(hdr_avma)..svma(hdr_avma) + hdr.len() as u64, hdr.into())),
+        text_svma,
+    })
+}
+
+/// Decodes the `eh_frame_ptr` field of an `.eh_frame_hdr` located at `hdr_avma`.
+fn eh_frame_address_from_hdr(hdr: &[u8], hdr_avma: u64) -> Option<u64> {
+    const DW_EH_PE_PCREL: u8 = 0x10;
+    let (&version, &encoding) = (hdr.first()?, hdr.get(1)?);
+    if version != 1 {
+        return None;
+    }
+    let field = hdr.get(4..)?;
+    let read = |n: usize| -> Option<[u8; 8]> {
+        let mut bytes = [0u8; 8];
+        bytes[..n].copy_from_slice(field.get(..n)?);
+        Some(bytes)
+    };
+    let value: u64 = match encoding & 0x0f {
+        0x00 | 0x04 | 0x0c => u64::from_le_bytes(read(8)?),
+        0x03 => u64::from(u32::from_le_bytes(read(4)?[..4].try_into().ok()?)),
+        0x0b => i64::from(i32::from_le_bytes(read(4)?[..4].try_into().ok()?)) as u64,
+        _ => return None,
+    };
+    match encoding & 0x70 {
+        0 => Some(value),
+        DW_EH_PE_PCREL => Some(hdr_avma.wrapping_add(4).wrapping_add(value)),
+        _ => None,
+    }
+}
+
+/// The length of `.eh_frame` found by walking its entries' length words to the zero
+/// terminator (or to the end of `mapped`).
+fn eh_frame_length(mapped: &[u8]) -> usize {
+    let mut offset = 0usize;
+    while let Some(word) = mapped.get(offset..offset + 4) {
+        let length = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        if length == 0 {
+            return offset + 4;
+        }
+        let (header, body) = if length == u32::MAX {
+            let Some(extended) = mapped.get(offset + 4..offset + 12) else { break };
+            (12usize, u64::from_le_bytes(extended.try_into().unwrap_or_default()))
+        } else {
+            (4usize, u64::from(length))
+        };
+        let Some(next) = usize::try_from(body).ok().and_then(|body| offset.checked_add(header)?.checked_add(body)) else { break };
+        if next > mapped.len() {
+            break;
+        }
+        offset = next;
+    }
+    offset
 }
 
 /// Builds the executable and readable ranges the handler checks reads against.
@@ -66,12 +208,8 @@ pub fn code_ranges(modules: &[LoadedModule]) -> CodeRanges {
 /// `info` must come from `dl_iterate_phdr` and be used within its callback.
 unsafe fn module_from_phdr_info(info: &libc::dl_phdr_info) -> Option<LoadedModule> {
     let base = info.dlpi_addr;
-    let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-        &[]
-    } else {
-        // SAFETY: the loader guarantees dlpi_phnum headers at dlpi_phdr.
-        unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
-    };
+    // SAFETY: forwarded from the caller.
+    let headers = unsafe { program_headers(info) };
     let page = 4096u64;
     let mut start = u64::MAX;
     let mut end = 0u64;
@@ -113,7 +251,7 @@ unsafe fn module_from_phdr_info(info: &libc::dl_phdr_info) -> Option<LoadedModul
         unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
     };
     let path = if name.is_empty() { executable_path() } else { name };
-    Some(LoadedModule { path, base, start, end, build_id, executable_ranges, readable_ranges })
+    Some(LoadedModule { path, base, start, end, build_id, executable_ranges, readable_ranges, unwind_sections: None })
 }
 
 /// The absolute path of the running executable.
@@ -159,5 +297,21 @@ mod tests {
         assert!(ranges.is_executable(function, 1));
         let (adds, _subs) = load_counters();
         assert!(adds >= modules.len() as u64);
+    }
+
+    #[test]
+    fn unwind_sections_are_copied_for_libc_and_the_vdso() {
+        let modules = loaded_modules_with_unwind_sections(&HashSet::new());
+        let libc = modules.iter().find(|m| m.path.contains("libc.so")).expect("libc");
+        let sections = libc.unwind_sections.as_ref().expect("libc has .eh_frame");
+        assert!(sections.eh_frame.len() > 10_000, "libc's .eh_frame is large: {}", sections.eh_frame.len());
+        assert_eq!(sections.eh_frame_svma.end - sections.eh_frame_svma.start, sections.eh_frame.len() as u64);
+        assert!(sections.eh_frame_hdr.is_some(), "libc has a search table");
+        assert!(sections.eh_frame.ends_with(&[0, 0, 0, 0]), "ends at the terminator");
+        if let Some(vdso) = modules.iter().find(|m| m.path.contains("vdso")) {
+            assert!(vdso.unwind_sections.is_some(), "the vDSO carries .eh_frame");
+        }
+        let known: HashSet<(u64, u64)> = modules.iter().map(LoadedModule::key).collect();
+        assert!(loaded_modules_with_unwind_sections(&known).iter().all(|m| m.unwind_sections.is_none()), "known modules are not copied again");
     }
 }

@@ -37,6 +37,31 @@ impl WalkEnd {
     }
 }
 
+/// How a stack was walked. The values are those of the trace format's `walk` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WalkMethod {
+    /// Frame pointers, by configuration.
+    FramePointers = 0,
+    /// DWARF CFI (frames without CFI follow frame pointers).
+    Dwarf = 1,
+    /// Frame pointers: every DWARF cache was in use.
+    FramePointersNoCache = 2,
+    /// Frame pointers: too little stack left for a DWARF walk.
+    FramePointersNoStackRoom = 3,
+    /// Frame pointers: the unwind tables are not built yet.
+    FramePointersNotReady = 4,
+    /// Only the PC: DWARF was forced but could not run.
+    PcOnly = 5,
+}
+
+impl WalkMethod {
+    /// The byte stored per stack: `method << 4 | end`.
+    pub fn code(self, end: WalkEnd) -> u8 {
+        (self as u8) << 4 | end as u8
+    }
+}
+
 /// Walks the interrupted thread's stack, pushing at most `max_depth` frames (leaf first: the
 /// PC, then return addresses) into `push`. Returns the number of frames pushed and why the
 /// walk ended. Async-signal-safe: reads only through `stack` and `code`, never allocates.

@@ -6,8 +6,8 @@
 //!    have a single consumer and the generation a single writer.
 //! 2. A generation is written with one `write_all` of a complete chunk (see `format`), after
 //!    the advance protocol guaranteed no thread still writes into it.
-//! 3. Code-range sets replaced during a generation are freed only after the next completed
-//!    advance (see `unwind::code_ranges`).
+//! 3. Unwind snapshots replaced during a generation are freed only after the next completed
+//!    advance (see `unwind::published`).
 
 use crate::format::{encode_generation, encode_header, encode_preamble, Generation, Header, Module, Sample, Thread};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
@@ -21,12 +21,13 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use unwind::code_ranges::CodeRanges;
-use unwind::modules::{code_ranges, load_counters, loaded_modules, LoadedModule};
-use unwind::WalkEnd;
+use unwind::modules::{load_counters, LoadedModule};
+use unwind::{CachePool, UnwindSnapshot, UnwindTables, WalkEnd};
 
 /// How long a generation advance waits for a thread to leave its critical section.
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
+/// framehop caches shared by all threads (only threads inside the handler hold one).
+const DWARF_CACHES: usize = 32;
 
 static DRAINER: Mutex<Option<Drainer>> = Mutex::new(None);
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
@@ -35,12 +36,16 @@ static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 /// The samples, stacks and threads of the open generation, de-duplicated as they arrive.
 #[derive(Default)]
 struct GenerationBuilder {
-    stack_ids: HashMap<Vec<u64>, u32>,
+    /// (frames, walk code) → stack id: the same frames walked differently are distinct stacks.
+    stack_ids: HashMap<(Vec<u64>, u8), u32>,
     stacks: Vec<Vec<u64>>,
+    stack_walks: Vec<u8>,
     samples: Vec<Sample>,
     thread_index: HashMap<u32, u32>,
     thread_tids: Vec<u32>,
     walk_ends: [u64; WalkEnd::ALL.len()],
+    /// Samples per walk method (`WalkMethod as usize`).
+    walk_methods: [u64; 8],
 }
 
 impl GenerationBuilder {
@@ -55,15 +60,20 @@ impl GenerationBuilder {
     fn add(&mut self, tid: u32, record: SampleRecord) {
         let thread = self.thread(tid);
         let next = self.stacks.len() as u32;
-        let stack = match self.stack_ids.get(&record.frames) {
+        let key = (record.frames, record.walk);
+        let stack = match self.stack_ids.get(&key) {
             Some(&id) => id,
             None => {
-                self.stacks.push(record.frames.clone());
-                self.stack_ids.insert(record.frames, next);
+                self.stacks.push(key.0.clone());
+                self.stack_walks.push(record.walk);
+                self.stack_ids.insert(key, next);
                 next
             }
         };
-        if let Some(count) = self.walk_ends.get_mut(record.walk_end as usize) {
+        if let Some(count) = self.walk_ends.get_mut((record.walk & 0x0f) as usize) {
+            *count += 1;
+        }
+        if let Some(count) = self.walk_methods.get_mut((record.walk >> 4) as usize) {
             *count += 1;
         }
         self.samples.push(Sample { time: record.time_ns, thread, stack, weight: record.weight });
@@ -86,18 +96,23 @@ pub struct Drainer {
     builder: GenerationBuilder,
     known_threads: HashMap<u32, KnownThread>,
     load_counters: (u64, u64),
+    unwind_tables: UnwindTables,
+    /// The modules loaded now (metadata only).
+    current_modules: Vec<LoadedModule>,
+    /// Every module loaded at some point of the open generation.
     modules_this_generation: Vec<LoadedModule>,
-    retired_code_ranges: Vec<CodeRanges>,
+    retired_snapshots: Vec<UnwindSnapshot>,
 }
 
 impl Drainer {
-    /// Writes the file's preamble and header, and publishes the current modules' code ranges.
+    /// Writes the file's preamble and header. The unwind tables are built by the drain thread's
+    /// first round (or at the first generation close), not here: start-up stays cheap.
     pub fn create(mut file: File, path: String, header: &Header, registry: &'static Registry) -> std::io::Result<Drainer> {
         let mut bytes = Vec::with_capacity(512);
         encode_preamble(&mut bytes);
         encode_header(&mut bytes, header);
         file.write_all(&bytes)?;
-        let mut drainer = Drainer {
+        Ok(Drainer {
             file,
             path,
             registry,
@@ -106,28 +121,37 @@ impl Drainer {
             builder: GenerationBuilder::default(),
             known_threads: HashMap::new(),
             load_counters: (u64::MAX, u64::MAX),
+            unwind_tables: UnwindTables::new(),
+            current_modules: Vec::new(),
             modules_this_generation: Vec::new(),
-            retired_code_ranges: Vec::new(),
-        };
-        drainer.refresh_modules();
-        Ok(drainer)
+            retired_snapshots: Vec::new(),
+        })
     }
 
-    /// Re-reads the module list when the loader's counters moved, and republishes code ranges.
-    fn refresh_modules(&mut self) {
+    /// Re-reads the module list when the loader's counters moved (or `force`), and publishes a
+    /// new unwind snapshot for the handlers.
+    pub fn refresh_modules(&mut self, force: bool) {
         let counters = load_counters();
-        if counters == self.load_counters {
+        if counters == self.load_counters && !force {
             return;
         }
         self.load_counters = counters;
-        let modules = loaded_modules();
-        if let Some(old) = self.registry.code_ranges.publish(code_ranges(&modules)) {
-            self.retired_code_ranges.push(*old);
+        let (modules, snapshot) = self.unwind_tables.refresh();
+        if let Some(old) = self.registry.unwind.publish(snapshot) {
+            self.retired_snapshots.push(*old);
         }
-        for module in modules {
-            if !self.modules_this_generation.iter().any(|seen| seen.path == module.path && seen.base == module.base) {
-                self.modules_this_generation.push(module);
+        for module in &modules {
+            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
+                self.modules_this_generation.push(module.clone());
             }
+        }
+        self.current_modules = modules;
+    }
+
+    /// Gives the handlers their DWARF caches (once; allocates ~1 MB).
+    fn ensure_dwarf_caches(&mut self) {
+        if self.registry.caches.current().is_none() {
+            let _ = self.registry.caches.publish(CachePool::new(DWARF_CACHES));
         }
     }
 
@@ -150,7 +174,8 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(generation);
-        self.refresh_modules();
+        self.refresh_modules(false);
+        self.ensure_dwarf_caches();
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
         }
@@ -165,19 +190,18 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(open);
+        if self.current_modules.is_empty() {
+            self.refresh_modules(true); // a process that ends before the first drain round
+        }
         let advance = advance(self.registry, stop, ADVANCE_PATIENCE);
         self.drain_rings(advance.closed);
-        // The advance completed: no handler still holds a code-range set retired before it.
-        self.retired_code_ranges.clear();
+        // The advance completed: no handler still uses a snapshot retired before it.
+        self.retired_snapshots.clear();
         let end_time = monotonic_ns();
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
         self.registry.reclaim_exited_slots();
-        self.modules_this_generation.clear();
-        self.load_counters = (u64::MAX, u64::MAX);
-        if !stop {
-            self.refresh_modules();
-        }
+        self.modules_this_generation = self.current_modules.clone();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
         encode_generation(&mut bytes, &generation);
         self.file.write_all(&bytes)
@@ -222,6 +246,8 @@ impl Drainer {
         builder.samples.sort_by_key(|sample| sample.time);
         let mut counters: Vec<(String, u64)> =
             WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
+        let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only"];
+        counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
         counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
         Generation {
@@ -234,6 +260,7 @@ impl Drainer {
             stacks: builder.stacks,
             samples: builder.samples,
             counters,
+            stack_walks: builder.stack_walks,
         }
     }
 
@@ -292,6 +319,15 @@ pub fn run(period: Duration, on_failure: OnFailure) {
             Ok(Err(message)) => return on_failure(&message),
             Err(_) => return on_failure("internal error in the drain thread"),
         }
+    }
+}
+
+/// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
+/// code at once and never rely on code that was unloaded. Any thread but the handler.
+pub fn refresh_modules_now() {
+    let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(drainer) = guard.as_mut() {
+        drainer.refresh_modules(false);
     }
 }
 

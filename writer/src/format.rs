@@ -101,6 +101,57 @@ pub struct Generation {
     pub samples: Vec<Sample>,
     /// Named counters (how stacks ended, samples dropped for want of a slot, …).
     pub counters: Vec<(String, u64)>,
+    /// How each stack of `stacks` was walked: `method << 4 | end` (see [`walk`]). Parallel to
+    /// `stacks`; empty in traces written before it existed.
+    pub stack_walks: Vec<u8>,
+}
+
+/// The codes of [`Generation::stack_walks`]: which unwinding method produced a stack and why
+/// its walk ended.
+pub mod walk {
+    /// Frame pointers, by choice (`SIGTRACE_UNWIND=fp`).
+    pub const METHOD_FP: u8 = 0;
+    /// DWARF CFI (frames without CFI follow frame pointers).
+    pub const METHOD_DWARF: u8 = 1;
+    /// Frame pointers because every DWARF unwind cache was in use.
+    pub const METHOD_FP_NO_CACHE: u8 = 2;
+    /// Frame pointers because too little stack was left below the interrupted one for DWARF.
+    pub const METHOD_FP_NO_STACK_ROOM: u8 = 3;
+    /// Frame pointers because the unwind tables were not built yet (first milliseconds).
+    pub const METHOD_FP_NOT_READY: u8 = 4;
+    /// Only the interrupted PC: DWARF was forced (`SIGTRACE_UNWIND=dwarf`) but could not run.
+    pub const METHOD_PC_ONLY: u8 = 5;
+
+    /// The walk reached the outermost frame (a null return address or undefined CFI).
+    pub const END_ROOT: u8 = 0;
+    /// A read fell outside the thread's stack.
+    pub const END_STACK_BOUNDS: u8 = 1;
+    /// A frame did not advance, or a return address points outside all code (bad CFI or frame pointer).
+    pub const END_BAD_FRAME: u8 = 2;
+    /// `SIGTRACE_DEPTH` frames were taken.
+    pub const END_DEPTH_LIMIT: u8 = 3;
+
+    pub fn method_name(code: u8) -> &'static str {
+        match code >> 4 {
+            METHOD_FP => "fp",
+            METHOD_DWARF => "dwarf",
+            METHOD_FP_NO_CACHE => "fp (no free DWARF cache)",
+            METHOD_FP_NO_STACK_ROOM => "fp (no stack room for DWARF)",
+            METHOD_FP_NOT_READY => "fp (unwind tables not ready)",
+            METHOD_PC_ONLY => "pc only",
+            _ => "unknown",
+        }
+    }
+
+    pub fn end_name(code: u8) -> &'static str {
+        match code & 0x0f {
+            END_ROOT => "root",
+            END_STACK_BOUNDS => "stack bound",
+            END_BAD_FRAME => "bad frame or CFI",
+            END_DEPTH_LIMIT => "depth limit",
+            _ => "unknown",
+        }
+    }
 }
 
 /// Writes the preamble that opens every trace file.
@@ -193,6 +244,8 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_str(p, name);
         put_uvarint(p, *value);
     }
+
+    put_bytes(p, &generation.stack_walks);
     encode_chunk(out, TAG_GENERATION, &payload);
 }
 
@@ -288,7 +341,11 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     for _ in 0..counter_count {
         counters.push((c.string()?, c.uvarint()?));
     }
-    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters })
+    let stack_walks = if c.remaining() > 0 { c.bytes()?.to_vec() } else { Vec::new() };
+    if !stack_walks.is_empty() && stack_walks.len() != stacks.len() {
+        return Err(DecodeError { offset: payload.len() - c.remaining(), what: "stack walk codes do not match the stacks" });
+    }
+    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks })
 }
 
 /// Everything a reader recovered from one trace file.
@@ -397,6 +454,7 @@ mod tests {
                     Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
+                stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_FP << 4 | walk::END_BAD_FRAME],
             })
             .collect();
         let mut bytes = Vec::new();
