@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod config;
+pub mod dl;
 pub mod lifecycle;
 pub mod log;
 pub mod output;

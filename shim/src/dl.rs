@@ -1,0 +1,78 @@
+//! Interposed `dlopen` and `dlclose`: the handlers' unwind tables follow the loaded code at once.
+//!
+//! After `dlopen` the module list is re-read, so samples in the new code unwind by its CFI from
+//! the first one. Around `dlclose` the handler stops reading code bytes, and the unload waits
+//! until every thread has left its critical section, so no handler reads code that is being
+//! unmapped; the tables are re-read before code reads resume.
+
+use crate::lifecycle;
+use sigprof::generation::wait_for_critical_sections;
+use sigprof::Registry;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+type Dlopen = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
+type Dlclose = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+static REAL_DLOPEN: AtomicUsize = AtomicUsize::new(0);
+static REAL_DLCLOSE: AtomicUsize = AtomicUsize::new(0);
+
+/// The next definition of `name` after ours (libc's), cached in `slot`.
+fn next_symbol(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
+    let mut address = slot.load(Ordering::Acquire);
+    if address == 0 {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT skips our own definition.
+        address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+        slot.store(address, Ordering::Release);
+    }
+    address
+}
+
+fn refresh_unwind_tables() {
+    if std::panic::catch_unwind(writer::drain::refresh_modules_now).is_err() {
+        lifecycle::switch_off("internal error while re-reading the module list");
+    }
+}
+
+/// # Safety
+/// Same contract as libc's `dlopen`.
+#[no_mangle]
+pub unsafe extern "C" fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
+    let address = next_symbol(&REAL_DLOPEN, c"dlopen");
+    if address == 0 {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the next `dlopen` has this signature.
+    let real = unsafe { std::mem::transmute::<usize, Dlopen>(address) };
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let handle = unsafe { real(filename, flags) };
+    if !handle.is_null() && lifecycle::is_running() {
+        refresh_unwind_tables();
+    }
+    handle
+}
+
+/// # Safety
+/// Same contract as libc's `dlclose`.
+#[no_mangle]
+pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
+    let address = next_symbol(&REAL_DLCLOSE, c"dlclose");
+    if address == 0 {
+        return -1;
+    }
+    // SAFETY: the next `dlclose` has this signature.
+    let real = unsafe { std::mem::transmute::<usize, Dlclose>(address) };
+    let registry = Registry::get().filter(|_| lifecycle::is_running());
+    let Some(registry) = registry else {
+        // SAFETY: forwarding the caller's argument unchanged.
+        return unsafe { real(handle) };
+    };
+    registry.code_unloading.fetch_add(1, Ordering::SeqCst);
+    wait_for_critical_sections(registry, Duration::from_millis(200));
+    // SAFETY: forwarding the caller's argument unchanged.
+    let result = unsafe { real(handle) };
+    refresh_unwind_tables();
+    registry.code_unloading.fetch_sub(1, Ordering::SeqCst);
+    result
+}

@@ -1,0 +1,123 @@
+//! Complete stacks without frame pointers: DWARF CFI unwinding in the handler, on C workloads
+//! built with `-fomit-frame-pointer`, libc callbacks, Debian's python3 and `dlopen`ed code.
+
+use sigtrace_tests::*;
+use std::path::Path;
+
+const NO_FP: &[&str] = &["-O2", "-g", "-fomit-frame-pointer"];
+
+/// Share of the sample weight whose stack contains `function`.
+fn share_through(stacks: &[(Vec<String>, u64)], function: &str) -> f64 {
+    let total: u64 = stacks.iter().map(|(_, c)| c).sum();
+    weight_through(stacks, function) as f64 / total.max(1) as f64
+}
+
+/// Sum of a counter over all generations.
+fn counter(trace: &writer::Trace, name: &str) -> u64 {
+    trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| v).sum()
+}
+
+#[test]
+fn a_split_without_frame_pointers_reaches_main_with_the_right_shares() {
+    let dir = scratch_dir("nofp-split");
+    let program = compile_c("split", NO_FP, &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_HZ", "4000")], &dir);
+    assert_eq!(run.output.status.code(), Some(3));
+    let stacks = folded_stacks(&run.traces[0]);
+    let reach_main = share_through(&stacks, "main");
+    assert!(reach_main >= 0.99, "{:.4} of the weight reaches main", reach_main);
+    let (heavy, light) = (weight_through(&stacks, "heavy") as f64, weight_through(&stacks, "light") as f64);
+    let share = heavy / (heavy + light);
+    assert!((share - 0.75).abs() <= 0.03, "heavy's share {share:.3} (heavy {heavy}, light {light})");
+    assert!(counter(&run.trace(), "unwind.method.dwarf") > 0);
+}
+
+#[test]
+fn recursion_200_deep_without_frame_pointers_reaches_main() {
+    let dir = scratch_dir("nofp-deep");
+    let program = compile_c("deep", NO_FP, &dir);
+    let run = run_traced(&program, &["200", "60"], &[("SIGTRACE_DEPTH", "512")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let stacks = folded_stacks(&run.traces[0]);
+    let reach_main = share_through(&stacks, "main");
+    assert!(reach_main >= 0.99, "{reach_main:.4} of the weight reaches main");
+    let deepest = stacks.iter().map(|(frames, _)| frames.iter().filter(|f| *f == "recurse").count()).max().unwrap_or(0);
+    assert_eq!(deepest, 201, "all 201 activations of recurse are in the stack");
+}
+
+#[test]
+fn the_depth_limit_is_honoured_and_counted() {
+    let dir = scratch_dir("depth-limit");
+    let program = compile_c("deep", NO_FP, &dir);
+    let run = run_traced(&program, &["200", "20"], &[("SIGTRACE_DEPTH", "50")], &dir);
+    assert!(run.output.status.success());
+    let trace = run.trace();
+    assert!(trace.generations.iter().flat_map(|g| &g.stacks).all(|stack| stack.len() <= 50));
+    let limited = counter(&trace, "unwind.end.depth_limit");
+    assert!(limited as f64 >= 0.95 * sample_count(&trace) as f64, "{limited} of {} samples hit the limit", sample_count(&trace));
+}
+
+#[test]
+fn a_callback_called_by_libc_qsort_reaches_main() {
+    let dir = scratch_dir("qsort");
+    let program = compile_c("qsort_cb", NO_FP, &dir);
+    let run = run_traced(&program, &["40"], &[], &dir);
+    assert!(run.output.status.success());
+    let stacks = folded_stacks(&run.traces[0]);
+    let callback: Vec<_> = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == "compare")).collect();
+    let total: u64 = callback.iter().map(|(_, c)| c).sum();
+    let through_main: u64 = callback.iter().filter(|(frames, _)| frames.iter().any(|f| f == "main")).map(|(_, c)| c).sum();
+    assert!(total > 100, "the callback was sampled ({total})");
+    assert!(through_main as f64 >= 0.95 * total as f64, "{through_main} of {total} callback samples reach main");
+    assert!(callback.iter().any(|(frames, _)| frames.iter().any(|f| f.contains("qsort"))), "libc's qsort frames are in the stacks");
+}
+
+#[test]
+fn debian_python3_running_a_python_loop_reaches_main() {
+    let python = Path::new("/usr/bin/python3");
+    assert!(python.exists(), "Debian's python3 is installed by .ci/run");
+    let dir = scratch_dir("python");
+    let script = "def work(n):\n    total = 0\n    for i in range(n):\n        total += i * i\n    return total\nprint(work(6_000_000))\n";
+    let run = run_traced(python, &["-c", script], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let stacks = folded_stacks(&run.traces[0]);
+    // Debian strips python's own `main`; the libc function that calls it marks that main was reached.
+    let reach_main = share_through(&stacks, "__libc_start_call_main");
+    assert!(reach_main >= 0.95, "{reach_main:.4} of python's samples reach main");
+    assert!(share_through(&stacks, "_PyEval_EvalFrameDefault") >= 0.9, "the interpreter loop is in the stacks");
+}
+
+#[test]
+fn code_loaded_with_dlopen_is_named_and_unwound_and_dlclose_is_safe() {
+    let dir = scratch_dir("dlopen");
+    compile_c("burn", &["-O2", "-g", "-fomit-frame-pointer", "-shared", "-fPIC"], &dir);
+    std::fs::rename(dir.join("burn.so"), dir.join("libburn.so")).unwrap();
+    let host = compile_c("dl_host", NO_FP, &dir);
+    let library = dir.join("libburn.so");
+    let run = run_traced(&host, &[library.to_str().unwrap()], &[("SIGTRACE_HZ", "2000")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout, "dl done\n");
+    let stacks = folded_stacks(&run.traces[0]);
+    let in_library: Vec<_> = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == "burn_inner")).collect();
+    let library_weight: u64 = in_library.iter().map(|(_, c)| c).sum();
+    assert!(library_weight > 200, "the library's code was sampled and named ({library_weight})");
+    let full: u64 = in_library
+        .iter()
+        .filter(|(frames, _)| frames.windows(3).any(|w| w == ["main", "burn_outer", "burn_inner"]))
+        .map(|(_, c)| c)
+        .sum();
+    assert!(full as f64 >= 0.99 * library_weight as f64, "{full} of {library_weight} library samples unwind main;burn_outer;burn_inner");
+    assert!(weight_through(&stacks, "after_unload") > 100, "sampling went on after dlclose");
+}
+
+#[test]
+fn a_thread_with_a_tiny_stack_falls_back_to_frame_pointers() {
+    let dir = scratch_dir("small-stack");
+    let program = compile_c("small_stack", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout, "small stack done\n");
+    let trace = run.trace();
+    let no_room = counter(&trace, "unwind.method.fp_no_stack_room");
+    assert!(no_room as f64 >= 0.9 * sample_count(&trace) as f64 - 10.0, "{no_room} of {} samples fell back for stack room", sample_count(&trace));
+}
