@@ -121,3 +121,17 @@ fn a_thread_with_a_tiny_stack_falls_back_to_frame_pointers() {
     let no_room = counter(&trace, "unwind.method.fp_no_stack_room");
     assert!(no_room as f64 >= 0.9 * sample_count(&trace) as f64 - 10.0, "{no_room} of {} samples fell back for stack room", sample_count(&trace));
 }
+
+#[test]
+fn samples_in_the_vdso_unwind_to_main() {
+    let dir = scratch_dir("vdso");
+    let program = compile_c("vdso_loop", NO_FP, &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert!(run.output.status.success());
+    let stacks = folded_stacks(&run.traces[0]);
+    let in_vdso: Vec<_> = stacks.iter().filter(|(frames, _)| frames.last().is_some_and(|leaf| leaf.contains("vdso"))).collect();
+    let total: u64 = in_vdso.iter().map(|(_, c)| c).sum();
+    let through_main: u64 = in_vdso.iter().filter(|(frames, _)| frames.windows(2).any(|w| w == ["main", "read_clocks"])).map(|(_, c)| c).sum();
+    assert!(total > 50, "samples landed in the vDSO ({total}): {stacks:?}");
+    assert!(through_main as f64 >= 0.95 * total as f64, "{through_main} of {total} vDSO samples unwind through read_clocks to main");
+}
