@@ -1,4 +1,5 @@
-//! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture ratio).
+//! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture
+//! ratio, stacks unwound to the root).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::profile::{load_trace, ticks_to_ns, LoadedTrace};
+use crate::symbols::Symbolizer;
+use crate::unwind_stats::UnwindStats;
 
 /// One thread's totals over all generations of a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,7 +94,7 @@ impl TraceSummary {
     }
 
     /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
-    pub fn unwind_ends(&self) -> u64 {
+    pub fn unwind_ends_total(&self) -> u64 {
         self.counters.iter().filter(|(name, _)| name.starts_with("unwind.end.")).map(|(_, v)| *v).fold(0u64, |a, v| a.saturating_add(v))
     }
 
@@ -132,7 +135,7 @@ fn shell_quote(arg: &str) -> String {
 }
 
 /// The human-readable description of one file.
-pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary) -> String {
+pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &UnwindStats) -> String {
     let header = &loaded.header;
     let trace = &loaded.trace;
     let mut rows: Vec<(String, String)> = vec![
@@ -155,7 +158,7 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary) -> String {
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
     rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
-    rows.push(("unwind ends".into(), summary.unwind_ends().to_string()));
+    rows.extend(unwinding.text_rows());
     for (name, value) in &summary.counters {
         rows.push((name.clone(), value.to_string()));
     }
@@ -192,14 +195,14 @@ fn or_unknown(text: &str) -> &str {
 }
 
 /// The JSON description of one file.
-pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary) -> Value {
+pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &UnwindStats) -> Value {
     let header = &loaded.header;
     let per_thread: Vec<Value> = summary
         .threads
         .iter()
         .map(|t| json!({ "tid": t.tid, "name": t.name, "samples": t.samples, "weight": t.weight, "cpu_ns": t.cpu_ns, "dropped": t.dropped }))
         .collect();
-    json!({
+    let mut object = json!({
         "file": loaded.path.display().to_string(),
         "pid": header.pid,
         "parent_pid": header.parent_pid,
@@ -221,10 +224,14 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary) -> Value {
         "max_depth": header.max_depth,
         "cpu_ns": summary.cpu_ns,
         "capture_ratio": summary.capture_ratio,
-        "unwind_ends": summary.unwind_ends(),
+        "unwind_ends_total": summary.unwind_ends_total(),
         "counters": summary.counters,
         "per_thread": per_thread,
-    })
+    });
+    if let Value::Object(fields) = &mut object {
+        fields.extend(unwinding.json_fields());
+    }
+    object
 }
 
 /// Runs `sigtrace info`; returns the exit code.
@@ -232,6 +239,7 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
     let mut exit_code = 0;
     let mut text = String::new();
     let mut objects = Vec::new();
+    let mut symbolizer = Symbolizer::new();
     for path in files {
         let loaded = match load_trace(path) {
             Ok(loaded) => loaded,
@@ -242,13 +250,14 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
             }
         };
         let summary = TraceSummary::of(&loaded);
+        let unwinding = UnwindStats::of(&loaded, &mut symbolizer);
         if as_json {
-            objects.push(render_json(&loaded, &summary));
+            objects.push(render_json(&loaded, &summary, &unwinding));
         } else {
             if !text.is_empty() {
                 text.push('\n');
             }
-            text.push_str(&render_text(&loaded, &summary));
+            text.push_str(&render_text(&loaded, &summary, &unwinding));
         }
     }
     let bytes = if as_json {

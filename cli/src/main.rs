@@ -3,6 +3,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod debuginfo;
 mod export;
 mod info;
 mod output;
@@ -10,6 +11,7 @@ mod profile;
 mod record;
 mod report;
 mod symbols;
+mod unwind_stats;
 
 #[cfg(test)]
 mod tests;
@@ -18,7 +20,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -44,7 +45,7 @@ enum Commands {
         #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
     },
-    /// Describe trace files: process, duration, samples, drops, capture ratio.
+    /// Describe trace files: process, duration, samples, drops, capture ratio, how stacks were unwound.
     Info {
         /// One JSON object per file (an array when several files are given).
         #[arg(long)]
@@ -60,6 +61,9 @@ enum Commands {
         /// Also show the weight of each thread.
         #[arg(long)]
         threads: bool,
+        /// One row per function and source line (`file:line`, from DWARF), not per function.
+        #[arg(long)]
+        lines: bool,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -80,7 +84,7 @@ fn main() {
     let code = match cli.command {
         Commands::Record { output, hz, timer, command } => record::run(&record::RecordOptions { output, hz, timer, command }),
         Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { top, threads, files } => report::run(&files, top, threads),
+        Commands::Report { top, threads, lines, files } => report::run(&files, top, threads, lines),
         Commands::Export { format, output, files } => export::run(format, output.as_deref(), &files),
     };
     std::process::exit(code);

@@ -83,10 +83,11 @@ pub struct ProfileSample {
 /// Symbolised samples of one or more trace files.
 #[derive(Debug, Default)]
 pub struct Profile {
-    /// Distinct symbolised frames.
+    /// Distinct symbolised frames (a function at a source line, when lines are known).
     pub frames: Vec<FrameName>,
-    /// Distinct stacks as indices into `frames`, LEAF FIRST. Never empty: a sample recorded
-    /// without frames gets the single frame `[no frames]`.
+    /// Distinct stacks as indices into `frames`, LEAF FIRST; an address with inline frames
+    /// contributes them innermost first, then the function that holds it. Never empty: a
+    /// sample recorded without frames gets the single frame `[no frames]`.
     pub stacks: Vec<Vec<u32>>,
     pub threads: Vec<ThreadInfo>,
     pub samples: Vec<ProfileSample>,
@@ -123,8 +124,9 @@ struct Builder {
 impl Builder {
     fn add_generation(&mut self, header: &Header, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
         let modules = ModuleMap::new(&generation.modules);
-        // (avma, is return address) → frame id, for this generation's module table only.
-        let mut address_frames: HashMap<(u64, bool), u32> = HashMap::new();
+        // (avma, is return address) → frame ids (inline frames first), for this generation's
+        // module table only.
+        let mut address_frames: HashMap<(u64, bool), Vec<u32>> = HashMap::new();
         let mut stack_map: Vec<Option<u32>> = vec![None; generation.stacks.len()];
         let thread_map: Vec<u32> = generation.threads.iter().map(|t| self.thread_id(header.pid, t.tid, &t.name)).collect();
 
@@ -135,23 +137,21 @@ impl Builder {
             let stack_id = match stack_map[sample.stack as usize] {
                 Some(id) => id,
                 None => {
-                    let frames: Vec<u32> = if stack.is_empty() {
-                        vec![self.frame_id(FrameName { function: NO_FRAMES.into(), module: String::new() })]
-                    } else {
-                        stack
-                            .iter()
-                            .enumerate()
-                            .map(|(depth, &avma)| {
-                                let key = (avma, depth > 0);
-                                if let Some(&id) = address_frames.get(&key) {
-                                    return id;
-                                }
-                                let id = self.frame_id(symbolizer.symbolize(&modules, avma, depth > 0));
-                                address_frames.insert(key, id);
-                                id
-                            })
-                            .collect()
-                    };
+                    let mut frames: Vec<u32> = Vec::with_capacity(stack.len());
+                    if stack.is_empty() {
+                        frames.push(self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new())));
+                    }
+                    for (depth, &avma) in stack.iter().enumerate() {
+                        let key = (avma, depth > 0);
+                        if let Some(ids) = address_frames.get(&key) {
+                            frames.extend_from_slice(ids);
+                            continue;
+                        }
+                        let names = symbolizer.symbolize(&modules, avma, depth > 0);
+                        let ids: Vec<u32> = names.iter().map(|name| self.frame_id(name.clone())).collect();
+                        frames.extend_from_slice(&ids);
+                        address_frames.insert(key, ids);
+                    }
                     let id = self.stack_id(frames);
                     stack_map[sample.stack as usize] = Some(id);
                     id

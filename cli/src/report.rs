@@ -1,37 +1,60 @@
-//! `sigtrace report`: the functions with the most samples, as a text table.
+//! `sigtrace report`: the functions (or, with `--lines`, source lines) with the most samples, as a text table.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::profile::{load_traces, Profile};
 use crate::symbols::Symbolizer;
 
-/// Self and total weight of one symbolised frame.
+/// Self and total weight of one row: a function, or with `--lines` a function at one source line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionRow {
-    /// Index into `Profile::frames`.
+    /// Index into `Profile::frames` of a frame of the row (the first seen): its function and
+    /// module, with `--lines` also its file and line.
     pub frame: u32,
-    /// Weight of samples where the function was the leaf.
+    /// Weight of samples where the row's frame was the leaf.
     pub self_weight: u64,
-    /// Weight of samples where the function was anywhere on the stack (once per sample).
+    /// Weight of samples where the row's frame was anywhere on the stack (once per sample).
     pub total_weight: u64,
 }
 
-/// Every frame with its self and total weight, most self weight first (ties: total, then name).
-pub fn function_rows(profile: &Profile) -> Vec<FunctionRow> {
-    let mut rows: Vec<FunctionRow> =
-        (0..profile.frames.len() as u32).map(|frame| FunctionRow { frame, self_weight: 0, total_weight: 0 }).collect();
+/// The row each frame of `profile` falls into: one per (function, module), or with `by_line`
+/// one per (function, module, file, line). Returns (row of each frame, first frame of each row).
+fn row_keys(profile: &Profile, by_line: bool) -> (Vec<u32>, Vec<u32>) {
+    let mut ids: HashMap<(&str, &str, &str, u32), u32> = HashMap::new();
+    let mut representatives = Vec::new();
+    let rows = profile
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(index, frame)| {
+            let key = if by_line { (frame.function.as_str(), frame.module.as_str(), frame.file.as_str(), frame.line) } else { (frame.function.as_str(), frame.module.as_str(), "", 0) };
+            *ids.entry(key).or_insert_with(|| {
+                representatives.push(index as u32);
+                (representatives.len() - 1) as u32
+            })
+        })
+        .collect();
+    (rows, representatives)
+}
+
+/// Every function (with `by_line`: every function and source line) with its self and total
+/// weight, most self weight first (ties: total, then name).
+pub fn function_rows(profile: &Profile, by_line: bool) -> Vec<FunctionRow> {
+    let (row_of_frame, representatives) = row_keys(profile, by_line);
+    let mut rows: Vec<FunctionRow> = representatives.into_iter().map(|frame| FunctionRow { frame, self_weight: 0, total_weight: 0 }).collect();
     let mut seen = HashSet::new();
     for sample in &profile.samples {
         let Some(stack) = profile.stacks.get(sample.stack as usize) else { continue };
         if let Some(&leaf) = stack.first() {
-            rows[leaf as usize].self_weight += sample.weight;
+            rows[row_of_frame[leaf as usize] as usize].self_weight += sample.weight;
         }
         seen.clear();
         for &frame in stack {
-            if seen.insert(frame) {
-                rows[frame as usize].total_weight += sample.weight;
+            let row = row_of_frame[frame as usize];
+            if seen.insert(row) {
+                rows[row as usize].total_weight += sample.weight;
             }
         }
     }
@@ -66,18 +89,21 @@ fn percent_of(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Renders the report text.
-pub fn render(profile: &Profile, top: usize, with_threads: bool) -> String {
+/// Renders the report text; `by_line` gives a row per function and source line, with a
+/// `file:line` column.
+pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) -> String {
     let total = profile.total_weight();
     let mut out = String::new();
     let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.samples.len(), total, profile.threads.len());
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:>10} {:>7} {:>10} {:>7}  {:<40} module", "self", "self%", "total", "total%", "function");
-    for row in function_rows(profile).into_iter().take(top) {
+    let location_header = if by_line { format!("{:<24} ", "file:line") } else { String::new() };
+    let _ = writeln!(out, "{:>10} {:>7} {:>10} {:>7}  {:<40} {location_header}module", "self", "self%", "total", "total%", "function");
+    for row in function_rows(profile, by_line).into_iter().take(top) {
         let frame = &profile.frames[row.frame as usize];
+        let location = if by_line { format!("{:<24} ", frame.location().unwrap_or_else(|| "?".into())) } else { String::new() };
         let _ = writeln!(
             out,
-            "{:>10} {:>6.2}% {:>10} {:>6.2}%  {:<40} {}",
+            "{:>10} {:>6.2}% {:>10} {:>6.2}%  {:<40} {location}{}",
             row.self_weight,
             percent_of(row.self_weight, total),
             row.total_weight,
@@ -102,13 +128,13 @@ pub fn render(profile: &Profile, top: usize, with_threads: bool) -> String {
 }
 
 /// Runs `sigtrace report`; returns the exit code.
-pub fn run(files: &[PathBuf], top: usize, with_threads: bool) -> i32 {
+pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool) -> i32 {
     let (traces, all_loaded) = load_traces(files);
     if traces.is_empty() {
         return 1;
     }
     let profile = Profile::build(&traces, &mut Symbolizer::new());
-    if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads).as_bytes()) {
+    if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads, by_line).as_bytes()) {
         crate::warn!("{message}");
         return 1;
     }

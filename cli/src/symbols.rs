@@ -1,5 +1,6 @@
-//! Offline symbolisation: a traced address → (function, module file name), from the ELF symbol
-//! tables of the module files named in a generation's module table.
+//! Offline symbolisation: a traced address → its frames (function, module file name, source
+//! file and line), from the module files named in a generation's module table: their DWARF
+//! (see `debuginfo`, inline frames included) and their ELF symbol tables (here).
 //!
 //! Vocabulary as in framehop: an AVMA is an address in the traced process, an SVMA the same
 //! address in the module file (`svma = avma - module.base`). Return addresses (every frame but
@@ -7,12 +8,13 @@
 //! is attributed to the caller, not to whatever follows it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 use writer::Module;
 
+use crate::debuginfo::{find_separate_debug_file, has_dwarf, DebugInfo, DEFAULT_DEBUG_DIR};
 use crate::output::warn;
 
 /// What a frame is called in reports and exports.
@@ -22,6 +24,26 @@ pub struct FrameName {
     pub function: String,
     /// The module's file name (no directory), or empty when no module covers the address.
     pub module: String,
+    /// The source file as DWARF names it (often absolute), or empty when not known.
+    pub file: String,
+    /// The source line, or 0 when not known.
+    pub line: u32,
+}
+
+impl FrameName {
+    /// A frame known by name (or address) only, without a source location.
+    pub fn unresolved(function: String, module: String) -> FrameName {
+        FrameName { function, module, file: String::new(), line: 0 }
+    }
+
+    /// `file.c:42` (the file name without its directory), `file.c`, or None when unknown.
+    pub fn location(&self) -> Option<String> {
+        if self.file.is_empty() {
+            return None;
+        }
+        let name = module_file_name(&self.file);
+        Some(if self.line == 0 { name } else { format!("{name}:{}", self.line) })
+    }
 }
 
 /// One generation's modules sorted by start address, for address → module lookups.
@@ -136,25 +158,38 @@ fn is_pseudo_module(path: &str) -> bool {
     path.is_empty() || path.starts_with('[') || path == "linux-vdso.so.1" || path.starts_with("linux-vdso") || path.starts_with("linux-gate")
 }
 
-/// A (path, build id) pair seen in a module table, and the symbols usable for it.
+/// A module file opened for symbolisation: its symbol table and, when there is any, its DWARF.
+struct ModuleFile {
+    table: SymbolTable,
+    debug: Option<DebugInfo>,
+}
+
+/// A (path, build id) pair seen in a module table, and the file usable for it.
 struct ModuleEntry {
     file_name: String,
     /// None when the file can't be opened or is not the one that was traced.
-    table: Option<Rc<SymbolTable>>,
+    file: Option<Rc<ModuleFile>>,
 }
 
 /// Symbolises addresses against module tables, caching files, modules and addresses.
-#[derive(Default)]
 pub struct Symbolizer {
-    /// Parsed files by path; None when the file could not be read or parsed.
-    files: HashMap<String, Option<Rc<SymbolTable>>>,
+    /// Roots of separate debug files (`/usr/lib/debug`).
+    debug_dirs: Vec<PathBuf>,
+    /// Opened files by path; None when the file could not be read or parsed.
+    files: HashMap<String, Option<Rc<ModuleFile>>>,
     /// path → build id → index into `modules`.
     module_ids: HashMap<String, HashMap<Vec<u8>, usize>>,
     modules: Vec<ModuleEntry>,
     /// Paths already warned about (one warning per module).
     warned: HashSet<String>,
-    /// (module index, svma) → name.
-    cache: HashMap<(usize, u64), FrameName>,
+    /// (module index, svma) → frames, innermost first.
+    cache: HashMap<(usize, u64), Rc<[FrameName]>>,
+}
+
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Symbolizer::with_debug_dirs(vec![PathBuf::from(DEFAULT_DEBUG_DIR)])
+    }
 }
 
 impl Symbolizer {
@@ -162,72 +197,111 @@ impl Symbolizer {
         Self::default()
     }
 
-    /// Names the frame at `avma`; `is_return_address` for every frame but a stack's first.
-    pub fn symbolize(&mut self, modules: &ModuleMap<'_>, avma: u64, is_return_address: bool) -> FrameName {
+    /// A symbolizer that looks for separate debug files under `debug_dirs` instead of `/usr/lib/debug`.
+    pub fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> Self {
+        Symbolizer {
+            debug_dirs,
+            files: HashMap::new(),
+            module_ids: HashMap::new(),
+            modules: Vec::new(),
+            warned: HashSet::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Names the frames at `avma`, innermost first: the functions inlined at that address,
+    /// then the function that holds it. Never empty. `is_return_address` for every frame but
+    /// a stack's first.
+    pub fn symbolize(&mut self, modules: &ModuleMap<'_>, avma: u64, is_return_address: bool) -> Rc<[FrameName]> {
         let lookup_avma = if is_return_address { avma.saturating_sub(1) } else { avma };
         let Some(module) = modules.find(lookup_avma) else {
-            return FrameName { function: format!("0x{avma:x}"), module: String::new() };
+            return Rc::new([FrameName::unresolved(format!("0x{avma:x}"), String::new())]);
         };
         let svma = lookup_avma.wrapping_sub(module.base);
         let module_id = self.module_id(module);
-        if let Some(name) = self.cache.get(&(module_id, svma)) {
-            return name.clone();
+        if let Some(frames) = self.cache.get(&(module_id, svma)) {
+            return frames.clone();
         }
         let entry = &self.modules[module_id];
-        let function = match entry.table.as_ref().and_then(|table| table.lookup(svma)) {
-            Some(raw) => demangle(raw),
-            None => format!("{}+0x{svma:x}", entry.file_name),
+        let frames: Rc<[FrameName]> = match &entry.file {
+            Some(file) => file_frames(file, &entry.file_name, svma).into(),
+            None => Rc::new([FrameName::unresolved(format!("{}+0x{svma:x}", entry.file_name), entry.file_name.clone())]),
         };
-        let name = FrameName { function, module: entry.file_name.clone() };
-        self.cache.insert((module_id, svma), name.clone());
-        name
+        self.cache.insert((module_id, svma), frames.clone());
+        frames
     }
 
     fn module_id(&mut self, module: &Module) -> usize {
         if let Some(&id) = self.module_ids.get(module.path.as_str()).and_then(|ids| ids.get(module.build_id.as_slice())) {
             return id;
         }
-        let table = self.table_for(module);
+        let file = self.file_for(module);
         let id = self.modules.len();
-        self.modules.push(ModuleEntry { file_name: module_file_name(&module.path), table });
+        self.modules.push(ModuleEntry { file_name: module_file_name(&module.path), file });
         self.module_ids.entry(module.path.clone()).or_default().insert(module.build_id.clone(), id);
         id
     }
 
-    /// The symbol table to use for `module`, checking that the file is the one traced.
-    fn table_for(&mut self, module: &Module) -> Option<Rc<SymbolTable>> {
+    /// The file to use for `module`, checking that it is the one traced.
+    fn file_for(&mut self, module: &Module) -> Option<Rc<ModuleFile>> {
         if is_pseudo_module(&module.path) {
             return None;
         }
-        let table = self.open(&module.path)?;
-        if !module.build_id.is_empty() && !table.build_id.is_empty() && module.build_id != table.build_id {
+        let file = self.open(&module.path)?;
+        if !module.build_id.is_empty() && !file.table.build_id.is_empty() && module.build_id != file.table.build_id {
             self.warn_once(&module.path, format_args!("{} has changed since it was traced (build id differs); its frames stay unresolved", module.path));
             return None;
         }
-        Some(table)
+        Some(file)
     }
 
-    fn open(&mut self, path: &str) -> Option<Rc<SymbolTable>> {
-        if let Some(table) = self.files.get(path) {
-            return table.clone();
+    fn open(&mut self, path: &str) -> Option<Rc<ModuleFile>> {
+        if let Some(file) = self.files.get(path) {
+            return file.clone();
         }
-        let table = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|data| SymbolTable::from_elf(&data)) {
-            Ok(mut table) => {
-                if !table.from_symtab {
-                    if let Some(debug) = debug_file_table(&table.build_id) {
-                        table.symbols = debug.symbols;
-                        table.from_symtab = true;
-                    }
-                }
-                Some(Rc::new(table))
-            }
+        let opened = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|data| SymbolTable::from_elf(&data).map(|table| (data, table))) {
+            Ok((data, table)) => Some(Rc::new(self.open_debug_info(Path::new(path), &data, table))),
             Err(error) => {
                 self.warn_once(path, format_args!("cannot read symbols of {path}: {error}; its frames stay unresolved"));
                 None
             }
         };
-        self.files.insert(path.to_string(), table.clone());
-        table
+        self.files.insert(path.to_string(), opened.clone());
+        opened
+    }
+
+    /// Completes a module file's symbols from its separate debug file and opens its DWARF
+    /// (its own, else the debug file's). Without DWARF the symbol table is all there is.
+    fn open_debug_info(&mut self, path: &Path, data: &[u8], mut table: SymbolTable) -> ModuleFile {
+        let own_dwarf = has_dwarf(data);
+        let separate = if own_dwarf && table.from_symtab {
+            None
+        } else {
+            find_separate_debug_file(path, data, &table.build_id, &self.debug_dirs)
+        };
+        let mut dwarf_path = own_dwarf.then(|| path.to_path_buf());
+        if let Some(separate) = &separate {
+            if !table.from_symtab {
+                if let Ok(debug_table) = SymbolTable::from_elf(&separate.data) {
+                    if debug_table.from_symtab && !debug_table.symbols.is_empty() {
+                        table.symbols = debug_table.symbols;
+                        table.from_symtab = true;
+                    }
+                }
+            }
+            if dwarf_path.is_none() && has_dwarf(&separate.data) {
+                dwarf_path = Some(separate.path.clone());
+            }
+        }
+        let debug = dwarf_path.and_then(|dwarf_path| match DebugInfo::open(&dwarf_path) {
+            Ok(debug) => Some(debug),
+            Err(error) => {
+                let key = path.to_string_lossy().into_owned();
+                self.warn_once(&key, format_args!("cannot read the DWARF of {}: {error}; using its symbol table", dwarf_path.display()));
+                None
+            }
+        });
+        ModuleFile { table, debug }
     }
 
     fn warn_once(&mut self, path: &str, message: std::fmt::Arguments<'_>) {
@@ -237,17 +311,28 @@ impl Symbolizer {
     }
 }
 
-/// The symbols of a separate debug file found by build id (`/usr/lib/debug/.build-id/ab/cdef….debug`),
-/// if one is installed and matches.
-fn debug_file_table(build_id: &[u8]) -> Option<SymbolTable> {
-    if build_id.len() < 2 {
-        return None;
+/// The frames at `svma` in `file`, innermost first: DWARF's (inline frames, files, lines)
+/// where it names the functions, the symbol table's name for the outermost function where it
+/// does not, `module+0xSVMA` where neither knows it.
+fn file_frames(file: &ModuleFile, file_name: &str, svma: u64) -> Vec<FrameName> {
+    let symbol = || file.table.lookup(svma).map(demangle);
+    let source = file.debug.as_ref().map(|debug| debug.frames(svma)).unwrap_or_default();
+    let outermost = source.len().saturating_sub(1);
+    let mut frames = Vec::with_capacity(source.len().max(1));
+    for (index, frame) in source.into_iter().enumerate() {
+        let function = match frame.function {
+            Some(raw) => demangle(&raw),
+            // A nameless inline frame tells nothing; a nameless outermost one is the symbol's.
+            None if index == outermost => symbol().unwrap_or_else(|| format!("{file_name}+0x{svma:x}")),
+            None => continue,
+        };
+        frames.push(FrameName { function, module: file_name.to_string(), file: frame.file.unwrap_or_default(), line: frame.line.unwrap_or(0) });
     }
-    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
-    let path = format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..]);
-    let data = std::fs::read(path).ok()?;
-    let table = SymbolTable::from_elf(&data).ok()?;
-    (table.from_symtab && !table.symbols.is_empty() && (table.build_id.is_empty() || table.build_id == build_id)).then_some(table)
+    if frames.is_empty() {
+        let function = symbol().unwrap_or_else(|| format!("{file_name}+0x{svma:x}"));
+        frames.push(FrameName::unresolved(function, file_name.to_string()));
+    }
+    frames
 }
 
 #[cfg(test)]
@@ -286,10 +371,20 @@ mod tests {
         let map = ModuleMap::new(&modules);
         let mut symbolizer = Symbolizer::new();
         let vdso = symbolizer.symbolize(&map, 0x7010, false);
-        assert_eq!(vdso, FrameName { function: "[vdso]+0x10".into(), module: "[vdso]".into() });
+        assert_eq!(&vdso[..], [FrameName::unresolved("[vdso]+0x10".into(), "[vdso]".into())]);
         // A return address is looked up (and shown) one byte earlier.
         let gone = symbolizer.symbolize(&map, 0x10100, true);
-        assert_eq!(gone, FrameName { function: "libgone.so+0xff".into(), module: "libgone.so".into() });
-        assert_eq!(symbolizer.symbolize(&map, 0x5, false).function, "0x5");
+        assert_eq!(&gone[..], [FrameName::unresolved("libgone.so+0xff".into(), "libgone.so".into())]);
+        assert_eq!(symbolizer.symbolize(&map, 0x5, false)[0].function, "0x5");
+    }
+
+    #[test]
+    fn locations_show_the_file_name_and_line() {
+        let mut frame = FrameName::unresolved("f".into(), "m".into());
+        assert_eq!(frame.location(), None);
+        frame.file = "/src/dir/file.c".into();
+        assert_eq!(frame.location().as_deref(), Some("file.c"));
+        frame.line = 42;
+        assert_eq!(frame.location().as_deref(), Some("file.c:42"));
     }
 }

@@ -1,5 +1,10 @@
 //! End-to-end tests of the reading side: traces built in memory with the writer's encoder,
-//! symbolised against this test binary's own symbol table, read back by report, export and info.
+//! symbolised against this test binary's own symbols and DWARF, read back by report, export and
+//! info. `inline_c`: inline frames of a C program compiled here; `unwind_info`: `info`'s
+//! unwinding statistics.
+
+mod inline_c;
+mod unwind_info;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,10 +13,12 @@ use object::{Object, ObjectSymbol};
 use writer::format::{encode_generation, encode_header, encode_preamble};
 use writer::{Generation, Header, Module, Sample, Thread};
 
+use crate::debuginfo::DebugInfo;
 use crate::info::TraceSummary;
 use crate::profile::{load_trace, load_traces, Profile};
 use crate::report::{function_rows, render, thread_weights};
 use crate::symbols::Symbolizer;
+use crate::unwind_stats::UnwindStats;
 
 #[no_mangle]
 #[inline(never)]
@@ -67,6 +74,21 @@ impl TestBinary {
         address + offset
     }
 
+    /// The first svma at least `offset` bytes into the named function that is the function's
+    /// own code, not code inlined into it (this binary has DWARF, and `black_box` and friends
+    /// are inlined everywhere). Without DWARF, simply `at(name, offset)`.
+    fn own(&self, name: &str, offset: u64) -> u64 {
+        let Ok(debug) = DebugInfo::open(Path::new(&self.path)) else { return self.at(name, offset) };
+        let (address, size) = self.symbols[name];
+        let wanted = crate::symbols::demangle(name);
+        (address + offset..address + size)
+            .find(|&svma| {
+                let frames = debug.frames(svma);
+                frames.is_empty() || (frames.len() == 1 && frames[0].function.as_deref().map(crate::symbols::demangle) == Some(wanted.clone()))
+            })
+            .unwrap_or_else(|| panic!("{name} has no address of its own past offset {offset}"))
+    }
+
     fn rust_symbol(&self) -> String {
         self.symbols
             .keys()
@@ -102,11 +124,11 @@ fn header() -> Header {
 fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
     let exe = Module { path: binary.path.clone(), base: BASE, start: BASE + binary.low, end: BASE + binary.high, build_id: build_id.to_vec() };
     let vdso = Module { path: "[vdso]".into(), base: VDSO, start: VDSO, end: VDSO + 0x2000, build_id: vec![] };
-    let leaf = BASE + binary.at("sigtrace_test_leaf", 1);
-    let caller_self = BASE + binary.at("sigtrace_test_caller", 2);
+    let leaf = BASE + binary.own("sigtrace_test_leaf", 1);
+    let caller_self = BASE + binary.own("sigtrace_test_caller", 2);
     // A return address one past the caller's start: looked up at the start itself.
-    let caller_return = BASE + binary.at("sigtrace_test_caller", 0) + 1;
-    let rust = BASE + binary.at(&binary.rust_symbol(), 1);
+    let caller_return = BASE + binary.own("sigtrace_test_caller", 0) + 1;
+    let rust = BASE + binary.own(&binary.rust_symbol(), 1);
     let threads = vec![
         Thread { tid: 100, name: "main".into(), cpu_ns: 40_000_000, dropped: 1, exited: false },
         Thread { tid: 101, name: "worker".into(), cpu_ns: 20_000_000, dropped: 0, exited: false },
@@ -127,6 +149,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
             Sample { time: 2_000_500, thread: 1, stack: 3, weight: 1 },
         ],
         counters: vec![("unwind.end.root".into(), 4), ("dropped.no_slot".into(), 2)],
+        stack_walks: vec![],
     };
     let second = Generation {
         sequence: 2,
@@ -142,6 +165,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
             Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2 },
         ],
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
+        stack_walks: vec![],
     };
     vec![first, second]
 }
@@ -211,7 +235,7 @@ fn report_counts_self_and_total_once_per_sample() {
     // The same file twice: everything doubles.
     assert_eq!(profile.total_weight(), 2 * 14);
     assert_eq!(profile.samples.len(), 2 * 7);
-    let rows: Vec<(String, u64, u64)> = function_rows(&profile)
+    let rows: Vec<(String, u64, u64)> = function_rows(&profile, false)
         .into_iter()
         .map(|row| (profile.frames[row.frame as usize].function.clone(), row.self_weight, row.total_weight))
         .collect();
@@ -226,7 +250,7 @@ fn report_counts_self_and_total_once_per_sample() {
         ]
     );
     let exe_name = Path::new(&binary.path).file_name().unwrap().to_string_lossy().into_owned();
-    let text = render(&profile, 2, true);
+    let text = render(&profile, 2, true, false);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "14 samples, weight 28 (2 threads)");
     assert!(lines[3].contains("sigtrace_test_caller") && lines[3].contains(&exe_name), "{text}");
@@ -248,7 +272,7 @@ fn a_changed_module_stays_unresolved() {
     let path = scratch.write("a.sigtrace", &encode(&header(), &generations(&binary, &[0xde, 0xad])));
     let profile = profile_of(&[path]);
     let exe_name = Path::new(&binary.path).file_name().unwrap().to_string_lossy().into_owned();
-    let caller_svma = binary.at("sigtrace_test_caller", 0);
+    let caller_svma = binary.own("sigtrace_test_caller", 0);
     let expected = format!("{exe_name}+0x{caller_svma:x}");
     assert!(profile.frames.iter().any(|f| f.function == expected), "{:?}", profile.frames);
     assert!(!profile.frames.iter().any(|f| f.function.starts_with("sigtrace_test")));
@@ -271,14 +295,14 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert_eq!(summary.duration_ns, 2_500_000_000);
     // 10 ms of CPU at 1000 Hz: 10 samples expected, weight 14.
     assert!((summary.capture_ratio.unwrap() - 1.4).abs() < 1e-9);
-    assert_eq!(summary.unwind_ends(), 6);
+    assert_eq!(summary.unwind_ends_total(), 6);
     assert_eq!(summary.counters.get("unwind.end.root"), Some(&5));
     let main_thread = summary.threads.iter().find(|t| t.tid == 100).unwrap();
     assert_eq!((main_thread.samples, main_thread.weight, main_thread.cpu_ns, main_thread.dropped), (4, 8, 60_000_000, 2));
     assert_eq!(summary.threads.len(), 2);
     assert_eq!(summary.one_line(), "7 samples (weight 14) over 2.50 s, 2 threads, 4 dropped, 140.0% of CPU time × Hz");
 
-    let json = crate::info::render_json(&loaded, &summary);
+    let json = crate::info::render_json(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
     assert_eq!(json["pid"], 100);
     assert_eq!(json["args"][1], "two words");
     assert_eq!(json["weight"], 14);
@@ -288,7 +312,7 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert_eq!(json["per_thread"][1]["weight"], 6);
     assert!(json["capture_ratio"].as_f64().unwrap() > 1.39);
 
-    let text = crate::info::render_text(&loaded, &summary);
+    let text = crate::info::render_text(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
     assert!(text.contains("command line:") && text.contains("app 'two words'"), "{text}");
     assert!(text.contains("140.0%"), "{text}");
 }
@@ -310,7 +334,7 @@ fn damaged_and_foreign_files_are_errors_not_panics() {
         if let Ok(loaded) = load_trace(&path) {
             let profile = Profile::build(std::slice::from_ref(&loaded), &mut Symbolizer::new());
             let _ = crate::export::folded::render(&profile);
-            let _ = render(&profile, 20, true);
+            let _ = render(&profile, 20, true, false);
             let summary = TraceSummary::of(&loaded);
             assert!(summary.generations <= 1 || cut == bytes.len());
         }

@@ -1,0 +1,176 @@
+//! How completely a trace's stacks were unwound: samples that reached the root, by which
+//! unwinding method, and why the others ended early (for `sigtrace info`).
+//!
+//! A sample reached the root when its stack's walk code says so (`END_ROOT`), or when the
+//! outermost frame of its stack (the last; stacks are leaf first) symbolises to a function
+//! that starts a process or thread (`_start`, `main`, `start_thread`, …): a frame-pointer walk
+//! often stops one frame short of a null return address without having missed anything.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{json, Map, Value};
+use writer::format::walk;
+
+use crate::profile::LoadedTrace;
+use crate::symbols::{ModuleMap, Symbolizer};
+
+/// Functions a complete stack ends in: process entry and thread start, in libc and the
+/// executable. (`__libc_start_main_impl` is glibc ≥ 2.34's name for `__libc_start_main`.)
+pub const ROOT_FUNCTIONS: [&str; 8] =
+    ["_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "main", "clone", "clone3", "start_thread"];
+
+/// The method name given to samples of generations written without walk codes.
+pub const UNKNOWN: &str = "unknown";
+
+/// True when `function` (a demangled outermost function name) starts a process or a thread.
+pub fn is_root_function(function: &str) -> bool {
+    ROOT_FUNCTIONS.contains(&function)
+}
+
+/// A number of samples and the sum of their weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub samples: u64,
+    pub weight: u64,
+}
+
+impl Tally {
+    fn add(&mut self, weight: u64) {
+        self.samples += 1;
+        self.weight = self.weight.saturating_add(weight);
+    }
+}
+
+/// The unwinding statistics of one trace file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnwindStats {
+    /// Every sample.
+    pub total: Tally,
+    /// Samples whose stack reached the root (see the module comment).
+    pub to_root: Tally,
+    /// Samples by unwinding method name (`walk::method_name`, or `unknown`).
+    pub methods: BTreeMap<&'static str, Tally>,
+    /// Samples by the walk's end code name (`walk::end_name`, or `unknown`), root included.
+    pub ends: BTreeMap<&'static str, Tally>,
+    /// Samples that did not reach the root, by the walk's end code name.
+    pub early_ends: BTreeMap<&'static str, Tally>,
+}
+
+/// How one stack was walked: (method name, end name, reached the root).
+type StackVerdict = (&'static str, &'static str, bool);
+
+impl UnwindStats {
+    /// Classifies every sample of `loaded`. Stacks whose walk did not end at the root have their
+    /// outermost frame symbolised with `symbolizer`.
+    pub fn of(loaded: &LoadedTrace, symbolizer: &mut Symbolizer) -> UnwindStats {
+        let mut stats = UnwindStats::default();
+        for generation in &loaded.trace.generations {
+            let modules = ModuleMap::new(&generation.modules);
+            let mut verdicts: Vec<Option<StackVerdict>> = vec![None; generation.stacks.len()];
+            for sample in &generation.samples {
+                let index = sample.stack as usize;
+                let Some(stack) = generation.stacks.get(index) else { continue };
+                let (method, end, reached_root) = *verdicts[index].get_or_insert_with(|| {
+                    let code = generation.stack_walks.get(index).copied();
+                    let (method, end) = code.map_or((UNKNOWN, UNKNOWN), |code| (walk::method_name(code), walk::end_name(code)));
+                    let walked_to_root = code.is_some_and(|code| code & 0x0f == walk::END_ROOT);
+                    let reached_root = walked_to_root
+                        || stack.last().is_some_and(|&outermost| {
+                            let frames = symbolizer.symbolize(&modules, outermost, stack.len() > 1);
+                            frames.last().is_some_and(|frame| is_root_function(&frame.function))
+                        });
+                    (method, end, reached_root)
+                });
+                let weight = u64::from(sample.weight);
+                stats.total.add(weight);
+                stats.methods.entry(method).or_default().add(weight);
+                stats.ends.entry(end).or_default().add(weight);
+                if reached_root {
+                    stats.to_root.add(weight);
+                } else {
+                    stats.early_ends.entry(end).or_default().add(weight);
+                }
+            }
+        }
+        stats
+    }
+
+    /// The share of samples that reached the root; None without samples.
+    pub fn to_root_ratio(&self) -> Option<f64> {
+        (self.total.samples > 0).then(|| self.to_root.samples as f64 / self.total.samples as f64)
+    }
+
+    /// The rows `info` prints: (key, value).
+    pub fn text_rows(&self) -> Vec<(String, String)> {
+        let percent = crate::info::percent(self.to_root_ratio());
+        let mut to_root =
+            format!("{} of {} samples ({percent})", thousands(self.to_root.samples), thousands(self.total.samples));
+        if self.total.weight != self.total.samples {
+            let _ = write!(to_root, ", weight {} of {}", thousands(self.to_root.weight), thousands(self.total.weight));
+        }
+        vec![
+            ("unwound to root".into(), to_root),
+            ("methods".into(), tally_list(&self.methods)),
+            ("early ends".into(), tally_list(&self.early_ends)),
+        ]
+    }
+
+    /// The keys `info --json` adds: `unwound_to_root`, `unwound_to_root_weight`,
+    /// `unwound_to_root_ratio`, `unwind_methods`, `unwind_ends`, `unwind_early_ends`
+    /// (the last three: name → samples).
+    pub fn json_fields(&self) -> Map<String, Value> {
+        let samples_by_name = |tallies: &BTreeMap<&'static str, Tally>| -> Value {
+            Value::Object(tallies.iter().map(|(name, tally)| ((*name).to_string(), json!(tally.samples))).collect())
+        };
+        let mut fields = Map::new();
+        fields.insert("unwound_to_root".into(), json!(self.to_root.samples));
+        fields.insert("unwound_to_root_weight".into(), json!(self.to_root.weight));
+        fields.insert("unwound_to_root_ratio".into(), json!(self.to_root_ratio()));
+        fields.insert("unwind_methods".into(), samples_by_name(&self.methods));
+        fields.insert("unwind_ends".into(), samples_by_name(&self.ends));
+        fields.insert("unwind_early_ends".into(), samples_by_name(&self.early_ends));
+        fields
+    }
+}
+
+/// `dwarf 9,990, fp (no free DWARF cache) 10`: most samples first, `none` when empty.
+fn tally_list(tallies: &BTreeMap<&'static str, Tally>) -> String {
+    let mut entries: Vec<(&str, Tally)> = tallies.iter().map(|(name, tally)| (*name, *tally)).collect();
+    entries.sort_by(|a, b| b.1.samples.cmp(&a.1.samples).then(a.0.cmp(b.0)));
+    if entries.is_empty() {
+        return "none".into();
+    }
+    entries.iter().map(|(name, tally)| format!("{name} {}", thousands(tally.samples))).collect::<Vec<_>>().join(", ")
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let groups: Vec<&str> = digits.as_bytes().rchunks(3).rev().map(|group| std::str::from_utf8(group).unwrap_or_default()).collect();
+    groups.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(9_950), "9,950");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn root_functions() {
+        for name in ["_start", "main", "clone3", "start_thread", "__libc_start_call_main"] {
+            assert!(is_root_function(name), "{name}");
+        }
+        for name in ["mainloop", "thread_start", "0x10", "libc.so.6+0x29d90", ""] {
+            assert!(!is_root_function(name), "{name}");
+        }
+    }
+}
