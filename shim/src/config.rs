@@ -27,6 +27,10 @@ pub struct Config {
     pub signal: i32,
     pub log_level: Level,
     pub max_threads: usize,
+    /// Trace forked children (`SIGTRACE_FOLLOW_FORK`, default on).
+    pub follow_fork: bool,
+    /// Leave sigtrace in the environment of exec'd programs (`SIGTRACE_FOLLOW_EXEC`, default on).
+    pub follow_exec: bool,
 }
 
 pub const DEFAULT_OUTPUT: &str = "sigtrace.%e.%p.sigtrace";
@@ -64,6 +68,16 @@ impl Config {
                     clamped
                 }
                 Ok(value) => value,
+            }
+        };
+        let flag = |name: &str| -> bool {
+            match lookup(name).as_deref().map(str::trim) {
+                None | Some("1") | Some("yes") | Some("true") | Some("on") => true,
+                Some("0") | Some("no") | Some("false") | Some("off") => false,
+                Some(other) => {
+                    report(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
+                    true
+                }
             }
         };
         let timer = match lookup("SIGTRACE_TIMER") {
@@ -117,6 +131,8 @@ impl Config {
             signal,
             log_level,
             max_threads: number("SIGTRACE_MAX_THREADS", DEFAULT_MAX_THREADS as u64, 1, 1 << 20) as usize,
+            follow_fork: flag("SIGTRACE_FOLLOW_FORK"),
+            follow_exec: flag("SIGTRACE_FOLLOW_EXEC"),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod output;
 pub mod sampling;
+pub mod signals;
 pub mod startup;
 pub mod threads;
 

@@ -52,9 +52,7 @@ pub fn switch_off(reason: &str) {
     }
 }
 
-/// `pthread_atfork` child handler: the child has no drain thread and no timers; it must never
-/// write the parent's trace. Async-signal-safe (atomic stores only).
-pub extern "C" fn after_fork_in_child() {
-    STATE.store(OFF, Ordering::Release);
-    sigprof::generation::switch_off();
+/// Sets the state in a forked child (where no other thread can race with it).
+pub fn set_state_after_fork(state: u8) {
+    STATE.store(state, Ordering::Release);
 }

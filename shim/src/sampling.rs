@@ -18,6 +18,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
     let source = match choice {
         TimerChoice::Itimer => {
             sigprof::handler::reset_itimer_account();
+            registry.itimer_is_ours.store(true, Ordering::Relaxed);
             set_process_itimer(hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
             TimerSource::Itimer
         }

@@ -1,6 +1,7 @@
 //! Start-up (from the library constructor) and the final flush (at process exit).
 
 use crate::config::Config;
+use crate::signals;
 use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
 use crate::log::{self, Level};
 use crate::output::{create_exclusive, expand_pattern};
@@ -9,9 +10,10 @@ use crate::threads::{self, current_stack_bounds, current_tid};
 use sigprof::clock::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};
 use std::ffi::c_void;
+use std::sync::OnceLock;
 use std::time::Duration;
 use writer::drain::{self, Drainer};
-use writer::Header;
+use writer::{EndReason, Header};
 
 /// How often the drain thread empties the rings.
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
@@ -24,14 +26,36 @@ pub fn start() {
     if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(Level::parse) {
         log::set_level(level);
     }
-    let config = Config::from_env();
+    let config = CONFIG.get_or_init(Config::from_env);
     log::set_level(config.log_level);
-    if let Err(reason) = start_with(&config) {
+    if let Err(reason) = start_with(config) {
         lifecycle::switch_off(&reason);
     }
 }
 
+/// The configuration read at start-up (kept for forked children).
+pub static CONFIG: OnceLock<Config> = OnceLock::new();
+
 fn start_with(config: &Config) -> Result<(), String> {
+    let registry = Registry::install(
+        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words(), unwind: config.unwind },
+        config.max_threads,
+    )
+    .ok_or("cannot map memory for the thread registry")?;
+    let sigaction = signals::real_sigaction().ok_or("cannot find libc's sigaction")?;
+    sigprof::handler::install(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
+    signals::install_fatal_signal_handlers();
+    threads::create_exit_key();
+    begin_trace(config, registry)?;
+    threads::register_existing_threads(registry);
+    // SAFETY: registers a child handler; no prepare/parent handlers.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    run_drain_thread()
+}
+
+/// Starts generation 1 of a new trace file for this process with the calling thread sampled:
+/// at start-up, and in a forked child.
+fn begin_trace(config: &Config, registry: &'static Registry) -> Result<(), String> {
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     lifecycle::set_traced_pid(pid);
@@ -39,14 +63,6 @@ fn start_with(config: &Config) -> Result<(), String> {
     let executable_name = executable.rsplit('/').next().unwrap_or("unknown").to_string();
     let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let start_clock_ns = monotonic_ns();
-
-    let registry = Registry::install(
-        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words(), unwind: config.unwind },
-        config.max_threads,
-    )
-    .ok_or("cannot map memory for the thread registry")?;
-    sigprof::handler::install(config.signal).map_err(|error| format!("cannot install the signal handler: {error}"))?;
-    threads::create_exit_key();
     sigprof::generation::start();
 
     let tid = current_tid();
@@ -75,15 +91,41 @@ fn start_with(config: &Config) -> Result<(), String> {
     };
     let drainer = Drainer::create(file, path.clone(), &header, registry).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
     drain::install(drainer);
-    threads::register_existing_threads(registry);
-    // SAFETY: registers an async-signal-safe child handler; no prepare/parent handlers.
-    unsafe { libc::pthread_atfork(None, None, Some(lifecycle::after_fork_in_child)) };
+    log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
+    Ok(())
+}
+
+/// Moves to RUNNING and starts the drain thread.
+fn run_drain_thread() -> Result<(), String> {
     if !lifecycle::transition(STARTING, RUNNING) {
         return Err("start-up was interrupted".into());
     }
-    threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))?;
-    log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
-    Ok(())
+    threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))
+}
+
+/// `pthread_atfork` child handler. The child inherits the parent's registry, rings and drain
+/// state but none of its threads or timers: it forgets them all (the parent writes its own
+/// open generation) and, unless `SIGTRACE_FOLLOW_FORK=0`, starts a trace file of its own.
+extern "C" fn after_fork_in_child() {
+    let was_running = lifecycle::state() == RUNNING;
+    lifecycle::set_state_after_fork(STARTING);
+    sigprof::generation::switch_off();
+    drain::forget_after_fork();
+    let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
+        lifecycle::set_state_after_fork(OFF);
+        return;
+    };
+    registry.reset_after_fork();
+    if !was_running || !config.follow_fork {
+        lifecycle::set_state_after_fork(OFF);
+        return;
+    }
+    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry).and_then(|()| run_drain_thread()));
+    match restarted {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => lifecycle::switch_off(&reason),
+        Err(_) => lifecycle::switch_off("internal error while following a fork"),
+    }
 }
 
 /// The command line from `/proc/self/cmdline`.
@@ -103,10 +145,16 @@ extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
 /// Writes the open generation and ends tracing (process exit). Only the traced process
 /// writes: a forked child leaves its parent's trace alone.
 pub fn stop() {
+    finish_trace(EndReason::Exit);
+}
+
+/// Writes the open generation with the end record `reason` and stops tracing, if this process
+/// is the one being traced and tracing runs. Not for the handler.
+pub fn finish_trace(reason: EndReason) {
     if !lifecycle::is_traced_process() || !lifecycle::transition(RUNNING, STOPPING) {
         return;
     }
-    match drain::finish() {
+    match drain::finish(reason) {
         Ok(Some(path)) => log::info(&format!("wrote {path}")),
         Ok(None) => {}
         Err(message) => log::error(&message),

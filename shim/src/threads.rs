@@ -173,16 +173,18 @@ pub fn register_existing_threads(registry: &Registry) {
 /// every signal blocked in it, detached.
 pub fn spawn_unsampled_thread(body: extern "C" fn(*mut c_void) -> *mut c_void) -> std::io::Result<()> {
     let real = real_pthread_create().ok_or_else(|| std::io::Error::other("pthread_create not found"))?;
+    let sigmask = crate::signals::real_pthread_sigmask().ok_or_else(|| std::io::Error::other("pthread_sigmask not found"))?;
     // SAFETY: sigset_t values are initialised by sigfillset/pthread_sigmask before use; the
-    // caller's mask is restored after the thread is created (the new thread inherits the full one).
+    // caller's mask is restored after the thread is created (the new thread inherits the full
+    // one). libc's own pthread_sigmask is used: the interposed one would unblock our signal.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut previous: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        sigmask(libc::SIG_SETMASK, &all, &mut previous);
         let mut thread: libc::pthread_t = 0;
         let result = real(&mut thread, std::ptr::null(), body, std::ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
         if result != 0 {
             return Err(std::io::Error::from_raw_os_error(result));
         }

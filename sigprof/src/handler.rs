@@ -2,10 +2,12 @@
 //! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
 
 use crate::clock::{clock_ns, monotonic_ns};
+use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
+use crate::timer::POSIX_TIMER_TAG;
 use crate::ring::RecordWriter;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::dwarf::walk_stack_dwarf;
 use unwind::regs::{regs_from_ucontext, Regs};
 use unwind::{walk_stack, StackBounds, StackMemory, WalkEnd, WalkMethod};
@@ -36,59 +38,82 @@ const SI_TIMER: i32 = -2;
 const SI_KERNEL: i32 = 0x80;
 const POLL_IN: i32 = 1;
 const POLL_HUP: i32 = 6;
-/// Byte offsets in `siginfo_t` (Linux, 64-bit): the timer overrun of a POSIX timer signal.
+/// Byte offsets in `siginfo_t` (Linux, 64-bit): the overrun and value of a POSIX timer signal,
+/// the descriptor of a `SIGIO`-style (perf event) signal.
 const SI_OVERRUN_OFFSET: usize = 20;
+const SI_VALUE_OFFSET: usize = 24;
+const SI_FD_OFFSET: usize = 24;
 
-/// Installs the handler for `signal` with `SA_SIGINFO | SA_RESTART`. The handler is never
-/// removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
-pub fn install(signal: i32) -> std::io::Result<()> {
-    // SAFETY: sigaction is plain data; zeroed is a valid start. The handler has the SA_SIGINFO
-    // signature and sa_mask is a valid, initialised set.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sampling_signal as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaddset(&mut action.sa_mask, signal);
-        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+/// Installs the handler for `signal` with `SA_SIGINFO | SA_RESTART`, keeping what was installed
+/// before as the program's action (signals that are not samples go there). The handler is
+/// never removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
+/// `sigaction` is the real libc function (the shim interposes the exported one).
+pub fn install(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
+    crate::program_signals::install_handler(signal, on_sampling_signal, sigaction)
 }
 
-/// The signal handler. Async-signal-safe.
-extern "C" fn on_sampling_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
+/// What the handler does with a signal that is not a sample: the program's default action for
+/// it (set by the shim: write the trace, then die as the program would have).
+static DEFAULT_ACTION: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the function that carries out the default action of a signal the program left at
+/// `SIG_DFL`. Start-up only.
+pub fn set_default_action(action: unsafe fn(i32, *mut libc::siginfo_t, *mut libc::c_void)) {
+    DEFAULT_ACTION.store(action as usize, Ordering::Release);
+}
+
+/// The signal handler. Async-signal-safe. Samples come from our timers; any other signal of
+/// this number goes to the program's own disposition.
+extern "C" fn on_sampling_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
     // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
     let errno = unsafe { libc::__errno_location() };
     // SAFETY: as above.
     let saved_errno = unsafe { *errno };
     IN_HANDLER.with(|depth| depth.set(depth.get() + 1));
-    if let Some(registry) = Registry::get() {
-        // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an SA_SIGINFO handler.
-        unsafe { record_sample(registry, info, ucontext) };
-    }
+    // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an SA_SIGINFO handler.
+    let ours = Registry::get().is_some_and(|registry| unsafe { record_sample(registry, info, ucontext) });
     IN_HANDLER.with(|depth| depth.set(depth.get() - 1));
+    // SAFETY: as above: the kernel's arguments for this signal.
+    if !ours && unsafe { forward(signal, info, ucontext) } == Forwarded::Default {
+        let action = DEFAULT_ACTION.load(Ordering::Acquire);
+        if action != 0 {
+            // SAFETY: set_default_action stored a function of this type.
+            let action: unsafe fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(action) };
+            // SAFETY: the kernel's arguments for this signal.
+            unsafe { action(signal, info, ucontext) };
+        }
+    }
     // SAFETY: as above.
     unsafe { *errno = saved_errno };
 }
 
-/// The weight of a signal from one of our timers, or `None` for a signal someone else sent.
-/// Async-signal-safe.
+/// Reads an `i32` at `offset` bytes into `siginfo_t`. Async-signal-safe.
+///
+/// # Safety
+/// `info` must be valid and `offset + 4` within `siginfo_t`.
+unsafe fn siginfo_i32(info: *const libc::siginfo_t, offset: usize) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { (info as *const u8).add(offset).cast::<i32>().read_unaligned() }
+}
+
+/// The weight of a signal from one of our timers, or `None` for a signal someone else sent
+/// (`kill`, the program's own timers or descriptors). Async-signal-safe.
 ///
 /// # Safety
 /// `info` must be the handler's valid `siginfo_t`.
-unsafe fn sample_weight(info: *const libc::siginfo_t, period_ns: u64) -> Option<u32> {
+unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t, period_ns: u64) -> Option<u32> {
     // SAFETY: the caller guarantees `info` is valid.
     let code = unsafe { (*info).si_code };
     match code {
-        SI_TIMER => {
-            // SAFETY: for SI_TIMER the union holds the timer fields; the overrun lies within siginfo_t.
-            let overrun = unsafe { (info as *const u8).add(SI_OVERRUN_OFFSET).cast::<i32>().read_unaligned() };
+        // SAFETY (both reads): for SI_TIMER the union holds the timer fields, within siginfo_t.
+        SI_TIMER if unsafe { siginfo_i32(info, SI_VALUE_OFFSET) } as usize == POSIX_TIMER_TAG => {
+            // SAFETY: as above.
+            let overrun = unsafe { siginfo_i32(info, SI_OVERRUN_OFFSET) };
             Some(1u32.saturating_add(overrun.max(0) as u32))
         }
-        POLL_IN..=POLL_HUP => Some(1),
-        SI_KERNEL => {
+        // SAFETY: for POLL_* codes the union holds si_band and si_fd, within siginfo_t.
+        POLL_IN..=POLL_HUP if slot.is_some_and(|slot| slot.timer.perf_fd() == unsafe { siginfo_i32(info, SI_FD_OFFSET) }) => Some(1),
+        SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.
             let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
@@ -101,32 +126,34 @@ unsafe fn sample_weight(info: *const libc::siginfo_t, period_ns: u64) -> Option<
 }
 
 /// Writes one sample of the interrupted context into the current generation's ring of the
-/// calling thread. Async-signal-safe.
+/// calling thread. Returns false when the signal was not one of our timers'. Async-signal-safe.
 ///
 /// # Safety
 /// `info` and `ucontext` must be the handler's valid arguments.
-unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) {
+unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
     let period_ns = 1_000_000_000 / u64::from(registry.config.hz.max(1));
+    let slot = registry.current_slot();
     // SAFETY: forwarded from the caller.
-    let Some(weight) = (unsafe { sample_weight(info, period_ns) }) else { return };
-    let Some(slot) = registry.current_slot() else {
+    let Some(weight) = (unsafe { sample_weight(registry, slot, info, period_ns) }) else { return false };
+    let Some(slot) = slot else {
         registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
-        return;
+        return true;
     };
     let guard = slot.seqlock.enter();
     if guard.generation() == 0 {
-        return;
+        return true;
     }
     let time = monotonic_ns();
     let max_depth = registry.config.max_depth;
     let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth) else {
         slot.count_drop(&guard);
-        return;
+        return true;
     };
     // SAFETY: forwarded from the caller.
     let regs = unsafe { regs_from_ucontext(ucontext) };
     let walk = walk_into_record(registry, slot, &regs, &mut record);
     record.commit(time, weight, walk);
+    true
 }
 
 /// Walks the interrupted stack into `record` with the configured method, falling back to frame

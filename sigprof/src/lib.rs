@@ -32,6 +32,7 @@
 pub mod clock;
 pub mod generation;
 pub mod handler;
+pub mod program_signals;
 pub mod registry;
 pub mod ring;
 pub mod seqlock;

@@ -13,7 +13,7 @@ use crate::ring::SampleRing;
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
 use crate::timer::ThreadTimer;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use unwind::{CachePool, Published, StackBounds, UnwindSnapshot};
 
 pub const SLOT_FREE: u8 = 0;
@@ -161,6 +161,8 @@ pub struct Registry {
     pub caches: Published<CachePool>,
     /// Non-zero while a `dlclose` may be unmapping code: the handler then reads no code bytes.
     pub code_unloading: AtomicU32,
+    /// True when the process-wide `ITIMER_PROF` is our source (its signals carry `SI_KERNEL`).
+    pub itimer_is_ours: AtomicBool,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
@@ -180,6 +182,7 @@ impl Registry {
             unwind: Published::new(),
             caches: Published::new(),
             code_unloading: AtomicU32::new(0),
+            itimer_is_ours: AtomicBool::new(false),
         });
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {
@@ -291,6 +294,25 @@ impl Registry {
 }
 
 impl Registry {
+    /// In a forked child, where only the calling thread exists: frees every slot, discarding the
+    /// parent's unwritten samples (the parent writes them) and closing inherited perf
+    /// descriptors. The caller then claims a slot for itself.
+    pub fn reset_after_fork(&self) {
+        for slot in self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())].iter() {
+            slot.timer.forget_after_fork();
+            slot.rings.iter().for_each(SampleRing::discard);
+            slot.dropped.iter().for_each(|dropped| dropped.store(0, Ordering::Relaxed));
+            slot.seqlock.reset_after_fork();
+            slot.state.store(SLOT_FREE, Ordering::Release);
+        }
+        self.dropped_no_slot.store(0, Ordering::Relaxed);
+        self.code_unloading.store(0, Ordering::Relaxed);
+        if let Some(pool) = self.caches.current() {
+            pool.release_all_after_fork();
+        }
+        CURRENT_SLOT.with(|current| current.set(0));
+    }
+
     /// Stops every thread's timer (and the process-wide itimer). Not for the handler.
     pub fn disarm_all_timers(&self) {
         for slot in self.live_slots() {

@@ -78,6 +78,12 @@ impl SampleRing {
         Some(RecordWriter { ring: self, buffer, mask: capacity - 1, start: head, words: RECORD_HEADER_WORDS as u64 })
     }
 
+    /// Drops every record not yet read. Consumer side; only while no producer can write (a
+    /// forked child before its sampling restarts).
+    pub fn discard(&self) {
+        self.tail.0.store(self.head.0.load(Ordering::Acquire), Ordering::Release);
+    }
+
     /// True when nothing is waiting to be read.
     pub fn is_empty(&self) -> bool {
         self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Relaxed)

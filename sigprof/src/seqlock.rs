@@ -44,6 +44,12 @@ impl ThreadSeqlock {
         SeqlockGuard { lock: self, generation, owns_lock: true }
     }
 
+    /// Makes the lock even again in a forked child: a thread that was inside its critical section
+    /// in the parent does not exist in the child.
+    pub fn reset_after_fork(&self) {
+        self.sequence.store(0, Ordering::SeqCst);
+    }
+
     /// The sequence value, for the drain thread's wait. Any thread.
     pub fn sequence(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)

@@ -107,6 +107,21 @@ impl ThreadTimer {
     }
 }
 
+impl ThreadTimer {
+    /// In a forked child: forgets a timer inherited from the parent. The child's copy of a perf
+    /// descriptor is closed (the parent's stays open); POSIX timers and itimers are not
+    /// inherited by `fork`, so there is nothing to delete.
+    pub fn forget_after_fork(&self) {
+        if TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) == Some(TimerSource::Perf) {
+            let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;
+            if fd >= 0 {
+                // SAFETY: closes the child's copy of an inherited descriptor we opened.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
 impl Default for ThreadTimer {
     fn default() -> Self {
         Self::new()
@@ -124,6 +139,9 @@ const ATTR_EXCLUDE_HV: u64 = 1 << 6;
 const F_SETSIG: libc::c_int = 10;
 const F_SETOWN_EX: libc::c_int = 15;
 const F_OWNER_TID: libc::c_int = 0;
+
+/// The value our POSIX timers carry in `si_value`, telling their signals from the program's.
+pub const POSIX_TIMER_TAG: usize = 0x5349_4754; // "SIGT"
 
 /// `struct perf_event_attr`, version 5 layout (112 bytes); bit fields folded into `flags`.
 #[repr(C)]
@@ -200,6 +218,7 @@ fn create_posix_cpu_timer(tid: u32, period_ns: u64, signal: i32) -> std::io::Res
     event.sigev_notify = libc::SIGEV_THREAD_ID;
     event.sigev_signo = signal;
     event.sigev_notify_thread_id = tid as libc::c_int;
+    event.sigev_value = libc::sigval { sival_ptr: POSIX_TIMER_TAG as *mut libc::c_void };
     let mut timer: libc::timer_t = std::ptr::null_mut();
     // SAFETY: `event` and `timer` are valid for the call.
     if unsafe { libc::timer_create(thread_cpu_clock(tid), &mut event, &mut timer) } != 0 {

@@ -26,11 +26,12 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
     assert_eq!(full.ignored_bytes, 0);
     let ends = chunk_ends(&bytes);
     assert_eq!(*ends.last().unwrap(), bytes.len());
-    assert_eq!(ends.len(), full.generations.len() + 1, "a header chunk and one chunk per generation");
+    assert_eq!(ends.len(), full.generations.len() + 2, "a header chunk, one chunk per generation, an end chunk");
+    assert_eq!(full.end.map(|e| e.reason), Some(writer::EndReason::Exit));
     for cut in 0..bytes.len() {
         let trace = writer::read_trace(&bytes[..cut]);
         let complete_chunks = ends.iter().filter(|&&end| end <= cut).count();
-        let kept_generations = complete_chunks.saturating_sub(1);
+        let kept_generations = complete_chunks.saturating_sub(1).min(full.generations.len());
         assert_eq!(trace.generations.len(), kept_generations, "cut at {cut}");
         assert_eq!(trace.generations[..], full.generations[..kept_generations], "cut at {cut}");
         let kept_end = ends.iter().copied().filter(|&end| end <= cut).max().unwrap_or(PREAMBLE_LEN);

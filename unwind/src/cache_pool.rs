@@ -48,6 +48,14 @@ impl CachePool {
     }
 }
 
+impl CachePool {
+    /// In a forked child: caches leased by parent threads that do not exist in the child are
+    /// free again.
+    pub fn release_all_after_fork(&self) {
+        self.caches.iter().for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
+    }
+}
+
 /// Exclusive use of one pooled cache until dropped.
 pub struct CacheLease<'a> {
     pooled: &'a PooledCache,

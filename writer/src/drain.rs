@@ -2,14 +2,16 @@
 //! and appends it to the trace file. Runs with every signal blocked; never runs in a handler.
 //!
 //! Invariants:
-//! 1. Exactly one `Drainer` exists and it is only used under `DRAINER`'s lock, so the rings
-//!    have a single consumer and the generation a single writer.
+//! 1. Exactly one `Drainer` exists per traced image and it is only used under its cell's lock,
+//!    so the rings have a single consumer and the generation a single writer. After `fork` the
+//!    child abandons the parent's cell (its lock may be held by a thread that no longer exists)
+//!    and installs a fresh one.
 //! 2. A generation is written with one `write_all` of a complete chunk (see `format`), after
 //!    the advance protocol guaranteed no thread still writes into it.
 //! 3. Unwind snapshots replaced during a generation are freed only after the next completed
 //!    advance (see `unwind::published`).
 
-use crate::format::{encode_generation, encode_header, encode_preamble, Generation, Header, Module, Sample, Thread};
+use crate::format::{encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Generation, Header, Module, Sample, Thread};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
@@ -18,7 +20,7 @@ use sigprof::Registry;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::modules::{load_counters, LoadedModule};
@@ -29,7 +31,23 @@ const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
 /// framehop caches shared by all threads (only threads inside the handler hold one).
 const DWARF_CACHES: usize = 32;
 
-static DRAINER: Mutex<Option<Drainer>> = Mutex::new(None);
+/// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
+static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
+/// An eventfd that wakes the drain thread early (a fatal signal asks for a flush); -1 if none.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// A fatal signal number whose flush was requested (0 = none), and whether it was done.
+static FLUSH_REQUEST: AtomicU32 = AtomicU32::new(0);
+static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
+/// How long the drain thread waits for writers when flushing for a fatal signal.
+const FATAL_PATIENCE: Duration = Duration::from_millis(20);
+
+/// Runs `work` on the drainer under its lock; `None` when there is none.
+fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
+    // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
+    let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
+    let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Some(work(&mut guard))
+}
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 
@@ -102,6 +120,8 @@ pub struct Drainer {
     /// Every module loaded at some point of the open generation.
     modules_this_generation: Vec<LoadedModule>,
     retired_snapshots: Vec<UnwindSnapshot>,
+    /// How long an advance waits for threads inside their critical section.
+    patience: Duration,
 }
 
 impl Drainer {
@@ -125,6 +145,7 @@ impl Drainer {
             current_modules: Vec::new(),
             modules_this_generation: Vec::new(),
             retired_snapshots: Vec::new(),
+            patience: ADVANCE_PATIENCE,
         })
     }
 
@@ -193,7 +214,7 @@ impl Drainer {
         if self.current_modules.is_empty() {
             self.refresh_modules(true); // a process that ends before the first drain round
         }
-        let advance = advance(self.registry, stop, ADVANCE_PATIENCE);
+        let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
         // The advance completed: no handler still uses a snapshot retired before it.
         self.retired_snapshots.clear();
@@ -291,9 +312,57 @@ fn process_cpu_ns_without_drain_thread() -> u64 {
     process.saturating_sub(drain)
 }
 
-/// Hands the drainer to the drain thread's lock. Start-up only.
+/// Hands the drainer to a fresh cell for the drain thread (start-up, or a forked child).
 pub fn install(drainer: Drainer) {
-    *DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(drainer);
+    let cell = Box::into_raw(Box::new(Mutex::new(Some(drainer))));
+    DRAINER.store(cell, Ordering::Release); // an older cell (the parent's, after fork) is leaked
+    FLUSH_REQUEST.store(0, Ordering::Relaxed);
+    FLUSH_DONE.store(0, Ordering::Relaxed);
+    if WAKE_FD.load(Ordering::Relaxed) < 0 {
+        // SAFETY: eventfd creates a new descriptor; failure leaves -1 (the drain thread then sleeps).
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        WAKE_FD.store(fd, Ordering::Relaxed);
+    }
+}
+
+/// Waits up to `period` or until woken through the eventfd.
+fn wait_for_wake(period: Duration) {
+    let fd = WAKE_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return std::thread::sleep(period);
+    }
+    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one valid pollfd; then drains the counter into a local.
+    unsafe {
+        if libc::poll(&mut poll, 1, period.as_millis() as libc::c_int) > 0 {
+            let mut value = 0u64;
+            libc::read(fd, (&mut value as *mut u64).cast(), 8);
+        }
+    }
+}
+
+/// Asks the drain thread to write the open generation because `signal` is about to kill the
+/// process, and waits for it at most `patience`. Returns whether the flush was done.
+/// Async-signal-safe: atomics, `write` to an eventfd, `nanosleep`.
+pub fn flush_for_fatal_signal(signal: i32, patience: Duration) -> bool {
+    if DRAINER.load(Ordering::Acquire).is_null() || FLUSH_REQUEST.compare_exchange(0, signal as u32, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return FLUSH_DONE.load(Ordering::Acquire) != 0;
+    }
+    let fd = WAKE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a local to our eventfd.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+    let step = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    for _ in 0..patience.as_millis().max(1) {
+        if FLUSH_DONE.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        // SAFETY: nanosleep on a valid timespec; interruption only shortens the wait.
+        unsafe { libc::nanosleep(&step, std::ptr::null_mut()) };
+    }
+    FLUSH_DONE.load(Ordering::Acquire) != 0
 }
 
 /// What happened when the drain thread stopped.
@@ -307,14 +376,22 @@ pub fn run(period: Duration, on_failure: OnFailure) {
     DRAIN_TID.store(unsafe { libc::syscall(libc::SYS_gettid) } as u32, Ordering::Relaxed);
     loop {
         let round = std::panic::catch_unwind(|| {
-            let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match guard.as_mut() {
-                None => Ok(false),
-                Some(drainer) => drainer.tick().map(|()| true).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
-            }
+            with_drainer(|slot| {
+                let signal = FLUSH_REQUEST.load(Ordering::Acquire);
+                if signal != 0 {
+                    let result = finish_drainer(slot, EndReason::FatalSignal, signal, FATAL_PATIENCE).map(|_| false);
+                    FLUSH_DONE.store(1, Ordering::Release);
+                    return result;
+                }
+                match slot.as_mut() {
+                    None => Ok(false),
+                    Some(drainer) => drainer.tick().map(|()| true).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
+                }
+            })
+            .unwrap_or(Ok(false))
         });
         match round {
-            Ok(Ok(true)) => std::thread::sleep(period),
+            Ok(Ok(true)) => wait_for_wake(period),
             Ok(Ok(false)) => return,
             Ok(Err(message)) => return on_failure(&message),
             Err(_) => return on_failure("internal error in the drain thread"),
@@ -325,28 +402,36 @@ pub fn run(period: Duration, on_failure: OnFailure) {
 /// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
 /// code at once and never rely on code that was unloaded. Any thread but the handler.
 pub fn refresh_modules_now() {
-    let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(drainer) = guard.as_mut() {
-        drainer.refresh_modules(false);
-    }
+    with_drainer(|slot| {
+        if let Some(drainer) = slot.as_mut() {
+            drainer.refresh_modules(false);
+        }
+    });
 }
 
-/// Closes and writes the open generation and ends tracing (process exit). Any thread but the
-/// handler. Returns the trace path, or an error message.
-pub fn finish() -> Result<Option<String>, String> {
-    let mut guard = DRAINER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(mut drainer) = guard.take() else { return Ok(None) };
+/// Stops every timer, writes the open generation and the end record, and ends tracing.
+fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
+    let Some(mut drainer) = slot.take() else { return Ok(None) };
     drainer.registry.disarm_all_timers();
-    drainer.close_generation(true).map_err(|error| format!("cannot write {}: {error}", drainer.path))?;
+    drainer.patience = patience;
+    let written = drainer.close_generation(true).and_then(|()| {
+        let mut bytes = Vec::with_capacity(32);
+        encode_end(&mut bytes, &End { reason, signal, time: monotonic_ns() });
+        drainer.file.write_all(&bytes)
+    });
+    written.map_err(|error| format!("cannot write {}: {error}", drainer.path))?;
     Ok(Some(drainer.path))
 }
 
-/// Drops the drainer without writing (a forked child must not write its parent's generation).
-/// Only in a process where the drain thread does not run (the child after `fork`).
+/// Closes and writes the open generation with the end record `reason` and ends tracing (exit,
+/// `_exit`, exec). Any thread but the handler. Returns the trace path, or an error message.
+pub fn finish(reason: EndReason) -> Result<Option<String>, String> {
+    with_drainer(|slot| finish_drainer(slot, reason, 0, ADVANCE_PATIENCE)).unwrap_or(Ok(None))
+}
+
+/// Abandons the parent's drainer in a forked child without writing or touching its lock (the
+/// parent writes its own generation). Only in the child after `fork`, before `install`.
 pub fn forget_after_fork() {
-    if let Ok(mut guard) = DRAINER.try_lock() {
-        if let Some(drainer) = guard.take() {
-            std::mem::forget(drainer);
-        }
-    }
+    DRAINER.store(std::ptr::null_mut(), Ordering::Release);
+    DRAIN_TID.store(0, Ordering::Relaxed);
 }

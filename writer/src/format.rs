@@ -5,6 +5,7 @@
 //! chunk      := TAG (1 byte) LEN (u32 LE) PAYLOAD (LEN bytes) CRC32 (u32 LE over TAG, LEN, PAYLOAD)
 //! TAG 'H'    := the header, once, first: who was traced and how
 //! TAG 'G'    := one generation, self-contained: threads, modules, stacks, samples, counters
+//! TAG 'E'    := how the traced image ended (exit, _exit, fatal signal, exec), after its last generation
 //! ```
 //!
 //! Invariants:
@@ -21,6 +22,7 @@ pub const MAGIC: [u8; 8] = *b"SIGTRACE";
 pub const FORMAT_VERSION: u16 = 1;
 pub const TAG_HEADER: u8 = b'H';
 pub const TAG_GENERATION: u8 = b'G';
+pub const TAG_END: u8 = b'E';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
 /// Bytes before the first chunk.
@@ -152,6 +154,84 @@ pub mod walk {
             _ => "unknown",
         }
     }
+}
+
+/// Why the traced image stopped writing. A trace without an end record was cut short
+/// (`SIGKILL`, power loss, a crash that could not be flushed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `exit`, a return from `main`, or the last thread's `pthread_exit`.
+    Exit,
+    /// `_exit` or `_Exit`: no exit handlers ran.
+    UnderscoreExit,
+    /// A fatal signal (the number is in [`End::signal`]).
+    FatalSignal,
+    /// `execve` replaced the image; the new program writes a trace of its own.
+    Exec,
+    /// sigtrace switched itself off after an internal error.
+    Error,
+}
+
+impl EndReason {
+    pub fn code(self) -> u64 {
+        match self {
+            EndReason::Exit => 0,
+            EndReason::UnderscoreExit => 1,
+            EndReason::FatalSignal => 2,
+            EndReason::Exec => 3,
+            EndReason::Error => 4,
+        }
+    }
+
+    pub fn from_code(code: u64) -> Option<EndReason> {
+        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error].into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// The end record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct End {
+    pub reason: EndReason,
+    /// The signal number for [`EndReason::FatalSignal`], else 0.
+    pub signal: u32,
+    /// When, in header clock ticks.
+    pub time: u64,
+}
+
+impl End {
+    /// How `sigtrace info` names it, e.g. `fatal signal 11 (SIGSEGV)`.
+    pub fn describe(&self) -> String {
+        match self.reason {
+            EndReason::Exit => "clean exit".into(),
+            EndReason::UnderscoreExit => "exit via _exit".into(),
+            EndReason::FatalSignal => format!("fatal signal {} ({})", self.signal, signal_name(self.signal)),
+            EndReason::Exec => "exec".into(),
+            EndReason::Error => "sigtrace switched off after an error".into(),
+        }
+    }
+}
+
+/// The usual name of a Linux signal number.
+pub fn signal_name(signal: u32) -> &'static str {
+    const NAMES: [&str; 32] = [
+        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
+        "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    ];
+    NAMES.get(signal as usize).copied().unwrap_or("real-time signal")
+}
+
+pub fn encode_end(out: &mut Vec<u8>, end: &End) {
+    let mut payload = Vec::with_capacity(16);
+    put_uvarint(&mut payload, end.reason.code());
+    put_uvarint(&mut payload, end.signal.into());
+    put_uvarint(&mut payload, end.time);
+    encode_chunk(out, TAG_END, &payload);
+}
+
+pub fn decode_end(payload: &[u8]) -> Result<End, DecodeError> {
+    let mut c = Cursor::new(payload);
+    let reason = EndReason::from_code(c.uvarint()?).ok_or(DecodeError { offset: 0, what: "unknown end reason" })?;
+    Ok(End { reason, signal: c.u32_varint()?, time: c.uvarint()? })
 }
 
 /// Writes the preamble that opens every trace file.
@@ -358,6 +438,8 @@ pub struct Trace {
     pub ignored_bytes: u64,
     /// Why reading stopped before the end of the file, if it did.
     pub stopped_because: Option<String>,
+    /// How the traced image ended; `None` when the trace was cut short (killed).
+    pub end: Option<End>,
 }
 
 /// Decodes a trace file. Never panics: a damaged or truncated tail ends the trace, and the
@@ -381,7 +463,11 @@ pub fn read_trace(bytes: &[u8]) -> Trace {
             Ok((tag, payload, next)) => {
                 let decoded = match tag {
                     TAG_HEADER if trace.header.is_none() => decode_header(payload).map(|h| trace.header = Some(h)),
-                    TAG_GENERATION => decode_generation(payload).map(|g| trace.generations.push(g)),
+                    TAG_GENERATION => decode_generation(payload).map(|g| {
+                        trace.generations.push(g);
+                        trace.end = None; // the image went on after an earlier end record (a failed exec)
+                    }),
+                    TAG_END => decode_end(payload).map(|e| trace.end = Some(e)),
                     _ => Ok(()), // an unknown chunk kind from a newer writer: skip it
                 };
                 if let Err(error) = decoded {
@@ -391,7 +477,12 @@ pub fn read_trace(bytes: &[u8]) -> Trace {
                 offset = next;
             }
             Err(why) => {
-                trace.stopped_because = Some(format!("chunk at byte {offset}: {why}"));
+                let ignored = bytes.len() - offset;
+                trace.stopped_because = Some(if why == TRUNCATED {
+                    format!("trace ends in a partial generation: {ignored} bytes ignored")
+                } else {
+                    format!("chunk at byte {offset}: {why}; {ignored} bytes ignored")
+                });
                 break;
             }
         }
@@ -400,17 +491,19 @@ pub fn read_trace(bytes: &[u8]) -> Trace {
     trace
 }
 
+const TRUNCATED: &str = "truncated chunk (file cut short)";
+
 /// Splits off the chunk starting at `offset`: (tag, payload, offset of the next chunk).
 fn next_chunk(bytes: &[u8], offset: usize) -> Result<(u8, &[u8], usize), &'static str> {
     let rest = bytes.get(offset..).ok_or("offset past the end")?;
     if rest.len() < CHUNK_OVERHEAD {
-        return Err("truncated chunk frame");
+        return Err(TRUNCATED);
     }
     let tag = rest[0];
     let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
     let total = len.checked_add(CHUNK_OVERHEAD).ok_or("chunk length overflows")?;
     if total > rest.len() {
-        return Err("truncated chunk (file cut short)");
+        return Err(TRUNCATED);
     }
     let body_end = 5 + len;
     let stored = u32::from_le_bytes([rest[body_end], rest[body_end + 1], rest[body_end + 2], rest[body_end + 3]]);
@@ -463,6 +556,7 @@ mod tests {
         for generation in &generations {
             encode_generation(&mut bytes, generation);
         }
+        encode_end(&mut bytes, &End { reason: EndReason::FatalSignal, signal: 11, time: 9_999 });
         (header, generations, bytes)
     }
 
@@ -474,6 +568,17 @@ mod tests {
         assert_eq!(trace.generations, generations);
         assert_eq!(trace.ignored_bytes, 0);
         assert!(trace.stopped_because.is_none());
+        assert_eq!(trace.end, Some(End { reason: EndReason::FatalSignal, signal: 11, time: 9_999 }));
+        assert_eq!(trace.end.unwrap().describe(), "fatal signal 11 (SIGSEGV)");
+    }
+
+    #[test]
+    fn a_cut_trace_says_it_ends_in_a_partial_generation() {
+        let (_, _, bytes) = sample_trace();
+        let trace = read_trace(&bytes[..bytes.len() - 30]);
+        assert!(trace.end.is_none());
+        let why = trace.stopped_because.unwrap();
+        assert!(why.starts_with("trace ends in a partial generation: ") && why.ends_with(" bytes ignored"), "{why}");
     }
 
     #[test]
@@ -489,7 +594,7 @@ mod tests {
         for cut in 0..=bytes.len() {
             let trace = read_trace(&bytes[..cut]);
             let complete_chunks = ends.iter().filter(|&&end| end <= cut).count().saturating_sub(1);
-            let complete_generations = complete_chunks.saturating_sub(1);
+            let complete_generations = complete_chunks.saturating_sub(1).min(generations.len());
             assert_eq!(trace.generations.len(), complete_generations, "cut at {cut}");
             assert_eq!(&trace.generations[..], &generations[..complete_generations]);
             let kept = ends.iter().copied().filter(|&end| end <= cut).max().unwrap_or(0);
