@@ -155,6 +155,7 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         None => format!("{} bytes", trace.ignored_bytes),
     };
     rows.push(("truncated".into(), truncated));
+    rows.push(("ended".into(), end_description(&loaded.trace)));
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
     rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
@@ -184,6 +185,28 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         }
     }
     out
+}
+
+/// How the traced image ended, from its end record; a trace without one was cut short.
+fn end_description(trace: &writer::Trace) -> String {
+    trace.end.map_or_else(|| "unknown (killed, or cut short)".to_string(), |end| end.describe())
+}
+
+/// For each pid traced in several files (one per exec'd image), the images in start order.
+fn exec_chains(traces: &[(u64, u32, String, String)]) -> Vec<String> {
+    let mut by_pid: std::collections::BTreeMap<u32, Vec<&(u64, u32, String, String)>> = std::collections::BTreeMap::new();
+    for entry in traces {
+        by_pid.entry(entry.1).or_default().push(entry);
+    }
+    by_pid
+        .into_iter()
+        .filter(|(_, images)| images.len() > 1)
+        .map(|(pid, mut images)| {
+            images.sort_by_key(|image| image.0);
+            let chain: Vec<String> = images.iter().map(|image| format!("{} ({})", image.2, image.3)).collect();
+            format!("exec chain of pid {pid}: {}", chain.join(" → "))
+        })
+        .collect()
 }
 
 fn or_unknown(text: &str) -> &str {
@@ -218,6 +241,8 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "dropped": summary.dropped,
         "truncated_bytes": loaded.trace.ignored_bytes,
         "stopped_because": loaded.trace.stopped_because,
+        "end": end_description(&loaded.trace),
+        "end_signal": loaded.trace.end.map(|end| end.signal),
         "hz": header.hz,
         "timer": header.timer,
         "mode": header.mode,
@@ -240,6 +265,7 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
     let mut text = String::new();
     let mut objects = Vec::new();
     let mut symbolizer = Symbolizer::new();
+    let mut images = Vec::new();
     for path in files {
         let loaded = match load_trace(path) {
             Ok(loaded) => loaded,
@@ -251,6 +277,7 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
         };
         let summary = TraceSummary::of(&loaded);
         let unwinding = UnwindStats::of(&loaded, &mut symbolizer);
+        images.push((loaded.header.start_clock_ns, loaded.header.pid, loaded.header.executable.clone(), end_description(&loaded.trace)));
         if as_json {
             objects.push(render_json(&loaded, &summary, &unwinding));
         } else {
@@ -269,6 +296,11 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
         rendered.push('\n');
         rendered.into_bytes()
     } else {
+        for chain in exec_chains(&images) {
+            text.push('\n');
+            text.push_str(&chain);
+            text.push('\n');
+        }
         text.into_bytes()
     };
     if let Err(message) = crate::output::write_result(None, &bytes) {

@@ -9,6 +9,9 @@
 
 pub mod config;
 pub mod dl;
+pub mod exec;
+pub mod exec_variadic;
+pub mod exit;
 pub mod lifecycle;
 pub mod log;
 pub mod output;

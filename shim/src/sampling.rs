@@ -48,6 +48,16 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
     Ok(source)
 }
 
+/// The process's sampling source, once chosen.
+pub fn current_source() -> Option<TimerSource> {
+    match SOURCE.load(Ordering::Acquire) {
+        s if s == TimerSource::Perf as u8 => Some(TimerSource::Perf),
+        s if s == TimerSource::Posix as u8 => Some(TimerSource::Posix),
+        s if s == TimerSource::Itimer as u8 => Some(TimerSource::Itimer),
+        _ => None,
+    }
+}
+
 /// Arms the timer of a newly registered thread with the process's source. A perf event that
 /// is refused, or whose descriptor would crowd the host's file-descriptor limit, falls back to
 /// a POSIX timer under `auto`. Not for the handler.

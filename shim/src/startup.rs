@@ -5,7 +5,7 @@ use crate::signals;
 use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
 use crate::log::{self, Level};
 use crate::output::{create_exclusive, expand_pattern};
-use crate::sampling::choose_source;
+use crate::sampling::{self, choose_source};
 use crate::threads::{self, current_stack_bounds, current_tid};
 use sigprof::clock::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};
@@ -46,16 +46,44 @@ fn start_with(config: &Config) -> Result<(), String> {
     sigprof::handler::install(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
     signals::install_fatal_signal_handlers();
     threads::create_exit_key();
-    begin_trace(config, registry)?;
+    begin_trace(config, registry, true)?;
     threads::register_existing_threads(registry);
-    // SAFETY: registers a child handler; no prepare/parent handlers.
-    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
+    // thread out of the loader lock across fork (see writer::drain).
+    unsafe { libc::pthread_atfork(Some(drain::close_fork_gate), Some(drain::open_fork_gate), Some(after_fork_in_child)) };
     run_drain_thread()
 }
 
-/// Starts generation 1 of a new trace file for this process with the calling thread sampled:
-/// at start-up, and in a forked child.
-fn begin_trace(config: &Config, registry: &'static Registry) -> Result<(), String> {
+/// Resumes tracing after an exec that failed (the image goes on): a new trace file (same pid,
+/// next free name), every live thread's timer armed again.
+pub fn resume_after_failed_exec() {
+    let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else { return };
+    if !lifecycle::transition(OFF, STARTING) {
+        return;
+    }
+    let resumed = std::panic::catch_unwind(|| {
+        begin_trace(config, registry, false)?;
+        if sampling::current_source() == Some(sigprof::TimerSource::Itimer) {
+            sigprof::timer::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
+        }
+        for slot in registry.live_slots() {
+            if slot.state.load(std::sync::atomic::Ordering::Acquire) == sigprof::registry::SLOT_ACTIVE {
+                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        }
+        run_drain_thread()
+    });
+    match resumed {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => lifecycle::switch_off(&reason),
+        Err(_) => lifecycle::switch_off("internal error while resuming after a failed exec"),
+    }
+}
+
+/// Starts generation 1 of a new trace file for this process: at start-up and in a forked
+/// child with the calling thread claimed and its timer armed (`claim_calling_thread`), after a
+/// failed exec with the threads that already have slots.
+fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_thread: bool) -> Result<(), String> {
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     lifecycle::set_traced_pid(pid);
@@ -65,12 +93,16 @@ fn begin_trace(config: &Config, registry: &'static Registry) -> Result<(), Strin
     let start_clock_ns = monotonic_ns();
     sigprof::generation::start();
 
-    let tid = current_tid();
-    let index = registry.claim_slot(tid, current_stack_bounds()).ok_or("cannot set up the main thread's ring")?;
-    registry.attach_current_thread(index);
-    threads::tag_current_thread_for_release(index);
-    let slot = registry.slot(index).ok_or("no slot for the main thread")?;
-    let source = choose_source(config.timer, slot, tid, registry)?;
+    let source = if claim_calling_thread {
+        let tid = current_tid();
+        let index = registry.claim_slot(tid, current_stack_bounds()).ok_or("cannot set up the main thread's ring")?;
+        registry.attach_current_thread(index);
+        threads::tag_current_thread_for_release(index);
+        let slot = registry.slot(index).ok_or("no slot for the main thread")?;
+        choose_source(config.timer, slot, tid, registry)?
+    } else {
+        sampling::current_source().ok_or("no sampling source")?
+    };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
     let (file, path) = create_exclusive(&path).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
@@ -107,6 +139,7 @@ fn run_drain_thread() -> Result<(), String> {
 /// state but none of its threads or timers: it forgets them all (the parent writes its own
 /// open generation) and, unless `SIGTRACE_FOLLOW_FORK=0`, starts a trace file of its own.
 extern "C" fn after_fork_in_child() {
+    drain::open_fork_gate();
     let was_running = lifecycle::state() == RUNNING;
     lifecycle::set_state_after_fork(STARTING);
     sigprof::generation::switch_off();
@@ -120,7 +153,7 @@ extern "C" fn after_fork_in_child() {
         lifecycle::set_state_after_fork(OFF);
         return;
     }
-    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry).and_then(|()| run_drain_thread()));
+    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true).and_then(|()| run_drain_thread()));
     match restarted {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => lifecycle::switch_off(&reason),

@@ -41,12 +41,42 @@ static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
 /// How long the drain thread waits for writers when flushing for a fatal signal.
 const FATAL_PATIENCE: Duration = Duration::from_millis(20);
 
-/// Runs `work` on the drainer under its lock; `None` when there is none.
+/// Held by every use of the drainer, and by `fork` (from `pthread_atfork`'s prepare handler to
+/// its parent and child handlers): the drain work calls `dl_iterate_phdr`, whose loader lock
+/// would stay locked forever in a child forked while the drain thread held it. Always taken
+/// before the drainer's own lock.
+struct ForkGate(std::cell::UnsafeCell<libc::pthread_mutex_t>);
+// SAFETY: a pthread mutex is made to be shared between threads; it is only used through
+// pthread_mutex_lock/unlock.
+unsafe impl Sync for ForkGate {}
+static FORK_GATE: ForkGate = ForkGate(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+
+/// Closes the fork gate (the drain work is between rounds). `pthread_atfork` prepare handler.
+pub extern "C" fn close_fork_gate() {
+    // SAFETY: locks our static mutex.
+    unsafe { libc::pthread_mutex_lock(FORK_GATE.0.get()) };
+}
+
+/// Opens the fork gate again, in the parent and in the child (the forking thread holds it in both).
+pub extern "C" fn open_fork_gate() {
+    // SAFETY: unlocks our static mutex, held by this (the forking) thread.
+    unsafe { libc::pthread_mutex_unlock(FORK_GATE.0.get()) };
+}
+
+/// Runs `work` on the drainer under its lock (and the fork gate); `None` when there is none.
 fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
-    let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    Some(work(&mut guard))
+    close_fork_gate();
+    let result = {
+        let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut guard)))
+    };
+    open_fork_gate();
+    match result {
+        Ok(value) => Some(value),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);

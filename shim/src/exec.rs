@@ -1,0 +1,156 @@
+//! Interposed `execve` and friends: the open generation is written (with an `exec` end record)
+//! before the image is replaced; the new program is traced again through the inherited
+//! `LD_PRELOAD` into a file of its own (same pid, next free name). With
+//! `SIGTRACE_FOLLOW_EXEC=0` sigtrace's library is removed from the `LD_PRELOAD` passed on, and
+//! nothing else in the environment changes. If the exec fails, tracing resumes in a new file.
+
+use crate::lifecycle;
+use crate::signals::{next_symbol, real_pthread_sigmask};
+use crate::startup::{finish_trace, resume_after_failed_exec, CONFIG};
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::sync::atomic::AtomicUsize;
+use writer::EndReason;
+
+type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+
+static REAL_EXECVE: AtomicUsize = AtomicUsize::new(0);
+static REAL_EXECVPE: AtomicUsize = AtomicUsize::new(0);
+static REAL_FEXECVE: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// Ends the trace of this image before an exec and makes sure no sampling signal is left
+/// pending: one arriving in the new image before it installs a handler would kill it.
+/// Returns whether tracing was running (and must resume if the exec fails).
+fn prepare_for_exec() -> bool {
+    let was_running = lifecycle::is_running() && lifecycle::is_traced_process();
+    if !was_running {
+        return false;
+    }
+    if std::panic::catch_unwind(|| finish_trace(EndReason::Exec)).is_err() {
+        lifecycle::switch_off("internal error before exec");
+    }
+    discard_pending_sampling_signals();
+    true
+}
+
+/// With every timer stopped, consumes sampling signals still pending for this thread or the
+/// process, so none reaches the next image.
+fn discard_pending_sampling_signals() {
+    let (Some(registry), Some(sigmask)) = (sigprof::Registry::get(), real_pthread_sigmask()) else { return };
+    // SAFETY: sigset_t values are initialised before use; sigtimedwait with a zero timeout only
+    // dequeues already pending signals of the set; the previous mask is restored.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, registry.config.signal);
+        sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) > 0 {}
+        sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+    }
+}
+
+/// The environment to pass on: unchanged, or (`SIGTRACE_FOLLOW_EXEC=0`) without sigtrace's
+/// library in `LD_PRELOAD`. The returned strings must outlive the exec call.
+fn environment_for_exec(envp: *const *const c_char) -> Option<(Vec<CString>, Vec<*const c_char>)> {
+    if CONFIG.get().is_none_or(|config| config.follow_exec) || envp.is_null() {
+        return None;
+    }
+    let mut strings = Vec::new();
+    let mut index = 0;
+    loop {
+        // SAFETY: envp is a NULL-terminated array of C strings (the exec contract).
+        let entry = unsafe { *envp.add(index) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: as above.
+        let bytes = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        index += 1;
+        match bytes.strip_prefix(b"LD_PRELOAD=") {
+            Some(list) => {
+                let kept: Vec<&[u8]> = list.split(|&b| b == b':' || b == b' ').filter(|lib| !lib.is_empty() && !is_sigtrace_library(lib)).collect();
+                if !kept.is_empty() {
+                    strings.push(CString::new([b"LD_PRELOAD=".as_slice(), &kept.join(&b':')].concat()).ok()?);
+                }
+            }
+            None => strings.push(CString::new(bytes).ok()?),
+        }
+    }
+    let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+    pointers.push(std::ptr::null());
+    Some((strings, pointers))
+}
+
+fn is_sigtrace_library(path: &[u8]) -> bool {
+    path.rsplit(|&b| b == b'/').next() == Some(b"libsigtrace.so".as_slice())
+}
+
+/// Runs `exec` with the environment to pass on; if it returns (it failed), tracing resumes.
+fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
+    let was_running = prepare_for_exec();
+    let replaced = environment_for_exec(envp);
+    let result = exec(replaced.as_ref().map_or(envp, |(_, pointers)| pointers.as_ptr()));
+    // SAFETY: reads this thread's errno.
+    let errno = unsafe { *libc::__errno_location() };
+    if was_running {
+        resume_after_failed_exec();
+    }
+    // SAFETY: restores the exec's errno for the caller.
+    unsafe { *libc::__errno_location() = errno };
+    result
+}
+
+fn real_exec<T>(slot: &AtomicUsize, name: &CStr) -> Option<T> {
+    let address = next_symbol(slot, name);
+    // SAFETY: the caller names a libc function whose signature is T (a fn pointer type).
+    (address != 0).then(|| unsafe { std::mem::transmute_copy::<usize, T>(&address) })
+}
+
+/// # Safety
+/// Same contract as libc's `execve`.
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    let Some(real) = real_exec::<ExecveFn>(&REAL_EXECVE, c"execve") else { return -1 };
+    // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
+    exec_with(envp, |envp| unsafe { real(path, argv, envp) })
+}
+
+/// # Safety
+/// Same contract as libc's `execv`.
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: `environ` is the process environment; forwarding to our execve.
+    unsafe { execve(path, argv, environ) }
+}
+
+/// # Safety
+/// Same contract as glibc's `execvpe`.
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    let Some(real) = real_exec::<ExecveFn>(&REAL_EXECVPE, c"execvpe") else { return -1 };
+    // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
+    exec_with(envp, |envp| unsafe { real(file, argv, envp) })
+}
+
+/// # Safety
+/// Same contract as libc's `execvp`.
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: `environ` is the process environment; forwarding to our execvpe.
+    unsafe { execvpe(file, argv, environ) }
+}
+
+/// # Safety
+/// Same contract as libc's `fexecve`.
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    let Some(real) = real_exec::<FexecveFn>(&REAL_FEXECVE, c"fexecve") else { return -1 };
+    // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
+    exec_with(envp, |envp| unsafe { real(fd, argv, envp) })
+}

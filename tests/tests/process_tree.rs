@@ -1,0 +1,225 @@
+//! Following the process tree and losing nothing on the way out: fork, exec, `_exit`, fatal
+//! signals, `SIGKILL`, the program's own signal handlers, many short-lived threads.
+
+use sigtrace_tests::*;
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const FLAGS: &[&str] = &["-O2", "-g", "-fno-omit-frame-pointer"];
+
+/// Runs the crash workload ending `how`, traced and plain; checks the status is the same and the
+/// trace holds at least `min_share` of CPU time × Hz. Returns the trace.
+fn crash_run(how: &str, min_share: f64) -> writer::Trace {
+    let dir = scratch_dir(&format!("crash-{how}"));
+    let program = compile_c("crash", FLAGS, &dir);
+    let plain = run_plain(&program, &[how, "300"], &dir);
+    let run = run_traced(&program, &[how, "1500"], &[], &dir);
+    assert_eq!(run.output.status.code(), plain.status.code(), "{how}: exit code");
+    assert_eq!(run.output.status.signal(), plain.status.signal(), "{how}: killing signal");
+    assert_eq!(run.stdout, format!("about to {how}\n"));
+    let trace = run.trace();
+    let expected = run.reported_cpu_ns() as f64 * 999.0 / 1e9;
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= min_share * expected, "{how}: {weight} of {expected:.0} expected samples in the trace");
+    trace
+}
+
+#[test]
+fn abort_writes_the_open_generation_and_dies_of_sigabrt() {
+    let trace = crash_run("abort", 0.85);
+    let end = trace.end.expect("end record");
+    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGABRT as u32));
+}
+
+#[test]
+fn a_segfault_writes_the_open_generation_and_dies_of_sigsegv() {
+    let trace = crash_run("segv", 0.85);
+    let end = trace.end.expect("end record");
+    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGSEGV as u32));
+}
+
+#[test]
+fn underscore_exit_writes_the_open_generation() {
+    let trace = crash_run("_exit", 0.85);
+    assert_eq!(trace.end.map(|e| e.reason), Some(writer::EndReason::UnderscoreExit));
+}
+
+#[test]
+fn sigkill_costs_at_most_the_open_generation() {
+    let dir = scratch_dir("sigkill");
+    let program = compile_c("crash", FLAGS, &dir);
+    let mut child = Command::new(&program)
+        .args(["wait", "1500"])
+        .current_dir(&dir)
+        .env("LD_PRELOAD", shim())
+        .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
+        .env("SIGTRACE_GENERATION_MS", "200")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 256];
+    while !seen.contains("waiting") {
+        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
+        assert!(n > 0, "the workload ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    let cpu_ns: f64 = seen.lines().find_map(|l| l.strip_prefix("cpu_ns=")).unwrap().trim().parse().unwrap();
+    let traces: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".sigtrace")).collect();
+    let trace = read_trace(&traces[0]);
+    assert!(trace.end.is_none(), "a killed process leaves no end record");
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= 0.6 * cpu_ns * 999.0 / 1e9, "{weight} samples for {cpu_ns} ns of CPU");
+}
+
+#[test]
+fn forked_children_and_an_exec_get_traces_of_their_own() {
+    let dir = scratch_dir("forks");
+    let program = compile_c("forks", FLAGS, &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.stdout.contains("forks done, 0 failures"), "{}", run.stdout);
+    assert_eq!(run.traces.len(), 5, "parent, 3 children, the shell: {:?}", run.traces);
+    let cpu_by_pid: HashMap<u32, f64> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("pid=")?;
+            let (pid, cpu) = rest.split_once(" cpu_ns=")?;
+            Some((pid.parse().ok()?, cpu.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(cpu_by_pid.len(), 4);
+    let mut shell_seen = false;
+    let mut parent_pid = 0;
+    for path in &run.traces {
+        let trace = read_trace(path);
+        let header = trace.header.clone().unwrap();
+        let stacks = folded_stacks(path);
+        let child_weight = weight_through(&stacks, "child_work");
+        let parent_weight = weight_through(&stacks, "parent_work");
+        if header.executable.ends_with("sh") || header.executable.contains("dash") || header.executable.contains("bash") {
+            shell_seen = true;
+            assert_eq!(child_weight + parent_weight, 0, "the shell's trace holds only the shell");
+            continue;
+        }
+        let cpu = cpu_by_pid[&header.pid];
+        if parent_weight > 0 {
+            parent_pid = header.pid;
+            assert_eq!(child_weight, 0, "children's work is not in the parent's trace");
+        } else {
+            assert!(child_weight > 0, "child {} sampled its work", header.pid);
+            // The child's CPU includes what it inherited from the parent before fork (not its own):
+            // its samples stand for its own share only, never for the parent's.
+            assert!((total_weight(&trace) as f64) < cpu * 999.0 / 1e9 * 1.05, "child {}: no sample counted twice", header.pid);
+        }
+    }
+    assert!(shell_seen, "the exec'd shell was traced");
+    assert!(parent_pid != 0);
+}
+
+#[test]
+fn the_programs_own_sigprof_handler_and_itimer_keep_working() {
+    let dir = scratch_dir("own-sigprof");
+    let program = compile_c("own_sigprof", FLAGS, &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout, "own handler ran yes\n", "{}", run.stderr);
+    let trace = run.trace();
+    let expected = run.reported_cpu_ns() as f64 * 999.0 / 1e9;
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= 0.95 * expected, "sampling went on: {weight} of {expected:.0}");
+}
+
+#[test]
+fn ten_thousand_short_lived_threads_in_waves_run_in_bounded_memory() {
+    let dir = scratch_dir("waves");
+    let program = compile_c("thread_waves", FLAGS, &dir);
+    let plain = run_plain(&program, &["10000"], &dir);
+    let run = run_traced(&program, &["10000"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let peak = |stderr: &str| -> u64 { stderr.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).unwrap().trim().parse().unwrap() };
+    let (plain_kb, traced_kb) = (peak(&String::from_utf8_lossy(&plain.stderr)), peak(&run.stderr));
+    println!("peak RSS: {plain_kb} kB without sigtrace, {traced_kb} kB with");
+    assert!(traced_kb < plain_kb + 64 * 1024, "peak RSS {traced_kb} kB vs {plain_kb} kB without sigtrace");
+    let trace = run.trace();
+    let threads: std::collections::HashSet<u32> = trace.generations.iter().flat_map(|g| g.threads.iter().map(|t| t.tid)).collect();
+    assert!(threads.len() > 5000, "most threads appear in the trace ({})", threads.len());
+}
+
+#[test]
+fn a_shell_pipeline_and_a_parallel_make_are_traced_with_unchanged_output() {
+    let dir = scratch_dir("make");
+    for n in 0..4 {
+        std::fs::write(dir.join(format!("unit{n}.c")), format!("int unit{n}(int x) {{ return x * {n} + 1; }}\n")).unwrap();
+    }
+    std::fs::write(dir.join("main.c"), "int unit0(int);\nint main(void) { return unit0(1) - 1; }\n").unwrap();
+    std::fs::write(
+        dir.join("Makefile"),
+        "OBJS = main.o unit0.o unit1.o unit2.o unit3.o\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O2 -c $< -o $@\nclean:\n\trm -f prog *.o\n",
+    )
+    .unwrap();
+    let make = |traced: bool| {
+        let mut command = Command::new("make");
+        command.args(["-j2", "-s", "prog"]).current_dir(&dir);
+        if traced {
+            command.env("LD_PRELOAD", shim()).env("SIGTRACE_OUTPUT", dir.join("t.%e.%p.sigtrace"));
+        }
+        let output = command.output().unwrap();
+        let _ = Command::new("make").args(["-s", "clean"]).current_dir(&dir).output();
+        output
+    };
+    let plain = make(false);
+    let traced = make(true);
+    assert!(plain.status.success());
+    assert_eq!(traced.status.code(), plain.status.code());
+    assert_eq!(traced.stdout, plain.stdout);
+    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("t.")).collect();
+    assert!(names.iter().any(|n| n.starts_with("t.make.")), "make was traced: {names:?}");
+    let compilers = names.iter().filter(|n| n.starts_with("t.cc1.")).count();
+    assert_eq!(compilers, 5, "every compiler process was traced: {names:?}");
+    for name in &names {
+        let trace = read_trace(&dir.join(name));
+        assert!(trace.header.is_some() && trace.stopped_because.is_none(), "{name} is a complete trace");
+    }
+
+    let pipeline = |traced: bool| {
+        let mut command = Command::new("bash");
+        command.args(["-c", "seq 1 20000 | sort -r | head -n 3; echo status ${PIPESTATUS[*]}"]).current_dir(&dir);
+        if traced {
+            command.env("LD_PRELOAD", shim()).env("SIGTRACE_OUTPUT", dir.join("p.%e.%p.sigtrace"));
+        }
+        command.output().unwrap()
+    };
+    let (plain, traced) = (pipeline(false), pipeline(true));
+    assert_eq!(traced.stdout, plain.stdout);
+    assert_eq!(traced.status.code(), plain.status.code());
+    let traced_programs: std::collections::HashSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("p.")).and_then(|n| n.split('.').next()).map(str::to_string))
+        .collect();
+    for program in ["bash", "seq", "sort", "head"] {
+        assert!(traced_programs.contains(program), "{program} was traced: {traced_programs:?}");
+    }
+}
+
+#[test]
+fn follow_fork_and_exec_can_be_switched_off() {
+    let dir = scratch_dir("no-follow");
+    let program = compile_c("forks", FLAGS, &dir);
+    let run = run_traced(&program, &[], &[("SIGTRACE_FOLLOW_FORK", "0")], &dir);
+    assert!(run.output.status.success());
+    assert_eq!(run.traces.len(), 2, "the parent and the exec'd shell (a new image is traced again): {:?}", run.traces);
+    let dir = scratch_dir("no-follow-exec");
+    let run = run_traced(&program, &[], &[("SIGTRACE_FOLLOW_EXEC", "0")], &dir);
+    assert!(run.output.status.success());
+    assert_eq!(run.traces.len(), 4, "parent and 3 children, not the shell: {:?}", run.traces);
+    let _ = Path::new("");
+}
