@@ -156,6 +156,7 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     };
     rows.push(("truncated".into(), truncated));
     rows.push(("ended".into(), end_description(&loaded.trace)));
+    rows.push(("events".into(), event_counts(&loaded.trace).iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
     rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
@@ -185,6 +186,21 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         }
     }
     out
+}
+
+/// How many events of each kind the trace holds, in a fixed order.
+fn event_counts(trace: &writer::Trace) -> Vec<(&'static str, usize)> {
+    use writer::EventKind;
+    let names = [
+        (EventKind::ThreadStart, "thread starts"),
+        (EventKind::ThreadExit, "thread exits"),
+        (EventKind::Log, "log messages"),
+        (EventKind::RegionBegin, "regions"),
+    ];
+    names
+        .iter()
+        .map(|(kind, name)| (*name, trace.generations.iter().flat_map(|g| &g.events).filter(|e| e.kind == *kind).count()))
+        .collect()
 }
 
 /// How the traced image ended, from its end record; a trace without one was cut short.
@@ -242,6 +258,7 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "truncated_bytes": loaded.trace.ignored_bytes,
         "stopped_because": loaded.trace.stopped_because,
         "end": end_description(&loaded.trace),
+        "events": event_counts(&loaded.trace).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "end_signal": loaded.trace.end.map(|end| end.signal),
         "hz": header.hz,
         "timer": header.timer,

@@ -64,6 +64,9 @@ enum Commands {
         /// One row per function and source line (`file:line`, from DWARF), not per function.
         #[arg(long)]
         lines: bool,
+        /// Only samples taken inside the region NAME (`sigtrace_region_begin`).
+        #[arg(long, value_name = "NAME")]
+        region: Option<String>,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -84,7 +87,7 @@ fn main() {
     let code = match cli.command {
         Commands::Record { output, hz, timer, command } => record::run(&record::RecordOptions { output, hz, timer, command }),
         Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { top, threads, lines, files } => report::run(&files, top, threads, lines),
+        Commands::Report { region, top, threads, lines, files } => report::run(&files, top, threads, lines, region.as_deref()),
         Commands::Export { format, output, files } => export::run(format, output.as_deref(), &files),
     };
     std::process::exit(code);

@@ -99,7 +99,13 @@ pub const NO_FRAMES: &str = "[no frames]";
 impl Profile {
     /// Symbolises and merges every generation of `traces`.
     pub fn build(traces: &[LoadedTrace], symbolizer: &mut Symbolizer) -> Profile {
-        let mut builder = Builder::default();
+        Profile::build_in_region(traces, symbolizer, None)
+    }
+
+    /// Like [`Profile::build`], keeping only the samples taken while their thread was inside a
+    /// region named `region` (`sigtrace_region_begin`/`_end`, nested regions included).
+    pub fn build_in_region(traces: &[LoadedTrace], symbolizer: &mut Symbolizer, region: Option<&str>) -> Profile {
+        let mut builder = Builder { region: region.map(str::to_string), ..Builder::default() };
         for loaded in traces {
             for generation in &loaded.trace.generations {
                 builder.add_generation(&loaded.header, generation, symbolizer);
@@ -119,6 +125,10 @@ struct Builder {
     frame_ids: HashMap<FrameName, u32>,
     stack_ids: HashMap<Vec<u32>, u32>,
     thread_ids: HashMap<(u32, u32), u32>,
+    /// Only samples inside this region are kept.
+    region: Option<String>,
+    /// The open regions of each (pid, tid), innermost last.
+    open_regions: HashMap<(u32, u32), Vec<String>>,
 }
 
 impl Builder {
@@ -129,8 +139,27 @@ impl Builder {
         let mut address_frames: HashMap<(u64, bool), Vec<u32>> = HashMap::new();
         let mut stack_map: Vec<Option<u32>> = vec![None; generation.stacks.len()];
         let thread_map: Vec<u32> = generation.threads.iter().map(|t| self.thread_id(header.pid, t.tid, &t.name)).collect();
+        let mut events = generation.events.iter().peekable();
 
         for sample in &generation.samples {
+            if let Some(region) = &self.region {
+                while let Some(event) = events.next_if(|event| event.time <= sample.time) {
+                    let Some(thread) = generation.threads.get(event.thread as usize) else { continue };
+                    let open = self.open_regions.entry((header.pid, thread.tid)).or_default();
+                    match event.kind {
+                        writer::EventKind::RegionBegin => open.push(event.text.clone()),
+                        writer::EventKind::RegionEnd => {
+                            open.pop();
+                        }
+                        writer::EventKind::ThreadExit => open.clear(),
+                        _ => {}
+                    }
+                }
+                let tid = generation.threads.get(sample.thread as usize).map_or(0, |t| t.tid);
+                if !self.open_regions.get(&(header.pid, tid)).is_some_and(|open| open.iter().any(|name| name == region)) {
+                    continue;
+                }
+            }
             let (Some(&thread), Some(stack)) = (thread_map.get(sample.thread as usize), generation.stacks.get(sample.stack as usize)) else {
                 continue; // the decoder rejects these; stay defensive anyway
             };

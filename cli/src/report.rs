@@ -128,12 +128,12 @@ pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) 
 }
 
 /// Runs `sigtrace report`; returns the exit code.
-pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool) -> i32 {
+pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool, region: Option<&str>) -> i32 {
     let (traces, all_loaded) = load_traces(files);
     if traces.is_empty() {
         return 1;
     }
-    let profile = Profile::build(&traces, &mut Symbolizer::new());
+    let profile = Profile::build_in_region(&traces, &mut Symbolizer::new(), region);
     if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads, by_line).as_bytes()) {
         crate::warn!("{message}");
         return 1;

@@ -123,6 +123,7 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
         slot.timer.disarm();
         slot.exit_cpu_ns.store(sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
+        slot.exited_ns.store(sigprof::clock::monotonic_ns(), Ordering::Relaxed);
         let mut name = [0u8; 16];
         // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
         unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };

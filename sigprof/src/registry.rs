@@ -61,7 +61,15 @@ pub struct ThreadSlot {
     stack_lo: AtomicU64,
     stack_hi: AtomicU64,
     rings: [SampleRing; 2],
+    /// Annotation events of the thread's own code (never written by the handler, so a sample
+    /// taken in the middle of an annotation cannot interleave with it). Mapped on first use.
+    event_rings: [SampleRing; 2],
     dropped: [AtomicU64; 2],
+    /// Annotations skipped because the thread was already inside the tracer.
+    pub skipped_events: AtomicU64,
+    /// When the slot was claimed for its thread, and when the thread exited (monotonic ns).
+    pub started_ns: AtomicU64,
+    pub exited_ns: AtomicU64,
     pub timer: ThreadTimer,
     /// Set when the thread exits: its CPU time then, ns, and its name (up to 15 bytes + NUL).
     pub exit_cpu_ns: AtomicU64,
@@ -84,6 +92,18 @@ impl ThreadSlot {
         self.dropped[(guard.generation() % 2) as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The event ring a writer holding `guard` writes into, mapped on first use (`mmap`,
+    /// async-signal-safe). `None` if it cannot be mapped.
+    pub fn event_ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>, words: usize) -> Option<&'a SampleRing> {
+        let ring = &self.event_rings[(guard.generation() % 2) as usize];
+        ring.ensure_allocated(words).then_some(ring)
+    }
+
+    /// The event ring of generation `generation`, for the drain thread.
+    pub fn event_ring_of_generation(&self, generation: u64) -> &SampleRing {
+        &self.event_rings[(generation % 2) as usize]
+    }
+
     /// The ring of generation `generation`, for the drain thread (the single consumer).
     pub fn ring_of_generation(&self, generation: u64) -> &SampleRing {
         &self.rings[(generation % 2) as usize]
@@ -95,7 +115,7 @@ impl ThreadSlot {
     }
 
     pub fn rings_empty(&self) -> bool {
-        self.rings.iter().all(SampleRing::is_empty)
+        self.rings.iter().chain(&self.event_rings).all(SampleRing::is_empty)
     }
 
     /// The name recorded when the thread exited.
@@ -241,6 +261,8 @@ impl Registry {
             slot.stack_lo.store(bounds.lo, Ordering::Relaxed);
             slot.stack_hi.store(bounds.hi, Ordering::Relaxed);
             slot.exit_cpu_ns.store(0, Ordering::Relaxed);
+            slot.started_ns.store(crate::clock::monotonic_ns(), Ordering::Relaxed);
+            slot.exited_ns.store(0, Ordering::Relaxed);
             slot.set_exit_name(b"");
             self.high_water.fetch_max(index + 1, Ordering::AcqRel);
             slot.state.store(SLOT_ACTIVE, Ordering::Release);
@@ -300,7 +322,7 @@ impl Registry {
     pub fn reset_after_fork(&self) {
         for slot in self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())].iter() {
             slot.timer.forget_after_fork();
-            slot.rings.iter().for_each(SampleRing::discard);
+            slot.rings.iter().chain(&slot.event_rings).for_each(SampleRing::discard);
             slot.dropped.iter().for_each(|dropped| dropped.store(0, Ordering::Relaxed));
             slot.seqlock.reset_after_fork();
             slot.state.store(SLOT_FREE, Ordering::Release);

@@ -4,8 +4,10 @@
 //! Invariant: the producer never nests with itself, because the sampling signal is masked
 //! while its handler runs (`sa_mask`), and no other code of the thread writes the sample rings.
 //!
-//! Record layout (words): `[header, timestamp, weight, frame 0, frame 1, …]`, where
-//! `header = total_words | walk << 32`, where `walk` is the `method << 4 | end` code of the walk.
+//! Record layout (words): `[header, timestamp, weight, payload…]`, where
+//! `header = total_words | walk << 32 | kind << 40`. Samples (kind 0) carry their frames as
+//! payload and `walk`, the `method << 4 | end` code of their walk; annotation events (the
+//! per-slot event rings) carry their kind and their strings packed into words.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
@@ -34,6 +36,8 @@ pub struct SampleRecord {
     pub weight: u32,
     /// How the stack was walked: `method << 4 | end` (see `unwind::WalkMethod::code`).
     pub walk: u8,
+    /// 0 for a sample; the event kind code for an annotation event.
+    pub kind: u8,
     pub frames: Vec<u64>,
 }
 
@@ -110,6 +114,7 @@ impl SampleRing {
             time_ns: word(1),
             weight: word(2) as u32,
             walk: (header >> 32) as u8,
+            kind: (header >> 40) as u8,
             frames: (RECORD_HEADER_WORDS as u64..total).map(word).collect(),
         };
         self.tail.0.store(tail + total, Ordering::Release);
@@ -148,9 +153,14 @@ impl RecordWriter<'_> {
     }
 
     /// Fills in the header and publishes the record. Async-signal-safe.
-    pub fn commit(mut self, time_ns: u64, weight: u32, walk: u8) {
+    pub fn commit(self, time_ns: u64, weight: u32, walk: u8) {
+        self.commit_kind(time_ns, weight, walk, 0);
+    }
+
+    /// Publishes the record with an event `kind` (0 = sample). Async-signal-safe.
+    pub fn commit_kind(mut self, time_ns: u64, weight: u32, walk: u8, kind: u8) {
         let words = self.words;
-        self.write_word(0, words | (u64::from(walk) << 32));
+        self.write_word(0, words | (u64::from(walk) << 32) | (u64::from(kind) << 40));
         self.write_word(1, time_ns);
         self.write_word(2, u64::from(weight));
         self.ring.head.0.store(self.start + words, Ordering::Release);

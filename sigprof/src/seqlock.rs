@@ -44,6 +44,16 @@ impl ThreadSeqlock {
         SeqlockGuard { lock: self, generation, owns_lock: true }
     }
 
+    /// Enters the critical section unless this thread is already inside it (then `None`: the
+    /// caller skips its event and counts the skip, as re-entrant emitters other than the
+    /// sampling handler must). Async-signal-safe. Only the owning thread calls it.
+    pub fn try_enter(&self) -> Option<SeqlockGuard<'_>> {
+        if self.sequence.load(Ordering::Relaxed) & 1 == 1 {
+            return None;
+        }
+        Some(self.enter())
+    }
+
     /// Makes the lock even again in a forked child: a thread that was inside its critical section
     /// in the parent does not exist in the child.
     pub fn reset_after_fork(&self) {

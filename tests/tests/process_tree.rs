@@ -223,3 +223,47 @@ fn follow_fork_and_exec_can_be_switched_off() {
     assert_eq!(run.traces.len(), 4, "parent and 3 children, not the shell: {:?}", run.traces);
     let _ = Path::new("");
 }
+
+/// Builds the annotation workload against the installed header.
+fn annotate_program(dir: &Path) -> std::path::PathBuf {
+    let include = workspace_root().join("shim/include");
+    let include_flag = format!("-I{}", include.display());
+    compile_c("annotate", &["-O2", "-g", "-fno-omit-frame-pointer", &include_flag, "-ldl"], dir)
+}
+
+#[test]
+fn annotations_threads_and_names_are_in_the_trace() {
+    let dir = scratch_dir("annotate");
+    let program = annotate_program(&dir);
+    let plain = run_plain(&program, &[], &dir);
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "annotate done\n", "runs unchanged without sigtrace");
+    let run = run_traced(&program, &[], &[], &dir);
+    assert!(run.output.status.success());
+    let trace = run.trace();
+    let events: Vec<&writer::Event> = trace.generations.iter().flat_map(|g| &g.events).collect();
+    assert!(events.iter().any(|e| e.kind == writer::EventKind::Log && e.category == "app" && e.text == "starting"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.kind == writer::EventKind::RegionBegin).count(), 2);
+    let worker = trace.generations.iter().flat_map(|g| &g.threads).find(|t| t.name == "named-worker").expect("the thread's name was picked up");
+    let worker_tid = worker.tid;
+    let worker_events: Vec<writer::EventKind> = trace
+        .generations
+        .iter()
+        .flat_map(|g| g.events.iter().filter(move |e| g.threads[e.thread as usize].tid == worker_tid).map(|e| e.kind))
+        .collect();
+    assert_eq!(worker_events, vec![writer::EventKind::ThreadStart, writer::EventKind::ThreadExit]);
+
+    let report = |region: &str| String::from_utf8_lossy(&cli(&["report", "--region", region, run.traces[0].to_str().unwrap()]).stdout).into_owned();
+    let (hot, cold) = (report("hot"), report("cold"));
+    assert!(hot.contains(" hot_work ") && !hot.contains(" cold_work "), "{hot}");
+    assert!(cold.contains(" cold_work ") && !cold.contains(" hot_work "), "{cold}");
+}
+
+#[test]
+fn a_log_message_right_before_a_crash_is_kept() {
+    let dir = scratch_dir("annotate-crash");
+    let program = annotate_program(&dir);
+    let run = run_traced(&program, &["crash"], &[], &dir);
+    assert_eq!(run.output.status.signal(), Some(libc::SIGABRT));
+    let trace = run.trace();
+    assert!(trace.generations.iter().flat_map(|g| &g.events).any(|e| e.category == "app" && e.text == "about to crash"));
+}

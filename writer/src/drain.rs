@@ -11,7 +11,7 @@
 //! 3. Unwind snapshots replaced during a generation are freed only after the next completed
 //!    advance (see `unwind::published`).
 
-use crate::format::{encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Generation, Header, Module, Sample, Thread};
+use crate::format::{encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
@@ -94,6 +94,7 @@ struct GenerationBuilder {
     walk_ends: [u64; WalkEnd::ALL.len()],
     /// Samples per walk method (`WalkMethod as usize`).
     walk_methods: [u64; 8],
+    events: Vec<Event>,
 }
 
 impl GenerationBuilder {
@@ -103,6 +104,18 @@ impl GenerationBuilder {
             self.thread_tids.push(tid);
             next
         })
+    }
+
+    /// Decodes an annotation event record: word 0 holds the byte lengths of its two strings,
+    /// the following words their bytes.
+    fn add_event(&mut self, tid: u32, record: SampleRecord) {
+        let Some(kind) = EventKind::from_code(record.kind) else { return };
+        let thread = self.thread(tid);
+        let bytes: Vec<u8> = record.frames.iter().skip(1).flat_map(|word| word.to_le_bytes()).collect();
+        let lengths = record.frames.first().copied().unwrap_or(0);
+        let (first, second) = ((lengths & 0xffff_ffff) as usize, (lengths >> 32) as usize);
+        let text = |range: std::ops::Range<usize>| bytes.get(range).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        self.events.push(Event { time: record.time_ns, thread, kind, category: text(0..first), text: text(first..first + second) });
     }
 
     fn add(&mut self, tid: u32, record: SampleRecord) {
@@ -214,6 +227,10 @@ impl Drainer {
             while let Some(record) = ring.pop() {
                 self.builder.add(tid, record);
             }
+            let events = slot.event_ring_of_generation(generation);
+            while let Some(record) = events.pop() {
+                self.builder.add_event(tid, record);
+            }
         }
     }
 
@@ -261,10 +278,16 @@ impl Drainer {
     fn build_generation(&mut self, sequence: u64, end_time: u64, writers_still_inside: usize) -> Generation {
         let mut builder = std::mem::take(&mut self.builder);
         let mut threads = vec![Thread::default(); builder.thread_tids.len()];
+        let mut skipped_events = 0;
         // Every thread that has a slot appears, sampled or not.
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
             let index = builder.thread(tid) as usize;
+            skipped_events += slot.skipped_events.swap(0, Ordering::Relaxed);
+            let started = slot.started_ns.load(Ordering::Relaxed);
+            if started >= self.generation_start && started < end_time {
+                builder.events.push(Event { time: started, thread: index as u32, kind: EventKind::ThreadStart, category: String::new(), text: String::new() });
+            }
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
             }
@@ -273,6 +296,7 @@ impl Drainer {
                 (true, slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
             } else if state == SLOT_ACTIVE && !thread_is_alive(tid) {
                 slot.timer.disarm();
+                slot.exited_ns.store(end_time, Ordering::Relaxed);
                 slot.state.store(SLOT_EXITED, Ordering::Release);
                 let known = self.known_threads.get(&tid);
                 (true, known.map(|k| k.name.clone()).unwrap_or_default(), known.map_or(0, |k| k.cpu_ns))
@@ -287,6 +311,10 @@ impl Drainer {
             threads[index] = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
             if exited {
                 self.known_threads.remove(&tid);
+                let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
+                if exited_ns >= self.generation_start && exited_ns <= end_time {
+                    builder.events.push(Event { time: exited_ns, thread: index as u32, kind: EventKind::ThreadExit, category: String::new(), text: String::new() });
+                }
             }
         }
         for (index, thread) in threads.iter_mut().enumerate() {
@@ -301,6 +329,8 @@ impl Drainer {
         counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
         counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
+        counters.push(("annotations.skipped_reentrant".into(), skipped_events));
+        builder.events.sort_by_key(|event| event.time);
         Generation {
             sequence,
             start_time: self.generation_start,
@@ -312,6 +342,7 @@ impl Drainer {
             samples: builder.samples,
             counters,
             stack_walks: builder.stack_walks,
+            events: builder.events,
         }
     }
 

@@ -106,6 +106,45 @@ pub struct Generation {
     /// How each stack of `stacks` was walked: `method << 4 | end` (see [`walk`]). Parallel to
     /// `stacks`; empty in traces written before it existed.
     pub stack_walks: Vec<u8>,
+    /// Thread starts and exits, log messages and regions of this generation, sorted by time.
+    pub events: Vec<Event>,
+}
+
+/// What an [`Event`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    ThreadStart,
+    ThreadExit,
+    /// `sigtrace_log(category, message)`: `category` and `text` are set.
+    Log,
+    /// `sigtrace_region_begin(name)`: the name is in `text`.
+    RegionBegin,
+    /// `sigtrace_region_end()`: closes the thread's innermost open region.
+    RegionEnd,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<EventKind> {
+        EventKind::ALL.get(code as usize).copied()
+    }
+}
+
+/// A timed event of one thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Header clock ticks.
+    pub time: u64,
+    /// Index into the generation's thread table.
+    pub thread: u32,
+    pub kind: EventKind,
+    pub category: String,
+    pub text: String,
 }
 
 /// The codes of [`Generation::stack_walks`]: which unwinding method produced a stack and why
@@ -326,6 +365,17 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
     }
 
     put_bytes(p, &generation.stack_walks);
+
+    put_uvarint(p, generation.events.len() as u64);
+    let mut previous_time = generation.start_time;
+    for event in &generation.events {
+        put_svarint(p, event.time.wrapping_sub(previous_time) as i64);
+        previous_time = event.time;
+        put_uvarint(p, event.thread.into());
+        put_uvarint(p, event.kind.code().into());
+        put_str(p, &event.category);
+        put_str(p, &event.text);
+    }
     encode_chunk(out, TAG_GENERATION, &payload);
 }
 
@@ -425,7 +475,23 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     if !stack_walks.is_empty() && stack_walks.len() != stacks.len() {
         return Err(DecodeError { offset: payload.len() - c.remaining(), what: "stack walk codes do not match the stacks" });
     }
-    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks })
+    let mut events = Vec::new();
+    if c.remaining() > 0 {
+        let event_count = c.count(5)?;
+        let mut previous_time = start_time;
+        for _ in 0..event_count {
+            previous_time = previous_time.wrapping_add(c.svarint()? as u64);
+            let thread = c.u32_varint()?;
+            let kind = u8::try_from(c.uvarint()?).ok().and_then(EventKind::from_code);
+            let (category, text) = (c.string()?, c.string()?);
+            let kind = kind.ok_or(DecodeError { offset: payload.len() - c.remaining(), what: "unknown event kind" })?;
+            if thread as usize >= threads.len() {
+                return Err(DecodeError { offset: payload.len() - c.remaining(), what: "event refers to a missing thread" });
+            }
+            events.push(Event { time: previous_time, thread, kind, category, text });
+        }
+    }
+    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events })
 }
 
 /// Everything a reader recovered from one trace file.
@@ -548,6 +614,10 @@ mod tests {
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
                 stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_FP << 4 | walk::END_BAD_FRAME],
+                events: vec![
+                    Event { time: sequence * 1000 + 2, thread: 0, kind: EventKind::Log, category: "db".into(), text: "query took 3 ms".into() },
+                    Event { time: sequence * 1000 + 3, thread: 0, kind: EventKind::RegionBegin, category: String::new(), text: "parse".into() },
+                ],
             })
             .collect();
         let mut bytes = Vec::new();

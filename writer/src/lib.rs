@@ -10,4 +10,4 @@ pub mod varint;
 #[cfg(feature = "drain")]
 pub mod drain;
 
-pub use format::{read_trace, End, EndReason, Generation, Header, Module, Sample, Thread, Trace};
+pub use format::{read_trace, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread, Trace};

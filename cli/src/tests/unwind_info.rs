@@ -51,6 +51,7 @@ fn generations() -> Vec<Generation> {
             code(walk::METHOD_FP_NO_CACHE, walk::END_DEPTH_LIMIT),
             code(walk::METHOD_PC_ONLY, walk::END_STACK_BOUNDS),
         ],
+        events: vec![],
     };
     let second = Generation {
         sequence: 2,
@@ -63,6 +64,7 @@ fn generations() -> Vec<Generation> {
         samples: vec![Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1 }],
         counters: vec![],
         stack_walks: vec![],
+        events: vec![],
     };
     vec![first, second]
 }
