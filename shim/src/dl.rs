@@ -6,6 +6,7 @@
 //! unmapped; the tables are re-read before code reads resume.
 
 use crate::lifecycle;
+use crate::signals::next_symbol;
 use sigprof::generation::wait_for_critical_sections;
 use sigprof::Registry;
 use std::ffi::{c_char, c_int, c_void};
@@ -17,17 +18,6 @@ type Dlclose = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 static REAL_DLOPEN: AtomicUsize = AtomicUsize::new(0);
 static REAL_DLCLOSE: AtomicUsize = AtomicUsize::new(0);
-
-/// The next definition of `name` after ours (libc's), cached in `slot`.
-fn next_symbol(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
-    let mut address = slot.load(Ordering::Acquire);
-    if address == 0 {
-        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT skips our own definition.
-        address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
-        slot.store(address, Ordering::Release);
-    }
-    address
-}
 
 fn refresh_unwind_tables() {
     if std::panic::catch_unwind(writer::drain::refresh_modules_now).is_err() {

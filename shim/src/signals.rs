@@ -54,7 +54,9 @@ pub fn install_fatal_signal_handlers() {
     sigprof::handler::set_default_action(die_as_by_default);
     let Some(sigaction) = real_sigaction() else { return };
     for signal in FATAL_SIGNALS {
-        if let Err(error) = program_signals::install_handler(signal, on_fatal_signal, sigaction) {
+        // SA_ONSTACK: a thread that overflowed its stack handles the fault on its alternate
+        // stack, if it set one up (as Rust programs do).
+        if let Err(error) = program_signals::install_handler(signal, on_fatal_signal, libc::SA_ONSTACK, sigaction) {
             crate::log::warn(&format!("cannot watch signal {signal} for crashes: {error}"));
         }
     }

@@ -49,7 +49,7 @@ const SI_FD_OFFSET: usize = 24;
 /// never removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
 /// `sigaction` is the real libc function (the shim interposes the exported one).
 pub fn install(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
-    crate::program_signals::install_handler(signal, on_sampling_signal, sigaction)
+    crate::program_signals::install_handler(signal, on_sampling_signal, 0, sigaction)
 }
 
 /// What the handler does with a signal that is not a sample: the program's default action for
@@ -102,17 +102,14 @@ unsafe fn siginfo_i32(info: *const libc::siginfo_t, offset: usize) -> i32 {
 /// # Safety
 /// `info` must be the handler's valid `siginfo_t`.
 unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t, period_ns: u64) -> Option<u32> {
-    // SAFETY: the caller guarantees `info` is valid.
-    let code = unsafe { (*info).si_code };
+    // SAFETY: the caller guarantees `info` is valid; the offsets read below lie within
+    // siginfo_t, in the union member that `si_code` selects (timer fields for SI_TIMER,
+    // si_band/si_fd for POLL_*).
+    let (code, value, overrun, fd) =
+        unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
-        // SAFETY (both reads): for SI_TIMER the union holds the timer fields, within siginfo_t.
-        SI_TIMER if unsafe { siginfo_i32(info, SI_VALUE_OFFSET) } as usize == POSIX_TIMER_TAG => {
-            // SAFETY: as above.
-            let overrun = unsafe { siginfo_i32(info, SI_OVERRUN_OFFSET) };
-            Some(1u32.saturating_add(overrun.max(0) as u32))
-        }
-        // SAFETY: for POLL_* codes the union holds si_band and si_fd, within siginfo_t.
-        POLL_IN..=POLL_HUP if slot.is_some_and(|slot| slot.timer.perf_fd() == unsafe { siginfo_i32(info, SI_FD_OFFSET) }) => Some(1),
+        SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(1u32.saturating_add(overrun.max(0) as u32)),
+        POLL_IN..=POLL_HUP if slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(1),
         SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.

@@ -119,17 +119,17 @@ pub type SigactionFn = unsafe extern "C" fn(libc::c_int, *const libc::sigaction,
 /// An `SA_SIGINFO` handler.
 pub type SiginfoHandler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
-/// Installs `handler` for `signal` (`SA_SIGINFO | SA_RESTART`, the signal blocked while it
-/// runs) through the real `sigaction`, and manages the signal from then on with the previous
-/// action as the program's. Not for the handler.
-pub fn install_handler(signal: i32, handler: SiginfoHandler, sigaction: SigactionFn) -> std::io::Result<()> {
+/// Installs `handler` for `signal` (`SA_SIGINFO | SA_RESTART | extra_flags`, the signal blocked
+/// while it runs) through the real `sigaction`, and manages the signal from then on with the
+/// previous action as the program's. Not for the handler.
+pub fn install_handler(signal: i32, handler: SiginfoHandler, extra_flags: i32, sigaction: SigactionFn) -> std::io::Result<()> {
     // SAFETY: sigaction structs are plain data; zeroed is a valid start. The handler has the
     // SA_SIGINFO signature and sa_mask is initialised by sigemptyset.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         let mut previous: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | extra_flags;
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaddset(&mut action.sa_mask, signal);
         if sigaction(signal, &action, &mut previous) != 0 {
