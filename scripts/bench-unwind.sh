@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Unwinding figures, each against a baseline run in this same script:
+#   * cost of one walk, frame pointers vs DWARF, at depths 8/32/128 (in-process, no signal:
+#     unwind/examples/walk_cost.rs, built with frame pointers so both methods walk one stack);
 #   * cost per sample with frame pointers and with DWARF (signal delivery + handler), from the
 #     extra CPU time of a 10 kHz run over a run without the shim, divided by its samples
 #     (median of the runs), on a 30-deep recursion built with frame pointers;
@@ -33,6 +35,9 @@ usage = os.times()
 print(usage.children_user + usage.children_system)' "$@"
 }
 median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+echo "== cost of one walk (median of 21 batches of 20 000 walks; frames include the harness's)"
+CARGO_TARGET_DIR=target/bench-fp RUSTFLAGS=-Cforce-frame-pointers=yes cargo run -q -j2 --release -p sigtrace-unwind --example walk_cost | sed 's/^/  /'
 
 echo "== cost per sample at 10 kHz ($runs runs, median; deep-fp: 30 frames of recursion with frame pointers)"
 for method in fp dwarf; do
