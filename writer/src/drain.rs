@@ -23,13 +23,14 @@ use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use unwind::modules::{load_counters, LoadedModule};
+use unwind::modules::{load_counters, loaded_modules, LoadedModule};
 use unwind::{CachePool, UnwindSnapshot, UnwindTables, WalkEnd};
 
 /// How long a generation advance waits for a thread to leave its critical section.
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
-/// framehop caches shared by all threads (only threads inside the handler hold one).
-const DWARF_CACHES: usize = 32;
+/// framehop caches (~33 KB each) per CPU: only threads inside the handler hold one, and at
+/// most one thread runs per CPU (more may be preempted inside; they fall back and are counted).
+const DWARF_CACHES_PER_CPU: usize = 4;
 
 /// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
 static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
@@ -215,7 +216,8 @@ impl Drainer {
     /// Gives the handlers their DWARF caches (once; allocates ~1 MB).
     fn ensure_dwarf_caches(&mut self) {
         if self.registry.caches.current().is_none() {
-            let _ = self.registry.caches.publish(CachePool::new(DWARF_CACHES));
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let _ = self.registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
         }
     }
 
@@ -259,7 +261,10 @@ impl Drainer {
         }
         self.drain_rings(open);
         if self.current_modules.is_empty() {
-            self.refresh_modules(true); // a process that ends before the first drain round
+            // A process that ends before the first drain round: its module table is needed,
+            // its unwind tables are not.
+            self.current_modules = loaded_modules();
+            self.modules_this_generation = self.current_modules.clone();
         }
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
