@@ -44,17 +44,27 @@ fn row_keys(profile: &Profile, by_line: bool) -> (Vec<u32>, Vec<u32>) {
 pub fn function_rows(profile: &Profile, by_line: bool) -> Vec<FunctionRow> {
     let (row_of_frame, representatives) = row_keys(profile, by_line);
     let mut rows: Vec<FunctionRow> = representatives.into_iter().map(|frame| FunctionRow { frame, self_weight: 0, total_weight: 0 }).collect();
-    let mut seen = HashSet::new();
+    // Weigh each distinct stack once, then walk each stack once: millions of samples share a
+    // few thousand stacks.
+    let mut stack_weights = vec![0u64; profile.stacks.len()];
     for sample in &profile.samples {
-        let Some(stack) = profile.stacks.get(sample.stack as usize) else { continue };
+        if let Some(weight) = stack_weights.get_mut(sample.stack as usize) {
+            *weight += sample.weight;
+        }
+    }
+    let mut seen = HashSet::new();
+    for (stack, &weight) in profile.stacks.iter().zip(&stack_weights) {
+        if weight == 0 {
+            continue;
+        }
         if let Some(&leaf) = stack.first() {
-            rows[row_of_frame[leaf as usize] as usize].self_weight += sample.weight;
+            rows[row_of_frame[leaf as usize] as usize].self_weight += weight;
         }
         seen.clear();
         for &frame in stack {
             let row = row_of_frame[frame as usize];
             if seen.insert(row) {
-                rows[row as usize].total_weight += sample.weight;
+                rows[row as usize].total_weight += weight;
             }
         }
     }

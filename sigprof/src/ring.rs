@@ -88,6 +88,12 @@ impl SampleRing {
         self.tail.0.store(self.head.0.load(Ordering::Acquire), Ordering::Release);
     }
 
+    /// Words waiting to be read, and the capacity (0 while unallocated). Drain thread.
+    pub fn fill(&self) -> (u64, u64) {
+        let used = self.head.0.load(Ordering::Acquire).wrapping_sub(self.tail.0.load(Ordering::Relaxed));
+        (used, self.capacity.load(Ordering::Relaxed))
+    }
+
     /// True when nothing is waiting to be read.
     pub fn is_empty(&self) -> bool {
         self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Relaxed)
@@ -95,30 +101,35 @@ impl SampleRing {
 
     /// Removes the oldest record. Drain thread only (the single consumer).
     pub fn pop(&self) -> Option<SampleRecord> {
+        let mut record = SampleRecord { time_ns: 0, weight: 0, walk: 0, kind: 0, frames: Vec::new() };
+        self.pop_into(&mut record).then_some(record)
+    }
+
+    /// Like [`SampleRing::pop`], reusing `record` (and its frame buffer). Drain thread only.
+    pub fn pop_into(&self, record: &mut SampleRecord) -> bool {
         let buffer = self.buffer.load(Ordering::Acquire);
         if buffer.is_null() {
-            return None;
+            return false;
         }
         let mask = self.capacity.load(Ordering::Relaxed) - 1;
         let tail = self.tail.0.load(Ordering::Relaxed);
         let head = self.head.0.load(Ordering::Acquire);
         if head == tail {
-            return None;
+            return false;
         }
         // SAFETY: words in [tail, head) were published by the producer's Release store of head,
         // which the Acquire load above synchronises with; indices are masked into the buffer.
         let word = |at: u64| unsafe { buffer.add(((tail + at) & mask) as usize).read() };
         let header = word(0);
         let total = (header & 0xffff_ffff).clamp(RECORD_HEADER_WORDS as u64, head - tail);
-        let record = SampleRecord {
-            time_ns: word(1),
-            weight: word(2) as u32,
-            walk: (header >> 32) as u8,
-            kind: (header >> 40) as u8,
-            frames: (RECORD_HEADER_WORDS as u64..total).map(word).collect(),
-        };
+        record.time_ns = word(1);
+        record.weight = word(2) as u32;
+        record.walk = (header >> 32) as u8;
+        record.kind = (header >> 40) as u8;
+        record.frames.clear();
+        record.frames.extend((RECORD_HEADER_WORDS as u64..total).map(word));
         self.tail.0.store(tail + total, Ordering::Release);
-        Some(record)
+        true
     }
 }
 

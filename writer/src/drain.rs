@@ -83,10 +83,40 @@ fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 
 /// The samples, stacks and threads of the open generation, de-duplicated as they arrive.
+/// A fast hash for stack keys (FxHash's multiply-rotate): SipHash costs more than the rest of
+/// draining a sample. Keys come from our own rings, not from an adversary.
+#[derive(Default, Clone, Copy)]
+struct StackHasher(u64);
+
+impl std::hash::Hasher for StackHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+type StackMap = HashMap<Vec<u64>, u32, std::hash::BuildHasherDefault<StackHasher>>;
+
 #[derive(Default)]
 struct GenerationBuilder {
-    /// (frames, walk code) → stack id: the same frames walked differently are distinct stacks.
-    stack_ids: HashMap<(Vec<u64>, u8), u32>,
+    /// Frames followed by the walk code → stack id: the same frames walked differently are
+    /// distinct stacks.
+    stack_ids: StackMap,
     stacks: Vec<Vec<u64>>,
     stack_walks: Vec<u8>,
     samples: Vec<Sample>,
@@ -119,16 +149,17 @@ impl GenerationBuilder {
         self.events.push(Event { time: record.time_ns, thread, kind, category: text(0..first), text: text(first..first + second) });
     }
 
-    fn add(&mut self, tid: u32, record: SampleRecord) {
+    /// Adds a sample; `record.frames` is used as scratch space (the walk code is appended).
+    fn add(&mut self, tid: u32, record: &mut SampleRecord) {
         let thread = self.thread(tid);
         let next = self.stacks.len() as u32;
-        let key = (record.frames, record.walk);
-        let stack = match self.stack_ids.get(&key) {
+        record.frames.push(u64::from(record.walk));
+        let stack = match self.stack_ids.get(record.frames.as_slice()) {
             Some(&id) => id,
             None => {
-                self.stacks.push(key.0.clone());
+                self.stacks.push(record.frames[..record.frames.len() - 1].to_vec());
                 self.stack_walks.push(record.walk);
-                self.stack_ids.insert(key, next);
+                self.stack_ids.insert(record.frames.clone(), next);
                 next
             }
         };
@@ -222,34 +253,43 @@ impl Drainer {
     }
 
     /// Moves every record of `generation` out of the rings into the builder.
-    fn drain_rings(&mut self, generation: u64) {
+    /// Returns the fullest ring's fill before draining, as a fraction of its capacity.
+    fn drain_rings(&mut self, generation: u64) -> f64 {
+        let mut record = SampleRecord { time_ns: 0, weight: 0, walk: 0, kind: 0, frames: Vec::with_capacity(64) };
+        let mut fullest: f64 = 0.0;
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
             let ring = slot.ring_of_generation(generation);
-            while let Some(record) = ring.pop() {
-                self.builder.add(tid, record);
+            let (used, capacity) = ring.fill();
+            if capacity > 0 {
+                fullest = fullest.max(used as f64 / capacity as f64);
+            }
+            while ring.pop_into(&mut record) {
+                self.builder.add(tid, &mut record);
             }
             let events = slot.event_ring_of_generation(generation);
             while let Some(record) = events.pop() {
                 self.builder.add_event(tid, record);
             }
         }
+        fullest
     }
 
     /// One drain period's work: drain, notice new modules, close the generation when due.
-    /// Returns an error when the trace can no longer be written.
-    pub fn tick(&mut self) -> std::io::Result<()> {
+    /// Returns how full the fullest ring was (a fraction), or an error when the trace can no
+    /// longer be written.
+    pub fn tick(&mut self) -> std::io::Result<f64> {
         let generation = current_generation();
         if generation == 0 {
-            return Ok(());
+            return Ok(0.0);
         }
-        self.drain_rings(generation);
+        let fullest = self.drain_rings(generation);
         self.refresh_modules(false);
         self.ensure_dwarf_caches();
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
         }
-        Ok(())
+        Ok(fullest)
     }
 
     /// Closes the open generation and appends it to the file. With `stop`, tracing ends:
@@ -335,6 +375,8 @@ impl Drainer {
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
         counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
         counters.push(("annotations.skipped_reentrant".into(), skipped_events));
+        let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
+        counters.push(("drain.cpu_ns_total".into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
         builder.events.sort_by_key(|event| event.time);
         Generation {
             sequence,
@@ -434,10 +476,27 @@ pub fn flush_for_fatal_signal(signal: i32, patience: Duration) -> bool {
 /// What happened when the drain thread stopped.
 pub type OnFailure = fn(&str);
 
-/// The drain thread's body: drain every `period` until shutdown. Each round runs under
+/// The shortest and longest drain periods. The period adapts to the load: each wake-up costs
+/// CPU whatever it finds, so lightly used rings are drained less often.
+const MIN_DRAIN_PERIOD: Duration = Duration::from_millis(2);
+const MAX_DRAIN_PERIOD: Duration = Duration::from_millis(100);
+
+/// The next drain period: halved when a ring was over a quarter full, doubled when every ring
+/// stayed under an eighth.
+fn next_drain_period(period: Duration, fullest: f64) -> Duration {
+    if fullest > 0.25 {
+        (period / 2).max(MIN_DRAIN_PERIOD)
+    } else if fullest < 0.125 {
+        (period * 2).min(MAX_DRAIN_PERIOD)
+    } else {
+        period
+    }
+}
+
+/// The drain thread's body: drain every `period` (adapted to the load) until shutdown. Each round runs under
 /// `catch_unwind`; a panic or a write error switches tracing off (via `on_failure`) instead of
 /// taking the host down.
-pub fn run(period: Duration, on_failure: OnFailure) {
+pub fn run(mut period: Duration, on_failure: OnFailure) {
     // SAFETY: gettid is a plain syscall.
     DRAIN_TID.store(unsafe { libc::syscall(libc::SYS_gettid) } as u32, Ordering::Relaxed);
     loop {
@@ -445,20 +504,23 @@ pub fn run(period: Duration, on_failure: OnFailure) {
             with_drainer(|slot| {
                 let signal = FLUSH_REQUEST.load(Ordering::Acquire);
                 if signal != 0 {
-                    let result = finish_drainer(slot, EndReason::FatalSignal, signal, FATAL_PATIENCE).map(|_| false);
+                    let result = finish_drainer(slot, EndReason::FatalSignal, signal, FATAL_PATIENCE).map(|_| None);
                     FLUSH_DONE.store(1, Ordering::Release);
                     return result;
                 }
                 match slot.as_mut() {
-                    None => Ok(false),
-                    Some(drainer) => drainer.tick().map(|()| true).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
+                    None => Ok(None),
+                    Some(drainer) => drainer.tick().map(Some).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
                 }
             })
-            .unwrap_or(Ok(false))
+            .unwrap_or(Ok(None))
         });
         match round {
-            Ok(Ok(true)) => wait_for_wake(period),
-            Ok(Ok(false)) => return,
+            Ok(Ok(Some(fullest))) => {
+                period = next_drain_period(period, fullest);
+                wait_for_wake(period)
+            }
+            Ok(Ok(None)) => return,
             Ok(Err(message)) => return on_failure(&message),
             Err(_) => return on_failure("internal error in the drain thread"),
         }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Micro-benchmarks (issue 5), each against its own baseline in this run:
+#   * the floor: an empty SA_SIGINFO handler driven by tgkill, by a perf task-clock event at
+#     10 kHz and by a POSIX thread CPU timer; and the perf event's hrtimer with no signal;
+#   * one stack walk, frame pointers vs DWARF, at depths 8/32/128 (no signal);
+#   * the drain thread's CPU per sample (a 10 kHz run of the split workload);
+#   * reader and exporters on a synthetic 10-million-sample trace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -j2 -q -p sigtrace-shim -p sigtrace-cli
+work=$(mktemp -d /tmp/sigtrace-micro.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+gcc -O2 -o "$work/floor" scripts/micro/signal_floor.c
+gcc -O2 -o "$work/hrtimer" scripts/micro/hrtimer_only.c
+gcc -O2 -g -fno-omit-frame-pointer -o "$work/split" tests/workloads/split.c
+
+echo "== the floor (empty handler; 3 runs each, 300 M loop iterations at 10 kHz of CPU time)"
+"$work/floor" tgkill | sed 's/^/  /'
+for _ in 1 2 3; do "$work/floor" none; "$work/floor" perf; "$work/floor" posix; "$work/hrtimer"; done > "$work/floor.txt"
+python3 - "$work/floor.txt" <<'PY'
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(.+?): ([0-9.]+) s CPU, ([0-9]+) signals", line)
+    runs.setdefault(m[1], []).append((float(m[2]), int(m[3])))
+base = statistics.median(c for c, _ in runs["none"])
+for name in ["perf", "posix", "hrtimer only"]:
+    cpu = statistics.median(c for c, _ in runs[name])
+    events = statistics.median(n for _, n in runs[name]) or 10000 * base  # the hrtimer fires every 100 µs of CPU
+    print("  %-13s %.2f µs per event (%.0f events, %.3f s vs %.3f s CPU)" % (name, (cpu - base) / events * 1e6, events, cpu, base))
+PY
+
+echo "== one stack walk (median of 21 batches of 20 000; frames include the harness's)"
+CARGO_TARGET_DIR=target/bench-fp RUSTFLAGS=-Cforce-frame-pointers=yes cargo run -q -j2 --release -p sigtrace-unwind --example walk_cost | sed 's/^/  /'
+
+echo "== the drain thread (split at 10 kHz)"
+SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/drain.sigtrace" LD_PRELOAD="$PWD/target/release/libsigtrace.so" "$work/split" 2000 >/dev/null 2>&1 || true
+target/release/sigtrace info --json "$work/drain.sigtrace" | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+drain = info["counters"].get("drain.cpu_ns_total", 0)
+print("  %.0f ns of drain-thread CPU per sample (%d samples, %.1f ms in all)" % (drain / max(1, info["samples"]), info["samples"], drain / 1e6))'
+
+echo "== reader and exporters (synthetic trace, 10 M samples, 1 000 stacks of 24 frames)"
+cargo run -q -j2 --release -p sigtrace-writer --example synthetic_trace -- "$work/synthetic.sigtrace" 10000000 | sed 's/^/  /'
+for command in "export --format folded" "report" "info"; do
+    start=$(date +%s.%N)
+    target/release/sigtrace $command "$work/synthetic.sigtrace" > /dev/null
+    end=$(date +%s.%N)
+    python3 -c 'import sys; s = float(sys.argv[2]) - float(sys.argv[1]); print("  sigtrace %-22s %.2f s, %.1f M samples/s" % (sys.argv[3], s, 10 / s))' "$start" "$end" "$command"
+done
