@@ -68,8 +68,37 @@ extern "C" fn start_registered_thread(data: *mut c_void) -> *mut c_void {
     start(argument)
 }
 
-/// The calling thread's stack bounds, from `pthread_getattr_np` (not for the handler).
+extern "C" {
+    /// The stack pointer at process entry (glibc's loader exports it).
+    static __libc_stack_end: *const c_void;
+}
+
+/// The calling thread's stack bounds (not for the handler). For the main thread they come
+/// from `__libc_stack_end` and `RLIMIT_STACK` (glibc's `pthread_getattr_np` would parse
+/// `/proc/self/maps`, a good part of the shim's start-up); for others from the thread's
+/// attributes.
 pub fn current_stack_bounds() -> StackBounds {
+    // SAFETY: getpid is a plain syscall; __libc_stack_end is set by the loader before any
+    // constructor runs.
+    let (pid, entry_sp) = unsafe { (libc::getpid() as u32, __libc_stack_end as u64) };
+    if current_tid() == pid && entry_sp != 0 {
+        // The stack mapping extends at least to the end of the page holding the entry stack
+        // pointer, and never below the stack limit.
+        let hi = (entry_sp + 4095) & !4095;
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes `limit`.
+        let size = if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY {
+            limit.rlim_cur
+        } else {
+            64 << 20
+        };
+        return StackBounds { lo: hi.saturating_sub(size), hi };
+    }
+    thread_stack_bounds()
+}
+
+/// The calling thread's stack bounds from `pthread_getattr_np`.
+fn thread_stack_bounds() -> StackBounds {
     // SAFETY: attr is initialised by pthread_getattr_np before use and destroyed after.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
