@@ -94,6 +94,18 @@ impl Run {
             .unwrap_or_else(|| panic!("no cpu_ns= line in stderr: {}", self.stderr))
     }
 
+    /// The `<prefix><id> cpu_ns=<n>` lines the workload printed on stderr (per thread or per
+    /// process CPU time), as id → ns.
+    pub fn cpu_by_id(&self, prefix: &str) -> std::collections::HashMap<u32, u64> {
+        self.stderr
+            .lines()
+            .filter_map(|line| {
+                let (id, cpu) = line.strip_prefix(prefix)?.split_once(" cpu_ns=")?;
+                Some((id.parse().ok()?, cpu.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// stderr without sigtrace's own lines.
     pub fn host_stderr(&self) -> String {
         self.stderr.lines().filter(|line| !line.starts_with("sigtrace:")).map(|line| format!("{line}\n")).collect()

@@ -2,7 +2,6 @@
 //! signals, `SIGKILL`, the program's own signal handlers, many short-lived threads.
 
 use sigtrace_tests::*;
-use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,15 +85,7 @@ fn forked_children_and_an_exec_get_traces_of_their_own() {
     assert!(run.output.status.success(), "{}", run.stderr);
     assert!(run.stdout.contains("forks done, 0 failures"), "{}", run.stdout);
     assert_eq!(run.traces.len(), 5, "parent, 3 children, the shell: {:?}", run.traces);
-    let cpu_by_pid: HashMap<u32, f64> = run
-        .stderr
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("pid=")?;
-            let (pid, cpu) = rest.split_once(" cpu_ns=")?;
-            Some((pid.parse().ok()?, cpu.parse().ok()?))
-        })
-        .collect();
+    let cpu_by_pid = run.cpu_by_id("pid=");
     assert_eq!(cpu_by_pid.len(), 4);
     let mut shell_seen = false;
     let mut parent_pid = 0;
@@ -109,7 +100,7 @@ fn forked_children_and_an_exec_get_traces_of_their_own() {
             assert_eq!(child_weight + parent_weight, 0, "the shell's trace holds only the shell");
             continue;
         }
-        let cpu = cpu_by_pid[&header.pid];
+        let cpu = cpu_by_pid[&header.pid] as f64;
         if parent_weight > 0 {
             parent_pid = header.pid;
             assert_eq!(child_weight, 0, "children's work is not in the parent's trace");
@@ -221,7 +212,6 @@ fn follow_fork_and_exec_can_be_switched_off() {
     let run = run_traced(&program, &[], &[("SIGTRACE_FOLLOW_EXEC", "0")], &dir);
     assert!(run.output.status.success());
     assert_eq!(run.traces.len(), 4, "parent and 3 children, not the shell: {:?}", run.traces);
-    let _ = Path::new("");
 }
 
 /// Builds the annotation workload against the installed header.

@@ -54,15 +54,7 @@ fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
     let trace = run.trace();
     let hz = u64::from(trace.header.as_ref().unwrap().hz);
 
-    let thread_cpu: HashMap<u32, u64> = run
-        .stderr
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("thread tid=")?;
-            let (tid, cpu) = rest.split_once(" cpu_ns=")?;
-            Some((tid.parse().ok()?, cpu.parse().ok()?))
-        })
-        .collect();
+    let thread_cpu = run.cpu_by_id("thread tid=");
     assert_eq!(thread_cpu.len(), 32);
 
     let mut weight_by_tid: HashMap<u32, u64> = HashMap::new();
