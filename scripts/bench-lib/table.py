@@ -84,8 +84,8 @@ def table(runs):
             heavy = median(r.get("heavy_share") for r in good)
             if any("split_attributed" in r for r in good):
                 attributed = median(r.get("split_attributed") for r in good)
-                if heavy is None:
-                    accuracy = "split: n/a (no heavy/light frame)"
+                if heavy is None or attributed is None or attributed < 0.5:
+                    accuracy = "split: n/a (%s of samples under heavy/light)" % pct(attributed or 0, 0)
                 else:
                     accuracy = "split err %.1f pt" % abs(100 * heavy - 75)
                     if attributed is not None and attributed < 0.99:
