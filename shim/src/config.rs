@@ -27,6 +27,8 @@ pub struct Config {
     pub signal: i32,
     pub log_level: Level,
     pub max_threads: usize,
+    /// A fixed drain period in ms (`SIGTRACE_DRAIN_MS`); `None`: adapted to the load.
+    pub drain_ms: Option<u32>,
     /// Trace forked children (`SIGTRACE_FOLLOW_FORK`, default on).
     pub follow_fork: bool,
     /// Leave sigtrace in the environment of exec'd programs (`SIGTRACE_FOLLOW_EXEC`, default on).
@@ -131,6 +133,7 @@ impl Config {
             signal,
             log_level,
             max_threads: number("SIGTRACE_MAX_THREADS", DEFAULT_MAX_THREADS as u64, 1, 1 << 20) as usize,
+            drain_ms: lookup("SIGTRACE_DRAIN_MS").map(|_| number("SIGTRACE_DRAIN_MS", 10, 1, 10_000) as u32),
             follow_fork: flag("SIGTRACE_FOLLOW_FORK"),
             follow_exec: flag("SIGTRACE_FOLLOW_EXEC"),
         }

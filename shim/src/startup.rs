@@ -15,7 +15,7 @@ use std::time::Duration;
 use writer::drain::{self, Drainer};
 use writer::{EndReason, Header};
 
-/// How often the drain thread empties the rings.
+/// How often the drain thread empties the rings at first (then adapted to the load).
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// Starts sampling the process. Any failure leaves the host untouched with one line on stderr.
@@ -171,7 +171,11 @@ fn command_line() -> Vec<String> {
 extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
-    drain::run(DRAIN_PERIOD, lifecycle::switch_off);
+    let schedule = match CONFIG.get().and_then(|config| config.drain_ms) {
+        Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
+        None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),
+    };
+    drain::run(schedule, lifecycle::switch_off);
     std::ptr::null_mut()
 }
 

@@ -378,6 +378,8 @@ impl Drainer {
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push(("drain.cpu_ns_total".into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
         builder.events.sort_by_key(|event| event.time);
+        // A counter that is absent reads as zero: leaving zeros out saves ~0.4 bytes a sample.
+        counters.retain(|(_, value)| *value != 0);
         Generation {
             sequence,
             start_time: self.generation_start,
@@ -493,10 +495,23 @@ fn next_drain_period(period: Duration, fullest: f64) -> Duration {
     }
 }
 
-/// The drain thread's body: drain every `period` (adapted to the load) until shutdown. Each round runs under
+/// How often the drain thread runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainPeriod {
+    /// Starting at this period, adapted to the load between 2 and 100 ms.
+    Adaptive(Duration),
+    /// Always this period (`SIGTRACE_DRAIN_MS`).
+    Fixed(Duration),
+}
+
+/// The drain thread's body: drain every period (adapted to the load) until shutdown. Each round runs under
 /// `catch_unwind`; a panic or a write error switches tracing off (via `on_failure`) instead of
 /// taking the host down.
-pub fn run(mut period: Duration, on_failure: OnFailure) {
+pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
+    let (mut period, adaptive) = match schedule {
+        DrainPeriod::Adaptive(period) => (period, true),
+        DrainPeriod::Fixed(period) => (period, false),
+    };
     // SAFETY: gettid is a plain syscall.
     DRAIN_TID.store(unsafe { libc::syscall(libc::SYS_gettid) } as u32, Ordering::Relaxed);
     loop {
@@ -517,7 +532,9 @@ pub fn run(mut period: Duration, on_failure: OnFailure) {
         });
         match round {
             Ok(Ok(Some(fullest))) => {
-                period = next_drain_period(period, fullest);
+                if adaptive {
+                    period = next_drain_period(period, fullest);
+                }
                 wait_for_wake(period)
             }
             Ok(Ok(None)) => return,

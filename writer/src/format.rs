@@ -19,7 +19,8 @@
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
 
 pub const MAGIC: [u8; 8] = *b"SIGTRACE";
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2: stacks are stored as a prefix tree (see `encode_stack_tree`).
+pub const FORMAT_VERSION: u16 = 2;
 pub const TAG_HEADER: u8 = b'H';
 pub const TAG_GENERATION: u8 = b'G';
 pub const TAG_END: u8 = b'E';
@@ -338,15 +339,7 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_bytes(p, &module.build_id);
     }
 
-    put_uvarint(p, generation.stacks.len() as u64);
-    for stack in &generation.stacks {
-        put_uvarint(p, stack.len() as u64);
-        let mut previous = 0u64;
-        for &frame in stack {
-            put_svarint(p, frame.wrapping_sub(previous) as i64);
-            previous = frame;
-        }
-    }
+    encode_stack_tree(p, &generation.stacks);
 
     put_uvarint(p, generation.samples.len() as u64);
     let mut previous_time = generation.start_time;
@@ -377,6 +370,79 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_str(p, &event.text);
     }
     encode_chunk(out, TAG_GENERATION, &payload);
+}
+
+/// Writes stacks as a prefix tree of root-first frames: stacks of one program share most of
+/// their outer frames, so each distinct stack costs a node or two instead of all its frames.
+///
+/// ```text
+/// nodes  := COUNT (parent_distance, frame_delta)*   parent_distance = index - parent index
+///                                                   (index + 1 for a root); frame_delta =
+///                                                   frame - parent's frame (zigzag; 0 base for roots)
+/// stacks := COUNT (node + 1)*                       the node of the stack's leaf (0 = empty stack)
+/// ```
+fn encode_stack_tree(out: &mut Vec<u8>, stacks: &[Vec<u64>]) {
+    // (parent node + 1, frame) → node index; node frames for the deltas.
+    let mut children: std::collections::HashMap<(u64, u64), u64> = std::collections::HashMap::new();
+    let mut nodes: Vec<(u64, u64)> = Vec::new(); // (parent + 1, frame)
+    let mut leaves = Vec::with_capacity(stacks.len());
+    for stack in stacks {
+        let mut parent_plus_one = 0u64;
+        for &frame in stack.iter().rev() {
+            let next = nodes.len() as u64;
+            let node = *children.entry((parent_plus_one, frame)).or_insert_with(|| {
+                nodes.push((parent_plus_one, frame));
+                next
+            });
+            parent_plus_one = node + 1;
+        }
+        leaves.push(parent_plus_one);
+    }
+    put_uvarint(out, nodes.len() as u64);
+    for (index, &(parent_plus_one, frame)) in nodes.iter().enumerate() {
+        let index = index as u64;
+        let parent_frame = if parent_plus_one == 0 { 0 } else { nodes[(parent_plus_one - 1) as usize].1 };
+        put_uvarint(out, index + 1 - parent_plus_one);
+        put_svarint(out, frame.wrapping_sub(parent_frame) as i64);
+    }
+    put_uvarint(out, leaves.len() as u64);
+    for leaf in leaves {
+        put_uvarint(out, leaf);
+    }
+}
+
+/// Reads the stacks written by [`encode_stack_tree`], leaf first. Every index is checked.
+fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<Vec<Vec<u64>>, DecodeError> {
+    let broken = |c: &Cursor<'_>, what| DecodeError { offset: payload_len - c.remaining(), what };
+    let node_count = c.count(2)?;
+    let mut nodes: Vec<(usize, u64, u32)> = Vec::with_capacity(node_count); // (parent + 1, frame, depth)
+    for index in 0..node_count {
+        let distance = c.uvarint()?;
+        if distance == 0 || distance > index as u64 + 1 {
+            return Err(broken(c, "stack node refers to a later node"));
+        }
+        let parent_plus_one = index + 1 - distance as usize;
+        let (parent_frame, parent_depth) = if parent_plus_one == 0 { (0, 0) } else { (nodes[parent_plus_one - 1].1, nodes[parent_plus_one - 1].2) };
+        nodes.push((parent_plus_one, parent_frame.wrapping_add(c.svarint()? as u64), parent_depth + 1));
+    }
+    let stack_count = c.count(1)?;
+    let mut stacks = Vec::with_capacity(stack_count);
+    for _ in 0..stack_count {
+        let leaf_plus_one = c.uvarint()?;
+        if leaf_plus_one > nodes.len() as u64 {
+            return Err(broken(c, "stack refers to a missing node"));
+        }
+        let depth = if leaf_plus_one == 0 { 0 } else { nodes[leaf_plus_one as usize - 1].2 as usize };
+        let mut frames = Vec::with_capacity(depth);
+        let mut at = leaf_plus_one as usize;
+        while at != 0 {
+            let (parent_plus_one, frame, _) = nodes[at - 1];
+            frames.push(frame);
+            at = parent_plus_one;
+        }
+        stacks.push(frames);
+    }
+    Ok(stacks)
 }
 
 pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
@@ -436,18 +502,7 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
         modules.push(Module { path, base, start, end, build_id });
     }
 
-    let stack_count = c.count(1)?;
-    let mut stacks = Vec::with_capacity(stack_count);
-    for _ in 0..stack_count {
-        let depth = c.count(1)?;
-        let mut frames = Vec::with_capacity(depth);
-        let mut previous = 0u64;
-        for _ in 0..depth {
-            previous = previous.wrapping_add(c.svarint()? as u64);
-            frames.push(previous);
-        }
-        stacks.push(frames);
-    }
+    let stacks = decode_stack_tree(&mut c, payload.len())?;
 
     let sample_count = c.count(4)?;
     let mut samples = Vec::with_capacity(sample_count);
@@ -607,13 +662,13 @@ mod tests {
                 process_cpu_ns: sequence * 7,
                 threads: vec![Thread { tid: 42, name: "main".into(), cpu_ns: 9, dropped: 1, exited: false }],
                 modules: vec![Module { path: "/usr/bin/app".into(), base: 0x5555_0000, start: 0x5555_0000, end: 0x5556_0000, build_id: vec![1, 2, 3] }],
-                stacks: vec![vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x10]],
+                stacks: vec![vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x10], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000], vec![]],
                 samples: vec![
                     Sample { time: sequence * 1000 + 1, thread: 0, stack: 0, weight: 1 },
                     Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
-                stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_FP << 4 | walk::END_BAD_FRAME],
+                stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_FP << 4 | walk::END_BAD_FRAME, walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_PC_ONLY << 4 | walk::END_BAD_FRAME],
                 events: vec![
                     Event { time: sequence * 1000 + 2, thread: 0, kind: EventKind::Log, category: "db".into(), text: "query took 3 ms".into() },
                     Event { time: sequence * 1000 + 3, thread: 0, kind: EventKind::RegionBegin, category: String::new(), text: "parse".into() },
@@ -628,6 +683,18 @@ mod tests {
         }
         encode_end(&mut bytes, &End { reason: EndReason::FatalSignal, signal: 11, time: 9_999 });
         (header, generations, bytes)
+    }
+
+    #[test]
+    fn stacks_sharing_outer_frames_share_tree_nodes() {
+        let root = [0x4000_0000u64, 0x4000_1000, 0x4000_2000, 0x4000_3000, 0x4000_4000, 0x4000_5000];
+        let stacks: Vec<Vec<u64>> = (0..100u64).map(|leaf| std::iter::once(0x5000_0000 + leaf * 16).chain(root.iter().rev().copied()).collect()).collect();
+        let mut bytes = Vec::new();
+        encode_stack_tree(&mut bytes, &stacks);
+        // Flat, the 100 stacks of 7 frames would take ~3 600 bytes; shared, each costs its leaf node.
+        assert!(bytes.len() < 100 * 8 + 6 * 8, "{} bytes for 100 stacks of 7 frames", bytes.len());
+        let decoded = decode_stack_tree(&mut Cursor::new(&bytes), bytes.len()).unwrap();
+        assert_eq!(decoded, stacks);
     }
 
     #[test]
