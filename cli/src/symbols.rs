@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use writer::Module;
 
 use crate::debuginfo::{find_separate_debug_file, has_dwarf, DebugInfo, DEFAULT_DEBUG_DIR};
@@ -81,6 +81,9 @@ pub struct SymbolTable {
     /// True when the names came from `.symtab` (or a debug file), false for `.dynsym` only.
     from_symtab: bool,
     symbols: Vec<SymbolEntry>,
+    /// Function ranges from `.eh_frame` (sorted), for a stripped file: an unnamed address is
+    /// reported at the start of its function, so its samples add up per function.
+    function_ranges: Vec<(u64, u64)>,
 }
 
 impl SymbolTable {
@@ -88,12 +91,19 @@ impl SymbolTable {
     pub fn from_elf(data: &[u8]) -> Result<SymbolTable, String> {
         let file = object::File::parse(data).map_err(|e| e.to_string())?;
         let build_id = file.build_id().ok().flatten().unwrap_or_default().to_vec();
-        let mut table = SymbolTable { build_id, from_symtab: true, symbols: collect_functions(file.symbols()) };
+        let mut table = SymbolTable { build_id, from_symtab: true, symbols: collect_functions(file.symbols()), function_ranges: Vec::new() };
         if table.symbols.is_empty() {
             table.from_symtab = false;
             table.symbols = collect_functions(file.dynamic_symbols());
+            table.function_ranges = eh_frame_function_ranges(&file);
         }
         Ok(table)
+    }
+
+    /// The start of the `.eh_frame` function range holding `svma` (stripped files only).
+    pub fn function_start(&self, svma: u64) -> Option<u64> {
+        let after = self.function_ranges.partition_point(|range| range.0 <= svma);
+        self.function_ranges[..after].last().filter(|range| svma < range.1).map(|range| range.0)
     }
 
     /// The raw (mangled) name of the function holding `svma`.
@@ -131,6 +141,32 @@ where
             SymbolEntry { start, end, name }
         })
         .collect()
+}
+
+/// The address ranges of the functions described by the file's `.eh_frame` (FDEs), sorted.
+fn eh_frame_function_ranges(file: &object::File<'_>) -> Vec<(u64, u64)> {
+    use addr2line::gimli::{BaseAddresses, CieOrFde, EhFrame, LittleEndian, UnwindSection};
+    let Some(section) = file.section_by_name(".eh_frame") else { return Vec::new() };
+    let Ok(data) = section.data() else { return Vec::new() };
+    let mut eh_frame = EhFrame::new(data, LittleEndian);
+    eh_frame.set_address_size(8);
+    let mut bases = BaseAddresses::default().set_eh_frame(section.address());
+    if let Some(text) = file.section_by_name(".text") {
+        bases = bases.set_text(text.address());
+    }
+    let mut ranges = Vec::new();
+    let mut entries = eh_frame.entries(&bases);
+    while let Ok(Some(entry)) = entries.next() {
+        if let CieOrFde::Fde(partial) = entry {
+            if let Ok(fde) = partial.parse(|section, bases, offset| section.cie_from_offset(bases, offset)) {
+                if fde.len() > 0 {
+                    ranges.push((fde.initial_address(), fde.initial_address().saturating_add(fde.len())));
+                }
+            }
+        }
+    }
+    ranges.sort_unstable();
+    ranges
 }
 
 /// Demangles Rust (legacy and v0, hash dropped) and C++ names; anything else stays as it is.
@@ -329,7 +365,9 @@ fn file_frames(file: &ModuleFile, file_name: &str, svma: u64) -> Vec<FrameName> 
         frames.push(FrameName { function, module: file_name.to_string(), file: frame.file.unwrap_or_default(), line: frame.line.unwrap_or(0) });
     }
     if frames.is_empty() {
-        let function = symbol().unwrap_or_else(|| format!("{file_name}+0x{svma:x}"));
+        // Unnamed code of a stripped file is reported at the start of its function.
+        let offset = file.table.function_start(svma).unwrap_or(svma);
+        let function = symbol().unwrap_or_else(|| format!("{file_name}+0x{offset:x}"));
         frames.push(FrameName::unresolved(function, file_name.to_string()));
     }
     frames
@@ -360,6 +398,17 @@ mod tests {
         assert_eq!(map.find(0x2fff).map(|m| m.path.as_str()), Some("/b"));
         assert_eq!(map.find(0x3000), None);
         assert_eq!(map.find(0x10), None);
+    }
+
+    #[test]
+    fn stripped_files_get_function_ranges_from_eh_frame() {
+        let data = std::fs::read("/usr/bin/python3").or_else(|_| std::fs::read("/bin/ls")).expect("a stripped system binary");
+        let table = SymbolTable::from_elf(&data).unwrap();
+        assert!(!table.from_symtab, "the system binary is stripped");
+        assert!(table.function_ranges.len() > 100, "{} FDE ranges", table.function_ranges.len());
+        let (start, end) = table.function_ranges[table.function_ranges.len() / 2];
+        assert_eq!(table.function_start(start + (end - start) / 2), Some(start));
+        assert_eq!(table.function_start(0), None);
     }
 
     #[test]
