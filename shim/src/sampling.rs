@@ -15,6 +15,9 @@ static ARM_FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
 /// Arms the first (calling) thread with the requested source and fixes the process's source.
 pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
     let (hz, signal) = (registry.config.hz, registry.config.signal);
+    // Before the first event can fire: its signals must never be taken for the program's.
+    let perf_wanted = matches!(choice, TimerChoice::Perf | TimerChoice::Auto);
+    registry.perf_is_ours.store(perf_wanted, Ordering::Release);
     let source = match choice {
         TimerChoice::Itimer => {
             sigprof::handler::reset_itimer_account();
@@ -39,6 +42,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
                 log::info(&format!(
                     "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
                 ));
+                registry.perf_is_ours.store(false, Ordering::Release);
                 slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
                 TimerSource::Posix
             }

@@ -109,7 +109,7 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
         unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
         SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(1u32.saturating_add(overrun.max(0) as u32)),
-        POLL_IN..=POLL_HUP if slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(1),
+        POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(1),
         SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.

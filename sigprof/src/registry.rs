@@ -183,6 +183,10 @@ pub struct Registry {
     pub code_unloading: AtomicU32,
     /// True when the process-wide `ITIMER_PROF` is our source (its signals carry `SI_KERNEL`).
     pub itimer_is_ours: AtomicBool,
+    /// True once a perf event of ours may send signals (they carry `POLL_*` codes). A signal
+    /// of a thread's event can still arrive after the thread closed it on its way out: it is
+    /// ours all the same, never the program's.
+    pub perf_is_ours: AtomicBool,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
@@ -203,6 +207,7 @@ impl Registry {
             caches: Published::new(),
             code_unloading: AtomicU32::new(0),
             itimer_is_ours: AtomicBool::new(false),
+            perf_is_ours: AtomicBool::new(false),
         });
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {

@@ -257,3 +257,16 @@ fn a_log_message_right_before_a_crash_is_kept() {
     let trace = run.trace();
     assert!(trace.generations.iter().flat_map(|g| &g.events).any(|e| e.category == "app" && e.text == "about to crash"));
 }
+
+#[test]
+fn a_sample_signal_arriving_after_its_thread_closed_its_timer_never_kills_the_host() {
+    // At 10 kHz a thread's last perf signal can still be pending when its exit closes the
+    // event; taken for the program's own SIGPROF (left at SIG_DFL) it killed the host with
+    // "Profiling timer expired" — the pprof-rs bug. 3000 short threads hit that window.
+    let dir = scratch_dir("late-signals");
+    let program = compile_c("thread_waves", FLAGS, &dir);
+    for _ in 0..2 {
+        let run = run_traced(&program, &["3000"], &[("SIGTRACE_HZ", "10000")], &dir);
+        assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.stderr);
+    }
+}

@@ -50,7 +50,7 @@ fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
     let dir = scratch_dir("threads");
     let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
     let run = run_traced(&program, &["32", "40000000"], &[], &dir);
-    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.stderr);
     let trace = run.trace();
     let hz = u64::from(trace.header.as_ref().unwrap().hz);
 
