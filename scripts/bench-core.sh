@@ -10,16 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
-cargo build --release -j2 -q -p sigtrace-shim -p sigtrace-cli
-shim=$PWD/target/release/libsigtrace.so
-cli=$PWD/target/release/sigtrace
-work=$(mktemp -d /tmp/sigtrace-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-lib/common.sh bench
 gcc -O2 -g -fno-omit-frame-pointer -o "$work/split" tests/workloads/split.c
 gcc -O2 -g -fno-omit-frame-pointer -o "$work/threads" tests/workloads/threads.c -lpthread
 
-now() { date +%s.%N; }
-median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 # capture NAME TIMER PROGRAM ARGS...: prints records/expected and weight/expected.
 capture() {

@@ -7,9 +7,7 @@
 #   * reader and exporters on a synthetic 10-million-sample trace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -j2 -q -p sigtrace-shim -p sigtrace-cli
-work=$(mktemp -d /tmp/sigtrace-micro.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-lib/common.sh micro
 gcc -O2 -o "$work/floor" scripts/micro/signal_floor.c
 gcc -O2 -o "$work/hrtimer" scripts/micro/hrtimer_only.c
 gcc -O2 -g -fno-omit-frame-pointer -o "$work/split" tests/workloads/split.c
@@ -34,8 +32,8 @@ echo "== one stack walk (median of 21 batches of 20 000; frames include the harn
 CARGO_TARGET_DIR=target/bench-fp RUSTFLAGS=-Cforce-frame-pointers=yes cargo run -q -j2 --release -p sigtrace-unwind --example walk_cost | sed 's/^/  /'
 
 echo "== the drain thread (split at 10 kHz)"
-SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/drain.sigtrace" LD_PRELOAD="$PWD/target/release/libsigtrace.so" "$work/split" 2000 >/dev/null 2>&1 || true
-target/release/sigtrace info --json "$work/drain.sigtrace" | python3 -c '
+SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/drain.sigtrace" LD_PRELOAD="$shim" "$work/split" 2000 >/dev/null 2>&1 || true
+"$cli" info --json "$work/drain.sigtrace" | python3 -c '
 import json, sys
 info = json.load(sys.stdin)
 drain = info["counters"].get("drain.cpu_ns_total", 0)
@@ -45,7 +43,7 @@ echo "== reader and exporters (synthetic trace, 10 M samples, 1 000 stacks of 24
 cargo run -q -j2 --release -p sigtrace-writer --example synthetic_trace -- "$work/synthetic.sigtrace" 10000000 | sed 's/^/  /'
 for command in "export --format folded" "report" "info"; do
     start=$(date +%s.%N)
-    target/release/sigtrace $command "$work/synthetic.sigtrace" > /dev/null
+    "$cli" $command "$work/synthetic.sigtrace" > /dev/null
     end=$(date +%s.%N)
     python3 -c 'import sys; s = float(sys.argv[2]) - float(sys.argv[1]); print("  sigtrace %-22s %.2f s, %.1f M samples/s" % (sys.argv[3], s, 10 / s))' "$start" "$end" "$command"
 done

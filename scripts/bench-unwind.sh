@@ -11,11 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
-cargo build --release -j2 -q -p sigtrace-shim -p sigtrace-cli
-shim=$PWD/target/release/libsigtrace.so
-cli=$PWD/target/release/sigtrace
-work=$(mktemp -d /tmp/sigtrace-unwind.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-lib/common.sh unwind
 gcc -O2 -g -fno-omit-frame-pointer -o "$work/deep-fp" tests/workloads/deep.c
 gcc -O2 -g -fomit-frame-pointer -o "$work/deep-nofp" tests/workloads/deep.c
 gcc -O2 -g -fomit-frame-pointer -o "$work/split-nofp" tests/workloads/split.c
@@ -34,7 +30,6 @@ subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNUL
 usage = os.times()
 print(usage.children_user + usage.children_system)' "$@"
 }
-median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 echo "== cost of one walk (median of 21 batches of 20 000 walks; frames include the harness's)"
 CARGO_TARGET_DIR=target/bench-fp RUSTFLAGS=-Cforce-frame-pointers=yes cargo run -q -j2 --release -p sigtrace-unwind --example walk_cost | sed 's/^/  /'

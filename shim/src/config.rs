@@ -82,31 +82,8 @@ impl Config {
                 }
             }
         };
-        let timer = match lookup("SIGTRACE_TIMER") {
-            None => TimerChoice::Auto,
-            Some(text) => match text.trim().to_ascii_lowercase().as_str() {
-                "auto" | "" => TimerChoice::Auto,
-                "perf" => TimerChoice::Perf,
-                "posix" => TimerChoice::Posix,
-                "itimer" => TimerChoice::Itimer,
-                _ => {
-                    report(&format!("SIGTRACE_TIMER=\"{text}\" is not one of auto, perf, posix, itimer; using auto"));
-                    TimerChoice::Auto
-                }
-            },
-        };
-        let unwind = match lookup("SIGTRACE_UNWIND") {
-            None => UnwindChoice::Auto,
-            Some(text) => match text.trim().to_ascii_lowercase().as_str() {
-                "auto" | "" => UnwindChoice::Auto,
-                "fp" => UnwindChoice::FramePointers,
-                "dwarf" => UnwindChoice::Dwarf,
-                _ => {
-                    report(&format!("SIGTRACE_UNWIND=\"{text}\" is not one of auto, fp, dwarf; using auto"));
-                    UnwindChoice::Auto
-                }
-            },
-        };
+        let timer = choice(&lookup, &report, "SIGTRACE_TIMER", &[("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)]);
+        let unwind = choice(&lookup, &report, "SIGTRACE_UNWIND", &[("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)]);
         let signal = match lookup("SIGTRACE_SIGNAL") {
             None => libc::SIGPROF,
             Some(text) => parse_signal(&text).unwrap_or_else(|| {
@@ -143,6 +120,22 @@ impl Config {
     pub fn ring_words(&self) -> usize {
         (self.buffer_kb * 1024 / 8).max(4 * (self.max_depth + sigprof::ring::RECORD_HEADER_WORDS))
     }
+}
+
+/// Reads a variable that names one of `options` (case-insensitive; unset or empty: the first).
+/// Anything else is reported and the first option used.
+fn choice<T: Copy>(lookup: &impl Fn(&str) -> Option<String>, report: &impl Fn(&str), name: &str, options: &[(&str, T)]) -> T {
+    let default = options[0];
+    let Some(text) = lookup(name) else { return default.1 };
+    let wanted = text.trim().to_ascii_lowercase();
+    if wanted.is_empty() {
+        return default.1;
+    }
+    options.iter().find(|(option, _)| *option == wanted).map(|(_, value)| *value).unwrap_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(option, _)| *option).collect();
+        report(&format!("{name}=\"{text}\" is not one of {}; using {}", names.join(", "), default.0));
+        default.1
+    })
 }
 
 /// Parses a signal name or number that may carry samples: not one the kernel or the C runtime

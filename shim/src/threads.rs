@@ -20,12 +20,7 @@ static REGISTRY_FULL_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// libc's `pthread_create`, found with `dlsym(RTLD_NEXT)`.
 pub fn real_pthread_create() -> Option<PthreadCreate> {
-    let mut address = REAL_PTHREAD_CREATE.load(Ordering::Acquire);
-    if address == 0 {
-        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds the next definition after ours.
-        address = unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) } as usize;
-        REAL_PTHREAD_CREATE.store(address, Ordering::Release);
-    }
+    let address = crate::signals::next_symbol(&REAL_PTHREAD_CREATE, c"pthread_create");
     // SAFETY: a non-null result of dlsym("pthread_create") is libc's pthread_create, which has
     // this signature.
     (address != 0).then(|| unsafe { std::mem::transmute::<usize, PthreadCreate>(address) })

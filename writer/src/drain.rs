@@ -224,11 +224,11 @@ impl Drainer {
         })
     }
 
-    /// Re-reads the module list when the loader's counters moved (or `force`), and publishes a
-    /// new unwind snapshot for the handlers.
-    pub fn refresh_modules(&mut self, force: bool) {
+    /// Re-reads the module list when the loader's counters moved, and publishes a new unwind
+    /// snapshot for the handlers.
+    pub fn refresh_modules(&mut self) {
         let counters = load_counters();
-        if counters == self.load_counters && !force {
+        if counters == self.load_counters {
             return;
         }
         self.load_counters = counters;
@@ -284,7 +284,7 @@ impl Drainer {
             return Ok(0.0);
         }
         let fullest = self.drain_rings(generation);
-        self.refresh_modules(false);
+        self.refresh_modules();
         self.ensure_dwarf_caches();
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
@@ -549,7 +549,7 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 pub fn refresh_modules_now() {
     with_drainer(|slot| {
         if let Some(drainer) = slot.as_mut() {
-            drainer.refresh_modules(false);
+            drainer.refresh_modules();
         }
     });
 }
