@@ -112,7 +112,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         executable,
         args: command_line(),
         clock: "CLOCK_MONOTONIC".into(),
-        clock_hz: 1_000_000_000,
+        clock_hz: writer::drain::CLOCK_HZ,
         start_clock_ns,
         start_unix_ns,
         hz: config.hz,

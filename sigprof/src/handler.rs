@@ -136,6 +136,7 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
         return true;
     };
+    slot.timer.end_first_period();
     let guard = slot.seqlock.enter();
     if guard.generation() == 0 {
         return true;

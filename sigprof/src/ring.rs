@@ -151,11 +151,13 @@ pub struct RecordWriter<'ring> {
 impl RecordWriter<'_> {
     /// Appends one frame. The caller never pushes more than the `max_frames` it reserved.
     /// Async-signal-safe.
+    #[inline]
     pub fn push_frame(&mut self, frame: u64) {
         self.write_word(self.words, frame);
         self.words += 1;
     }
 
+    #[inline]
     fn write_word(&mut self, offset: u64, value: u64) {
         // SAFETY: `begin_record` checked there are free words for the header and max_frames
         // frames beyond `start`; indices are masked into the mapped buffer. Only this thread's

@@ -9,9 +9,14 @@
 //! * `itimer`: one process-wide `setitimer(ITIMER_PROF)`; tick-limited, no overrun count.
 //!
 //! Arming and disarming run outside the handler (start-up, thread start and exit, drain thread).
+//!
+//! The first period of every per-thread timer is drawn uniformly from (0, period], the later
+//! ones are whole: a thread that runs for T of CPU then gets T / period samples *in
+//! expectation*, where a whole first period would lose half a period per thread on average
+//! (4% of the samples of 32 threads of 0.12 s at 100 Hz).
 
 use crate::clock::thread_cpu_clock;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -48,11 +53,13 @@ pub struct ThreadTimer {
     /// The perf event's descriptor + 1; 0 = none.
     perf_fd_plus_one: AtomicI32,
     posix_timer: AtomicUsize,
+    /// The whole period (ns) a perf event takes after its first, shorter one; 0 once set.
+    perf_period_after_first: AtomicU64,
 }
 
 impl ThreadTimer {
     pub const fn new() -> Self {
-        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0) }
+        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0), perf_period_after_first: AtomicU64::new(0) }
     }
 
     pub fn source(&self) -> Option<TimerSource> {
@@ -64,18 +71,35 @@ impl ThreadTimer {
         self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
     }
 
+    /// After the perf event's first (shortened) period: gives it whole periods from now on.
+    /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
+    /// period. Async-signal-safe.
+    pub fn end_first_period(&self) {
+        if self.perf_period_after_first.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let period = self.perf_period_after_first.swap(0, Ordering::Relaxed);
+        let fd = self.perf_fd();
+        if period != 0 && fd >= 0 {
+            // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call.
+            unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period as *const u64) };
+        }
+    }
+
     /// Arms a per-thread timer of `source` for thread `tid`, delivering `signal` every
     /// `1/hz` seconds of the thread's CPU time.
     pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
         self.disarm();
         let period_ns = 1_000_000_000 / u64::from(hz.max(1));
+        let first_ns = random_first_period(period_ns, tid);
         match source {
             TimerSource::Perf => {
-                let fd = open_perf_task_clock(tid, period_ns, signal)?;
+                self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
+                let fd = open_perf_task_clock(tid, first_ns, signal)?;
                 self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
             }
             TimerSource::Posix => {
-                let timer = create_posix_cpu_timer(tid, period_ns, signal)?;
+                let timer = create_posix_cpu_timer(tid, first_ns, period_ns, signal)?;
                 self.posix_timer.store(timer as usize, Ordering::Relaxed);
             }
             TimerSource::Itimer => {} // process-wide: see arm_process_itimer
@@ -86,6 +110,7 @@ impl ThreadTimer {
 
     /// Stops and releases the timer. Idempotent.
     pub fn disarm(&self) {
+        self.perf_period_after_first.store(0, Ordering::Relaxed);
         match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
             Some(TimerSource::Perf) => {
                 let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;
@@ -133,6 +158,22 @@ const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
+/// `_IOW('$', 4, __u64)`.
+const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
+/// perf's hrtimer-based events never fire sooner than this after (re)arming.
+const PERF_MIN_PERIOD_NS: u64 = 10_000;
+
+/// A first period drawn uniformly from (0, `period_ns`] (at least perf's minimum), from the
+/// clock and the thread id: no two threads started together share a phase.
+fn random_first_period(period_ns: u64, tid: u32) -> u64 {
+    // splitmix64 of the monotonic clock and the thread id.
+    let mut x = crate::clock::monotonic_ns() ^ (u64::from(tid) << 32);
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x % period_ns.max(1) + 1).clamp(PERF_MIN_PERIOD_NS.min(period_ns), period_ns)
+}
 const ATTR_DISABLED: u64 = 1 << 0;
 const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
 const ATTR_EXCLUDE_HV: u64 = 1 << 6;
@@ -212,7 +253,8 @@ fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Resul
     Ok(fd)
 }
 
-fn create_posix_cpu_timer(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<libc::timer_t> {
+/// A POSIX timer on thread `tid`'s CPU clock: first signal after `first_ns`, then every `period_ns`.
+fn create_posix_cpu_timer(tid: u32, first_ns: u64, period_ns: u64, signal: i32) -> std::io::Result<libc::timer_t> {
     // SAFETY: sigevent is plain data; all-zero is a valid starting value.
     let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
     event.sigev_notify = libc::SIGEV_THREAD_ID;
@@ -224,8 +266,8 @@ fn create_posix_cpu_timer(tid: u32, period_ns: u64, signal: i32) -> std::io::Res
     if unsafe { libc::timer_create(thread_cpu_clock(tid), &mut event, &mut timer) } != 0 {
         return last_error();
     }
-    let interval = libc::timespec { tv_sec: (period_ns / 1_000_000_000) as libc::time_t, tv_nsec: (period_ns % 1_000_000_000) as libc::c_long };
-    let spec = libc::itimerspec { it_interval: interval, it_value: interval };
+    let timespec = |ns: u64| libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
+    let spec = libc::itimerspec { it_interval: timespec(period_ns), it_value: timespec(first_ns) };
     // SAFETY: `timer` was just created; `spec` is valid.
     if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {
         let error = std::io::Error::last_os_error();

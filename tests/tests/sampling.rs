@@ -78,6 +78,32 @@ fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
     assert!(traced_threads.len() >= 33, "main + 32 workers in the thread tables, found {}", traced_threads.len());
 }
 
+/// 128 threads of 0.5 to 2.5 sampling periods of CPU each (100 Hz): a timer whose first period
+/// is whole would miss about a quarter of their time (a thread of 0.5 periods is never sampled);
+/// with a random first phase the expected count is the CPU time × Hz, and the binomial spread
+/// over 128 threads is ~3.5%, so ±12% is a 3.4 σ bound.
+#[test]
+fn short_threads_are_captured_in_proportion_to_their_cpu_time() {
+    let dir = scratch_dir("short-threads");
+    let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["128", "4000000"], &[("SIGTRACE_HZ", "100")], &dir);
+    assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.stderr);
+    let trace = run.trace();
+    let thread_cpu = run.cpu_by_id("thread tid=");
+    assert_eq!(thread_cpu.len(), 128);
+    let mut workers_weight = 0u64;
+    for generation in &trace.generations {
+        for sample in &generation.samples {
+            if thread_cpu.contains_key(&generation.threads[sample.thread as usize].tid) {
+                workers_weight += u64::from(sample.weight);
+            }
+        }
+    }
+    let expected = expected_samples(thread_cpu.values().sum(), 100);
+    let ratio = workers_weight as f64 / expected;
+    assert!((0.88..=1.12).contains(&ratio), "captured {workers_weight} of {expected:.0} expected samples ({:.1}%)", ratio * 100.0);
+}
+
 /// Runs the 1-thread workload at 999 Hz with a tick-limited `timer` (the kernel checks it on the
 /// 250 Hz scheduler tick): far fewer records than periods, but their weight covers CPU time × Hz.
 fn assert_tick_limited_but_weighted(timer: &str) {

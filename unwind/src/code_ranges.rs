@@ -33,11 +33,46 @@ impl CodeRanges {
     }
 }
 
+/// Executable-range lookups for one walk: consecutive frames are mostly in one module, so the
+/// range of the previous hit is tried before the binary search. Async-signal-safe.
+pub struct ExecutableLookup<'a> {
+    ranges: &'a CodeRanges,
+    last: AddressRange,
+}
+
+impl<'a> ExecutableLookup<'a> {
+    pub fn new(ranges: &'a CodeRanges) -> Self {
+        ExecutableLookup { ranges, last: AddressRange { start: 1, end: 0 } }
+    }
+
+    /// Same as [`CodeRanges::is_executable`]. Async-signal-safe.
+    #[inline]
+    pub fn contains(&mut self, address: u64, len: u64) -> bool {
+        let Some(end) = address.checked_add(len) else { return false };
+        if address >= self.last.start && end <= self.last.end {
+            return true;
+        }
+        match range_holding(&self.ranges.executable, address, end) {
+            Some(range) => {
+                self.last = range;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The range of `ranges` holding `[address, end)`, by binary search. Async-signal-safe.
+#[inline]
+fn range_holding(ranges: &[AddressRange], address: u64, end: u64) -> Option<AddressRange> {
+    let index = ranges.partition_point(|range| range.start <= address);
+    index.checked_sub(1).and_then(|index| ranges.get(index)).copied().filter(|range| end <= range.end)
+}
+
 /// Binary search for a range holding `[address, address + len)`. Async-signal-safe.
 fn contains(ranges: &[AddressRange], address: u64, len: u64) -> bool {
     let Some(end) = address.checked_add(len) else { return false };
-    let index = ranges.partition_point(|range| range.start <= address);
-    index > 0 && ranges.get(index - 1).is_some_and(|range| end <= range.end)
+    range_holding(ranges, address, end).is_some()
 }
 
 #[cfg(test)]
@@ -60,5 +95,14 @@ mod tests {
         assert!(ranges.is_readable(0x1000, 8));
         assert!(!ranges.is_readable(0x9000, 8));
         assert!(!ranges.is_executable(u64::MAX, 5));
+    }
+
+    #[test]
+    fn the_remembered_range_answers_like_the_search() {
+        let ranges = CodeRanges::new(vec![AddressRange { start: 0x3000, end: 0x4000 }, AddressRange { start: 0x1000, end: 0x2000 }], vec![]);
+        let mut lookup = ExecutableLookup::new(&ranges);
+        for address in [0x1000u64, 0x1ffb, 0x1ffc, 0x2000, 0x3fff, 0xfff, 0x1800, u64::MAX, 0x3000, 0x0] {
+            assert_eq!(lookup.contains(address, 5), ranges.is_executable(address, 5), "{address:#x}");
+        }
     }
 }

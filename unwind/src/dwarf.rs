@@ -2,7 +2,7 @@
 //! walk (async-signal-safe, `MustNotAllocateDuringUnwind`: no allocation, lock or syscall
 //! inside framehop; stack reads go through our checked [`StackMemory`]).
 
-use crate::code_ranges::CodeRanges;
+use crate::code_ranges::{CodeRanges, ExecutableLookup};
 use crate::memory::StackMemory;
 use crate::modules::{LoadedModule, UnwindSections};
 use crate::regs::Regs;
@@ -55,13 +55,14 @@ pub fn walk_stack_dwarf(
 ) -> (usize, WalkEnd) {
     let mut read_stack = |address: u64| stack.read_word(address).ok_or(());
     let mut frames = unwinder.iter_frames(regs.pc, unwind_regs(regs), cache, &mut read_stack);
+    let mut executable = ExecutableLookup::new(code);
     let mut depth = 0;
     loop {
         let address = match frames.next() {
             Ok(Some(FrameAddress::InstructionPointer(pc))) => pc,
             Ok(Some(FrameAddress::ReturnAddress(return_address))) => {
                 let return_address = return_address.get();
-                if !code.is_executable(return_address - 1, 1) {
+                if !executable.contains(return_address - 1, 1) {
                     return (depth, WalkEnd::BadFrame);
                 }
                 return_address

@@ -59,12 +59,14 @@ impl StackMemory {
 
     /// True when `[address, address + 8)` may be read: 8-aligned, at or above the stack
     /// pointer the walk started from, below the top of the stack.
+    #[inline]
     pub fn may_read(&self, address: u64) -> bool {
         address.is_multiple_of(8) && address >= self.lo && address.checked_add(8).is_some_and(|end| end <= self.hi)
     }
 
     /// Reads the 8-byte word at `address`, or `None` when it is outside the stack or unmapped.
     /// Async-signal-safe.
+    #[inline]
     pub fn read_word(&self, address: u64) -> Option<u64> {
         if !self.may_read(address) {
             return None;

@@ -1,6 +1,6 @@
 //! The frame-pointer stack walk. Async-signal-safe.
 
-use crate::code_ranges::CodeRanges;
+use crate::code_ranges::{CodeRanges, ExecutableLookup};
 use crate::first_frame::caller_of_frameless_function;
 use crate::memory::StackMemory;
 use crate::regs::Regs;
@@ -82,6 +82,7 @@ pub fn walk_stack(regs: &Regs, stack: &StackMemory, code: Option<&CodeRanges>, m
         depth += 1;
     }
     let mut frame_pointer = regs.fp;
+    let mut executable = code.map(ExecutableLookup::new);
     loop {
         if frame_pointer == 0 {
             return (depth, WalkEnd::Root);
@@ -94,7 +95,7 @@ pub fn walk_stack(regs: &Regs, stack: &StackMemory, code: Option<&CodeRanges>, m
         if return_address == 0 {
             return (depth, WalkEnd::Root);
         }
-        if code.is_some_and(|code| !code.is_executable(return_address.saturating_sub(1), 1)) {
+        if executable.as_mut().is_some_and(|code| !code.contains(return_address.saturating_sub(1), 1)) {
             return (depth, WalkEnd::BadFrame);
         }
         if depth == max_depth {

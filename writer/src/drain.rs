@@ -26,6 +26,15 @@ use std::time::Duration;
 use unwind::modules::{load_counters, loaded_modules, LoadedModule};
 use unwind::{CachePool, UnwindSnapshot, UnwindTables, WalkEnd};
 
+/// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
+/// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
+pub const CLOCK_HZ: u64 = 1_000_000;
+
+/// A `CLOCK_MONOTONIC` reading in ns, in [`CLOCK_HZ`] ticks.
+fn ticks(ns: u64) -> u64 {
+    ns / (1_000_000_000 / CLOCK_HZ)
+}
+
 /// How long a generation advance waits for a thread to leave its critical section.
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
 /// framehop caches (~33 KB each) per CPU: only threads inside the handler hold one, and at
@@ -146,7 +155,7 @@ impl GenerationBuilder {
         let lengths = record.frames.first().copied().unwrap_or(0);
         let (first, second) = ((lengths & 0xffff_ffff) as usize, (lengths >> 32) as usize);
         let text = |range: std::ops::Range<usize>| bytes.get(range).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        self.events.push(Event { time: record.time_ns, thread, kind, category: text(0..first), text: text(first..first + second) });
+        self.events.push(Event { time: ticks(record.time_ns), thread, kind, category: text(0..first), text: text(first..first + second) });
     }
 
     /// Adds a sample; `record.frames` is used as scratch space (the walk code is appended).
@@ -169,7 +178,7 @@ impl GenerationBuilder {
         if let Some(count) = self.walk_methods.get_mut((record.walk >> 4) as usize) {
             *count += 1;
         }
-        self.samples.push(Sample { time: record.time_ns, thread, stack, weight: record.weight });
+        self.samples.push(Sample { time: ticks(record.time_ns), thread, stack, weight: record.weight });
     }
 }
 
@@ -331,7 +340,7 @@ impl Drainer {
             skipped_events += slot.skipped_events.swap(0, Ordering::Relaxed);
             let started = slot.started_ns.load(Ordering::Relaxed);
             if started >= self.generation_start && started < end_time {
-                builder.events.push(Event { time: started, thread: index as u32, kind: EventKind::ThreadStart, category: String::new(), text: String::new() });
+                builder.events.push(Event { time: ticks(started), thread: index as u32, kind: EventKind::ThreadStart, category: String::new(), text: String::new() });
             }
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
@@ -358,7 +367,7 @@ impl Drainer {
                 self.known_threads.remove(&tid);
                 let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
                 if exited_ns >= self.generation_start && exited_ns <= end_time {
-                    builder.events.push(Event { time: exited_ns, thread: index as u32, kind: EventKind::ThreadExit, category: String::new(), text: String::new() });
+                    builder.events.push(Event { time: ticks(exited_ns), thread: index as u32, kind: EventKind::ThreadExit, category: String::new(), text: String::new() });
                 }
             }
         }
@@ -382,8 +391,8 @@ impl Drainer {
         counters.retain(|(_, value)| *value != 0);
         Generation {
             sequence,
-            start_time: self.generation_start,
-            end_time,
+            start_time: ticks(self.generation_start),
+            end_time: ticks(end_time),
             process_cpu_ns: process_cpu_ns_without_drain_thread(),
             threads,
             modules: self.modules_this_generation.iter().map(to_trace_module).collect(),
@@ -561,7 +570,7 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
     drainer.patience = patience;
     let written = drainer.close_generation(true).and_then(|()| {
         let mut bytes = Vec::with_capacity(32);
-        encode_end(&mut bytes, &End { reason, signal, time: monotonic_ns() });
+        encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()) });
         drainer.file.write_all(&bytes)
     });
     written.map_err(|error| format!("cannot write {}: {error}", drainer.path))?;

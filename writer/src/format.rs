@@ -19,8 +19,9 @@
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
 
 pub const MAGIC: [u8; 8] = *b"SIGTRACE";
-/// Version 2: stacks are stored as a prefix tree (see `encode_stack_tree`).
-pub const FORMAT_VERSION: u16 = 2;
+/// Version 3: the stack tree in depth-first order with sibling-relative addresses, and sample
+/// records of 3–4 bytes (see `encode_generation`). Readers take only their own version.
+pub const FORMAT_VERSION: u16 = 3;
 pub const TAG_HEADER: u8 = b'H';
 pub const TAG_GENERATION: u8 = b'G';
 pub const TAG_END: u8 = b'E';
@@ -311,8 +312,15 @@ pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
     encode_chunk(out, TAG_HEADER, &payload);
 }
 
-/// Encodes a generation. Samples must be sorted by time (their timestamps are stored as
-/// deltas; an unsorted list still round-trips, only less compactly).
+/// Encodes a generation. Samples should be sorted by time (their timestamps are stored as
+/// deltas; an unsorted list still round-trips, only less compactly). Stacks are stored in the
+/// prefix tree's order (see [`encode_stack_tree`]), which a reader sees as the stack table:
+/// samples and walk codes are renumbered with them, so a generation whose stacks are not in
+/// that order decodes to the same samples under other stack ids.
+///
+/// ```text
+/// sample := time_delta (zigzag, header clock ticks) (thread << 1 | weight != 1) stack [weight]
+/// ```
 pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
     let mut payload = Vec::with_capacity(64 + generation.samples.len() * 4);
     let p = &mut payload;
@@ -339,16 +347,19 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_bytes(p, &module.build_id);
     }
 
-    encode_stack_tree(p, &generation.stacks);
+    let (stack_ids, stack_walks) = encode_stack_tree(p, &generation.stacks, &generation.stack_walks);
 
     put_uvarint(p, generation.samples.len() as u64);
     let mut previous_time = generation.start_time;
     for sample in &generation.samples {
         put_svarint(p, sample.time.wrapping_sub(previous_time) as i64);
         previous_time = sample.time;
-        put_uvarint(p, sample.thread.into());
-        put_uvarint(p, sample.stack.into());
-        put_uvarint(p, sample.weight.into());
+        put_uvarint(p, u64::from(sample.thread) << 1 | u64::from(sample.weight != 1));
+        // A sample of a stack that is not in the table stays invalid (the reader rejects it).
+        put_uvarint(p, stack_ids.get(sample.stack as usize).map_or(u64::MAX, |&id| id.into()));
+        if sample.weight != 1 {
+            put_uvarint(p, sample.weight.into());
+        }
     }
 
     put_uvarint(p, generation.counters.len() as u64);
@@ -357,7 +368,7 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_uvarint(p, *value);
     }
 
-    put_bytes(p, &generation.stack_walks);
+    put_bytes(p, &stack_walks);
 
     put_uvarint(p, generation.events.len() as u64);
     let mut previous_time = generation.start_time;
@@ -372,75 +383,100 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
     encode_chunk(out, TAG_GENERATION, &payload);
 }
 
-/// Writes stacks as a prefix tree of root-first frames: stacks of one program share most of
-/// their outer frames, so each distinct stack costs a node or two instead of all its frames.
+/// Writes stacks as a prefix tree of root-first frames, in depth-first order with siblings
+/// sorted by address: stacks of one program share most of their outer frames, so each
+/// distinct stack costs a node or two instead of all its frames, and a node's address is
+/// stored as the (small) distance from its previous sibling's.
 ///
 /// ```text
-/// nodes  := COUNT (parent_distance, frame_delta)*   parent_distance = index - parent index
-///                                                   (index + 1 for a root); frame_delta =
-///                                                   frame - parent's frame (zigzag; 0 base for roots)
-/// stacks := COUNT (node + 1)*                       the node of the stack's leaf (0 = empty stack)
+/// tree   := EMPTY_STACKS node_count node*
+/// node   := (up * 3 + ends) frame_delta    up: frames to leave from the previous node's path
+///           [count if ends = 2]            before this node is appended (0: it is a child of
+///                                          the previous node); ends: 0 = no stack ends here,
+///                                          1 = one, 2 = `count` stacks (frames walked differently)
+///           frame_delta = frame - reference (zigzag): reference = the previous sibling's frame
+///           when up > 0, else the parent's (0 for a root)
 /// ```
-fn encode_stack_tree(out: &mut Vec<u8>, stacks: &[Vec<u64>]) {
-    // (parent node + 1, frame) → node index; node frames for the deltas.
-    let mut children: std::collections::HashMap<(u64, u64), u64> = std::collections::HashMap::new();
-    let mut nodes: Vec<(u64, u64)> = Vec::new(); // (parent + 1, frame)
-    let mut leaves = Vec::with_capacity(stacks.len());
-    for stack in stacks {
-        let mut parent_plus_one = 0u64;
-        for &frame in stack.iter().rev() {
-            let next = nodes.len() as u64;
-            let node = *children.entry((parent_plus_one, frame)).or_insert_with(|| {
-                nodes.push((parent_plus_one, frame));
-                next
-            });
-            parent_plus_one = node + 1;
+/// Stack ids are assigned in that order: the empty stacks first, then each node's stacks.
+/// Returns the new id of each stack of `stacks` and the walk codes in the new order.
+fn encode_stack_tree(out: &mut Vec<u8>, stacks: &[Vec<u64>], walks: &[u8]) -> (Vec<u32>, Vec<u8>) {
+    let walk_of = |stack: usize| walks.get(stack).copied().unwrap_or(0);
+    let mut order: Vec<usize> = (0..stacks.len()).collect();
+    order.sort_by(|&a, &b| stacks[a].iter().rev().cmp(stacks[b].iter().rev()).then(walk_of(a).cmp(&walk_of(b))));
+    let mut new_ids = vec![0u32; stacks.len()];
+    let mut sorted_walks = Vec::with_capacity(if walks.is_empty() { 0 } else { stacks.len() });
+    let mut nodes: Vec<(u64, u64, u64)> = Vec::new(); // (up, frame delta as zigzag-able u64, stacks ending)
+    let mut empty_stacks = 0u64;
+    let mut path: Vec<u64> = Vec::new();
+    for (new_id, &stack) in order.iter().enumerate() {
+        new_ids[stack] = new_id as u32;
+        if !walks.is_empty() {
+            sorted_walks.push(walk_of(stack));
         }
-        leaves.push(parent_plus_one);
+        let frames: Vec<u64> = stacks[stack].iter().rev().copied().collect();
+        if frames.is_empty() {
+            empty_stacks += 1;
+            continue;
+        }
+        let common = path.iter().zip(&frames).take_while(|(a, b)| a == b).count();
+        if common == frames.len() && common == path.len() {
+            if let Some(last) = nodes.last_mut() {
+                last.2 += 1; // the same frames as the previous stack, walked differently
+            }
+            continue;
+        }
+        // Sorted order: a stack is never a prefix of the one before it, so it adds a node.
+        for depth in common..frames.len() {
+            let (up, reference) = if depth == common && path.len() > common {
+                ((path.len() - common) as u64, path[common])
+            } else {
+                (0, if depth == 0 { 0 } else { frames[depth - 1] })
+            };
+            nodes.push((up, frames[depth].wrapping_sub(reference), 0));
+        }
+        if let Some(last) = nodes.last_mut() {
+            last.2 = 1;
+        }
+        path = frames;
     }
+    put_uvarint(out, empty_stacks);
     put_uvarint(out, nodes.len() as u64);
-    for (index, &(parent_plus_one, frame)) in nodes.iter().enumerate() {
-        let index = index as u64;
-        let parent_frame = if parent_plus_one == 0 { 0 } else { nodes[(parent_plus_one - 1) as usize].1 };
-        put_uvarint(out, index + 1 - parent_plus_one);
-        put_svarint(out, frame.wrapping_sub(parent_frame) as i64);
+    for &(up, delta, ends) in &nodes {
+        put_uvarint(out, up * 3 + ends.min(2));
+        put_svarint(out, delta as i64);
+        if ends >= 2 {
+            put_uvarint(out, ends);
+        }
     }
-    put_uvarint(out, leaves.len() as u64);
-    for leaf in leaves {
-        put_uvarint(out, leaf);
-    }
+    (new_ids, sorted_walks)
 }
 
-/// Reads the stacks written by [`encode_stack_tree`], leaf first. Every index is checked.
+/// The most stacks one tree node may end (they differ only in their walk code, a byte).
+const MAX_STACKS_PER_NODE: u64 = 256;
+
+/// Reads the stacks written by [`encode_stack_tree`], leaf first. Every reference is checked.
 fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<Vec<Vec<u64>>, DecodeError> {
     let broken = |c: &Cursor<'_>, what| DecodeError { offset: payload_len - c.remaining(), what };
+    let empty_stacks = c.count(0)?;
+    let mut stacks: Vec<Vec<u64>> = vec![Vec::new(); empty_stacks];
     let node_count = c.count(2)?;
-    let mut nodes: Vec<(usize, u64, u32)> = Vec::with_capacity(node_count); // (parent + 1, frame, depth)
-    for index in 0..node_count {
-        let distance = c.uvarint()?;
-        if distance == 0 || distance > index as u64 + 1 {
-            return Err(broken(c, "stack node refers to a later node"));
+    let mut path: Vec<u64> = Vec::new();
+    for _ in 0..node_count {
+        let head = c.uvarint()?;
+        let (up, ends) = ((head / 3) as usize, head % 3);
+        if up > path.len() {
+            return Err(broken(c, "stack node leaves more frames than its path has"));
         }
-        let parent_plus_one = index + 1 - distance as usize;
-        let (parent_frame, parent_depth) = if parent_plus_one == 0 { (0, 0) } else { (nodes[parent_plus_one - 1].1, nodes[parent_plus_one - 1].2) };
-        nodes.push((parent_plus_one, parent_frame.wrapping_add(c.svarint()? as u64), parent_depth + 1));
-    }
-    let stack_count = c.count(1)?;
-    let mut stacks = Vec::with_capacity(stack_count);
-    for _ in 0..stack_count {
-        let leaf_plus_one = c.uvarint()?;
-        if leaf_plus_one > nodes.len() as u64 {
-            return Err(broken(c, "stack refers to a missing node"));
+        let reference = if up > 0 { path[path.len() - up] } else { path.last().copied().unwrap_or(0) };
+        path.truncate(path.len() - up);
+        path.push(reference.wrapping_add(c.svarint()? as u64));
+        let ends = if ends == 2 { c.uvarint()? } else { ends };
+        if ends > MAX_STACKS_PER_NODE {
+            return Err(broken(c, "too many stacks end at one node"));
         }
-        let depth = if leaf_plus_one == 0 { 0 } else { nodes[leaf_plus_one as usize - 1].2 as usize };
-        let mut frames = Vec::with_capacity(depth);
-        let mut at = leaf_plus_one as usize;
-        while at != 0 {
-            let (parent_plus_one, frame, _) = nodes[at - 1];
-            frames.push(frame);
-            at = parent_plus_one;
+        for _ in 0..ends {
+            stacks.push(path.iter().rev().copied().collect());
         }
-        stacks.push(frames);
     }
     Ok(stacks)
 }
@@ -504,17 +540,15 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
 
     let stacks = decode_stack_tree(&mut c, payload.len())?;
 
-    let sample_count = c.count(4)?;
+    let sample_count = c.count(3)?; // time delta, thread, stack: a byte each at least
     let mut samples = Vec::with_capacity(sample_count);
     let mut previous_time = start_time;
     for _ in 0..sample_count {
         previous_time = previous_time.wrapping_add(c.svarint()? as u64);
-        let sample = Sample {
-            time: previous_time,
-            thread: c.u32_varint()?,
-            stack: c.u32_varint()?,
-            weight: c.u32_varint()?,
-        };
+        let thread_and_flag = c.uvarint()?;
+        let stack = c.u32_varint()?;
+        let weight = if thread_and_flag & 1 == 1 { c.u32_varint()? } else { 1 };
+        let sample = Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight };
         if sample.thread as usize >= threads.len() || sample.stack as usize >= stacks.len() {
             return Err(DecodeError { offset: payload.len() - c.remaining(), what: "sample refers to a missing thread or stack" });
         }
@@ -662,13 +696,15 @@ mod tests {
                 process_cpu_ns: sequence * 7,
                 threads: vec![Thread { tid: 42, name: "main".into(), cpu_ns: 9, dropped: 1, exited: false }],
                 modules: vec![Module { path: "/usr/bin/app".into(), base: 0x5555_0000, start: 0x5555_0000, end: 0x5556_0000, build_id: vec![1, 2, 3] }],
-                stacks: vec![vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x10], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000], vec![]],
+                // In the tree's order (empty first, then root-first address order), so they
+                // decode under the same ids.
+                stacks: vec![vec![], vec![0x10], vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000]],
                 samples: vec![
-                    Sample { time: sequence * 1000 + 1, thread: 0, stack: 0, weight: 1 },
+                    Sample { time: sequence * 1000 + 1, thread: 0, stack: 2, weight: 1 },
                     Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
-                stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_FP << 4 | walk::END_BAD_FRAME, walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_PC_ONLY << 4 | walk::END_BAD_FRAME],
+                stack_walks: vec![walk::METHOD_PC_ONLY << 4 | walk::END_BAD_FRAME, walk::METHOD_FP << 4 | walk::END_BAD_FRAME, walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_DWARF << 4 | walk::END_ROOT],
                 events: vec![
                     Event { time: sequence * 1000 + 2, thread: 0, kind: EventKind::Log, category: "db".into(), text: "query took 3 ms".into() },
                     Event { time: sequence * 1000 + 3, thread: 0, kind: EventKind::RegionBegin, category: String::new(), text: "parse".into() },
@@ -690,11 +726,46 @@ mod tests {
         let root = [0x4000_0000u64, 0x4000_1000, 0x4000_2000, 0x4000_3000, 0x4000_4000, 0x4000_5000];
         let stacks: Vec<Vec<u64>> = (0..100u64).map(|leaf| std::iter::once(0x5000_0000 + leaf * 16).chain(root.iter().rev().copied()).collect()).collect();
         let mut bytes = Vec::new();
-        encode_stack_tree(&mut bytes, &stacks);
-        // Flat, the 100 stacks of 7 frames would take ~3 600 bytes; shared, each costs its leaf node.
-        assert!(bytes.len() < 100 * 8 + 6 * 8, "{} bytes for 100 stacks of 7 frames", bytes.len());
+        let (ids, _) = encode_stack_tree(&mut bytes, &stacks, &[]);
+        // Flat, the 100 stacks of 7 frames would take ~3 600 bytes; shared, each leaf costs its
+        // position change and its distance from the previous leaf: 2 bytes.
+        assert!(bytes.len() < 100 * 2 + 6 * 8, "{} bytes for 100 stacks of 7 frames", bytes.len());
         let decoded = decode_stack_tree(&mut Cursor::new(&bytes), bytes.len()).unwrap();
         assert_eq!(decoded, stacks);
+        assert_eq!(ids, (0..100).collect::<Vec<u32>>());
+    }
+
+    /// Resolves each sample to (time, tid, frames, walk code, weight): what a reader sees.
+    fn resolved(generation: &Generation) -> Vec<(u64, u32, Vec<u64>, u8, u32)> {
+        let walk = |stack: u32| generation.stack_walks.get(stack as usize).copied().unwrap_or(0);
+        generation.samples.iter().map(|s| (s.time, generation.threads[s.thread as usize].tid, generation.stacks[s.stack as usize].clone(), walk(s.stack), s.weight)).collect()
+    }
+
+    #[test]
+    fn stacks_in_any_order_and_frames_walked_twice_keep_every_sample() {
+        let threads = vec![Thread { tid: 7, ..Default::default() }, Thread { tid: 8, ..Default::default() }];
+        let main = 0x7000_0000u64;
+        // Unsorted; stacks 1 and 3 have the same frames walked differently; 4 is a prefix of 0;
+        // 5 is empty; 2 shares nothing with the others.
+        let stacks = vec![vec![0x6000_0040, 0x6000_0100, main], vec![0x6000_0010, main], vec![0x10, 0x20], vec![0x6000_0010, main], vec![0x6000_0100, main], vec![]];
+        let stack_walks = vec![0x10, 0x10, 0x00, 0x23, 0x10, 0x52];
+        let samples: Vec<Sample> = (0..6u32).flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight })).collect();
+        let generation = Generation { threads, stacks, stack_walks, samples, ..Default::default() };
+        let mut bytes = Vec::new();
+        encode_generation(&mut bytes, &generation);
+        let decoded = decode_generation(&bytes[5..bytes.len() - 4]).unwrap();
+        assert_eq!(decoded.stacks.len(), 6);
+        assert_eq!(resolved(&decoded), resolved(&generation));
+    }
+
+    #[test]
+    fn samples_of_three_bytes_decode() {
+        // Many threads at a high rate: equal timestamps, one thread and one stack each take a byte.
+        let samples = vec![Sample { time: 0, thread: 0, stack: 0, weight: 1 }; 1000];
+        let generation = Generation { threads: vec![Thread::default()], stacks: vec![vec![0x1000]], samples, ..Default::default() };
+        let mut bytes = Vec::new();
+        encode_generation(&mut bytes, &generation);
+        assert_eq!(decode_generation(&bytes[5..bytes.len() - 4]).unwrap(), generation);
     }
 
     #[test]
