@@ -122,6 +122,15 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
     }
 }
 
+/// True for a signal from a perf event (`si_code` POLL_*). Async-signal-safe.
+///
+/// # Safety
+/// `info` must be the handler's valid `siginfo_t`.
+unsafe fn is_perf_signal(info: *const libc::siginfo_t) -> bool {
+    // SAFETY: forwarded from the caller.
+    (POLL_IN..=POLL_HUP).contains(&unsafe { (*info).si_code })
+}
+
 /// Writes one sample of the interrupted context into the current generation's ring of the
 /// calling thread. Returns false when the signal was not one of our timers'. Async-signal-safe.
 ///
@@ -137,11 +146,13 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         return true;
     };
     slot.timer.end_first_period();
+    let time = monotonic_ns();
+    // SAFETY: forwarded from the caller.
+    let weight = if unsafe { is_perf_signal(info) } { slot.timer.periods_since_last_sample(time, period_ns) } else { weight };
     let guard = slot.seqlock.enter();
     if guard.generation() == 0 {
         return true;
     }
-    let time = monotonic_ns();
     let max_depth = registry.config.max_depth;
     let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth) else {
         slot.count_drop(&guard);

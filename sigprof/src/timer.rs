@@ -55,11 +55,19 @@ pub struct ThreadTimer {
     posix_timer: AtomicUsize,
     /// The whole period (ns) a perf event takes after its first, shorter one; 0 once set.
     perf_period_after_first: AtomicU64,
+    /// Monotonic time and the thread's CPU time (an estimate between reads) at its previous
+    /// perf sample; 0 = no sample yet. Written only by the thread's own handler.
+    last_sample_wall_ns: AtomicU64,
+    last_sample_cpu_ns: AtomicU64,
 }
 
 impl ThreadTimer {
     pub const fn new() -> Self {
-        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0), perf_period_after_first: AtomicU64::new(0) }
+        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0),
+            perf_period_after_first: AtomicU64::new(0),
+            last_sample_wall_ns: AtomicU64::new(0),
+            last_sample_cpu_ns: AtomicU64::new(0),
+        }
     }
 
     pub fn source(&self) -> Option<TimerSource> {
@@ -69,6 +77,29 @@ impl ThreadTimer {
     /// The perf event's file descriptor, or -1. Async-signal-safe.
     pub fn perf_fd(&self) -> i32 {
         self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
+    }
+
+    /// The periods of CPU time a perf sample taken at `wall_ns` stands for. The event counts
+    /// kernel time but, with `exclude_kernel` (required at `perf_event_paranoid` 2), drops the
+    /// overflows that come while the thread is in the kernel: after a long system call or page
+    /// fault storm the next sample stands for every period since the previous one, and so is
+    /// charged to the user stack that made the call. The thread's CPU clock (a system call,
+    /// ~0.4 µs) is read only when more than 1.5 periods of wall time passed since the previous
+    /// sample; two periods of CPU cannot fit in less. Async-signal-safe; calling thread only.
+    pub fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
+        let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
+        let last_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
+        if last_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
+            self.last_sample_cpu_ns.store(last_cpu + period_ns, Ordering::Relaxed);
+            return 1;
+        }
+        let cpu_ns = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
+        self.last_sample_cpu_ns.store(cpu_ns, Ordering::Relaxed);
+        if last_cpu == 0 {
+            return 1;
+        }
+        let periods = (cpu_ns.saturating_sub(last_cpu) + period_ns / 2) / period_ns.max(1);
+        periods.clamp(1, u64::from(u32::MAX)) as u32
     }
 
     /// After the perf event's first (shortened) period: gives it whole periods from now on.
@@ -111,6 +142,8 @@ impl ThreadTimer {
     /// Stops and releases the timer. Idempotent.
     pub fn disarm(&self) {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
+        self.last_sample_wall_ns.store(0, Ordering::Relaxed);
+        self.last_sample_cpu_ns.store(0, Ordering::Relaxed);
         match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
             Some(TimerSource::Perf) => {
                 let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;

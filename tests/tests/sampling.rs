@@ -104,6 +104,27 @@ fn short_threads_are_captured_in_proportion_to_their_cpu_time() {
     assert!((0.88..=1.12).contains(&ratio), "captured {workers_weight} of {expected:.0} expected samples ({:.1}%)", ratio * 100.0);
 }
 
+/// A program that spends most of its CPU time in the kernel (page faults): the perf event may
+/// not sample kernel mode, so each user-mode sample must stand for the periods since the
+/// previous one, or 90% of the time would vanish from the profile.
+#[test]
+fn kernel_time_is_charged_to_the_user_stack_that_spent_it() {
+    let dir = scratch_dir("page-faults");
+    let program = compile_c("page_faults", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["40"], &[], &dir);
+    assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.stderr);
+    let sys_ns: u64 = run.stderr.lines().find_map(|line| line.strip_prefix("sys_ns=")).and_then(|n| n.trim().parse().ok()).expect("sys_ns line");
+    let cpu_ns = run.reported_cpu_ns();
+    assert!(sys_ns * 2 > cpu_ns, "the workload should be mostly kernel time: {sys_ns} of {cpu_ns} ns");
+    let trace = run.trace();
+    let hz = u64::from(trace.header.as_ref().unwrap().hz);
+    let expected = expected_samples(cpu_ns, hz);
+    let weight = total_weight(&trace) as f64;
+    assert!(weight >= 0.9 * expected && weight <= 1.1 * expected, "weight {weight} vs {expected:.0} expected ({} records)", sample_count(&trace));
+    let stacks = folded_stacks(&run.traces[0]);
+    assert!(weight_through(&stacks, "main") as f64 >= 0.9 * weight, "the weight is charged to main's stacks");
+}
+
 /// Runs the 1-thread workload at 999 Hz with a tick-limited `timer` (the kernel checks it on the
 /// 250 Hz scheduler tick): far fewer records than periods, but their weight covers CPU time × Hz.
 fn assert_tick_limited_but_weighted(timer: &str) {
