@@ -3,7 +3,7 @@
 #   * the floor: an empty SA_SIGINFO handler driven by tgkill, by a perf task-clock event at
 #     10 kHz and by a POSIX thread CPU timer; and the perf event's hrtimer with no signal;
 #   * the handler against the floor at depths 8/32/128: signals a thread sends itself that look
-#     like perf-timer signals, taken by an empty-minded frame-pointer walker (the floor) or by
+#     like perf-timer signals, taken by a bare frame-pointer walker (the floor) or by
 #     sigtrace's handler with SIGTRACE_UNWIND=fp and =dwarf;
 #   * one stack walk, frame pointers vs DWARF, at depths 8/32/128 (no signal);
 #   * the drain thread's CPU per sample (a 10 kHz run of the split workload);

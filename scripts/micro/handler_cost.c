@@ -6,7 +6,7 @@
    (the perf hrtimer alone costs more than the handler on a VM; see hrtimer_only.c).
 
      handler_cost ignore DEPTH N   the signal ignored: the sending system call only
-     handler_cost floor DEPTH N    an empty-minded SA_SIGINFO handler that walks the frame-pointer
+     handler_cost floor DEPTH N    a minimal SA_SIGINFO handler that walks the frame-pointer
                                    chain into a buffer (delivery + sigreturn + the walk)
      handler_cost sampled DEPTH N  no handler of its own: run it under LD_PRELOAD=libsigtrace.so
                                    (SIGTRACE_HZ=1) and sigtrace's handler takes the signals

@@ -4,7 +4,7 @@
 use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
-use crate::timer::POSIX_TIMER_TAG;
+use crate::timer::{periods_in, POSIX_TIMER_TAG};
 use crate::ring::RecordWriter;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -96,12 +96,13 @@ unsafe fn siginfo_i32(info: *const libc::siginfo_t, offset: usize) -> i32 {
     unsafe { (info as *const u8).add(offset).cast::<i32>().read_unaligned() }
 }
 
-/// The weight of a signal from one of our timers, or `None` for a signal someone else sent
-/// (`kill`, the program's own timers or descriptors). Async-signal-safe.
+/// The weight of a signal from one of our timers taken at `time` (monotonic ns), or `None` for
+/// a signal someone else sent (`kill`, the program's own timers or descriptors).
+/// Async-signal-safe.
 ///
 /// # Safety
 /// `info` must be the handler's valid `siginfo_t`.
-unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t, period_ns: u64) -> Option<u32> {
+unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t, time: u64, period_ns: u64) -> Option<u32> {
     // SAFETY: the caller guarantees `info` is valid; the offsets read below lie within
     // siginfo_t, in the union member that `si_code` selects (timer fields for SI_TIMER,
     // si_band/si_fd for POLL_*).
@@ -109,26 +110,17 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
         unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
         SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(1u32.saturating_add(overrun.max(0) as u32)),
-        POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(1),
+        POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => {
+            Some(slot.map_or(1, |slot| slot.timer.perf_sample_periods(time, period_ns)))
+        }
         SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.
             let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
-            let elapsed = now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed));
-            let periods = (elapsed + period_ns / 2) / period_ns.max(1);
-            Some(periods.clamp(1, u64::from(u32::MAX)) as u32)
+            Some(periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns))
         }
         _ => None,
     }
-}
-
-/// True for a signal from a perf event (`si_code` POLL_*). Async-signal-safe.
-///
-/// # Safety
-/// `info` must be the handler's valid `siginfo_t`.
-unsafe fn is_perf_signal(info: *const libc::siginfo_t) -> bool {
-    // SAFETY: forwarded from the caller.
-    (POLL_IN..=POLL_HUP).contains(&unsafe { (*info).si_code })
 }
 
 /// Writes one sample of the interrupted context into the current generation's ring of the
@@ -139,16 +131,13 @@ unsafe fn is_perf_signal(info: *const libc::siginfo_t) -> bool {
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
     let period_ns = 1_000_000_000 / u64::from(registry.config.hz.max(1));
     let slot = registry.current_slot();
+    let time = monotonic_ns();
     // SAFETY: forwarded from the caller.
-    let Some(weight) = (unsafe { sample_weight(registry, slot, info, period_ns) }) else { return false };
+    let Some(weight) = (unsafe { sample_weight(registry, slot, info, time, period_ns) }) else { return false };
     let Some(slot) = slot else {
         registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
         return true;
     };
-    slot.timer.end_first_period();
-    let time = monotonic_ns();
-    // SAFETY: forwarded from the caller.
-    let weight = if unsafe { is_perf_signal(info) } { slot.timer.periods_since_last_sample(time, period_ns) } else { weight };
     let guard = slot.seqlock.enter();
     if guard.generation() == 0 {
         return true;

@@ -63,7 +63,10 @@ pub struct ThreadTimer {
 
 impl ThreadTimer {
     pub const fn new() -> Self {
-        ThreadTimer { source: AtomicU8::new(0), perf_fd_plus_one: AtomicI32::new(0), posix_timer: AtomicUsize::new(0),
+        ThreadTimer {
+            source: AtomicU8::new(0),
+            perf_fd_plus_one: AtomicI32::new(0),
+            posix_timer: AtomicUsize::new(0),
             perf_period_after_first: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
@@ -79,6 +82,14 @@ impl ThreadTimer {
         self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
     }
 
+    /// Bookkeeping of a perf sample taken at `wall_ns` (monotonic): ends the event's shortened
+    /// first period, and returns the periods of CPU time the sample stands for.
+    /// Async-signal-safe; calling thread only.
+    pub fn perf_sample_periods(&self, wall_ns: u64, period_ns: u64) -> u32 {
+        self.end_first_period();
+        self.periods_since_last_sample(wall_ns, period_ns)
+    }
+
     /// The periods of CPU time a perf sample taken at `wall_ns` stands for. The event counts
     /// kernel time but, with `exclude_kernel` (required at `perf_event_paranoid` 2), drops the
     /// overflows that come while the thread is in the kernel: after a long system call or page
@@ -86,7 +97,7 @@ impl ThreadTimer {
     /// charged to the user stack that made the call. The thread's CPU clock (a system call,
     /// ~0.4 µs) is read only when more than 1.5 periods of wall time passed since the previous
     /// sample; two periods of CPU cannot fit in less. Async-signal-safe; calling thread only.
-    pub fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
+    fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
         let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
         let last_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
         if last_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
@@ -98,14 +109,13 @@ impl ThreadTimer {
         if last_cpu == 0 {
             return 1;
         }
-        let periods = (cpu_ns.saturating_sub(last_cpu) + period_ns / 2) / period_ns.max(1);
-        periods.clamp(1, u64::from(u32::MAX)) as u32
+        periods_in(cpu_ns.saturating_sub(last_cpu), period_ns)
     }
 
     /// After the perf event's first (shortened) period: gives it whole periods from now on.
     /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
     /// period. Async-signal-safe.
-    pub fn end_first_period(&self) {
+    fn end_first_period(&self) {
         if self.perf_period_after_first.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -195,6 +205,18 @@ const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
 /// perf's hrtimer-based events never fire sooner than this after (re)arming.
 const PERF_MIN_PERIOD_NS: u64 = 10_000;
+const ATTR_DISABLED: u64 = 1 << 0;
+const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
+const ATTR_EXCLUDE_HV: u64 = 1 << 6;
+const F_SETSIG: libc::c_int = 10;
+const F_SETOWN_EX: libc::c_int = 15;
+const F_OWNER_TID: libc::c_int = 0;
+
+/// `elapsed_ns` of CPU time in whole sampling periods, rounded, at least 1 (a sample stands for
+/// its own period). Async-signal-safe.
+pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
+    ((elapsed_ns + period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
+}
 
 /// A first period drawn uniformly from (0, `period_ns`] (at least perf's minimum), from the
 /// clock and the thread id: no two threads started together share a phase.
@@ -207,13 +229,6 @@ fn random_first_period(period_ns: u64, tid: u32) -> u64 {
     x ^= x >> 31;
     (x % period_ns.max(1) + 1).clamp(PERF_MIN_PERIOD_NS.min(period_ns), period_ns)
 }
-const ATTR_DISABLED: u64 = 1 << 0;
-const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
-const ATTR_EXCLUDE_HV: u64 = 1 << 6;
-const F_SETSIG: libc::c_int = 10;
-const F_SETOWN_EX: libc::c_int = 15;
-const F_OWNER_TID: libc::c_int = 0;
-
 /// The value our POSIX timers carry in `si_value`, telling their signals from the program's.
 pub const POSIX_TIMER_TAG: usize = 0x5349_4754; // "SIGT"
 
