@@ -4,7 +4,7 @@
 use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
-use crate::timer::{periods_in, POSIX_TIMER_TAG};
+use crate::timer::{period_ns, periods_in, POSIX_TIMER_TAG};
 use crate::ring::RecordWriter;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -129,7 +129,7 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
 /// # Safety
 /// `info` and `ucontext` must be the handler's valid arguments.
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
-    let period_ns = 1_000_000_000 / u64::from(registry.config.hz.max(1));
+    let period_ns = period_ns(registry.config.hz);
     let slot = registry.current_slot();
     let time = monotonic_ns();
     // SAFETY: forwarded from the caller.

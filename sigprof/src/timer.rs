@@ -131,7 +131,7 @@ impl ThreadTimer {
     /// `1/hz` seconds of the thread's CPU time.
     pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
         self.disarm();
-        let period_ns = 1_000_000_000 / u64::from(hz.max(1));
+        let period_ns = period_ns(hz);
         let first_ns = random_first_period(period_ns, tid);
         match source {
             TimerSource::Perf => {
@@ -211,6 +211,11 @@ const ATTR_EXCLUDE_HV: u64 = 1 << 6;
 const F_SETSIG: libc::c_int = 10;
 const F_SETOWN_EX: libc::c_int = 15;
 const F_OWNER_TID: libc::c_int = 0;
+
+/// The sampling period of `hz`, in ns of CPU time. Async-signal-safe.
+pub fn period_ns(hz: u32) -> u64 {
+    1_000_000_000 / u64::from(hz.max(1))
+}
 
 /// `elapsed_ns` of CPU time in whole sampling periods, rounded, at least 1 (a sample stands for
 /// its own period). Async-signal-safe.
