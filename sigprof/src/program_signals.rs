@@ -61,9 +61,24 @@ pub fn manage(signal: i32, previous: &libc::sigaction) {
     }
 }
 
-/// Records the program's new action for a managed signal. Any thread (the `sigaction` wrapper).
+/// Records the program's new action for a managed signal. Any thread (the `sigaction` wrapper,
+/// or a forwarding handler honouring `SA_RESETHAND`). Async-signal-safe.
+///
+/// Every signal is blocked on this thread while the entry's sequence is odd: a handler that
+/// interrupted the write here and forwarded its signal would otherwise wait in [`get`] for a
+/// write that cannot finish until it returns, and hang the program.
 pub fn set(signal: i32, action: &libc::sigaction) {
     let Some(entry) = entry(signal) else { return };
+    // SAFETY: sigset_t is plain data; sigfillset initialises `all`, and rt_sigprocmask (the raw
+    // system call: the interposed wrappers would keep the sampling signal open) only reads
+    // `all` and writes `previous`, both valid for the call.
+    let previous = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all as *const libc::sigset_t, &mut previous as *mut libc::sigset_t, 8);
+        previous
+    };
     // Writers exclude each other; one that finds the lock taken for long (a handler calling
     // sigaction on top of an interrupted sigaction) goes ahead rather than deadlock.
     let mut spins = 0;
@@ -81,6 +96,8 @@ pub fn set(signal: i32, action: &libc::sigaction) {
     }
     entry.sequence.fetch_add(1, Ordering::AcqRel);
     WRITER.store(false, Ordering::Release);
+    // SAFETY: restores the mask saved above; `previous` is valid for the call.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &previous as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8) };
 }
 
 /// The program's current action for `signal`. Async-signal-safe.

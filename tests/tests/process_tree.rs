@@ -128,6 +128,19 @@ fn the_programs_own_sigprof_handler_and_itimer_keep_working() {
     assert!(weight >= 0.95 * expected, "sampling went on: {weight} of {expected:.0}");
 }
 
+/// The program changes its SIGPROF action in a tight loop while its own itimer sends it
+/// SIGPROF: a signal landing while sigtrace records the new action once made the forwarding
+/// handler wait forever for that write (every run hung). `timeout` turns a hang into a failure.
+#[test]
+fn the_program_changing_its_sigprof_action_under_its_own_itimer_never_hangs() {
+    let dir = scratch_dir("sigaction-storm");
+    let program = compile_c("sigaction_storm", FLAGS, &dir);
+    let run = run_traced(Path::new("timeout"), &["-s", "KILL", "30", program.to_str().unwrap(), "0.5"], &[], &dir);
+    assert!(run.output.status.success(), "{:?} (killed after 30 s: hung)\n{}", run.output.status, run.stderr);
+    let handled: u32 = run.stdout.trim().strip_prefix("handled ").and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(handled > 0, "the program's handler ran: {:?}", run.stdout);
+}
+
 #[test]
 fn ten_thousand_short_lived_threads_in_waves_run_in_bounded_memory() {
     let dir = scratch_dir("waves");
