@@ -101,7 +101,7 @@ impl ThreadTimer {
         let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
         let last_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
         if last_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
-            self.last_sample_cpu_ns.store(last_cpu + period_ns, Ordering::Relaxed);
+            self.last_sample_cpu_ns.store(last_cpu.saturating_add(period_ns), Ordering::Relaxed);
             return 1;
         }
         let cpu_ns = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
@@ -220,7 +220,7 @@ pub fn period_ns(hz: u32) -> u64 {
 /// `elapsed_ns` of CPU time in whole sampling periods, rounded, at least 1 (a sample stands for
 /// its own period). Async-signal-safe.
 pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
-    ((elapsed_ns + period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
+    (elapsed_ns.saturating_add(period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
 
 /// A first period drawn uniformly from (0, `period_ns`] (at least perf's minimum), from the
