@@ -10,7 +10,7 @@ use crate::signals::next_symbol;
 use sigprof::generation::wait_for_critical_sections;
 use sigprof::Registry;
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 type Dlopen = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
@@ -43,6 +43,19 @@ pub unsafe extern "C" fn dlopen(filename: *const c_char, flags: c_int) -> *mut c
     handle
 }
 
+/// Waits until every thread that may have started reading code bytes before `code_unloading`
+/// was raised has left its critical section. The wait is not given up: unmapping code a
+/// handler still reads would crash the host (reclamation rule, `sigprof` invariant 6). Only a
+/// thread stopped inside the handler (by a debugger) can make it long; that is said once.
+fn wait_until_no_handler_reads_code(registry: &Registry) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    while wait_for_critical_sections(registry, Duration::from_millis(200)) != 0 {
+        if !SAID.swap(true, Ordering::Relaxed) {
+            crate::log::warn("dlclose waits for a thread stopped inside the sampling handler");
+        }
+    }
+}
+
 /// # Safety
 /// Same contract as libc's `dlclose`.
 #[no_mangle]
@@ -53,16 +66,19 @@ pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
     }
     // SAFETY: the next `dlclose` has this signature.
     let real = unsafe { std::mem::transmute::<usize, Dlclose>(address) };
-    let registry = Registry::get().filter(|_| lifecycle::is_running());
-    let Some(registry) = registry else {
+    // Whatever the shim's state (a handler may still be walking while tracing stops), the
+    // code is unmapped only once no handler can be reading its bytes.
+    let Some(registry) = Registry::get() else {
         // SAFETY: forwarding the caller's argument unchanged.
         return unsafe { real(handle) };
     };
     registry.code_unloading.fetch_add(1, Ordering::SeqCst);
-    wait_for_critical_sections(registry, Duration::from_millis(200));
+    wait_until_no_handler_reads_code(registry);
     // SAFETY: forwarding the caller's argument unchanged.
     let result = unsafe { real(handle) };
-    refresh_unwind_tables();
+    if lifecycle::is_running() {
+        refresh_unwind_tables();
+    }
     registry.code_unloading.fetch_sub(1, Ordering::SeqCst);
     result
 }

@@ -38,6 +38,12 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
                 MAY_FALL_BACK.store(true, Ordering::Relaxed);
                 TimerSource::Perf
             }
+            Err(error) if is_descriptor_shortage(&error) => {
+                say_descriptors_are_scarce();
+                registry.perf_is_ours.store(false, Ordering::Release);
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+                TimerSource::Posix
+            }
             Err(error) => {
                 log::info(&format!(
                     "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
@@ -62,24 +68,24 @@ pub fn current_source() -> Option<TimerSource> {
     }
 }
 
-/// Arms the timer of a newly registered thread with the process's source. A perf event that
-/// is refused, or whose descriptor would crowd the host's file-descriptor limit, falls back to
-/// a POSIX timer under `auto`. Not for the handler.
+/// Arms the timer of a newly registered thread with the process's source. Under `auto`, a
+/// perf event that is refused, or that would take one of a program's scarce descriptors (see
+/// `sigprof::descriptors`), gives way to a POSIX timer, which needs none. Not for the handler.
 pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32) {
     let Some(registry) = Registry::get() else { return };
     let (hz, signal) = (registry.config.hz, registry.config.signal);
-    let result = match SOURCE.load(Ordering::Acquire) {
-        s if s == TimerSource::Perf as u8 => {
-            let perf = slot.timer.arm(TimerSource::Perf, tid, hz, signal);
-            let crowded = perf.is_ok() && slot.timer.perf_fd() as u64 >= descriptor_budget();
-            match perf {
-                Ok(()) if !crowded => Ok(()),
-                _ if MAY_FALL_BACK.load(Ordering::Relaxed) => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
-                Ok(()) => Ok(()),
-                Err(error) => Err(error),
+    let result = match current_source() {
+        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal) {
+            Ok(()) => Ok(()),
+            Err(error) if MAY_FALL_BACK.load(Ordering::Relaxed) => {
+                if is_descriptor_shortage(&error) {
+                    say_descriptors_are_scarce();
+                }
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal)
             }
-        }
-        s if s == TimerSource::Posix as u8 => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
+            Err(error) => Err(error),
+        },
+        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
         _ => Ok(()), // itimer: process-wide, nothing per thread
     };
     if let Err(error) = result {
@@ -89,12 +95,19 @@ pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32) {
     }
 }
 
-/// Perf descriptors are kept below half the soft `RLIMIT_NOFILE`, leaving the rest to the host.
-fn descriptor_budget() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes `limit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 512;
+/// True when a perf event was refused for want of descriptors (the program's limit is tight,
+/// or it uses most of it).
+fn is_descriptor_shortage(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Says once that threads use POSIX timers because descriptors are scarce.
+fn say_descriptors_are_scarce() {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        let limit = sigprof::descriptors::descriptor_limit();
+        log::warn(&format!(
+            "file descriptors are scarce (RLIMIT_NOFILE {limit}): threads are sampled with POSIX CPU timers, which take none (at most the kernel tick rate; samples carry their overruns as weight)"
+        ));
     }
-    (limit.rlim_cur / 2).max(16)
 }

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::signals;
 use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
 use crate::log::{self, Level};
-use crate::output::{create_exclusive, expand_pattern};
+use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
 use crate::threads::{self, current_stack_bounds, current_tid};
 use sigprof::clock::monotonic_ns;
@@ -13,6 +13,7 @@ use std::ffi::c_void;
 use std::sync::OnceLock;
 use std::time::Duration;
 use writer::drain::{self, Drainer};
+use writer::trace_file::TraceFile;
 use writer::{EndReason, Header};
 
 /// How often the drain thread empties the rings at first (then adapted to the load).
@@ -105,7 +106,9 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
-    let (file, path) = create_exclusive(&path).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
+    let requested_path = path;
+    let file = TraceFile::create_exclusive(&requested_path).map_err(|error| format!("cannot create trace file {requested_path}: {error}"))?;
+    let path = file.path().to_string();
     let header = Header {
         pid,
         parent_pid,
@@ -121,7 +124,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,
     };
-    let drainer = Drainer::create(file, path.clone(), &header, registry).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    let drainer = Drainer::create(file, requested_path, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
     drain::install(drainer);
     log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
     Ok(())

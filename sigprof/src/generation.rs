@@ -27,12 +27,22 @@ pub struct Advance {
     pub writers_still_inside: usize,
 }
 
+impl Advance {
+    /// True when every thread was seen outside its critical section after the advance began:
+    /// what was retired before it may be released (invariant 6 of the crate). False when the
+    /// wait ran out of patience: releases are deferred to a later advance, never done now.
+    pub fn completed(&self) -> bool {
+        self.writers_still_inside == 0
+    }
+}
+
 /// Moves to the next generation (or to 0, off, when `stop`), then waits until no thread can
 /// still be writing into the closed one: every registered thread's seqlock is seen even, or
 /// seen to move. Drain thread only (or the exiting thread once the drain thread is stopped).
 ///
 /// The wait is bounded by `patience`; a thread that stays inside longer (stopped by a
-/// debugger, say) is counted, and its late record simply lands in a later generation.
+/// debugger, say) is counted, its late record lands in a ring that is drained later, and the
+/// advance is not [`Advance::completed`]: nothing retired may be released on its account.
 pub fn advance(registry: &Registry, stop: bool, patience: Duration) -> Advance {
     let closed = GENERATION.load(Ordering::SeqCst);
     GENERATION.store(if stop || closed == 0 { 0 } else { closed + 1 }, Ordering::SeqCst);

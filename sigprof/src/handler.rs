@@ -4,7 +4,7 @@
 use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
-use crate::timer::{period_ns, periods_in, POSIX_TIMER_TAG};
+use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
 use crate::ring::RecordWriter;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,6 +14,9 @@ use unwind::{walk_stack, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
 const DWARF_STACK_NEED: u64 = 32 * 1024;
+/// Stack a frame-pointer walk may use below the handler's frame (a few hundred bytes measured;
+/// kept well clear of the guard page of a small alternate or coroutine stack).
+const FP_STACK_NEED: u64 = 4 * 1024;
 
 thread_local! {
     /// Depth of sampling-handler activations on this thread (for tests and debug checks).
@@ -109,9 +112,17 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
     let (code, value, overrun, fd) =
         unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
-        SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(1u32.saturating_add(overrun.max(0) as u32)),
+        SI_TIMER if value as usize == POSIX_TIMER_TAG => {
+            if let Some(slot) = slot {
+                guard_rate(registry, &slot.timer, time, period_ns);
+            }
+            Some(1u32.saturating_add(overrun.max(0) as u32))
+        }
         POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => {
-            Some(slot.map_or(1, |slot| slot.timer.perf_sample_periods(time, period_ns)))
+            Some(slot.map_or(1, |slot| {
+                guard_rate(registry, &slot.timer, time, period_ns);
+                slot.timer.perf_sample_periods(time, period_ns)
+            }))
         }
         SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
@@ -120,6 +131,20 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
             Some(periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns))
         }
         _ => None,
+    }
+}
+
+/// Runs the storm guard of `timer` for a sample at `time` and counts what it did.
+/// Async-signal-safe.
+fn guard_rate(registry: &Registry, timer: &ThreadTimer, time: u64, period_ns: u64) {
+    match timer.guard_rate(time, period_ns) {
+        RateGuard::Normal => {}
+        RateGuard::Reprogrammed => {
+            registry.timers_reprogrammed.fetch_add(1, Ordering::Relaxed);
+        }
+        RateGuard::SwitchedOff => {
+            registry.timers_switched_off.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -159,14 +184,19 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
 fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
     let max_depth = registry.config.max_depth;
     let bounds = slot.stack_bounds();
+    let room = stack_room(bounds);
     let mut push = |frame| record.push_frame(frame);
+    if room.is_some_and(|room| room < FP_STACK_NEED) {
+        push(regs.pc);
+        return WalkMethod::PcOnlyNoStackRoom.code(if max_depth == 1 { WalkEnd::DepthLimit } else { WalkEnd::StackBounds });
+    }
     // The snapshot is used only inside this seqlock critical section (the caller holds the
     // guard), as `Published::current` requires.
     let snapshot = registry.unwind.current();
     let fallback = if registry.config.unwind == UnwindChoice::FramePointers {
         WalkMethod::FramePointers
     } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current()) {
-        if !stack_room_for_dwarf(bounds) {
+        if !room.is_some_and(|room| room >= DWARF_STACK_NEED) {
             WalkMethod::FramePointersNoStackRoom
         } else if let Some(mut lease) = pool.claim(registry.slot_index(slot)) {
             let stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
@@ -183,24 +213,28 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
         return WalkMethod::PcOnly.code(if max_depth == 1 { WalkEnd::DepthLimit } else { WalkEnd::BadFrame });
     }
     // Code bytes may be read (to name a frameless leaf's caller) unless a dlclose is under way.
-    let code = snapshot.map(|s| &s.code).filter(|_| registry.code_unloading.load(Ordering::Acquire) == 0);
+    // SeqCst pairs with `dlclose`'s increment and seqlock reads (Dekker: either it sees this
+    // thread inside, or this thread sees the unload).
+    let code = snapshot.map(|s| &s.code).filter(|_| registry.code_unloading.load(Ordering::SeqCst) == 0);
     let stack = StackMemory::for_walk(bounds, regs.sp);
     let (_, end) = walk_stack(regs, &stack, code, max_depth, &mut push);
     fallback.code(end)
 }
 
-/// True when at least [`DWARF_STACK_NEED`] bytes are left below the handler's own frame, on
-/// the thread's stack or on the alternate signal stack it runs on. Async-signal-safe.
-fn stack_room_for_dwarf(bounds: StackBounds) -> bool {
+/// The bytes left below the handler's own frame on the stack it runs on: the thread's stack
+/// (known bounds) or its alternate signal stack. `None` when the handler runs on a stack it
+/// cannot measure (a coroutine's or green thread's, bounds unknown). Async-signal-safe.
+fn stack_room(bounds: StackBounds) -> Option<u64> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as u64;
     if bounds.contains(here) {
-        return here - bounds.lo >= DWARF_STACK_NEED;
+        return Some(here - bounds.lo);
     }
     // SAFETY: sigaltstack with a null new stack only reports the current one into `current`.
     let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above; `current` is a valid out-pointer.
     let queried = unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } == 0;
     let low = current.ss_sp as u64;
-    queried && current.ss_flags & libc::SS_ONSTACK != 0 && here > low && here - low >= DWARF_STACK_NEED
+    let on_alternate = queried && current.ss_flags & libc::SS_ONSTACK != 0 && here > low && here - low <= current.ss_size as u64;
+    on_alternate.then(|| here - low)
 }

@@ -26,10 +26,24 @@
 //! 4. The handler is never uninstalled and the registry never freed while a timer could
 //!    fire. Otherwise a pending signal meets `SIG_DFL` and kills the host.
 //! 5. A full ring drops the sample and counts it; the handler never waits.
+//! 6. Reclamation: anything a handler may be reading (unwind snapshots, module arrays, code
+//!    ranges, code that `dlclose` is about to unmap) is released only after a wait that began
+//!    after it was unpublished saw every thread outside its critical section
+//!    ([`generation::Advance::completed`], [`generation::wait_for_critical_sections`] returning
+//!    0). A wait that runs out of patience defers the release; it never goes ahead. Otherwise a
+//!    handler reads freed memory and crashes the host.
+//! 7. Everything the handler needs to recognise and re-program a timer is published before the
+//!    timer is enabled (its first signal may arrive inside the enabling call), and a thread
+//!    signalled far faster than its period is contained ([`timer::ThreadTimer::guard_rate`]).
+//!    Otherwise a lost period makes a signal storm that takes the thread's CPU for good.
+//! 8. sigtrace's descriptors live at high numbers and are checked to still be ours before any
+//!    `write`, `ioctl` or `close` ([`descriptors`]). Otherwise a number the program closed and
+//!    reused gets trace bytes written into, or closed under, the program's own file.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod clock;
+pub mod descriptors;
 pub mod generation;
 pub mod handler;
 pub mod program_signals;

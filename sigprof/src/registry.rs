@@ -187,6 +187,10 @@ pub struct Registry {
     /// of a thread's event can still arrive after the thread closed it on its way out: it is
     /// ours all the same, never the program's.
     pub perf_is_ours: AtomicBool,
+    /// Timers the storm guard re-programmed (signalled far faster than their period), and
+    /// timers it stopped for their thread (a second storm, or re-programming failed).
+    pub timers_reprogrammed: AtomicU64,
+    pub timers_switched_off: AtomicU64,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
@@ -208,6 +212,8 @@ impl Registry {
             code_unloading: AtomicU32::new(0),
             itimer_is_ours: AtomicBool::new(false),
             perf_is_ours: AtomicBool::new(false),
+            timers_reprogrammed: AtomicU64::new(0),
+            timers_switched_off: AtomicU64::new(0),
         });
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {

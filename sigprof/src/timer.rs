@@ -16,7 +16,7 @@
 //! (4% of the samples of 32 threads of 0.12 s at 100 Hz).
 
 use crate::clock::thread_cpu_clock;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -55,11 +55,37 @@ pub struct ThreadTimer {
     posix_timer: AtomicUsize,
     /// The whole period (ns) a perf event takes after its first, shorter one; 0 once set.
     perf_period_after_first: AtomicU64,
+    /// The kernel's id of the perf event (`PERF_EVENT_IOC_ID`): the descriptor number is
+    /// touched only while it still refers to this event.
+    perf_event_id: AtomicU64,
     /// Monotonic time and the thread's CPU time (an estimate between reads) at its previous
     /// perf sample; 0 = no sample yet. Written only by the thread's own handler.
     last_sample_wall_ns: AtomicU64,
     last_sample_cpu_ns: AtomicU64,
+    /// The storm guard's window: its start (monotonic ns) and the samples seen in it, and the
+    /// storms this timer had. Written only by the thread's own handler.
+    guard_window_start_ns: AtomicU64,
+    guard_window_samples: AtomicU32,
+    storms: AtomicU32,
 }
+
+/// What the storm guard did about a sample (see [`ThreadTimer::guard_rate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateGuard {
+    /// The rate is within bounds.
+    Normal,
+    /// Samples came far faster than the period: the timer was given its period again.
+    Reprogrammed,
+    /// A second storm (or a timer that could not be re-programmed): the timer is stopped for
+    /// this thread.
+    SwitchedOff,
+}
+
+/// The storm guard's window, in periods of wall time, and the most samples it may hold: a
+/// thread runs at most one period of CPU per period of wall time, so more than
+/// `GUARD_MAX_RATIO` times that is a storm (a timer whose period was lost), never real load.
+const GUARD_WINDOW_PERIODS: u64 = 16;
+const GUARD_MAX_RATIO: u64 = 4;
 
 impl ThreadTimer {
     pub const fn new() -> Self {
@@ -68,8 +94,12 @@ impl ThreadTimer {
             perf_fd_plus_one: AtomicI32::new(0),
             posix_timer: AtomicUsize::new(0),
             perf_period_after_first: AtomicU64::new(0),
+            perf_event_id: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
+            guard_window_start_ns: AtomicU64::new(0),
+            guard_window_samples: AtomicU32::new(0),
+            storms: AtomicU32::new(0),
         }
     }
 
@@ -114,55 +144,151 @@ impl ThreadTimer {
 
     /// After the perf event's first (shortened) period: gives it whole periods from now on.
     /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
-    /// period. Async-signal-safe.
+    /// period. The pending period is cleared only once it was handed to our own event: `arm`
+    /// publishes the descriptor before it enables the event, so the first overflow always finds
+    /// it. Async-signal-safe.
     fn end_first_period(&self) {
-        if self.perf_period_after_first.load(Ordering::Relaxed) == 0 {
+        let period = self.perf_period_after_first.load(Ordering::Relaxed);
+        if period == 0 {
             return;
         }
-        let period = self.perf_period_after_first.swap(0, Ordering::Relaxed);
+        let Some(fd) = self.own_perf_fd() else { return };
+        self.perf_period_after_first.store(0, Ordering::Relaxed);
+        // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call; `fd`
+        // was just checked to be our event.
+        unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period as *const u64) };
+    }
+
+    /// The perf event's descriptor if it still refers to our event (the program may have closed
+    /// the number and reused it). Async-signal-safe.
+    fn own_perf_fd(&self) -> Option<i32> {
         let fd = self.perf_fd();
-        if period != 0 && fd >= 0 {
-            // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call.
-            unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period as *const u64) };
+        let id = self.perf_event_id.load(Ordering::Relaxed);
+        (fd >= 0 && crate::descriptors::perf_event_id(fd, perf_identity()?) == Some(id)).then_some(fd)
+    }
+
+    /// The storm guard, called by the thread's handler for each of its samples at `wall_ns`:
+    /// a thread signalled more than [`GUARD_MAX_RATIO`] times faster than its period over a
+    /// window of [`GUARD_WINDOW_PERIODS`] periods has its timer re-programmed to the period;
+    /// if it storms again, or cannot be re-programmed, its timer is stopped. Whatever ordering
+    /// mistake lets a period go wrong, a thread never spends its time taking signals.
+    /// Async-signal-safe; calling thread only.
+    pub fn guard_rate(&self, wall_ns: u64, period_ns: u64) -> RateGuard {
+        let window_ns = period_ns.saturating_mul(GUARD_WINDOW_PERIODS);
+        let start = self.guard_window_start_ns.load(Ordering::Relaxed);
+        if start == 0 || wall_ns.saturating_sub(start) >= window_ns {
+            self.guard_window_start_ns.store(wall_ns, Ordering::Relaxed);
+            self.guard_window_samples.store(1, Ordering::Relaxed);
+            return RateGuard::Normal;
+        }
+        let samples = self.guard_window_samples.load(Ordering::Relaxed).saturating_add(1);
+        self.guard_window_samples.store(samples, Ordering::Relaxed);
+        if u64::from(samples) <= GUARD_WINDOW_PERIODS * GUARD_MAX_RATIO {
+            return RateGuard::Normal;
+        }
+        self.guard_window_start_ns.store(wall_ns, Ordering::Relaxed);
+        self.guard_window_samples.store(0, Ordering::Relaxed);
+        let storms = self.storms.load(Ordering::Relaxed).saturating_add(1);
+        self.storms.store(storms, Ordering::Relaxed);
+        if storms == 1 && self.reprogram(period_ns) {
+            return RateGuard::Reprogrammed;
+        }
+        self.stop_signals();
+        RateGuard::SwitchedOff
+    }
+
+    /// Gives the timer its whole period again. Async-signal-safe.
+    fn reprogram(&self, period_ns: u64) -> bool {
+        match self.source() {
+            Some(TimerSource::Perf) => {
+                self.perf_period_after_first.store(0, Ordering::Relaxed);
+                let Some(fd) = self.own_perf_fd() else { return false };
+                // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer; `fd` is our event.
+                unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns as *const u64) == 0 }
+            }
+            Some(TimerSource::Posix) => set_posix_timer(self.posix_timer.load(Ordering::Relaxed) as libc::timer_t, period_ns, period_ns),
+            _ => false,
+        }
+    }
+
+    /// Stops the timer's signals without releasing it (the thread's exit or `disarm` does
+    /// that). Async-signal-safe.
+    fn stop_signals(&self) {
+        match self.source() {
+            Some(TimerSource::Perf) => {
+                if let Some(fd) = self.own_perf_fd() {
+                    // SAFETY: `fd` is our event: stop counting and stop signal delivery.
+                    unsafe {
+                        libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+                        libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+                    }
+                }
+            }
+            Some(TimerSource::Posix) => {
+                set_posix_timer(self.posix_timer.load(Ordering::Relaxed) as libc::timer_t, 0, 0);
+            }
+            _ => {}
         }
     }
 
     /// Arms a per-thread timer of `source` for thread `tid`, delivering `signal` every
-    /// `1/hz` seconds of the thread's CPU time.
+    /// `1/hz` seconds of the thread's CPU time. Everything the handler needs (descriptor, event
+    /// id, pending period, source) is published before the timer is enabled: its first
+    /// signal may arrive before the enabling call returns. A perf event whose descriptor would
+    /// crowd the program (see [`crate::descriptors`]) is refused with `EMFILE`.
     pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
         self.disarm();
+        self.storms.store(0, Ordering::Relaxed);
+        self.guard_window_start_ns.store(0, Ordering::Relaxed);
         let period_ns = period_ns(hz);
         let first_ns = random_first_period(period_ns, tid);
         match source {
             TimerSource::Perf => {
-                self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
                 let fd = open_perf_task_clock(tid, first_ns, signal)?;
+                let Some(id) = remember_perf_identity(fd) else {
+                    close_own(fd);
+                    return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+                };
+                self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
+                self.perf_event_id.store(id, Ordering::Relaxed);
                 self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
+                self.source.store(source as u8, Ordering::Release);
+                // SAFETY: enables the event we opened and configured above.
+                if unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) } != 0 {
+                    let error = std::io::Error::last_os_error();
+                    self.disarm();
+                    return Err(error);
+                }
             }
             TimerSource::Posix => {
-                let timer = create_posix_cpu_timer(tid, first_ns, period_ns, signal)?;
+                let timer = create_posix_cpu_timer(tid, signal)?;
                 self.posix_timer.store(timer as usize, Ordering::Relaxed);
+                self.source.store(source as u8, Ordering::Release);
+                if !set_posix_timer(timer, first_ns, period_ns) {
+                    let error = std::io::Error::last_os_error();
+                    self.disarm();
+                    return Err(error);
+                }
             }
-            TimerSource::Itimer => {} // process-wide: see arm_process_itimer
+            TimerSource::Itimer => self.source.store(source as u8, Ordering::Release), // process-wide: see set_process_itimer
         }
-        self.source.store(source as u8, Ordering::Release);
         Ok(())
     }
 
-    /// Stops and releases the timer. Idempotent.
+    /// Stops and releases the timer. Idempotent. A perf descriptor is closed only while it
+    /// still refers to our event; a number the program closed and reused is forgotten.
     pub fn disarm(&self) {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
         self.last_sample_wall_ns.store(0, Ordering::Relaxed);
         self.last_sample_cpu_ns.store(0, Ordering::Relaxed);
         match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
             Some(TimerSource::Perf) => {
-                let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;
-                if fd >= 0 {
-                    // SAFETY: `fd` is the perf event we opened; disabling then closing it is harmless.
-                    unsafe {
-                        libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-                        libc::close(fd);
-                    }
+                let owned = self.own_perf_fd();
+                self.perf_fd_plus_one.store(0, Ordering::Relaxed);
+                if let Some(fd) = owned {
+                    // SAFETY: `fd` was just checked to be our perf event; disabling then closing it is harmless.
+                    unsafe { libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) };
+                    close_own(fd);
                 }
             }
             Some(TimerSource::Posix) => {
@@ -173,6 +299,11 @@ impl ThreadTimer {
             Some(TimerSource::Itimer) | None => {}
         }
     }
+
+    /// How many storms the guard saw on this timer since it was armed.
+    pub fn storms(&self) -> u32 {
+        self.storms.load(Ordering::Relaxed)
+    }
 }
 
 impl ThreadTimer {
@@ -181,11 +312,10 @@ impl ThreadTimer {
     /// inherited by `fork`, so there is nothing to delete.
     pub fn forget_after_fork(&self) {
         if TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) == Some(TimerSource::Perf) {
-            let fd = self.perf_fd_plus_one.swap(0, Ordering::Relaxed) - 1;
-            if fd >= 0 {
-                // SAFETY: closes the child's copy of an inherited descriptor we opened.
-                unsafe { libc::close(fd) };
+            if let Some(fd) = self.own_perf_fd() {
+                close_own(fd);
             }
+            self.perf_fd_plus_one.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -223,8 +353,15 @@ pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
     (elapsed_ns.saturating_add(period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
 
-/// A first period drawn uniformly from (0, `period_ns`] (at least perf's minimum), from the
-/// clock and the thread id: no two threads started together share a phase.
+/// The shortest first period: 1/32 of the period, and never under perf's minimum. A thread
+/// loses at most 1/64 of a sample to it in expectation, and a first overflow can never come
+/// microseconds after arming.
+fn shortest_first_period(period_ns: u64) -> u64 {
+    (period_ns / 32).max(PERF_MIN_PERIOD_NS).min(period_ns)
+}
+
+/// A first period drawn uniformly from (0, `period_ns`] (at least [`shortest_first_period`]),
+/// from the clock and the thread id: no two threads started together share a phase.
 fn random_first_period(period_ns: u64, tid: u32) -> u64 {
     // splitmix64 of the monotonic clock and the thread id.
     let mut x = crate::clock::monotonic_ns() ^ (u64::from(tid) << 32);
@@ -232,7 +369,35 @@ fn random_first_period(period_ns: u64, tid: u32) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^= x >> 31;
-    (x % period_ns.max(1) + 1).clamp(PERF_MIN_PERIOD_NS.min(period_ns), period_ns)
+    (x % period_ns.max(1) + 1).clamp(shortest_first_period(period_ns), period_ns)
+}
+
+/// Device and inode shared by every perf event descriptor (the kernel's anonymous inode), read
+/// from our first event; 0 = not known yet.
+static PERF_DEVICE: AtomicU64 = AtomicU64::new(0);
+static PERF_INODE: AtomicU64 = AtomicU64::new(0);
+
+/// The identity of perf event descriptors, once one was opened. Async-signal-safe.
+fn perf_identity() -> Option<(u64, u64)> {
+    let inode = PERF_INODE.load(Ordering::Acquire);
+    (inode != 0).then(|| (PERF_DEVICE.load(Ordering::Relaxed), inode))
+}
+
+/// Records the identity of perf descriptors from `fd`, a perf event we just opened, and returns
+/// the event's id. Not for the handler.
+fn remember_perf_identity(fd: i32) -> Option<u64> {
+    let (device, inode) = crate::descriptors::file_identity(fd)?;
+    if perf_identity().is_none() {
+        PERF_DEVICE.store(device, Ordering::Relaxed);
+        PERF_INODE.store(inode, Ordering::Release);
+    }
+    crate::descriptors::perf_event_id(fd, (device, inode))
+}
+
+/// Closes a descriptor checked (or known) to be ours. Async-signal-safe.
+fn close_own(fd: i32) {
+    // SAFETY: the caller checked that `fd` is our own descriptor.
+    unsafe { libc::close(fd) };
 }
 /// The value our POSIX timers carry in `si_value`, telling their signals from the program's.
 pub const POSIX_TIMER_TAG: usize = 0x5349_4754; // "SIGT"
@@ -272,8 +437,10 @@ fn last_error<T>() -> std::io::Result<T> {
     Err(std::io::Error::last_os_error())
 }
 
-/// Opens a task-clock event on thread `tid` that sends `signal` to that thread every
-/// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling).
+/// Opens a task-clock event on thread `tid` that will send `signal` to that thread every
+/// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling),
+/// moved into the perf descriptor band (see [`crate::descriptors`]) and configured, but still
+/// disabled: the caller publishes it to the handler, then enables it.
 fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
     let attr = PerfEventAttr {
         kind: PERF_TYPE_SOFTWARE,
@@ -284,30 +451,34 @@ fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Resul
         wakeup_events: 1,
         ..Default::default()
     };
+    let (lo, hi) = crate::descriptors::perf_band();
+    if lo >= hi {
+        return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+    }
     // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
     let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) } as i32;
     if fd < 0 {
         return last_error();
     }
+    let fd = crate::descriptors::move_above(fd, lo, hi).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EMFILE))?;
     let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
-    // SAFETY: fcntl/ioctl on the descriptor we just opened; `owner` outlives the call.
+    // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
+    // record takes this (final) number, which the signals carry as `si_fd`.
     let configured = unsafe {
         libc::fcntl(fd, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) == 0
             && libc::fcntl(fd, F_SETSIG, signal) == 0
             && libc::fcntl(fd, F_SETOWN_EX, &owner as *const FOwnerEx) == 0
-            && libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) == 0
     };
     if !configured {
         let error = std::io::Error::last_os_error();
-        // SAFETY: closing the descriptor we opened above.
-        unsafe { libc::close(fd) };
+        close_own(fd);
         return Err(error);
     }
     Ok(fd)
 }
 
-/// A POSIX timer on thread `tid`'s CPU clock: first signal after `first_ns`, then every `period_ns`.
-fn create_posix_cpu_timer(tid: u32, first_ns: u64, period_ns: u64, signal: i32) -> std::io::Result<libc::timer_t> {
+/// A POSIX timer on thread `tid`'s CPU clock, created disarmed (see [`set_posix_timer`]).
+fn create_posix_cpu_timer(tid: u32, signal: i32) -> std::io::Result<libc::timer_t> {
     // SAFETY: sigevent is plain data; all-zero is a valid starting value.
     let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
     event.sigev_notify = libc::SIGEV_THREAD_ID;
@@ -319,16 +490,16 @@ fn create_posix_cpu_timer(tid: u32, first_ns: u64, period_ns: u64, signal: i32) 
     if unsafe { libc::timer_create(thread_cpu_clock(tid), &mut event, &mut timer) } != 0 {
         return last_error();
     }
+    Ok(timer)
+}
+
+/// Sets a POSIX timer to fire after `first_ns`, then every `period_ns` (0, 0: stops it).
+/// Async-signal-safe (`timer_settime` is).
+fn set_posix_timer(timer: libc::timer_t, first_ns: u64, period_ns: u64) -> bool {
     let timespec = |ns: u64| libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
     let spec = libc::itimerspec { it_interval: timespec(period_ns), it_value: timespec(first_ns) };
-    // SAFETY: `timer` was just created; `spec` is valid.
-    if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {
-        let error = std::io::Error::last_os_error();
-        // SAFETY: deleting the timer we created.
-        unsafe { libc::timer_delete(timer) };
-        return Err(error);
-    }
-    Ok(timer)
+    // SAFETY: `timer` is a timer we created; `spec` is valid for the call.
+    unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) == 0 }
 }
 
 /// Arms (hz > 0) or disarms (hz == 0) the process-wide `ITIMER_PROF` timer.

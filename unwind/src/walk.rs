@@ -53,6 +53,8 @@ pub enum WalkMethod {
     FramePointersNotReady = 4,
     /// Only the PC: DWARF was forced but could not run.
     PcOnly = 5,
+    /// Only the PC: the stack the handler runs on had too little room left for any walk.
+    PcOnlyNoStackRoom = 6,
 }
 
 impl WalkMethod {

@@ -8,8 +8,13 @@
 //!    and installs a fresh one.
 //! 2. A generation is written with one `write_all` of a complete chunk (see `format`), after
 //!    the advance protocol guaranteed no thread still writes into it.
-//! 3. Unwind snapshots replaced during a generation are freed only after the next completed
-//!    advance (see `unwind::published`).
+//! 3. Unwind snapshots replaced during a generation are freed only after an advance that began
+//!    after their replacement *completed* (every thread seen outside its critical section);
+//!    an advance whose wait ran out of patience defers them to a later one (see
+//!    `sigprof::generation`, the reclamation rule).
+//! 4. The trace file is written only while its descriptor still refers to the file we created
+//!    (see `trace_file`); when the program took the number over, the trace goes on in a new
+//!    file under the next free name, with one line on stderr.
 
 use crate::format::{encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
@@ -17,10 +22,10 @@ use sigprof::generation::{advance, current_generation};
 use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
 use sigprof::ring::SampleRecord;
 use sigprof::Registry;
+use crate::trace_file::TraceFile;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::modules::{load_counters, loaded_modules, LoadedModule};
@@ -43,8 +48,10 @@ const DWARF_CACHES_PER_CPU: usize = 4;
 
 /// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
 static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
-/// An eventfd that wakes the drain thread early (a fatal signal asks for a flush); -1 if none.
-static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// A futex word that wakes the drain thread early (a fatal signal asks for a flush, tracing
+/// ends): 1 = wake-up pending. A futex needs no descriptor, so none of the program's numbers
+/// can be confused with it.
+static WAKE: AtomicU32 = AtomicU32::new(0);
 /// A fatal signal number whose flush was requested (0 = none), and whether it was done.
 static FLUSH_REQUEST: AtomicU32 = AtomicU32::new(0);
 static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
@@ -190,8 +197,12 @@ struct KnownThread {
 
 /// The drain thread's state: the trace file and the open generation.
 pub struct Drainer {
-    file: File,
-    path: String,
+    file: TraceFile,
+    /// The path the trace was asked for (a replacement file takes the next free name of it).
+    requested_path: String,
+    header: Header,
+    /// Prints one `sigtrace:` line (the shim's logger).
+    notice: fn(&str),
     registry: &'static Registry,
     generation_ns: u64,
     generation_start: u64,
@@ -203,7 +214,9 @@ pub struct Drainer {
     current_modules: Vec<LoadedModule>,
     /// Every module loaded at some point of the open generation.
     modules_this_generation: Vec<LoadedModule>,
-    retired_snapshots: Vec<UnwindSnapshot>,
+    /// Snapshots replaced but perhaps still in a handler's hands: kept (boxed, at the address
+    /// handlers read) until an advance that began after their replacement completes.
+    retired_snapshots: Vec<Box<UnwindSnapshot>>,
     /// How long an advance waits for threads inside their critical section.
     patience: Duration,
 }
@@ -211,14 +224,13 @@ pub struct Drainer {
 impl Drainer {
     /// Writes the file's preamble and header. The unwind tables are built by the drain thread's
     /// first round (or at the first generation close), not here: start-up stays cheap.
-    pub fn create(mut file: File, path: String, header: &Header, registry: &'static Registry) -> std::io::Result<Drainer> {
-        let mut bytes = Vec::with_capacity(512);
-        encode_preamble(&mut bytes);
-        encode_header(&mut bytes, header);
-        file.write_all(&bytes)?;
+    pub fn create(mut file: TraceFile, requested_path: String, header: &Header, registry: &'static Registry, notice: fn(&str)) -> std::io::Result<Drainer> {
+        file.write_all(&file_start(header))?;
         Ok(Drainer {
             file,
-            path,
+            requested_path,
+            header: header.clone(),
+            notice,
             registry,
             generation_ns: u64::from(header.generation_ms.max(1)) * 1_000_000,
             generation_start: header.start_clock_ns,
@@ -243,7 +255,8 @@ impl Drainer {
         self.load_counters = counters;
         let (modules, snapshot) = self.unwind_tables.refresh();
         if let Some(old) = self.registry.unwind.publish(snapshot) {
-            self.retired_snapshots.push(*old);
+            // Kept boxed: handlers may hold a reference into this very allocation.
+            self.retired_snapshots.push(old);
         }
         for module in &modules {
             if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
@@ -317,8 +330,11 @@ impl Drainer {
         }
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
-        // The advance completed: no handler still uses a snapshot retired before it.
-        self.retired_snapshots.clear();
+        if advance.completed() {
+            // Every snapshot here was retired before this advance began, and every thread has
+            // since been seen outside its critical section: no handler can still hold one.
+            self.retired_snapshots.clear();
+        }
         let end_time = monotonic_ns();
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
@@ -326,7 +342,24 @@ impl Drainer {
         self.modules_this_generation = self.current_modules.clone();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
         encode_generation(&mut bytes, &generation);
-        self.file.write_all(&bytes)
+        self.write(&bytes)
+    }
+
+    /// Appends `bytes` to the trace. When the program took the trace file's descriptor over
+    /// (closed it, reused the number), says so once and goes on in a new file under the next
+    /// free name, starting with the header again.
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.write_all(bytes) {
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                let old = self.file.path().to_string();
+                let mut file = TraceFile::create_exclusive(&self.requested_path)?;
+                file.write_all(&file_start(&self.header))?;
+                (self.notice)(&format!("the program closed the descriptor of {old}; the trace goes on in {}", file.path()));
+                self.file = file;
+                self.file.write_all(bytes)
+            }
+            result => result,
+        }
     }
 
     fn build_generation(&mut self, sequence: u64, end_time: u64, writers_still_inside: usize) -> Generation {
@@ -379,10 +412,13 @@ impl Drainer {
         builder.samples.sort_by_key(|sample| sample.time);
         let mut counters: Vec<(String, u64)> =
             WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
-        let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only"];
+        let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only", "pc_only_no_stack_room"];
         counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
         counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
+        counters.push(("unwind.snapshots_deferred".into(), self.retired_snapshots.len() as u64));
+        counters.push(("timer.storms_reprogrammed".into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
+        counters.push(("timer.storms_switched_off".into(), self.registry.timers_switched_off.swap(0, Ordering::Relaxed)));
         counters.push(("annotations.skipped_reentrant".into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push(("drain.cpu_ns_total".into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
@@ -405,8 +441,16 @@ impl Drainer {
     }
 
     pub fn path(&self) -> &str {
-        &self.path
+        self.file.path()
     }
+}
+
+/// The bytes a trace file starts with: preamble and header.
+fn file_start(header: &Header) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(512);
+    encode_preamble(&mut bytes);
+    encode_header(&mut bytes, header);
+    bytes
 }
 
 fn to_trace_module(module: &LoadedModule) -> Module {
@@ -437,42 +481,33 @@ pub fn install(drainer: Drainer) {
     DRAINER.store(cell, Ordering::Release); // an older cell (the parent's, after fork) is leaked
     FLUSH_REQUEST.store(0, Ordering::Relaxed);
     FLUSH_DONE.store(0, Ordering::Relaxed);
-    if WAKE_FD.load(Ordering::Relaxed) < 0 {
-        // SAFETY: eventfd creates a new descriptor; failure leaves -1 (the drain thread then sleeps).
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        WAKE_FD.store(fd, Ordering::Relaxed);
-    }
+    WAKE.store(0, Ordering::Relaxed);
 }
 
-/// Waits up to `period` or until woken through the eventfd.
+/// Waits up to `period` or until [`wake`] is called.
 fn wait_for_wake(period: Duration) {
-    let fd = WAKE_FD.load(Ordering::Relaxed);
-    if fd < 0 {
-        return std::thread::sleep(period);
-    }
-    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: polls one valid pollfd; then drains the counter into a local.
-    unsafe {
-        if libc::poll(&mut poll, 1, period.as_millis() as libc::c_int) > 0 {
-            let mut value = 0u64;
-            libc::read(fd, (&mut value as *mut u64).cast(), 8);
-        }
-    }
+    let timeout = libc::timespec { tv_sec: period.as_secs() as libc::time_t, tv_nsec: period.subsec_nanos() as libc::c_long };
+    // SAFETY: FUTEX_WAIT on our own static word with a valid timeout: sleeps only while the
+    // word is 0, returns at once if a wake-up is pending.
+    unsafe { libc::syscall(libc::SYS_futex, WAKE.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0u32, &timeout as *const libc::timespec) };
+    WAKE.store(0, Ordering::Relaxed);
+}
+
+/// Wakes the drain thread now. Async-signal-safe (an atomic store and a futex call).
+pub fn wake() {
+    WAKE.store(1, Ordering::Release);
+    // SAFETY: FUTEX_WAKE on our own static word; no memory is passed.
+    unsafe { libc::syscall(libc::SYS_futex, WAKE.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1u32) };
 }
 
 /// Asks the drain thread to write the open generation because `signal` is about to kill the
 /// process, and waits for it at most `patience`. Returns whether the flush was done.
-/// Async-signal-safe: atomics, `write` to an eventfd, `nanosleep`.
+/// Async-signal-safe: atomics, a futex wake, `nanosleep`.
 pub fn flush_for_fatal_signal(signal: i32, patience: Duration) -> bool {
     if DRAINER.load(Ordering::Acquire).is_null() || FLUSH_REQUEST.compare_exchange(0, signal as u32, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return FLUSH_DONE.load(Ordering::Acquire) != 0;
     }
-    let fd = WAKE_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let one = 1u64;
-        // SAFETY: writes 8 bytes from a local to our eventfd.
-        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-    }
+    wake();
     let step = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
     for _ in 0..patience.as_millis().max(1) {
         if FLUSH_DONE.load(Ordering::Acquire) != 0 {
@@ -534,7 +569,7 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
                 }
                 match slot.as_mut() {
                     None => Ok(None),
-                    Some(drainer) => drainer.tick().map(Some).map_err(|error| format!("cannot write {}: {error}", drainer.path)),
+                    Some(drainer) => drainer.tick().map(Some).map_err(|error| format!("cannot write {}: {error}", drainer.path())),
                 }
             })
             .unwrap_or(Ok(None))
@@ -571,10 +606,10 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
     let written = drainer.close_generation(true).and_then(|()| {
         let mut bytes = Vec::with_capacity(32);
         encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()) });
-        drainer.file.write_all(&bytes)
+        drainer.write(&bytes)
     });
-    written.map_err(|error| format!("cannot write {}: {error}", drainer.path))?;
-    Ok(Some(drainer.path))
+    written.map_err(|error| format!("cannot write {}: {error}", drainer.path()))?;
+    Ok(Some(drainer.path().to_string()))
 }
 
 /// Closes and writes the open generation with the end record `reason` and ends tracing (exit,

@@ -164,6 +164,8 @@ pub mod walk {
     pub const METHOD_FP_NOT_READY: u8 = 4;
     /// Only the interrupted PC: DWARF was forced (`SIGTRACE_UNWIND=dwarf`) but could not run.
     pub const METHOD_PC_ONLY: u8 = 5;
+    /// Only the interrupted PC: the stack the handler ran on had too little room for a walk.
+    pub const METHOD_PC_ONLY_NO_STACK_ROOM: u8 = 6;
 
     /// The walk reached the outermost frame (a null return address or undefined CFI).
     pub const END_ROOT: u8 = 0;
@@ -182,6 +184,7 @@ pub mod walk {
             METHOD_FP_NO_STACK_ROOM => "fp (no stack room for DWARF)",
             METHOD_FP_NOT_READY => "fp (unwind tables not ready)",
             METHOD_PC_ONLY => "pc only",
+            METHOD_PC_ONLY_NO_STACK_ROOM => "pc only (no stack room for a walk)",
             _ => "unknown",
         }
     }

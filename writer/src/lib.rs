@@ -9,5 +9,7 @@ pub mod varint;
 
 #[cfg(feature = "drain")]
 pub mod drain;
+#[cfg(feature = "drain")]
+pub mod trace_file;
 
 pub use format::{read_trace, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread, Trace};

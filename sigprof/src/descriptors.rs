@@ -1,0 +1,154 @@
+//! sigtrace's descriptors inside the host: where they are placed and how their identity is
+//! checked before sigtrace touches them again.
+//!
+//! The host may close any descriptor (daemons close everything above 2) and get the same number
+//! back for its own file or socket. So sigtrace (1) moves each descriptor it keeps to a high
+//! number with close-on-exec, away from the low numbers a program's `open` takes, and (2) before
+//! every `write`, `ioctl` or `close` checks that the number still refers to its own open file:
+//! the device and inode of the trace file, the kernel's event id of a perf event. A descriptor
+//! that fails the check is forgotten, never touched again.
+//!
+//! "High" is measured against the ceiling `min(soft RLIMIT_NOFILE, 4096)`: the kernel's
+//! descriptor table grows to the highest number in use and `fork` copies it, so a number near a
+//! limit of a million would cost every fork of the program. Per-thread perf events take
+//! descriptors only from the band `[ceiling / 2, ceiling - 64)`: a program with a tight limit
+//! (under 128) never sees sigtrace take one for a thread (those threads use POSIX CPU timers,
+//! which need none), and the last 64 numbers under the limit are always left to the program.
+
+/// Descriptors kept free for the program just under its soft limit.
+pub const HEADROOM: u64 = 64;
+
+/// `_IOR('$', 7, __u64)`: the kernel's unique id of a perf event.
+const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
+
+/// The soft `RLIMIT_NOFILE` (1024 when unknown or unlimited beyond reason).
+pub fn descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes `limit`, valid for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    limit.rlim_cur.min(1 << 20)
+}
+
+/// The highest numbers sigtrace's descriptors take stay under this.
+const MAX_CEILING: u64 = 4096;
+
+/// `min(soft limit, 4096)`: sigtrace's descriptors stay below it.
+pub fn descriptor_ceiling() -> u64 {
+    descriptor_limit().min(MAX_CEILING)
+}
+
+/// The band `[lo, hi)` of numbers a per-thread perf descriptor may take; empty (`lo >= hi`)
+/// when the limit is too tight to spare any.
+pub fn perf_band() -> (u64, u64) {
+    let ceiling = descriptor_ceiling();
+    (ceiling / 2, ceiling.saturating_sub(HEADROOM))
+}
+
+/// Moves `fd` to the lowest free number at or above `lo` with close-on-exec and closes the
+/// original. Returns the new number, or `None` (the original closed too) when none is free
+/// below `hi`.
+pub fn move_above(fd: i32, lo: u64, hi: u64) -> Option<i32> {
+    if lo >= hi {
+        close_unchecked(fd);
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates our own descriptor `fd`; no memory is passed.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
+    close_unchecked(fd);
+    if high < 0 {
+        return None;
+    }
+    if high as u64 >= hi {
+        close_unchecked(high);
+        return None;
+    }
+    Some(high)
+}
+
+/// Moves `fd` as high as it goes under the ceiling (the trace file: one descriptor, kept out
+/// of the program's way). Returns the new number, or `fd` itself when it cannot move.
+pub fn move_to_top(fd: i32) -> i32 {
+    let mut lo = descriptor_ceiling().saturating_sub(1);
+    while lo > fd as u64 {
+        // SAFETY: duplicates our own descriptor; no memory is passed.
+        let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
+        if high >= 0 {
+            close_unchecked(fd);
+            return high;
+        }
+        // The top numbers are taken (or the limit changed): try a lower start.
+        lo = lo.saturating_sub(lo / 8 + 1);
+    }
+    fd
+}
+
+/// Closes a descriptor sigtrace just opened and still owns (no identity check needed).
+fn close_unchecked(fd: i32) {
+    // SAFETY: closes a descriptor this module's caller opened a moment ago.
+    unsafe { libc::close(fd) };
+}
+
+/// The device and inode `fd` refers to, or `None` if it is not open. Async-signal-safe.
+pub fn file_identity(fd: i32) -> Option<(u64, u64)> {
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: stat is plain data; fstat writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on any number is harmless; `stat` is valid for the call.
+    (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some((stat.st_dev, stat.st_ino))
+}
+
+/// The kernel's id of the perf event open as `fd`, or `None` when `fd` is not open or not a
+/// perf event. Only a file with the device and inode of sigtrace's own perf events
+/// (`event_identity`, the kernel's shared anonymous inode) is asked, so the request never
+/// reaches a program's device, socket or regular file; other anonymous-inode files (eventfd,
+/// epoll, timerfd) answer ENOTTY to this perf-only request. Async-signal-safe.
+pub fn perf_event_id(fd: i32, event_identity: (u64, u64)) -> Option<u64> {
+    if file_identity(fd)? != event_identity {
+        return None;
+    }
+    let mut id = 0u64;
+    // SAFETY: PERF_EVENT_IOC_ID writes one u64 into `id`, valid for the call.
+    (unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ID, &mut id as *mut u64) } == 0).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regular_file_is_not_a_perf_event_and_moves_high() {
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(file);
+        let identity = file_identity(fd).unwrap();
+        assert_eq!(
+            perf_event_id(fd, identity),
+            None,
+            "a file answers no perf event id"
+        );
+        let (lo, hi) = perf_band();
+        let moved = move_above(fd, lo, hi).expect("a free number in the band");
+        assert!(
+            moved as u64 >= lo && (moved as u64) < hi,
+            "{moved} in {lo}..{hi}"
+        );
+        assert_eq!(file_identity(moved), Some(identity));
+        assert_eq!(file_identity(fd), None, "the original number is closed");
+        close_unchecked(moved);
+        assert_eq!(file_identity(moved), None);
+    }
+
+    #[test]
+    fn nothing_moves_into_an_empty_band() {
+        let fd =
+            std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/proc/self/exe").unwrap());
+        assert_eq!(move_above(fd, 10, 10), None);
+        assert_eq!(file_identity(fd), None, "closed");
+    }
+}

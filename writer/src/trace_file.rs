@@ -1,0 +1,176 @@
+//! The trace file inside the host: created exclusively (never truncating or overwriting a
+//! file; a taken name gets the next free `.N` suffix), kept on a high descriptor number with
+//! close-on-exec, and checked to still be ours before every write.
+//!
+//! The program may close every descriptor (daemons do) and get our number back for its own
+//! log file: a write then would put trace bytes into the program's file. So each write first
+//! compares the device and inode behind the number with the file we created; a descriptor that
+//! fails the check is forgotten, never written or closed again.
+
+use sigprof::descriptors::{file_identity, move_to_top};
+use std::ffi::CString;
+use std::io::{Error, ErrorKind};
+
+/// An open trace file, owned by the drain side.
+pub struct TraceFile {
+    fd: i32,
+    /// Device and inode of the file we created.
+    identity: (u64, u64),
+    path: String,
+}
+
+impl TraceFile {
+    /// Creates `path`, or `path.1`, `path.2`, … if taken, with `O_EXCL` and `O_CLOEXEC`, and moves
+    /// its descriptor as high as the soft `RLIMIT_NOFILE` allows.
+    pub fn create_exclusive(path: &str) -> std::io::Result<TraceFile> {
+        for attempt in 0..10_000u32 {
+            let candidate = if attempt == 0 {
+                path.to_string()
+            } else {
+                format!("{path}.{attempt}")
+            };
+            let name = CString::new(candidate.as_str())
+                .map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
+            // SAFETY: opens a NUL-terminated path; the flags never truncate an existing file.
+            let fd = unsafe {
+                libc::open(
+                    name.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            if fd < 0 {
+                let error = Error::last_os_error();
+                if error.kind() == ErrorKind::AlreadyExists {
+                    continue;
+                }
+                return Err(error);
+            }
+            let fd = move_to_top(fd);
+            let Some(identity) = file_identity(fd) else {
+                return Err(Error::other("the new trace file vanished"));
+            };
+            return Ok(TraceFile {
+                fd,
+                identity,
+                path: candidate,
+            });
+        }
+        Err(Error::new(
+            ErrorKind::AlreadyExists,
+            "10000 names with this pattern are taken",
+        ))
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The descriptor number (for tests and diagnostics).
+    pub fn raw_fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// True while our descriptor number still refers to the file we created.
+    pub fn is_intact(&self) -> bool {
+        self.fd >= 0 && file_identity(self.fd) == Some(self.identity)
+    }
+
+    /// Writes all of `bytes` (retrying interrupted and short writes), after checking that the
+    /// descriptor is still ours; a descriptor the program took over is forgotten and the write
+    /// fails with `ErrorKind::NotFound`.
+    pub fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        if !self.is_intact() {
+            self.fd = -1;
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "the program closed or replaced the trace file's descriptor",
+            ));
+        }
+        while !bytes.is_empty() {
+            // SAFETY: writes from our own buffer to our own, just checked, descriptor.
+            let written = unsafe { libc::write(self.fd, bytes.as_ptr().cast(), bytes.len()) };
+            if written < 0 {
+                let error = Error::last_os_error();
+                if error.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            if written == 0 {
+                return Err(Error::new(
+                    ErrorKind::WriteZero,
+                    "the trace file takes no more bytes",
+                ));
+            }
+            bytes = &bytes[written as usize..];
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        if self.is_intact() {
+            // SAFETY: closes our own descriptor, just checked to still be the trace file.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sigtrace-trace-file-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let dir = scratch("names");
+        let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
+        let first = TraceFile::create_exclusive(&path).unwrap();
+        let second = TraceFile::create_exclusive(&path).unwrap();
+        let third = TraceFile::create_exclusive(&path).unwrap();
+        assert_eq!(first.path(), path);
+        assert_eq!(second.path(), format!("{path}.1"));
+        assert_eq!(third.path(), format!("{path}.2"));
+        assert!(TraceFile::create_exclusive(&dir.join("missing/t").to_string_lossy()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_descriptor_the_program_took_over_is_never_written() {
+        let dir = scratch("takeover");
+        let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
+        let mut trace = TraceFile::create_exclusive(&path).unwrap();
+        assert!(trace.raw_fd() > 2);
+        trace.write_all(b"trace").unwrap();
+        // The program closes our number and gets it back for its own file.
+        let own = dir.join("program.log");
+        let program = std::fs::File::create(&own).unwrap();
+        let program_fd = std::os::fd::IntoRawFd::into_raw_fd(program);
+        // SAFETY: test: puts the program's file on the trace file's number, as dup2 in a host would.
+        assert_eq!(
+            unsafe { libc::dup2(program_fd, trace.raw_fd()) },
+            trace.raw_fd()
+        );
+        assert!(!trace.is_intact());
+        assert_eq!(
+            trace.write_all(b"more").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        drop(trace);
+        assert_eq!(
+            std::fs::read(&own).unwrap(),
+            b"",
+            "nothing written into the program's file"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"trace");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
