@@ -16,6 +16,7 @@ pub mod exit;
 pub mod lifecycle;
 pub mod log;
 pub mod output;
+pub mod sandbox;
 pub mod sampling;
 pub mod signals;
 pub mod startup;

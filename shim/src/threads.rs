@@ -144,6 +144,9 @@ pub fn register_current_thread() {
 extern "C" fn release_exiting_thread(value: *mut c_void) {
     let result = std::panic::catch_unwind(|| {
         let Some(registry) = Registry::get() else { return };
+        if crate::sandbox::is_sandboxed() {
+            return; // no system call of ours may meet the program's filter
+        }
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
         slot.timer.disarm();
         slot.exit_cpu_ns.store(sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);

@@ -134,6 +134,22 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
     }
 }
 
+/// True when `info` describes a signal from one of our timers (by its code and tag alone: a
+/// perf signal after its event was closed is still ours). Async-signal-safe.
+///
+/// # Safety
+/// `info` must be the handler's valid `siginfo_t`.
+unsafe fn is_timer_signal(registry: &Registry, info: *const libc::siginfo_t) -> bool {
+    // SAFETY: the caller guarantees `info` is valid; the value lies within siginfo_t.
+    let (code, value) = unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET)) };
+    match code {
+        SI_TIMER => value as usize == POSIX_TIMER_TAG,
+        POLL_IN..=POLL_HUP => registry.perf_is_ours.load(Ordering::Relaxed),
+        SI_KERNEL => registry.itimer_is_ours.load(Ordering::Relaxed),
+        _ => false,
+    }
+}
+
 /// Runs the storm guard of `timer` for a sample at `time` and counts what it did.
 /// Async-signal-safe.
 fn guard_rate(registry: &Registry, timer: &ThreadTimer, time: u64, period_ns: u64) {
@@ -154,6 +170,12 @@ fn guard_rate(registry: &Registry, timer: &ThreadTimer, time: u64, period_ns: u6
 /// # Safety
 /// `info` and `ucontext` must be the handler's valid arguments.
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
+    if crate::generation::current_generation() == 0 {
+        // Tracing is off (stopped, or the program entered a sandbox): only tell our signals
+        // from the program's, with no system call and no timer bookkeeping.
+        // SAFETY: forwarded from the caller.
+        return unsafe { is_timer_signal(registry, info) };
+    }
     let period_ns = period_ns(registry.config.hz);
     let slot = registry.current_slot();
     let time = monotonic_ns();

@@ -25,7 +25,7 @@ use sigprof::Registry;
 use crate::trace_file::TraceFile;
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::modules::{load_counters, loaded_modules, LoadedModule};
@@ -97,6 +97,8 @@ fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
 }
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
+/// True while the drain thread runs its loop.
+static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// The samples, stacks and threads of the open generation, de-duplicated as they arrive.
 /// A fast hash for stack keys (FxHash's multiply-rotate): SipHash costs more than the rest of
@@ -552,12 +554,19 @@ pub enum DrainPeriod {
 /// `catch_unwind`; a panic or a write error switches tracing off (via `on_failure`) instead of
 /// taking the host down.
 pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
-    let (mut period, adaptive) = match schedule {
+    let (period, adaptive) = match schedule {
         DrainPeriod::Adaptive(period) => (period, true),
         DrainPeriod::Fixed(period) => (period, false),
     };
     // SAFETY: gettid is a plain syscall.
     DRAIN_TID.store(unsafe { libc::syscall(libc::SYS_gettid) } as u32, Ordering::Relaxed);
+    DRAIN_RUNNING.store(true, Ordering::Release);
+    run_rounds(period, adaptive, on_failure);
+    DRAIN_RUNNING.store(false, Ordering::Release);
+}
+
+/// The drain thread's loop; returns when tracing ended or failed.
+fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
     loop {
         let round = std::panic::catch_unwind(|| {
             with_drainer(|slot| {
@@ -615,7 +624,22 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
 /// Closes and writes the open generation with the end record `reason` and ends tracing (exit,
 /// `_exit`, exec). Any thread but the handler. Returns the trace path, or an error message.
 pub fn finish(reason: EndReason) -> Result<Option<String>, String> {
-    with_drainer(|slot| finish_drainer(slot, reason, 0, ADVANCE_PATIENCE)).unwrap_or(Ok(None))
+    let result = with_drainer(|slot| finish_drainer(slot, reason, 0, ADVANCE_PATIENCE)).unwrap_or(Ok(None));
+    wake(); // the drain thread finds no drainer and ends
+    result
+}
+
+/// Waits at most `patience` for the drain thread to leave its loop (after [`finish`]).
+/// Returns whether it did.
+pub fn wait_for_drain_thread_exit(patience: Duration) -> bool {
+    let deadline = std::time::Instant::now() + patience;
+    while DRAIN_RUNNING.load(Ordering::Acquire) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
 }
 
 /// Abandons the parent's drainer in a forked child without writing or touching its lock (the
@@ -623,4 +647,5 @@ pub fn finish(reason: EndReason) -> Result<Option<String>, String> {
 pub fn forget_after_fork() {
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
+    DRAIN_RUNNING.store(false, Ordering::Release);
 }

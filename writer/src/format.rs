@@ -214,6 +214,9 @@ pub enum EndReason {
     Exec,
     /// sigtrace switched itself off after an internal error.
     Error,
+    /// The program installed a seccomp filter: sigtrace wrote what it had and stopped, so that
+    /// none of its system calls meets the filter.
+    Sandbox,
 }
 
 impl EndReason {
@@ -224,11 +227,12 @@ impl EndReason {
             EndReason::FatalSignal => 2,
             EndReason::Exec => 3,
             EndReason::Error => 4,
+            EndReason::Sandbox => 5,
         }
     }
 
     pub fn from_code(code: u64) -> Option<EndReason> {
-        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error].into_iter().find(|r| r.code() == code)
+        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox].into_iter().find(|r| r.code() == code)
     }
 }
 
@@ -251,6 +255,7 @@ impl End {
             EndReason::FatalSignal => format!("fatal signal {} ({})", self.signal, signal_name(self.signal)),
             EndReason::Exec => "exec".into(),
             EndReason::Error => "sigtrace switched off after an error".into(),
+            EndReason::Sandbox => "sandbox (the program installed a seccomp filter; sigtrace stopped before it)".into(),
         }
     }
 }

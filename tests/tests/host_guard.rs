@@ -1,0 +1,149 @@
+//! Regression tests for the ways the shim used to hurt its host under stress: a freed unwind
+//! snapshot under a handler, a signal storm from a lost perf period, trace bytes in the
+//! program's own files, descriptors taken from a program with a tight limit, and a sandboxed
+//! program killed by sigtrace's system calls. Each workload is sized in CPU or wall time, and
+//! each run is killed after a bound, so a hang fails instead of stalling CI.
+
+use sigtrace_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Seconds a single run may take before it counts as a hang.
+const RUN_SECONDS: u64 = 60;
+/// The stress settings: a fast timer and short generations.
+const STRESS: [(&str, &str); 2] = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_GENERATION_MS", "10")];
+
+/// Runs `program ARGS` under the shim (`sh -c SCRIPT` when `program` is `sh`), killed if it
+/// outlives [`RUN_SECONDS`]; stdout and stderr go through files, so a hang cannot block reading.
+fn run_bounded(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Run {
+    let (stdout_path, stderr_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("LD_PRELOAD", shim())
+        .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("workload starts");
+    let deadline = Instant::now() + Duration::from_secs(RUN_SECONDS);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} {args:?} hung for {RUN_SECONDS} s (killed)", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = std::fs::read(&stdout_path).unwrap();
+    let stderr = std::fs::read(&stderr_path).unwrap();
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".sigtrace")).collect();
+    traces.sort();
+    Run {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        output: Output { status, stdout, stderr },
+        traces,
+    }
+}
+
+fn counter(trace: &writer::Trace, name: &str) -> u64 {
+    trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| *v).sum()
+}
+
+#[test]
+fn exit_while_another_thread_loads_and_unloads_libraries_never_crashes() {
+    let dir = scratch_dir("guard-exit-dlopen");
+    let program = compile_c("guard_exit_dlopen", &["-O2", "-g"], &dir);
+    for run in 0..10 {
+        let run_dir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let ms = (50 + run * 35).to_string();
+        let traced = run_bounded(&program, &[&ms], &STRESS, &run_dir);
+        assert_eq!(traced.output.status.code(), Some(3), "run {run} ({ms} ms): {:?}\n{}", traced.output.status, traced.stderr);
+        assert_eq!(traced.stdout, "bye\n");
+        let trace = traced.trace();
+        assert!(trace.end.is_some(), "run {run}: the trace has its end record");
+    }
+}
+
+#[test]
+fn threads_started_together_never_take_a_signal_storm() {
+    let dir = scratch_dir("guard-burst");
+    let program = compile_c("guard_thread_burst", &["-O2", "-g"], &dir);
+    for run in 0..8 {
+        let run_dir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let traced = run_bounded(&program, &["3", "32", "40"], &STRESS, &run_dir);
+        assert!(traced.output.status.success(), "run {run}: {:?}\n{}", traced.output.status, traced.stderr);
+        assert_eq!(traced.stdout, "ok\n");
+        let trace = traced.trace();
+        assert_eq!(counter(&trace, "timer.storms_switched_off"), 0, "run {run}: a timer had to be switched off");
+        // 96 threads × 40 ms at 4000 Hz: about 15 000 periods; a storm would add far more.
+        let expected = traced.reported_cpu_ns() as f64 * 4000.0 / 1e9;
+        let weight = total_weight(&trace) as f64;
+        assert!(weight < expected * 1.2 + 100.0, "run {run}: weight {weight} for {expected:.0} periods of CPU");
+        assert!(weight > expected * 0.8, "run {run}: weight {weight} for {expected:.0} periods of CPU");
+    }
+}
+
+#[test]
+fn a_daemon_that_closes_every_descriptor_keeps_its_logs_and_the_trace_goes_on() {
+    let dir = scratch_dir("guard-daemon");
+    let program = compile_c("guard_daemon", &["-O2", "-g"], &dir);
+    let traced = run_bounded(&program, &["300"], &[("SIGTRACE_GENERATION_MS", "50")], &dir);
+    assert!(traced.output.status.success(), "{:?}\n{}{}", traced.output.status, traced.stdout, traced.stderr);
+    assert_eq!(traced.stdout, "logs intact\n");
+    let lines = traced.sigtrace_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("the program closed the descriptor of") && lines[0].contains("the trace goes on in"), "{lines:?}");
+    assert_eq!(traced.traces.len(), 2, "the first trace file and its continuation");
+    let trace = read_trace(&traced.traces[1]);
+    assert!(trace.header.is_some() && !trace.generations.is_empty(), "the continued trace has a header and generations");
+    assert!(sample_count(&trace) > 0);
+}
+
+#[test]
+fn a_tight_descriptor_limit_leaves_the_program_its_descriptors() {
+    let dir = scratch_dir("guard-nofile");
+    let program = compile_c("guard_nofile", &["-O2", "-g"], &dir);
+    let script = format!("ulimit -n 16 && exec {} 100", program.display());
+    let plain = std::process::Command::new("sh").args(["-c", &script]).current_dir(&dir).env_remove("LD_PRELOAD").output().unwrap();
+    let plain_opened = String::from_utf8_lossy(&plain.stdout).into_owned();
+    let traced = run_bounded(Path::new("sh"), &["-c", &script], &[], &dir);
+    assert!(traced.output.status.success(), "{}", traced.stderr);
+    let count = |text: &str| text.trim().strip_prefix("opened ").and_then(|n| n.parse::<i64>().ok()).expect("an opened count");
+    let foreign: i64 = traced.stderr.lines().find_map(|l| l.strip_prefix("foreign_descriptors=")).and_then(|n| n.parse().ok()).expect("a count");
+    assert!(foreign <= 3, "sigtrace holds {foreign} descriptors of a program limited to 16");
+    assert!(count(&traced.stdout) >= count(&plain_opened) - 3, "opened {} with sigtrace, {} without", traced.stdout.trim(), plain_opened.trim());
+    assert!(traced.sigtrace_lines().iter().any(|l| l.contains("file descriptors are scarce")), "{:?}", traced.sigtrace_lines());
+    // `sh` is traced too and execs the program, whose trace is the exec chain's second file.
+    let trace = traced.traces.iter().map(|t| read_trace(t)).find(|t| t.header.as_ref().is_some_and(|h| h.executable.ends_with("guard_nofile"))).expect("the program's trace");
+    assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
+    assert!(sample_count(&trace) > 0);
+}
+
+#[test]
+fn a_program_that_sandboxes_itself_runs_as_without_sigtrace() {
+    let dir = scratch_dir("guard-sandbox");
+    let program = compile_c("guard_sandbox", &["-O2", "-g"], &dir);
+    for how in ["prctl", "syscall"] {
+        let run_dir = dir.join(how);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let plain = run_plain(&program, &["100", how], &run_dir);
+        assert!(plain.status.success(), "the workload itself works: {plain:?}");
+        let traced = run_bounded(&program, &["100", how], &[], &run_dir);
+        assert_eq!(traced.output.status.code(), plain.status.code(), "{how}: {:?}\n{}", traced.output.status, traced.stderr);
+        assert_eq!(traced.stdout, String::from_utf8_lossy(&plain.stdout));
+        assert!(traced.sigtrace_lines().is_empty(), "{:?}", traced.sigtrace_lines());
+        let trace = traced.trace();
+        assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Sandbox), "{how}");
+        assert!(sample_count(&trace) > 0, "{how}: the samples before the sandbox are kept");
+    }
+}
