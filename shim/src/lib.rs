@@ -9,6 +9,7 @@
 
 pub mod annotate;
 pub mod config;
+pub mod descriptors;
 pub mod dl;
 pub mod exec;
 pub mod exec_variadic;

@@ -15,6 +15,8 @@
 //! (under 128) never sees sigtrace take one for a thread (those threads use POSIX CPU timers,
 //! which need none), and the last 64 numbers under the limit are always left to the program.
 
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
 /// Descriptors kept free for the program just under its soft limit.
 pub const HEADROOM: u64 = 64;
 
@@ -89,8 +91,38 @@ pub fn move_to_top(fd: i32) -> i32 {
 
 /// Closes a descriptor sigtrace just opened and still owns (no identity check needed).
 fn close_unchecked(fd: i32) {
-    // SAFETY: closes a descriptor this module's caller opened a moment ago.
-    unsafe { libc::close(fd) };
+    close_own(fd);
+}
+
+/// Closes one of sigtrace's own descriptors with the plain system call: the shim interposes
+/// `close` to keep the program's hands off sigtrace's numbers, and must not refuse itself.
+/// The caller has checked (or just made) `fd` as its own. Async-signal-safe.
+pub fn close_own(fd: i32) {
+    // SAFETY: the close system call on a descriptor the caller owns; no memory is passed.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+}
+
+/// The trace file's descriptor (-1: none) and its identity, for the interposed `close` to tell
+/// sigtrace's number from the program's.
+static TRACE_FD: AtomicI32 = AtomicI32::new(-1);
+static TRACE_DEVICE: AtomicU64 = AtomicU64::new(0);
+static TRACE_INODE: AtomicU64 = AtomicU64::new(0);
+
+/// Records the trace file's descriptor and identity (-1 when it was given up).
+pub fn set_trace_fd(fd: i32, identity: (u64, u64)) {
+    TRACE_DEVICE.store(identity.0, Ordering::Relaxed);
+    TRACE_INODE.store(identity.1, Ordering::Relaxed);
+    TRACE_FD.store(fd, Ordering::Release);
+}
+
+/// The trace file's descriptor, or -1.
+pub fn trace_fd() -> i32 {
+    TRACE_FD.load(Ordering::Acquire)
+}
+
+/// True when `fd` is the trace file's descriptor and still refers to the trace file.
+pub fn is_trace_fd(fd: i32) -> bool {
+    fd >= 0 && fd == trace_fd() && file_identity(fd) == Some((TRACE_DEVICE.load(Ordering::Relaxed), TRACE_INODE.load(Ordering::Relaxed)))
 }
 
 /// The device and inode `fd` refers to, or `None` if it is not open. Async-signal-safe.

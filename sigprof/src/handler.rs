@@ -114,13 +114,13 @@ unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *c
     match code {
         SI_TIMER if value as usize == POSIX_TIMER_TAG => {
             if let Some(slot) = slot {
-                guard_rate(registry, &slot.timer, time, period_ns);
+                guard_rate(registry, &slot.timer, period_ns);
             }
             Some(1u32.saturating_add(overrun.max(0) as u32))
         }
         POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => {
             Some(slot.map_or(1, |slot| {
-                guard_rate(registry, &slot.timer, time, period_ns);
+                guard_rate(registry, &slot.timer, period_ns);
                 slot.timer.perf_sample_periods(time, period_ns)
             }))
         }
@@ -150,10 +150,10 @@ unsafe fn is_timer_signal(registry: &Registry, info: *const libc::siginfo_t) -> 
     }
 }
 
-/// Runs the storm guard of `timer` for a sample at `time` and counts what it did.
+/// Runs the storm guard of `timer` for a sample and counts what it did.
 /// Async-signal-safe.
-fn guard_rate(registry: &Registry, timer: &ThreadTimer, time: u64, period_ns: u64) {
-    match timer.guard_rate(time, period_ns) {
+fn guard_rate(registry: &Registry, timer: &ThreadTimer, period_ns: u64) {
+    match timer.guard_rate(period_ns) {
         RateGuard::Normal => {}
         RateGuard::Reprogrammed => {
             registry.timers_reprogrammed.fetch_add(1, Ordering::Relaxed);

@@ -62,9 +62,9 @@ pub struct ThreadTimer {
     /// perf sample; 0 = no sample yet. Written only by the thread's own handler.
     last_sample_wall_ns: AtomicU64,
     last_sample_cpu_ns: AtomicU64,
-    /// The storm guard's window: its start (monotonic ns) and the samples seen in it, and the
-    /// storms this timer had. Written only by the thread's own handler.
-    guard_window_start_ns: AtomicU64,
+    /// The storm guard's window: the thread's CPU time at its start, the samples seen in it, and
+    /// the storms this timer had. Written by `arm`, then only by the thread's own handler.
+    guard_window_cpu_ns: AtomicU64,
     guard_window_samples: AtomicU32,
     storms: AtomicU32,
 }
@@ -81,10 +81,11 @@ pub enum RateGuard {
     SwitchedOff,
 }
 
-/// The storm guard's window, in periods of wall time, and the most samples it may hold: a
-/// thread runs at most one period of CPU per period of wall time, so more than
-/// `GUARD_MAX_RATIO` times that is a storm (a timer whose period was lost), never real load.
-const GUARD_WINDOW_PERIODS: u64 = 16;
+/// The storm guard looks every `GUARD_WINDOW_SAMPLES` samples at the thread's CPU time since
+/// the previous look: a timer fires once per period of CPU, so samples coming more than
+/// `GUARD_MAX_RATIO` times faster are a storm (a timer whose period was lost), never real load.
+/// CPU time, not wall time: a thread sharing a core with 30 others storms just the same.
+const GUARD_WINDOW_SAMPLES: u32 = 64;
 const GUARD_MAX_RATIO: u64 = 4;
 
 impl ThreadTimer {
@@ -97,7 +98,7 @@ impl ThreadTimer {
             perf_event_id: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
-            guard_window_start_ns: AtomicU64::new(0),
+            guard_window_cpu_ns: AtomicU64::new(0),
             guard_window_samples: AtomicU32::new(0),
             storms: AtomicU32::new(0),
         }
@@ -159,6 +160,12 @@ impl ThreadTimer {
         unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period as *const u64) };
     }
 
+    /// True when `fd` is this timer's perf event descriptor and still refers to the event.
+    /// Async-signal-safe.
+    pub fn owns_descriptor(&self, fd: i32) -> bool {
+        fd >= 0 && self.perf_fd() == fd && self.own_perf_fd() == Some(fd)
+    }
+
     /// The perf event's descriptor if it still refers to our event (the program may have closed
     /// the number and reused it). Async-signal-safe.
     fn own_perf_fd(&self) -> Option<i32> {
@@ -167,27 +174,25 @@ impl ThreadTimer {
         (fd >= 0 && crate::descriptors::perf_event_id(fd, perf_identity()?) == Some(id)).then_some(fd)
     }
 
-    /// The storm guard, called by the thread's handler for each of its samples at `wall_ns`:
-    /// a thread signalled more than [`GUARD_MAX_RATIO`] times faster than its period over a
-    /// window of [`GUARD_WINDOW_PERIODS`] periods has its timer re-programmed to the period;
-    /// if it storms again, or cannot be re-programmed, its timer is stopped. Whatever ordering
-    /// mistake lets a period go wrong, a thread never spends its time taking signals.
-    /// Async-signal-safe; calling thread only.
-    pub fn guard_rate(&self, wall_ns: u64, period_ns: u64) -> RateGuard {
-        let window_ns = period_ns.saturating_mul(GUARD_WINDOW_PERIODS);
-        let start = self.guard_window_start_ns.load(Ordering::Relaxed);
-        if start == 0 || wall_ns.saturating_sub(start) >= window_ns {
-            self.guard_window_start_ns.store(wall_ns, Ordering::Relaxed);
-            self.guard_window_samples.store(1, Ordering::Relaxed);
-            return RateGuard::Normal;
-        }
+    /// The storm guard, called by the thread's handler for each of its samples: every
+    /// [`GUARD_WINDOW_SAMPLES`] samples it reads the thread's CPU clock (one system call), and a
+    /// thread signalled more than [`GUARD_MAX_RATIO`] times faster than its period has its
+    /// timer re-programmed to the period; if it storms again, or cannot be re-programmed, its
+    /// timer is stopped. Whatever ordering mistake lets a period go wrong, a thread never spends
+    /// its time taking signals. Async-signal-safe; calling thread only.
+    pub fn guard_rate(&self, period_ns: u64) -> RateGuard {
         let samples = self.guard_window_samples.load(Ordering::Relaxed).saturating_add(1);
-        self.guard_window_samples.store(samples, Ordering::Relaxed);
-        if u64::from(samples) <= GUARD_WINDOW_PERIODS * GUARD_MAX_RATIO {
+        if samples < GUARD_WINDOW_SAMPLES {
+            self.guard_window_samples.store(samples, Ordering::Relaxed);
             return RateGuard::Normal;
         }
-        self.guard_window_start_ns.store(wall_ns, Ordering::Relaxed);
         self.guard_window_samples.store(0, Ordering::Relaxed);
+        let now = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+        let start = self.guard_window_cpu_ns.swap(now, Ordering::Relaxed);
+        let allowed = GUARD_MAX_RATIO.saturating_mul(now.saturating_sub(start)) / period_ns.max(1);
+        if start == 0 || now == 0 || u64::from(samples) <= allowed {
+            return RateGuard::Normal;
+        }
         let storms = self.storms.load(Ordering::Relaxed).saturating_add(1);
         self.storms.store(storms, Ordering::Relaxed);
         if storms == 1 && self.reprogram(period_ns) {
@@ -239,7 +244,8 @@ impl ThreadTimer {
     pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
         self.disarm();
         self.storms.store(0, Ordering::Relaxed);
-        self.guard_window_start_ns.store(0, Ordering::Relaxed);
+        self.guard_window_samples.store(0, Ordering::Relaxed);
+        self.guard_window_cpu_ns.store(crate::clock::thread_cpu_ns(tid).max(1), Ordering::Relaxed);
         let period_ns = period_ns(hz);
         let first_ns = random_first_period(period_ns, tid);
         match source {
@@ -396,8 +402,7 @@ fn remember_perf_identity(fd: i32) -> Option<u64> {
 
 /// Closes a descriptor checked (or known) to be ours. Async-signal-safe.
 fn close_own(fd: i32) {
-    // SAFETY: the caller checked that `fd` is our own descriptor.
-    unsafe { libc::close(fd) };
+    crate::descriptors::close_own(fd);
 }
 /// The value our POSIX timers carry in `si_value`, telling their signals from the program's.
 pub const POSIX_TIMER_TAG: usize = 0x5349_4754; // "SIGT"

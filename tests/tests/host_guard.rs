@@ -94,19 +94,32 @@ fn threads_started_together_never_take_a_signal_storm() {
 }
 
 #[test]
-fn a_daemon_that_closes_every_descriptor_keeps_its_logs_and_the_trace_goes_on() {
+fn a_daemon_that_closes_every_descriptor_keeps_its_logs_and_is_still_traced() {
     let dir = scratch_dir("guard-daemon");
     let program = compile_c("guard_daemon", &["-O2", "-g"], &dir);
+    // close() of sigtrace's numbers answers EBADF, as without sigtrace: nothing is lost.
     let traced = run_bounded(&program, &["300"], &[("SIGTRACE_GENERATION_MS", "50")], &dir);
+    assert!(traced.output.status.success(), "{:?}\n{}{}", traced.output.status, traced.stdout, traced.stderr);
+    assert_eq!(traced.stdout, "logs intact\n");
+    assert!(traced.sigtrace_lines().is_empty(), "{:?}", traced.sigtrace_lines());
+    let trace = traced.trace();
+    let expected = trace.generations.iter().map(|g| g.process_cpu_ns).max().unwrap_or(0) as f64 * 999.0 / 1e9;
+    assert!(total_weight(&trace) as f64 >= 0.8 * expected, "weight {} for {expected:.0} periods: the threads stayed sampled", total_weight(&trace));
+
+    // A close_range system call takes sigtrace's descriptors too: the trace goes on in a new
+    // file and nothing lands in the program's logs.
+    let raw_dir = dir.join("raw");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+    let traced = run_bounded(&program, &["300", "raw"], &[("SIGTRACE_GENERATION_MS", "50")], &raw_dir);
     assert!(traced.output.status.success(), "{:?}\n{}{}", traced.output.status, traced.stdout, traced.stderr);
     assert_eq!(traced.stdout, "logs intact\n");
     let lines = traced.sigtrace_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("the program closed the descriptor of") && lines[0].contains("the trace goes on in"), "{lines:?}");
     assert_eq!(traced.traces.len(), 2, "the first trace file and its continuation");
-    let trace = read_trace(&traced.traces[1]);
-    assert!(trace.header.is_some() && !trace.generations.is_empty(), "the continued trace has a header and generations");
-    assert!(sample_count(&trace) > 0);
+    let continued = read_trace(&traced.traces[1]);
+    assert!(continued.header.is_some() && !continued.generations.is_empty(), "the continued trace has a header and generations");
+    assert!(sample_count(&continued) > 0);
 }
 
 #[test]
@@ -146,4 +159,39 @@ fn a_program_that_sandboxes_itself_runs_as_without_sigtrace() {
         assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Sandbox), "{how}");
         assert!(sample_count(&trace) > 0, "{how}: the samples before the sandbox are kept");
     }
+}
+
+#[test]
+fn a_timer_that_lost_its_period_is_contained_by_the_storm_guard() {
+    let dir = scratch_dir("guard-storm");
+    // The interposer makes every re-programming of a perf period a no-op: threads whose random
+    // first period is short keep it, and take signals up to 32 times faster than the period.
+    let interposer = compile_c("drop_perf_period", &["-O2", "-shared", "-fPIC"], &dir);
+    let program = compile_c("guard_thread_burst", &["-O2", "-g"], &dir);
+    let env = [("SIGTRACE_TIMER", "perf")];
+    let mut preload = vec![interposer.display().to_string()];
+    preload.push(shim().display().to_string());
+    let started = Instant::now();
+    let output = Command::new("timeout")
+        .args(["-s", "KILL", "120"])
+        .arg(&program)
+        .args(["1", "32", "150"])
+        .current_dir(&dir)
+        .env("LD_PRELOAD", preload.join(":"))
+        .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let trace = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().to_string_lossy().contains(".sigtrace"))
+        .map(|entry| read_trace(&entry.path()))
+        .find(|trace| trace.header.as_ref().is_some_and(|h| h.executable.ends_with("guard_thread_burst")))
+        .expect("the program's trace");
+    let (reprogrammed, switched_off) = (counter(&trace, "timer.storms_reprogrammed"), counter(&trace, "timer.storms_switched_off"));
+    // About a fifth of 32 threads draw a first period under a quarter of the period.
+    assert!(reprogrammed > 0 && switched_off > 0, "storms re-programmed {reprogrammed}, switched off {switched_off}");
+    assert!(started.elapsed() < Duration::from_secs(100), "the program was slowed to {:?}", started.elapsed());
 }

@@ -1,6 +1,7 @@
 /* A daemon-style program: four threads burn CPU while the main thread closes every descriptor
- * above 2 (up to RLIMIT_NOFILE), opens eight log files, burns argv[1] ms of CPU, writes known
- * lines and checks that each file holds exactly what it wrote. Before the fix the next
+ * above 2 (with close() up to RLIMIT_NOFILE, or with argv[2] = "raw" by the close_range system
+ * call, which no library call sees), opens eight log files, burns argv[1] ms of CPU, writes
+ * known lines and checks that each file holds exactly what it wrote. Before the fix the next
  * generation of the trace was written into whichever log got sigtrace's old number. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +38,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) pthread_create(&threads[i], NULL, burn, NULL);
     struct rlimit limit;
     getrlimit(RLIMIT_NOFILE, &limit);
-    for (long fd = 3; fd < (long)limit.rlim_cur && fd < 65536; fd++) close((int)fd);
+    if (argc > 2 && strcmp(argv[2], "raw") == 0)
+        syscall(SYS_close_range, 3u, ~0u, 0);
+    else
+        for (long fd = 3; fd < (long)limit.rlim_cur && fd < 65536; fd++) close((int)fd);
     int logs[8];
     for (int i = 0; i < 8; i++) {
         char name[64];

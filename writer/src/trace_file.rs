@@ -7,7 +7,7 @@
 //! compares the device and inode behind the number with the file we created; a descriptor that
 //! fails the check is forgotten, never written or closed again.
 
-use sigprof::descriptors::{file_identity, move_to_top};
+use sigprof::descriptors::{close_own, file_identity, move_to_top, set_trace_fd, trace_fd};
 use std::ffi::CString;
 use std::io::{Error, ErrorKind};
 
@@ -50,6 +50,7 @@ impl TraceFile {
             let Some(identity) = file_identity(fd) else {
                 return Err(Error::other("the new trace file vanished"));
             };
+            set_trace_fd(fd, identity);
             return Ok(TraceFile {
                 fd,
                 identity,
@@ -81,6 +82,9 @@ impl TraceFile {
     /// fails with `ErrorKind::NotFound`.
     pub fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
         if !self.is_intact() {
+            if trace_fd() == self.fd {
+                set_trace_fd(-1, (0, 0));
+            }
             self.fd = -1;
             return Err(Error::new(
                 ErrorKind::NotFound,
@@ -112,8 +116,10 @@ impl TraceFile {
 impl Drop for TraceFile {
     fn drop(&mut self) {
         if self.is_intact() {
-            // SAFETY: closes our own descriptor, just checked to still be the trace file.
-            unsafe { libc::close(self.fd) };
+            close_own(self.fd);
+        }
+        if trace_fd() == self.fd {
+            set_trace_fd(-1, (0, 0));
         }
     }
 }
