@@ -195,3 +195,21 @@ fn a_timer_that_lost_its_period_is_contained_by_the_storm_guard() {
     assert!(reprogrammed > 0 && switched_off > 0, "storms re-programmed {reprogrammed}, switched off {switched_off}");
     assert!(started.elapsed() < Duration::from_secs(100), "the program was slowed to {:?}", started.elapsed());
 }
+
+#[test]
+fn fork_storms_from_several_threads_never_crash_a_child() {
+    let dir = scratch_dir("guard-forks");
+    let program = compile_c("guard_fork_storm", &["-O2", "-g"], &dir);
+    for run in 0..4 {
+        let run_dir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let traced = run_bounded(&program, &["6", "700"], &STRESS, &run_dir);
+        assert!(traced.output.status.success(), "run {run}: {:?}\n{}{}", traced.output.status, traced.stdout, traced.stderr);
+        assert_eq!(traced.stdout, "forks ok\n");
+        assert!(traced.traces.len() > 2, "run {run}: children traced too ({} files)", traced.traces.len());
+        for path in &traced.traces {
+            let trace = read_trace(path);
+            assert!(trace.header.is_some(), "{} has its header", path.display());
+        }
+    }
+}
