@@ -5,7 +5,7 @@
 //! the number is no longer its own before it touches it again, see `sigprof::descriptors`.)
 
 use crate::signals::next_symbol;
-use sigprof::descriptors::{is_trace_fd, perf_band, trace_fd};
+use sigprof::descriptors::{is_trace_fd, may_be_moved_descriptor, trace_fd};
 use sigprof::Registry;
 use std::ffi::{c_int, c_uint};
 use std::sync::atomic::AtomicUsize;
@@ -28,8 +28,7 @@ fn is_sigtrace_descriptor(fd: c_int) -> bool {
     if fd == trace_fd() {
         return is_trace_fd(fd);
     }
-    let (lo, hi) = perf_band();
-    if (fd as u64) < lo || fd as u64 >= hi {
+    if !may_be_moved_descriptor(fd) {
         return false;
     }
     Registry::get().is_some_and(|registry| registry.live_slots().any(|slot| slot.timer.owns_descriptor(fd)))

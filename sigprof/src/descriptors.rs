@@ -69,6 +69,7 @@ pub fn move_above(fd: i32, lo: u64, hi: u64) -> Option<i32> {
         close_unchecked(high);
         return None;
     }
+    LOWEST_MOVED.fetch_min(high, Ordering::Relaxed);
     Some(high)
 }
 
@@ -100,6 +101,25 @@ fn close_unchecked(fd: i32) {
 pub fn close_own(fd: i32) {
     // SAFETY: the close system call on a descriptor the caller owns; no memory is passed.
     unsafe { libc::syscall(libc::SYS_close, fd) };
+}
+
+/// The lowest number [`move_above`] ever gave a descriptor: no per-thread descriptor of
+/// sigtrace's is below it (the interposed `close` passes lower numbers straight on).
+static LOWEST_MOVED: AtomicI32 = AtomicI32::new(i32::MAX);
+
+/// True when `fd` may be one of the per-thread descriptors [`move_above`] placed.
+pub fn may_be_moved_descriptor(fd: i32) -> bool {
+    fd >= LOWEST_MOVED.load(Ordering::Relaxed)
+}
+
+/// In a forked child: closes the copy of the parent's trace file descriptor (the child writes a
+/// file of its own, or none) and forgets it.
+pub fn forget_trace_fd_after_fork() {
+    let fd = trace_fd();
+    if is_trace_fd(fd) {
+        close_own(fd);
+    }
+    set_trace_fd(-1, (0, 0));
 }
 
 /// The trace file's descriptor (-1: none) and its identity, for the interposed `close` to tell

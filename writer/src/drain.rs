@@ -648,4 +648,5 @@ pub fn forget_after_fork() {
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
+    sigprof::descriptors::forget_trace_fd_after_fork();
 }
