@@ -27,6 +27,17 @@ pub fn is_sandboxed() -> bool {
     SANDBOXED.load(Ordering::Acquire)
 }
 
+/// True when the process already runs under a seccomp filter at start-up (filters survive
+/// `exec`: a sandboxed parent's child, or another preloaded library's constructor). Then
+/// sigtrace must not start: its first `perf_event_open` could be what the filter kills.
+pub fn runs_under_seccomp() -> bool {
+    if is_sandboxed() {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    status.lines().find_map(|line| line.strip_prefix("Seccomp:")).is_some_and(|mode| mode.trim() != "0")
+}
+
 /// Ends tracing before the program's filter is installed: the open generation and an end
 /// record (`sandbox`) are written, timers stopped, the drain thread gone.
 fn enter_sandbox() {

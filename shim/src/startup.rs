@@ -29,6 +29,10 @@ pub fn start() {
     }
     let config = CONFIG.get_or_init(Config::from_env);
     log::set_level(config.log_level);
+    if crate::sandbox::runs_under_seccomp() {
+        lifecycle::switch_off("the program runs under a seccomp filter, which sigtrace's system calls could meet");
+        return;
+    }
     if let Err(reason) = start_with(config) {
         lifecycle::switch_off(&reason);
     }

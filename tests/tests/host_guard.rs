@@ -159,6 +159,15 @@ fn a_program_that_sandboxes_itself_runs_as_without_sigtrace() {
         assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Sandbox), "{how}");
         assert!(sample_count(&trace) > 0, "{how}: the samples before the sandbox are kept");
     }
+    // The filter survives exec: sigtrace stays off in the new image, with one line.
+    let exec_dir = dir.join("exec");
+    std::fs::create_dir_all(&exec_dir).unwrap();
+    let plain = run_plain(&program, &["50", "exec"], &exec_dir);
+    let traced = run_bounded(&program, &["50", "exec"], &[], &exec_dir);
+    assert_eq!(traced.output.status.code(), plain.status.code(), "{:?}\n{}", traced.output.status, traced.stderr);
+    assert_eq!(traced.stdout, "exec ran\n");
+    assert_eq!(traced.sigtrace_lines().len(), 1, "{:?}", traced.sigtrace_lines());
+    assert!(traced.sigtrace_lines()[0].contains("seccomp filter"), "{:?}", traced.sigtrace_lines());
 }
 
 #[test]

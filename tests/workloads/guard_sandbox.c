@@ -1,7 +1,8 @@
 /* Burns argv[1] ms of CPU, installs a seccomp filter that kills the process on perf_event_open
  * and timer_create (through prctl, or syscall(SYS_seccomp) with argv[2] = "syscall"), then
  * starts 8 threads that burn and print. Under the shim the new threads' timers met the filter
- * and the program died of SIGSYS (exit 159). */
+ * and the program died of SIGSYS (exit 159). With argv[2] = "exec" it execs `echo` after the
+ * filter is in: the filter survives the exec, and sigtrace must not start in the new image. */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -50,6 +51,10 @@ int main(int argc, char **argv) {
     int installed = argc > 2 && strcmp(argv[2], "syscall") == 0 ? syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program)
                                                                   : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
     if (installed != 0) return 3;
+    if (argc > 2 && strcmp(argv[2], "exec") == 0) {
+        execl("/bin/echo", "echo", "exec ran", (char *)NULL);
+        return 4;
+    }
     pthread_t threads[8];
     for (int i = 0; i < 8; i++) pthread_create(&threads[i], NULL, burn, NULL);
     for (int i = 0; i < 8; i++) pthread_join(threads[i], NULL);
