@@ -4,7 +4,7 @@
 use crate::lifecycle;
 use crate::log;
 use crate::sampling;
-use sigprof::registry::{Registry, SLOT_EXITED};
+use sigprof::registry::{Registry, SLOT_ACTIVE, SLOT_EXITED};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use unwind::StackBounds;
@@ -158,10 +158,34 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         slot.set_exit_name(&name[..len]);
         registry.detach_current_thread();
         slot.state.store(SLOT_EXITED, Ordering::Release);
+        if registry.live_slots().all(|slot| slot.state.load(Ordering::Acquire) != SLOT_ACTIVE) && no_other_program_thread_runs() {
+            end_with_the_last_thread();
+        }
     });
     if result.is_err() {
         lifecycle::switch_off("internal error while releasing a thread");
     }
+}
+
+/// True when no thread but the calling one and sigtrace's drain thread is alive (zombies, such
+/// as a main thread that called `pthread_exit`, do not count). Not for the handler.
+fn no_other_program_thread_runs() -> bool {
+    let (me, drain) = (current_tid(), writer::drain::drain_tid());
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return false };
+    tasks.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()).filter(|&tid| tid != me && tid != drain).all(|tid| {
+        // The state is the field after the parenthesised name.
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))))
+            .unwrap_or(true) // gone already
+    })
+}
+
+/// The program's last thread is leaving (the process ends when it does, with status 0, as
+/// POSIX says): the trace is finished and the drain thread stopped first, so that it does not
+/// keep the process alive. Not for the handler.
+fn end_with_the_last_thread() {
+    crate::startup::finish_trace(writer::EndReason::Exit);
+    writer::drain::wait_for_drain_thread_exit(std::time::Duration::from_millis(200));
 }
 
 /// Creates the thread-exit key. Start-up only.

@@ -222,3 +222,18 @@ fn fork_storms_from_several_threads_never_crash_a_child() {
         }
     }
 }
+
+#[test]
+fn a_process_ends_when_its_last_thread_returns() {
+    let dir = scratch_dir("guard-last-thread");
+    let program = compile_c("guard_last_thread", &["-O2", "-g"], &dir);
+    let traced = run_bounded(&program, &["100"], &[], &dir);
+    assert!(traced.output.status.success(), "{:?}\n{}", traced.output.status, traced.stderr);
+    assert_eq!(traced.stdout, "child ok\nworker done\n");
+    assert_eq!(traced.traces.len(), 2, "parent and child");
+    for path in &traced.traces {
+        let trace = read_trace(path);
+        assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Exit), "{}", path.display());
+        assert!(sample_count(&trace) > 0, "{}", path.display());
+    }
+}

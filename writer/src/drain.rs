@@ -629,6 +629,15 @@ pub fn finish(reason: EndReason) -> Result<Option<String>, String> {
     result
 }
 
+/// The drain thread's id, or 0 when none runs.
+pub fn drain_tid() -> u32 {
+    if DRAIN_RUNNING.load(Ordering::Acquire) {
+        DRAIN_TID.load(Ordering::Relaxed)
+    } else {
+        0
+    }
+}
+
 /// Waits at most `patience` for the drain thread to leave its loop (after [`finish`]).
 /// Returns whether it did.
 pub fn wait_for_drain_thread_exit(patience: Duration) -> bool {
