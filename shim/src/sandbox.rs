@@ -81,14 +81,15 @@ extern "C" fn libc_result(raw: c_long) -> c_long {
     raw
 }
 
-/// `syscall(SYS_seccomp, …)` from the interposed `syscall`: ends tracing first when the call
-/// installs a filter (or strict mode).
+/// `syscall(SYS_seccomp, …)` and `syscall(SYS_prctl, …)` from the interposed `syscall`: ends
+/// tracing first when the call installs a filter (or strict mode).
 ///
 /// # Safety
 /// Same contract as libc's `syscall`.
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn seccomp_through_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
-    if a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER {
+    let installs = if number == libc::SYS_prctl { a1 == PR_SET_SECCOMP as c_long } else { a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER };
+    if installs {
         enter_sandbox();
     }
     // SAFETY: forwarding the caller's system call unchanged.
@@ -96,8 +97,8 @@ unsafe extern "C" fn seccomp_through_syscall(number: c_long, a1: c_long, a2: c_l
 }
 
 /// Interposed `syscall`: glibc's, instruction for instruction (a naked entry: a raw `clone`
-/// or `vfork` through it behaves as through glibc's), except that `SYS_seccomp` first ends
-/// tracing.
+/// or `vfork` through it behaves as through glibc's), except that `SYS_seccomp` and `SYS_prctl`
+/// go through [`seccomp_through_syscall`] first.
 ///
 /// # Safety
 /// Same contract as libc's `syscall`.
@@ -107,6 +108,8 @@ unsafe extern "C" fn seccomp_through_syscall(number: c_long, a1: c_long, a2: c_l
 pub unsafe extern "C" fn syscall(number: c_long) -> c_long {
     core::arch::naked_asm!(
         "cmp rdi, {seccomp}",
+        "je {seccomp_entry}",
+        "cmp rdi, {prctl}",
         "je {seccomp_entry}",
         "mov rax, rdi",
         "mov rdi, rsi",
@@ -123,6 +126,7 @@ pub unsafe extern "C" fn syscall(number: c_long) -> c_long {
         "mov rdi, rax",
         "jmp {result}",
         seccomp = const libc::SYS_seccomp,
+        prctl = const libc::SYS_prctl,
         seccomp_entry = sym seccomp_through_syscall,
         result = sym libc_result,
     )
