@@ -86,12 +86,18 @@ impl Run {
 
     /// The `cpu_ns=N` figure the workload printed on stderr (its own CPU time).
     pub fn reported_cpu_ns(&self) -> u64 {
+        self.reported("cpu_ns")
+    }
+
+    /// The `<key>=N` figure the workload printed on stderr (the last one).
+    pub fn reported(&self, key: &str) -> u64 {
+        let prefix = format!("{key}=");
         self.stderr
             .lines()
-            .filter_map(|line| line.strip_prefix("cpu_ns="))
+            .filter_map(|line| line.strip_prefix(&prefix))
             .next_back()
             .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no cpu_ns= line in stderr: {}", self.stderr))
+            .unwrap_or_else(|| panic!("no {key}= line in stderr: {}", self.stderr))
     }
 
     /// The `<prefix><id> cpu_ns=<n>` lines the workload printed on stderr (per thread or per
@@ -162,6 +168,39 @@ pub fn total_weight(trace: &Trace) -> u64 {
 /// Number of sample records of a trace.
 pub fn sample_count(trace: &Trace) -> u64 {
     trace.generations.iter().map(|g| g.samples.len() as u64).sum()
+}
+
+/// How many sample records stand for `weight` of a trace's sample weight (records of a
+/// tick-limited timer carry several periods each; a share spreads by the records, not the weight).
+pub fn sample_records(trace: &Trace, weight: f64) -> f64 {
+    weight * sample_count(trace) as f64 / total_weight(trace).max(1) as f64
+}
+
+/// Sample weight of a trace by thread id.
+pub fn weight_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
+    let mut weights = std::collections::HashMap::new();
+    for generation in &trace.generations {
+        for sample in &generation.samples {
+            *weights.entry(generation.threads[sample.thread as usize].tid).or_default() += u64::from(sample.weight);
+        }
+    }
+    weights
+}
+
+/// Samples a thread's CPU timer at `hz` must deliver for `cpu_ns` of CPU time.
+pub fn expected_samples(cpu_ns: u64, hz: u64) -> f64 {
+    cpu_ns as f64 * hz as f64 / 1e9
+}
+
+/// How many standard deviations a statistical bound allows: a 4.5 σ miss has a probability of
+/// ~7e-6, so a suite of a few hundred such bounds fails by chance about once in 500 runs.
+pub const SIGMAS: f64 = 4.5;
+
+/// The allowed gap between a measured share and its true value `p` when the share is counted
+/// over `n` samples: `SIGMAS` binomial standard deviations, sqrt(p(1-p)/n) each. Samples of a
+/// periodic CPU timer spread far less than independent draws, so this bound is conservative.
+pub fn share_tolerance(p: f64, n: f64) -> f64 {
+    SIGMAS * (p * (1.0 - p) / n.max(1.0)).sqrt()
 }
 
 /// Runs `sigtrace ARGS` and returns its output.

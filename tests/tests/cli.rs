@@ -11,7 +11,7 @@ fn record_runs_the_command_and_passes_its_status_on() {
     let output = Command::new(sigtrace_cli())
         .args(["record", "-o", pattern.to_str().unwrap(), "-F", "2000", "--timer", "posix", "--"])
         .arg(&program)
-        .arg("200")
+        .arg("100") // ms of CPU time
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -40,8 +40,10 @@ fn record_reports_death_by_signal_and_missing_commands_like_a_shell() {
 fn info_report_and_export_read_real_traces() {
     let dir = scratch_dir("info");
     let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let first = run_traced(&program, &["300"], &[], &dir);
-    let second = run_traced(&program, &["300"], &[], &dir);
+    // 200 ms of CPU at 999 Hz: ~200 samples, ~50 through light (its absence would be a
+    // 1-in-e^50 event), and spin's self time known within a few points.
+    let first = run_traced(&program, &["200"], &[], &dir);
+    let second = run_traced(&program, &["200"], &[], &dir);
     assert_eq!(second.traces.len(), 2, "two runs, two traces");
     let paths: Vec<String> = second.traces.iter().map(|p| p.display().to_string()).collect();
     drop(first);

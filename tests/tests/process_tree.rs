@@ -77,6 +77,7 @@ fn sigkill_costs_at_most_the_open_generation() {
     assert!(weight >= 0.6 * cpu_ns * 999.0 / 1e9, "{weight} samples for {cpu_ns} ns of CPU");
 }
 
+/// The parent burns 2 × 150 ms of CPU, each child 200 ms (~200 samples at 999 Hz).
 #[test]
 fn forked_children_and_an_exec_get_traces_of_their_own() {
     let dir = scratch_dir("forks");
@@ -106,8 +107,8 @@ fn forked_children_and_an_exec_get_traces_of_their_own() {
             assert_eq!(child_weight, 0, "children's work is not in the parent's trace");
         } else {
             assert!(child_weight > 0, "child {} sampled its work", header.pid);
-            // The child's CPU includes what it inherited from the parent before fork (not its own):
-            // its samples stand for its own share only, never for the parent's.
+            // A child's CPU clock starts at zero at fork: its samples stand for its own CPU time
+            // only, never for the parent's (5% leaves ~10 periods for rounding at 200 ms).
             assert!((total_weight(&trace) as f64) < cpu * 999.0 / 1e9 * 1.05, "child {}: no sample counted twice", header.pid);
         }
     }
@@ -115,6 +116,8 @@ fn forked_children_and_an_exec_get_traces_of_their_own() {
     assert!(parent_pid != 0);
 }
 
+/// 20 rounds of 5 ms of CPU with SIGPROF blocked and 15 ms unblocked under the program's own
+/// 100 Hz ITIMER_PROF: its handler runs ~30 times, sigtrace takes ~400 samples.
 #[test]
 fn the_programs_own_sigprof_handler_and_itimer_keep_working() {
     let dir = scratch_dir("own-sigprof");
@@ -141,6 +144,7 @@ fn the_program_changing_its_sigprof_action_under_its_own_itimer_never_hangs() {
     assert!(handled > 0, "the program's handler ran: {:?}", run.stdout);
 }
 
+/// 10 000 threads of 200 µs of CPU each, 64 at a time.
 #[test]
 fn ten_thousand_short_lived_threads_in_waves_run_in_bounded_memory() {
     let dir = scratch_dir("waves");
@@ -234,6 +238,8 @@ fn annotate_program(dir: &Path) -> std::path::PathBuf {
     compile_c("annotate", &["-O2", "-g", "-fno-omit-frame-pointer", &include_flag, "-ldl"], dir)
 }
 
+/// The named worker burns 50 ms of CPU, the "hot" and "cold" regions 100 ms each (~100 samples
+/// each at 999 Hz, so each region's report names its function).
 #[test]
 fn annotations_threads_and_names_are_in_the_trace() {
     let dir = scratch_dir("annotate");
@@ -275,7 +281,8 @@ fn a_log_message_right_before_a_crash_is_kept() {
 fn a_sample_signal_arriving_after_its_thread_closed_its_timer_never_kills_the_host() {
     // At 10 kHz a thread's last perf signal can still be pending when its exit closes the
     // event; taken for the program's own SIGPROF (left at SIG_DFL) it killed the host with
-    // "Profiling timer expired" — the pprof-rs bug. 3000 short threads hit that window.
+    // "Profiling timer expired" — the pprof-rs bug. 3000 short threads (200 µs of CPU each,
+    // two periods) hit that window.
     let dir = scratch_dir("late-signals");
     let program = compile_c("thread_waves", FLAGS, &dir);
     for _ in 0..2 {

@@ -3,6 +3,26 @@
 use sigtrace_tests::*;
 use writer::format::{CHUNK_OVERHEAD, PREAMBLE_LEN};
 
+/// A generation period of 20 ms, closed by a drain thread that runs every 5 ms: a generation
+/// closes at the first drain round after 20 ms, i.e. every ~25 ms plus scheduling delays.
+const SHORT_GENERATIONS: [(&str, &str); 2] = [("SIGTRACE_GENERATION_MS", "20"), ("SIGTRACE_DRAIN_MS", "5")];
+
+/// CPU time of the split workload for a trace of several generations. Its one thread burns this
+/// much CPU, so the run lasts at least as long in wall time: 10 generation periods, so at least 3
+/// generations are written unless the drain thread is kept from running for ~80 ms at a time.
+const SEVERAL_GENERATIONS_CPU_MS: &str = "200";
+
+/// Traces the split workload for `SEVERAL_GENERATIONS_CPU_MS` with short generations; returns the
+/// trace file's bytes.
+fn trace_of_several_generations(name: &str) -> Vec<u8> {
+    let dir = scratch_dir(name);
+    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &[SEVERAL_GENERATIONS_CPU_MS], &SHORT_GENERATIONS, &dir);
+    assert_eq!(run.output.status.code(), Some(3), "{}", run.stderr);
+    assert_eq!(run.traces.len(), 1, "{}", run.stderr);
+    std::fs::read(&run.traces[0]).unwrap()
+}
+
 /// Offsets at which each chunk of a trace file ends.
 fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
     let mut ends = Vec::new();
@@ -17,11 +37,9 @@ fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
 
 #[test]
 fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
-    let dir = scratch_dir("truncate");
-    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let run = run_traced(&program, &["150"], &[("SIGTRACE_GENERATION_MS", "40")], &dir);
-    let bytes = std::fs::read(&run.traces[0]).unwrap();
+    let bytes = trace_of_several_generations("truncate");
     let full = writer::read_trace(&bytes);
+    // Three generations: a cut can then fall after the first, in the middle one, and in the last.
     assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());
     assert_eq!(full.ignored_bytes, 0);
     let ends = chunk_ends(&bytes);
@@ -42,11 +60,9 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
 
 #[test]
 fn damaged_bytes_in_a_real_trace_never_panic() {
-    let dir = scratch_dir("damage");
-    let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let run = run_traced(&program, &["100"], &[("SIGTRACE_GENERATION_MS", "40")], &dir);
-    let bytes = std::fs::read(&run.traces[0]).unwrap();
+    let bytes = trace_of_several_generations("damage");
     let full = writer::read_trace(&bytes);
+    assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());
     for index in (0..bytes.len()).step_by(7) {
         let mut damaged = bytes.clone();
         damaged[index] ^= 0x5a;

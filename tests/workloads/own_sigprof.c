@@ -1,17 +1,31 @@
-/* Installs its own SIGPROF handler and setitimer(ITIMER_PROF) at 100 Hz, blocks and unblocks
- * SIGPROF, burns CPU, and prints how often its handler ran. */
+/* Installs its own SIGPROF handler and setitimer(ITIMER_PROF) at 100 Hz, then 20 rounds of:
+ * SIGPROF blocked while it burns BLOCKED_MS of its CPU time (default 5), unblocked while it
+ * burns UNBLOCKED_MS (default 15). The itimer expires every 10 ms of process CPU time, so the
+ * handler runs at least once per 10 ms of unblocked time (30 times with the defaults). Prints
+ * how often its handler ran. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
+#include "clocks.h"
 
 static volatile unsigned long sink;
 static volatile sig_atomic_t ticks;
 
 static void on_prof(int signal) { (void)signal; ticks++; }
 
-int main(void) {
+/* Burns `ms` of the calling thread's CPU time. */
+static void burn(long long ms) {
+    long long until = thread_cpu_ns() + ms * NS_PER_MS;
+    do {
+        for (unsigned long i = 0; i < 100000; i++) sink += i;
+    } while (thread_cpu_ns() < until);
+}
+
+int main(int argc, char **argv) {
+    long long blocked_ms = argc > 1 ? atoll(argv[1]) : 5;
+    long long unblocked_ms = argc > 2 ? atoll(argv[2]) : 15;
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_prof;
@@ -25,13 +39,11 @@ int main(void) {
     sigaddset(&set, SIGPROF);
     for (int round = 0; round < 20; round++) {
         sigprocmask(SIG_BLOCK, &set, NULL);
-        for (unsigned long i = 0; i < 20000000UL; i++) sink += i;
+        burn(blocked_ms);
         sigprocmask(SIG_UNBLOCK, &set, NULL);
-        for (unsigned long i = 0; i < 60000000UL; i++) sink += i;
+        burn(unblocked_ms);
     }
-    struct timespec cpu;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    fprintf(stderr, "cpu_ns=%lld\n", (long long)cpu.tv_sec * 1000000000LL + cpu.tv_nsec);
+    fprintf(stderr, "cpu_ns=%lld\n", process_cpu_ns());
     printf("own handler ran %s\n", ticks > 10 ? "yes" : "no");
     fprintf(stderr, "ticks=%d\n", (int)ticks);
     return 0;
