@@ -44,7 +44,7 @@ pub unsafe extern "C" fn pthread_create(thread: *mut libc::pthread_t, attr: *con
     let Some(real) = real_pthread_create() else { return libc::EAGAIN };
     if !lifecycle::is_running() {
         // SAFETY: forwarding the caller's arguments unchanged.
-        return unsafe { real(thread, attr, start, argument) };
+        return sigprof::program_signals::inheriting_program_block(|| unsafe { real(thread, attr, start, argument) });
     }
     let boxed = Box::into_raw(Box::new(ThreadStart { start, argument, program_blocks: sigprof::program_signals::program_blocks() }));
     // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.

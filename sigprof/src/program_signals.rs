@@ -469,6 +469,22 @@ pub fn set_program_blocks(blocked: bool) {
     PROGRAM_BLOCKS.set(blocked);
 }
 
+/// Runs `create` (libc's `pthread_create` for a thread that does not go through sigtrace's
+/// trampoline) with the masked signal blocked in the kernel while the program blocks it, so
+/// that the new thread starts with the program's mask. Not for the handler.
+pub fn inheriting_program_block<T>(create: impl FnOnce() -> T) -> T {
+    let signal = masked_signal();
+    if signal == 0 || !PROGRAM_BLOCKS.get() {
+        return create();
+    }
+    // SAFETY: sigset_t is plain data; the kernel fills it.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    kernel_sigmask(libc::SIG_BLOCK, Some(&set_of(signal)), Some(&mut old));
+    let result = create();
+    kernel_sigmask(libc::SIG_SETMASK, Some(&old), None);
+    result
+}
+
 fn set_of(signal: i32) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it before sigaddset.
     unsafe {

@@ -61,6 +61,21 @@ fn the_program_reads_back_the_signal_mask_and_sigprof_action_it_set() {
     assert!(run.stdout.contains("after sigprocmask(SIG_BLOCK, PROF|USR1): sigprocmask 4000200 PROF=1"), "{}", run.stdout);
 }
 
+/// With sigtrace switched off at start-up (its output cannot be created), threads are created
+/// without its trampoline: they still start with the program's mask.
+#[test]
+fn the_mask_view_holds_when_sigtrace_is_off() {
+    let dir = scratch_dir("sig-mask-off");
+    let program = compile_c("sig_mask", FLAGS, &dir);
+    let (timeout, args) = bounded(&program, &["view"]);
+    let plain = run_plain(timeout, &args, &dir);
+    let off = run_traced(timeout, &args, &[("SIGTRACE_OUTPUT", "/nonexistent/trace.%p")], &dir);
+    let lines = off.sigtrace_lines();
+    assert!(!lines.is_empty() && lines.iter().all(|line| line.ends_with("sigtrace is off")), "{}", off.stderr);
+    assert_eq!(off.stdout, String::from_utf8_lossy(&plain.stdout));
+    assert_eq!(off.output.status.code(), plain.status.code());
+}
+
 #[test]
 fn its_own_sigprof_waits_while_it_blocks_sigprof_and_arrives_when_unblocked() {
     let dir = scratch_dir("sig-mask-held");
