@@ -23,7 +23,8 @@ extern "C" {
 }
 
 /// Ends the trace of this image before an exec and makes sure no sampling signal is left
-/// pending: one arriving in the new image before it installs a handler would kill it.
+/// pending: one arriving in the new image before it installs a handler would kill it. (Then
+/// `signals::before_exec` hands the program's ignored signals and mask to the kernel.)
 /// Returns whether tracing was running (and must resume if the exec fails).
 fn prepare_for_exec() -> bool {
     let was_running = lifecycle::is_running() && lifecycle::is_traced_process();
@@ -41,8 +42,9 @@ fn prepare_for_exec() -> bool {
 /// process, so none reaches the next image.
 fn discard_pending_sampling_signals() {
     let (Some(registry), Some(sigmask)) = (sigprof::Registry::get(), real_pthread_sigmask()) else { return };
-    // SAFETY: sigset_t values are initialised before use; sigtimedwait with a zero timeout only
-    // dequeues already pending signals of the set; the previous mask is restored.
+    // SAFETY: sigset_t values are initialised before use; rt_sigtimedwait with a zero timeout
+    // only dequeues already pending signals of the set (the raw call: the interposed
+    // sigtimedwait would hand them to the handler); the previous mask is restored.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         let mut previous: libc::sigset_t = std::mem::zeroed();
@@ -50,7 +52,8 @@ fn discard_pending_sampling_signals() {
         libc::sigaddset(&mut set, registry.config.signal);
         sigmask(libc::SIG_BLOCK, &set, &mut previous);
         let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) > 0 {}
+        let no_info = std::ptr::null_mut::<libc::siginfo_t>();
+        while libc::syscall(libc::SYS_rt_sigtimedwait, &set as *const libc::sigset_t, no_info, &zero as *const libc::timespec, 8) > 0 {}
         sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
     }
 }
@@ -95,9 +98,11 @@ fn is_sigtrace_library(path: &[u8]) -> bool {
 fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
     let was_running = prepare_for_exec();
     let replaced = environment_for_exec(envp);
+    let signals = crate::signals::before_exec();
     let result = exec(replaced.as_ref().map_or(envp, |(_, pointers)| pointers.as_ptr()));
     // SAFETY: reads this thread's errno.
     let errno = unsafe { *libc::__errno_location() };
+    crate::signals::after_failed_exec(signals);
     if was_running {
         resume_after_failed_exec();
     }

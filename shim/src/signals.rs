@@ -1,8 +1,18 @@
-//! Signal dispositions: sigtrace keeps its handlers on the sampling signal and the fatal signals
-//! whatever the program installs; the interposed `sigaction`, `signal`, `sigprocmask` and
-//! `pthread_sigmask` record the program's wishes, and signals that are not samples go to the
-//! program's handler. A fatal signal the program left at `SIG_DFL` first writes the open
-//! generation (bounded wait), then kills the process exactly as it would have died.
+//! Signal dispositions and masks. sigtrace keeps its handler on the sampling signal whatever
+//! the program installs (the program's action is recorded and signals that are not samples go
+//! to it), and watches every signal whose default action kills the process while the program
+//! leaves it at `SIG_DFL`: the open generation is written first (bounded wait), then the
+//! process dies exactly as it would have. A handler or `SIG_IGN` of the program for those goes
+//! straight to the kernel. The interposed `sigaction`, `signal`, `sigprocmask`,
+//! `pthread_sigmask`, `sigpending`, `sigsuspend` and the `sigwait` family report to the program
+//! exactly what it set (see `sigprof::program_signals`).
+//!
+//! Not covered: `signalfd` never sees a sampling-signal number the program blocks (the signal
+//! is held for the thread instead); BSD/System V wrappers that call glibc's internal
+//! `sigaction`/`sigprocmask` (`sigset`, `sighold`, `sigrelse`, `sigignore`, `sigblock`,
+//! `sigsetmask`, `bsd_signal`, `sysv_signal`) and masks passed to `ppoll`/`pselect`/
+//! `epoll_pwait` act on the kernel directly; `siglongjmp` and the return from a handler the
+//! kernel ran restore the kernel's mask but not the per-thread record of the sampling signal.
 
 use crate::lifecycle;
 use sigprof::program_signals::{self, forward, Forwarded, SigactionFn};
@@ -13,16 +23,37 @@ use std::time::Duration;
 /// The signals whose default action kills the process with a core dump, handled so that the
 /// open generation is written first.
 pub const FATAL_SIGNALS: [c_int; 5] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT];
+/// The other signals whose default action ends the process (some with a core dump): watched
+/// the same way while the program leaves them at `SIG_DFL`.
+pub const TERMINATING_SIGNALS: [c_int; 12] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGALRM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGSYS,
+    libc::SIGTRAP,
+];
 /// How long a dying process waits for its generation to be written.
 const FATAL_FLUSH_PATIENCE: Duration = Duration::from_millis(200);
 
-type SigmaskFn = unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
+type SigmaskFn = program_signals::SigmaskFn;
 type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
+type SigpendingFn = unsafe extern "C" fn(*mut libc::sigset_t) -> c_int;
+type SigsuspendFn = unsafe extern "C" fn(*const libc::sigset_t) -> c_int;
 
 static REAL_SIGACTION: AtomicUsize = AtomicUsize::new(0);
 static REAL_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 static REAL_SIGPROCMASK: AtomicUsize = AtomicUsize::new(0);
 static REAL_PTHREAD_SIGMASK: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGPENDING: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGSUSPEND: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGTIMEDWAIT: AtomicUsize = AtomicUsize::new(0);
 
 /// The next definition of `name` after ours (libc's), cached in `slot`; 0 if none.
 pub fn next_symbol(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
@@ -49,15 +80,21 @@ pub fn real_pthread_sigmask() -> Option<SigmaskFn> {
     (address != 0).then(|| unsafe { std::mem::transmute::<usize, SigmaskFn>(address) })
 }
 
-/// Installs the fatal-signal handlers and the default-action hook of the sampling handler.
+/// Installs the handlers of the signals that kill by default (after the sampling handler), and
+/// from then on keeps the program's view of its mask for the sampling signal.
 pub fn install_fatal_signal_handlers() {
     sigprof::handler::set_default_action(die_as_by_default);
     let Some(sigaction) = real_sigaction() else { return };
-    for signal in FATAL_SIGNALS {
-        // SA_ONSTACK: a thread that overflowed its stack handles the fault on its alternate
-        // stack, if it set one up (as Rust programs do).
-        if let Err(error) = program_signals::install_handler(signal, on_fatal_signal, libc::SA_ONSTACK, sigaction) {
-            crate::log::warn(&format!("cannot watch signal {signal} for crashes: {error}"));
+    let sampling = sigprof::Registry::get().map(|registry| registry.config.signal);
+    if let Some(signal) = sampling.filter(|&signal| program_signals::mode(signal) == program_signals::KEPT) {
+        program_signals::keep_mask_view(signal);
+    }
+    for signal in FATAL_SIGNALS.into_iter().chain(TERMINATING_SIGNALS) {
+        if Some(signal) == sampling {
+            continue; // kept by the sampling handler, whose default action ends the same way
+        }
+        if let Err(error) = program_signals::watch_while_default(signal, on_fatal_signal, sigaction) {
+            crate::log::warn(&format!("cannot watch signal {signal}: {error}"));
         }
     }
 }
@@ -87,8 +124,17 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ucontex
 /// # Safety
 /// Call only from a signal handler for `signal`.
 unsafe fn die_as_by_default(signal: c_int, _info: *mut libc::siginfo_t, _ucontext: *mut libc::c_void) {
-    if lifecycle::is_running() && lifecycle::is_traced_process() {
-        writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE);
+    if lifecycle::is_running() && lifecycle::is_traced_process() && !writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE) {
+        // Another thread's signal asked for the flush first: wait for it (as long again at
+        // most) rather than kill the process in the middle of the write.
+        let step = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+        for _ in 0..FATAL_FLUSH_PATIENCE.as_millis() {
+            if writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE) {
+                break;
+            }
+            // SAFETY: nanosleep on a valid timespec (async-signal-safe).
+            unsafe { libc::nanosleep(&step, std::ptr::null_mut()) };
+        }
     }
     // SAFETY: kernel sigaction via the raw syscall (async-signal-safe); the zeroed struct is
     // SIG_DFL with no flags. The signal stays blocked until this handler returns, then the
@@ -100,38 +146,44 @@ unsafe fn die_as_by_default(signal: c_int, _info: *mut libc::siginfo_t, _ucontex
     }
 }
 
-/// Interposed `sigaction`: for the signals sigtrace keeps, records the program's action and
-/// reports the program's previous one; others go to libc unchanged.
+/// Interposed `sigaction`: for the signals sigtrace watches, records the program's action
+/// (and passes it to the kernel where the signal's mode allows) and reports the program's
+/// previous one; others go to libc unchanged.
 ///
 /// # Safety
 /// Same contract as libc's `sigaction`.
 #[no_mangle]
 pub unsafe extern "C" fn sigaction(signal: c_int, action: *const libc::sigaction, previous: *mut libc::sigaction) -> c_int {
+    let Some(real) = real_sigaction() else { return -1 };
     if !program_signals::is_managed(signal) {
-        let Some(real) = real_sigaction() else { return -1 };
         // SAFETY: forwarding the caller's arguments unchanged.
         return unsafe { real(signal, action, previous) };
     }
-    if !previous.is_null() {
-        if let Some(current) = program_signals::get_as_sigaction(signal) {
-            // SAFETY: the caller passed a writable sigaction.
-            unsafe { *previous = current };
+    // SAFETY: the caller's non-null action is a valid sigaction.
+    match program_signals::program_sigaction(signal, unsafe { action.as_ref() }, real) {
+        Ok(old) => {
+            if !previous.is_null() {
+                // SAFETY: the caller passed a writable sigaction.
+                unsafe { *previous = old };
+            }
+            0
+        }
+        Err(error) => {
+            // SAFETY: this thread's errno.
+            unsafe { *libc::__errno_location() = error };
+            -1
         }
     }
-    if !action.is_null() {
-        // SAFETY: the caller passed a valid sigaction.
-        program_signals::set(signal, unsafe { &*action });
-    }
-    0
 }
 
-/// Interposed `signal` (BSD semantics, as glibc's: `SA_RESTART`, the signal blocked in its handler).
+/// Interposed `signal` (BSD semantics, as glibc's: `SA_RESTART`, the signal blocked in its
+/// handler); for watched signals it goes through the interposed `sigaction`.
 ///
 /// # Safety
 /// Same contract as libc's `signal`.
 #[no_mangle]
 pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    if !program_signals::is_managed(signal) {
+    if !program_signals::is_managed(signal) || handler == libc::SIG_ERR {
         let address = next_symbol(&REAL_SIGNAL, c"signal");
         if address == 0 {
             return libc::SIG_ERR;
@@ -139,42 +191,38 @@ pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> l
         // SAFETY: libc's signal has this signature; forwarding the caller's arguments.
         return unsafe { std::mem::transmute::<usize, SignalFn>(address)(signal, handler) };
     }
-    let previous = program_signals::get(signal).map_or(libc::SIG_DFL, |action| action.handler);
     // SAFETY: sigaction is plain data; zeroed is valid before the fields are set.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    let (mut action, mut previous): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
     action.sa_sigaction = handler;
     action.sa_flags = libc::SA_RESTART;
-    program_signals::set(signal, &action);
-    previous
-}
-
-/// The set to pass on: the program may not block the sampling signal (samples would stop and
-/// pile up); everything else it asks for is kept.
-fn without_sampling_signal(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
-    let sampling = sigprof::Registry::get()?.config.signal;
-    // SAFETY: the caller's non-null set is a valid sigset_t.
-    let requested = unsafe { set.as_ref()? };
-    // SAFETY: sigismember reads a valid set.
-    if (how != libc::SIG_BLOCK && how != libc::SIG_SETMASK) || unsafe { libc::sigismember(requested, sampling) } != 1 {
-        return None;
+    // SAFETY: sigemptyset/sigaddset on our own set.
+    unsafe {
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, signal);
     }
-    let mut filtered = *requested;
-    // SAFETY: sigdelset on our own copy.
-    unsafe { libc::sigdelset(&mut filtered, sampling) };
-    Some(filtered)
+    // SAFETY: valid pointers to our own structs.
+    if unsafe { sigaction(signal, &action, &mut previous) } != 0 {
+        return libc::SIG_ERR;
+    }
+    previous.sa_sigaction
 }
 
-/// Interposed `pthread_sigmask`.
+fn real_fn<T>(slot: &AtomicUsize, name: &std::ffi::CStr) -> Option<T> {
+    let address = next_symbol(slot, name);
+    // SAFETY: the caller names a libc function whose signature is T (a fn pointer type).
+    (address != 0).then(|| unsafe { std::mem::transmute_copy::<usize, T>(&address) })
+}
+
+/// Interposed `pthread_sigmask`: the program's own view of the sampling signal (see
+/// `program_signals::program_sigmask`).
 ///
 /// # Safety
 /// Same contract as libc's `pthread_sigmask`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, previous: *mut libc::sigset_t) -> c_int {
     let Some(real) = real_pthread_sigmask() else { return libc::EINVAL };
-    let filtered = without_sampling_signal(how, set);
-    let set = filtered.as_ref().map_or(set, |f| f as *const libc::sigset_t);
-    // SAFETY: forwarding the caller's arguments (the set possibly filtered).
-    unsafe { real(how, set, previous) }
+    // SAFETY: forwarding the caller's arguments.
+    unsafe { program_signals::program_sigmask(how, set, previous, real) }
 }
 
 /// Interposed `sigprocmask`.
@@ -183,14 +231,99 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
 /// Same contract as libc's `sigprocmask`.
 #[no_mangle]
 pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, previous: *mut libc::sigset_t) -> c_int {
-    let address = next_symbol(&REAL_SIGPROCMASK, c"sigprocmask");
-    if address == 0 {
-        return -1;
+    let Some(real) = real_fn::<SigmaskFn>(&REAL_SIGPROCMASK, c"sigprocmask") else { return -1 };
+    // SAFETY: forwarding the caller's arguments.
+    unsafe { program_signals::program_sigmask(how, set, previous, real) }
+}
+
+/// Interposed `sigpending`: a sampling signal held for the program is pending.
+///
+/// # Safety
+/// Same contract as libc's `sigpending`.
+#[no_mangle]
+pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
+    let Some(real) = real_fn::<SigpendingFn>(&REAL_SIGPENDING, c"sigpending") else { return -1 };
+    // SAFETY: forwarding the caller's argument.
+    unsafe { program_signals::program_sigpending(set, real) }
+}
+
+/// Interposed `sigsuspend`.
+///
+/// # Safety
+/// Same contract as libc's `sigsuspend`.
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    let Some(real) = real_fn::<SigsuspendFn>(&REAL_SIGSUSPEND, c"sigsuspend") else { return -1 };
+    // SAFETY: forwarding the caller's argument.
+    unsafe { program_signals::program_sigsuspend(mask, real) }
+}
+
+fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
+    real_fn(&REAL_SIGTIMEDWAIT, c"sigtimedwait")
+}
+
+/// Interposed `sigtimedwait`.
+///
+/// # Safety
+/// Same contract as libc's `sigtimedwait`.
+#[no_mangle]
+pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: *const libc::timespec) -> c_int {
+    let Some(real) = real_sigtimedwait() else { return -1 };
+    // SAFETY: forwarding the caller's arguments.
+    unsafe { program_signals::program_sigtimedwait(set, info, timeout, real) }
+}
+
+/// Interposed `sigwaitinfo` (glibc's calls its internal `sigtimedwait`).
+///
+/// # Safety
+/// Same contract as libc's `sigwaitinfo`.
+#[no_mangle]
+pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
+    // SAFETY: forwarding the caller's arguments.
+    unsafe { sigtimedwait(set, info, std::ptr::null()) }
+}
+
+/// Interposed `sigwait`: as glibc's, waits on through `EINTR` and returns an error number.
+///
+/// # Safety
+/// Same contract as libc's `sigwait`.
+#[no_mangle]
+pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
+    loop {
+        // SAFETY: forwarding the caller's set.
+        let result = unsafe { sigtimedwait(set, std::ptr::null_mut(), std::ptr::null()) };
+        if result > 0 {
+            // SAFETY: the caller passed a writable int.
+            unsafe { *signal = result };
+            return 0;
+        }
+        // SAFETY: this thread's errno.
+        let error = unsafe { *libc::__errno_location() };
+        if error != libc::EINTR {
+            return error;
+        }
     }
-    // SAFETY: libc's sigprocmask has this signature.
-    let real = unsafe { std::mem::transmute::<usize, SigmaskFn>(address) };
-    let filtered = without_sampling_signal(how, set);
-    let set = filtered.as_ref().map_or(set, |f| f as *const libc::sigset_t);
-    // SAFETY: forwarding the caller's arguments (the set possibly filtered).
-    unsafe { real(how, set, previous) }
+}
+
+/// What [`before_exec`] changed, for [`after_failed_exec`].
+pub struct ExecSignals {
+    ignored: u128,
+    mask: program_signals::MaskForExec,
+}
+
+/// Right before an exec (after sigtrace's timers stopped and their pending signals were
+/// discarded): the kernel gets the program's `SIG_IGN` for the kept signals it ignores (handled
+/// ones become `SIG_DFL` by the kernel anyway), and the program's block of the sampling signal
+/// (with a held signal pending), so the next image inherits exactly what the program set.
+pub fn before_exec() -> ExecSignals {
+    let ignored = real_sigaction().map_or(0, program_signals::before_exec);
+    ExecSignals { ignored, mask: program_signals::mask_before_exec() }
+}
+
+/// After an exec that failed: sigtrace's handlers and the program's mask view come back.
+pub fn after_failed_exec(state: ExecSignals) {
+    program_signals::mask_after_failed_exec(state.mask);
+    if let Some(sigaction) = real_sigaction() {
+        program_signals::after_failed_exec(state.ignored, sigaction);
+    }
 }

@@ -30,6 +30,8 @@ pub fn real_pthread_create() -> Option<PthreadCreate> {
 struct ThreadStart {
     start: StartRoutine,
     argument: *mut c_void,
+    /// The creator's view of the sampling signal's mask (a new thread inherits the mask).
+    program_blocks: bool,
 }
 
 /// The interposed `pthread_create`: the new thread registers itself, arms its timer, then runs
@@ -42,9 +44,9 @@ pub unsafe extern "C" fn pthread_create(thread: *mut libc::pthread_t, attr: *con
     let Some(real) = real_pthread_create() else { return libc::EAGAIN };
     if !lifecycle::is_running() {
         // SAFETY: forwarding the caller's arguments unchanged.
-        return unsafe { real(thread, attr, start, argument) };
+        return sigprof::program_signals::inheriting_program_block(|| unsafe { real(thread, attr, start, argument) });
     }
-    let boxed = Box::into_raw(Box::new(ThreadStart { start, argument }));
+    let boxed = Box::into_raw(Box::new(ThreadStart { start, argument, program_blocks: sigprof::program_signals::program_blocks() }));
     // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.
     let result = unsafe { real(thread, attr, start_registered_thread, boxed.cast()) };
     if result != 0 {
@@ -56,7 +58,8 @@ pub unsafe extern "C" fn pthread_create(thread: *mut libc::pthread_t, attr: *con
 
 extern "C" fn start_registered_thread(data: *mut c_void) -> *mut c_void {
     // SAFETY: `data` is the ThreadStart box made by our pthread_create, handed over exactly once.
-    let ThreadStart { start, argument } = *unsafe { Box::from_raw(data.cast::<ThreadStart>()) };
+    let ThreadStart { start, argument, program_blocks } = *unsafe { Box::from_raw(data.cast::<ThreadStart>()) };
+    sigprof::program_signals::set_program_blocks(program_blocks);
     if std::panic::catch_unwind(register_current_thread).is_err() {
         lifecycle::switch_off("internal error while registering a thread");
     }
