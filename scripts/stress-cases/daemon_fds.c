@@ -4,7 +4,7 @@
  * from 3 up (close_range, or a close() loop up to RLIMIT_NOFILE where close_range is missing)
  * and opens eight log files log0..log7, which get the lowest numbers, i.e. the numbers the
  * shim's trace file and perf events had. Each thread then writes 20 known lines into two of
- * the files, burning 10 ms of CPU between lines, and exits; the main thread adds a last line
+ * the files, burning 5 ms of CPU between lines, and exits; the main thread adds a last line
  * to every file, closes them (close must succeed), and reads them back: each must hold
  * exactly the lines written. `daemon_fds --verify` (run by the harness after the traced run,
  * without the shim) checks the files again, which catches bytes written at exit.
@@ -44,7 +44,7 @@ static void *worker(void *arg) {
             if (write(fds[file], text, strlen(text)) != (ssize_t)strlen(text))
                 fail("thread %d: write to log%d (fd %d): %s", id, file, fds[file], strerror(errno));
         }
-        burn_thread_cpu(10000000ull);
+        burn_thread_cpu(5000000ull);
     }
     return NULL;
 }

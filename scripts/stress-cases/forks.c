@@ -4,9 +4,11 @@
  * for 1.5 s of wall time. Each child burns 1-2 ms of CPU in nested calls and a leaf function
  * (so the sampling handler runs in it, frameless leaf included) and then leaves by one of
  * four ways, chosen by round and thread: exit(20); _exit(21); returning from its functions
- * (from main: main returns 23; from another thread: its start routine returns, the process
- * exits 0); or forking a grandchild (which leaves by exit(30), _exit(31) or returning) and
- * waiting for it (then exit(22)). Every parent checks its child's exact status.
+ * (forked by the main thread: up to main, which returns 23; forked by another thread: up to
+ * that thread's start routine, which calls exit(24) -- the child's only thread simply
+ * returning is case pthread-exit); or forking a grandchild (which leaves by exit(30),
+ * _exit(31) or returning: 33 / 34) and waiting for it (then exit(22)). Every parent checks
+ * its child's exact status.
  * Checks: every child and grandchild leaves with the expected status; "forks ok", exit 0;
  * (harness) every process's trace is readable.
  *
@@ -66,7 +68,7 @@ static int child_leaves(int forker, int round, int from_main) {
         if (grand_mode == 1) _exit(31);
         return 2; /* the grandchild returns too */
     }
-    int status, expected = grand_mode == 0 ? 30 : grand_mode == 1 ? 31 : from_main ? 33 : 0;
+    int status, expected = grand_mode == 0 ? 30 : grand_mode == 1 ? 31 : from_main ? 33 : 34;
     if (waitpid(pid, &status, 0) != pid) _exit(97);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != expected) {
         report("grandchild", forker, round, 3, status, expected);
@@ -91,7 +93,7 @@ static int run_forker(int forker) {
         if (pid == 0) return child_leaves(forker, round, forker == 0);
         atomic_fetch_add(&processes, (forker + round) % 4 == 3 ? 2 : 1);
         int mode = (forker + round) % 4;
-        int expected = mode == 0 ? 20 : mode == 1 ? 21 : mode == 2 ? (forker == 0 ? 23 : 0) : 22;
+        int expected = mode == 0 ? 20 : mode == 1 ? 21 : mode == 2 ? (forker == 0 ? 23 : 24) : 22;
         int status;
         if (waitpid(pid, &status, 0) != pid) fail("waitpid: %s", strerror(errno));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != expected) report("child", forker, round, mode, status, expected);
@@ -99,8 +101,10 @@ static int run_forker(int forker) {
 }
 
 static void *forker_thread(void *arg) {
-    run_forker((int)(intptr_t)arg);
-    return NULL; /* in a child: the last thread returns, the process exits 0 */
+    int left = run_forker((int)(intptr_t)arg);
+    if (left == 1) exit(24); /* a child that returned from its functions */
+    if (left == 2) exit(34); /* a grandchild that did */
+    return NULL;
 }
 
 int main(void) {

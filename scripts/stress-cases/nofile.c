@@ -20,7 +20,7 @@ static pthread_barrier_t started, finish;
 
 static void *worker(void *arg) {
     (void)arg;
-    burn_thread_cpu(30000000ull);
+    burn_thread_cpu(10000000ull);
     pthread_barrier_wait(&started);
     pthread_barrier_wait(&finish);
     burn_thread_cpu(5000000ull);

@@ -29,7 +29,7 @@ static void observe(const char *who, char *out, size_t size, int (*set_mask)(int
     size_t len = 0;
     set_mask(SIG_BLOCK, NULL, &current);
     len += snprintf(out + len, size - len, "%s: SIGPROF blocked before work: %s\n", who, sigismember(&current, SIGPROF) ? "yes" : "NO");
-    burn_thread_cpu(100000000ull);
+    burn_thread_cpu(50000000ull);
     set_mask(SIG_BLOCK, NULL, &current);
     len += snprintf(out + len, size - len, "%s: SIGPROF blocked after work: %s\n", who, sigismember(&current, SIGPROF) ? "yes" : "NO");
     sigemptyset(&pending);

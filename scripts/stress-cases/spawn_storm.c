@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
         }
         waves++;
     } while (waves < 2 || mono_ns() < end);
-    stat_line("waves %d processes %d", waves, waves * CHILDREN + 1);
+    /* One trace per image: the parent, each forked child (ends at its exec), each exec'd image. */
+    stat_line("waves %d processes %d images %d", waves, waves * CHILDREN + 1, 2 * waves * CHILDREN + 1);
     if (failures) {
         fprintf(stderr, "FAIL: %d children failed\n", failures);
         return 1;
