@@ -4,7 +4,7 @@
  * sends SIGTERM (after 2 s of the program's CPU time, read from /proc), SIGINT or SIGHUP
  * (after 1 s). After 30 s of wall time without a signal it prints "not killed" and exits 3.
  * Checks (harness): the program dies of that signal; its trace says so (end_signal) and holds
- * samples for at least 80% of the CPU time it had used when the signal was sent.
+ * samples for at least 85% of the CPU time its threads had used when the signal was sent.
  *
  * Defect caught (issue 9, profile lost): the open generation is not written when a signal
  * with a default action of "terminate" arrives, so the trace keeps only the generations

@@ -6,7 +6,7 @@
  * shim's trace file and perf events had. Each thread then writes 20 known lines into two of
  * the files, burning 5 ms of CPU between lines, and exits; the main thread adds a last line
  * to every file, closes them (close must succeed), and reads them back: each must hold
- * exactly the lines written. `daemon_fds --verify` (run by the harness after the traced run,
+ * exactly the lines written. Every problem is reported (FAIL lines on stderr), then exit 1. `daemon_fds --verify` (run by the harness after the traced run,
  * without the shim) checks the files again, which catches bytes written at exit.
  * Checks: "daemon ok", exit 0, files intact during the run and after exit.
  *
@@ -16,6 +16,7 @@
 #include "stress.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -25,6 +26,22 @@
 
 static int fds[FILES];
 static volatile int files_open;
+static int problems;
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Reports a problem on stderr and goes on (so one run shows every symptom). */
+__attribute__((format(printf, 1, 2))) static void problem(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    pthread_mutex_lock(&report_lock);
+    if (problems++ < 12) {
+        fputs("FAIL: ", stderr);
+        vfprintf(stderr, format, args);
+        fputc('\n', stderr);
+    }
+    pthread_mutex_unlock(&report_lock);
+    va_end(args);
+}
 
 static void expected_line(char *out, size_t size, int file, int line) {
     if (line < LINES)
@@ -42,13 +59,14 @@ static void *worker(void *arg) {
             char text[128];
             expected_line(text, sizeof text, file, line);
             if (write(fds[file], text, strlen(text)) != (ssize_t)strlen(text))
-                fail("thread %d: write to log%d (fd %d): %s", id, file, fds[file], strerror(errno));
+                problem("thread %d: write to log%d (fd %d): %s", id, file, fds[file], strerror(errno));
         }
         burn_thread_cpu(5000000ull);
     }
     return NULL;
 }
 
+/* Checks every file; reports each one that differs. */
 static void verify(void) {
     for (int file = 0; file < FILES; file++) {
         char name[32], expected[8192] = "", actual[16384];
@@ -59,13 +77,19 @@ static void verify(void) {
             len += strlen(expected + len);
         }
         int fd = open(name, O_RDONLY);
-        if (fd < 0) fail("open %s: %s", name, strerror(errno));
-        ssize_t got = read(fd, actual, sizeof actual);
+        if (fd < 0) {
+            problem("open %s: %s", name, strerror(errno));
+            continue;
+        }
+        ssize_t got = 0, n;
+        while (got < (ssize_t)sizeof actual && (n = read(fd, actual + got, sizeof actual - (size_t)got)) > 0) got += n;
         close(fd);
         if (got != (ssize_t)len || memcmp(actual, expected, len) != 0) {
             size_t at = 0;
             while (at < len && (ssize_t)at < got && actual[at] == expected[at]) at++;
-            fail("%s holds %zd bytes, expected %zu; first difference at byte %zu", name, got, len, at);
+            problem("%s holds %zd%s bytes, expected %zu; they differ from byte %zu on (%s)", name, got,
+                    got == (ssize_t)sizeof actual ? "+" : "", len, at,
+                    got > (ssize_t)len ? "bytes the program did not write" : "lines the program wrote are missing");
         }
     }
 }
@@ -73,6 +97,7 @@ static void verify(void) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--verify") == 0) {
         verify();
+        if (problems) return 1;
         printf("files intact\n");
         return 0;
     }
@@ -99,10 +124,11 @@ int main(int argc, char **argv) {
     for (int file = 0; file < FILES; file++) {
         char text[128];
         expected_line(text, sizeof text, file, LINES);
-        if (write(fds[file], text, strlen(text)) != (ssize_t)strlen(text)) fail("main: write to log%d (fd %d): %s", file, fds[file], strerror(errno));
-        if (close(fds[file]) != 0) fail("close log%d (fd %d): %s", file, fds[file], strerror(errno));
+        if (write(fds[file], text, strlen(text)) != (ssize_t)strlen(text)) problem("main: write to log%d (fd %d): %s", file, fds[file], strerror(errno));
+        if (close(fds[file]) != 0) problem("main: close log%d (fd %d): %s", file, fds[file], strerror(errno));
     }
     verify();
+    if (problems) return 1;
     printf("daemon ok\n");
     return 0;
 }

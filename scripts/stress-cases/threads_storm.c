@@ -1,6 +1,6 @@
 /* Case threads-storm: many threads started at once.
  *
- * Waves of 32 threads are released together by a barrier; each burns 20 ms of its own CPU
+ * Waves of 32 threads are released together by a barrier; each burns 10 ms of its own CPU
  * time in a leaf function and exits; waves follow one another for 1.5 s of wall time (at
  * least 2 waves). Checks: every thread finishes its CPU time, the program exits 0 with
  * "threads ok".
@@ -15,7 +15,7 @@
 #include <pthread.h>
 
 #define THREADS 32
-#define THREAD_CPU_NS 20000000ull
+#define THREAD_CPU_NS 10000000ull
 #define WALL_NS 1500000000ull
 
 static pthread_barrier_t start_line;
