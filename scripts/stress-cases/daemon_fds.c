@@ -34,7 +34,7 @@ __attribute__((format(printf, 1, 2))) static void problem(const char *format, ..
     va_list args;
     va_start(args, format);
     pthread_mutex_lock(&report_lock);
-    if (problems++ < 12) {
+    if (problems++ < 40) {
         fputs("FAIL: ", stderr);
         vfprintf(stderr, format, args);
         fputc('\n', stderr);
