@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite and scripts/stress need on a Debian/Ubuntu machine: gcc and the
+# C library headers (C workloads are compiled at test time), python3 (profiled by the tests)
+# and golang-go (the Go stress cases: a cgo program and `go build` under the shim).
+# Idempotent and quiet: does nothing when everything is already there.
+set -euo pipefail
+
+missing=()
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+[ -x /usr/bin/python3 ] || missing+=(python3)
+command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || missing+=(golang-go)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+echo "install-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

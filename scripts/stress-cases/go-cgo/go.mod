@@ -1,0 +1,3 @@
+module example.com/stress/gocgo
+
+go 1.19

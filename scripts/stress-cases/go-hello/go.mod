@@ -1,0 +1,3 @@
+module example.com/stress/hello
+
+go 1.19
