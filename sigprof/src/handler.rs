@@ -218,14 +218,18 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
     let fallback = if registry.config.unwind == UnwindChoice::FramePointers {
         WalkMethod::FramePointers
     } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current()) {
-        if !room.is_some_and(|room| room >= DWARF_STACK_NEED) {
-            WalkMethod::FramePointersNoStackRoom
-        } else if let Some(mut lease) = pool.claim(registry.slot_index(slot)) {
-            let stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
-            let (_, end) = walk_stack_dwarf(regs, &stack, &snapshot.dwarf, lease.cache(), &snapshot.code, max_depth, &mut push);
-            return WalkMethod::Dwarf.code(end);
-        } else {
-            WalkMethod::FramePointersNoCache
+        match pool.claim(registry.slot_index(slot)) {
+            // The walk runs on the lease's own stack when it has one; else it needs room here.
+            Some(mut lease) if lease.has_stack() || room.is_some_and(|room| room >= DWARF_STACK_NEED) => {
+                let stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
+                let mut end = WalkEnd::BadFrame;
+                lease.run_with_cache(&mut |cache| {
+                    end = walk_stack_dwarf(regs, &stack, &snapshot.dwarf, cache, &snapshot.code, max_depth, &mut push).1;
+                });
+                return WalkMethod::Dwarf.code(end);
+            }
+            Some(_) => WalkMethod::FramePointersNoStackRoom,
+            None => WalkMethod::FramePointersNoCache,
         }
     } else {
         WalkMethod::FramePointersNotReady

@@ -237,3 +237,21 @@ fn a_process_ends_when_its_last_thread_returns() {
         assert!(sample_count(&trace) > 0, "{}", path.display());
     }
 }
+
+#[test]
+fn a_rust_thread_sampled_on_its_small_alternate_stack_unwinds_completely() {
+    let dir = scratch_dir("guard-rust-altstack");
+    let source = workspace_root().join("tests/workloads/rust_alt_stack.rs");
+    let program = dir.join("rust_alt_stack");
+    let built = Command::new("rustc").args(["-O", "-g", "-o"]).arg(&program).arg(&source).output().expect("rustc runs");
+    assert!(built.status.success(), "rustc: {}", String::from_utf8_lossy(&built.stderr));
+    let traced = run_bounded(&program, &["600"], &[], &dir);
+    assert!(traced.output.status.success(), "{}", traced.stderr);
+    let stacks = folded_stacks(&traced.traces[0]);
+    let total: u64 = stacks.iter().map(|(_, weight)| weight).sum();
+    // Frame pointers alone see one `mid` of the 21 calls (the compiler may fold the innermost
+    // into its caller); the DWARF walk, on sigtrace's own stack, sees them all.
+    let deep: u64 = stacks.iter().filter(|(frames, _)| frames.iter().filter(|f| f.ends_with("::mid")).count() >= 20).map(|(_, w)| w).sum();
+    assert!(total > 0 && deep as f64 >= 0.9 * total as f64, "{deep} of {total} samples show 20 or more frames of mid");
+    assert!(counter(&traced.trace(), "unwind.method.dwarf") as f64 >= 0.9 * sample_count(&traced.trace()) as f64);
+}

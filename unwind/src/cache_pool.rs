@@ -2,15 +2,21 @@
 //!
 //! A cache is ~33 KB; giving each of thousands of threads one would cost hundreds of MB, but
 //! only the threads inside the handler at the same moment need one. A sample that finds no
-//! free cache falls back to frame pointers (and is counted).
+//! free cache falls back to frame pointers (and is counted). Each cache comes with a stack of
+//! its own for the walk ([`crate::walk_stack`]): the handler may run on a small alternate
+//! signal stack.
 
 use crate::dwarf::DwarfCache;
+use crate::walk_stack::{WalkStack, SWITCHES_STACKS};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 struct PooledCache {
     in_use: AtomicBool,
     cache: UnsafeCell<DwarfCache>,
+    /// `None` when it could not be mapped: walks with this cache then need room on the
+    /// handler's stack.
+    stack: Option<WalkStack>,
 }
 
 pub struct CachePool {
@@ -26,7 +32,8 @@ unsafe impl Send for CachePool {}
 impl CachePool {
     /// Allocates `count` caches (not in the handler: allocates ~33 KB each).
     pub fn new(count: usize) -> CachePool {
-        CachePool { caches: (0..count.max(1)).map(|_| PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()) }).collect() }
+        let stack = || if SWITCHES_STACKS { WalkStack::map() } else { None };
+        CachePool { caches: (0..count.max(1)).map(|_| PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()), stack: stack() }).collect() }
     }
 
     pub fn len(&self) -> usize {
@@ -65,6 +72,23 @@ impl CacheLease<'_> {
     pub fn cache(&mut self) -> &mut DwarfCache {
         // SAFETY: this lease holds `in_use`, so no other reference to the cache exists.
         unsafe { &mut *self.pooled.cache.get() }
+    }
+
+    /// True when the lease has a stack of its own to walk on.
+    pub fn has_stack(&self) -> bool {
+        self.pooled.stack.is_some()
+    }
+
+    /// Runs `body` with the cache, on the lease's own stack when it has one (else right here).
+    /// Async-signal-safe; `body` must not panic (a panic is caught and dropped).
+    pub fn run_with_cache(&mut self, body: &mut dyn FnMut(&mut DwarfCache)) {
+        // SAFETY: this lease holds `in_use`, so no other reference to the cache exists.
+        let cache = unsafe { &mut *self.pooled.cache.get() };
+        match &self.pooled.stack {
+            // SAFETY: the stack belongs to this lease's cache, which only the lease holder uses.
+            Some(stack) => unsafe { stack.run(&mut || body(cache)) },
+            None => body(cache),
+        }
     }
 }
 

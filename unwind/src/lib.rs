@@ -25,6 +25,7 @@ pub mod published;
 pub mod regs;
 pub mod snapshot;
 pub mod walk;
+pub mod walk_stack;
 
 pub use cache_pool::CachePool;
 pub use code_ranges::CodeRanges;
