@@ -63,7 +63,7 @@ impl Drop for WalkStack {
 extern "C" fn call_body(data: *mut libc::c_void) {
     // SAFETY: `run_on_stack` passes a pointer to a live `&mut dyn FnMut()`.
     let body = unsafe { &mut *data.cast::<&mut dyn FnMut()>() };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body()));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
 }
 
 /// Switches the stack pointer to `top`, calls `body`, and switches back.

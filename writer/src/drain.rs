@@ -218,6 +218,9 @@ pub struct Drainer {
     modules_this_generation: Vec<LoadedModule>,
     /// Snapshots replaced but perhaps still in a handler's hands: kept (boxed, at the address
     /// handlers read) until an advance that began after their replacement completes.
+    /// (clippy's `vec_box` would move them out of their boxes: exactly the use-after-free this
+    /// field exists to prevent.)
+    #[allow(clippy::vec_box)]
     retired_snapshots: Vec<Box<UnwindSnapshot>>,
     /// How long an advance waits for threads inside their critical section.
     patience: Duration,

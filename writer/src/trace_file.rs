@@ -161,8 +161,9 @@ mod tests {
         let program = std::fs::File::create(&own).unwrap();
         let program_fd = std::os::fd::IntoRawFd::into_raw_fd(program);
         // SAFETY: test: puts the program's file on the trace file's number, as dup2 in a host would.
+        let moved = unsafe { libc::dup2(program_fd, trace.raw_fd()) };
         assert_eq!(
-            unsafe { libc::dup2(program_fd, trace.raw_fd()) },
+            moved,
             trace.raw_fd()
         );
         assert!(!trace.is_intact());
