@@ -143,17 +143,31 @@ fn an_ignored_signal_stays_ignored_across_exec_and_from_start_up() {
     assert_eq!(traced.output.status.code(), Some(0));
 }
 
-/// A running child killed with SIGKILL if it is still running after the bound.
+/// A running child killed with SIGKILL if it is still running after the bound (what its
+/// threads were doing then is kept for the failure message).
 struct Watched {
     child: Child,
     done: Arc<AtomicBool>,
+    hung: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// State and signal masks of every thread of `pid`, from /proc.
+fn thread_states(pid: libc::pid_t) -> String {
+    let mut text = String::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let wanted: Vec<&str> = status.lines().filter(|l| ["State", "SigPnd", "SigBlk"].iter().any(|k| l.starts_with(k))).collect();
+        text.push_str(&format!("task {}: {}\n", task.file_name().to_string_lossy(), wanted.join(", ")));
+    }
+    text
 }
 
 impl Watched {
     fn spawn(mut command: Command) -> Watched {
         let child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("workload starts");
         let done = Arc::new(AtomicBool::new(false));
-        let (pid, flag) = (child.id() as libc::pid_t, done.clone());
+        let hung = Arc::new(std::sync::Mutex::new(None));
+        let (pid, flag, report) = (child.id() as libc::pid_t, done.clone(), hung.clone());
         std::thread::spawn(move || {
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(60) {
@@ -163,11 +177,12 @@ impl Watched {
                 std::thread::sleep(Duration::from_millis(50));
             }
             if !flag.load(Ordering::Acquire) {
+                *report.lock().unwrap() = Some(thread_states(pid));
                 // SAFETY: kill has no memory-safety preconditions; the child is not yet reaped.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         });
-        Watched { child, done }
+        Watched { child, done, hung }
     }
 
     /// Reads stderr until a line `ready`; returns what was read.
@@ -177,7 +192,12 @@ impl Watched {
         let mut buffer = [0u8; 256];
         while !seen.lines().any(|l| l == "ready") {
             let n = stderr.read(&mut buffer).unwrap();
-            assert!(n > 0, "the workload ended before it was ready: {seen}");
+            if n == 0 {
+                let status = self.child.wait().unwrap();
+                self.done.store(true, Ordering::Release);
+                let hung = self.hung.lock().unwrap().clone();
+                panic!("the workload ended before it was ready ({status:?}; hung and killed after 60 s: {hung:?}): {seen}");
+            }
             seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
         }
         seen
