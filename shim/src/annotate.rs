@@ -41,7 +41,7 @@ fn emit(kind: EventKind, category: &[u8], text: &[u8]) {
     let payload_words = 1 + (category.len() + text.len()).div_ceil(8);
     let Some(ring) = slot.event_ring_for(&guard, EVENT_RING_WORDS) else { return };
     let Some(mut record) = ring.begin_record(payload_words) else {
-        slot.count_drop(&guard);
+        slot.count_drop(&guard, 1);
         return;
     };
     record.push_frame(category.len() as u64 | (text.len() as u64) << 32);

@@ -191,7 +191,7 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     }
     let max_depth = registry.config.max_depth;
     let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth) else {
-        slot.count_drop(&guard);
+        slot.count_drop(&guard, weight);
         return true;
     };
     // SAFETY: forwarded from the caller.

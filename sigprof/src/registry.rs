@@ -87,9 +87,11 @@ impl ThreadSlot {
         &self.rings[(guard.generation() % 2) as usize]
     }
 
-    /// Counts a sample lost in the guard's generation. Async-signal-safe.
-    pub fn count_drop(&self, guard: &SeqlockGuard<'_>) {
-        self.dropped[(guard.generation() % 2) as usize].fetch_add(1, Ordering::Relaxed);
+    /// Counts a sample of `weight` periods (an event: 1) lost in the guard's generation: drops
+    /// are counted in the same unit as sample weights, so recorded + dropped adds up to the
+    /// CPU time. Async-signal-safe.
+    pub fn count_drop(&self, guard: &SeqlockGuard<'_>, weight: u32) {
+        self.dropped[(guard.generation() % 2) as usize].fetch_add(u64::from(weight), Ordering::Relaxed);
     }
 
     /// The event ring a writer holding `guard` writes into, mapped on first use (`mmap`,

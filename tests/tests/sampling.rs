@@ -194,17 +194,13 @@ fn a_full_ring_drops_and_counts_instead_of_losing_silently() {
     assert_eq!(run.output.status.code(), Some(3));
     let trace = run.trace();
     let dropped: u64 = trace.generations.iter().flat_map(|g| &g.threads).map(|t| t.dropped).sum();
-    let recorded = sample_count(&trace);
+    let recorded = total_weight(&trace);
     let expected = expected_samples(run.reported_cpu_ns(), 10_000);
     assert!(dropped > 0, "the ring overflowed and the drops were counted");
-    // Drops are counted in records; a record stands for more than one period when overflows were
-    // lost in the kernel or while the thread waited, so records are turned into periods at the
-    // recorded records' mean weight.
-    let mean_weight = total_weight(&trace) as f64 / recorded.max(1) as f64;
-    let dropped_periods = dropped as f64 * mean_weight;
-    assert!(dropped_periods >= 0.5 * expected, "most samples were dropped ({dropped} records, ~{dropped_periods:.0} of {expected:.0} periods)");
-    let accounted = (recorded + dropped) as f64 * mean_weight;
-    assert!(accounted >= 0.9 * expected, "recorded {recorded} + dropped {dropped} records (~{accounted:.0} periods) account for {expected:.0} periods");
+    // Drops are counted in periods (the weight of the lost samples), as recorded samples are.
+    assert!(dropped as f64 >= 0.5 * expected, "most samples were dropped ({dropped} of {expected:.0} periods)");
+    let accounted = (recorded + dropped) as f64;
+    assert!(accounted >= 0.9 * expected, "recorded {recorded} + dropped {dropped} periods account for {expected:.0} periods");
     let depth_limited = trace.generations.iter().flat_map(|g| &g.counters).filter(|(name, _)| name == "unwind.end.depth_limit").map(|(_, n)| n).sum::<u64>();
     assert!(depth_limited > 0, "stacks deeper than 3 frames (main;heavy;spin under libc) are cut and counted");
     assert!(trace.generations.iter().flat_map(|g| &g.stacks).all(|stack| stack.len() <= 3));

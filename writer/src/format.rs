@@ -61,7 +61,8 @@ pub struct Thread {
     pub name: String,
     /// The thread's CPU time at the end of the generation (or when it was last seen), ns.
     pub cpu_ns: u64,
-    /// Samples this thread lost in this generation (ring full, no slot, …).
+    /// Periods of CPU (sample weight) this thread lost in this generation (ring full, no
+    /// slot, …).
     pub dropped: u64,
     pub exited: bool,
 }
