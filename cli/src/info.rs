@@ -197,10 +197,7 @@ fn event_counts(trace: &writer::Trace) -> Vec<(&'static str, usize)> {
         (EventKind::Log, "log messages"),
         (EventKind::RegionBegin, "regions"),
     ];
-    names
-        .iter()
-        .map(|(kind, name)| (*name, trace.generations.iter().flat_map(|g| &g.events).filter(|e| e.kind == *kind).count()))
-        .collect()
+    names.iter().map(|(kind, name)| (*name, trace.generations.iter().flat_map(|g| &g.events).filter(|e| e.kind == *kind).count())).collect()
 }
 
 /// How the traced image ended, from its end record; a trace without one was cut short.

@@ -29,7 +29,11 @@ fn row_keys(profile: &Profile, by_line: bool) -> (Vec<u32>, Vec<u32>) {
         .iter()
         .enumerate()
         .map(|(index, frame)| {
-            let key = if by_line { (frame.function.as_str(), frame.module.as_str(), frame.file.as_str(), frame.line) } else { (frame.function.as_str(), frame.module.as_str(), "", 0) };
+            let key = if by_line {
+                (frame.function.as_str(), frame.module.as_str(), frame.file.as_str(), frame.line)
+            } else {
+                (frame.function.as_str(), frame.module.as_str(), "", 0)
+            };
             *ids.entry(key).or_insert_with(|| {
                 representatives.push(index as u32);
                 (representatives.len() - 1) as u32

@@ -235,14 +235,7 @@ impl Symbolizer {
 
     /// A symbolizer that looks for separate debug files under `debug_dirs` instead of `/usr/lib/debug`.
     pub fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> Self {
-        Symbolizer {
-            debug_dirs,
-            files: HashMap::new(),
-            module_ids: HashMap::new(),
-            modules: Vec::new(),
-            warned: HashSet::new(),
-            cache: HashMap::new(),
-        }
+        Symbolizer { debug_dirs, files: HashMap::new(), module_ids: HashMap::new(), modules: Vec::new(), warned: HashSet::new(), cache: HashMap::new() }
     }
 
     /// Names the frames at `avma`, innermost first: the functions inlined at that address,
@@ -310,11 +303,7 @@ impl Symbolizer {
     /// (its own, else the debug file's). Without DWARF the symbol table is all there is.
     fn open_debug_info(&mut self, path: &Path, data: &[u8], mut table: SymbolTable) -> ModuleFile {
         let own_dwarf = has_dwarf(data);
-        let separate = if own_dwarf && table.from_symtab {
-            None
-        } else {
-            find_separate_debug_file(path, data, &table.build_id, &self.debug_dirs)
-        };
+        let separate = if own_dwarf && table.from_symtab { None } else { find_separate_debug_file(path, data, &table.build_id, &self.debug_dirs) };
         let mut dwarf_path = own_dwarf.then(|| path.to_path_buf());
         if let Some(separate) = &separate {
             if !table.from_symtab {

@@ -104,16 +104,11 @@ impl UnwindStats {
     /// The rows `info` prints: (key, value).
     pub fn text_rows(&self) -> Vec<(String, String)> {
         let percent = crate::info::percent(self.to_root_ratio());
-        let mut to_root =
-            format!("{} of {} samples ({percent})", thousands(self.to_root.samples), thousands(self.total.samples));
+        let mut to_root = format!("{} of {} samples ({percent})", thousands(self.to_root.samples), thousands(self.total.samples));
         if self.total.weight != self.total.samples {
             let _ = write!(to_root, ", weight {} of {}", thousands(self.to_root.weight), thousands(self.total.weight));
         }
-        vec![
-            ("unwound to root".into(), to_root),
-            ("methods".into(), tally_list(&self.methods)),
-            ("early ends".into(), tally_list(&self.early_ends)),
-        ]
+        vec![("unwound to root".into(), to_root), ("methods".into(), tally_list(&self.methods)), ("early ends".into(), tally_list(&self.early_ends))]
     }
 
     /// The keys `info --json` adds: `unwound_to_root`, `unwound_to_root_weight`,

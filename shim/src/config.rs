@@ -82,12 +82,20 @@ impl Config {
                 }
             }
         };
-        let timer = choice(&lookup, &report, "SIGTRACE_TIMER", &[("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)]);
-        let unwind = choice(&lookup, &report, "SIGTRACE_UNWIND", &[("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)]);
+        let timer = choice(
+            &lookup,
+            &report,
+            "SIGTRACE_TIMER",
+            &[("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)],
+        );
+        let unwind =
+            choice(&lookup, &report, "SIGTRACE_UNWIND", &[("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)]);
         let signal = match lookup("SIGTRACE_SIGNAL") {
             None => libc::SIGPROF,
             Some(text) => parse_signal(&text).unwrap_or_else(|| {
-                report(&format!("SIGTRACE_SIGNAL=\"{text}\" is not a usable signal (SIGPROF, SIGVTALRM, SIGUSR1, SIGUSR2, SIGRTMIN+N or a number); using SIGPROF"));
+                report(&format!(
+                    "SIGTRACE_SIGNAL=\"{text}\" is not a usable signal (SIGPROF, SIGVTALRM, SIGUSR1, SIGUSR2, SIGRTMIN+N or a number); using SIGPROF"
+                ));
                 libc::SIGPROF
             }),
         };
@@ -202,8 +210,14 @@ mod tests {
 
     #[test]
     fn good_values_are_taken() {
-        let (config, reports) =
-            parse(&[("SIGTRACE_HZ", "4000"), ("SIGTRACE_TIMER", "posix"), ("SIGTRACE_SIGNAL", "SIGRTMIN+3"), ("SIGTRACE_LOG", "debug"), ("SIGTRACE_OUTPUT", "/tmp/x.%p"), ("SIGTRACE_UNWIND", "fp")]);
+        let (config, reports) = parse(&[
+            ("SIGTRACE_HZ", "4000"),
+            ("SIGTRACE_TIMER", "posix"),
+            ("SIGTRACE_SIGNAL", "SIGRTMIN+3"),
+            ("SIGTRACE_LOG", "debug"),
+            ("SIGTRACE_OUTPUT", "/tmp/x.%p"),
+            ("SIGTRACE_UNWIND", "fp"),
+        ]);
         assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(config.hz, 4000);
         assert_eq!(config.timer, TimerChoice::Posix);

@@ -18,7 +18,13 @@ const MAX_ARGS: usize = 4096;
 unsafe extern "C" fn exec_variadic(path: *const c_char, registers: *const usize, stack: *const usize, kind: c_int) -> c_int {
     // SAFETY: the caller's contract: 5 register words, then the stack arguments, which a valid
     // execl call terminates with NULL (and, for execle, follows with envp).
-    let argument = |index: usize| unsafe { if index < 5 { *registers.add(index) } else { *stack.add(index - 5) } };
+    let argument = |index: usize| unsafe {
+        if index < 5 {
+            *registers.add(index)
+        } else {
+            *stack.add(index - 5)
+        }
+    };
     let mut argv = [std::ptr::null::<c_char>(); MAX_ARGS];
     let mut count = 0;
     while count < MAX_ARGS - 1 {

@@ -1,11 +1,11 @@
 //! Start-up (from the library constructor) and the final flush (at process exit).
 
 use crate::config::Config;
-use crate::signals;
 use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
 use crate::log::{self, Level};
 use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
+use crate::signals;
 use crate::threads::{self, current_stack_bounds, current_tid};
 use sigprof::clock::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};

@@ -40,7 +40,12 @@ struct ThreadStart {
 /// # Safety
 /// Same contract as libc's `pthread_create`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_create(thread: *mut libc::pthread_t, attr: *const libc::pthread_attr_t, start: StartRoutine, argument: *mut c_void) -> libc::c_int {
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: StartRoutine,
+    argument: *mut c_void,
+) -> libc::c_int {
     let Some(real) = real_pthread_create() else { return libc::EAGAIN };
     if !lifecycle::is_running() {
         // SAFETY: forwarding the caller's arguments unchanged.
@@ -85,11 +90,8 @@ pub fn current_stack_bounds() -> StackBounds {
         let hi = (entry_sp + 4095) & !4095;
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes `limit`.
-        let size = if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY {
-            limit.rlim_cur
-        } else {
-            64 << 20
-        };
+        let size =
+            if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY { limit.rlim_cur } else { 64 << 20 };
         return StackBounds { lo: hi.saturating_sub(size), hi };
     }
     thread_stack_bounds()

@@ -25,10 +25,7 @@ const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
 
 /// The soft `RLIMIT_NOFILE` (1024 when unknown or unlimited beyond reason).
 pub fn descriptor_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes `limit`, valid for the call.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return 1024;
@@ -179,17 +176,10 @@ mod tests {
         let file = std::fs::File::open("/proc/self/exe").unwrap();
         let fd = std::os::fd::IntoRawFd::into_raw_fd(file);
         let identity = file_identity(fd).unwrap();
-        assert_eq!(
-            perf_event_id(fd, identity),
-            None,
-            "a file answers no perf event id"
-        );
+        assert_eq!(perf_event_id(fd, identity), None, "a file answers no perf event id");
         let (lo, hi) = perf_band();
         let moved = move_above(fd, lo, hi).expect("a free number in the band");
-        assert!(
-            moved as u64 >= lo && (moved as u64) < hi,
-            "{moved} in {lo}..{hi}"
-        );
+        assert!(moved as u64 >= lo && (moved as u64) < hi, "{moved} in {lo}..{hi}");
         assert_eq!(file_identity(moved), Some(identity));
         assert_eq!(file_identity(fd), None, "the original number is closed");
         close_unchecked(moved);
@@ -198,8 +188,7 @@ mod tests {
 
     #[test]
     fn nothing_moves_into_an_empty_band() {
-        let fd =
-            std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/proc/self/exe").unwrap());
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/proc/self/exe").unwrap());
         assert_eq!(move_above(fd, 10, 10), None);
         assert_eq!(file_identity(fd), None, "closed");
     }

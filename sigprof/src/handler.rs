@@ -4,8 +4,8 @@
 use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
-use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
 use crate::ring::RecordWriter;
+use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::dwarf::walk_stack_dwarf;

@@ -304,9 +304,8 @@ impl Registry {
                 // SAFETY: gettid is a plain syscall without side effects.
                 let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
                 let limit = self.high_water.load(Ordering::Acquire).min(self.slots.len());
-                let index = self.slots[..limit]
-                    .iter()
-                    .position(|slot| slot.state.load(Ordering::Acquire) == SLOT_ACTIVE && slot.tid.load(Ordering::Relaxed) == tid)?;
+                let index =
+                    self.slots[..limit].iter().position(|slot| slot.state.load(Ordering::Acquire) == SLOT_ACTIVE && slot.tid.load(Ordering::Relaxed) == tid)?;
                 CURRENT_SLOT.with(|current| current.set(index as u32 + 1));
                 self.slots.get(index)
             }

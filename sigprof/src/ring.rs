@@ -43,7 +43,12 @@ pub struct SampleRecord {
 
 impl SampleRing {
     pub const fn new() -> Self {
-        SampleRing { buffer: AtomicPtr::new(std::ptr::null_mut()), capacity: AtomicU64::new(0), head: CacheLine(AtomicU64::new(0)), tail: CacheLine(AtomicU64::new(0)) }
+        SampleRing {
+            buffer: AtomicPtr::new(std::ptr::null_mut()),
+            capacity: AtomicU64::new(0),
+            head: CacheLine(AtomicU64::new(0)),
+            tail: CacheLine(AtomicU64::new(0)),
+        }
     }
 
     /// Maps the buffer if it is not mapped yet. Not for the handler (calls `mmap`). Only while
@@ -54,9 +59,8 @@ impl SampleRing {
         }
         let capacity_words = capacity_words.next_power_of_two();
         // SAFETY: an anonymous private mapping; the result is checked against MAP_FAILED.
-        let memory = unsafe {
-            libc::mmap(std::ptr::null_mut(), capacity_words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-        };
+        let memory =
+            unsafe { libc::mmap(std::ptr::null_mut(), capacity_words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
         if memory == libc::MAP_FAILED {
             return false;
         }

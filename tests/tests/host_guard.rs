@@ -137,7 +137,12 @@ fn a_tight_descriptor_limit_leaves_the_program_its_descriptors() {
     assert!(count(&traced.stdout) >= count(&plain_opened) - 3, "opened {} with sigtrace, {} without", traced.stdout.trim(), plain_opened.trim());
     assert!(traced.sigtrace_lines().iter().any(|l| l.contains("file descriptors are scarce")), "{:?}", traced.sigtrace_lines());
     // `sh` is traced too and execs the program, whose trace is the exec chain's second file.
-    let trace = traced.traces.iter().map(|t| read_trace(t)).find(|t| t.header.as_ref().is_some_and(|h| h.executable.ends_with("guard_nofile"))).expect("the program's trace");
+    let trace = traced
+        .traces
+        .iter()
+        .map(|t| read_trace(t))
+        .find(|t| t.header.as_ref().is_some_and(|h| h.executable.ends_with("guard_nofile")))
+        .expect("the program's trace");
     assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
     assert!(sample_count(&trace) > 0);
 }

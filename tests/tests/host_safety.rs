@@ -53,7 +53,9 @@ fn output_and_exit_status_are_unchanged_with_good_and_bad_settings() {
     assert_eq!(bad_hz.sigtrace_lines()[0], "sigtrace: SIGTRACE_HZ=\"fast\" is not a number; using 999");
     assert_eq!(bad_hz.trace().header.unwrap().hz, 999);
 
-    for (name, value) in [("SIGTRACE_TIMER", "hpet"), ("SIGTRACE_DEPTH", "-3"), ("SIGTRACE_SIGNAL", "SIGKILL"), ("SIGTRACE_LOG", "loud"), ("SIGTRACE_GENERATION_MS", "1e3")] {
+    for (name, value) in
+        [("SIGTRACE_TIMER", "hpet"), ("SIGTRACE_DEPTH", "-3"), ("SIGTRACE_SIGNAL", "SIGKILL"), ("SIGTRACE_LOG", "loud"), ("SIGTRACE_GENERATION_MS", "1e3")]
+    {
         let run = assert_same_behaviour(&program, &["20"], &[(name, value)], 1);
         assert!(run.sigtrace_lines()[0].contains(name), "{:?}", run.sigtrace_lines());
         assert_eq!(run.traces.len(), 1, "still traced with a bad {name}");
@@ -87,12 +89,7 @@ fn a_blocked_thread_gets_no_samples_and_no_eintr() {
     let run = run_traced(&program, &["300"], &[("SIGTRACE_HZ", "4000")], &dir);
     assert!(run.output.status.success());
     assert_eq!(run.stdout, "blocked done\n", "no EINTR reached the blocked thread");
-    let sleeper: u32 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("sleeper tid="))
-        .and_then(|t| t.trim().parse().ok())
-        .expect("sleeper tid");
+    let sleeper: u32 = run.stderr.lines().find_map(|l| l.strip_prefix("sleeper tid=")).and_then(|t| t.trim().parse().ok()).expect("sleeper tid");
     let main_cpu = run.cpu_by_id("main tid=");
     let (&main, &main_cpu_ns) = main_cpu.iter().next().expect("main tid= line");
     let trace = run.trace();
@@ -148,7 +145,6 @@ fn exit_under_running_threads_writes_the_open_generation() {
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     let trace = run.trace();
     assert_eq!(trace.ignored_bytes, 0);
-    let sampled: std::collections::HashSet<u32> =
-        trace.generations.iter().flat_map(|g| g.samples.iter().map(|s| g.threads[s.thread as usize].tid)).collect();
+    let sampled: std::collections::HashSet<u32> = trace.generations.iter().flat_map(|g| g.samples.iter().map(|s| g.threads[s.thread as usize].tid)).collect();
     assert_eq!(sampled.len(), 5, "main and its four spinners were sampled");
 }

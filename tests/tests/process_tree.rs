@@ -188,7 +188,8 @@ fn a_shell_pipeline_and_a_parallel_make_are_traced_with_unchanged_output() {
     assert!(plain.status.success());
     assert_eq!(traced.status.code(), plain.status.code());
     assert_eq!(traced.stdout, plain.stdout);
-    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("t.")).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("t.")).collect();
     assert!(names.iter().any(|n| n.starts_with("t.make.")), "make was traced: {names:?}");
     let compilers = names.iter().filter(|n| n.starts_with("t.cc1.")).count();
     assert_eq!(compilers, 5, "every compiler process was traced: {names:?}");
@@ -254,11 +255,8 @@ fn annotations_threads_and_names_are_in_the_trace() {
     assert_eq!(events.iter().filter(|e| e.kind == writer::EventKind::RegionBegin).count(), 2);
     let worker = trace.generations.iter().flat_map(|g| &g.threads).find(|t| t.name == "named-worker").expect("the thread's name was picked up");
     let worker_tid = worker.tid;
-    let worker_events: Vec<writer::EventKind> = trace
-        .generations
-        .iter()
-        .flat_map(|g| g.events.iter().filter(move |e| g.threads[e.thread as usize].tid == worker_tid).map(|e| e.kind))
-        .collect();
+    let worker_events: Vec<writer::EventKind> =
+        trace.generations.iter().flat_map(|g| g.events.iter().filter(move |e| g.threads[e.thread as usize].tid == worker_tid).map(|e| e.kind)).collect();
     assert_eq!(worker_events, vec![writer::EventKind::ThreadStart, writer::EventKind::ThreadExit]);
 
     let report = |region: &str| String::from_utf8_lossy(&cli(&["report", "--region", region, run.traces[0].to_str().unwrap()]).stdout).into_owned();

@@ -143,11 +143,7 @@ fn code_loaded_with_dlopen_is_named_and_unwound_and_dlclose_is_safe() {
     let library_weight: u64 = in_library.iter().map(|(_, c)| c).sum();
     let library_expected = expected_samples(run.reported("library_cpu_ns"), 2000);
     assert!(library_weight as f64 >= 0.8 * library_expected, "the library's code was sampled and named ({library_weight} of {library_expected:.0})");
-    let full: u64 = in_library
-        .iter()
-        .filter(|(frames, _)| frames.windows(3).any(|w| w == ["main", "burn_outer", "burn_inner"]))
-        .map(|(_, c)| c)
-        .sum();
+    let full: u64 = in_library.iter().filter(|(frames, _)| frames.windows(3).any(|w| w == ["main", "burn_outer", "burn_inner"])).map(|(_, c)| c).sum();
     let walked = library_weight as f64 - not_ready_weight(&run.trace());
     assert!(full as f64 >= 0.99 * walked, "{full} of {library_weight} library samples unwind main;burn_outer;burn_inner");
     let after_weight = weight_through(&stacks, "after_unload");

@@ -63,9 +63,12 @@ fn main() {
     for depth in [8usize, 32, 128] {
         recurse(depth, &mut |regs| {
             let stack = StackMemory::for_walk(bounds, regs.sp);
-            let (fp_ns, fp_frames) = median_ns(20_000, || walk_stack(&regs, &stack, Some(&snapshot.code), 512, &mut |f| {
-                black_box(f);
-            }).0);
+            let (fp_ns, fp_frames) = median_ns(20_000, || {
+                walk_stack(&regs, &stack, Some(&snapshot.code), 512, &mut |f| {
+                    black_box(f);
+                })
+                .0
+            });
             let dwarf_stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
             let mut lease = pool.claim(0).expect("a cache");
             let (dwarf_ns, dwarf_frames) = median_ns(20_000, || {

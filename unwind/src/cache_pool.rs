@@ -33,7 +33,11 @@ impl CachePool {
     /// Allocates `count` caches (not in the handler: allocates ~33 KB each).
     pub fn new(count: usize) -> CachePool {
         let stack = || if SWITCHES_STACKS { WalkStack::map() } else { None };
-        CachePool { caches: (0..count.max(1)).map(|_| PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()), stack: stack() }).collect() }
+        CachePool {
+            caches: (0..count.max(1))
+                .map(|_| PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()), stack: stack() })
+                .collect(),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -19,12 +19,7 @@ pub unsafe fn regs_from_ucontext(ucontext: *const libc::c_void) -> Regs {
     // SAFETY: the caller passes the kernel-provided ucontext_t of the running handler.
     let context = unsafe { &*(ucontext as *const libc::ucontext_t) };
     let gregs = &context.uc_mcontext.gregs;
-    Regs {
-        pc: gregs[libc::REG_RIP as usize] as u64,
-        sp: gregs[libc::REG_RSP as usize] as u64,
-        fp: gregs[libc::REG_RBP as usize] as u64,
-        lr: 0,
-    }
+    Regs { pc: gregs[libc::REG_RIP as usize] as u64, sp: gregs[libc::REG_RSP as usize] as u64, fp: gregs[libc::REG_RBP as usize] as u64, lr: 0 }
 }
 
 /// Reads the interrupted context's registers. Async-signal-safe.

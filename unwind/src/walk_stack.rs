@@ -25,7 +25,14 @@ impl WalkStack {
         // SAFETY: an anonymous private mapping, checked against MAP_FAILED; the guard page is
         // made inaccessible so an overrun faults instead of corrupting memory.
         unsafe {
-            let base = libc::mmap(std::ptr::null_mut(), GUARD_BYTES + WALK_STACK_BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0);
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                GUARD_BYTES + WALK_STACK_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
             if base == libc::MAP_FAILED {
                 return None;
             }

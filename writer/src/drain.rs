@@ -16,13 +16,15 @@
 //!    (see `trace_file`); when the program took the number over, the trace goes on in a new
 //!    file under the next free name, with one line on stderr.
 
-use crate::format::{encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread};
+use crate::format::{
+    encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread,
+};
+use crate::trace_file::TraceFile;
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
 use sigprof::ring::SampleRecord;
 use sigprof::Registry;
-use crate::trace_file::TraceFile;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
@@ -378,7 +380,13 @@ impl Drainer {
             skipped_events += slot.skipped_events.swap(0, Ordering::Relaxed);
             let started = slot.started_ns.load(Ordering::Relaxed);
             if started >= self.generation_start && started < end_time {
-                builder.events.push(Event { time: ticks(started), thread: index as u32, kind: EventKind::ThreadStart, category: String::new(), text: String::new() });
+                builder.events.push(Event {
+                    time: ticks(started),
+                    thread: index as u32,
+                    kind: EventKind::ThreadStart,
+                    category: String::new(),
+                    text: String::new(),
+                });
             }
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
@@ -405,7 +413,13 @@ impl Drainer {
                 self.known_threads.remove(&tid);
                 let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
                 if exited_ns >= self.generation_start && exited_ns <= end_time {
-                    builder.events.push(Event { time: ticks(exited_ns), thread: index as u32, kind: EventKind::ThreadExit, category: String::new(), text: String::new() });
+                    builder.events.push(Event {
+                        time: ticks(exited_ns),
+                        thread: index as u32,
+                        kind: EventKind::ThreadExit,
+                        category: String::new(),
+                        text: String::new(),
+                    });
                 }
             }
         }
@@ -415,8 +429,7 @@ impl Drainer {
             }
         }
         builder.samples.sort_by_key(|sample| sample.time);
-        let mut counters: Vec<(String, u64)> =
-            WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
+        let mut counters: Vec<(String, u64)> = WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
         let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only", "pc_only_no_stack_room"];
         counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));

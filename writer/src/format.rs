@@ -233,7 +233,9 @@ impl EndReason {
     }
 
     pub fn from_code(code: u64) -> Option<EndReason> {
-        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox].into_iter().find(|r| r.code() == code)
+        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox]
+            .into_iter()
+            .find(|r| r.code() == code)
     }
 }
 
@@ -264,8 +266,38 @@ impl End {
 /// The usual name of a Linux signal number.
 pub fn signal_name(signal: u32) -> &'static str {
     const NAMES: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
-        "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     NAMES.get(signal as usize).copied().unwrap_or("real-time signal")
 }
@@ -527,13 +559,7 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     let thread_count = c.count(5)?;
     let mut threads = Vec::with_capacity(thread_count);
     for _ in 0..thread_count {
-        threads.push(Thread {
-            tid: c.u32_varint()?,
-            name: c.string()?,
-            cpu_ns: c.uvarint()?,
-            dropped: c.uvarint()?,
-            exited: c.uvarint()? != 0,
-        });
+        threads.push(Thread { tid: c.u32_varint()?, name: c.string()?, cpu_ns: c.uvarint()?, dropped: c.uvarint()?, exited: c.uvarint()? != 0 });
     }
 
     let module_count = c.count(5)?;
@@ -713,7 +739,12 @@ mod tests {
                     Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
-                stack_walks: vec![walk::METHOD_PC_ONLY << 4 | walk::END_BAD_FRAME, walk::METHOD_FP << 4 | walk::END_BAD_FRAME, walk::METHOD_DWARF << 4 | walk::END_ROOT, walk::METHOD_DWARF << 4 | walk::END_ROOT],
+                stack_walks: vec![
+                    walk::METHOD_PC_ONLY << 4 | walk::END_BAD_FRAME,
+                    walk::METHOD_FP << 4 | walk::END_BAD_FRAME,
+                    walk::METHOD_DWARF << 4 | walk::END_ROOT,
+                    walk::METHOD_DWARF << 4 | walk::END_ROOT,
+                ],
                 events: vec![
                     Event { time: sequence * 1000 + 2, thread: 0, kind: EventKind::Log, category: "db".into(), text: "query took 3 ms".into() },
                     Event { time: sequence * 1000 + 3, thread: 0, kind: EventKind::RegionBegin, category: String::new(), text: "parse".into() },
@@ -747,7 +778,11 @@ mod tests {
     /// Resolves each sample to (time, tid, frames, walk code, weight): what a reader sees.
     fn resolved(generation: &Generation) -> Vec<(u64, u32, Vec<u64>, u8, u32)> {
         let walk = |stack: u32| generation.stack_walks.get(stack as usize).copied().unwrap_or(0);
-        generation.samples.iter().map(|s| (s.time, generation.threads[s.thread as usize].tid, generation.stacks[s.stack as usize].clone(), walk(s.stack), s.weight)).collect()
+        generation
+            .samples
+            .iter()
+            .map(|s| (s.time, generation.threads[s.thread as usize].tid, generation.stacks[s.stack as usize].clone(), walk(s.stack), s.weight))
+            .collect()
     }
 
     #[test]
@@ -756,9 +791,12 @@ mod tests {
         let main = 0x7000_0000u64;
         // Unsorted; stacks 1 and 3 have the same frames walked differently; 4 is a prefix of 0;
         // 5 is empty; 2 shares nothing with the others.
-        let stacks = vec![vec![0x6000_0040, 0x6000_0100, main], vec![0x6000_0010, main], vec![0x10, 0x20], vec![0x6000_0010, main], vec![0x6000_0100, main], vec![]];
+        let stacks =
+            vec![vec![0x6000_0040, 0x6000_0100, main], vec![0x6000_0010, main], vec![0x10, 0x20], vec![0x6000_0010, main], vec![0x6000_0100, main], vec![]];
         let stack_walks = vec![0x10, 0x10, 0x00, 0x23, 0x10, 0x52];
-        let samples: Vec<Sample> = (0..6u32).flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight })).collect();
+        let samples: Vec<Sample> = (0..6u32)
+            .flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight }))
+            .collect();
         let generation = Generation { threads, stacks, stack_walks, samples, ..Default::default() };
         let mut bytes = Vec::new();
         encode_generation(&mut bytes, &generation);

@@ -24,21 +24,10 @@ impl TraceFile {
     /// its descriptor as high as the soft `RLIMIT_NOFILE` allows.
     pub fn create_exclusive(path: &str) -> std::io::Result<TraceFile> {
         for attempt in 0..10_000u32 {
-            let candidate = if attempt == 0 {
-                path.to_string()
-            } else {
-                format!("{path}.{attempt}")
-            };
-            let name = CString::new(candidate.as_str())
-                .map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
+            let candidate = if attempt == 0 { path.to_string() } else { format!("{path}.{attempt}") };
+            let name = CString::new(candidate.as_str()).map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
             // SAFETY: opens a NUL-terminated path; the flags never truncate an existing file.
-            let fd = unsafe {
-                libc::open(
-                    name.as_ptr(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-                    0o644,
-                )
-            };
+            let fd = unsafe { libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };
             if fd < 0 {
                 let error = Error::last_os_error();
                 if error.kind() == ErrorKind::AlreadyExists {
@@ -51,16 +40,9 @@ impl TraceFile {
                 return Err(Error::other("the new trace file vanished"));
             };
             set_trace_fd(fd, identity);
-            return Ok(TraceFile {
-                fd,
-                identity,
-                path: candidate,
-            });
+            return Ok(TraceFile { fd, identity, path: candidate });
         }
-        Err(Error::new(
-            ErrorKind::AlreadyExists,
-            "10000 names with this pattern are taken",
-        ))
+        Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
     }
 
     pub fn path(&self) -> &str {
@@ -86,10 +68,7 @@ impl TraceFile {
                 set_trace_fd(-1, (0, 0));
             }
             self.fd = -1;
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                "the program closed or replaced the trace file's descriptor",
-            ));
+            return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
         }
         while !bytes.is_empty() {
             // SAFETY: writes from our own buffer to our own, just checked, descriptor.
@@ -102,10 +81,7 @@ impl TraceFile {
                 return Err(error);
             }
             if written == 0 {
-                return Err(Error::new(
-                    ErrorKind::WriteZero,
-                    "the trace file takes no more bytes",
-                ));
+                return Err(Error::new(ErrorKind::WriteZero, "the trace file takes no more bytes"));
             }
             bytes = &bytes[written as usize..];
         }
@@ -129,8 +105,7 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("sigtrace-trace-file-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("sigtrace-trace-file-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -162,21 +137,11 @@ mod tests {
         let program_fd = std::os::fd::IntoRawFd::into_raw_fd(program);
         // SAFETY: test: puts the program's file on the trace file's number, as dup2 in a host would.
         let moved = unsafe { libc::dup2(program_fd, trace.raw_fd()) };
-        assert_eq!(
-            moved,
-            trace.raw_fd()
-        );
+        assert_eq!(moved, trace.raw_fd());
         assert!(!trace.is_intact());
-        assert_eq!(
-            trace.write_all(b"more").unwrap_err().kind(),
-            ErrorKind::NotFound
-        );
+        assert_eq!(trace.write_all(b"more").unwrap_err().kind(), ErrorKind::NotFound);
         drop(trace);
-        assert_eq!(
-            std::fs::read(&own).unwrap(),
-            b"",
-            "nothing written into the program's file"
-        );
+        assert_eq!(std::fs::read(&own).unwrap(), b"", "nothing written into the program's file");
         assert_eq!(std::fs::read(&path).unwrap(), b"trace");
         std::fs::remove_dir_all(&dir).unwrap();
     }

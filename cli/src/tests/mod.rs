@@ -161,10 +161,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         modules: vec![vdso, exe],
         // Recursion: the caller appears twice on one stack but counts once in its total.
         stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]],
-        samples: vec![
-            Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4 },
-            Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2 },
-        ],
+        samples: vec![Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2 }],
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
         stack_walks: vec![],
         events: vec![],

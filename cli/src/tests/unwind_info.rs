@@ -38,10 +38,10 @@ fn generations() -> Vec<Generation> {
         threads: vec![thread.clone()],
         modules: vec![exe.clone()],
         stacks: vec![
-            vec![leaf, from_caller],       // DWARF to a null return address: root
+            vec![leaf, from_caller],            // DWARF to a null return address: root
             vec![leaf, from_caller, from_main], // fp, bad frame past `main`: root by name
-            vec![leaf, from_caller],       // fp (no cache), depth limit, ends in the caller: early
-            vec![0x10],                    // pc only, stack bound, no module: early
+            vec![leaf, from_caller],            // fp (no cache), depth limit, ends in the caller: early
+            vec![0x10],                         // pc only, stack bound, no module: early
         ],
         samples: vec![sample(0, 5), sample(1, 2), sample(2, 1), sample(3, 1), sample(0, 1)],
         counters: vec![("unwind.end.root".into(), 2), ("unwind.end.bad_frame".into(), 1), ("unwind.method.dwarf".into(), 2)],
