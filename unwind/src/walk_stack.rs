@@ -51,9 +51,26 @@ impl WalkStack {
     /// # Safety
     /// No other thread may run on this stack at the same time (the caller holds the lease of
     /// the cache it belongs to), and `body` must not unwind (it is caught and dropped here).
+    ///
+    /// Every signal is blocked while the stack pointer is here: a signal delivered now would
+    /// find neither the thread's stack nor its alternate one (the kernel would start the
+    /// handler at the top of the alternate stack, over the frames of the handler that called
+    /// this), and a runtime's handler (Go's preemption signal) would see a stack it does not
+    /// know.
     pub unsafe fn run(&self, body: &mut dyn FnMut()) {
+        // SAFETY: sigset_t is plain data; sigfillset fills `all`; the raw rt_sigprocmask (the
+        // shim interposes the libc wrappers) only reads `all` and writes `previous`.
+        let previous = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const libc::sigset_t, &mut previous as *mut libc::sigset_t, 8);
+            previous
+        };
         // SAFETY: forwarded from the caller; the stack is mapped for the pool's life.
-        unsafe { run_on_stack(self.top(), body) }
+        unsafe { run_on_stack(self.top(), body) };
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &previous as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8) };
     }
 }
 
