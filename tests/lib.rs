@@ -187,6 +187,25 @@ pub fn weight_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
     weights
 }
 
+/// Periods the threads of `trace` lost to full rings (counted, never silent), by tid.
+pub fn dropped_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
+    let mut dropped = std::collections::HashMap::new();
+    for thread in trace.generations.iter().flat_map(|g| &g.threads) {
+        *dropped.entry(thread.tid).or_default() += thread.dropped;
+    }
+    dropped
+}
+
+/// Recorded plus dropped periods, by tid: what the CPU time must add up to (a starved drain
+/// thread on a loaded machine drops samples, and counts them).
+pub fn accounted_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
+    let mut accounted = weight_by_tid(trace);
+    for (tid, dropped) in dropped_by_tid(trace) {
+        *accounted.entry(tid).or_default() += dropped;
+    }
+    accounted
+}
+
 /// Samples a thread's CPU timer at `hz` must deliver for `cpu_ns` of CPU time.
 pub fn expected_samples(cpu_ns: u64, hz: u64) -> f64 {
     cpu_ns as f64 * hz as f64 / 1e9

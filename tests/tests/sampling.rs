@@ -26,7 +26,8 @@ fn assert_75_25_split(unwind: &str) {
     let header = trace.header.as_ref().expect("header");
     let expected = expected_samples(run.reported_cpu_ns(), u64::from(header.hz));
     let weight = total_weight(&trace) as f64;
-    assert!(weight >= 0.95 * expected, "captured {weight} of {expected:.0} expected samples ({} timer)", header.timer);
+    let accounted = accounted_by_tid(&trace).values().sum::<u64>() as f64;
+    assert!(accounted >= 0.95 * expected, "captured {weight} (+ dropped) = {accounted} of {expected:.0} expected samples ({} timer)", header.timer);
     assert!(weight <= 1.05 * expected, "captured {weight}, more than {expected:.0} expected");
 
     let stacks = folded_stacks(&run.traces[0]);
