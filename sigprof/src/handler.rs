@@ -99,54 +99,57 @@ unsafe fn siginfo_i32(info: *const libc::siginfo_t, offset: usize) -> i32 {
     unsafe { (info as *const u8).add(offset).cast::<i32>().read_unaligned() }
 }
 
-/// The weight of a signal from one of our timers taken at `time` (monotonic ns), or `None` for
-/// a signal someone else sent (`kill`, the program's own timers or descriptors).
-/// Async-signal-safe.
+/// Which of our timers sent a signal.
+#[derive(Clone, Copy)]
+enum TimerSignal {
+    /// A POSIX thread CPU timer, with its overrun count.
+    Posix { overrun: i32 },
+    /// A perf event (also after its thread closed it: the signal is ours all the same).
+    Perf,
+    /// The process-wide `ITIMER_PROF`.
+    Itimer,
+}
+
+/// Which of our timers sent the signal `info` describes, or `None` for a signal someone else
+/// sent (`kill`, the program's own timers or descriptors). `slot`, when known, also recognises
+/// its own perf descriptor. No system call. Async-signal-safe.
 ///
 /// # Safety
 /// `info` must be the handler's valid `siginfo_t`.
-unsafe fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t, time: u64, period_ns: u64) -> Option<u32> {
+unsafe fn timer_signal(registry: &Registry, slot: Option<&ThreadSlot>, info: *const libc::siginfo_t) -> Option<TimerSignal> {
     // SAFETY: the caller guarantees `info` is valid; the offsets read below lie within
     // siginfo_t, in the union member that `si_code` selects (timer fields for SI_TIMER,
     // si_band/si_fd for POLL_*).
     let (code, value, overrun, fd) =
         unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
-        SI_TIMER if value as usize == POSIX_TIMER_TAG => {
-            if let Some(slot) = slot {
-                guard_rate(registry, &slot.timer, period_ns);
-            }
-            Some(1u32.saturating_add(overrun.max(0) as u32))
-        }
-        POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => {
-            Some(slot.map_or(1, |slot| {
-                guard_rate(registry, &slot.timer, period_ns);
-                slot.timer.perf_sample_periods(time, period_ns)
-            }))
-        }
-        SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => {
-            // The itimer fires at most once per scheduler tick and reports no overrun: weigh
-            // the sample by the process CPU time since the previous one, in periods.
-            let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
-            Some(periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns))
-        }
+        SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(TimerSignal::Posix { overrun }),
+        POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(TimerSignal::Perf),
+        SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => Some(TimerSignal::Itimer),
         _ => None,
     }
 }
 
-/// True when `info` describes a signal from one of our timers (by its code and tag alone: a
-/// perf signal after its event was closed is still ours). Async-signal-safe.
-///
-/// # Safety
-/// `info` must be the handler's valid `siginfo_t`.
-unsafe fn is_timer_signal(registry: &Registry, info: *const libc::siginfo_t) -> bool {
-    // SAFETY: the caller guarantees `info` is valid; the value lies within siginfo_t.
-    let (code, value) = unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET)) };
-    match code {
-        SI_TIMER => value as usize == POSIX_TIMER_TAG,
-        POLL_IN..=POLL_HUP => registry.perf_is_ours.load(Ordering::Relaxed),
-        SI_KERNEL => registry.itimer_is_ours.load(Ordering::Relaxed),
-        _ => false,
+/// The weight of a sample from `source` taken at `time` (monotonic ns), after the storm guard
+/// of the thread's timer. Async-signal-safe.
+fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSignal, time: u64, period_ns: u64) -> u32 {
+    match source {
+        TimerSignal::Posix { overrun } => {
+            if let Some(slot) = slot {
+                guard_rate(registry, &slot.timer, period_ns);
+            }
+            1u32.saturating_add(overrun.max(0) as u32)
+        }
+        TimerSignal::Perf => slot.map_or(1, |slot| {
+            guard_rate(registry, &slot.timer, period_ns);
+            slot.timer.perf_sample_periods(time, period_ns)
+        }),
+        TimerSignal::Itimer => {
+            // The itimer fires at most once per scheduler tick and reports no overrun: weigh
+            // the sample by the process CPU time since the previous one, in periods.
+            let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+            periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns)
+        }
     }
 }
 
@@ -172,15 +175,16 @@ fn guard_rate(registry: &Registry, timer: &ThreadTimer, period_ns: u64) {
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
     if crate::generation::current_generation() == 0 {
         // Tracing is off (stopped, or the program entered a sandbox): only tell our signals
-        // from the program's, with no system call and no timer bookkeeping.
+        // from the program's, with no system call (the slot lookup may make one) and no timer
+        // bookkeeping.
         // SAFETY: forwarded from the caller.
-        return unsafe { is_timer_signal(registry, info) };
+        return unsafe { timer_signal(registry, None, info) }.is_some();
     }
-    let period_ns = period_ns(registry.config.hz);
     let slot = registry.current_slot();
-    let time = monotonic_ns();
     // SAFETY: forwarded from the caller.
-    let Some(weight) = (unsafe { sample_weight(registry, slot, info, time, period_ns) }) else { return false };
+    let Some(source) = (unsafe { timer_signal(registry, slot, info) }) else { return false };
+    let time = monotonic_ns();
+    let weight = sample_weight(registry, slot, source, time, period_ns(registry.config.hz));
     let Some(slot) = slot else {
         registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
         return true;

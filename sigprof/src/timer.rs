@@ -155,15 +155,13 @@ impl ThreadTimer {
         }
         let Some(fd) = self.own_perf_fd() else { return };
         self.perf_period_after_first.store(0, Ordering::Relaxed);
-        // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call; `fd`
-        // was just checked to be our event.
-        unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period as *const u64) };
+        set_perf_period(fd, period);
     }
 
     /// True when `fd` is this timer's perf event descriptor and still refers to the event.
     /// Async-signal-safe.
     pub fn owns_descriptor(&self, fd: i32) -> bool {
-        fd >= 0 && self.perf_fd() == fd && self.own_perf_fd() == Some(fd)
+        self.own_perf_fd() == Some(fd)
     }
 
     /// The perf event's descriptor if it still refers to our event (the program may have closed
@@ -207,9 +205,7 @@ impl ThreadTimer {
         match self.source() {
             Some(TimerSource::Perf) => {
                 self.perf_period_after_first.store(0, Ordering::Relaxed);
-                let Some(fd) = self.own_perf_fd() else { return false };
-                // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer; `fd` is our event.
-                unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns as *const u64) == 0 }
+                self.own_perf_fd().is_some_and(|fd| set_perf_period(fd, period_ns))
             }
             Some(TimerSource::Posix) => set_posix_timer(self.posix_timer.load(Ordering::Relaxed) as libc::timer_t, period_ns, period_ns),
             _ => false,
@@ -305,11 +301,6 @@ impl ThreadTimer {
             Some(TimerSource::Itimer) | None => {}
         }
     }
-
-    /// How many storms the guard saw on this timer since it was armed.
-    pub fn storms(&self) -> u32 {
-        self.storms.load(Ordering::Relaxed)
-    }
 }
 
 impl ThreadTimer {
@@ -398,6 +389,14 @@ fn remember_perf_identity(fd: i32) -> Option<u64> {
         PERF_INODE.store(inode, Ordering::Release);
     }
     crate::descriptors::perf_event_id(fd, (device, inode))
+}
+
+/// Gives the perf event `fd` (checked to be ours) `period_ns` from now on; false when the
+/// kernel refused. Async-signal-safe.
+fn set_perf_period(fd: i32, period_ns: u64) -> bool {
+    // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call; the
+    // caller checked that `fd` is our event.
+    unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns as *const u64) == 0 }
 }
 
 /// Closes a descriptor checked (or known) to be ours. Async-signal-safe.

@@ -64,10 +64,7 @@ impl TraceFile {
     /// fails with `ErrorKind::NotFound`.
     pub fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
         if !self.is_intact() {
-            if trace_fd() == self.fd {
-                set_trace_fd(-1, (0, 0));
-            }
-            self.fd = -1;
+            self.forget_descriptor();
             return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
         }
         while !bytes.is_empty() {
@@ -89,14 +86,22 @@ impl TraceFile {
     }
 }
 
+impl TraceFile {
+    /// Stops using the descriptor, without closing it (it may be the program's by now).
+    fn forget_descriptor(&mut self) {
+        if trace_fd() == self.fd {
+            set_trace_fd(-1, (0, 0));
+        }
+        self.fd = -1;
+    }
+}
+
 impl Drop for TraceFile {
     fn drop(&mut self) {
         if self.is_intact() {
             close_own(self.fd);
         }
-        if trace_fd() == self.fd {
-            set_trace_fd(-1, (0, 0));
-        }
+        self.forget_descriptor();
     }
 }
 
