@@ -2,7 +2,7 @@
 
 use crate::config::TimerChoice;
 use crate::log;
-use sigprof::timer::set_process_itimer;
+use sigprof::timer::{set_process_itimer, CountFrom};
 use sigprof::{Registry, ThreadSlot, TimerSource};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -26,14 +26,14 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
             TimerSource::Itimer
         }
         TimerChoice::Perf => {
-            slot.timer.arm(TimerSource::Perf, tid, hz, signal).map_err(|error| format!("perf_event_open refused: {error}"))?;
+            slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("perf_event_open refused: {error}"))?;
             TimerSource::Perf
         }
         TimerChoice::Posix => {
-            slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+            slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
             TimerSource::Posix
         }
-        TimerChoice::Auto => match slot.timer.arm(TimerSource::Perf, tid, hz, signal) {
+        TimerChoice::Auto => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming) {
             Ok(()) => {
                 MAY_FALL_BACK.store(true, Ordering::Relaxed);
                 TimerSource::Perf
@@ -41,7 +41,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
             Err(error) if is_descriptor_shortage(&error) => {
                 say_descriptors_are_scarce();
                 registry.perf_is_ours.store(false, Ordering::Release);
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
                 TimerSource::Posix
             }
             Err(error) => {
@@ -49,7 +49,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
                     "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
                 ));
                 registry.perf_is_ours.store(false, Ordering::Release);
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal).map_err(|error| format!("timer_create refused: {error}"))?;
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
                 TimerSource::Posix
             }
         },
@@ -70,22 +70,23 @@ pub fn current_source() -> Option<TimerSource> {
 
 /// Arms the timer of a newly registered thread with the process's source. Under `auto`, a
 /// perf event that is refused, or that would take one of a program's scarce descriptors (see
-/// `sigprof::descriptors`), gives way to a POSIX timer, which needs none. Not for the handler.
-pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32) {
+/// `sigprof::descriptors`), gives way to a POSIX timer, which needs none. `count_from` says
+/// whether the thread's CPU time before now is this trace's. Not for the handler.
+pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32, count_from: CountFrom) {
     let Some(registry) = Registry::get() else { return };
     let (hz, signal) = (registry.config.hz, registry.config.signal);
     let result = match current_source() {
-        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal) {
+        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, count_from) {
             Ok(()) => Ok(()),
             Err(error) if MAY_FALL_BACK.load(Ordering::Relaxed) => {
                 if is_descriptor_shortage(&error) {
                     say_descriptors_are_scarce();
                 }
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal)
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from)
             }
             Err(error) => Err(error),
         },
-        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal),
+        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from),
         _ => Ok(()), // itimer: process-wide, nothing per thread
     };
     if let Err(error) = result {

@@ -73,7 +73,7 @@ pub fn resume_after_failed_exec() {
         }
         for slot in registry.live_slots() {
             if slot.state.load(std::sync::atomic::Ordering::Acquire) == sigprof::registry::SLOT_ACTIVE {
-                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed));
+                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::timer::CountFrom::Arming);
             }
         }
         run_drain_thread()

@@ -5,6 +5,7 @@ use crate::lifecycle;
 use crate::log;
 use crate::sampling;
 use sigprof::registry::{Registry, SLOT_ACTIVE, SLOT_EXITED};
+use sigprof::timer::CountFrom;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use unwind::StackBounds;
@@ -121,7 +122,8 @@ pub fn current_tid() -> u32 {
     unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
 
-/// Claims a slot for the calling thread, arms its timer and arranges its release at exit.
+/// Claims a slot for the calling thread, a thread sigtrace started (its CPU time from its start
+/// is counted), arms its timer and arranges its release at exit.
 pub fn register_current_thread() {
     let Some(registry) = Registry::get() else { return };
     if !lifecycle::is_running() {
@@ -140,7 +142,7 @@ pub fn register_current_thread() {
         unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, (index + 1) as *const c_void) };
     }
     if let Some(slot) = registry.slot(index) {
-        sampling::arm_thread_timer(slot, tid);
+        sampling::arm_thread_timer(slot, tid, CountFrom::ThreadStart);
     }
 }
 
@@ -221,7 +223,7 @@ pub fn register_existing_threads(registry: &Registry) {
             continue;
         }
         if let Some(slot) = registry.claim_slot(tid, StackBounds::UNKNOWN).and_then(|index| registry.slot(index)) {
-            sampling::arm_thread_timer(slot, tid);
+            sampling::arm_thread_timer(slot, tid, CountFrom::Arming);
         }
     }
 }

@@ -53,8 +53,14 @@ pub struct ThreadTimer {
     /// The perf event's descriptor + 1; 0 = none.
     perf_fd_plus_one: AtomicI32,
     posix_timer: AtomicUsize,
-    /// The whole period (ns) a perf event takes after its first, shorter one; 0 once set.
+    /// The whole period (ns) a perf event takes after its first, other one; 0 once set.
     perf_period_after_first: AtomicU64,
+    /// The thread's CPU time at which its first perf sample was due: where its weights count
+    /// from (its start, or its arming) plus the drawn phase. That sample stands for its own
+    /// period and for the CPU time it came after that, rounded by `first_sample_rounding`
+    /// (a uniform fraction of 2^32) so that its expectation is exact.
+    first_sample_due_cpu_ns: AtomicU64,
+    first_sample_rounding: AtomicU32,
     /// The kernel's id of the perf event (`PERF_EVENT_IOC_ID`): the descriptor number is
     /// touched only while it still refers to this event.
     perf_event_id: AtomicU64,
@@ -95,6 +101,8 @@ impl ThreadTimer {
             perf_fd_plus_one: AtomicI32::new(0),
             posix_timer: AtomicUsize::new(0),
             perf_period_after_first: AtomicU64::new(0),
+            first_sample_due_cpu_ns: AtomicU64::new(0),
+            first_sample_rounding: AtomicU32::new(0),
             perf_event_id: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
@@ -113,8 +121,8 @@ impl ThreadTimer {
         self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
     }
 
-    /// Bookkeeping of a perf sample taken at `wall_ns` (monotonic): ends the event's shortened
-    /// first period, and returns the periods of CPU time the sample stands for.
+    /// Bookkeeping of a perf sample taken at `wall_ns` (monotonic): ends the event's first
+    /// period, and returns the periods of CPU time the sample stands for.
     /// Async-signal-safe; calling thread only.
     pub fn perf_sample_periods(&self, wall_ns: u64, period_ns: u64) -> u32 {
         self.end_first_period();
@@ -127,23 +135,32 @@ impl ThreadTimer {
     /// fault storm the next sample stands for every period since the previous one, and so is
     /// charged to the user stack that made the call. The thread's CPU clock (a system call,
     /// ~0.4 µs) is read only when more than 1.5 periods of wall time passed since the previous
-    /// sample; two periods of CPU cannot fit in less. Async-signal-safe; calling thread only.
+    /// sample; two periods of CPU cannot fit in less.
+    ///
+    /// Weights are counted against the CPU time they already stand for, not against the
+    /// previous reading: the rounding of one sample is made up by the next, so that weights add
+    /// up to the CPU time however the gaps between overflows vary. The first sample also stands
+    /// for the CPU time before its timer ran (see `first_sample_due_cpu_ns`).
+    /// Async-signal-safe; calling thread only.
     fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
         let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
-        let last_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
-        if last_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
-            self.last_sample_cpu_ns.store(last_cpu.saturating_add(period_ns), Ordering::Relaxed);
+        let counted_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
+        if counted_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
+            self.last_sample_cpu_ns.store(counted_cpu.saturating_add(period_ns), Ordering::Relaxed);
             return 1;
         }
         let cpu_ns = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
-        self.last_sample_cpu_ns.store(cpu_ns, Ordering::Relaxed);
-        if last_cpu == 0 {
-            return 1;
+        if counted_cpu == 0 {
+            self.last_sample_cpu_ns.store(cpu_ns, Ordering::Relaxed);
+            let late_ns = cpu_ns.saturating_sub(self.first_sample_due_cpu_ns.load(Ordering::Relaxed));
+            return 1u32.saturating_add(periods_rounded_at_random(late_ns, period_ns, self.first_sample_rounding.load(Ordering::Relaxed)));
         }
-        periods_in(cpu_ns.saturating_sub(last_cpu), period_ns)
+        let periods = periods_in(cpu_ns.saturating_sub(counted_cpu), period_ns);
+        self.last_sample_cpu_ns.store(counted_cpu.saturating_add(u64::from(periods) * period_ns), Ordering::Relaxed);
+        periods
     }
 
-    /// After the perf event's first (shortened) period: gives it whole periods from now on.
+    /// After the perf event's first period: gives it whole periods from now on.
     /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
     /// period. The pending period is cleared only once it was handed to our own event: `arm`
     /// publishes the descriptor before it enables the event, so the first overflow always finds
@@ -237,15 +254,20 @@ impl ThreadTimer {
     /// id, pending period, source) is published before the timer is enabled: its first
     /// signal may arrive before the enabling call returns. A perf event whose descriptor would
     /// crowd the program (see [`crate::descriptors`]) is refused with `EMFILE`.
-    pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32) -> std::io::Result<()> {
+    pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32, count_from: CountFrom) -> std::io::Result<()> {
         self.disarm();
         self.storms.store(0, Ordering::Relaxed);
         self.guard_window_samples.store(0, Ordering::Relaxed);
-        self.guard_window_cpu_ns.store(crate::clock::thread_cpu_ns(tid).max(1), Ordering::Relaxed);
+        let cpu_at_arming = crate::clock::thread_cpu_ns(tid).max(1);
+        self.guard_window_cpu_ns.store(cpu_at_arming, Ordering::Relaxed);
         let period_ns = period_ns(hz);
-        let first_ns = random_first_period(period_ns, tid);
+        let draw = PhaseDraw::new(period_ns, tid);
         match source {
             TimerSource::Perf => {
+                let first_ns = first_perf_period(draw.phase_ns, period_ns);
+                let counted_from = if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming };
+                self.first_sample_due_cpu_ns.store(counted_from.saturating_add(draw.phase_ns), Ordering::Relaxed);
+                self.first_sample_rounding.store(draw.rounding, Ordering::Relaxed);
                 let fd = open_perf_task_clock(tid, first_ns, signal)?;
                 let Some(id) = remember_perf_identity(fd) else {
                     close_own(fd);
@@ -266,7 +288,7 @@ impl ThreadTimer {
                 let timer = create_posix_cpu_timer(tid, signal)?;
                 self.posix_timer.store(timer as usize, Ordering::Relaxed);
                 self.source.store(source as u8, Ordering::Release);
-                if !set_posix_timer(timer, first_ns, period_ns) {
+                if !set_posix_timer(timer, draw.phase_ns, period_ns) {
                     let error = std::io::Error::last_os_error();
                     self.disarm();
                     return Err(error);
@@ -330,8 +352,6 @@ const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 /// `_IOW('$', 4, __u64)`.
 const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
-/// perf's hrtimer-based events never fire sooner than this after (re)arming.
-const PERF_MIN_PERIOD_NS: u64 = 10_000;
 const ATTR_DISABLED: u64 = 1 << 0;
 const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
 const ATTR_EXCLUDE_HV: u64 = 1 << 6;
@@ -350,23 +370,62 @@ pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
     (elapsed_ns.saturating_add(period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
 
-/// The shortest first period: 1/32 of the period, and never under perf's minimum. A thread
-/// loses at most 1/64 of a sample to it in expectation, and a first overflow can never come
-/// microseconds after arming.
-fn shortest_first_period(period_ns: u64) -> u64 {
-    (period_ns / 32).max(PERF_MIN_PERIOD_NS).min(period_ns)
+/// Where a thread's sample weights start counting its CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountFrom {
+    /// The thread's start: a thread sigtrace started, whose CPU time before its timer was armed
+    /// (its start-up, sigtrace's registration) is the program's too.
+    ThreadStart,
+    /// The arming: a thread that ran before sigtrace saw it (the main thread, threads found at
+    /// start-up or after a failed exec), whose earlier CPU time is not this trace's.
+    Arming,
 }
 
-/// A first period drawn uniformly from (0, `period_ns`] (at least [`shortest_first_period`]),
-/// from the clock and the thread id: no two threads started together share a phase.
-fn random_first_period(period_ns: u64, tid: u32) -> u64 {
-    // splitmix64 of the monotonic clock and the thread id.
-    let mut x = crate::clock::monotonic_ns() ^ (u64::from(tid) << 32);
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x % period_ns.max(1) + 1).clamp(shortest_first_period(period_ns), period_ns)
+/// The shortest first period a perf event is given. The event repeats its first period until
+/// the thread's handler replaces it, and its timer interrupt costs microseconds on a virtual
+/// machine: at perf's shortest period (10 µs) the interrupts took all of a new thread's CPU,
+/// for milliseconds, before its handler could run.
+const SHORTEST_FIRST_PERIOD_NS: u64 = 100_000;
+
+/// A thread's random draws at arming: its phase, uniform in (0, period], so that a thread of f
+/// periods of CPU gets f samples in expectation, short threads included, and no two threads
+/// started together share a phase; and the rounding of its first perf sample's weight, a
+/// uniform fraction of 2^32.
+struct PhaseDraw {
+    phase_ns: u64,
+    rounding: u32,
+}
+
+impl PhaseDraw {
+    fn new(period_ns: u64, tid: u32) -> Self {
+        // splitmix64 of the monotonic clock and the thread id.
+        let mut x = crate::clock::monotonic_ns() ^ (u64::from(tid) << 32);
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        PhaseDraw { phase_ns: (x & 0xffff_ffff) % period_ns.max(1) + 1, rounding: (x >> 32) as u32 }
+    }
+}
+
+/// The first period of a perf event whose phase is `phase_ns`: the phase, or one period later
+/// when the phase is under [`SHORTEST_FIRST_PERIOD_NS`]. The first sample makes up for the
+/// period skipped: it stands for the CPU time since the phase was due.
+fn first_perf_period(phase_ns: u64, period_ns: u64) -> u64 {
+    if phase_ns < SHORTEST_FIRST_PERIOD_NS && phase_ns < period_ns {
+        phase_ns + period_ns
+    } else {
+        phase_ns
+    }
+}
+
+/// `ns` in whole periods, rounded up with probability equal to the fraction left (`rounding`
+/// is a uniform fraction of 2^32): the expectation is exactly `ns / period_ns`.
+/// Async-signal-safe.
+fn periods_rounded_at_random(ns: u64, period_ns: u64, rounding: u32) -> u32 {
+    let period_ns = period_ns.max(1);
+    let nudge = ((u128::from(period_ns) * u128::from(rounding)) >> 32) as u64;
+    (ns.saturating_add(nudge) / period_ns).min(u64::from(u32::MAX)) as u32
 }
 
 /// Device and inode shared by every perf event descriptor (the kernel's anonymous inode), read
@@ -516,4 +575,50 @@ pub fn set_process_itimer(hz: u32) -> std::io::Result<()> {
         return last_error();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_phase_moves_one_period_later() {
+        let period = 250_000;
+        assert_eq!(first_perf_period(1, period), 250_001);
+        assert_eq!(first_perf_period(99_999, period), 349_999);
+        assert_eq!(first_perf_period(100_000, period), 100_000);
+        assert_eq!(first_perf_period(period, period), period);
+        // At 10 kHz and above every phase but the whole period moves.
+        assert_eq!(first_perf_period(100_000, 100_000), 100_000);
+        assert_eq!(first_perf_period(50_000, 100_000), 150_000);
+    }
+
+    #[test]
+    fn phases_are_uniform_and_first_periods_never_shorter_than_the_shortest() {
+        for hz in [10, 100, 999, 4000, 10_000] {
+            let period = period_ns(hz);
+            let (mut sum, draws) = (0f64, 20_000u32);
+            for tid in 0..draws {
+                let draw = PhaseDraw::new(period, tid);
+                assert!((1..=period).contains(&draw.phase_ns));
+                assert!(first_perf_period(draw.phase_ns, period) >= SHORTEST_FIRST_PERIOD_NS.min(period));
+                sum += draw.phase_ns as f64;
+            }
+            let mean = sum / f64::from(draws);
+            let sigma = period as f64 / 12f64.sqrt() / f64::from(draws).sqrt();
+            assert!((mean - period as f64 / 2.0).abs() < 4.5 * sigma, "{hz} Hz: mean phase {mean} of {period}");
+        }
+    }
+
+    #[test]
+    fn random_rounding_keeps_the_expectation() {
+        let period = 250_000;
+        assert_eq!(periods_rounded_at_random(0, period, u32::MAX), 0);
+        assert_eq!(periods_rounded_at_random(period, period, 0), 1);
+        assert_eq!(periods_rounded_at_random(period - 1, period, 0), 0);
+        assert_eq!(periods_rounded_at_random(period - 1, period, u32::MAX), 1);
+        // 0.3 periods: rounded up for 30% of the fractions.
+        let ups: u32 = (0..1000u32).map(|i| periods_rounded_at_random(75_000, period, i.wrapping_mul(4_294_967))).sum();
+        assert!((299..=301).contains(&ups), "{ups}");
+    }
 }

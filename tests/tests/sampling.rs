@@ -81,33 +81,52 @@ fn thirty_two_busy_threads_are_each_sampled_in_proportion() {
 /// 128 threads of 5, 10, 15 and 20 ms of CPU each, sampled at 100 Hz: 0.5 to 2 sampling periods.
 /// A timer whose first period is whole would miss about a quarter of their time (a thread of
 /// 0.5 periods is never sampled). With a random first phase, a thread of f periods gets
-/// ⌊f⌋ samples plus one with probability frac(f): the total's expectation is the CPU time × Hz
-/// and its variance the sum of frac(f)(1 − frac(f)), ~16 samples² here (σ ~4 of ~160).
+/// ⌊f⌋ samples plus one with probability frac(f): the total's expectation is the CPU time × Hz.
 #[test]
 fn short_threads_are_captured_in_proportion_to_their_cpu_time() {
-    let dir = scratch_dir("short-threads");
+    assert_short_threads_captured("short-threads", 128, 5, 100);
+}
+
+/// 256 threads of 1 to 4 ms of CPU each at 4000 Hz, all started together. A random first period
+/// of a few microseconds made the kernel's timer interrupt (every 10 µs, perf's shortest) take
+/// all of a new thread's CPU before its handler could set the real period: the threads burned
+/// several times their CPU in the kernel with their samples lost (12% to 47% captured).
+#[test]
+fn many_new_threads_at_4000_hz_are_captured_without_signal_storms() {
+    assert_short_threads_captured("new-threads-4000", 256, 1, 4000);
+}
+
+/// Runs `threads` of 1 to 4 × `unit_ms` of CPU at `hz` and checks that their samples' weight is
+/// their CPU time × Hz. A thread of f periods gets ⌊f⌋ or ⌈f⌉ samples (variance frac(f)(1 −
+/// frac(f))), and its first sample's weight is rounded at random (variance at most 1/4).
+fn assert_short_threads_captured(name: &str, threads: usize, unit_ms: u64, hz: u64) {
+    let dir = scratch_dir(name);
     let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
-    let run = run_traced(&program, &["128", "5"], &[("SIGTRACE_HZ", "100")], &dir);
+    let run = run_traced(&program, &[&threads.to_string(), &unit_ms.to_string()], &[("SIGTRACE_HZ", &hz.to_string())], &dir);
     assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.stderr);
     let trace = run.trace();
     let thread_cpu = run.cpu_by_id("thread tid=");
-    assert_eq!(thread_cpu.len(), 128);
+    assert_eq!(thread_cpu.len(), threads);
     let captured: u64 = workers_weight(&trace, &thread_cpu).values().sum();
-    let expected = expected_samples(thread_cpu.values().sum(), 100);
+    // A thread's timer is armed while it starts, before its start routine runs: the CPU time
+    // it used until then (tens of µs; more when hundreds of threads start at once) may or may
+    // not have been sampled.
+    let before_routine: u64 = run.cpu_by_id("started tid=").values().sum();
+    let cpu: u64 = thread_cpu.values().sum();
+    let (lowest, highest) = (expected_samples(cpu - before_routine, hz), expected_samples(cpu, hz));
     let variance: f64 = thread_cpu
         .values()
         .map(|&cpu| {
-            let fraction = expected_samples(cpu, 100).fract();
-            fraction * (1.0 - fraction)
+            let fraction = expected_samples(cpu, hz).fract();
+            fraction * (1.0 - fraction) + 0.25
         })
         .sum();
-    // Plus two periods for the CPU time a thread spends before its timer is armed and after its
-    // last reading of its clock (tens of µs per thread).
+    // Plus two periods for the CPU time after a thread's last reading of its clock.
     let tolerance = SIGMAS * variance.sqrt() + 2.0;
     assert!(
-        (captured as f64 - expected).abs() <= tolerance,
-        "captured {captured} of {expected:.0} ± {tolerance:.0} expected samples ({:.1}%)",
-        captured as f64 / expected * 100.0
+        captured as f64 >= lowest - tolerance && captured as f64 <= highest + tolerance,
+        "captured {captured} of {lowest:.0} to {highest:.0} ± {tolerance:.0} expected samples ({:.1}% of the CPU time)",
+        captured as f64 / highest * 100.0
     );
 }
 

@@ -1,6 +1,7 @@
 /* N busy threads (default 32); thread i burns (1 + i % 4) × UNIT_MS of its own CPU time
  * (default 20 ms, measured with CLOCK_THREAD_CPUTIME_ID), so their CPU shares differ. Each
- * thread prints "thread tid=T cpu_ns=N" on stderr when done; the process prints its CPU time
+ * thread prints "thread tid=T cpu_ns=N" on stderr when done, and "started tid=T cpu_ns=N" with
+ * the CPU time it had used when its start routine began; the process prints its CPU time
  * (cpu_ns=N) at the end. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,9 +23,11 @@ __attribute__((noinline)) static unsigned long burn(long long until_ns) {
 }
 
 static void *worker(void *arg) {
+    long long started = thread_cpu_ns();
     long index = (long)arg;
     burn(unit_ns * (1 + index % 4));
-    fprintf(stderr, "thread tid=%ld cpu_ns=%lld\n", (long)syscall(SYS_gettid), thread_cpu_ns());
+    long tid = (long)syscall(SYS_gettid);
+    fprintf(stderr, "thread tid=%ld cpu_ns=%lld\nstarted tid=%ld cpu_ns=%lld\n", tid, thread_cpu_ns(), tid, started);
     return NULL;
 }
 
