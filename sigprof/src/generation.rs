@@ -3,10 +3,16 @@
 //! `gen == 0` means tracing is off. The drain thread is the only writer of the generation.
 
 use crate::registry::Registry;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::seqlock::ThreadSeqlock;
+use crate::sync::{fence, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(not(sigtrace_loom))]
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+#[cfg(sigtrace_loom)]
+loom::lazy_static! {
+    static ref GENERATION: AtomicU64 = AtomicU64::new(0);
+}
 
 /// The generation writers must use now. Async-signal-safe.
 pub fn current_generation() -> u64 {
@@ -44,28 +50,41 @@ impl Advance {
 /// debugger, say) is counted, its late record lands in a ring that is drained later, and the
 /// advance is not [`Advance::completed`]: nothing retired may be released on its account.
 pub fn advance(registry: &Registry, stop: bool, patience: Duration) -> Advance {
+    advance_past(registry.live_slots().map(|slot| &slot.seqlock), stop, patience)
+}
+
+/// [`advance`] over the seqlocks of `threads` (the registry's live slots).
+pub fn advance_past<'a>(threads: impl Iterator<Item = &'a ThreadSeqlock>, stop: bool, patience: Duration) -> Advance {
     let closed = GENERATION.load(Ordering::SeqCst);
     GENERATION.store(if stop || closed == 0 { 0 } else { closed + 1 }, Ordering::SeqCst);
-    Advance { closed, writers_still_inside: wait_for_critical_sections(registry, patience) }
+    Advance { closed, writers_still_inside: wait_for_seqlocks(threads, patience) }
 }
 
 /// Waits until every thread that was inside its seqlock critical section when this was called
 /// has left it (its sequence is even or has moved). Returns how many were still inside when
 /// `patience` ran out. Not for the handler.
 pub fn wait_for_critical_sections(registry: &Registry, patience: Duration) -> usize {
+    wait_for_seqlocks(registry.live_slots().map(|slot| &slot.seqlock), patience)
+}
+
+/// [`wait_for_critical_sections`] over the seqlocks of `threads`.
+pub fn wait_for_seqlocks<'a>(threads: impl Iterator<Item = &'a ThreadSeqlock>, patience: Duration) -> usize {
+    // The caller's store (the new generation, a dlclose's unload flag) is ordered before the
+    // seqlock reads: the writers' side of the Dekker pair is in `ThreadSeqlock::enter`.
+    fence(Ordering::SeqCst);
     let deadline = Instant::now() + patience;
     let mut writers_still_inside = 0;
-    for slot in registry.live_slots() {
-        let seen = slot.seqlock.sequence();
+    for seqlock in threads {
+        let seen = seqlock.sequence();
         if seen & 1 == 0 {
             continue;
         }
-        while slot.seqlock.sequence() == seen {
+        while seqlock.sequence() == seen {
             if Instant::now() >= deadline {
                 writers_still_inside += 1;
                 break;
             }
-            std::thread::yield_now();
+            crate::sync::yield_now();
         }
     }
     writers_still_inside

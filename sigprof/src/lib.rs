@@ -50,6 +50,7 @@ pub mod program_signals;
 pub mod registry;
 pub mod ring;
 pub mod seqlock;
+pub mod sync;
 pub mod timer;
 
 pub use registry::{Registry, SamplerConfig, ThreadSlot};

@@ -8,19 +8,22 @@
 //! `header = total_words | walk << 32 | kind << 40`. Samples (kind 0) carry their frames as
 //! payload and `walk`, the `method << 4 | end` code of their walk; annotation events (the
 //! per-slot event rings) carry their kind and their strings packed into words.
+//!
+//! The buffer's words are atomics accessed `Relaxed` (a plain `mov` on x86_64): the producer's
+//! `Release` store of `head` publishes them to the consumer's `Acquire` load, and the consumer's
+//! `Release` store of `tail` hands their room back. `sigprof/tests/loom.rs` model-checks that.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 
 /// Words in a record before its frames.
 pub const RECORD_HEADER_WORDS: usize = 3;
 
 #[repr(align(64))]
-#[derive(Default)]
 struct CacheLine(AtomicU64);
 
 /// One ring. Its buffer is mapped once (outside the handler) and reused for the slot's life.
 pub struct SampleRing {
-    buffer: AtomicPtr<u64>,
+    buffer: AtomicPtr<AtomicU64>,
     /// Capacity in words, a power of two; 0 while unallocated.
     capacity: AtomicU64,
     /// Next word the producer writes (only the producer stores it).
@@ -42,7 +45,7 @@ pub struct SampleRecord {
 }
 
 impl SampleRing {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         SampleRing {
             buffer: AtomicPtr::new(std::ptr::null_mut()),
             capacity: AtomicU64::new(0),
@@ -58,14 +61,9 @@ impl SampleRing {
             return true;
         }
         let capacity_words = capacity_words.next_power_of_two();
-        // SAFETY: an anonymous private mapping; the result is checked against MAP_FAILED.
-        let memory =
-            unsafe { libc::mmap(std::ptr::null_mut(), capacity_words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
-        if memory == libc::MAP_FAILED {
-            return false;
-        }
+        let Some(memory) = map_words(capacity_words) else { return false };
         self.capacity.store(capacity_words as u64, Ordering::Relaxed);
-        self.buffer.store(memory.cast(), Ordering::Release);
+        self.buffer.store(memory, Ordering::Release);
         true
     }
 
@@ -121,9 +119,10 @@ impl SampleRing {
         if head == tail {
             return false;
         }
-        // SAFETY: words in [tail, head) were published by the producer's Release store of head,
-        // which the Acquire load above synchronises with; indices are masked into the buffer.
-        let word = |at: u64| unsafe { buffer.add(((tail + at) & mask) as usize).read() };
+        // SAFETY: indices are masked into the mapped buffer, which lives as long as the ring.
+        // Words in [tail, head) were published by the producer's Release store of head, which
+        // the Acquire load above synchronises with.
+        let word = |at: u64| unsafe { &*buffer.add(((tail + at) & mask) as usize) }.load(Ordering::Relaxed);
         let header = word(0);
         let total = (header & 0xffff_ffff).clamp(RECORD_HEADER_WORDS as u64, head - tail);
         record.time_ns = word(1);
@@ -137,6 +136,21 @@ impl SampleRing {
     }
 }
 
+/// `words` zeroed words for a ring buffer, never unmapped: an anonymous mapping (zeroed memory is
+/// valid `AtomicU64`s, which have the layout of `u64`). Not for the handler.
+#[cfg(not(sigtrace_loom))]
+fn map_words(words: usize) -> Option<*mut AtomicU64> {
+    // SAFETY: an anonymous private mapping; the result is checked against MAP_FAILED.
+    let memory = unsafe { libc::mmap(std::ptr::null_mut(), words * 8, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    (memory != libc::MAP_FAILED).then_some(memory.cast())
+}
+
+/// Under the model checker: loom's atomics, leaked like the mapping.
+#[cfg(sigtrace_loom)]
+fn map_words(words: usize) -> Option<*mut AtomicU64> {
+    Some(Box::leak((0..words).map(|_| AtomicU64::new(0)).collect::<Box<[AtomicU64]>>()).as_mut_ptr())
+}
+
 impl Default for SampleRing {
     fn default() -> Self {
         Self::new()
@@ -146,7 +160,7 @@ impl Default for SampleRing {
 /// A record being written into a ring; it becomes visible to the consumer on `commit`.
 pub struct RecordWriter<'ring> {
     ring: &'ring SampleRing,
-    buffer: *mut u64,
+    buffer: *const AtomicU64,
     mask: u64,
     start: u64,
     words: u64,
@@ -163,10 +177,11 @@ impl RecordWriter<'_> {
 
     #[inline]
     fn write_word(&mut self, offset: u64, value: u64) {
-        // SAFETY: `begin_record` checked there are free words for the header and max_frames
-        // frames beyond `start`; indices are masked into the mapped buffer. Only this thread's
-        // handler produces into this ring, and it cannot nest with itself.
-        unsafe { self.buffer.add(((self.start + offset) & self.mask) as usize).write(value) };
+        // SAFETY: indices are masked into the mapped buffer, which lives as long as the ring.
+        // `begin_record` checked there are free words for the header and max_frames frames
+        // beyond `start`; only this thread's handler produces into this ring, and it cannot
+        // nest with itself.
+        unsafe { &*self.buffer.add(((self.start + offset) & self.mask) as usize) }.store(value, Ordering::Relaxed);
     }
 
     /// Fills in the header and publishes the record. Async-signal-safe.

@@ -3,14 +3,15 @@
 //!
 //! Only the owning thread (normal code or its signal handler) changes its seqlock. An odd value
 //! means "inside the tracer, holding `held_generation`". The generation is read *after* the
-//! seqlock becomes odd (both `SeqCst`), and the drain thread stores the new generation *before*
-//! it reads the seqlocks (both `SeqCst`): so either the writer saw the new generation, or the
-//! drain thread sees it odd and waits for it to move. See `generation::advance`.
+//! seqlock becomes odd, and the drain thread stores the new generation *before* it reads the
+//! seqlocks, each side with a `SeqCst` fence between its store and its load (Dekker): so either
+//! the writer saw the new generation, or the drain thread sees it odd and waits for it to move.
+//! See `generation::advance`. Fences rather than `SeqCst` accesses alone: the model checker
+//! (loom, `tests/loom.rs`) implements the fences' guarantee, not the accesses'.
 
 use crate::generation::current_generation;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{fence, AtomicU64, Ordering};
 
-#[derive(Default)]
 pub struct ThreadSeqlock {
     sequence: AtomicU64,
     held_generation: AtomicU64,
@@ -26,7 +27,7 @@ pub struct SeqlockGuard<'a> {
 }
 
 impl ThreadSeqlock {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         ThreadSeqlock { sequence: AtomicU64::new(0), held_generation: AtomicU64::new(0) }
     }
 
@@ -39,6 +40,7 @@ impl ThreadSeqlock {
             return SeqlockGuard { lock: self, generation: self.held_generation.load(Ordering::Relaxed), owns_lock: false };
         }
         self.sequence.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let generation = current_generation();
         self.held_generation.store(generation, Ordering::Relaxed);
         SeqlockGuard { lock: self, generation, owns_lock: true }
@@ -63,6 +65,12 @@ impl ThreadSeqlock {
     /// The sequence value, for the drain thread's wait. Any thread.
     pub fn sequence(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for ThreadSeqlock {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
