@@ -25,6 +25,9 @@ pub struct TraceFile {
     path: String,
     /// Bytes written so far (the file's length: only complete writes are kept).
     len: u64,
+    /// True when the new file showed a link count (some file systems report 0 for every file):
+    /// only then does a count of 0 mean the file was deleted.
+    counts_links: bool,
 }
 
 /// What became of the trace file behind our descriptor.
@@ -59,7 +62,7 @@ impl TraceFile {
                 return Err(Error::other("the new trace file vanished"));
             };
             set_trace_fd(fd, identity);
-            return Ok(TraceFile { fd, identity, path: candidate, len: 0 });
+            return Ok(TraceFile { fd, identity, path: candidate, len: 0, counts_links: link_count(fd) > 0 });
         }
         Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
     }
@@ -81,16 +84,11 @@ impl TraceFile {
     /// What became of the file: still ours and named, taken over by the program, or deleted.
     pub fn state(&self) -> FileState {
         if !self.is_intact() {
-            return FileState::TakenOver;
-        }
-        // SAFETY: stat is plain data; fstat on our own, just checked, descriptor writes it.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let named = unsafe { libc::fstat(self.fd, &mut stat) } != 0 || stat.st_nlink > 0;
-        if named {
-            FileState::Intact
-        } else {
+            FileState::TakenOver
+        } else if self.counts_links && link_count(self.fd) == 0 {
             FileState::Deleted
+        } else {
+            FileState::Intact
         }
     }
 
@@ -120,6 +118,17 @@ impl TraceFile {
             }
         }
     }
+}
+
+/// The link count of the file open as `fd` (`u64::MAX` when it cannot be read).
+fn link_count(fd: i32) -> u64 {
+    // SAFETY: stat is plain data; fstat writes it (any number is harmless to ask about).
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `stat` is valid for the call.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return u64::MAX;
+    }
+    stat.st_nlink as u64
 }
 
 /// Writes all of `bytes` to `fd`, retrying interrupted and short writes.
@@ -244,6 +253,19 @@ mod tests {
         drop(trace);
         assert_eq!(std::fs::read(&own).unwrap(), b"", "nothing written into the program's file");
         assert_eq!(std::fs::read(&path).unwrap(), b"trace");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_file_is_told_from_an_intact_one() {
+        let dir = scratch("deleted");
+        let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
+        let mut trace = TraceFile::create_exclusive(&path).unwrap();
+        trace.write_all(b"trace").unwrap();
+        assert_eq!(trace.state(), FileState::Intact);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(trace.state(), FileState::Deleted);
+        drop(trace);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
