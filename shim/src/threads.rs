@@ -132,7 +132,15 @@ pub fn register_current_thread() {
     let tid = current_tid();
     let Some(index) = registry.claim_slot(tid, current_stack_bounds()) else {
         if !REGISTRY_FULL_REPORTED.swap(true, Ordering::Relaxed) {
-            log::warn(&format!("thread registry full ({} threads); further threads are not sampled", registry.capacity()));
+            log::warn(&format!(
+                "thread registry full ({} threads, SIGTRACE_MAX_THREADS); further threads are not sampled, their CPU time is counted as dropped.no_slot",
+                registry.capacity()
+            ));
+        }
+        registry.threads_without_slot.fetch_add(1, Ordering::Relaxed);
+        if KEY_READY.load(Ordering::Acquire) {
+            // SAFETY: the key was created at start-up; the value is a non-null tag.
+            unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, WITHOUT_SLOT as *const c_void) };
         }
         return;
     };
@@ -146,6 +154,20 @@ pub fn register_current_thread() {
     }
 }
 
+/// The exit-key tag of a thread that found the registry full (slot tags are index + 1).
+const WITHOUT_SLOT: usize = usize::MAX;
+
+/// A thread the full registry left unsampled is exiting: its CPU time, in sampling periods
+/// (rounded to the nearest), is counted as dropped, so the trace says how much it misses.
+fn count_unsampled_cpu_time(registry: &Registry) {
+    if !lifecycle::is_running() || !lifecycle::is_traced_process() {
+        return;
+    }
+    let cpu_ns = sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) as u128;
+    let periods = (cpu_ns * u128::from(registry.config.hz) + 500_000_000) / 1_000_000_000;
+    registry.dropped_no_slot.fetch_add(periods as u64, Ordering::Relaxed);
+}
+
 /// Runs when a registered thread exits (returns or calls `pthread_exit`): stops its timer,
 /// records its final CPU time and name, and hands its slot to the drain thread.
 extern "C" fn release_exiting_thread(value: *mut c_void) {
@@ -153,6 +175,10 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         let Some(registry) = Registry::get() else { return };
         if crate::sandbox::is_sandboxed() {
             return; // no system call of ours may meet the program's filter
+        }
+        if value as usize == WITHOUT_SLOT {
+            count_unsampled_cpu_time(registry);
+            return;
         }
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
         slot.timer.disarm();

@@ -175,8 +175,12 @@ pub struct Registry {
     /// One past the highest slot index ever claimed.
     high_water: AtomicUsize,
     pub config: SamplerConfig,
-    /// Samples that arrived on a thread without a slot (registry full, unregistered thread).
+    /// Periods lost on threads without a slot: samples that arrived on one (registry full,
+    /// unregistered thread), and the CPU time, in periods, of each thread the full registry
+    /// left unsampled, added when it exits.
     pub dropped_no_slot: AtomicU64,
+    /// Threads that found the registry full (not sampled).
+    pub threads_without_slot: AtomicU64,
     /// Code ranges and the DWARF unwinder, republished by the drain thread when modules change.
     pub unwind: Published<UnwindSnapshot>,
     /// framehop caches for DWARF walks, published once by the drain thread.
@@ -209,6 +213,7 @@ impl Registry {
             high_water: AtomicUsize::new(0),
             config,
             dropped_no_slot: AtomicU64::new(0),
+            threads_without_slot: AtomicU64::new(0),
             unwind: Published::new(),
             caches: Published::new(),
             code_unloading: AtomicU32::new(0),
@@ -340,6 +345,7 @@ impl Registry {
             slot.state.store(SLOT_FREE, Ordering::Release);
         }
         self.dropped_no_slot.store(0, Ordering::Relaxed);
+        self.threads_without_slot.store(0, Ordering::Relaxed);
         self.code_unloading.store(0, Ordering::Relaxed);
         if let Some(pool) = self.caches.current() {
             pool.release_all_after_fork();

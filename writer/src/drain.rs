@@ -19,7 +19,7 @@
 use crate::format::{
     encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread,
 };
-use crate::trace_file::TraceFile;
+use crate::trace_file::{FileState, TraceFile};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
@@ -226,6 +226,8 @@ pub struct Drainer {
     retired_snapshots: Vec<Box<UnwindSnapshot>>,
     /// How long an advance waits for threads inside their critical section.
     patience: Duration,
+    /// True once the line on overflowing rings was printed (once per trace).
+    ring_drops_reported: bool,
 }
 
 impl Drainer {
@@ -249,6 +251,7 @@ impl Drainer {
             modules_this_generation: Vec::new(),
             retired_snapshots: Vec::new(),
             patience: ADVANCE_PATIENCE,
+            ring_drops_reported: false,
         })
     }
 
@@ -353,20 +356,24 @@ impl Drainer {
     }
 
     /// Appends `bytes` to the trace. When the program took the trace file's descriptor over
-    /// (closed it, reused the number), says so once and goes on in a new file under the next
-    /// free name, starting with the header again.
+    /// (closed it, reused the number), or the file was deleted, says so once and goes on in a new
+    /// file under the next free name, starting with the header again. When no new file can be
+    /// made (the directory is gone too), the error says why and tracing ends.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self.file.write_all(bytes) {
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                let old = self.file.path().to_string();
-                let mut file = TraceFile::create_exclusive(&self.requested_path)?;
-                file.write_all(&file_start(&self.header))?;
-                (self.notice)(&format!("the program closed the descriptor of {old}; the trace goes on in {}", file.path()));
-                self.file = file;
-                self.file.write_all(bytes)
-            }
-            result => result,
+        let old = self.file.path();
+        let what = match self.file.state() {
+            FileState::Intact => None,
+            FileState::TakenOver => Some(format!("the program closed the descriptor of {old}")),
+            FileState::Deleted => Some(format!("the trace file {old} was deleted")),
+        };
+        if let Some(what) = what {
+            let mut file = TraceFile::create_exclusive(&self.requested_path)
+                .map_err(|error| std::io::Error::other(format!("{what} and no new one can be created ({error}); the trace ends there")))?;
+            file.write_all(&file_start(&self.header))?;
+            (self.notice)(&format!("{what}; the trace goes on in {}", file.path()));
+            self.file = file;
         }
+        self.file.write_all(bytes)
     }
 
     fn build_generation(&mut self, sequence: u64, end_time: u64, writers_still_inside: usize) -> Generation {
@@ -428,11 +435,19 @@ impl Drainer {
                 thread.tid = builder.thread_tids[index];
             }
         }
+        let dropped: u64 = threads.iter().map(|thread| thread.dropped).sum();
+        if dropped > 0 && !self.ring_drops_reported {
+            self.ring_drops_reported = true;
+            (self.notice)(&format!(
+                "a sampling ring overflowed before the drain thread emptied it: {dropped} periods were dropped (counted in the trace); a larger SIGTRACE_BUFFER_KB keeps them"
+            ));
+        }
         builder.samples.sort_by_key(|sample| sample.time);
         let mut counters: Vec<(String, u64)> = WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
         let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only", "pc_only_no_stack_room"];
         counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
         counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
+        counters.push(("threads.without_slot".into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
         counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
         counters.push(("unwind.snapshots_deferred".into(), self.retired_snapshots.len() as u64));
         counters.push(("timer.storms_reprogrammed".into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
@@ -594,7 +609,7 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
                 }
                 match slot.as_mut() {
                     None => Ok(None),
-                    Some(drainer) => drainer.tick().map(Some).map_err(|error| format!("cannot write {}: {error}", drainer.path())),
+                    Some(drainer) => drainer.tick().map(Some).map_err(|error| describe_write_error(drainer.path(), &error)),
                 }
             })
             .unwrap_or(Ok(None))
@@ -633,8 +648,22 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
         encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()) });
         drainer.write(&bytes)
     });
-    written.map_err(|error| format!("cannot write {}: {error}", drainer.path()))?;
+    written.map_err(|error| describe_write_error(drainer.path(), &error))?;
     Ok(Some(drainer.path().to_string()))
+}
+
+/// One line on why the trace file at `path` took no more: a full output is named as such.
+fn describe_write_error(path: &str, error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(libc::EFBIG) => {
+            format!("the trace file {path} reached the file size limit (RLIMIT_FSIZE); the trace ends there, complete up to its last generation")
+        }
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            format!("the file system of the trace file {path} is full ({error}); the trace ends there, complete up to its last generation")
+        }
+        None if error.kind() == ErrorKind::Other => error.to_string(), // our own message, naming the file
+        _ => format!("cannot write {path}: {error}"),
+    }
 }
 
 /// Closes and writes the open generation with the end record `reason` and ends tracing (exit,

@@ -6,6 +6,12 @@
 //! log file: a write then would put trace bytes into the program's file. So each write first
 //! compares the device and inode behind the number with the file we created; a descriptor that
 //! fails the check is forgotten, never written or closed again.
+//!
+//! Writes never signal the host: a write past `RLIMIT_FSIZE` makes the kernel send SIGXFSZ,
+//! which kills by default. A write that would cross the limit is not made; SIGXFSZ is also
+//! blocked around every write (the limit may change between the check and the write), and one
+//! raised by our write is taken back before the mask is restored. A write that fails part-way
+//! (a full file system) is cut back, so the file always ends after a complete chunk.
 
 use sigprof::descriptors::{close_own, file_identity, move_to_top, set_trace_fd, trace_fd};
 use std::ffi::CString;
@@ -17,6 +23,22 @@ pub struct TraceFile {
     /// Device and inode of the file we created.
     identity: (u64, u64),
     path: String,
+    /// Bytes written so far (the file's length: only complete writes are kept).
+    len: u64,
+    /// True when the new file showed a link count (some file systems report 0 for every file):
+    /// only then does a count of 0 mean the file was deleted.
+    counts_links: bool,
+}
+
+/// What became of the trace file behind our descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// Our descriptor still refers to our file, and the file still has a name.
+    Intact,
+    /// The program closed our descriptor or put another file on its number.
+    TakenOver,
+    /// Our file has no name left (deleted, or its directory removed): bytes written to it are lost.
+    Deleted,
 }
 
 impl TraceFile {
@@ -40,7 +62,7 @@ impl TraceFile {
                 return Err(Error::other("the new trace file vanished"));
             };
             set_trace_fd(fd, identity);
-            return Ok(TraceFile { fd, identity, path: candidate });
+            return Ok(TraceFile { fd, identity, path: candidate, len: 0, counts_links: link_count(fd) > 0 });
         }
         Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
     }
@@ -59,31 +81,114 @@ impl TraceFile {
         self.fd >= 0 && file_identity(self.fd) == Some(self.identity)
     }
 
+    /// What became of the file: still ours and named, taken over by the program, or deleted.
+    pub fn state(&self) -> FileState {
+        if !self.is_intact() {
+            FileState::TakenOver
+        } else if self.counts_links && link_count(self.fd) == 0 {
+            FileState::Deleted
+        } else {
+            FileState::Intact
+        }
+    }
+
     /// Writes all of `bytes` (retrying interrupted and short writes), after checking that the
     /// descriptor is still ours; a descriptor the program took over is forgotten and the write
-    /// fails with `ErrorKind::NotFound`.
-    pub fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+    /// fails with `ErrorKind::NotFound`. A write that would cross `RLIMIT_FSIZE` fails with
+    /// EFBIG without writing; one that fails part-way is cut back to the file's previous end.
+    /// Never raises SIGXFSZ (see the module doc).
+    pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if !self.is_intact() {
             self.forget_descriptor();
             return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
         }
-        while !bytes.is_empty() {
-            // SAFETY: writes from our own buffer to our own, just checked, descriptor.
-            let written = unsafe { libc::write(self.fd, bytes.as_ptr().cast(), bytes.len()) };
-            if written < 0 {
-                let error = Error::last_os_error();
-                if error.kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(error);
-            }
-            if written == 0 {
-                return Err(Error::new(ErrorKind::WriteZero, "the trace file takes no more bytes"));
-            }
-            bytes = &bytes[written as usize..];
+        if self.len.saturating_add(bytes.len() as u64) > file_size_limit() {
+            return Err(Error::from_raw_os_error(libc::EFBIG));
         }
-        Ok(())
+        let result = without_sigxfsz(|| write_fully(self.fd, bytes));
+        match result {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                // SAFETY: truncates our own, just checked, descriptor back to its last complete write.
+                unsafe { libc::ftruncate(self.fd, self.len as libc::off_t) };
+                Err(error)
+            }
+        }
     }
+}
+
+/// The link count of the file open as `fd` (`u64::MAX` when it cannot be read).
+fn link_count(fd: i32) -> u64 {
+    // SAFETY: stat is plain data; fstat writes it (any number is harmless to ask about).
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `stat` is valid for the call.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return u64::MAX;
+    }
+    stat.st_nlink as u64
+}
+
+/// Writes all of `bytes` to `fd`, retrying interrupted and short writes.
+fn write_fully(fd: i32, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writes from our own buffer to the caller's descriptor.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if written < 0 {
+            let error = Error::last_os_error();
+            if error.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        if written == 0 {
+            return Err(Error::new(ErrorKind::WriteZero, "the trace file takes no more bytes"));
+        }
+        bytes = &bytes[written as usize..];
+    }
+    Ok(())
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes (`u64::MAX` when unlimited).
+fn file_size_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes `limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    limit.rlim_cur
+}
+
+/// The kernel's signal mask bit of `signal` (a kernel sigset is one 64-bit word here).
+fn signal_bit(signal: i32) -> u64 {
+    1 << (signal - 1)
+}
+
+/// Runs `write` with SIGXFSZ blocked on the calling thread; a SIGXFSZ the write raised (it was
+/// not pending before) is taken back before the thread's mask is restored, so the program never
+/// sees it. Raw system calls: the shim interposes the libc wrappers of the signal mask.
+fn without_sigxfsz<T>(write: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    let sigxfsz = signal_bit(libc::SIGXFSZ);
+    let mut previous: u64 = 0;
+    let mut pending: u64 = 0;
+    // SAFETY: rt_sigprocmask and rt_sigpending with 8-byte kernel sigsets we own.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &sigxfsz as *const u64, &mut previous as *mut u64, 8usize);
+        libc::syscall(libc::SYS_rt_sigpending, &mut pending as *mut u64, 8usize);
+    }
+    let result = write();
+    if pending & sigxfsz == 0 && matches!(&result, Err(error) if error.raw_os_error() == Some(libc::EFBIG)) {
+        let no_wait = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: takes a pending SIGXFSZ (ours) without waiting; the siginfo is not wanted.
+        unsafe { libc::syscall(libc::SYS_rt_sigtimedwait, &sigxfsz as *const u64, std::ptr::null_mut::<libc::siginfo_t>(), &no_wait, 8usize) };
+    }
+    if previous & sigxfsz == 0 {
+        // SAFETY: unblocks SIGXFSZ again, as it was before.
+        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &sigxfsz as *const u64, std::ptr::null_mut::<u64>(), 8usize) };
+    }
+    result
 }
 
 impl TraceFile {
@@ -148,6 +253,19 @@ mod tests {
         drop(trace);
         assert_eq!(std::fs::read(&own).unwrap(), b"", "nothing written into the program's file");
         assert_eq!(std::fs::read(&path).unwrap(), b"trace");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_file_is_told_from_an_intact_one() {
+        let dir = scratch("deleted");
+        let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
+        let mut trace = TraceFile::create_exclusive(&path).unwrap();
+        trace.write_all(b"trace").unwrap();
+        assert_eq!(trace.state(), FileState::Intact);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(trace.state(), FileState::Deleted);
+        drop(trace);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
