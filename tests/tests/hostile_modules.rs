@@ -97,8 +97,8 @@ fn run_cli_bounded(args: &[&str], dir: &Path) -> Finished {
         });
     }
     let started = Instant::now();
-    let child = command.spawn().expect("sigtrace starts");
-    let pid = child.id() as libc::pid_t;
+    // Reaped below with wait4, which also returns its peak memory.
+    let pid = command.spawn().expect("sigtrace starts").id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
