@@ -5,6 +5,7 @@
 
 mod debuginfo;
 mod export;
+mod file_guard;
 mod info;
 mod output;
 mod profile;

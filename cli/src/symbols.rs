@@ -6,16 +6,41 @@
 //! address in the module file (`svma = avma - module.base`). Return addresses (every frame but
 //! the leaf) are looked up at `avma - 1`, so a call that is the last instruction of a function
 //! is attributed to the caller, not to whatever follows it.
+//!
+//! A trace is input from elsewhere: module files are opened only through `file_guard` (regular
+//! files, never under `/dev`, `/proc` or `/sys`, mapped, size-capped), and the work on one module
+//! file is time-boxed ([`MODULE_TIME_LIMIT`]). A module refused or out of time is reported once,
+//! on one `sigtrace:` line, and its addresses keep their `module+0xOFFSET` names.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use writer::Module;
 
-use crate::debuginfo::{find_separate_debug_file, has_dwarf, DebugInfo, DEFAULT_DEBUG_DIR};
+use crate::debuginfo::{describe, find_separate_debug_file, has_dwarf, DebugInfo, SkippedFile, DEFAULT_DEBUG_DIR};
+use crate::file_guard::{map_file, MappedFile, OpenError};
 use crate::output::warn;
+
+/// The time the symbolisation of one module file may take, all its work added up: opening it
+/// (symbol table, `.eh_frame` ranges, debug files; their loops check the clock every
+/// [`WORK_BETWEEN_CLOCK_CHECKS`] items) and every address looked up in it (checked between
+/// addresses; one DWARF lookup is not interrupted). Past it, the module's remaining addresses
+/// keep their `module+0xOFFSET` names. Real modules take milliseconds (libc with its DWARF:
+/// ~50 ms for a few hundred addresses).
+pub const MODULE_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// Symbols or `.eh_frame` entries handled between two looks at the clock.
+const WORK_BETWEEN_CLOCK_CHECKS: usize = 4096;
+
+/// True once `deadline` (if any) has passed; looks at the clock only every
+/// [`WORK_BETWEEN_CLOCK_CHECKS`] items.
+fn out_of_time(index: usize, deadline: Option<Instant>) -> bool {
+    index % WORK_BETWEEN_CLOCK_CHECKS == WORK_BETWEEN_CLOCK_CHECKS - 1 && deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
 
 /// What a frame is called in reports and exports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,15 +112,16 @@ pub struct SymbolTable {
 }
 
 impl SymbolTable {
-    /// Parses an ELF file's function symbols: `.symtab`, else `.dynsym`.
-    pub fn from_elf(data: &[u8]) -> Result<SymbolTable, String> {
+    /// Parses an ELF file's function symbols: `.symtab`, else `.dynsym`. Stops collecting
+    /// (keeping what it has) once `deadline` has passed.
+    pub fn from_elf(data: &[u8], deadline: Option<Instant>) -> Result<SymbolTable, String> {
         let file = object::File::parse(data).map_err(|e| e.to_string())?;
         let build_id = file.build_id().ok().flatten().unwrap_or_default().to_vec();
-        let mut table = SymbolTable { build_id, from_symtab: true, symbols: collect_functions(file.symbols()), function_ranges: Vec::new() };
+        let mut table = SymbolTable { build_id, from_symtab: true, symbols: collect_functions(file.symbols(), deadline), function_ranges: Vec::new() };
         if table.symbols.is_empty() {
             table.from_symtab = false;
-            table.symbols = collect_functions(file.dynamic_symbols());
-            table.function_ranges = eh_frame_function_ranges(&file);
+            table.symbols = collect_functions(file.dynamic_symbols(), deadline);
+            table.function_ranges = eh_frame_function_ranges(&file, deadline);
         }
         Ok(table)
     }
@@ -114,12 +140,15 @@ impl SymbolTable {
     }
 }
 
-fn collect_functions<'data, S, I>(symbols: I) -> Vec<SymbolEntry>
+fn collect_functions<'data, S, I>(symbols: I, deadline: Option<Instant>) -> Vec<SymbolEntry>
 where
     S: ObjectSymbol<'data>,
     I: Iterator<Item = S>,
 {
     let mut entries: Vec<(u64, u64, String)> = symbols
+        .enumerate()
+        .take_while(|(index, _)| !out_of_time(*index, deadline))
+        .map(|(_, symbol)| symbol)
         .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
         .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
         .filter(|(_, _, name)| !name.is_empty())
@@ -144,7 +173,7 @@ where
 }
 
 /// The address ranges of the functions described by the file's `.eh_frame` (FDEs), sorted.
-fn eh_frame_function_ranges(file: &object::File<'_>) -> Vec<(u64, u64)> {
+fn eh_frame_function_ranges(file: &object::File<'_>, deadline: Option<Instant>) -> Vec<(u64, u64)> {
     use addr2line::gimli::{BaseAddresses, CieOrFde, EhFrame, LittleEndian, UnwindSection};
     let Some(section) = file.section_by_name(".eh_frame") else { return Vec::new() };
     let Ok(data) = section.data() else { return Vec::new() };
@@ -156,7 +185,11 @@ fn eh_frame_function_ranges(file: &object::File<'_>) -> Vec<(u64, u64)> {
     }
     let mut ranges = Vec::new();
     let mut entries = eh_frame.entries(&bases);
-    while let Ok(Some(entry)) = entries.next() {
+    for index in 0.. {
+        let Ok(Some(entry)) = entries.next() else { break };
+        if out_of_time(index, deadline) {
+            break;
+        }
         if let CieOrFde::Fde(partial) = entry {
             if let Ok(fde) = partial.parse(|section, bases, offset| section.cie_from_offset(bases, offset)) {
                 if fde.len() > 0 {
@@ -196,8 +229,12 @@ fn is_pseudo_module(path: &str) -> bool {
 
 /// A module file opened for symbolisation: its symbol table and, when there is any, its DWARF.
 struct ModuleFile {
+    /// The path the trace names.
+    path: String,
     table: SymbolTable,
     debug: Option<DebugInfo>,
+    /// The time spent on this file so far: opening it and looking addresses up.
+    spent: Cell<Duration>,
 }
 
 /// A (path, build id) pair seen in a module table, and the file usable for it.
@@ -220,6 +257,8 @@ pub struct Symbolizer {
     warned: HashSet<String>,
     /// (module index, svma) → frames, innermost first.
     cache: HashMap<(usize, u64), Rc<[FrameName]>>,
+    /// The time one module file's symbolisation may take ([`MODULE_TIME_LIMIT`]).
+    time_limit: Duration,
 }
 
 impl Default for Symbolizer {
@@ -235,7 +274,30 @@ impl Symbolizer {
 
     /// A symbolizer that looks for separate debug files under `debug_dirs` instead of `/usr/lib/debug`.
     pub fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> Self {
-        Symbolizer { debug_dirs, files: HashMap::new(), module_ids: HashMap::new(), modules: Vec::new(), warned: HashSet::new(), cache: HashMap::new() }
+        Symbolizer {
+            debug_dirs,
+            files: HashMap::new(),
+            module_ids: HashMap::new(),
+            modules: Vec::new(),
+            warned: HashSet::new(),
+            cache: HashMap::new(),
+            time_limit: MODULE_TIME_LIMIT,
+        }
+    }
+
+    /// The keys of the warnings printed so far, sorted (tests).
+    #[cfg(test)]
+    pub fn warnings(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.warned.iter().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// The same symbolizer with another time limit per module file (tests).
+    #[cfg(test)]
+    pub fn with_time_limit(mut self, time_limit: Duration) -> Self {
+        self.time_limit = time_limit;
+        self
     }
 
     /// Names the frames at `avma`, innermost first: the functions inlined at that address,
@@ -252,9 +314,28 @@ impl Symbolizer {
             return frames.clone();
         }
         let entry = &self.modules[module_id];
-        let frames: Rc<[FrameName]> = match &entry.file {
-            Some(file) => file_frames(file, &entry.file_name, svma).into(),
-            None => Rc::new([FrameName::unresolved(format!("{}+0x{svma:x}", entry.file_name), entry.file_name.clone())]),
+        let file_name = entry.file_name.clone();
+        let frames: Rc<[FrameName]> = match entry.file.clone() {
+            Some(file) if file.spent.get() < self.time_limit => {
+                let started = Instant::now();
+                let frames = file_frames(&file, &file_name, svma).into();
+                file.spent.set(file.spent.get() + started.elapsed());
+                if let Some(debug) = &file.debug {
+                    self.report_skipped(&file.path, debug.take_skipped());
+                }
+                frames
+            }
+            file => {
+                if let Some(file) = file {
+                    let limit = self.time_limit;
+                    let message = format_args!(
+                        "stopped symbolising {} (named by the trace as a module): it took over the {limit:?} limit; its other addresses stay module+offset",
+                        file.path
+                    );
+                    self.warn_once(&format!("{} (time limit)", file.path), message);
+                }
+                Rc::new([FrameName::unresolved(format!("{file_name}+0x{svma:x}"), file_name)])
+            }
         };
         self.cache.insert((module_id, svma), frames.clone());
         frames
@@ -288,9 +369,26 @@ impl Symbolizer {
         if let Some(file) = self.files.get(path) {
             return file.clone();
         }
-        let opened = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|data| SymbolTable::from_elf(&data).map(|table| (data, table))) {
-            Ok((data, table)) => Some(Rc::new(self.open_debug_info(Path::new(path), &data, table))),
+        let started = Instant::now();
+        let deadline = started.checked_add(self.time_limit);
+        let opened = match map_file(Path::new(path)) {
+            Ok(data) => match SymbolTable::from_elf(&data, deadline) {
+                Ok(table) => {
+                    let file = self.open_debug_info(path, data, table, deadline);
+                    file.spent.set(started.elapsed());
+                    Some(Rc::new(file))
+                }
+                Err(error) => {
+                    self.warn_once(path, format_args!("cannot read symbols of {path}: {error}; its frames stay unresolved"));
+                    None
+                }
+            },
+            Err(OpenError::Refused(reason)) => {
+                self.warn_once(path, format_args!("not reading {path} (named by the trace as a module): {reason}"));
+                None
+            }
             Err(error) => {
+                let error = describe(error);
                 self.warn_once(path, format_args!("cannot read symbols of {path}: {error}; its frames stay unresolved"));
                 None
             }
@@ -301,32 +399,50 @@ impl Symbolizer {
 
     /// Completes a module file's symbols from its separate debug file and opens its DWARF
     /// (its own, else the debug file's). Without DWARF the symbol table is all there is.
-    fn open_debug_info(&mut self, path: &Path, data: &[u8], mut table: SymbolTable) -> ModuleFile {
-        let own_dwarf = has_dwarf(data);
-        let separate = if own_dwarf && table.from_symtab { None } else { find_separate_debug_file(path, data, &table.build_id, &self.debug_dirs) };
-        let mut dwarf_path = own_dwarf.then(|| path.to_path_buf());
+    fn open_debug_info(&mut self, path: &str, data: MappedFile, mut table: SymbolTable, deadline: Option<Instant>) -> ModuleFile {
+        let own_dwarf = has_dwarf(&data);
+        let mut skipped = Vec::new();
+        let separate = if own_dwarf && table.from_symtab {
+            None
+        } else {
+            find_separate_debug_file(Path::new(path), &data, &table.build_id, &self.debug_dirs, &mut skipped)
+        };
+        self.report_skipped(path, skipped);
         if let Some(separate) = &separate {
             if !table.from_symtab {
-                if let Ok(debug_table) = SymbolTable::from_elf(&separate.data) {
+                if let Ok(debug_table) = SymbolTable::from_elf(&separate.data, deadline) {
                     if debug_table.from_symtab && !debug_table.symbols.is_empty() {
                         table.symbols = debug_table.symbols;
                         table.from_symtab = true;
                     }
                 }
             }
-            if dwarf_path.is_none() && has_dwarf(&separate.data) {
-                dwarf_path = Some(separate.path.clone());
-            }
         }
-        let debug = dwarf_path.and_then(|dwarf_path| match DebugInfo::open(&dwarf_path) {
-            Ok(debug) => Some(debug),
+        let dwarf = match separate {
+            _ if own_dwarf => Some((PathBuf::from(path), data)),
+            Some(separate) if has_dwarf(&separate.data) => Some((separate.path, separate.data)),
+            _ => None,
+        };
+        let debug = dwarf.and_then(|(dwarf_path, dwarf_data)| match DebugInfo::open(&dwarf_path, dwarf_data) {
+            Ok(debug) => {
+                self.report_skipped(path, debug.take_skipped());
+                Some(debug)
+            }
             Err(error) => {
-                let key = path.to_string_lossy().into_owned();
-                self.warn_once(&key, format_args!("cannot read the DWARF of {}: {error}; using its symbol table", dwarf_path.display()));
+                self.warn_once(path, format_args!("cannot read the DWARF of {}: {error}; using its symbol table", dwarf_path.display()));
                 None
             }
         });
-        ModuleFile { table, debug }
+        ModuleFile { path: path.to_string(), table, debug, spent: Cell::new(Duration::ZERO) }
+    }
+
+    /// Reports files found from `module_path` (debug files, split DWARF) that were refused or
+    /// failed to open, once each.
+    fn report_skipped(&mut self, module_path: &str, skipped: Vec<SkippedFile>) {
+        for file in skipped {
+            let shown = file.path.display().to_string();
+            self.warn_once(&shown, format_args!("not reading {shown} ({} of {module_path}): {}", file.role, file.reason));
+        }
     }
 
     fn warn_once(&mut self, path: &str, message: std::fmt::Arguments<'_>) {
@@ -392,7 +508,7 @@ mod tests {
     #[test]
     fn stripped_files_get_function_ranges_from_eh_frame() {
         let data = std::fs::read("/usr/bin/python3").or_else(|_| std::fs::read("/bin/ls")).expect("a stripped system binary");
-        let table = SymbolTable::from_elf(&data).unwrap();
+        let table = SymbolTable::from_elf(&data, None).unwrap();
         assert!(!table.from_symtab, "the system binary is stripped");
         assert!(table.function_ranges.len() > 100, "{} FDE ranges", table.function_ranges.len());
         let (start, end) = table.function_ranges[table.function_ranges.len() / 2];

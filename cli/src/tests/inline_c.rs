@@ -1,7 +1,8 @@
 //! DWARF symbolisation of a C program compiled here with `gcc -O2 -g`: a `static inline`
 //! function inlined into its caller is a frame of its own, with its file and line, in the
 //! symboliser, `report`, `report --lines` and folded stacks — also when the DWARF is in a
-//! separate debug file (`.gnu_debuglink`, build id), and not when that file is another build's.
+//! separate debug file (`.gnu_debuglink`, build id) or split DWARF (`.dwo`), and not when that
+//! file is another build's or not a regular file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,11 +63,18 @@ struct CProgram {
 impl CProgram {
     /// Compiles `PROGRAM` (with `SALT` defined as `salt`, so two builds differ) into `dir/name`.
     fn compile(dir: &Path, name: &str, salt: u32) -> CProgram {
+        CProgram::compile_with(dir, name, salt, &[])
+    }
+
+    /// As `compile`, with more gcc flags.
+    fn compile_with(dir: &Path, name: &str, salt: u32, flags: &[&str]) -> CProgram {
         let source = dir.join(format!("{name}.c"));
         std::fs::write(&source, PROGRAM).unwrap();
         let path = dir.join(name);
         let status = Command::new("gcc")
-            .args(["-O2", "-g", "-Wl,--build-id", &format!("-DSALT={salt}"), "-o"])
+            .args(["-O2", "-g", "-Wl,--build-id", &format!("-DSALT={salt}")])
+            .args(flags)
+            .arg("-o")
             .arg(&path)
             .arg(&source)
             .status()
@@ -255,4 +263,38 @@ fn separate_debug_files_are_found_by_debuglink_and_build_id() {
         let frames = symbolizer.symbolize(&map, BASE + svma, false);
         assert_eq!(&frames[..], [FrameName::unresolved("outer_caller".into(), "prog".into())]);
     }
+}
+
+#[test]
+fn split_dwarf_is_read_and_a_fifo_in_its_place_is_refused_without_blocking() {
+    let scratch = Scratch::new("split-dwarf");
+    let program = CProgram::compile_with(&scratch.0, "prog", 1, &["-gsplit-dwarf"]);
+    // gcc names it after the output and the source (here prog.dwo; prog-prog.dwo elsewhere).
+    let dwo_files: Vec<PathBuf> =
+        std::fs::read_dir(&scratch.0).unwrap().flatten().map(|entry| entry.path()).filter(|path| path.extension().is_some_and(|e| e == "dwo")).collect();
+    assert_eq!(dwo_files.len(), 1, "gcc -gsplit-dwarf wrote one .dwo file: {dwo_files:?}");
+    let dwo = dwo_files[0].clone();
+    let (_, frames) = find_inlined_address(&program, &mut Symbolizer::with_debug_dirs(vec![])).expect("inline frames from the .dwo");
+    assert_inline_frames(&program, &frames);
+
+    // A FIFO in the .dwo's place is refused (opening it to read would wait for a writer), once;
+    // the symbol table still names the function. Run on a thread so a hang fails the test.
+    std::fs::remove_file(&dwo).unwrap();
+    let c_path = std::ffi::CString::new(dwo.to_str().unwrap()).unwrap();
+    // SAFETY: c_path is a valid NUL-terminated string.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = program.path.clone();
+    std::thread::spawn(move || {
+        let program = CProgram::read(path);
+        let mut symbolizer = Symbolizer::with_debug_dirs(vec![]);
+        let inlined = find_inlined_address(&program, &mut symbolizer).is_some();
+        let modules = [program.module()];
+        let frames = symbolizer.symbolize(&ModuleMap::new(&modules), BASE + program.function("outer_caller").0, false);
+        sender.send((inlined, frames.last().unwrap().function.clone(), symbolizer.warnings())).unwrap();
+    });
+    let (inlined, outermost, warnings) = receiver.recv_timeout(std::time::Duration::from_secs(20)).expect("symbolisation finishes");
+    assert!(!inlined, "no inline frames without the .dwo");
+    assert_eq!(outermost, "outer_caller");
+    assert_eq!(warnings, [dwo.display().to_string()]);
 }

@@ -14,6 +14,7 @@ use writer::format::{encode_generation, encode_header, encode_preamble};
 use writer::{Generation, Header, Module, Sample, Thread};
 
 use crate::debuginfo::DebugInfo;
+use crate::file_guard::map_file;
 use crate::info::TraceSummary;
 use crate::profile::{load_trace, load_traces, Profile};
 use crate::report::{function_rows, render, thread_weights};
@@ -78,7 +79,8 @@ impl TestBinary {
     /// own code, not code inlined into it (this binary has DWARF, and `black_box` and friends
     /// are inlined everywhere). Without DWARF, simply `at(name, offset)`.
     fn own(&self, name: &str, offset: u64) -> u64 {
-        let Ok(debug) = DebugInfo::open(Path::new(&self.path)) else { return self.at(name, offset) };
+        let path = Path::new(&self.path);
+        let Some(debug) = map_file(path).ok().and_then(|file| DebugInfo::open(path, file).ok()) else { return self.at(name, offset) };
         let (address, size) = self.symbols[name];
         let wanted = crate::symbols::demangle(name);
         (address + offset..address + size)
@@ -275,6 +277,24 @@ fn a_changed_module_stays_unresolved() {
     let expected = format!("{exe_name}+0x{caller_svma:x}");
     assert!(profile.frames.iter().any(|f| f.function == expected), "{:?}", profile.frames);
     assert!(!profile.frames.iter().any(|f| f.function.starts_with("sigtrace_test")));
+}
+
+#[test]
+fn a_module_out_of_time_keeps_module_offset_names() {
+    let binary = test_binary();
+    let modules = [Module { path: binary.path.clone(), base: BASE, start: BASE + binary.low, end: BASE + binary.high, build_id: binary.build_id.clone() }];
+    let map = crate::symbols::ModuleMap::new(&modules);
+    let leaf = binary.own("sigtrace_test_leaf", 0);
+    let exe_name = Path::new(&binary.path).file_name().unwrap().to_string_lossy().into_owned();
+    // Within the limit the address is named; with none left after opening it, it is not.
+    let named = Symbolizer::new().symbolize(&map, BASE + leaf, false);
+    assert_eq!(named.last().unwrap().function, "sigtrace_test_leaf");
+    let mut out_of_time = Symbolizer::new().with_time_limit(std::time::Duration::ZERO);
+    for _ in 0..2 {
+        let frames = out_of_time.symbolize(&map, BASE + leaf, false);
+        assert_eq!(&frames[..], [crate::symbols::FrameName::unresolved(format!("{exe_name}+0x{leaf:x}"), exe_name.clone())]);
+    }
+    assert_eq!(out_of_time.warnings(), [format!("{} (time limit)", binary.path)], "reported once");
 }
 
 #[test]
