@@ -157,12 +157,7 @@ fn run_bounded(program: &Program, run_dir: &Path, traced: Option<Mode>) -> Finis
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Finished {
-        status,
-        stdout: std::fs::read(&stdout_path).unwrap(),
-        stderr: String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap()).into_owned(),
-        pid,
-    }
+    Finished { status, stdout: std::fs::read(&stdout_path).unwrap(), stderr: String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap()).into_owned(), pid }
 }
 
 /// Whether a process of group `pgid` is still running (zombies waiting for a parent's reaping
@@ -267,7 +262,13 @@ impl ProcessTree {
         let root_process = self.processes.get(&root).unwrap_or_else(|| panic!("the started program (pid {root}) left no trace:\n{}", self.describe()));
         assert_eq!(root_process.parent_pid, std::process::id(), "the started program's parent is this test");
         for process in self.processes.values().filter(|p| p.pid != root) {
-            assert!(self.processes.contains_key(&process.parent_pid), "pid {}'s parent {} was not traced:\n{}", process.pid, process.parent_pid, self.describe());
+            assert!(
+                self.processes.contains_key(&process.parent_pid),
+                "pid {}'s parent {} was not traced:\n{}",
+                process.pid,
+                process.parent_pid,
+                self.describe()
+            );
         }
     }
 
@@ -434,9 +435,7 @@ fn c_project(work: &Path) {
     }
     main.push_str("    return 0;\n}\n");
     std::fs::write(work.join("main.c"), main).unwrap();
-    let makefile = format!(
-        "OBJS = {objects}\n.PHONY: all\nall: prog\n\t./prog\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c $< -o $@\n"
-    );
+    let makefile = format!("OBJS = {objects}\n.PHONY: all\nall: prog\n\t./prog\nprog: $(OBJS)\n\tgcc -o prog $(OBJS)\n%.o: %.c\n\tgcc -O1 -c $< -o $@\n");
     std::fs::write(work.join("Makefile"), makefile).unwrap();
 }
 
