@@ -60,6 +60,8 @@ struct Program {
     env: fn(&Path) -> Vec<(&'static str, String)>,
     /// Writes the inputs into the (empty) working folder.
     prepare: fn(&Path),
+    /// The commands the program needs (from `scripts/install-test-deps.sh`).
+    needs: &'static [&'static str],
     /// The exit status the program ends with (checked on the plain run: the workload works).
     status: i32,
     /// How many processes end as each program (see [`canonical_name`]).
@@ -289,6 +291,12 @@ fn parse_trace_name(name: &str) -> Option<(u32, u32)> {
 /// Runs `program` plainly and traced in `mode`, and checks what every program must keep:
 /// status, stdout, a quiet sigtrace, complete traces of every process.
 fn differential(program: &Program, mode: Mode) {
+    if let Some(missing) = program.needs.iter().find(|command| !installed(command)) {
+        // CI installs every package (`.ci/run` calls scripts/install-test-deps.sh): never skip there.
+        assert!(std::env::var_os("CI").is_none(), "{missing} is not installed: scripts/install-test-deps.sh installs it");
+        println!("skipped {} ({mode:?}): {missing} is not installed (scripts/install-test-deps.sh installs it)", program.name);
+        return;
+    }
     let label = format!("{}-{mode:?}", program.name);
     let plain = run_bounded(program, &scratch_dir(&format!("{label}-plain")), None);
     assert_eq!(plain.status.code(), Some(program.status), "{} without sigtrace: {:?}; stderr:\n{}", program.name, plain.status, plain.stderr);
@@ -315,6 +323,16 @@ fn differential(program: &Program, mode: Mode) {
     let tree = ProcessTree::read(&run_dir.join("traces"));
     tree.check(program.processes, traced.pid);
     (program.check)(&Outcome { traced, tree }, mode);
+}
+
+/// Whether `command` (a path, or a name looked up in `PATH`) is an executable file.
+fn installed(command: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &Path| path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if command.contains('/') {
+        return executable(Path::new(command));
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(command))))
 }
 
 /// `KEY=N` values printed on stderr, by line.
@@ -357,6 +375,7 @@ const PYTHON_THREADS: Program = Program {
     command: &[PYTHON, "real/threads.py", "0.25"],
     env: python_env,
     prepare: nothing_to_prepare,
+    needs: &[PYTHON],
     status: 0,
     processes: &[("python3", 1)],
     check: burner_threads_were_sampled,
@@ -376,6 +395,7 @@ const PYTHON_POOL_FORK: Program = Program {
     command: &[PYTHON, "real/pool.py", "fork", "0.04"],
     env: python_env,
     prepare: nothing_to_prepare,
+    needs: &[PYTHON],
     status: 0,
     processes: &[("python3", 3)],
     check: workers_were_traced,
@@ -387,6 +407,7 @@ const PYTHON_POOL_SPAWN: Program = Program {
     command: &[PYTHON, "real/pool.py", "spawn", "0.04"],
     env: python_env,
     prepare: nothing_to_prepare,
+    needs: &[PYTHON],
     status: 0,
     processes: &[("python3", 4)],
     check: workers_were_traced,
@@ -409,6 +430,7 @@ const BASH_PIPELINES: Program = Program {
     command: &["bash", "real/pipeline.sh"],
     env: no_env,
     prepare: pipeline_inputs,
+    needs: &["bash", "seq", "grep", "sort", "tr", "cksum", "wc", "uniq", "sed"],
     status: 7,
     processes: &[("bash", 3), ("seq", 2), ("grep", 1), ("sort", 3), ("tr", 1), ("cksum", 1), ("wc", 1), ("uniq", 1), ("sed", 1)],
     check: no_more_checks,
@@ -445,6 +467,7 @@ const MAKE_J2: Program = Program {
     command: &["make", "-j2", "-s"],
     env: no_env,
     prepare: c_project,
+    needs: &["make", "gcc"],
     status: 0,
     processes: &[("make", 1), ("gcc", MAKE_UNITS + 2), ("cc1", MAKE_UNITS + 1), ("as", MAKE_UNITS + 1), ("collect2", 1), ("ld", 1), ("prog", 1)],
     check: no_more_checks,
@@ -479,6 +502,7 @@ const GZIP_XZ: Program = Program {
     command: &["bash", "real/compress.sh"],
     env: no_env,
     prepare: data_file,
+    needs: &["bash", "cksum", "gzip", "xz"],
     status: 0,
     processes: &[("bash", 1), ("cksum", 5), ("gzip", 2), ("xz", 2)],
     check: round_trips_match,
@@ -489,6 +513,7 @@ const SQLITE3: Program = Program {
     command: &["sqlite3", "-batch", "generated.db", ".read real/aggregates.sql"],
     env: no_env,
     prepare: nothing_to_prepare,
+    needs: &["sqlite3"],
     status: 0,
     processes: &[("sqlite3", 1)],
     check: no_more_checks,
@@ -500,6 +525,7 @@ const PERL: Program = Program {
     command: &["perl", "real/words.pl"],
     env: no_env,
     prepare: numbers,
+    needs: &["perl", "sort"],
     status: 3,
     processes: &[("perl", 2), ("sort", 1)],
     check: no_more_checks,
@@ -548,6 +574,7 @@ const GIT: Program = Program {
     command: &["bash", "real/git.sh"],
     env: git_env,
     prepare: git_tree,
+    needs: &["bash", "git", "cp", "sed", "wc"],
     status: 0,
     processes: &[("bash", 1), ("git", 11), ("cp", 1), ("sed", 1), ("wc", 1)],
     check: no_more_checks,
@@ -573,6 +600,7 @@ const FIND_SORT_WC: Program = Program {
     command: &["bash", "real/find.sh"],
     env: no_env,
     prepare: file_tree,
+    needs: &["bash", "find", "sort", "wc", "cksum", "sed"],
     status: 0,
     processes: &[("bash", 1), ("find", 3), ("sort", 3), ("wc", 1), ("cksum", 1), ("sed", 1)],
     check: no_more_checks,
