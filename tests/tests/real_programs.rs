@@ -98,9 +98,10 @@ fn command_line(program: &Program) -> Vec<String> {
     program.command.iter().map(|arg| arg.replace("real/", &format!("{}/", scripts.display()))).collect()
 }
 
-/// Runs `program` in `work` (traced into `traces` when `traced` is given) in a process group of
-/// its own, with stdout and stderr in files, and waits for the whole group: a descendant may
-/// outlive the program (Python's resource tracker does) and still be writing its trace.
+/// Prepares `run_dir/work` and runs `program` there (traced into `run_dir/traces` in the given
+/// mode) in a process group of its own, with stdout and stderr in files, and waits for the whole
+/// group: a descendant may outlive the program (Python's resource tracker does) and still be
+/// writing its trace. Past [`RUN_SECONDS`] the group is killed and the test fails.
 fn run_bounded(program: &Program, run_dir: &Path, traced: Option<Mode>) -> Finished {
     let work = run_dir.join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -137,25 +138,25 @@ fn run_bounded(program: &Program, run_dir: &Path, traced: Option<Mode>) -> Finis
     let mut child = command.spawn().unwrap_or_else(|e| panic!("{described} does not start: {e}"));
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(RUN_SECONDS);
-    let hung = |what: &str| -> ! {
+    let kill_group = || {
         // SAFETY: kill(2) on the process group this run created (its id is the child's pid).
         unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-        panic!("{described}: {what} within {RUN_SECONDS} s: a hang (the process group was killed)");
     };
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            kill_group();
             let _ = child.wait();
-            hung("did not end");
+            panic!("{described} did not end within {RUN_SECONDS} s: a hang (its process group was killed)");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     while group_has_live_members(pid) {
         if Instant::now() > deadline {
-            hung("the program's descendants did not end");
+            kill_group();
+            panic!("{described}: the program's descendants did not end within {RUN_SECONDS} s: a hang (their process group was killed)");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
