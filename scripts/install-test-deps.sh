@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite and scripts/stress need on a Debian/Ubuntu machine: gcc and the
-# C library headers (C workloads are compiled at test time), python3 (profiled by the tests)
-# and golang-go (the Go stress cases: a cgo program and `go build` under the shim).
+# C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
+# golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
+# programs of tests/tests/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
+# xz-utils, sqlite3, perl and git.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
 
@@ -10,6 +12,29 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || missing+=(golang-go)
+# The real programs: each package when one of its commands is missing.
+need() {
+    local package=$1
+    shift
+    local command
+    for command in "$@"; do
+        command -v "$command" >/dev/null 2>&1 || {
+            missing+=("$package")
+            return
+        }
+    done
+}
+need bash bash
+need coreutils cksum cp seq sort tr uniq wc
+need findutils find
+need grep grep
+need sed sed
+need make make
+need gzip gzip
+need xz-utils xz
+need sqlite3 sqlite3
+need perl perl
+need git git
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
