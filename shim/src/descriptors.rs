@@ -4,17 +4,18 @@
 //! (`dup2`/`dup3` onto one of them go ahead, as they would without sigtrace: sigtrace then finds
 //! the number is no longer its own before it touches it again, see `sigprof::descriptors`.)
 
-use crate::signals::next_symbol;
+use crate::next_fn::NextFn;
 use sigprof::descriptors::{is_trace_fd, may_be_moved_descriptor, trace_fd};
 use sigprof::Registry;
 use std::ffi::{c_int, c_uint};
-use std::sync::atomic::AtomicUsize;
 
 type CloseFn = unsafe extern "C" fn(c_int) -> c_int;
 type CloseRangeFn = unsafe extern "C" fn(c_uint, c_uint, c_int) -> c_int;
 
-static REAL_CLOSE: AtomicUsize = AtomicUsize::new(0);
-static REAL_CLOSE_RANGE: AtomicUsize = AtomicUsize::new(0);
+// SAFETY: the types are those of libc's close and close_range.
+static REAL_CLOSE: NextFn<CloseFn> = unsafe { NextFn::new(c"close") };
+// SAFETY: as above.
+static REAL_CLOSE_RANGE: NextFn<CloseRangeFn> = unsafe { NextFn::new(c"close_range") };
 
 /// The most sigtrace descriptors one range call skips (more threads than this keep their
 /// perf events closed by the program; their timers are then found gone and forgotten).
@@ -47,29 +48,27 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         set_errno(libc::EBADF);
         return -1;
     }
-    let address = next_symbol(&REAL_CLOSE, c"close");
-    if address == 0 {
+    let Some(real) = REAL_CLOSE.get() else {
         // SAFETY: the close system call with the caller's argument.
         return unsafe { libc::syscall(libc::SYS_close, fd) } as c_int;
-    }
-    // SAFETY: the next `close` has this signature; forwarding the caller's argument.
-    unsafe { std::mem::transmute::<usize, CloseFn>(address)(fd) }
+    };
+    // SAFETY: forwarding the caller's argument to the real close.
+    unsafe { real(fd) }
 }
 
 /// # Safety
 /// Same contract as libc's `close_range`.
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    let address = next_symbol(&REAL_CLOSE_RANGE, c"close_range");
+    let next = REAL_CLOSE_RANGE.get();
     // SAFETY: the close_range system call with the caller's arguments (glibc's function is
     // exactly this).
     let real = |first: c_uint, last: c_uint| -> c_int {
-        if address == 0 {
+        match next {
+            // SAFETY: forwarding the arguments to the real close_range.
+            Some(real) => unsafe { real(first, last, flags) },
             // SAFETY: as above.
-            unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) as c_int }
-        } else {
-            // SAFETY: the next `close_range` has this signature.
-            unsafe { std::mem::transmute::<usize, CloseRangeFn>(address)(first, last, flags) }
+            None => unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) as c_int },
         }
     };
     if first > last {

@@ -6,18 +6,20 @@
 //! unmapped; the tables are re-read before code reads resume.
 
 use crate::lifecycle;
-use crate::signals::next_symbol;
+use crate::next_fn::NextFn;
 use sigprof::generation::wait_for_critical_sections;
 use sigprof::Registry;
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 type Dlopen = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type Dlclose = unsafe extern "C" fn(*mut c_void) -> c_int;
 
-static REAL_DLOPEN: AtomicUsize = AtomicUsize::new(0);
-static REAL_DLCLOSE: AtomicUsize = AtomicUsize::new(0);
+// SAFETY: the types are those of libc's dlopen and dlclose.
+static REAL_DLOPEN: NextFn<Dlopen> = unsafe { NextFn::new(c"dlopen") };
+// SAFETY: as above.
+static REAL_DLCLOSE: NextFn<Dlclose> = unsafe { NextFn::new(c"dlclose") };
 
 fn refresh_unwind_tables() {
     if std::panic::catch_unwind(writer::drain::refresh_modules_now).is_err() {
@@ -29,12 +31,7 @@ fn refresh_unwind_tables() {
 /// Same contract as libc's `dlopen`.
 #[no_mangle]
 pub unsafe extern "C" fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
-    let address = next_symbol(&REAL_DLOPEN, c"dlopen");
-    if address == 0 {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: the next `dlopen` has this signature.
-    let real = unsafe { std::mem::transmute::<usize, Dlopen>(address) };
+    let Some(real) = REAL_DLOPEN.get() else { return std::ptr::null_mut() };
     // SAFETY: forwarding the caller's arguments unchanged.
     let handle = unsafe { real(filename, flags) };
     if !handle.is_null() && lifecycle::is_running() {
@@ -60,12 +57,7 @@ fn wait_until_no_handler_reads_code(registry: &Registry) {
 /// Same contract as libc's `dlclose`.
 #[no_mangle]
 pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
-    let address = next_symbol(&REAL_DLCLOSE, c"dlclose");
-    if address == 0 {
-        return -1;
-    }
-    // SAFETY: the next `dlclose` has this signature.
-    let real = unsafe { std::mem::transmute::<usize, Dlclose>(address) };
+    let Some(real) = REAL_DLCLOSE.get() else { return -1 };
     // Whatever the shim's state (a handler may still be walking while tracing stops), the
     // code is unmapped only once no handler can be reading its bytes.
     let Some(registry) = Registry::get() else {

@@ -5,18 +5,21 @@
 //! nothing else in the environment changes. If the exec fails, tracing resumes in a new file.
 
 use crate::lifecycle;
-use crate::signals::{next_symbol, real_pthread_sigmask};
+use crate::next_fn::NextFn;
+use crate::signals::real_pthread_sigmask;
 use crate::startup::{finish_trace, resume_after_failed_exec, CONFIG};
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::sync::atomic::AtomicUsize;
 use writer::EndReason;
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
 
-static REAL_EXECVE: AtomicUsize = AtomicUsize::new(0);
-static REAL_EXECVPE: AtomicUsize = AtomicUsize::new(0);
-static REAL_FEXECVE: AtomicUsize = AtomicUsize::new(0);
+// SAFETY: the types are those of libc's execve, execvpe and fexecve.
+static REAL_EXECVE: NextFn<ExecveFn> = unsafe { NextFn::new(c"execve") };
+// SAFETY: as above.
+static REAL_EXECVPE: NextFn<ExecveFn> = unsafe { NextFn::new(c"execvpe") };
+// SAFETY: as above.
+static REAL_FEXECVE: NextFn<FexecveFn> = unsafe { NextFn::new(c"fexecve") };
 
 extern "C" {
     static environ: *const *const c_char;
@@ -111,17 +114,11 @@ fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char)
     result
 }
 
-fn real_exec<T>(slot: &AtomicUsize, name: &CStr) -> Option<T> {
-    let address = next_symbol(slot, name);
-    // SAFETY: the caller names a libc function whose signature is T (a fn pointer type).
-    (address != 0).then(|| unsafe { std::mem::transmute_copy::<usize, T>(&address) })
-}
-
 /// # Safety
 /// Same contract as libc's `execve`.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    let Some(real) = real_exec::<ExecveFn>(&REAL_EXECVE, c"execve") else { return -1 };
+    let Some(real) = REAL_EXECVE.get() else { return -1 };
     // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
     exec_with(envp, |envp| unsafe { real(path, argv, envp) })
 }
@@ -138,7 +135,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
 /// Same contract as glibc's `execvpe`.
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    let Some(real) = real_exec::<ExecveFn>(&REAL_EXECVPE, c"execvpe") else { return -1 };
+    let Some(real) = REAL_EXECVPE.get() else { return -1 };
     // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
     exec_with(envp, |envp| unsafe { real(file, argv, envp) })
 }
@@ -155,7 +152,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 /// Same contract as libc's `fexecve`.
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    let Some(real) = real_exec::<FexecveFn>(&REAL_FEXECVE, c"fexecve") else { return -1 };
+    let Some(real) = REAL_FEXECVE.get() else { return -1 };
     // SAFETY: forwarding the caller's arguments (the environment possibly filtered).
     exec_with(envp, |envp| unsafe { real(fd, argv, envp) })
 }

@@ -16,6 +16,7 @@ pub mod exec_variadic;
 pub mod exit;
 pub mod lifecycle;
 pub mod log;
+pub mod next_fn;
 pub mod output;
 pub mod sampling;
 pub mod sandbox;

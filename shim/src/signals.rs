@@ -15,9 +15,9 @@
 //! kernel ran restore the kernel's mask but not the per-thread record of the sampling signal.
 
 use crate::lifecycle;
+use crate::next_fn::NextFn;
 use sigprof::program_signals::{self, forward, Forwarded, SigactionFn};
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The signals whose default action kills the process with a core dump, handled so that the
@@ -47,37 +47,29 @@ type SignalFn = unsafe extern "C" fn(c_int, libc::sighandler_t) -> libc::sighand
 type SigpendingFn = unsafe extern "C" fn(*mut libc::sigset_t) -> c_int;
 type SigsuspendFn = unsafe extern "C" fn(*const libc::sigset_t) -> c_int;
 
-static REAL_SIGACTION: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGNAL: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGPROCMASK: AtomicUsize = AtomicUsize::new(0);
-static REAL_PTHREAD_SIGMASK: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGPENDING: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGSUSPEND: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGTIMEDWAIT: AtomicUsize = AtomicUsize::new(0);
-
-/// The next definition of `name` after ours (libc's), cached in `slot`; 0 if none.
-pub fn next_symbol(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
-    let mut address = slot.load(Ordering::Acquire);
-    if address == 0 {
-        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT skips our own definition.
-        address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
-        slot.store(address, Ordering::Release);
-    }
-    address
-}
+// SAFETY: the type is that of libc's sigaction.
+static REAL_SIGACTION: NextFn<SigactionFn> = unsafe { NextFn::new(c"sigaction") };
+// SAFETY: the type is that of libc's signal.
+static REAL_SIGNAL: NextFn<SignalFn> = unsafe { NextFn::new(c"signal") };
+// SAFETY: the type is that of libc's sigprocmask.
+static REAL_SIGPROCMASK: NextFn<SigmaskFn> = unsafe { NextFn::new(c"sigprocmask") };
+// SAFETY: the type is that of libc's pthread_sigmask.
+static REAL_PTHREAD_SIGMASK: NextFn<SigmaskFn> = unsafe { NextFn::new(c"pthread_sigmask") };
+// SAFETY: the type is that of libc's sigpending.
+static REAL_SIGPENDING: NextFn<SigpendingFn> = unsafe { NextFn::new(c"sigpending") };
+// SAFETY: the type is that of libc's sigsuspend.
+static REAL_SIGSUSPEND: NextFn<SigsuspendFn> = unsafe { NextFn::new(c"sigsuspend") };
+// SAFETY: the type is that of libc's sigtimedwait.
+static REAL_SIGTIMEDWAIT: NextFn<program_signals::SigtimedwaitFn> = unsafe { NextFn::new(c"sigtimedwait") };
 
 /// libc's `sigaction`.
 pub fn real_sigaction() -> Option<SigactionFn> {
-    let address = next_symbol(&REAL_SIGACTION, c"sigaction");
-    // SAFETY: libc's sigaction has this signature.
-    (address != 0).then(|| unsafe { std::mem::transmute::<usize, SigactionFn>(address) })
+    REAL_SIGACTION.get()
 }
 
 /// libc's `pthread_sigmask` (sigtrace's own mask changes must not be filtered).
 pub fn real_pthread_sigmask() -> Option<SigmaskFn> {
-    let address = next_symbol(&REAL_PTHREAD_SIGMASK, c"pthread_sigmask");
-    // SAFETY: libc's pthread_sigmask has this signature.
-    (address != 0).then(|| unsafe { std::mem::transmute::<usize, SigmaskFn>(address) })
+    REAL_PTHREAD_SIGMASK.get()
 }
 
 /// Installs the handlers of the signals that kill by default (after the sampling handler), and
@@ -184,12 +176,9 @@ pub unsafe extern "C" fn sigaction(signal: c_int, action: *const libc::sigaction
 #[no_mangle]
 pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
     if !program_signals::is_managed(signal) || handler == libc::SIG_ERR {
-        let address = next_symbol(&REAL_SIGNAL, c"signal");
-        if address == 0 {
-            return libc::SIG_ERR;
-        }
-        // SAFETY: libc's signal has this signature; forwarding the caller's arguments.
-        return unsafe { std::mem::transmute::<usize, SignalFn>(address)(signal, handler) };
+        let Some(real) = REAL_SIGNAL.get() else { return libc::SIG_ERR };
+        // SAFETY: forwarding the caller's arguments to the real signal.
+        return unsafe { real(signal, handler) };
     }
     // SAFETY: sigaction is plain data; zeroed is valid before the fields are set.
     let (mut action, mut previous): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
@@ -205,12 +194,6 @@ pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> l
         return libc::SIG_ERR;
     }
     previous.sa_sigaction
-}
-
-fn real_fn<T>(slot: &AtomicUsize, name: &std::ffi::CStr) -> Option<T> {
-    let address = next_symbol(slot, name);
-    // SAFETY: the caller names a libc function whose signature is T (a fn pointer type).
-    (address != 0).then(|| unsafe { std::mem::transmute_copy::<usize, T>(&address) })
 }
 
 /// Interposed `pthread_sigmask`: the program's own view of the sampling signal (see
@@ -231,7 +214,7 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
 /// Same contract as libc's `sigprocmask`.
 #[no_mangle]
 pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, previous: *mut libc::sigset_t) -> c_int {
-    let Some(real) = real_fn::<SigmaskFn>(&REAL_SIGPROCMASK, c"sigprocmask") else { return -1 };
+    let Some(real) = REAL_SIGPROCMASK.get() else { return -1 };
     // SAFETY: forwarding the caller's arguments.
     unsafe { program_signals::program_sigmask(how, set, previous, real) }
 }
@@ -242,7 +225,7 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, pre
 /// Same contract as libc's `sigpending`.
 #[no_mangle]
 pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
-    let Some(real) = real_fn::<SigpendingFn>(&REAL_SIGPENDING, c"sigpending") else { return -1 };
+    let Some(real) = REAL_SIGPENDING.get() else { return -1 };
     // SAFETY: forwarding the caller's argument.
     unsafe { program_signals::program_sigpending(set, real) }
 }
@@ -253,13 +236,13 @@ pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
 /// Same contract as libc's `sigsuspend`.
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
-    let Some(real) = real_fn::<SigsuspendFn>(&REAL_SIGSUSPEND, c"sigsuspend") else { return -1 };
+    let Some(real) = REAL_SIGSUSPEND.get() else { return -1 };
     // SAFETY: forwarding the caller's argument.
     unsafe { program_signals::program_sigsuspend(mask, real) }
 }
 
 fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
-    real_fn(&REAL_SIGTIMEDWAIT, c"sigtimedwait")
+    REAL_SIGTIMEDWAIT.get()
 }
 
 /// Interposed `sigtimedwait`.

@@ -3,6 +3,7 @@
 
 use crate::lifecycle;
 use crate::log;
+use crate::next_fn::NextFn;
 use crate::sampling;
 use sigprof::registry::{Registry, SLOT_ACTIVE, SLOT_EXITED};
 use sigprof::timer::CountFrom;
@@ -13,7 +14,8 @@ use unwind::StackBounds;
 type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
 type PthreadCreate = unsafe extern "C" fn(*mut libc::pthread_t, *const libc::pthread_attr_t, StartRoutine, *mut c_void) -> libc::c_int;
 
-static REAL_PTHREAD_CREATE: AtomicUsize = AtomicUsize::new(0);
+// SAFETY: the type is that of libc's pthread_create.
+static REAL_PTHREAD_CREATE: NextFn<PthreadCreate> = unsafe { NextFn::new(c"pthread_create") };
 /// The pthread key whose destructor releases a thread's slot (valid once `KEY_READY`).
 static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
@@ -21,10 +23,7 @@ static REGISTRY_FULL_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// libc's `pthread_create`, found with `dlsym(RTLD_NEXT)`.
 pub fn real_pthread_create() -> Option<PthreadCreate> {
-    let address = crate::signals::next_symbol(&REAL_PTHREAD_CREATE, c"pthread_create");
-    // SAFETY: a non-null result of dlsym("pthread_create") is libc's pthread_create, which has
-    // this signature.
-    (address != 0).then(|| unsafe { std::mem::transmute::<usize, PthreadCreate>(address) })
+    REAL_PTHREAD_CREATE.get()
 }
 
 /// What the wrapper hands the new thread.
