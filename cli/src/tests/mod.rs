@@ -140,7 +140,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         process_cpu_ns: 5_000_000,
         threads: threads.clone(),
         modules: vec![exe.clone(), vdso.clone()],
-        stacks: vec![vec![leaf, caller_return], vec![caller_self], vec![rust, caller_return, 0x10], vec![VDSO + 0x10]],
+        stacks: vec![vec![leaf, caller_return], vec![caller_self], vec![rust, caller_return, 0x10], vec![VDSO + 0x10]].into(),
         samples: vec![
             Sample { time: 2_000_100, thread: 0, stack: 0, weight: 1 },
             Sample { time: 2_000_200, thread: 1, stack: 0, weight: 3 },
@@ -160,7 +160,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         threads: vec![threads[1].clone(), Thread { cpu_ns: 60_000_000, ..threads[0].clone() }],
         modules: vec![vdso, exe],
         // Recursion: the caller appears twice on one stack but counts once in its total.
-        stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]],
+        stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]].into(),
         samples: vec![Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2 }],
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
         stack_walks: vec![],
