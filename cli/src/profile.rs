@@ -20,7 +20,12 @@ pub struct LoadedTrace {
 /// Reads and decodes one trace file. The error is a complete message (without `sigtrace:`).
 pub fn load_trace(path: &Path) -> Result<LoadedTrace, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut trace = writer::read_trace(&bytes);
+    trace_from_bytes(path, &bytes)
+}
+
+/// Decodes the bytes of the trace file `path` (named in the error only).
+pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, String> {
+    let mut trace = writer::read_trace(bytes);
     let Some(header) = trace.header.take() else {
         return Err(match trace.stopped_because {
             Some(why) if why.starts_with("not a sigtrace file") => format!("{}: {why}", path.display()),
