@@ -144,7 +144,9 @@ impl Builder {
         // (avma, is return address) → frame ids (inline frames first), for this generation's
         // module table only.
         let mut address_frames: HashMap<(u64, bool), Vec<u32>> = HashMap::new();
-        let mut stack_map: Vec<Option<u32>> = vec![None; generation.stacks.len()];
+        // Trace stack id → profile stack id, for the stacks samples use (a map, not a table of
+        // every stack: a node of 4 bytes can end 256 stacks).
+        let mut stack_map: HashMap<u32, u32> = HashMap::new();
         // Node of the trace's stack tree → the profile's node for the frames from it to the
         // root when it is a caller (its address a return address): each node is symbolised
         // once, so the work and memory follow the tree, not the frames of every stack.
@@ -174,18 +176,16 @@ impl Builder {
             let (Some(&thread), Some(leaf)) = (thread_map.get(sample.thread as usize), generation.stacks.leaf(sample.stack as usize)) else {
                 continue; // the decoder rejects these; stay defensive anyway
             };
-            let stack_id = match stack_map[sample.stack as usize] {
-                Some(id) => id,
+            let stack_id = match stack_map.get(&sample.stack) {
+                Some(&id) => id,
                 None => {
                     let mut symbolise = |builder: &mut Builder, parent: u32, avma: u64, is_return: bool| {
-                        let key = (avma, is_return);
-                        if !address_frames.contains_key(&key) {
+                        let ids = address_frames.entry((avma, is_return)).or_insert_with(|| {
                             let names = symbolizer.symbolize(&modules, avma, is_return);
-                            let ids: Vec<u32> = names.iter().map(|name| builder.frame_id(name.clone())).collect();
-                            address_frames.insert(key, ids);
-                        }
+                            names.iter().map(|name| builder.frame_id(name.clone())).collect()
+                        });
                         // Inline frames are innermost first: the tree is built from the root.
-                        address_frames[&key].iter().rev().fold(parent, |node, &frame| builder.profile.stacks.child(node, frame.into()))
+                        ids.iter().rev().fold(parent, |node, &frame| builder.profile.stacks.child(node, frame.into()))
                     };
                     let profile_leaf = if leaf == NO_NODE {
                         let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
@@ -207,7 +207,7 @@ impl Builder {
                         symbolise(self, parent, node.frame, false)
                     };
                     let id = self.stack_id(profile_leaf);
-                    stack_map[sample.stack as usize] = Some(id);
+                    stack_map.insert(sample.stack, id);
                     id
                 }
             };

@@ -4,8 +4,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-mod chunks;
-
 fn check(bytes: &[u8]) {
     let trace = writer::read_trace(bytes);
     assert!(trace.ignored_bytes as usize <= bytes.len());
@@ -32,5 +30,5 @@ fn check(bytes: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    check(&chunks::with_valid_framing(data));
+    check(&writer::crafted::with_valid_framing(data));
 });

@@ -529,6 +529,9 @@ fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<StackTabl
         if ends > MAX_STACKS_PER_NODE {
             return Err(broken(c, "too many stacks end at one node"));
         }
+        if table.len() as u64 + ends > u64::from(u32::MAX) {
+            return Err(broken(c, "more stacks than 32-bit ids can name"));
+        }
         for _ in 0..ends {
             table.push_leaf(node);
         }

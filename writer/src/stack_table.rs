@@ -7,6 +7,8 @@
 //! Invariants: a node's parent precedes it (`parent < index`, or [`NO_NODE`] for a root), so
 //! one forward pass over [`StackTable::nodes`] sees every parent before its children; a node's
 //! `depth` is its parent's plus one (1 for a root) and is the length of every stack ending there.
+//! Consecutive stacks ending at one node (the same frames walked differently) are one run, so
+//! the table's memory follows its nodes even when a node ends hundreds of stacks.
 
 use std::collections::HashMap;
 
@@ -28,8 +30,11 @@ pub struct StackNode {
 #[derive(Debug, Clone, Default)]
 pub struct StackTable {
     nodes: Vec<StackNode>,
-    /// Each stack's leaf node ([`NO_NODE`] for an empty stack).
-    leaves: Vec<u32>,
+    /// (first stack id, leaf node): the stacks from `first` to the next run's first end at
+    /// `leaf` ([`NO_NODE`]: empty stacks). `first` is strictly increasing; the first run's is 0.
+    runs: Vec<(u32, u32)>,
+    /// Number of stacks.
+    len: u32,
     /// (parent, frame) → node, for the nodes made by [`StackTable::push`] and
     /// [`StackTable::child`] (the decoder adds nodes without it: the file's tree is already shared).
     children: HashMap<(u32, u64), u32>,
@@ -42,11 +47,11 @@ impl StackTable {
 
     /// Number of stacks.
     pub fn len(&self) -> usize {
-        self.leaves.len()
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.leaves.is_empty()
+        self.len == 0
     }
 
     /// Every node, parents before children.
@@ -54,14 +59,13 @@ impl StackTable {
         &self.nodes
     }
 
-    /// The leaf node of each stack ([`NO_NODE`] for an empty one), by stack id.
-    pub fn leaves(&self) -> &[u32] {
-        &self.leaves
-    }
-
     /// The leaf node of stack `stack`: `None` when there is no such stack, `Some(NO_NODE)` when it is empty.
     pub fn leaf(&self, stack: usize) -> Option<u32> {
-        self.leaves.get(stack).copied()
+        if stack >= self.len() {
+            return None;
+        }
+        let run = self.runs.partition_point(|&(first, _)| first as usize <= stack);
+        self.runs.get(run.checked_sub(1)?).map(|&(_, leaf)| leaf)
     }
 
     /// The frames of stack `stack`, leaf first.
@@ -77,7 +81,9 @@ impl StackTable {
 
     /// Every stack's frames, by stack id.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Frames<'_>> + '_ {
-        self.leaves.iter().map(|&leaf| self.frames_from(leaf))
+        let ends = self.runs.iter().skip(1).map(|&(first, _)| first).chain(std::iter::once(self.len));
+        let leaves = self.runs.iter().zip(ends).flat_map(|(&(first, leaf), end)| std::iter::repeat_n(leaf, (end - first) as usize));
+        ExactLen { inner: leaves.map(|leaf| self.frames_from(leaf)), remaining: self.len() }
     }
 
     /// The node for `frame` called from `parent` ([`NO_NODE`]: a root), made if it is new.
@@ -100,8 +106,11 @@ impl StackTable {
 
     /// Adds a stack ending at `leaf` ([`NO_NODE`]: empty); returns its id.
     pub fn push_leaf(&mut self, leaf: u32) -> u32 {
-        self.leaves.push(leaf);
-        (self.leaves.len() - 1) as u32
+        if self.runs.last().is_none_or(|&(_, last)| last != leaf) {
+            self.runs.push((self.len, leaf));
+        }
+        self.len += 1;
+        self.len - 1
     }
 
     /// Adds a stack given leaf first, sharing its outer frames with the stacks pushed before;
@@ -142,6 +151,28 @@ impl<'a> IntoIterator for &'a StackTable {
     }
 }
 
+/// An iterator of known length (what `flat_map` cannot tell).
+struct ExactLen<I> {
+    inner: I,
+    remaining: usize,
+}
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.remaining = self.remaining.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
 /// The frames of one stack, leaf first (following parent links: nothing is copied).
 #[derive(Debug, Clone)]
 pub struct Frames<'a> {
@@ -172,6 +203,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stacks_ending_at_one_node_are_one_run() {
+        let mut table = StackTable::new();
+        let node = table.child(NO_NODE, 7);
+        for _ in 0..1000 {
+            table.push_leaf(node);
+        }
+        table.push_leaf(NO_NODE);
+        table.push_leaf(node);
+        assert_eq!(table.runs.len(), 3);
+        assert_eq!(table.len(), 1002);
+        assert_eq!(table.leaf(999), Some(node));
+        assert_eq!(table.leaf(1000), Some(NO_NODE));
+        assert_eq!(table.leaf(1001), Some(node));
+        assert_eq!(table.leaf(1002), None);
+        assert_eq!(table.iter().filter(|frames| frames.len() == 1).count(), 1001);
+    }
+
+    #[test]
     fn pushed_stacks_share_their_outer_frames() {
         let stacks = vec![vec![3, 2, 1], vec![4, 2, 1], vec![], vec![2, 1], vec![3, 2, 1]];
         let table = StackTable::from(stacks.clone());
@@ -181,6 +230,7 @@ mod tests {
         assert_eq!(table.get(2).unwrap().len(), 0);
         assert!(table.get(5).is_none());
         assert_eq!(table.leaf(0), table.leaf(4));
+        assert_eq!(table.iter().len(), 5);
         assert!(table.nodes().iter().enumerate().all(|(index, node)| node.parent == NO_NODE || (node.parent as usize) < index));
     }
 }

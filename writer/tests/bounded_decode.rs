@@ -1,7 +1,7 @@
 //! The decoder's memory is bounded by its input: a crafted stack tree whose stacks, copied
 //! out, would take the square of the file's size decodes into a table of the file's size.
-//! Measured with a counting global allocator (this test binary's only test, so nothing else
-//! allocates meanwhile).
+//! Measured with a counting global allocator; the tests take turns (a lock), so that nothing
+//! else allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,8 +30,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for with_samples in [false, true] {
         let nodes = 10_000;
         let bytes = writer::crafted::deep_chain_trace(nodes, with_samples);
@@ -48,4 +51,18 @@ fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
         assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());
         drop(trace);
     }
+}
+
+#[test]
+fn a_node_ending_the_most_stacks_costs_no_more_than_a_node() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // 256 stacks for 4 bytes: each stack's own leaf entry would be 256 bytes per input byte.
+    let bytes = writer::crafted::stack_tree_trace(5_000, 256, false);
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let trace = writer::read_trace(&bytes);
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
+    assert_eq!(trace.generations[0].stacks.len(), 5_000 * 256);
+    assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());
 }

@@ -92,7 +92,7 @@ impl TestBinary {
     fn rust_symbol(&self) -> String {
         self.symbols
             .keys()
-            .find(|raw| crate::symbols::demangle(raw) == "sigtrace::tests::rust_named_frame")
+            .find(|raw| crate::symbols::demangle(raw) == "sigtrace_cli::tests::rust_named_frame")
             .cloned()
             .expect("rust_named_frame in the symbol table")
     }
@@ -216,7 +216,7 @@ fn folded_output_is_symbolised_root_first_and_summed() {
     let path = scratch.write("a.sigtrace", &encode(&header(), &generations(&binary, &binary.build_id)));
     let folded = crate::export::folded::render(&profile_of(&[path]));
     let expected = "\
-0x10;sigtrace_test_caller;sigtrace::tests::rust_named_frame 1
+0x10;sigtrace_test_caller;sigtrace_cli::tests::rust_named_frame 1
 [vdso]+0x10 1
 sigtrace_test_caller 2
 sigtrace_test_caller;sigtrace_test_caller;sigtrace_test_caller 4
@@ -244,7 +244,7 @@ fn report_counts_self_and_total_once_per_sample() {
             ("sigtrace_test_caller".to_string(), 12, 26),
             ("sigtrace_test_leaf".to_string(), 12, 12),
             ("[vdso]+0x10".to_string(), 2, 2),
-            ("sigtrace::tests::rust_named_frame".to_string(), 2, 2),
+            ("sigtrace_cli::tests::rust_named_frame".to_string(), 2, 2),
             ("0x10".to_string(), 0, 2),
         ]
     );
