@@ -178,7 +178,9 @@ fn parse_signal(text: &str) -> Option<i32> {
         _ => {
             if let Some(offset) = name.strip_prefix("RTMIN") {
                 let offset: i32 = if offset.is_empty() { 0 } else { offset.strip_prefix('+')?.parse().ok()? };
-                libc::SIGRTMIN() + offset
+                // Checked: `SIGRTMIN+2147483647` overflowed (a panic where overflow is checked, as
+                // in the `config` fuzz target; fuzz/regressions/config/rtmin-offset-overflow).
+                libc::SIGRTMIN().checked_add(offset)?
             } else {
                 name.parse().ok()?
             }
@@ -229,6 +231,15 @@ mod tests {
         let (config, reports) = parse(&[("SIGTRACE_HZ", "100"), ("HOME", "/"), ("SIGTRACE_HZ", "fast"), ("SIGTRACE_NOT_A_SETTING", "1")]);
         assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(config.hz, 100);
+    }
+
+    #[test]
+    fn a_real_time_signal_offset_past_i32_falls_back() {
+        for text in ["SIGRTMIN+2147483647", "RTMIN+2147483648", "SIGRTMIN+-2147483648"] {
+            let (config, reports) = parse(&[("SIGTRACE_SIGNAL", text)]);
+            assert_eq!(config.signal, libc::SIGPROF, "{text}");
+            assert_eq!(reports.len(), 1, "{text}: {reports:?}");
+        }
     }
 
     #[test]
