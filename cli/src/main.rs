@@ -3,24 +3,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod debuginfo;
-mod export;
-mod file_guard;
-mod info;
-mod output;
-mod profile;
-mod record;
-mod report;
-mod symbols;
-mod unwind_stats;
-
-#[cfg(test)]
-mod tests;
-
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use sigtrace_cli::{export, info, record, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]

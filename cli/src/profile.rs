@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use writer::{Header, Trace};
+use writer::{Header, StackTable, Trace, NO_NODE};
 
 use crate::symbols::{FrameName, ModuleMap, Symbolizer};
 
@@ -20,7 +20,12 @@ pub struct LoadedTrace {
 /// Reads and decodes one trace file. The error is a complete message (without `sigtrace:`).
 pub fn load_trace(path: &Path) -> Result<LoadedTrace, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut trace = writer::read_trace(&bytes);
+    trace_from_bytes(path, &bytes)
+}
+
+/// Decodes the bytes of the trace file `path` (named in the error only).
+pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, String> {
+    let mut trace = writer::read_trace(bytes);
     let Some(header) = trace.header.take() else {
         return Err(match trace.stopped_because {
             Some(why) if why.starts_with("not a sigtrace file") => format!("{}: {why}", path.display()),
@@ -85,10 +90,11 @@ pub struct ProfileSample {
 pub struct Profile {
     /// Distinct symbolised frames (a function at a source line, when lines are known).
     pub frames: Vec<FrameName>,
-    /// Distinct stacks as indices into `frames`, LEAF FIRST; an address with inline frames
-    /// contributes them innermost first, then the function that holds it. Never empty: a
-    /// sample recorded without frames gets the single frame `[no frames]`.
-    pub stacks: Vec<Vec<u32>>,
+    /// Distinct stacks of indices into `frames` (as `u64`), LEAF FIRST, sharing their outer
+    /// frames in a prefix tree; an address with inline frames contributes them innermost first,
+    /// then the function that holds it. Never empty: a sample recorded without frames gets the
+    /// single frame `[no frames]`. Distinct stacks end at distinct nodes.
+    pub stacks: StackTable,
     pub threads: Vec<ThreadInfo>,
     pub samples: Vec<ProfileSample>,
 }
@@ -123,7 +129,8 @@ impl Profile {
 struct Builder {
     profile: Profile,
     frame_ids: HashMap<FrameName, u32>,
-    stack_ids: HashMap<Vec<u32>, u32>,
+    /// Leaf node in `profile.stacks` → stack id.
+    stack_ids: HashMap<u32, u32>,
     thread_ids: HashMap<(u32, u32), u32>,
     /// Only samples inside this region are kept.
     region: Option<String>,
@@ -137,7 +144,13 @@ impl Builder {
         // (avma, is return address) → frame ids (inline frames first), for this generation's
         // module table only.
         let mut address_frames: HashMap<(u64, bool), Vec<u32>> = HashMap::new();
-        let mut stack_map: Vec<Option<u32>> = vec![None; generation.stacks.len()];
+        // Trace stack id → profile stack id, for the stacks samples use (a map, not a table of
+        // every stack: a node of 4 bytes can end 256 stacks).
+        let mut stack_map: HashMap<u32, u32> = HashMap::new();
+        // Node of the trace's stack tree → the profile's node for the frames from it to the
+        // root when it is a caller (its address a return address): each node is symbolised
+        // once, so the work and memory follow the tree, not the frames of every stack.
+        let mut caller_nodes: Vec<Option<u32>> = vec![None; generation.stacks.nodes().len()];
         let thread_map: Vec<u32> = generation.threads.iter().map(|t| self.thread_id(header.pid, t.tid, &t.name)).collect();
         let mut events = generation.events.iter().peekable();
 
@@ -160,29 +173,41 @@ impl Builder {
                     continue;
                 }
             }
-            let (Some(&thread), Some(stack)) = (thread_map.get(sample.thread as usize), generation.stacks.get(sample.stack as usize)) else {
+            let (Some(&thread), Some(leaf)) = (thread_map.get(sample.thread as usize), generation.stacks.leaf(sample.stack as usize)) else {
                 continue; // the decoder rejects these; stay defensive anyway
             };
-            let stack_id = match stack_map[sample.stack as usize] {
-                Some(id) => id,
+            let stack_id = match stack_map.get(&sample.stack) {
+                Some(&id) => id,
                 None => {
-                    let mut frames: Vec<u32> = Vec::with_capacity(stack.len());
-                    if stack.is_empty() {
-                        frames.push(self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new())));
-                    }
-                    for (depth, &avma) in stack.iter().enumerate() {
-                        let key = (avma, depth > 0);
-                        if let Some(ids) = address_frames.get(&key) {
-                            frames.extend_from_slice(ids);
-                            continue;
+                    let mut symbolise = |builder: &mut Builder, parent: u32, avma: u64, is_return: bool| {
+                        let ids = address_frames.entry((avma, is_return)).or_insert_with(|| {
+                            let names = symbolizer.symbolize(&modules, avma, is_return);
+                            names.iter().map(|name| builder.frame_id(name.clone())).collect()
+                        });
+                        // Inline frames are innermost first: the tree is built from the root.
+                        ids.iter().rev().fold(parent, |node, &frame| builder.profile.stacks.child(node, frame.into()))
+                    };
+                    let profile_leaf = if leaf == NO_NODE {
+                        let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
+                        self.profile.stacks.child(NO_NODE, no_frames.into())
+                    } else {
+                        let node = generation.stacks.nodes()[leaf as usize];
+                        // The callers' nodes not yet symbolised, nearest first, then outward from the root.
+                        let mut pending = Vec::new();
+                        let mut caller = node.parent;
+                        while caller != NO_NODE && caller_nodes[caller as usize].is_none() {
+                            pending.push(caller);
+                            caller = generation.stacks.nodes()[caller as usize].parent;
                         }
-                        let names = symbolizer.symbolize(&modules, avma, depth > 0);
-                        let ids: Vec<u32> = names.iter().map(|name| self.frame_id(name.clone())).collect();
-                        frames.extend_from_slice(&ids);
-                        address_frames.insert(key, ids);
-                    }
-                    let id = self.stack_id(frames);
-                    stack_map[sample.stack as usize] = Some(id);
+                        let mut parent = if caller == NO_NODE { NO_NODE } else { caller_nodes[caller as usize].unwrap_or(NO_NODE) };
+                        for &pending_node in pending.iter().rev() {
+                            parent = symbolise(self, parent, generation.stacks.nodes()[pending_node as usize].frame, true);
+                            caller_nodes[pending_node as usize] = Some(parent);
+                        }
+                        symbolise(self, parent, node.frame, false)
+                    };
+                    let id = self.stack_id(profile_leaf);
+                    stack_map.insert(sample.stack, id);
                     id
                 }
             };
@@ -202,14 +227,9 @@ impl Builder {
         id
     }
 
-    fn stack_id(&mut self, frames: Vec<u32>) -> u32 {
-        if let Some(&id) = self.stack_ids.get(&frames) {
-            return id;
-        }
-        let id = self.profile.stacks.len() as u32;
-        self.profile.stacks.push(frames.clone());
-        self.stack_ids.insert(frames, id);
-        id
+    /// The stack id of the stack ending at `leaf` of `profile.stacks`.
+    fn stack_id(&mut self, leaf: u32) -> u32 {
+        *self.stack_ids.entry(leaf).or_insert_with(|| self.profile.stacks.push_leaf(leaf))
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32, name: &str) -> u32 {

@@ -4,6 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use writer::NO_NODE;
+
 use crate::profile::{load_traces, Profile};
 use crate::symbols::Symbolizer;
 
@@ -48,29 +50,50 @@ fn row_keys(profile: &Profile, by_line: bool) -> (Vec<u32>, Vec<u32>) {
 pub fn function_rows(profile: &Profile, by_line: bool) -> Vec<FunctionRow> {
     let (row_of_frame, representatives) = row_keys(profile, by_line);
     let mut rows: Vec<FunctionRow> = representatives.into_iter().map(|frame| FunctionRow { frame, self_weight: 0, total_weight: 0 }).collect();
-    // Weigh each distinct stack once, then walk each stack once: millions of samples share a
-    // few thousand stacks.
-    let mut stack_weights = vec![0u64; profile.stacks.len()];
+    // Weigh each distinct stack once, then each node of the stack tree once: millions of
+    // samples share a few thousand stacks, and stacks share their outer frames (walking every
+    // stack's frames would take the square of a deep tree's size).
+    let nodes = profile.stacks.nodes();
+    let mut subtree_weights = vec![0u64; nodes.len()];
     for sample in &profile.samples {
-        if let Some(weight) = stack_weights.get_mut(sample.stack as usize) {
-            *weight += sample.weight;
+        if let Some(leaf) = profile.stacks.leaf(sample.stack as usize).filter(|&leaf| leaf != NO_NODE) {
+            subtree_weights[leaf as usize] += sample.weight;
+            rows[row_of_frame[nodes[leaf as usize].frame as usize] as usize].self_weight += sample.weight;
         }
     }
-    let mut seen = HashSet::new();
-    for (stack, &weight) in profile.stacks.iter().zip(&stack_weights) {
-        if weight == 0 {
+    // Children follow their parents: one backward pass sums each subtree into its root.
+    for index in (0..nodes.len()).rev() {
+        let parent = nodes[index].parent;
+        if parent != NO_NODE {
+            subtree_weights[parent as usize] += subtree_weights[index];
+        }
+    }
+    // A row's total is the weight under its outermost nodes: those with no ancestor in the same
+    // row (a recursive function counts once per sample). Depth first, counting each row's
+    // nodes on the current path.
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); nodes.len()];
+    let mut roots = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        match children.get_mut(node.parent as usize) {
+            Some(siblings) => siblings.push(index as u32),
+            None => roots.push(index as u32),
+        }
+    }
+    let mut on_path = vec![0u32; rows.len()];
+    // (node, entering): a node is pushed to be entered, then again to be left.
+    let mut pending: Vec<(u32, bool)> = roots.into_iter().rev().map(|root| (root, true)).collect();
+    while let Some((node, entering)) = pending.pop() {
+        let row = row_of_frame[nodes[node as usize].frame as usize] as usize;
+        if !entering {
+            on_path[row] -= 1;
             continue;
         }
-        if let Some(&leaf) = stack.first() {
-            rows[row_of_frame[leaf as usize] as usize].self_weight += weight;
+        if on_path[row] == 0 {
+            rows[row].total_weight += subtree_weights[node as usize];
         }
-        seen.clear();
-        for &frame in stack {
-            let row = row_of_frame[frame as usize];
-            if seen.insert(row) {
-                rows[row as usize].total_weight += weight;
-            }
-        }
+        on_path[row] += 1;
+        pending.push((node, false));
+        pending.extend(children[node as usize].iter().rev().map(|&child| (child, true)));
     }
     rows.retain(|row| row.total_weight > 0);
     rows.sort_by(|a, b| {

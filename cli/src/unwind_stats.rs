@@ -6,7 +6,7 @@
 //! that starts a process or thread (`_start`, `main`, `start_thread`, …): a frame-pointer walk
 //! often stops one frame short of a null return address without having missed anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
@@ -67,17 +67,26 @@ impl UnwindStats {
         let mut stats = UnwindStats::default();
         for generation in &loaded.trace.generations {
             let modules = ModuleMap::new(&generation.modules);
-            let mut verdicts: Vec<Option<StackVerdict>> = vec![None; generation.stacks.len()];
+            // By the stacks samples use (a map: a node of 4 bytes can end 256 stacks).
+            let mut verdicts: HashMap<u32, StackVerdict> = HashMap::new();
+            // Each node's outermost frame (parents come first: one pass).
+            let nodes = generation.stacks.nodes();
+            let mut outermost: Vec<u64> = Vec::with_capacity(nodes.len());
+            for node in nodes {
+                let root = outermost.get(node.parent as usize).copied().unwrap_or(node.frame);
+                outermost.push(root);
+            }
             for sample in &generation.samples {
                 let index = sample.stack as usize;
-                let Some(stack) = generation.stacks.get(index) else { continue };
-                let (method, end, reached_root) = *verdicts[index].get_or_insert_with(|| {
+                let Some(leaf) = generation.stacks.leaf(index) else { continue };
+                let depth = nodes.get(leaf as usize).map_or(0, |node| node.depth);
+                let (method, end, reached_root) = *verdicts.entry(sample.stack).or_insert_with(|| {
                     let code = generation.stack_walks.get(index).copied();
                     let (method, end) = code.map_or((UNKNOWN, UNKNOWN), |code| (walk::method_name(code), walk::end_name(code)));
                     let walked_to_root = code.is_some_and(|code| code & 0x0f == walk::END_ROOT);
                     let reached_root = walked_to_root
-                        || stack.last().is_some_and(|&outermost| {
-                            let frames = symbolizer.symbolize(&modules, outermost, stack.len() > 1);
+                        || outermost.get(leaf as usize).is_some_and(|&outermost| {
+                            let frames = symbolizer.symbolize(&modules, outermost, depth > 1);
                             frames.last().is_some_and(|frame| is_root_function(&frame.function))
                         });
                     (method, end, reached_root)

@@ -43,9 +43,27 @@ pub const DEFAULT_BUFFER_KB: usize = 64;
 pub const DEFAULT_MAX_THREADS: usize = 4096;
 
 impl Config {
-    /// Reads the configuration from the process environment, reporting bad values.
+    /// Reads the configuration from the process environment, reporting bad values. Variables
+    /// whose name or value is not UTF-8 count as unset.
     pub fn from_env() -> Config {
-        Config::from_lookup(|name| std::env::var(name).ok(), log::warn)
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .filter(|(name, _)| name.starts_with("SIGTRACE_"))
+            .collect();
+        Config::from_vars(vars.iter().map(|(name, value)| (name.as_str(), value.as_str())), log::warn)
+    }
+
+    /// Reads the configuration from (name, value) pairs, as in an environment: the first pair
+    /// of a name counts (as for `getenv`), names sigtrace does not know are ignored. Pure: each
+    /// bad value is reported once via `report`, nothing else is touched.
+    pub fn from_vars<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>, report: impl Fn(&str)) -> Config {
+        let mut known: Vec<(&str, &str)> = Vec::new();
+        for (name, value) in vars {
+            if name.starts_with("SIGTRACE_") && !known.iter().any(|(seen, _)| *seen == name) {
+                known.push((name, value));
+            }
+        }
+        Config::from_lookup(|name| known.iter().find(|(seen, _)| *seen == name).map(|(_, value)| value.to_string()), report)
     }
 
     /// Reads the configuration through `lookup`; each bad value is reported once via `report`.
@@ -160,7 +178,9 @@ fn parse_signal(text: &str) -> Option<i32> {
         _ => {
             if let Some(offset) = name.strip_prefix("RTMIN") {
                 let offset: i32 = if offset.is_empty() { 0 } else { offset.strip_prefix('+')?.parse().ok()? };
-                libc::SIGRTMIN() + offset
+                // Checked: `SIGRTMIN+2147483647` overflowed (a panic where overflow is checked, as
+                // in the `config` fuzz target; fuzz/regressions/config/rtmin-offset-overflow).
+                libc::SIGRTMIN().checked_add(offset)?
             } else {
                 name.parse().ok()?
             }
@@ -175,12 +195,10 @@ fn parse_signal(text: &str) -> Option<i32> {
 mod tests {
     use super::*;
     use std::cell::RefCell;
-    use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> (Config, Vec<String>) {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let reports = RefCell::new(Vec::new());
-        let config = Config::from_lookup(|name| vars.get(name).cloned(), |line| reports.borrow_mut().push(line.to_string()));
+        let config = Config::from_vars(vars.iter().copied(), |line| reports.borrow_mut().push(line.to_string()));
         (config, reports.into_inner())
     }
 
@@ -206,6 +224,22 @@ mod tests {
         assert_eq!(config.signal, libc::SIGPROF);
         assert_eq!(reports.len(), 4, "{reports:?}");
         assert!(reports.iter().any(|line| line == "SIGTRACE_HZ=\"fast\" is not a number; using 999"), "{reports:?}");
+    }
+
+    #[test]
+    fn the_first_of_repeated_names_counts_and_other_names_are_ignored() {
+        let (config, reports) = parse(&[("SIGTRACE_HZ", "100"), ("HOME", "/"), ("SIGTRACE_HZ", "fast"), ("SIGTRACE_NOT_A_SETTING", "1")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(config.hz, 100);
+    }
+
+    #[test]
+    fn a_real_time_signal_offset_past_i32_falls_back() {
+        for text in ["SIGRTMIN+2147483647", "RTMIN+2147483648", "SIGRTMIN+-2147483648"] {
+            let (config, reports) = parse(&[("SIGTRACE_SIGNAL", text)]);
+            assert_eq!(config.signal, libc::SIGPROF, "{text}");
+            assert_eq!(reports.len(), 1, "{text}: {reports:?}");
+        }
     }
 
     #[test]

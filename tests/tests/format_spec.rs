@@ -27,7 +27,7 @@ fn rust_view(path: &Path) -> Value {
                     "build_id": m.build_id.iter().map(|b| format!("{b:02x}")).collect::<String>()})).collect::<Vec<_>>(),
                 "counters": g.counters.iter().map(|(name, value)| (name.clone(), json!(value))).collect::<serde_json::Map<_, _>>(),
                 "samples": g.samples.iter().map(|s| json!({"time": s.time, "tid": tid(s.thread), "weight": s.weight,
-                    "frames": g.stacks[s.stack as usize]})).collect::<Vec<_>>(),
+                    "frames": g.stacks.get(s.stack as usize).expect("the stack of a sample").collect::<Vec<u64>>()})).collect::<Vec<_>>(),
                 "walks": g.stack_walks,
                 "events": g.events.iter().map(|e| json!({"time": e.time, "tid": tid(e.thread), "kind": e.kind.code(), "category": e.category,
                     "text": e.text})).collect::<Vec<_>>(),

@@ -43,7 +43,7 @@ fn base_trace() -> &'static BaseTrace {
         let module = trace.generations.iter().flat_map(|g| &g.modules).find(|m| m.path.ends_with(&format!("/{name}"))).expect("the workload is a module");
         let in_module = trace.generations.iter().any(|g| {
             let m = g.modules.iter().find(|m| m.path == module.path).unwrap();
-            g.stacks.iter().flatten().any(|&address| m.start <= address && address < m.end)
+            g.stacks.iter().flatten().any(|address| m.start <= address && address < m.end)
         });
         assert!(in_module, "some stack runs through the workload's own code");
         BaseTrace { trace: run.traces[0].clone(), program: module.path.clone() }

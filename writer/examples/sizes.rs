@@ -17,7 +17,7 @@ fn main() {
             let mut without_samples = generation.clone();
             without_samples.samples.clear();
             let mut without_stacks = without_samples.clone();
-            without_stacks.stacks.clear();
+            without_stacks.stacks = writer::StackTable::new();
             without_stacks.stack_walks.clear();
             total += whole;
             samples += whole - size(&without_samples);

@@ -46,7 +46,7 @@ fn main() {
             process_cpu_ns: (written + count) * 1_000_000,
             threads: (0..4).map(|t| Thread { tid: 100 + t, name: format!("worker-{t}"), ..Default::default() }).collect(),
             modules: vec![module.clone()],
-            stacks: stacks.clone(),
+            stacks: stacks.clone().into(),
             samples,
             counters: Vec::new(),
             stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT; stacks.len()],

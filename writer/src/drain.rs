@@ -19,6 +19,7 @@
 use crate::format::{
     encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread,
 };
+use crate::stack_table::StackTable;
 use crate::trace_file::{FileState, TraceFile};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
@@ -137,7 +138,7 @@ struct GenerationBuilder {
     /// Frames followed by the walk code → stack id: the same frames walked differently are
     /// distinct stacks.
     stack_ids: StackMap,
-    stacks: Vec<Vec<u64>>,
+    stacks: StackTable,
     stack_walks: Vec<u8>,
     samples: Vec<Sample>,
     thread_index: HashMap<u32, u32>,
@@ -177,7 +178,7 @@ impl GenerationBuilder {
         let stack = match self.stack_ids.get(record.frames.as_slice()) {
             Some(&id) => id,
             None => {
-                self.stacks.push(record.frames[..record.frames.len() - 1].to_vec());
+                self.stacks.push(&record.frames[..record.frames.len() - 1]);
                 self.stack_walks.push(record.walk);
                 self.stack_ids.insert(record.frames.clone(), next);
                 next

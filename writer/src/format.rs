@@ -16,6 +16,7 @@
 //! 3. Fields are only ever appended at the end of a payload; a decoder ignores trailing
 //!    bytes it does not know, so a newer minor writer stays readable.
 
+use crate::stack_table::{StackTable, NO_NODE};
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
 
 pub const MAGIC: [u8; 8] = *b"SIGTRACE";
@@ -102,7 +103,8 @@ pub struct Generation {
     pub threads: Vec<Thread>,
     pub modules: Vec<Module>,
     /// Stacks, leaf first: frame 0 is the interrupted instruction, the rest are return addresses.
-    pub stacks: Vec<Vec<u64>>,
+    /// Shared as a prefix tree, as the file stores them (see [`StackTable`]).
+    pub stacks: StackTable,
     pub samples: Vec<Sample>,
     /// Named counters (how stacks ended, samples dropped for want of a slot, …).
     pub counters: Vec<(String, u64)>,
@@ -388,7 +390,9 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_bytes(p, &module.build_id);
     }
 
-    let (stack_ids, stack_walks) = encode_stack_tree(p, &generation.stacks, &generation.stack_walks);
+    // The writer's own stacks (at most `max_depth` frames each): copying them out is cheap.
+    let stacks: Vec<Vec<u64>> = generation.stacks.iter().map(Iterator::collect).collect();
+    let (stack_ids, stack_walks) = encode_stack_tree(p, &stacks, &generation.stack_walks);
 
     put_uvarint(p, generation.samples.len() as u64);
     let mut previous_time = generation.start_time;
@@ -495,31 +499,44 @@ fn encode_stack_tree(out: &mut Vec<u8>, stacks: &[Vec<u64>], walks: &[u8]) -> (V
 /// The most stacks one tree node may end (they differ only in their walk code, a byte).
 const MAX_STACKS_PER_NODE: u64 = 256;
 
-/// Reads the stacks written by [`encode_stack_tree`], leaf first. Every reference is checked.
-fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<Vec<Vec<u64>>, DecodeError> {
+/// Reads the stacks written by [`encode_stack_tree`] into a [`StackTable`] of the same shape:
+/// a node per node of the file, a stack per stack, so memory is proportional to the payload
+/// (at most `MAX_STACKS_PER_NODE` stacks per node of 3 bytes). Every reference is checked.
+fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<StackTable, DecodeError> {
     let broken = |c: &Cursor<'_>, what| DecodeError { offset: payload_len - c.remaining(), what };
-    let empty_stacks = c.count(0)?;
-    let mut stacks: Vec<Vec<u64>> = vec![Vec::new(); empty_stacks];
+    let mut table = StackTable::new();
+    let empty_stacks = c.count(1)?;
+    for _ in 0..empty_stacks {
+        table.push_leaf(NO_NODE);
+    }
     let node_count = c.count(2)?;
-    let mut path: Vec<u64> = Vec::new();
+    // The nodes from the root to the previous node.
+    let mut path: Vec<u32> = Vec::new();
     for _ in 0..node_count {
         let head = c.uvarint()?;
-        let (up, ends) = ((head / 3) as usize, head % 3);
-        if up > path.len() {
+        let (up, ends) = (head / 3, head % 3);
+        if up > path.len() as u64 {
             return Err(broken(c, "stack node leaves more frames than its path has"));
         }
-        let reference = if up > 0 { path[path.len() - up] } else { path.last().copied().unwrap_or(0) };
+        let up = up as usize;
+        let frame_of = |node: u32| table.nodes()[node as usize].frame;
+        let reference = if up > 0 { frame_of(path[path.len() - up]) } else { path.last().map_or(0, |&node| frame_of(node)) };
         path.truncate(path.len() - up);
-        path.push(reference.wrapping_add(c.svarint()? as u64));
+        let frame = reference.wrapping_add(c.svarint()? as u64);
+        let node = table.add_node(path.last().copied().unwrap_or(NO_NODE), frame);
+        path.push(node);
         let ends = if ends == 2 { c.uvarint()? } else { ends };
         if ends > MAX_STACKS_PER_NODE {
             return Err(broken(c, "too many stacks end at one node"));
         }
+        if table.len() as u64 + ends > u64::from(u32::MAX) {
+            return Err(broken(c, "more stacks than 32-bit ids can name"));
+        }
         for _ in 0..ends {
-            stacks.push(path.iter().rev().copied().collect());
+            table.push_leaf(node);
         }
     }
-    Ok(stacks)
+    Ok(table)
 }
 
 pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
@@ -733,7 +750,7 @@ mod tests {
                 modules: vec![Module { path: "/usr/bin/app".into(), base: 0x5555_0000, start: 0x5555_0000, end: 0x5556_0000, build_id: vec![1, 2, 3] }],
                 // In the tree's order (empty first, then root-first address order), so they
                 // decode under the same ids.
-                stacks: vec![vec![], vec![0x10], vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000]],
+                stacks: vec![vec![], vec![0x10], vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000]].into(),
                 samples: vec![
                     Sample { time: sequence * 1000 + 1, thread: 0, stack: 2, weight: 1 },
                     Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
@@ -771,7 +788,7 @@ mod tests {
         // position change and its distance from the previous leaf: 2 bytes.
         assert!(bytes.len() < 100 * 2 + 6 * 8, "{} bytes for 100 stacks of 7 frames", bytes.len());
         let decoded = decode_stack_tree(&mut Cursor::new(&bytes), bytes.len()).unwrap();
-        assert_eq!(decoded, stacks);
+        assert_eq!(decoded, StackTable::from(stacks));
         assert_eq!(ids, (0..100).collect::<Vec<u32>>());
     }
 
@@ -781,7 +798,7 @@ mod tests {
         generation
             .samples
             .iter()
-            .map(|s| (s.time, generation.threads[s.thread as usize].tid, generation.stacks[s.stack as usize].clone(), walk(s.stack), s.weight))
+            .map(|s| (s.time, generation.threads[s.thread as usize].tid, generation.stacks.get(s.stack as usize).unwrap().collect(), walk(s.stack), s.weight))
             .collect()
     }
 
@@ -793,6 +810,7 @@ mod tests {
         // 5 is empty; 2 shares nothing with the others.
         let stacks =
             vec![vec![0x6000_0040, 0x6000_0100, main], vec![0x6000_0010, main], vec![0x10, 0x20], vec![0x6000_0010, main], vec![0x6000_0100, main], vec![]];
+        let stacks = StackTable::from(stacks);
         let stack_walks = vec![0x10, 0x10, 0x00, 0x23, 0x10, 0x52];
         let samples: Vec<Sample> = (0..6u32)
             .flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight }))
@@ -809,7 +827,7 @@ mod tests {
     fn samples_of_three_bytes_decode() {
         // Many threads at a high rate: equal timestamps, one thread and one stack each take a byte.
         let samples = vec![Sample { time: 0, thread: 0, stack: 0, weight: 1 }; 1000];
-        let generation = Generation { threads: vec![Thread::default()], stacks: vec![vec![0x1000]], samples, ..Default::default() };
+        let generation = Generation { threads: vec![Thread::default()], stacks: vec![vec![0x1000]].into(), samples, ..Default::default() };
         let mut bytes = Vec::new();
         encode_generation(&mut bytes, &generation);
         assert_eq!(decode_generation(&bytes[5..bytes.len() - 4]).unwrap(), generation);

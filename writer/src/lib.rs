@@ -4,7 +4,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[doc(hidden)]
+pub mod crafted;
 pub mod format;
+pub mod stack_table;
 pub mod varint;
 
 #[cfg(feature = "drain")]
@@ -13,3 +16,4 @@ pub mod drain;
 pub mod trace_file;
 
 pub use format::{read_trace, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread, Trace};
+pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};

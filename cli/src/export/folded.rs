@@ -24,7 +24,9 @@ pub fn render(profile: &Profile) -> String {
         if weight == 0 {
             continue;
         }
-        let line = stack.iter().rev().map(|&frame| names[frame as usize].as_str()).collect::<Vec<_>>().join(";");
+        let mut frames: Vec<&str> = stack.map(|frame| names[frame as usize].as_str()).collect();
+        frames.reverse();
+        let line = frames.join(";");
         *lines.entry(line).or_insert(0) += weight;
     }
     let mut out = String::new();

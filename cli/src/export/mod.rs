@@ -17,6 +17,13 @@ pub enum Format {
     Folded,
 }
 
+/// `profile` in `format`.
+pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
+    match format {
+        Format::Folded => folded::render(profile).into_bytes(),
+    }
+}
+
 /// Runs `sigtrace export`; returns the exit code.
 pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
     let (traces, all_loaded) = load_traces(files);
@@ -24,9 +31,7 @@ pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
         return 1;
     }
     let profile = Profile::build(&traces, &mut Symbolizer::new());
-    let bytes = match format {
-        Format::Folded => folded::render(&profile).into_bytes(),
-    };
+    let bytes = render(format, &profile);
     if let Err(message) = crate::output::write_result(output, &bytes) {
         crate::warn!("{message}");
         return 1;

@@ -180,7 +180,7 @@ fn reports_and_folded_stacks_show_the_inlined_function() {
         process_cpu_ns: 5_000_000,
         threads: vec![Thread { tid: 100, name: "main".into(), cpu_ns: 5_000_000, dropped: 0, exited: false }],
         modules: vec![program.module()],
-        stacks: vec![vec![BASE + inlined_svma, main_return], vec![caller_own, main_return]],
+        stacks: vec![vec![BASE + inlined_svma, main_return], vec![caller_own, main_return]].into(),
         samples: vec![Sample { time: 2_000_100, thread: 0, stack: 0, weight: 3 }, Sample { time: 2_000_200, thread: 0, stack: 1, weight: 1 }],
         counters: vec![],
         stack_walks: vec![],

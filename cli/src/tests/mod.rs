@@ -94,7 +94,7 @@ impl TestBinary {
     fn rust_symbol(&self) -> String {
         self.symbols
             .keys()
-            .find(|raw| crate::symbols::demangle(raw) == "sigtrace::tests::rust_named_frame")
+            .find(|raw| crate::symbols::demangle(raw) == "sigtrace_cli::tests::rust_named_frame")
             .cloned()
             .expect("rust_named_frame in the symbol table")
     }
@@ -142,7 +142,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         process_cpu_ns: 5_000_000,
         threads: threads.clone(),
         modules: vec![exe.clone(), vdso.clone()],
-        stacks: vec![vec![leaf, caller_return], vec![caller_self], vec![rust, caller_return, 0x10], vec![VDSO + 0x10]],
+        stacks: vec![vec![leaf, caller_return], vec![caller_self], vec![rust, caller_return, 0x10], vec![VDSO + 0x10]].into(),
         samples: vec![
             Sample { time: 2_000_100, thread: 0, stack: 0, weight: 1 },
             Sample { time: 2_000_200, thread: 1, stack: 0, weight: 3 },
@@ -162,7 +162,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         threads: vec![threads[1].clone(), Thread { cpu_ns: 60_000_000, ..threads[0].clone() }],
         modules: vec![vdso, exe],
         // Recursion: the caller appears twice on one stack but counts once in its total.
-        stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]],
+        stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]].into(),
         samples: vec![Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2 }],
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
         stack_walks: vec![],
@@ -218,7 +218,7 @@ fn folded_output_is_symbolised_root_first_and_summed() {
     let path = scratch.write("a.sigtrace", &encode(&header(), &generations(&binary, &binary.build_id)));
     let folded = crate::export::folded::render(&profile_of(&[path]));
     let expected = "\
-0x10;sigtrace_test_caller;sigtrace::tests::rust_named_frame 1
+0x10;sigtrace_test_caller;sigtrace_cli::tests::rust_named_frame 1
 [vdso]+0x10 1
 sigtrace_test_caller 2
 sigtrace_test_caller;sigtrace_test_caller;sigtrace_test_caller 4
@@ -246,7 +246,7 @@ fn report_counts_self_and_total_once_per_sample() {
             ("sigtrace_test_caller".to_string(), 12, 26),
             ("sigtrace_test_leaf".to_string(), 12, 12),
             ("[vdso]+0x10".to_string(), 2, 2),
-            ("sigtrace::tests::rust_named_frame".to_string(), 2, 2),
+            ("sigtrace_cli::tests::rust_named_frame".to_string(), 2, 2),
             ("0x10".to_string(), 0, 2),
         ]
     );

@@ -42,7 +42,8 @@ fn generations() -> Vec<Generation> {
             vec![leaf, from_caller, from_main], // fp, bad frame past `main`: root by name
             vec![leaf, from_caller],            // fp (no cache), depth limit, ends in the caller: early
             vec![0x10],                         // pc only, stack bound, no module: early
-        ],
+        ]
+        .into(),
         samples: vec![sample(0, 5), sample(1, 2), sample(2, 1), sample(3, 1), sample(0, 1)],
         counters: vec![("unwind.end.root".into(), 2), ("unwind.end.bad_frame".into(), 1), ("unwind.method.dwarf".into(), 2)],
         stack_walks: vec![
@@ -60,7 +61,7 @@ fn generations() -> Vec<Generation> {
         process_cpu_ns: 2_000_000,
         threads: vec![thread],
         modules: vec![exe],
-        stacks: vec![vec![leaf, from_main], vec![leaf]],
+        stacks: vec![vec![leaf, from_main], vec![leaf]].into(),
         samples: vec![Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1 }],
         counters: vec![],
         stack_walks: vec![],

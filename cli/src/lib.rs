@@ -1,0 +1,49 @@
+//! The `sigtrace` CLI as a library: the commands of `main.rs`, and [`outputs_of_trace_bytes`],
+//! which runs every reading command on a trace's bytes without touching stdout (for the fuzz
+//! target `cli_input` and the regression tests of hostile inputs).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod debuginfo;
+pub mod export;
+pub mod file_guard;
+pub mod info;
+pub mod output;
+pub mod profile;
+pub mod record;
+pub mod report;
+pub mod symbols;
+pub mod unwind_stats;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use clap::ValueEnum;
+
+use crate::profile::{LoadedTrace, Profile};
+use crate::symbols::Symbolizer;
+
+/// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, and with
+/// `--region` of the first region the trace names) and `export` in every format print for a
+/// trace file holding `bytes`, in that order; `Err` with the message `sigtrace` prints when the
+/// bytes are not a trace. `symbolizer` is reused so that callers can keep its module cache.
+pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
+    let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes)?;
+    let summary = info::TraceSummary::of(&loaded);
+    let unwinding = unwind_stats::UnwindStats::of(&loaded, symbolizer);
+    let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];
+    let traces: Vec<LoadedTrace> = vec![loaded];
+    let profile = Profile::build(&traces, symbolizer);
+    outputs.push(report::render(&profile, 20, true, false));
+    outputs.push(report::render(&profile, 20, false, true));
+    let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == writer::EventKind::RegionBegin).map(|e| e.text.clone());
+    if let Some(region) = region {
+        outputs.push(report::render(&Profile::build_in_region(&traces, symbolizer, Some(&region)), 20, false, false));
+    }
+    for &format in export::Format::value_variants() {
+        outputs.push(String::from_utf8_lossy(&export::render(format, &profile)).into_owned());
+    }
+    Ok(outputs)
+}

@@ -1,0 +1,77 @@
+//! Hostile trace files through everything the CLI reads them with (`info`, `report`,
+//! `export`): memory bounded by the file, no panic. Measured with a counting global allocator;
+//! the tests run one at a time (a lock) so that their peaks do not mix.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use std::path::Path;
+
+use sigtrace_cli::info::{render_text, TraceSummary};
+use sigtrace_cli::profile::Profile;
+use sigtrace_cli::report::render;
+use sigtrace_cli::symbols::Symbolizer;
+use sigtrace_cli::unwind_stats::UnwindStats;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract is passed on to System.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`; returns its result and the peak of bytes allocated meanwhile.
+fn with_peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let result = f();
+    (result, PEAK.load(Ordering::Relaxed).saturating_sub(before))
+}
+
+#[test]
+fn a_deep_chain_of_stacks_is_reported_in_memory_proportional_to_the_file() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // 10 000 nodes, a stack ending at each and a sample of each: 50 million frames as copies.
+    let bytes = writer::crafted::deep_chain_trace(10_000, true);
+    let (report, peak) = with_peak(|| {
+        let loaded = sigtrace_cli::profile::trace_from_bytes(Path::new("chain"), &bytes).expect("a valid trace");
+        let mut symbolizer = Symbolizer::new();
+        let summary = TraceSummary::of(&loaded);
+        let unwinding = UnwindStats::of(&loaded, &mut symbolizer);
+        let info = render_text(&loaded, &summary, &unwinding);
+        let profile = Profile::build(&[loaded], &mut symbolizer);
+        (info, render(&profile, 20, true, true))
+    });
+    assert!(report.0.contains("10000") || report.0.contains("10 000"), "{}", report.0);
+    assert!(report.1.starts_with("10000 samples"), "{}", report.1);
+    assert!(peak <= 200 * bytes.len(), "{} bytes read by info and report with {peak} bytes at the peak", bytes.len());
+}
+
+#[test]
+fn every_command_reads_a_deep_chain() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // The folded export writes every stack's path: its output (not the reader) is quadratic,
+    // so this chain is short.
+    let bytes = writer::crafted::deep_chain_trace(300, true);
+    let outputs = sigtrace_cli::outputs_of_trace_bytes(&bytes, &mut Symbolizer::new()).expect("a valid trace");
+    assert_eq!(outputs.last().unwrap().lines().count(), 300);
+}

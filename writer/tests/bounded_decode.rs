@@ -1,0 +1,68 @@
+//! The decoder's memory is bounded by its input: a crafted stack tree whose stacks, copied
+//! out, would take the square of the file's size decodes into a table of the file's size.
+//! Measured with a counting global allocator; the tests take turns (a lock), so that nothing
+//! else allocates meanwhile.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract is passed on to System.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for with_samples in [false, true] {
+        let nodes = 10_000;
+        let bytes = writer::crafted::deep_chain_trace(nodes, with_samples);
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let trace = writer::read_trace(&bytes);
+        let peak = PEAK.load(Ordering::Relaxed) - before;
+        assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
+        let stacks = &trace.generations[0].stacks;
+        assert_eq!(stacks.len(), nodes);
+        assert_eq!(stacks.get(nodes - 1).map(|frames| frames.len()), Some(nodes));
+        // Copied out, the stacks would hold nodes²/2 frames (400 MB); shared they are a few
+        // dozen bytes a node, and the file is 2 to 5 bytes a node.
+        assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());
+        drop(trace);
+    }
+}
+
+#[test]
+fn a_node_ending_the_most_stacks_costs_no_more_than_a_node() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // 256 stacks for 4 bytes: each stack's own leaf entry would be 256 bytes per input byte.
+    let bytes = writer::crafted::stack_tree_trace(5_000, 256, false);
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let trace = writer::read_trace(&bytes);
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
+    assert_eq!(trace.generations[0].stacks.len(), 5_000 * 256);
+    assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());
+}
