@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::profile::{load_trace, ticks_to_ns, LoadedTrace};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
+use writer::format::{counters, walk};
 
 /// One thread's totals over all generations of a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl TraceSummary {
                 *total = total.saturating_add(*value);
             }
         }
-        summary.dropped = summary.dropped.saturating_add(summary.counters.get("dropped.no_slot").copied().unwrap_or(0));
+        summary.dropped = summary.dropped.saturating_add(summary.counters.get(counters::DROPPED_NO_SLOT).copied().unwrap_or(0));
         if let Some(last) = generations.last() {
             summary.cpu_ns = last.process_cpu_ns;
             summary.duration_ns = ticks_to_ns(header, last.end_time).saturating_sub(header.start_clock_ns);
@@ -95,7 +96,7 @@ impl TraceSummary {
 
     /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
     pub fn unwind_ends_total(&self) -> u64 {
-        self.counters.iter().filter(|(name, _)| name.starts_with("unwind.end.")).map(|(_, v)| *v).fold(0u64, |a, v| a.saturating_add(v))
+        self.counters.iter().filter(|(name, _)| name.starts_with(walk::END_COUNTER_PREFIX)).map(|(_, v)| *v).fold(0u64, |a, v| a.saturating_add(v))
     }
 
     /// The one-line summary `record` prints per file.

@@ -25,16 +25,6 @@ impl WalkEnd {
     pub fn from_u8(value: u8) -> Option<WalkEnd> {
         WalkEnd::ALL.get(value as usize).copied()
     }
-
-    /// The counter name used in the trace, e.g. `unwind.end.root`.
-    pub fn counter_name(self) -> &'static str {
-        match self {
-            WalkEnd::Root => "unwind.end.root",
-            WalkEnd::StackBounds => "unwind.end.stack_bounds",
-            WalkEnd::BadFrame => "unwind.end.bad_frame",
-            WalkEnd::DepthLimit => "unwind.end.depth_limit",
-        }
-    }
 }
 
 /// How a stack was walked. The values are those of the trace format's `walk` codes.

@@ -17,7 +17,8 @@
 //!    file under the next free name, with one line on stderr.
 
 use crate::format::{
-    encode_end, encode_generation, encode_header, encode_preamble, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread,
+    counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Module,
+    Sample, Thread,
 };
 use crate::stack_table::StackTable;
 use crate::trace_file::{FileState, TraceFile};
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::modules::{load_counters, loaded_modules, LoadedModule};
-use unwind::{CachePool, UnwindSnapshot, UnwindTables, WalkEnd};
+use unwind::{CachePool, UnwindSnapshot, UnwindTables};
 
 /// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
 /// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
@@ -143,9 +144,9 @@ struct GenerationBuilder {
     samples: Vec<Sample>,
     thread_index: HashMap<u32, u32>,
     thread_tids: Vec<u32>,
-    walk_ends: [u64; WalkEnd::ALL.len()],
-    /// Samples per walk method (`WalkMethod as usize`).
-    walk_methods: [u64; 8],
+    /// Samples per walk end and per walk method (indexed by their codes).
+    walk_ends: [u64; walk::END_COUNTERS.len()],
+    walk_methods: [u64; walk::METHOD_COUNTERS.len()],
     events: Vec<Event>,
 }
 
@@ -448,18 +449,17 @@ impl Drainer {
             ));
         }
         builder.samples.sort_by_key(|sample| sample.time);
-        let mut counters: Vec<(String, u64)> = WalkEnd::ALL.iter().map(|end| (end.counter_name().to_string(), builder.walk_ends[*end as usize])).collect();
-        let methods = ["fp", "dwarf", "fp_no_cache", "fp_no_stack_room", "fp_not_ready", "pc_only", "pc_only_no_stack_room"];
-        counters.extend(methods.iter().zip(builder.walk_methods).map(|(name, count)| (format!("unwind.method.{name}"), count)));
-        counters.push(("dropped.no_slot".into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
-        counters.push(("threads.without_slot".into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
-        counters.push(("generation.writers_still_inside".into(), writers_still_inside as u64));
-        counters.push(("unwind.snapshots_deferred".into(), self.retired_snapshots.len() as u64));
-        counters.push(("timer.storms_reprogrammed".into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
-        counters.push(("timer.storms_switched_off".into(), self.registry.timers_switched_off.swap(0, Ordering::Relaxed)));
-        counters.push(("annotations.skipped_reentrant".into(), skipped_events));
+        let mut counters: Vec<(String, u64)> = walk::END_COUNTERS.iter().zip(builder.walk_ends).map(|(name, count)| (name.to_string(), count)).collect();
+        counters.extend(walk::METHOD_COUNTERS.iter().zip(builder.walk_methods).map(|(name, count)| (name.to_string(), count)));
+        counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
+        counters.push((counter::THREADS_WITHOUT_SLOT.into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
+        counters.push((counter::WRITERS_STILL_INSIDE.into(), writers_still_inside as u64));
+        counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.retired_snapshots.len() as u64));
+        counters.push((counter::STORMS_REPROGRAMMED.into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
+        counters.push((counter::STORMS_SWITCHED_OFF.into(), self.registry.timers_switched_off.swap(0, Ordering::Relaxed)));
+        counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
-        counters.push(("drain.cpu_ns_total".into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
+        counters.push((counter::DRAIN_CPU_NS_TOTAL.into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
         builder.events.sort_by_key(|event| event.time);
         // A counter that is absent reads as zero: leaving zeros out saves ~0.4 bytes a sample.
         counters.retain(|(_, value)| *value != 0);
@@ -708,4 +708,38 @@ pub fn forget_after_fork() {
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
     sigprof::descriptors::forget_trace_fd_after_fork();
+}
+
+#[cfg(test)]
+mod walk_code_tests {
+    use crate::format::walk;
+    use unwind::{WalkEnd, WalkMethod};
+
+    /// The unwinder writes the codes the format defines (`format::walk`, FORMAT.md).
+    #[test]
+    fn the_unwinders_walk_codes_are_the_formats() {
+        let methods = [
+            (WalkMethod::FramePointers, walk::METHOD_FP),
+            (WalkMethod::Dwarf, walk::METHOD_DWARF),
+            (WalkMethod::FramePointersNoCache, walk::METHOD_FP_NO_CACHE),
+            (WalkMethod::FramePointersNoStackRoom, walk::METHOD_FP_NO_STACK_ROOM),
+            (WalkMethod::FramePointersNotReady, walk::METHOD_FP_NOT_READY),
+            (WalkMethod::PcOnly, walk::METHOD_PC_ONLY),
+            (WalkMethod::PcOnlyNoStackRoom, walk::METHOD_PC_ONLY_NO_STACK_ROOM),
+        ];
+        assert_eq!(methods.len(), walk::METHOD_COUNTERS.len());
+        let ends = [
+            (WalkEnd::Root, walk::END_ROOT),
+            (WalkEnd::StackBounds, walk::END_STACK_BOUNDS),
+            (WalkEnd::BadFrame, walk::END_BAD_FRAME),
+            (WalkEnd::DepthLimit, walk::END_DEPTH_LIMIT),
+        ];
+        assert_eq!(ends.len(), WalkEnd::ALL.len());
+        assert_eq!(ends.len(), walk::END_COUNTERS.len());
+        for (method, method_code) in methods {
+            for (end, end_code) in ends {
+                assert_eq!(method.code(end), method_code << 4 | end_code, "{method:?} {end:?}");
+            }
+        }
+    }
 }

@@ -201,6 +201,41 @@ pub mod walk {
             _ => "unknown",
         }
     }
+
+    /// The counters of samples per walk method (indexed by method) and per walk end (indexed
+    /// by end) that each generation carries.
+    pub const METHOD_COUNTERS: [&str; 7] = [
+        "unwind.method.fp",
+        "unwind.method.dwarf",
+        "unwind.method.fp_no_cache",
+        "unwind.method.fp_no_stack_room",
+        "unwind.method.fp_not_ready",
+        "unwind.method.pc_only",
+        "unwind.method.pc_only_no_stack_room",
+    ];
+    pub const END_COUNTERS: [&str; 4] = ["unwind.end.root", "unwind.end.stack_bounds", "unwind.end.bad_frame", "unwind.end.depth_limit"];
+    /// The prefix shared by [`END_COUNTERS`].
+    pub const END_COUNTER_PREFIX: &str = "unwind.end.";
+}
+
+/// The names of a generation's other counters (see FORMAT.md, "Counters"). An absent counter
+/// reads as zero.
+pub mod counters {
+    /// Samples of threads that had no registry slot (the registry was full), in periods.
+    pub const DROPPED_NO_SLOT: &str = "dropped.no_slot";
+    /// Threads that got no registry slot.
+    pub const THREADS_WITHOUT_SLOT: &str = "threads.without_slot";
+    /// Threads still inside the handler when the generation's wait gave up.
+    pub const WRITERS_STILL_INSIDE: &str = "generation.writers_still_inside";
+    /// Replaced unwind tables whose release waits for a completed advance.
+    pub const SNAPSHOTS_DEFERRED: &str = "unwind.snapshots_deferred";
+    /// Timers the storm guard re-programmed, and stopped.
+    pub const STORMS_REPROGRAMMED: &str = "timer.storms_reprogrammed";
+    pub const STORMS_SWITCHED_OFF: &str = "timer.storms_switched_off";
+    /// Annotation events skipped because their thread was already inside the tracer.
+    pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
+    /// CPU time of sigtrace's drain thread so far, ns.
+    pub const DRAIN_CPU_NS_TOTAL: &str = "drain.cpu_ns_total";
 }
 
 /// Why the traced image stopped writing. A trace without an end record was cut short
