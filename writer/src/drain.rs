@@ -348,6 +348,7 @@ impl Drainer {
             self.retired_snapshots.clear();
         }
         let end_time = monotonic_ns();
+        self.reap_vanished_threads(end_time);
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
         self.registry.reclaim_exited_slots();
@@ -378,11 +379,54 @@ impl Drainer {
         self.file.write_all(bytes)
     }
 
+    /// Marks exited the slots of threads that died without their exit destructor running (a
+    /// thread killed by `exit` from another thread, a raw `clone`): their timers are stopped and
+    /// their last known name and CPU time kept as their exit record. A step of its own, before
+    /// the thread table is built: it changes slot states and disarms timers.
+    fn reap_vanished_threads(&mut self, end_time: u64) {
+        for slot in self.registry.live_slots() {
+            let tid = slot.tid.load(Ordering::Relaxed);
+            if slot.state.load(Ordering::Acquire) != SLOT_ACTIVE || thread_is_alive(tid) {
+                continue;
+            }
+            slot.timer.disarm();
+            if let Some(known) = self.known_threads.get(&tid) {
+                slot.set_exit_name(known.name.as_bytes());
+                slot.exit_cpu_ns.store(known.cpu_ns, Ordering::Relaxed);
+            }
+            slot.exited_ns.store(end_time, Ordering::Relaxed);
+            slot.state.store(SLOT_EXITED, Ordering::Release);
+        }
+    }
+
     fn build_generation(&mut self, sequence: u64, end_time: u64, writers_still_inside: usize) -> Generation {
         let mut builder = std::mem::take(&mut self.builder);
+        let (threads, skipped_events) = self.thread_table(&mut builder, sequence, end_time);
+        self.say_once_if_rings_overflowed(&threads, &builder.samples);
+        builder.samples.sort_by_key(|sample| sample.time);
+        builder.events.sort_by_key(|event| event.time);
+        let counters = self.counters(&builder, writers_still_inside, skipped_events);
+        Generation {
+            sequence,
+            start_time: ticks(self.generation_start),
+            end_time: ticks(end_time),
+            process_cpu_ns: process_cpu_ns_without_drain_thread(),
+            threads,
+            modules: self.modules_this_generation.iter().map(to_trace_module).collect(),
+            stacks: builder.stacks,
+            samples: builder.samples,
+            counters,
+            stack_walks: builder.stack_walks,
+            events: builder.events,
+        }
+    }
+
+    /// The generation's thread table: every thread that has a slot, sampled or not, and every
+    /// thread its samples name; with their start and exit events. Returns it with the
+    /// annotation events the threads skipped.
+    fn thread_table(&mut self, builder: &mut GenerationBuilder, sequence: u64, end_time: u64) -> (Vec<Thread>, u64) {
         let mut threads = vec![Thread::default(); builder.thread_tids.len()];
         let mut skipped_events = 0;
-        // Every thread that has a slot appears, sampled or not.
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
             let index = builder.thread(tid) as usize;
@@ -400,18 +444,8 @@ impl Drainer {
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
             }
-            let state = slot.state.load(Ordering::Acquire);
-            let (exited, name, cpu_ns) = if state == SLOT_EXITED {
-                (true, slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
-            } else if state == SLOT_ACTIVE && !thread_is_alive(tid) {
-                slot.timer.disarm();
-                slot.exited_ns.store(end_time, Ordering::Relaxed);
-                slot.state.store(SLOT_EXITED, Ordering::Release);
-                let known = self.known_threads.get(&tid);
-                (true, known.map(|k| k.name.clone()).unwrap_or_default(), known.map_or(0, |k| k.cpu_ns))
-            } else {
-                (false, thread_name(tid), thread_cpu_ns(tid))
-            };
+            let exited = slot.state.load(Ordering::Acquire) == SLOT_EXITED;
+            let (name, cpu_ns) = if exited { (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed)) } else { (thread_name(tid), thread_cpu_ns(tid)) };
             let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
             if !name.is_empty() {
                 known.name = name;
@@ -437,18 +471,26 @@ impl Drainer {
                 thread.tid = builder.thread_tids[index];
             }
         }
+        (threads, skipped_events)
+    }
+
+    /// Says once that rings overflowed, and only when the drops are a real share of the
+    /// generation (over 5%): a drain thread held off the CPU for a moment on a loaded machine
+    /// drops a few samples, counted all the same, without a line on the program's stderr.
+    fn say_once_if_rings_overflowed(&mut self, threads: &[Thread], samples: &[Sample]) {
         let dropped: u64 = threads.iter().map(|thread| thread.dropped).sum();
-        let recorded: u64 = builder.samples.iter().map(|sample| u64::from(sample.weight)).sum();
-        // Said once, and only when the drops are a real share of the generation (over 5%): a
-        // drain thread held off the CPU for a moment on a loaded machine drops a few samples,
-        // counted all the same, without a line on the program's stderr.
+        let recorded: u64 = samples.iter().map(|sample| u64::from(sample.weight)).sum();
         if dropped * 20 > recorded + dropped && !self.ring_drops_reported {
             self.ring_drops_reported = true;
             (self.notice)(&format!(
                 "a sampling ring overflowed before the drain thread emptied it: {dropped} periods were dropped (counted in the trace); a larger SIGTRACE_BUFFER_KB keeps them"
             ));
         }
-        builder.samples.sort_by_key(|sample| sample.time);
+    }
+
+    /// The generation's counters (the registry's are taken, so each generation has its own),
+    /// zeros left out: an absent counter reads as zero, and that saves ~0.4 bytes a sample.
+    fn counters(&self, builder: &GenerationBuilder, writers_still_inside: usize, skipped_events: u64) -> Vec<(String, u64)> {
         let mut counters: Vec<(String, u64)> = walk::END_COUNTERS.iter().zip(builder.walk_ends).map(|(name, count)| (name.to_string(), count)).collect();
         counters.extend(walk::METHOD_COUNTERS.iter().zip(builder.walk_methods).map(|(name, count)| (name.to_string(), count)));
         counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
@@ -460,22 +502,8 @@ impl Drainer {
         counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push((counter::DRAIN_CPU_NS_TOTAL.into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
-        builder.events.sort_by_key(|event| event.time);
-        // A counter that is absent reads as zero: leaving zeros out saves ~0.4 bytes a sample.
         counters.retain(|(_, value)| *value != 0);
-        Generation {
-            sequence,
-            start_time: ticks(self.generation_start),
-            end_time: ticks(end_time),
-            process_cpu_ns: process_cpu_ns_without_drain_thread(),
-            threads,
-            modules: self.modules_this_generation.iter().map(to_trace_module).collect(),
-            stacks: builder.stacks,
-            samples: builder.samples,
-            counters,
-            stack_walks: builder.stack_walks,
-            events: builder.events,
-        }
+        counters
     }
 
     pub fn path(&self) -> &str {
