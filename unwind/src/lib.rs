@@ -9,9 +9,10 @@
 //!   never to be called from the handler: it takes the loader lock), [`snapshot`] (builds the
 //!   unwinder), and the publishing side of [`published`].
 //!
-//! The walk interface ([`walk::walk_stack`]) takes the interrupted registers, a checked view of
-//! the thread's stack and the executable ranges, and pushes frames into a caller-supplied
-//! sink; a DWARF CFI unwinder slots in behind the same signature.
+//! Both walks ([`walk::walk_stack`] by frame pointers, [`dwarf::walk_stack_dwarf`] by CFI) take
+//! the interrupted registers and a checked view of the thread's stack, and push frames (leaf
+//! first) into a caller-supplied sink; [`walk_stack::WalkStack`] runs the DWARF walk on a stack
+//! of sigtrace's own.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

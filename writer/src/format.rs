@@ -109,7 +109,7 @@ pub struct Generation {
     /// Named counters (how stacks ended, samples dropped for want of a slot, …).
     pub counters: Vec<(String, u64)>,
     /// How each stack of `stacks` was walked: `method << 4 | end` (see [`walk`]). Parallel to
-    /// `stacks`; empty in traces written before it existed.
+    /// `stacks`, or empty (a writer may leave it out).
     pub stack_walks: Vec<u8>,
     /// Thread starts and exits, log messages and regions of this generation, sorted by time.
     pub events: Vec<Event>,
