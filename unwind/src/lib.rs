@@ -11,7 +11,7 @@
 //!
 //! Both walks ([`walk::walk_stack`] by frame pointers, [`dwarf::walk_stack_dwarf`] by CFI) take
 //! the interrupted registers and a checked view of the thread's stack, and push frames (leaf
-//! first) into a caller-supplied sink; [`walk_stack::WalkStack`] runs the DWARF walk on a stack
+//! first) into a caller-supplied sink; `walk_stack::WalkStack` runs the DWARF walk on a stack
 //! of sigtrace's own.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
