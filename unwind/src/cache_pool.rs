@@ -3,7 +3,7 @@
 //! A cache is ~33 KB; giving each of thousands of threads one would cost hundreds of MB, but
 //! only the threads inside the handler at the same moment need one. A sample that finds no
 //! free cache falls back to frame pointers (and is counted). Each cache comes with a stack of
-//! its own for the walk ([`crate::walk_stack`]): the handler may run on a small alternate
+//! its own for the walk ([`crate::walk_stack`](mod@crate::walk_stack)): the handler may run on a small alternate
 //! signal stack.
 
 use crate::dwarf::DwarfCache;
