@@ -244,3 +244,35 @@ pub fn folded_stacks(trace: &Path) -> Vec<(Vec<String>, u64)> {
 pub fn weight_through(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
     stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == function)).map(|(_, count)| count).sum()
 }
+
+/// Everything the Rust reader decoded of a trace, as JSON: the shape `scripts/read_trace.py`
+/// prints (tests/tests/format_spec.rs) and the golden traces' expectations (tests/tests/golden.rs).
+pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let header = trace.header.as_ref().map(|h| {
+        json!({"pid": h.pid, "parent_pid": h.parent_pid, "executable": h.executable, "args": h.args, "clock": h.clock, "clock_hz": h.clock_hz,
+               "start_clock_ns": h.start_clock_ns, "start_unix_ns": h.start_unix_ns, "hz": h.hz, "timer": h.timer, "mode": h.mode,
+               "max_depth": h.max_depth, "generation_ms": h.generation_ms})
+    });
+    let generations: Vec<Value> = trace
+        .generations
+        .iter()
+        .map(|g| {
+            let tid = |index: u32| g.threads[index as usize].tid;
+            json!({
+                "sequence": g.sequence, "start_time": g.start_time, "end_time": g.end_time, "process_cpu_ns": g.process_cpu_ns,
+                "threads": g.threads.iter().map(|t| json!({"tid": t.tid, "name": t.name, "cpu_ns": t.cpu_ns, "dropped": t.dropped, "exited": t.exited})).collect::<Vec<_>>(),
+                "modules": g.modules.iter().map(|m| json!({"path": m.path, "base": m.base, "start": m.start, "end": m.end,
+                    "build_id": m.build_id.iter().map(|b| format!("{b:02x}")).collect::<String>()})).collect::<Vec<_>>(),
+                "counters": g.counters.iter().map(|(name, value)| (name.clone(), json!(value))).collect::<serde_json::Map<_, _>>(),
+                "samples": g.samples.iter().map(|s| json!({"time": s.time, "tid": tid(s.thread), "weight": s.weight,
+                    "frames": g.stacks.get(s.stack as usize).expect("the stack of a sample").collect::<Vec<u64>>()})).collect::<Vec<_>>(),
+                "walks": g.stack_walks,
+                "events": g.events.iter().map(|e| json!({"time": e.time, "tid": tid(e.thread), "kind": e.kind.code(), "category": e.category,
+                    "text": e.text})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let end = trace.end.map(|e| json!({"reason": e.reason.code(), "signal": e.signal, "time": e.time}));
+    json!({"header": header, "generations": generations, "end": end, "ignored_bytes": trace.ignored_bytes})
+}
