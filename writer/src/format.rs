@@ -19,12 +19,16 @@
 use crate::stack_table::{StackTable, NO_NODE};
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
 
+/// The first 8 bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"SIGTRACE";
 /// Version 3: the stack tree in depth-first order with sibling-relative addresses, and sample
 /// records of 3–4 bytes (see `encode_generation`). Readers take only their own version.
 pub const FORMAT_VERSION: u16 = 3;
+/// Chunk tag of the header.
 pub const TAG_HEADER: u8 = b'H';
+/// Chunk tag of a generation.
 pub const TAG_GENERATION: u8 = b'G';
+/// Chunk tag of the end record.
 pub const TAG_END: u8 = b'E';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
@@ -34,9 +38,13 @@ pub const PREAMBLE_LEN: usize = MAGIC.len() + 2;
 /// Who was traced and how. Written once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
+    /// The traced process.
     pub pid: u32,
+    /// Its parent when tracing began.
     pub parent_pid: u32,
+    /// Path of the executable (`/proc/self/exe`).
     pub executable: String,
+    /// The command line.
     pub args: Vec<String>,
     /// Name of the clock the timestamps come from, e.g. `CLOCK_MONOTONIC`.
     pub clock: String,
@@ -44,6 +52,7 @@ pub struct Header {
     pub clock_hz: u64,
     /// `clock` and the Unix wall clock read together at start-up, in ns.
     pub start_clock_ns: u64,
+    /// The Unix wall clock read together with `start_clock_ns`, ns.
     pub start_unix_ns: u64,
     /// Requested sampling frequency per thread, in Hz.
     pub hz: u32,
@@ -51,36 +60,45 @@ pub struct Header {
     pub timer: String,
     /// What a sample measures: `cpu` (on-CPU time). `wall` is reserved for off-CPU sampling.
     pub mode: String,
+    /// The most frames a stack may have.
     pub max_depth: u32,
+    /// The requested length of a generation, ms.
     pub generation_ms: u32,
 }
 
 /// A thread seen during a generation. Samples refer to threads by index into the table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Thread {
+    /// The kernel's thread id.
     pub tid: u32,
+    /// The last non-empty name the thread had (`PR_GET_NAME`).
     pub name: String,
     /// The thread's CPU time at the end of the generation (or when it was last seen), ns.
     pub cpu_ns: u64,
     /// Periods of CPU (sample weight) this thread lost in this generation (ring full, no
     /// slot, …).
     pub dropped: u64,
+    /// The thread exited during the generation.
     pub exited: bool,
 }
 
 /// A loaded object: enough to symbolise its addresses offline.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Module {
+    /// The object's path as the loader named it.
     pub path: String,
     /// The load bias: address in the process = address in the file + `base`.
     pub base: u64,
     /// Range covered by the object's loadable segments in the process.
     pub start: u64,
+    /// End of that range (exclusive).
     pub end: u64,
+    /// The GNU build-id note's bytes; empty when the object has none.
     pub build_id: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// One sample: a thread's stack when its timer fired.
 pub struct Sample {
     /// Timestamp in header clock ticks.
     pub time: u64,
@@ -95,16 +113,22 @@ pub struct Sample {
 /// One closed generation: everything needed to interpret its samples.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Generation {
+    /// 1, 2, … in the order the writer closed the generations.
     pub sequence: u64,
+    /// Start, in header clock ticks.
     pub start_time: u64,
+    /// End, in header clock ticks.
     pub end_time: u64,
     /// CPU time of the traced threads of the process so far (the tracer's own thread excluded), ns.
     pub process_cpu_ns: u64,
+    /// The thread table; samples and events refer to threads by index.
     pub threads: Vec<Thread>,
+    /// The objects loaded during the generation.
     pub modules: Vec<Module>,
     /// Stacks, leaf first: frame 0 is the interrupted instruction, the rest are return addresses.
     /// Shared as a prefix tree, as the file stores them (see [`StackTable`]).
     pub stacks: StackTable,
+    /// Samples, in time order.
     pub samples: Vec<Sample>,
     /// Named counters (how stacks ended, samples dropped for want of a slot, …).
     pub counters: Vec<(String, u64)>,
@@ -118,7 +142,9 @@ pub struct Generation {
 /// What an [`Event`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// The thread's timer was armed (it started, or tracing began).
     ThreadStart,
+    /// The thread exited.
     ThreadExit,
     /// `sigtrace_log(category, message)`: `category` and `text` are set.
     Log,
@@ -129,12 +155,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in code order.
     pub const ALL: [EventKind; 5] = [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd];
 
+    /// The kind's code in the file.
     pub fn code(self) -> u8 {
         self as u8
     }
 
+    /// The kind of a code, `None` for a code this reader does not know.
     pub fn from_code(code: u8) -> Option<EventKind> {
         EventKind::ALL.get(code as usize).copied()
     }
@@ -147,8 +176,11 @@ pub struct Event {
     pub time: u64,
     /// Index into the generation's thread table.
     pub thread: u32,
+    /// What happened.
     pub kind: EventKind,
+    /// A log message's category; empty for other kinds.
     pub category: String,
+    /// A log message's text, or a region's name; empty for other kinds.
     pub text: String,
 }
 
@@ -179,6 +211,7 @@ pub mod walk {
     /// `SIGTRACE_DEPTH` frames were taken.
     pub const END_DEPTH_LIMIT: u8 = 3;
 
+    /// How `sigtrace info` names the method of a walk code.
     pub fn method_name(code: u8) -> &'static str {
         match code >> 4 {
             METHOD_FP => "fp",
@@ -192,6 +225,7 @@ pub mod walk {
         }
     }
 
+    /// How `sigtrace info` names the end of a walk code.
     pub fn end_name(code: u8) -> &'static str {
         match code & 0x0f {
             END_ROOT => "root",
@@ -213,6 +247,7 @@ pub mod walk {
         "unwind.method.pc_only",
         "unwind.method.pc_only_no_stack_room",
     ];
+    /// The counters of samples per walk end, indexed by end.
     pub const END_COUNTERS: [&str; 4] = ["unwind.end.root", "unwind.end.stack_bounds", "unwind.end.bad_frame", "unwind.end.depth_limit"];
     /// The prefix shared by [`END_COUNTERS`].
     pub const END_COUNTER_PREFIX: &str = "unwind.end.";
@@ -229,8 +264,9 @@ pub mod counters {
     pub const WRITERS_STILL_INSIDE: &str = "generation.writers_still_inside";
     /// Replaced unwind tables whose release waits for a completed advance.
     pub const SNAPSHOTS_DEFERRED: &str = "unwind.snapshots_deferred";
-    /// Timers the storm guard re-programmed, and stopped.
+    /// Timers the storm guard re-programmed after a storm.
     pub const STORMS_REPROGRAMMED: &str = "timer.storms_reprogrammed";
+    /// Timers the storm guard stopped after a second storm.
     pub const STORMS_SWITCHED_OFF: &str = "timer.storms_switched_off";
     /// Annotation events skipped because their thread was already inside the tracer.
     pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
@@ -258,6 +294,7 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// The reason's code in the file.
     pub fn code(self) -> u64 {
         match self {
             EndReason::Exit => 0,
@@ -269,6 +306,7 @@ impl EndReason {
         }
     }
 
+    /// The reason of a code, `None` for a code this reader does not know.
     pub fn from_code(code: u64) -> Option<EndReason> {
         [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox]
             .into_iter()
@@ -279,6 +317,7 @@ impl EndReason {
 /// The end record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct End {
+    /// Why the image stopped.
     pub reason: EndReason,
     /// The signal number for [`EndReason::FatalSignal`], else 0.
     pub signal: u32,
@@ -339,6 +378,7 @@ pub fn signal_name(signal: u32) -> &'static str {
     NAMES.get(signal as usize).copied().unwrap_or("real-time signal")
 }
 
+/// Appends an end record chunk.
 pub fn encode_end(out: &mut Vec<u8>, end: &End) {
     let mut payload = Vec::with_capacity(16);
     put_uvarint(&mut payload, end.reason.code());
@@ -347,6 +387,7 @@ pub fn encode_end(out: &mut Vec<u8>, end: &End) {
     encode_chunk(out, TAG_END, &payload);
 }
 
+/// Decodes an end record's payload.
 pub fn decode_end(payload: &[u8]) -> Result<End, DecodeError> {
     let mut c = Cursor::new(payload);
     let reason = EndReason::from_code(c.uvarint()?).ok_or(DecodeError { offset: 0, what: "unknown end reason" })?;
@@ -369,6 +410,7 @@ fn encode_chunk(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
     out.extend_from_slice(&checksum.to_le_bytes());
 }
 
+/// Appends the header chunk.
 pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
     let mut payload = Vec::with_capacity(256);
     put_uvarint(&mut payload, header.pid.into());
@@ -574,6 +616,7 @@ fn decode_stack_tree(c: &mut Cursor<'_>, payload_len: usize) -> Result<StackTabl
     Ok(table)
 }
 
+/// Decodes a header chunk's payload.
 pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
     let mut c = Cursor::new(payload);
     let pid = c.u32_varint()?;
@@ -601,6 +644,7 @@ pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
     })
 }
 
+/// Decodes a generation chunk's payload; every reference and count is checked (FORMAT.md, "Checks").
 pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     let mut c = Cursor::new(payload);
     let sequence = c.uvarint()?;
@@ -673,8 +717,11 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
 /// Everything a reader recovered from one trace file.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
+    /// The version in the file's preamble.
     pub format_version: u16,
+    /// The header, when its chunk was read.
     pub header: Option<Header>,
+    /// Every complete generation, in file order.
     pub generations: Vec<Generation>,
     /// Bytes at the end of the file that were not part of a complete, valid chunk.
     pub ignored_bytes: u64,

@@ -6,6 +6,7 @@
 
 #[doc(hidden)]
 pub mod crafted;
+#[deny(missing_docs)]
 pub mod format;
 pub mod stack_table;
 pub mod varint;
