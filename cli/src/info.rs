@@ -254,7 +254,7 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "weight": summary.weight,
         "dropped": summary.dropped,
         "truncated_bytes": loaded.trace.ignored_bytes,
-        "stopped_because": loaded.trace.stopped_because,
+        "stopped_because": loaded.trace.stopped_because.as_ref().map(ToString::to_string),
         "end": end_description(&loaded.trace),
         "events": event_counts(&loaded.trace).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "end_signal": loaded.trace.end.map(|end| end.signal),

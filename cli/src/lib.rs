@@ -30,7 +30,7 @@ use crate::symbols::Symbolizer;
 /// trace file holding `bytes`, in that order; `Err` with the message `sigtrace` prints when the
 /// bytes are not a trace. `symbolizer` is reused so that callers can keep its module cache.
 pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
-    let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes)?;
+    let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes).map_err(|error| error.to_string())?;
     let summary = info::TraceSummary::of(&loaded);
     let unwinding = unwind_stats::UnwindStats::of(&loaded, symbolizer);
     let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use writer::{Header, StackTable, Trace, NO_NODE};
+use writer::{Header, ReadStop, StackTable, Trace, NO_NODE};
 
 use crate::symbols::{FrameName, ModuleMap, Symbolizer};
 
@@ -17,21 +17,39 @@ pub struct LoadedTrace {
     pub trace: Trace,
 }
 
-/// Reads and decodes one trace file. The error is a complete message (without `sigtrace:`).
-pub fn load_trace(path: &Path) -> Result<LoadedTrace, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// Why a trace file could not be loaded. Its `Display` is a complete message (without
+/// `sigtrace:`), naming the file.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Unreadable { path: PathBuf, error: std::io::Error },
+    /// The file has no readable header: not a trace, another format version, or damaged from
+    /// its start (`why`, when the reader said why).
+    NoHeader { path: PathBuf, why: Option<ReadStop> },
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Unreadable { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            LoadError::NoHeader { path, why: Some(why @ ReadStop::NotATrace) } => write!(f, "{}: {why}", path.display()),
+            LoadError::NoHeader { path, why: Some(why) } => write!(f, "{}: not a sigtrace file: no header ({why})", path.display()),
+            LoadError::NoHeader { path, why: None } => write!(f, "{}: not a sigtrace file: no header", path.display()),
+        }
+    }
+}
+
+/// Reads and decodes one trace file.
+pub fn load_trace(path: &Path) -> Result<LoadedTrace, LoadError> {
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Unreadable { path: path.to_path_buf(), error })?;
     trace_from_bytes(path, &bytes)
 }
 
 /// Decodes the bytes of the trace file `path` (named in the error only).
-pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, String> {
+pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, LoadError> {
     let mut trace = writer::read_trace(bytes);
     let Some(header) = trace.header.take() else {
-        return Err(match trace.stopped_because {
-            Some(why) if why.starts_with("not a sigtrace file") => format!("{}: {why}", path.display()),
-            Some(why) => format!("{}: not a sigtrace file: no header ({why})", path.display()),
-            None => format!("{}: not a sigtrace file: no header", path.display()),
-        });
+        return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
     };
     Ok(LoadedTrace { path: path.to_path_buf(), header, trace })
 }

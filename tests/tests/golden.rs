@@ -19,7 +19,7 @@ fn golden_traces_decode_to_their_checked_in_expectations() {
     for path in &traces {
         let trace = read_trace(path);
         let mut decoded = trace_as_json(&trace);
-        decoded["stopped_because"] = trace.stopped_because.clone().map_or(Value::Null, Value::String);
+        decoded["stopped_because"] = trace.stopped_because.as_ref().map_or(Value::Null, |why| Value::String(why.to_string()));
         let expected_path = path.with_extension("json");
         if bless {
             std::fs::write(&expected_path, serde_json::to_string_pretty(&decoded).unwrap() + "\n").unwrap();

@@ -726,9 +726,54 @@ pub struct Trace {
     /// Bytes at the end of the file that were not part of a complete, valid chunk.
     pub ignored_bytes: u64,
     /// Why reading stopped before the end of the file, if it did.
-    pub stopped_because: Option<String>,
+    pub stopped_because: Option<ReadStop>,
     /// How the traced image ended; `None` when the trace was cut short (killed).
     pub end: Option<End>,
+}
+
+/// Why [`read_trace`] stopped before the end of a file (FORMAT.md, "What a reader must do").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadStop {
+    /// The file does not start with [`MAGIC`].
+    NotATrace,
+    /// The file is a trace of another format version; nothing was read.
+    UnsupportedVersion {
+        /// The version the file has.
+        found: u16,
+    },
+    /// The file ends inside a chunk (cut short while it was written).
+    Truncated {
+        /// Bytes after the last complete chunk.
+        ignored: u64,
+    },
+    /// A chunk's framing is broken (a checksum mismatch, an impossible length).
+    Damaged {
+        /// Where the chunk starts in the file.
+        offset: usize,
+        /// What is wrong with it.
+        why: &'static str,
+        /// Bytes from that chunk to the end of the file.
+        ignored: u64,
+    },
+    /// A chunk's payload does not decode.
+    Undecodable {
+        /// Where the chunk starts in the file.
+        offset: usize,
+        /// The decoder's error.
+        error: DecodeError,
+    },
+}
+
+impl std::fmt::Display for ReadStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadStop::NotATrace => write!(f, "not a sigtrace file (no SIGTRACE magic)"),
+            ReadStop::UnsupportedVersion { found } => write!(f, "format version {found} is not supported (this reader knows {FORMAT_VERSION})"),
+            ReadStop::Truncated { ignored } => write!(f, "trace ends in a partial generation: {ignored} bytes ignored"),
+            ReadStop::Damaged { offset, why, ignored } => write!(f, "chunk at byte {offset}: {why}; {ignored} bytes ignored"),
+            ReadStop::Undecodable { offset, error } => write!(f, "chunk at byte {offset}: {error}"),
+        }
+    }
 }
 
 /// Decodes a trace file. Never panics: a damaged or truncated tail ends the trace, and the
@@ -737,13 +782,13 @@ pub fn read_trace(bytes: &[u8]) -> Trace {
     let mut trace = Trace::default();
     if bytes.len() < PREAMBLE_LEN || bytes[..MAGIC.len()] != MAGIC {
         trace.ignored_bytes = bytes.len() as u64;
-        trace.stopped_because = Some("not a sigtrace file (no SIGTRACE magic)".into());
+        trace.stopped_because = Some(ReadStop::NotATrace);
         return trace;
     }
     trace.format_version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if trace.format_version != FORMAT_VERSION {
         trace.ignored_bytes = (bytes.len() - PREAMBLE_LEN) as u64;
-        trace.stopped_because = Some(format!("format version {} is not supported (this reader knows {FORMAT_VERSION})", trace.format_version));
+        trace.stopped_because = Some(ReadStop::UnsupportedVersion { found: trace.format_version });
         return trace;
     }
     let mut offset = PREAMBLE_LEN;
@@ -760,18 +805,14 @@ pub fn read_trace(bytes: &[u8]) -> Trace {
                     _ => Ok(()), // an unknown chunk kind from a newer writer: skip it
                 };
                 if let Err(error) = decoded {
-                    trace.stopped_because = Some(format!("chunk at byte {offset}: {error}"));
+                    trace.stopped_because = Some(ReadStop::Undecodable { offset, error });
                     break;
                 }
                 offset = next;
             }
             Err(why) => {
-                let ignored = bytes.len() - offset;
-                trace.stopped_because = Some(if why == TRUNCATED {
-                    format!("trace ends in a partial generation: {ignored} bytes ignored")
-                } else {
-                    format!("chunk at byte {offset}: {why}; {ignored} bytes ignored")
-                });
+                let ignored = (bytes.len() - offset) as u64;
+                trace.stopped_because = Some(if why == TRUNCATED { ReadStop::Truncated { ignored } } else { ReadStop::Damaged { offset, why, ignored } });
                 break;
             }
         }
@@ -932,8 +973,9 @@ mod tests {
         let (_, _, bytes) = sample_trace();
         let trace = read_trace(&bytes[..bytes.len() - 30]);
         assert!(trace.end.is_none());
-        let why = trace.stopped_because.unwrap();
-        assert!(why.starts_with("trace ends in a partial generation: ") && why.ends_with(" bytes ignored"), "{why}");
+        let Some(ReadStop::Truncated { ignored }) = trace.stopped_because else { panic!("{:?}", trace.stopped_because) };
+        assert_eq!(ignored, trace.ignored_bytes);
+        assert_eq!(trace.stopped_because.unwrap().to_string(), format!("trace ends in a partial generation: {ignored} bytes ignored"));
     }
 
     #[test]

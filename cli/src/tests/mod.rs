@@ -16,7 +16,7 @@ use writer::{Generation, Header, Module, Sample, Thread};
 use crate::debuginfo::DebugInfo;
 use crate::file_guard::map_file;
 use crate::info::TraceSummary;
-use crate::profile::{load_trace, load_traces, Profile};
+use crate::profile::{load_trace, load_traces, LoadError, Profile};
 use crate::report::{function_rows, render, thread_weights};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
@@ -343,8 +343,10 @@ fn damaged_and_foreign_files_are_errors_not_panics() {
     let bytes = encode(&header(), &generations(&binary, &binary.build_id));
     let not_a_trace = scratch.write("not-a-trace", b"#!/bin/sh\necho hello\n");
     let error = load_trace(&not_a_trace).err().unwrap();
-    assert!(error.contains("not a sigtrace file"), "{error}");
-    assert!(load_trace(&scratch.0.join("missing")).err().unwrap().starts_with("cannot read "));
+    assert!(matches!(error, LoadError::NoHeader { why: Some(writer::ReadStop::NotATrace), .. }), "{error:?}");
+    assert_eq!(error.to_string(), format!("{}: not a sigtrace file (no SIGTRACE magic)", not_a_trace.display()));
+    let missing = load_trace(&scratch.0.join("missing")).err().unwrap();
+    assert!(matches!(&missing, LoadError::Unreadable { error, .. } if error.kind() == std::io::ErrorKind::NotFound), "{missing:?}");
 
     // Every cut of a valid file loads (or is refused) without panicking; cuts inside the
     // second generation keep the first.
