@@ -27,7 +27,7 @@ use crate::output::warn;
 
 /// The time the symbolisation of one module file may take, all its work added up: opening it
 /// (symbol table, `.eh_frame` ranges, debug files; their loops check the clock every
-/// [`WORK_BETWEEN_CLOCK_CHECKS`] items) and every address looked up in it (checked between
+/// `WORK_BETWEEN_CLOCK_CHECKS` items) and every address looked up in it (checked between
 /// addresses; one DWARF lookup is not interrupted). Past it, the module's remaining addresses
 /// keep their `module+0xOFFSET` names. Real modules take milliseconds (libc with its DWARF:
 /// ~50 ms for a few hundred addresses).

@@ -1,6 +1,6 @@
 //! Interposed `execl`, `execlp` and `execle` (x86_64). They are variadic, which Rust cannot
 //! define; a naked entry stores the five register arguments next to each other and hands them,
-//! with the address of the stack arguments, to [`exec_variadic`], which collects the NULL-
+//! with the address of the stack arguments, to `exec_variadic`, which collects the NULL-
 //! terminated list (into a fixed buffer: no allocation, as these run in `vfork` children) and
 //! goes through the interposed `execv`, `execvp` or `execve`.
 

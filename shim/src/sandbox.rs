@@ -98,7 +98,7 @@ unsafe extern "C" fn seccomp_through_syscall(number: c_long, a1: c_long, a2: c_l
 
 /// Interposed `syscall`: glibc's, instruction for instruction (a naked entry: a raw `clone`
 /// or `vfork` through it behaves as through glibc's), except that `SYS_seccomp` and `SYS_prctl`
-/// go through [`seccomp_through_syscall`] first.
+/// go through `seccomp_through_syscall` first.
 ///
 /// # Safety
 /// Same contract as libc's `syscall`.

@@ -1,4 +1,4 @@
-//! The sampling signal handler. Everything reachable from [`on_sampling_signal`] is
+//! The sampling signal handler. Everything reachable from `on_sampling_signal` is
 //! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
 
 use crate::clock::{clock_ns, monotonic_ns};

@@ -13,19 +13,29 @@
 //! seqlocks, two CPU-sample buffers indexed by `gen % 2`).
 //!
 //! # Invariants
+//! The one list of the protocol's rules: the other crates' docs refer to it by number. The
+//! seqlock is changed only in [`seqlock`] (`enter`, the guard's drop, `reset_after_fork`) and
+//! waited on only through [`generation::wait_for_seqlocks`] (the generation advance, `dlclose`
+//! in the shim) and the registry's reclamation of free slots.
 //! 1. Code reachable from the handler MUST be async-signal-safe: no allocation, no locks, no
 //!    I/O, no panicking path, no lazily-initialised thread-locals; `errno` is restored.
 //!    Otherwise a sample that lands inside `malloc` or a lock deadlocks or corrupts the host.
-//! 2. The handler MUST read `gen` only inside its seqlock critical section, and the drain thread
-//!    MUST publish the new `gen` before reading the seqlocks (both `SeqCst`). Otherwise a
-//!    sample can be written into a ring the drain thread believes closed, and is lost or
-//!    attributed to the wrong generation.
-//! 3. A ring has exactly one producer (its thread's handler, which cannot nest with itself: the
-//!    signal is masked while it runs) and one consumer (the drain thread). Otherwise records
-//!    interleave and the ring is corrupt.
-//! 4. The handler is never uninstalled and the registry never freed while a timer could
-//!    fire. Otherwise a pending signal meets `SIG_DFL` and kills the host.
-//! 5. A full ring drops the sample and counts it; the handler never waits.
+//! 2. The handler MUST read `gen` only inside its seqlock critical section, after a `SeqCst`
+//!    fence that follows its seqlock increment; the drain thread MUST publish the new `gen`,
+//!    then fence, then read the seqlocks ([`seqlock::ThreadSeqlock::enter`],
+//!    [`generation::advance_past`]; model-checked in `tests/loom.rs`). Otherwise a sample can
+//!    be written into a ring the drain thread believes closed, and is lost or attributed to
+//!    the wrong generation.
+//! 3. A ring has exactly one producer (its thread: the handler, which cannot nest with itself
+//!    as the signal is masked while it runs, or an annotation, which enters the seqlock only
+//!    when the thread is not inside it already) and one consumer (the drain thread: one
+//!    `Drainer` per traced image, used under its lock; a forked child abandons the parent's).
+//!    Otherwise records interleave and the ring is corrupt.
+//! 4. The handler is never uninstalled and the registry never freed while a timer could fire;
+//!    a slot returns to FREE only when EXITED, with both rings empty and its seqlock even, and
+//!    its rings stay mapped for the next thread ([`registry`]). Otherwise a pending signal
+//!    meets `SIG_DFL` and kills the host, or a late handler writes into another thread's ring.
+//! 5. A full ring drops the sample and counts it (in periods); the handler never waits.
 //! 6. Reclamation: anything a handler may be reading (unwind snapshots, module arrays, code
 //!    ranges, code that `dlclose` is about to unmap) is released only after a wait that began
 //!    after it was unpublished saw every thread outside its critical section
@@ -38,7 +48,13 @@
 //!    Otherwise a lost period makes a signal storm that takes the thread's CPU for good.
 //! 8. sigtrace's descriptors live at high numbers and are checked to still be ours before any
 //!    `write`, `ioctl` or `close` ([`descriptors`]). Otherwise a number the program closed and
-//!    reused gets trace bytes written into, or closed under, the program's own file.
+//!    reused gets trace bytes written into, or closed under, the program's own file; when the
+//!    program took the trace file's number, the trace goes on in a new file under the next free
+//!    name.
+//! 9. A generation is written with one `write` of its complete chunk, after the advance
+//!    guaranteed no thread still writes into it (the `writer` crate; the format is in
+//!    FORMAT.md). Otherwise a reader meets a generation with records missing, or a damaged
+//!    chunk before the end of the file.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

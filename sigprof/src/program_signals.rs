@@ -234,7 +234,7 @@ fn learn_restorer(signal: i32, sigaction: SigactionFn) {
     }
 }
 
-/// Installs `handler` for `signal` (see [`our_action`]) through the real `sigaction`, and keeps
+/// Installs `handler` for `signal` (see `our_action`) through the real `sigaction`, and keeps
 /// it there for good ([`KEPT`]), with the previous action as the program's. Not for the handler.
 pub fn install_handler(signal: i32, handler: SiginfoHandler, extra_flags: i32, sigaction: SigactionFn) -> std::io::Result<()> {
     let action = our_action(signal, handler as usize, extra_flags);

@@ -3,11 +3,9 @@
 //!
 //! Slot life: FREE → CLAIMED (being set up, by the thread itself or the start-up scan) →
 //! ACTIVE (sampled) → EXITED (timer disarmed; the drain thread still owns its rings) → FREE
-//! (the drain thread found both rings empty after a generation advance). Invariants:
-//! 1. Only the slot's own thread produces into its rings; only the drain thread consumes.
-//! 2. A slot returns to FREE only when EXITED, both rings empty and its seqlock even, so no
-//!    handler can still write into it; its rings are kept mapped for the next thread.
-//! 3. The registry is created once at start-up and never freed: handlers may run at any time.
+//! (the drain thread found both rings empty after a generation advance). The rules are the
+//! crate's invariants 3 (one producer, one consumer per ring) and 4 (the registry is never
+//! freed; a slot is freed only when EXITED, its rings empty and its seqlock even).
 
 use crate::ring::SampleRing;
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
@@ -139,7 +137,7 @@ impl ThreadSlot {
 }
 
 /// The slot array, in zero-filled anonymous memory: pages are touched only as slots are used,
-/// so a large capacity costs nothing at start-up. Never unmapped (invariant 3).
+/// so a large capacity costs nothing at start-up. Never unmapped (crate invariant 4).
 struct SlotArray {
     first: *const ThreadSlot,
     len: usize,
@@ -224,7 +222,7 @@ impl Registry {
         });
         let pointer = Box::into_raw(registry);
         match REGISTRY.compare_exchange(std::ptr::null_mut(), pointer, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: `pointer` was just leaked and is now owned by REGISTRY forever (invariant 3).
+            // SAFETY: `pointer` was just leaked and is now owned by REGISTRY forever (crate invariant 4).
             Ok(_) => Some(unsafe { &*pointer }),
             Err(existing) => {
                 // SAFETY: we lost the race; `pointer` was never shared, so we still own it. The
@@ -239,7 +237,7 @@ impl Registry {
 
     /// The registry, if sampling was set up. Async-signal-safe.
     pub fn get() -> Option<&'static Registry> {
-        // SAFETY: a non-null REGISTRY points at a leaked, never-freed Registry (invariant 3).
+        // SAFETY: a non-null REGISTRY points at a leaked, never-freed Registry (crate invariant 4).
         unsafe { REGISTRY.load(Ordering::Acquire).as_ref() }
     }
 

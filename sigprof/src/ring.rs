@@ -1,8 +1,9 @@
 //! A single-producer single-consumer ring of 64-bit words holding sample records.
 //!
-//! The producer is the signal handler of the slot's thread; the consumer is the drain thread.
-//! Invariant: the producer never nests with itself, because the sampling signal is masked
-//! while its handler runs (`sa_mask`), and no other code of the thread writes the sample rings.
+//! The producer is the slot's thread (its signal handler, or an annotation); the consumer is
+//! the drain thread: the crate's invariant 3. The producer never nests with itself: the
+//! sampling signal is masked while its handler runs (`sa_mask`), and annotations skip their
+//! event when the thread is already inside its seqlock.
 //!
 //! Record layout (words): `[header, timestamp, weight, payload…]`, where
 //! `header = total_words | walk << 32 | kind << 40`. Samples (kind 0) carry their frames as

@@ -190,8 +190,8 @@ impl ThreadTimer {
     }
 
     /// The storm guard, called by the thread's handler for each of its samples: every
-    /// [`GUARD_WINDOW_SAMPLES`] samples it reads the thread's CPU clock (one system call), and a
-    /// thread signalled more than [`GUARD_MAX_RATIO`] times faster than its period has its
+    /// `GUARD_WINDOW_SAMPLES` samples it reads the thread's CPU clock (one system call), and a
+    /// thread signalled more than `GUARD_MAX_RATIO` times faster than its period has its
     /// timer re-programmed to the period; if it storms again, or cannot be re-programmed, its
     /// timer is stopped. Whatever ordering mistake lets a period go wrong, a thread never spends
     /// its time taking signals. Async-signal-safe; calling thread only.

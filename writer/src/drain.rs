@@ -1,20 +1,12 @@
 //! The drain thread: empties the sampling rings, closes a generation every generation period
 //! and appends it to the trace file. Runs with every signal blocked; never runs in a handler.
 //!
-//! Invariants:
-//! 1. Exactly one `Drainer` exists per traced image and it is only used under its cell's lock,
-//!    so the rings have a single consumer and the generation a single writer. After `fork` the
-//!    child abandons the parent's cell (its lock may be held by a thread that no longer exists)
-//!    and installs a fresh one.
-//! 2. A generation is written with one `write_all` of a complete chunk (see `format`), after
-//!    the advance protocol guaranteed no thread still writes into it.
-//! 3. Unwind snapshots replaced during a generation are freed only after an advance that began
-//!    after their replacement *completed* (every thread seen outside its critical section);
-//!    an advance whose wait ran out of patience defers them to a later one (see
-//!    `sigprof::generation`, the reclamation rule).
-//! 4. The trace file is written only while its descriptor still refers to the file we created
-//!    (see `trace_file`); when the program took the number over, the trace goes on in a new
-//!    file under the next free name, with one line on stderr.
+//! The drain thread's part of the protocol is in `sigprof`'s invariants: 3 (one `Drainer` per
+//! traced image, used only under its cell's lock, is the rings' single consumer and the
+//! generation's single writer; after `fork` the child abandons the parent's cell, whose lock
+//! a vanished thread may hold), 6 (replaced unwind snapshots are freed only after an advance
+//! that *completed*), 8 (the trace file is written only while its descriptor is still ours,
+//! `trace_file`) and 9 (a generation is one `write` of a complete chunk, after its advance).
 
 use crate::format::{
     counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Module,

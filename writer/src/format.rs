@@ -8,13 +8,9 @@
 //! TAG 'E'    := how the traced image ended (exit, _exit, fatal signal, exec), after its last generation
 //! ```
 //!
-//! Invariants:
-//! 1. A chunk is written with one `write` of its complete bytes; a reader that finds a short
-//!    or damaged chunk stops there and keeps every complete chunk before it.
-//! 2. A generation never refers to anything outside itself (thread indices, stack ids and
-//!    modules are its own), so any complete generation decodes without the others.
-//! 3. Fields are only ever appended at the end of a payload; a decoder ignores trailing
-//!    bytes it does not know, so a newer minor writer stays readable.
+//! The format's rules, byte layout and what a reader does with a damaged tail are in FORMAT.md
+//! (at the repository's root): a chunk is written with one `write` (`sigprof` invariant 9), a
+//! generation refers to nothing outside itself, and fields are only ever appended.
 
 use crate::stack_table::{StackTable, NO_NODE};
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
@@ -434,7 +430,7 @@ pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
 
 /// Encodes a generation. Samples should be sorted by time (their timestamps are stored as
 /// deltas; an unsorted list still round-trips, only less compactly). Stacks are stored in the
-/// prefix tree's order (see [`encode_stack_tree`]), which a reader sees as the stack table:
+/// prefix tree's order (see `encode_stack_tree`), which a reader sees as the stack table:
 /// samples and walk codes are renumbered with them, so a generation whose stacks are not in
 /// that order decodes to the same samples under other stack ids.
 ///
