@@ -60,12 +60,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
 
 /// The process's sampling source, once chosen.
 pub fn current_source() -> Option<TimerSource> {
-    match SOURCE.load(Ordering::Acquire) {
-        s if s == TimerSource::Perf as u8 => Some(TimerSource::Perf),
-        s if s == TimerSource::Posix as u8 => Some(TimerSource::Posix),
-        s if s == TimerSource::Itimer as u8 => Some(TimerSource::Itimer),
-        _ => None,
-    }
+    TimerSource::from_u8(SOURCE.load(Ordering::Acquire))
 }
 
 /// Arms the timer of a newly registered thread with the process's source. Under `auto`, a

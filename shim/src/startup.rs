@@ -72,7 +72,7 @@ pub fn resume_after_failed_exec() {
             sigprof::timer::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
         }
         for slot in registry.live_slots() {
-            if slot.state.load(std::sync::atomic::Ordering::Acquire) == sigprof::registry::SLOT_ACTIVE {
+            if slot.state.load() == sigprof::registry::SlotState::Active {
                 sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::timer::CountFrom::Arming);
             }
         }

@@ -5,7 +5,7 @@ use crate::lifecycle;
 use crate::log;
 use crate::next_fn::NextFn;
 use crate::sampling;
-use sigprof::registry::{Registry, SLOT_ACTIVE, SLOT_EXITED};
+use sigprof::registry::{Registry, SlotState};
 use sigprof::timer::CountFrom;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -189,8 +189,8 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         let len = name.iter().position(|&b| b == 0).unwrap_or(16);
         slot.set_exit_name(&name[..len]);
         registry.detach_current_thread();
-        slot.state.store(SLOT_EXITED, Ordering::Release);
-        if registry.live_slots().all(|slot| slot.state.load(Ordering::Acquire) != SLOT_ACTIVE) && no_other_program_thread_runs() {
+        slot.state.store(SlotState::Exited);
+        if registry.live_slots().all(|slot| slot.state.load() != SlotState::Active) && no_other_program_thread_runs() {
             end_with_the_last_thread();
         }
     });

@@ -14,10 +14,45 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use unwind::{CachePool, Published, StackBounds, UnwindSnapshot};
 
-pub const SLOT_FREE: u8 = 0;
-pub const SLOT_CLAIMED: u8 = 1;
-pub const SLOT_ACTIVE: u8 = 2;
-pub const SLOT_EXITED: u8 = 3;
+/// Where a slot is in its life (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SlotState {
+    /// Unused; zero-filled memory is a free slot.
+    Free = 0,
+    /// Being set up, by the thread itself or the start-up scan.
+    Claimed = 1,
+    /// Sampled.
+    Active = 2,
+    /// Its thread exited and its timer is disarmed; the drain thread still owns its rings.
+    Exited = 3,
+}
+
+/// A slot's [`SlotState`], shared between its thread, its handler and the drain thread: stored
+/// with `Release`, loaded with `Acquire`. Decoded only here.
+pub struct SlotStateCell(AtomicU8);
+
+impl SlotStateCell {
+    /// The state. Async-signal-safe.
+    pub fn load(&self) -> SlotState {
+        match self.0.load(Ordering::Acquire) {
+            1 => SlotState::Claimed,
+            2 => SlotState::Active,
+            3 => SlotState::Exited,
+            _ => SlotState::Free,
+        }
+    }
+
+    /// Moves the slot to `state`. Async-signal-safe.
+    pub fn store(&self, state: SlotState) {
+        self.0.store(state as u8, Ordering::Release);
+    }
+
+    /// Moves a free slot to `Claimed`; false when it was not free.
+    fn claim_if_free(&self) -> bool {
+        self.0.compare_exchange(SlotState::Free as u8, SlotState::Claimed as u8, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+}
 
 /// The value of [`CURRENT_SLOT`] for a thread whose slot was released.
 const DETACHED: u32 = u32::MAX;
@@ -53,7 +88,7 @@ pub enum UnwindChoice {
 
 /// One thread's sampling state.
 pub struct ThreadSlot {
-    pub state: AtomicU8,
+    pub state: SlotStateCell,
     pub tid: AtomicU32,
     pub seqlock: ThreadSeqlock,
     stack_lo: AtomicU64,
@@ -162,7 +197,7 @@ impl std::ops::Deref for SlotArray {
     fn deref(&self) -> &[ThreadSlot] {
         // SAFETY: `first` points at `len` slots of zero-filled, page-aligned memory that is never
         // unmapped; all-zero bytes are a valid FREE ThreadSlot (atomics, null pointers, zero
-        // counters, state SLOT_FREE = 0, disarmed timer).
+        // counters, state SlotState::Free = 0, disarmed timer).
         unsafe { std::slice::from_raw_parts(self.first, self.len) }
     }
 }
@@ -258,7 +293,7 @@ impl Registry {
     pub fn live_slots(&self) -> impl Iterator<Item = &ThreadSlot> {
         self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())]
             .iter()
-            .filter(|slot| matches!(slot.state.load(Ordering::Acquire), SLOT_ACTIVE | SLOT_EXITED))
+            .filter(|slot| matches!(slot.state.load(), SlotState::Active | SlotState::Exited))
     }
 
     /// Claims a free slot for thread `tid` with `bounds` and maps its rings. Any thread, not the
@@ -266,11 +301,11 @@ impl Registry {
     pub fn claim_slot(&self, tid: u32, bounds: StackBounds) -> Option<usize> {
         let ring_words = self.config.ring_words;
         for (index, slot) in self.slots.iter().enumerate() {
-            if slot.state.compare_exchange(SLOT_FREE, SLOT_CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            if !slot.state.claim_if_free() {
                 continue;
             }
             if !(slot.rings[0].ensure_allocated(ring_words) && slot.rings[1].ensure_allocated(ring_words)) {
-                slot.state.store(SLOT_FREE, Ordering::Release);
+                slot.state.store(SlotState::Free);
                 return None;
             }
             slot.tid.store(tid, Ordering::Relaxed);
@@ -281,7 +316,7 @@ impl Registry {
             slot.exited_ns.store(0, Ordering::Relaxed);
             slot.set_exit_name(b"");
             self.high_water.fetch_max(index + 1, Ordering::AcqRel);
-            slot.state.store(SLOT_ACTIVE, Ordering::Release);
+            slot.state.store(SlotState::Active);
             return Some(index);
         }
         None
@@ -307,8 +342,7 @@ impl Registry {
                 // SAFETY: gettid is a plain syscall without side effects.
                 let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
                 let limit = self.high_water.load(Ordering::Acquire).min(self.slots.len());
-                let index =
-                    self.slots[..limit].iter().position(|slot| slot.state.load(Ordering::Acquire) == SLOT_ACTIVE && slot.tid.load(Ordering::Relaxed) == tid)?;
+                let index = self.slots[..limit].iter().position(|slot| slot.state.load() == SlotState::Active && slot.tid.load(Ordering::Relaxed) == tid)?;
                 CURRENT_SLOT.with(|current| current.set(index as u32 + 1));
                 self.slots.get(index)
             }
@@ -321,8 +355,8 @@ impl Registry {
     pub fn reclaim_exited_slots(&self) -> usize {
         let mut reclaimed = 0;
         for slot in self.live_slots() {
-            if slot.state.load(Ordering::Acquire) == SLOT_EXITED && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0 {
-                slot.state.store(SLOT_FREE, Ordering::Release);
+            if slot.state.load() == SlotState::Exited && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0 {
+                slot.state.store(SlotState::Free);
                 reclaimed += 1;
             }
         }
@@ -340,7 +374,7 @@ impl Registry {
             slot.rings.iter().chain(&slot.event_rings).for_each(SampleRing::discard);
             slot.dropped.iter().for_each(|dropped| dropped.store(0, Ordering::Relaxed));
             slot.seqlock.reset_after_fork();
-            slot.state.store(SLOT_FREE, Ordering::Release);
+            slot.state.store(SlotState::Free);
         }
         self.dropped_no_slot.store(0, Ordering::Relaxed);
         self.threads_without_slot.store(0, Ordering::Relaxed);

@@ -35,7 +35,8 @@ impl TimerSource {
         }
     }
 
-    fn from_u8(value: u8) -> Option<TimerSource> {
+    /// The source stored as `value` (`source as u8`), `None` for 0 (none chosen, or disarmed).
+    pub fn from_u8(value: u8) -> Option<TimerSource> {
         match value {
             1 => Some(TimerSource::Perf),
             2 => Some(TimerSource::Posix),

@@ -16,7 +16,7 @@ use crate::stack_table::StackTable;
 use crate::trace_file::{FileState, TraceFile};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
-use sigprof::registry::{SLOT_ACTIVE, SLOT_EXITED};
+use sigprof::registry::SlotState;
 use sigprof::ring::SampleRecord;
 use sigprof::Registry;
 use std::collections::HashMap;
@@ -378,7 +378,7 @@ impl Drainer {
     fn reap_vanished_threads(&mut self, end_time: u64) {
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
-            if slot.state.load(Ordering::Acquire) != SLOT_ACTIVE || thread_is_alive(tid) {
+            if slot.state.load() != SlotState::Active || thread_is_alive(tid) {
                 continue;
             }
             slot.timer.disarm();
@@ -387,7 +387,7 @@ impl Drainer {
                 slot.exit_cpu_ns.store(known.cpu_ns, Ordering::Relaxed);
             }
             slot.exited_ns.store(end_time, Ordering::Relaxed);
-            slot.state.store(SLOT_EXITED, Ordering::Release);
+            slot.state.store(SlotState::Exited);
         }
     }
 
@@ -436,7 +436,7 @@ impl Drainer {
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
             }
-            let exited = slot.state.load(Ordering::Acquire) == SLOT_EXITED;
+            let exited = slot.state.load() == SlotState::Exited;
             let (name, cpu_ns) = if exited { (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed)) } else { (thread_name(tid), thread_cpu_ns(tid)) };
             let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
             if !name.is_empty() {
