@@ -225,7 +225,9 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
         match pool.claim(registry.slot_index(slot)) {
             // The walk runs on the lease's own stack when it has one; else it needs room here.
             Some(mut lease) if lease.has_stack() || room.is_some_and(|room| room >= DWARF_STACK_NEED) => {
-                let stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
+                // SAFETY: the bounds are this (interrupted) thread's stack, mapped while its
+                // handler runs.
+                let stack = unsafe { StackMemory::for_dwarf_walk(bounds, regs.sp) };
                 let mut end = WalkEnd::BadFrame;
                 lease.run_with_cache(&mut |cache| {
                     end = walk_stack_dwarf(regs, &stack, &snapshot.dwarf, cache, &snapshot.code, max_depth, &mut push).1;
@@ -246,7 +248,8 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
     // SeqCst pairs with `dlclose`'s increment and seqlock reads (Dekker: either it sees this
     // thread inside, or this thread sees the unload).
     let code = snapshot.map(|s| &s.code).filter(|_| registry.code_unloading.load(Ordering::SeqCst) == 0);
-    let stack = StackMemory::for_walk(bounds, regs.sp);
+    // SAFETY: the bounds are this (interrupted) thread's stack, mapped while its handler runs.
+    let stack = unsafe { StackMemory::for_walk(bounds, regs.sp) };
     let (_, end) = walk_stack(regs, &stack, code, max_depth, &mut push);
     fallback.code(end)
 }

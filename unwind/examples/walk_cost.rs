@@ -62,14 +62,16 @@ fn main() {
     println!("{:>6} {:>14} {:>14} {:>8} {:>8}", "depth", "fp ns/walk", "dwarf ns/walk", "fp fr", "dwarf fr");
     for depth in [8usize, 32, 128] {
         recurse(depth, &mut |regs| {
-            let stack = StackMemory::for_walk(bounds, regs.sp);
+            // SAFETY: the main thread's own stack, walked from a frame of its own.
+            let stack = unsafe { StackMemory::for_walk(bounds, regs.sp) };
             let (fp_ns, fp_frames) = median_ns(20_000, || {
                 walk_stack(&regs, &stack, Some(&snapshot.code), 512, &mut |f| {
                     black_box(f);
                 })
                 .0
             });
-            let dwarf_stack = StackMemory::for_dwarf_walk(bounds, regs.sp);
+            // SAFETY: as above.
+            let dwarf_stack = unsafe { StackMemory::for_dwarf_walk(bounds, regs.sp) };
             let mut lease = pool.claim(0).expect("a cache");
             let (dwarf_ns, dwarf_frames) = median_ns(20_000, || {
                 unwind::dwarf::walk_stack_dwarf(&regs, &dwarf_stack, &snapshot.dwarf, lease.cache(), &snapshot.code, 512, &mut |f| {

@@ -16,7 +16,14 @@ pub struct CodeRanges {
 }
 
 impl CodeRanges {
-    pub fn new(mut executable: Vec<AddressRange>, mut readable: Vec<AddressRange>) -> CodeRanges {
+    /// The ranges a walk may read code bytes from (to name a frameless leaf's caller) and may
+    /// accept return addresses in.
+    ///
+    /// # Safety
+    /// Every range must stay mapped and readable while the `CodeRanges` can be used: walks read
+    /// inside them directly (a `dlclose` unmaps code only after no handler can be reading it,
+    /// `sigprof` invariant 6).
+    pub unsafe fn new(mut executable: Vec<AddressRange>, mut readable: Vec<AddressRange>) -> CodeRanges {
         executable.sort_by_key(|range| range.start);
         readable.sort_by_key(|range| range.start);
         CodeRanges { executable: executable.into(), readable: readable.into() }
@@ -81,10 +88,13 @@ mod tests {
 
     #[test]
     fn lookups_respect_range_ends() {
-        let ranges = CodeRanges::new(
-            vec![AddressRange { start: 0x3000, end: 0x4000 }, AddressRange { start: 0x1000, end: 0x2000 }],
-            vec![AddressRange { start: 0x8000, end: 0x9000 }],
-        );
+        // SAFETY: the test only looks the ranges up; nothing reads inside them.
+        let ranges = unsafe {
+            CodeRanges::new(
+                vec![AddressRange { start: 0x3000, end: 0x4000 }, AddressRange { start: 0x1000, end: 0x2000 }],
+                vec![AddressRange { start: 0x8000, end: 0x9000 }],
+            )
+        };
         assert!(ranges.is_executable(0x1000, 5));
         assert!(ranges.is_executable(0x1ffb, 5));
         assert!(!ranges.is_executable(0x1ffc, 5));
@@ -99,7 +109,9 @@ mod tests {
 
     #[test]
     fn the_remembered_range_answers_like_the_search() {
-        let ranges = CodeRanges::new(vec![AddressRange { start: 0x3000, end: 0x4000 }, AddressRange { start: 0x1000, end: 0x2000 }], vec![]);
+        let executable = vec![AddressRange { start: 0x3000, end: 0x4000 }, AddressRange { start: 0x1000, end: 0x2000 }];
+        // SAFETY: as above.
+        let ranges = unsafe { CodeRanges::new(executable, vec![]) };
         let mut lookup = ExecutableLookup::new(&ranges);
         for address in [0x1000u64, 0x1ffb, 0x1ffc, 0x2000, 0x3fff, 0xfff, 0x1800, u64::MAX, 0x3000, 0x0] {
             assert_eq!(lookup.contains(address, 5), ranges.is_executable(address, 5), "{address:#x}");

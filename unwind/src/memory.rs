@@ -40,7 +40,12 @@ impl StackMemory {
     /// The view for a walk starting at `sp`. If `sp` lies outside the known bounds (an
     /// alternate signal stack, a coroutine stack) or the bounds are unknown, reads are checked
     /// by the kernel instead. Async-signal-safe.
-    pub fn for_walk(bounds: StackBounds, sp: u64) -> StackMemory {
+    ///
+    /// # Safety
+    /// Known `bounds` must be a stack that stays mapped while the view is used (the interrupted
+    /// thread's, which cannot unmap it while its handler runs): reads from `sp` up to
+    /// `bounds.hi` are made directly, without the kernel's check.
+    pub unsafe fn for_walk(bounds: StackBounds, sp: u64) -> StackMemory {
         if bounds.is_known() && bounds.contains(sp) {
             StackMemory { lo: sp, hi: bounds.hi, direct: true }
         } else {
@@ -51,8 +56,12 @@ impl StackMemory {
     /// The view for a DWARF walk: like [`StackMemory::for_walk`], but also the 128-byte red
     /// zone below `sp`, which epilogue rules may read (it is mapped: the kernel placed the
     /// signal frame below it on this very stack). Async-signal-safe.
-    pub fn for_dwarf_walk(bounds: StackBounds, sp: u64) -> StackMemory {
-        let view = StackMemory::for_walk(bounds, sp);
+    ///
+    /// # Safety
+    /// As for [`StackMemory::for_walk`].
+    pub unsafe fn for_dwarf_walk(bounds: StackBounds, sp: u64) -> StackMemory {
+        // SAFETY: the caller's contract is ours.
+        let view = unsafe { StackMemory::for_walk(bounds, sp) };
         let lo = if view.direct { sp.saturating_sub(RED_ZONE).max(bounds.lo) } else { sp.saturating_sub(RED_ZONE) };
         StackMemory { lo, ..view }
     }
@@ -102,7 +111,8 @@ mod tests {
         let words = [1u64, 2, 3, 4];
         let lo = words.as_ptr() as u64;
         let bounds = StackBounds { lo, hi: lo + 32 };
-        let memory = StackMemory::for_walk(bounds, lo + 8);
+        // SAFETY: the bounds are the test's own live buffer.
+        let memory = unsafe { StackMemory::for_walk(bounds, lo + 8) };
         assert_eq!(memory.read_word(lo + 8), Some(2));
         assert_eq!(memory.read_word(lo + 24), Some(4));
         assert_eq!(memory.read_word(lo), None, "below the stack pointer");
@@ -114,7 +124,8 @@ mod tests {
     fn unknown_bounds_read_through_the_kernel() {
         let word = 0xdead_beef_u64;
         let address = &word as *const u64 as u64;
-        let memory = StackMemory::for_walk(StackBounds::UNKNOWN, address);
+        // SAFETY: unknown bounds: every read is checked by the kernel.
+        let memory = unsafe { StackMemory::for_walk(StackBounds::UNKNOWN, address) };
         assert_eq!(memory.read_word(address), Some(0xdead_beef));
         assert_eq!(read_word_via_kernel(8), None, "page zero is never mapped");
     }

@@ -201,7 +201,9 @@ fn eh_frame_length(mapped: &[u8]) -> usize {
 pub fn code_ranges(modules: &[LoadedModule]) -> CodeRanges {
     let executable = modules.iter().flat_map(|m| m.executable_ranges.iter().copied()).collect();
     let readable = modules.iter().flat_map(|m| m.readable_ranges.iter().copied()).collect();
-    CodeRanges::new(executable, readable)
+    // SAFETY: the ranges of loaded modules, mapped until their `dlclose`, which waits until no
+    // handler can be reading them.
+    unsafe { CodeRanges::new(executable, readable) }
 }
 
 /// # Safety

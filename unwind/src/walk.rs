@@ -122,7 +122,8 @@ mod tests {
         words[3] = 0; // frame 2 is the root
         let bounds = StackBounds { lo: base, hi: base + words.len() as u64 * 8 };
         let regs = Regs { pc: 0x1000, sp: base, fp: base + 8, lr: 0 };
-        let stack = StackMemory::for_walk(bounds, regs.sp);
+        // SAFETY: `words` lives until the end of the test.
+        let stack = unsafe { StackMemory::for_walk(bounds, regs.sp) };
         let mut frames = Vec::new();
         let (depth, end) = walk_stack(&regs, &stack, None, 64, &mut |frame| frames.push(frame));
         assert_eq!((depth, end), (3, WalkEnd::Root));
@@ -140,7 +141,8 @@ mod tests {
         words[1] = base; // points below itself
         let bounds = StackBounds { lo: base, hi: base + words.len() as u64 * 8 };
         let regs = Regs { pc: 0x1000, sp: base, fp: base + 8, lr: 0 };
-        let stack = StackMemory::for_walk(bounds, regs.sp);
+        // SAFETY: `words` lives until the end of the test.
+        let stack = unsafe { StackMemory::for_walk(bounds, regs.sp) };
         let (depth, end) = walk_stack(&regs, &stack, None, 64, &mut |_| {});
         assert_eq!((depth, end), (2, WalkEnd::BadFrame));
     }
@@ -151,7 +153,8 @@ mod tests {
         let base = words.as_ptr() as u64;
         let bounds = StackBounds { lo: base, hi: base + words.len() as u64 * 8 };
         let regs = Regs { pc: 0x1000, sp: base, fp: base + 4096, lr: 0 };
-        let stack = StackMemory::for_walk(bounds, regs.sp);
+        // SAFETY: `words` lives until the end of the test.
+        let stack = unsafe { StackMemory::for_walk(bounds, regs.sp) };
         let (depth, end) = walk_stack(&regs, &stack, None, 64, &mut |_| {});
         assert_eq!((depth, end), (1, WalkEnd::StackBounds));
     }
