@@ -7,7 +7,7 @@
 //! crate's invariants 3 (one producer, one consumer per ring) and 4 (the registry is never
 //! freed; a slot is freed only when EXITED, its rings empty and its seqlock even).
 
-use crate::ring::SampleRing;
+use crate::ring::{RingConsumer, RingProducer, SampleRing};
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
 use crate::timer::ThreadTimer;
 use std::cell::Cell;
@@ -115,9 +115,12 @@ impl ThreadSlot {
         StackBounds { lo: self.stack_lo.load(Ordering::Relaxed), hi: self.stack_hi.load(Ordering::Relaxed) }
     }
 
-    /// The ring a writer holding `guard` writes into. Async-signal-safe.
-    pub fn ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>) -> &'a SampleRing {
-        &self.rings[(guard.generation() % 2) as usize]
+    /// The ring a writer holding `guard` writes into: its producer side (the guard shows the
+    /// calling thread is inside its seqlock). Async-signal-safe.
+    pub fn ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>) -> RingProducer<'a> {
+        // SAFETY: a seqlock guard is only made by the slot's own thread (`ThreadSeqlock::enter`
+        // is called by its owner only), the ring's single producer (invariant 3).
+        unsafe { self.rings[(guard.generation() % 2) as usize].producer() }
     }
 
     /// Counts a sample of `weight` periods (an event: 1) lost in the guard's generation: drops
@@ -129,19 +132,28 @@ impl ThreadSlot {
 
     /// The event ring a writer holding `guard` writes into, mapped on first use (`mmap`,
     /// async-signal-safe). `None` if it cannot be mapped.
-    pub fn event_ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>, words: usize) -> Option<&'a SampleRing> {
+    pub fn event_ring_for<'a>(&'a self, guard: &SeqlockGuard<'_>, words: usize) -> Option<RingProducer<'a>> {
         let ring = &self.event_rings[(guard.generation() % 2) as usize];
-        ring.ensure_allocated(words).then_some(ring)
+        // SAFETY: as in `ring_for`.
+        ring.ensure_allocated(words).then(|| unsafe { ring.producer() })
     }
 
-    /// The event ring of generation `generation`, for the drain thread.
-    pub fn event_ring_of_generation(&self, generation: u64) -> &SampleRing {
-        &self.event_rings[(generation % 2) as usize]
+    /// The consumer side of the event ring of generation `generation`, bypassing the seqlock.
+    ///
+    /// # Safety
+    /// Only the drain thread, the rings' single consumer, may call it (invariant 3).
+    pub unsafe fn drain_event_ring_of_generation(&self, generation: u64) -> RingConsumer<'_> {
+        // SAFETY: the caller's contract.
+        unsafe { self.event_rings[(generation % 2) as usize].consumer() }
     }
 
-    /// The ring of generation `generation`, for the drain thread (the single consumer).
-    pub fn ring_of_generation(&self, generation: u64) -> &SampleRing {
-        &self.rings[(generation % 2) as usize]
+    /// The consumer side of the sample ring of generation `generation`, bypassing the seqlock.
+    ///
+    /// # Safety
+    /// Only the drain thread, the rings' single consumer, may call it (invariant 3).
+    pub unsafe fn drain_ring_of_generation(&self, generation: u64) -> RingConsumer<'_> {
+        // SAFETY: the caller's contract.
+        unsafe { self.rings[(generation % 2) as usize].consumer() }
     }
 
     /// Takes (and resets) the drop count of a closed generation. Drain thread only.
@@ -371,7 +383,9 @@ impl Registry {
     pub fn reset_after_fork(&self) {
         for slot in self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())].iter() {
             slot.timer.forget_after_fork();
-            slot.rings.iter().chain(&slot.event_rings).for_each(SampleRing::discard);
+            // SAFETY: in the forked child only this thread exists: no producer, and the parent's
+            // consumer is not in this process.
+            slot.rings.iter().chain(&slot.event_rings).for_each(|ring| unsafe { ring.consumer() }.discard());
             slot.dropped.iter().for_each(|dropped| dropped.store(0, Ordering::Relaxed));
             slot.seqlock.reset_after_fork();
             slot.state.store(SlotState::Free);

@@ -68,9 +68,30 @@ impl SampleRing {
         true
     }
 
-    /// Starts a record of up to `max_frames` frames, or returns `None` when the ring lacks room
-    /// for the largest such record (the caller counts a drop). Async-signal-safe.
-    pub fn begin_record(&self, max_frames: usize) -> Option<RecordWriter<'_>> {
+    /// The producer's side. Async-signal-safe.
+    ///
+    /// # Safety
+    /// Only the ring's one producer may use it (the slot's own thread, inside its seqlock:
+    /// `sigprof` invariant 3); `ThreadSlot::ring_for` hands it out safely.
+    pub unsafe fn producer(&self) -> RingProducer<'_> {
+        RingProducer(self)
+    }
+
+    /// The consumer's side.
+    ///
+    /// # Safety
+    /// Only the ring's one consumer may use it (the drain thread, or a forked child before its
+    /// sampling restarts: `sigprof` invariant 3).
+    pub unsafe fn consumer(&self) -> RingConsumer<'_> {
+        RingConsumer(self)
+    }
+
+    /// True when nothing is waiting to be read. Any thread (a racy but harmless read).
+    pub fn is_empty(&self) -> bool {
+        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Relaxed)
+    }
+
+    fn begin_record(&self, max_frames: usize) -> Option<RecordWriter<'_>> {
         let buffer = self.buffer.load(Ordering::Acquire);
         let capacity = self.capacity.load(Ordering::Relaxed);
         if buffer.is_null() {
@@ -85,31 +106,21 @@ impl SampleRing {
         Some(RecordWriter { ring: self, buffer, mask: capacity - 1, start: head, words: RECORD_HEADER_WORDS as u64 })
     }
 
-    /// Drops every record not yet read. Consumer side; only while no producer can write (a
-    /// forked child before its sampling restarts).
-    pub fn discard(&self) {
+    fn discard(&self) {
         self.tail.0.store(self.head.0.load(Ordering::Acquire), Ordering::Release);
     }
 
-    /// Words waiting to be read, and the capacity (0 while unallocated). Drain thread.
-    pub fn fill(&self) -> (u64, u64) {
+    fn fill(&self) -> (u64, u64) {
         let used = self.head.0.load(Ordering::Acquire).wrapping_sub(self.tail.0.load(Ordering::Relaxed));
         (used, self.capacity.load(Ordering::Relaxed))
     }
 
-    /// True when nothing is waiting to be read.
-    pub fn is_empty(&self) -> bool {
-        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Relaxed)
-    }
-
-    /// Removes the oldest record. Drain thread only (the single consumer).
-    pub fn pop(&self) -> Option<SampleRecord> {
+    fn pop(&self) -> Option<SampleRecord> {
         let mut record = SampleRecord { time_ns: 0, weight: 0, walk: 0, kind: 0, frames: Vec::new() };
         self.pop_into(&mut record).then_some(record)
     }
 
-    /// Like [`SampleRing::pop`], reusing `record` (and its frame buffer). Drain thread only.
-    pub fn pop_into(&self, record: &mut SampleRecord) -> bool {
+    fn pop_into(&self, record: &mut SampleRecord) -> bool {
         let buffer = self.buffer.load(Ordering::Acquire);
         if buffer.is_null() {
             return false;
@@ -155,6 +166,51 @@ fn map_words(words: usize) -> Option<*mut AtomicU64> {
 impl Default for SampleRing {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A ring's producer side: the slot's own thread (its handler, or an annotation), inside its
+/// seqlock.
+#[derive(Clone, Copy)]
+pub struct RingProducer<'ring>(&'ring SampleRing);
+
+impl<'ring> RingProducer<'ring> {
+    /// Starts a record of up to `max_frames` frames, or returns `None` when the ring lacks room
+    /// for the largest such record (the caller counts a drop). Async-signal-safe.
+    pub fn begin_record(self, max_frames: usize) -> Option<RecordWriter<'ring>> {
+        self.0.begin_record(max_frames)
+    }
+}
+
+/// A ring's consumer side: the drain thread.
+#[derive(Clone, Copy)]
+pub struct RingConsumer<'ring>(&'ring SampleRing);
+
+impl RingConsumer<'_> {
+    /// Removes the oldest record.
+    pub fn pop(self) -> Option<SampleRecord> {
+        self.0.pop()
+    }
+
+    /// Like [`RingConsumer::pop`], reusing `record` (and its frame buffer).
+    pub fn pop_into(self, record: &mut SampleRecord) -> bool {
+        self.0.pop_into(record)
+    }
+
+    /// Words waiting to be read, and the capacity (0 while unallocated).
+    pub fn fill(self) -> (u64, u64) {
+        self.0.fill()
+    }
+
+    /// True when nothing is waiting to be read.
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Drops every record not yet read; only while no producer can write (a forked child
+    /// before its sampling restarts).
+    pub fn discard(self) {
+        self.0.discard()
     }
 }
 

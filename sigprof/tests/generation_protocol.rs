@@ -49,7 +49,8 @@ fn closed_generations_hold_only_their_own_records() {
         assert_eq!(result.closed, open);
         assert_eq!(result.writers_still_inside, 0);
         for slot in registry.live_slots() {
-            while let Some(record) = slot.ring_of_generation(result.closed).pop() {
+            // SAFETY: this thread is the rings' only consumer.
+            while let Some(record) = unsafe { slot.drain_ring_of_generation(result.closed) }.pop() {
                 assert_eq!(record.time_ns, result.closed, "a record of generation {} in closed generation {}", record.time_ns, result.closed);
                 assert_eq!(record.frames, vec![result.closed]);
                 drained += 1;
@@ -58,7 +59,8 @@ fn closed_generations_hold_only_their_own_records() {
     }
     let last = advance(registry, true, Duration::from_secs(5));
     for slot in registry.live_slots() {
-        while let Some(record) = slot.ring_of_generation(last.closed).pop() {
+        // SAFETY: as above.
+        while let Some(record) = unsafe { slot.drain_ring_of_generation(last.closed) }.pop() {
             assert_eq!(record.time_ns, last.closed);
             drained += 1;
         }

@@ -35,7 +35,8 @@ fn records_cross_threads_whole_and_in_order() {
             loom::thread::spawn(move || {
                 for n in 1..=4u64 {
                     loop {
-                        if let Some(mut record) = ring.begin_record(2) {
+                        // SAFETY: this thread is the ring's only producer.
+                        if let Some(mut record) = unsafe { ring.producer() }.begin_record(2) {
                             record.push_frame(n * 10);
                             record.push_frame(n * 10 + 1);
                             record.commit(n, n as u32, 7);
@@ -48,7 +49,8 @@ fn records_cross_threads_whole_and_in_order() {
         };
         let mut next = 1u64;
         while next <= 4 {
-            match ring.pop() {
+            // SAFETY: the model's main thread is the ring's only consumer.
+            match unsafe { ring.consumer() }.pop() {
                 Some(record) => {
                     assert_eq!((record.time_ns, record.weight, record.walk, record.kind), (next, next as u32, 7, 0));
                     assert_eq!(record.frames, vec![next * 10, next * 10 + 1]);
@@ -58,7 +60,8 @@ fn records_cross_threads_whole_and_in_order() {
             }
         }
         producer.join().unwrap();
-        assert!(ring.pop().is_none());
+        // SAFETY: as above.
+        assert!(unsafe { ring.consumer() }.pop().is_none());
     });
 }
 
@@ -82,7 +85,8 @@ fn a_closed_generation_holds_only_its_own_records_and_none_is_lost() {
                     if generation == 0 {
                         break;
                     }
-                    let mut record = rings[(generation % 2) as usize].begin_record(1).expect("room for three records");
+                    // SAFETY: the writer is the rings' only producer, inside its seqlock.
+                    let mut record = unsafe { rings[(generation % 2) as usize].producer() }.begin_record(1).expect("room for three records");
                     record.push_frame(generation);
                     record.commit(generation, 1, 0);
                     written += 1;
@@ -93,7 +97,8 @@ fn a_closed_generation_holds_only_its_own_records_and_none_is_lost() {
         };
         let drain = |generation: u64| -> u64 {
             let mut drained = 0;
-            while let Some(record) = rings[(generation % 2) as usize].pop() {
+            // SAFETY: the model's main thread is the rings' only consumer.
+            while let Some(record) = unsafe { rings[(generation % 2) as usize].consumer() }.pop() {
                 assert_eq!(record.time_ns, generation, "a record of generation {} in generation {generation}'s ring", record.time_ns);
                 drained += 1;
             }

@@ -285,7 +285,9 @@ impl Drainer {
         let mut fullest: f64 = 0.0;
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
-            let ring = slot.ring_of_generation(generation);
+            // SAFETY: this is the drain thread, the rings' single consumer (one Drainer, used
+            // under its cell's lock: sigprof invariant 3).
+            let ring = unsafe { slot.drain_ring_of_generation(generation) };
             let (used, capacity) = ring.fill();
             if capacity > 0 {
                 fullest = fullest.max(used as f64 / capacity as f64);
@@ -293,7 +295,8 @@ impl Drainer {
             while ring.pop_into(&mut record) {
                 self.builder.add(tid, &mut record);
             }
-            let events = slot.event_ring_of_generation(generation);
+            // SAFETY: as above.
+            let events = unsafe { slot.drain_event_ring_of_generation(generation) };
             while let Some(record) = events.pop() {
                 self.builder.add_event(tid, record);
             }
