@@ -1,7 +1,7 @@
 //! Start-up (from the library constructor) and the final flush (at process exit).
 
 use crate::config::Config;
-use crate::lifecycle::{self, OFF, RUNNING, STARTING, STOPPING, UNINIT};
+use crate::lifecycle::{self, Lifecycle};
 use crate::log::{self, Level};
 use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
@@ -21,7 +21,7 @@ const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// Starts sampling the process. Any failure leaves the host untouched with one line on stderr.
 pub fn start() {
-    if !lifecycle::transition(UNINIT, STARTING) {
+    if !lifecycle::transition(Lifecycle::Uninit, Lifecycle::Starting) {
         return;
     }
     if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(Level::parse) {
@@ -63,7 +63,7 @@ fn start_with(config: &Config) -> Result<(), String> {
 /// next free name), every live thread's timer armed again.
 pub fn resume_after_failed_exec() {
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else { return };
-    if !lifecycle::transition(OFF, STARTING) {
+    if !lifecycle::transition(Lifecycle::Off, Lifecycle::Starting) {
         return;
     }
     let resumed = std::panic::catch_unwind(|| {
@@ -134,9 +134,9 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     Ok(())
 }
 
-/// Moves to RUNNING and starts the drain thread.
+/// Moves to `Running` and starts the drain thread.
 fn run_drain_thread() -> Result<(), String> {
-    if !lifecycle::transition(STARTING, RUNNING) {
+    if !lifecycle::transition(Lifecycle::Starting, Lifecycle::Running) {
         return Err("start-up was interrupted".into());
     }
     threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))
@@ -147,17 +147,17 @@ fn run_drain_thread() -> Result<(), String> {
 /// open generation) and, unless `SIGTRACE_FOLLOW_FORK=0`, starts a trace file of its own.
 extern "C" fn after_fork_in_child() {
     drain::open_fork_gate();
-    let was_running = lifecycle::state() == RUNNING;
-    lifecycle::set_state_after_fork(STARTING);
+    let was_running = lifecycle::state() == Lifecycle::Running;
+    lifecycle::set_state_after_fork(Lifecycle::Starting);
     sigprof::generation::switch_off();
     drain::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
-        lifecycle::set_state_after_fork(OFF);
+        lifecycle::set_state_after_fork(Lifecycle::Off);
         return;
     };
     registry.reset_after_fork();
     if !was_running || !config.follow_fork {
-        lifecycle::set_state_after_fork(OFF);
+        lifecycle::set_state_after_fork(Lifecycle::Off);
         return;
     }
     let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true).and_then(|()| run_drain_thread()));
@@ -195,7 +195,7 @@ pub fn stop() {
 /// Writes the open generation with the end record `reason` and stops tracing, if this process
 /// is the one being traced and tracing runs. Not for the handler.
 pub fn finish_trace(reason: EndReason) {
-    if !lifecycle::is_traced_process() || !lifecycle::transition(RUNNING, STOPPING) {
+    if !lifecycle::is_traced_process() || !lifecycle::transition(Lifecycle::Running, Lifecycle::Stopping) {
         return;
     }
     match drain::finish(reason) {
@@ -203,5 +203,5 @@ pub fn finish_trace(reason: EndReason) {
         Ok(None) => {}
         Err(message) => log::error(&message),
     }
-    lifecycle::transition(STOPPING, OFF);
+    lifecycle::transition(Lifecycle::Stopping, Lifecycle::Off);
 }
