@@ -2,10 +2,6 @@
 //! `export`): memory bounded by the file, no panic. Measured with a counting global allocator;
 //! the tests run one at a time (a lock) so that their peaks do not mix.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use std::path::Path;
 
 use sigtrace_cli::info::{render_text, TraceSummary};
@@ -14,42 +10,13 @@ use sigtrace_cli::report::render;
 use sigtrace_cli::symbols::Symbolizer;
 use sigtrace_cli::unwind_stats::UnwindStats;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: the caller's layout contract is passed on to System.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f`; returns its result and the peak of bytes allocated meanwhile.
-fn with_peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let result = f();
-    (result, PEAK.load(Ordering::Relaxed).saturating_sub(before))
-}
+#[path = "../../writer/tests/support/counting_allocator.rs"]
+mod counting_allocator;
+use counting_allocator::{one_at_a_time, with_peak};
 
 #[test]
 fn a_deep_chain_of_stacks_is_reported_in_memory_proportional_to_the_file() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // 10 000 nodes, a stack ending at each and a sample of each: 50 million frames as copies.
     let bytes = writer::crafted::deep_chain_trace(10_000, true);
     let (report, peak) = with_peak(|| {
@@ -68,7 +35,7 @@ fn a_deep_chain_of_stacks_is_reported_in_memory_proportional_to_the_file() {
 
 #[test]
 fn every_command_reads_a_deep_chain() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // The folded export writes every stack's path: its output (not the reader) is quadratic,
     // so this chain is short.
     let bytes = writer::crafted::deep_chain_trace(300, true);

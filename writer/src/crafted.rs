@@ -1,18 +1,8 @@
 //! Hostile traces built byte by byte, for the regression tests and the fuzz seeds: inputs the
 //! encoder would never write but a reader must survive.
 
-use crate::format::{encode_header, encode_preamble, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_GENERATION};
+use crate::format::{encode_chunk, encode_header, encode_preamble, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_GENERATION};
 use crate::varint::{crc32, put_svarint, put_uvarint};
-
-/// Frames `payload` as a chunk of kind `tag` with a valid checksum.
-pub fn chunk(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
-    let start = out.len();
-    out.push(tag);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
-    let checksum = crc32(&out[start..]);
-    out.extend_from_slice(&checksum.to_le_bytes());
-}
 
 /// A trace whose one generation is a chain of `nodes` stack-tree nodes, each the child of the
 /// previous one with a stack ending at it (2 bytes a node), and, with `with_samples`, a sample
@@ -59,7 +49,7 @@ pub fn stack_tree_trace(nodes: usize, stacks_per_node: u64, with_samples: bool) 
     encode_preamble(&mut out);
     let header = Header { pid: 1, executable: "crafted".into(), clock: "CLOCK_MONOTONIC".into(), clock_hz: 1_000_000_000, hz: 1000, ..Header::default() };
     encode_header(&mut out, &header);
-    chunk(&mut out, TAG_GENERATION, &payload);
+    encode_chunk(&mut out, TAG_GENERATION, &payload);
     out
 }
 

@@ -396,8 +396,8 @@ pub fn encode_preamble(out: &mut Vec<u8>) {
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
 }
 
-/// Frames `payload` as one chunk with its checksum.
-fn encode_chunk(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+/// Frames `payload` as one chunk of kind `tag` with its checksum.
+pub fn encode_chunk(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
     let start = out.len();
     out.push(tag);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());

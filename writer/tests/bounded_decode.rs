@@ -3,45 +3,18 @@
 //! Measured with a counting global allocator; the tests take turns (a lock), so that nothing
 //! else allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: the caller's layout contract is passed on to System.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
+mod support {
+    pub mod counting_allocator;
 }
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use support::counting_allocator::{one_at_a_time, with_peak};
 
 #[test]
 fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     for with_samples in [false, true] {
         let nodes = 10_000;
         let bytes = writer::crafted::deep_chain_trace(nodes, with_samples);
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
-        let trace = writer::read_trace(&bytes);
-        let peak = PEAK.load(Ordering::Relaxed) - before;
+        let (trace, peak) = with_peak(|| writer::read_trace(&bytes));
         assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
         let stacks = &trace.generations[0].stacks;
         assert_eq!(stacks.len(), nodes);
@@ -55,13 +28,10 @@ fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
 
 #[test]
 fn a_node_ending_the_most_stacks_costs_no_more_than_a_node() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     // 256 stacks for 4 bytes: each stack's own leaf entry would be 256 bytes per input byte.
     let bytes = writer::crafted::stack_tree_trace(5_000, 256, false);
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let trace = writer::read_trace(&bytes);
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let (trace, peak) = with_peak(|| writer::read_trace(&bytes));
     assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
     assert_eq!(trace.generations[0].stacks.len(), 5_000 * 256);
     assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());
