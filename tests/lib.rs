@@ -276,3 +276,12 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
     let end = trace.end.map(|e| json!({"reason": e.reason.code(), "signal": e.signal, "time": e.time}));
     json!({"header": header, "generations": generations, "end": end, "ignored_bytes": trace.ignored_bytes})
 }
+
+/// The golden traces checked in under `golden/` (see FORMAT.md), sorted by name.
+pub fn golden_traces() -> Vec<PathBuf> {
+    let dir = workspace_root().join("golden");
+    let mut traces: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("golden/").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sigtrace")).collect();
+    traces.sort();
+    traces
+}

@@ -59,13 +59,7 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
 
 #[test]
 fn the_format_md_reader_reads_every_golden_trace_as_the_rust_reader_does() {
-    let mut traces: Vec<_> = std::fs::read_dir(workspace_root().join("golden"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sigtrace"))
-        .collect();
-    traces.sort();
+    let traces = golden_traces();
     assert!(!traces.is_empty());
     for path in traces {
         assert_same_reading(&path);

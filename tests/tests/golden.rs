@@ -9,10 +9,7 @@ use sigtrace_tests::*;
 
 #[test]
 fn golden_traces_decode_to_their_checked_in_expectations() {
-    let dir = workspace_root().join("golden");
-    let mut traces: Vec<_> =
-        std::fs::read_dir(&dir).expect("golden/").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sigtrace")).collect();
-    traces.sort();
+    let traces = golden_traces();
     assert!(traces.len() >= 10, "the golden traces are there: {traces:?}");
     let bless = std::env::var_os("SIGTRACE_BLESS").is_some();
     let mut differ = Vec::new();
