@@ -62,7 +62,7 @@ impl TraceFile {
                 return Err(Error::other("the new trace file vanished"));
             };
             set_trace_fd(fd, identity);
-            return Ok(TraceFile { fd, identity, path: candidate, len: 0, counts_links: link_count(fd) > 0 });
+            return Ok(TraceFile { fd, identity, path: candidate, len: 0, counts_links: fstat(fd).is_some_and(|stat| stat.st_nlink > 0) });
         }
         Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
     }
@@ -83,12 +83,15 @@ impl TraceFile {
 
     /// What became of the file: still ours and named, taken over by the program, or deleted.
     pub fn state(&self) -> FileState {
-        if !self.is_intact() {
-            FileState::TakenOver
-        } else if self.counts_links && link_count(self.fd) == 0 {
-            FileState::Deleted
-        } else {
-            FileState::Intact
+        match fstat(self.fd) {
+            Some(stat) if (stat.st_dev, stat.st_ino) == self.identity => {
+                if self.counts_links && stat.st_nlink == 0 {
+                    FileState::Deleted
+                } else {
+                    FileState::Intact
+                }
+            }
+            _ => FileState::TakenOver,
         }
     }
 
@@ -120,15 +123,15 @@ impl TraceFile {
     }
 }
 
-/// The link count of the file open as `fd` (`u64::MAX` when it cannot be read).
-fn link_count(fd: i32) -> u64 {
+/// The status of the file open as `fd`, or `None` when `fd` is not open.
+fn fstat(fd: i32) -> Option<libc::stat> {
+    if fd < 0 {
+        return None;
+    }
     // SAFETY: stat is plain data; fstat writes it (any number is harmless to ask about).
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above; `stat` is valid for the call.
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-        return u64::MAX;
-    }
-    stat.st_nlink as u64
+    (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some(stat)
 }
 
 /// Writes all of `bytes` to `fd`, retrying interrupted and short writes.
