@@ -3,7 +3,8 @@
 //! `timer_create`, a full thread registry and a tiny ring. In each the host runs as without
 //! sigtrace (same stdout, stderr and exit status as a plain run under the same limits),
 //! sigtrace says what happened in exactly one `sigtrace:` line, the trace written before the
-//! fault decodes, and samples that were lost are counted in it.
+//! fault decodes, and samples that were lost are counted in it. The tests run one at a time
+//! ([`alone`]): several compare the samples with the workload's CPU time.
 
 use sigtrace_tests::*;
 use std::os::unix::process::CommandExt;
@@ -142,6 +143,7 @@ fn fault_burn(dir: &Path) -> PathBuf {
 /// deleted file, lost without a word.)
 #[test]
 fn a_deleted_trace_file_is_reported_and_the_trace_goes_on_in_a_new_file() {
+    let _alone = alone();
     let build = scratch_dir("fault-unlink-build");
     let program = fault_burn(&build);
     let traced = run_both("fault-unlink", &program, &["300", "unlink", "{dir}"], &[("SIGTRACE_GENERATION_MS", "20")], &[], &[]);
@@ -160,6 +162,7 @@ fn a_deleted_trace_file_is_reported_and_the_trace_goes_on_in_a_new_file() {
 /// says so once and stops; the host runs on.
 #[test]
 fn a_removed_trace_directory_is_reported_and_tracing_stops() {
+    let _alone = alone();
     let build = scratch_dir("fault-rmdir-build");
     let program = fault_burn(&build);
     let env = [("SIGTRACE_GENERATION_MS", "20"), ("SIGTRACE_OUTPUT", "{dir}/out/trace.%p.sigtrace")];
@@ -173,6 +176,7 @@ fn a_removed_trace_directory_is_reported_and_tracing_stops() {
 /// full, and the file holds the complete generations written before.
 #[test]
 fn a_file_size_limit_reached_mid_run_ends_the_trace_with_one_line() {
+    let _alone = alone();
     let build = scratch_dir("fault-fsize-build");
     let program = fault_burn(&build);
     let limit = 12 * 1024;
@@ -192,6 +196,7 @@ fn a_file_size_limit_reached_mid_run_ends_the_trace_with_one_line() {
 /// and kill it (before: exit by SIGXFSZ instead of status 3).
 #[test]
 fn a_file_size_limit_reached_by_the_final_write_never_kills_the_host() {
+    let _alone = alone();
     let build = scratch_dir("fault-fsize-exit-build");
     let program = fault_burn(&build);
     let limit = 2048;
@@ -218,6 +223,7 @@ impl Drop for Mounted {
 /// Needs root to mount; skipped with a printed reason otherwise.
 #[test]
 fn a_full_file_system_ends_the_trace_with_one_line() {
+    let _alone = alone();
     let build = scratch_dir("fault-enospc-build");
     let program = fault_burn(&build);
     let dir = scratch_dir("fault-enospc");
@@ -252,6 +258,7 @@ fn a_full_file_system_ends_the_trace_with_one_line() {
 /// bytes (an interposed `write`, preloaded before the shim): the trace is complete all the same.
 #[test]
 fn interrupted_and_short_writes_lose_nothing() {
+    let _alone = alone();
     let build = scratch_dir("fault-short-build");
     let program = fault_burn(&build);
     let interposer = compile_c("fault_short_write", &["-O2", "-shared", "-fPIC"], &build);
@@ -276,6 +283,7 @@ fn interrupted_and_short_writes_lose_nothing() {
 /// fallback is said at `SIGTRACE_LOG=info`) and samples the whole run.
 #[test]
 fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
+    let _alone = alone();
     let build = scratch_dir("fault-perf-build");
     let program = fault_burn(&build);
     let interposer = compile_c("fault_no_perf", &["-O2", "-shared", "-fPIC"], &build);
@@ -300,6 +308,7 @@ fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
 /// timer's signal. `SIGTRACE_TIMER=posix` stops with one line; the host runs the same.
 #[test]
 fn a_refused_timer_create_stops_tracing_with_one_line() {
+    let _alone = alone();
     let build = scratch_dir("fault-timer-build");
     let program = fault_burn(&build);
     let traced = run_both("fault-timer", &program, &["100"], &[("SIGTRACE_TIMER", "posix")], &[], &[(libc::RLIMIT_SIGPENDING, 0)]);
@@ -312,6 +321,7 @@ fn a_refused_timer_create_stops_tracing_with_one_line() {
 /// dropped covers the workers' CPU time. (Before, those periods were lost without a count.)
 #[test]
 fn a_full_thread_registry_counts_the_threads_it_leaves_unsampled() {
+    let _alone = alone();
     let build = scratch_dir("fault-registry-build");
     let program = compile_c("threads", &["-O2", "-g", "-fno-omit-frame-pointer"], &build);
     let traced = run_both("fault-registry", &program, &["64", "3"], &[("SIGTRACE_MAX_THREADS", "4")], &[], &[]);
@@ -342,6 +352,7 @@ fn a_full_thread_registry_counts_the_threads_it_leaves_unsampled() {
 /// 100 ms: each drain finds a full ring, the rest is dropped and counted, and sigtrace says so once.
 #[test]
 fn a_4_kib_ring_at_4000_hz_drops_counts_and_says_so_once() {
+    let _alone = alone();
     let build = scratch_dir("fault-ring-build");
     let program = fault_burn(&build);
     let env = [("SIGTRACE_HZ", "4000"), ("SIGTRACE_BUFFER_KB", "4"), ("SIGTRACE_DEPTH", "8"), ("SIGTRACE_DRAIN_MS", "100"), ("SIGTRACE_GENERATION_MS", "50")];

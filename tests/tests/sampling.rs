@@ -1,19 +1,10 @@
 //! Sampling accuracy: real C workloads under the shim, traces read back and compared with the
 //! CPU time the workloads measured themselves.
 //!
-//! The tests run one at a time: each measures sigtrace against the CPU time its workload used,
-//! and tick-limited timers (POSIX, itimer) lose the CPU time after their last tick, which grows
-//! with the contention of ten busy tests on two cores (85% captured there, 99% alone).
+//! The tests run one at a time ([`alone`]): each measures sigtrace against its workload's CPU.
 
 use sigtrace_tests::*;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-
-/// Held by each test for its whole run.
-fn alone() -> MutexGuard<'static, ()> {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 #[test]
 fn a_75_25_split_through_a_shared_leaf_is_found_and_captured_by_frame_pointers() {
