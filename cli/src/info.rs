@@ -252,6 +252,9 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "threads": summary.threads.len(),
         "samples": summary.samples,
         "weight": summary.weight,
+        // The CPU time the samples stand for (weight × period), as every export counts it.
+        "period_ns": crate::profile::period_ns(header.hz),
+        "sampled_cpu_ns": summary.weight.saturating_mul(crate::profile::period_ns(header.hz)),
         "dropped": summary.dropped,
         "truncated_bytes": loaded.trace.ignored_bytes,
         "stopped_because": loaded.trace.stopped_because.as_ref().map(ToString::to_string),

@@ -40,7 +40,12 @@ pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Resu
     outputs.push(report::render(&profile, 20, false, true));
     let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == writer::EventKind::RegionBegin).map(|e| e.text.clone());
     if let Some(region) = region {
-        outputs.push(report::render(&Profile::build_in_region(&traces, symbolizer, Some(&region)), 20, false, false));
+        outputs.push(report::render(
+            &Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: Some(&region), keep_samples: true }),
+            20,
+            false,
+            false,
+        ));
     }
     for &format in export::Format::value_variants() {
         outputs.push(String::from_utf8_lossy(&export::render(format, &profile)).into_owned());

@@ -3,12 +3,12 @@
 //! Each generation of each file is symbolised against its own module table (a generation is
 //! self-contained); identical symbolised frames and stacks are merged across all of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use writer::{Header, ReadStop, StackTable, Trace, NO_NODE};
+use writer::{Chunk, EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
 
-use crate::symbols::{FrameName, ModuleMap, Symbolizer};
+use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
 
 /// One trace file as read from disk.
 pub struct LoadedTrace {
@@ -83,6 +83,60 @@ pub fn ticks_to_ns(header: &Header, ticks: u64) -> u64 {
     u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
+/// One trace file's image: a process, or the image an exec started (the same pid, a later file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub parent_pid: u32,
+    /// The executable and command line, from the trace's header.
+    pub executable: String,
+    pub args: Vec<String>,
+    /// Sampling settings, from the header.
+    pub hz: u32,
+    pub timer: String,
+    pub mode: String,
+    /// CPU time one unit of sample weight (one period) stands for: 1e9 / hz, ns (0 when hz is 0).
+    pub period_ns: u64,
+    /// When tracing began, Unix ns.
+    pub start_unix_ns: u64,
+    /// The end of its last generation, Unix ns (`start_unix_ns` when it has none).
+    pub end_unix_ns: u64,
+    /// The trace file.
+    pub path: PathBuf,
+}
+
+impl ProcessInfo {
+    fn of(path: &Path, header: &Header) -> ProcessInfo {
+        ProcessInfo {
+            pid: header.pid,
+            parent_pid: header.parent_pid,
+            executable: header.executable.clone(),
+            args: header.args.clone(),
+            hz: header.hz,
+            timer: header.timer.clone(),
+            mode: header.mode.clone(),
+            period_ns: period_ns(header.hz),
+            start_unix_ns: header.start_unix_ns,
+            end_unix_ns: header.start_unix_ns,
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The command line as one string (the executable's path when the header has no arguments).
+    pub fn command_line(&self) -> String {
+        if self.args.is_empty() {
+            self.executable.clone()
+        } else {
+            self.args.join(" ")
+        }
+    }
+}
+
+/// CPU ns of one sampling period at `hz` (0 when `hz` is 0).
+pub fn period_ns(hz: u32) -> u64 {
+    1_000_000_000u64.checked_div(u64::from(hz)).unwrap_or(0)
+}
+
 /// A thread of one traced process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadInfo {
@@ -92,15 +146,69 @@ pub struct ThreadInfo {
     pub name: String,
 }
 
+/// A module (ELF object) that addresses fall into: one per (path, build id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub path: String,
+    pub build_id: Vec<u8>,
+    /// `path` without its directories.
+    pub file_name: String,
+}
+
+/// One symbolised code address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Index into `Profile::mappings`; `None` when no module covers the address.
+    pub mapping: Option<u32>,
+    /// Module-relative (the file's virtual address) when `mapping` is set, else the address in
+    /// the process. For a return address, the address looked up: one byte before it (the call).
+    pub address: u64,
+    /// Indices into `Profile::frames`, innermost first: the functions inlined at the address,
+    /// then the function that holds it. Never empty.
+    pub frames: Vec<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileSample {
     /// When the sample was taken, Unix time in ns.
     pub unix_ns: u64,
     /// Index into `Profile::threads`.
     pub thread: u32,
-    /// Index into `Profile::stacks`.
+    /// Stack id (of `Profile::stacks` and `Profile::location_stacks`).
     pub stack: u32,
+    /// Sampling periods the sample stands for.
     pub weight: u64,
+    /// CPU time the sample stands for: `weight` × its process's `period_ns`.
+    pub cpu_ns: u64,
+}
+
+/// The samples of one (thread, stack), summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackTotal {
+    /// Index into `Profile::threads`.
+    pub thread: u32,
+    /// Stack id.
+    pub stack: u32,
+    /// Sample records.
+    pub samples: u64,
+    /// Sampling periods.
+    pub weight: u64,
+    /// CPU time, ns.
+    pub cpu_ns: u64,
+}
+
+/// A thread start or exit, log message or region boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileEvent {
+    /// Unix time, ns.
+    pub unix_ns: u64,
+    /// Index into `Profile::threads`.
+    pub thread: u32,
+    pub kind: EventKind,
+    /// A log message's category; empty for other kinds.
+    pub category: String,
+    /// A log message's text or a region's name (empty for `RegionEnd`).
+    pub text: String,
 }
 
 /// Symbolised samples of one or more trace files.
@@ -108,131 +216,345 @@ pub struct ProfileSample {
 pub struct Profile {
     /// Distinct symbolised frames (a function at a source line, when lines are known).
     pub frames: Vec<FrameName>,
+    /// Distinct (module, address) pairs with their frames.
+    pub locations: Vec<Location>,
+    pub mappings: Vec<Mapping>,
     /// Distinct stacks of indices into `frames` (as `u64`), LEAF FIRST, sharing their outer
     /// frames in a prefix tree; an address with inline frames contributes them innermost first,
     /// then the function that holds it. Never empty: a sample recorded without frames gets the
-    /// single frame `[no frames]`. Distinct stacks end at distinct nodes.
+    /// single frame `[no frames]`.
     pub stacks: StackTable,
+    /// The same stacks (same ids) as indices into `locations`, leaf first: one entry per
+    /// address. Stack ids are distinct here; two ids may have the same frames in `stacks`.
+    pub location_stacks: StackTable,
     pub threads: Vec<ThreadInfo>,
+    /// One per trace file, in the order the files were given.
+    pub processes: Vec<ProcessInfo>,
+    /// Samples summed per (thread, stack), sorted by (thread, stack). Always filled.
+    pub totals: Vec<StackTotal>,
+    /// Every sample record, in file order (time order within a file). Only filled when built
+    /// with [`ProfileOptions::keep_samples`]: aggregate views use `totals`, whose memory
+    /// follows distinct stacks instead of samples.
     pub samples: Vec<ProfileSample>,
+    /// Thread starts and exits, logs and regions of every file, sorted by time.
+    pub events: Vec<ProfileEvent>,
 }
 
 /// The frame given to samples that were recorded without any.
 pub const NO_FRAMES: &str = "[no frames]";
 
+/// What [`Profile::build_with`] and [`load_profile`] keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProfileOptions<'a> {
+    /// Only samples taken while their thread was inside a region of this name
+    /// (`sigtrace_region_begin`/`_end`, nested regions included).
+    pub region: Option<&'a str>,
+    /// Keep every sample in `Profile::samples` (timelines need them).
+    pub keep_samples: bool,
+}
+
 impl Profile {
-    /// Symbolises and merges every generation of `traces`.
+    /// Symbolises and merges every generation of `traces`, without keeping single samples.
     pub fn build(traces: &[LoadedTrace], symbolizer: &mut Symbolizer) -> Profile {
-        Profile::build_in_region(traces, symbolizer, None)
+        Profile::build_with(traces, symbolizer, &ProfileOptions::default())
     }
 
-    /// Like [`Profile::build`], keeping only the samples taken while their thread was inside a
-    /// region named `region` (`sigtrace_region_begin`/`_end`, nested regions included).
-    pub fn build_in_region(traces: &[LoadedTrace], symbolizer: &mut Symbolizer, region: Option<&str>) -> Profile {
-        let mut builder = Builder { region: region.map(str::to_string), ..Builder::default() };
+    /// Symbolises and merges every generation of `traces` as `options` say.
+    pub fn build_with(traces: &[LoadedTrace], symbolizer: &mut Symbolizer, options: &ProfileOptions) -> Profile {
+        let mut builder = Builder::new(options);
         for loaded in traces {
+            let process = builder.add_process(&loaded.path, &loaded.header);
             for generation in &loaded.trace.generations {
-                builder.add_generation(&loaded.header, generation, symbolizer);
+                builder.add_generation(process, &loaded.header, generation, symbolizer);
             }
         }
-        builder.profile
+        builder.finish()
     }
 
+    /// Sum of the sample weights (sampling periods).
     pub fn total_weight(&self) -> u64 {
-        self.samples.iter().map(|s| s.weight).sum()
+        self.totals.iter().map(|t| t.weight).fold(0, u64::saturating_add)
+    }
+
+    /// Number of sample records.
+    pub fn total_samples(&self) -> u64 {
+        self.totals.iter().map(|t| t.samples).fold(0, u64::saturating_add)
+    }
+
+    /// CPU time the samples stand for, ns.
+    pub fn total_cpu_ns(&self) -> u64 {
+        self.totals.iter().map(|t| t.cpu_ns).fold(0, u64::saturating_add)
+    }
+
+    /// The names of the regions any thread entered, sorted, each once.
+    pub fn region_names(&self) -> Vec<String> {
+        let names: BTreeSet<&str> = self.events.iter().filter(|e| e.kind == EventKind::RegionBegin).map(|e| e.text.as_str()).collect();
+        names.into_iter().map(str::to_string).collect()
     }
 }
 
-#[derive(Default)]
+/// Reads `paths` generation by generation — one generation in memory at a time, so memory
+/// follows distinct stacks, not samples (unless `options` keeps samples) — and merges them into
+/// one profile. Unreadable files, damaged tails and a file given twice are reported on stderr.
+/// Returns the profile and whether every file loaded.
+pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &ProfileOptions) -> (Profile, bool) {
+    let mut builder = Builder::new(options);
+    let mut all_ok = true;
+    let mut seen = HashSet::new();
+    for path in paths {
+        if let Some(identity) = file_identity(path) {
+            if !seen.insert(identity) {
+                crate::warn!("{}: given more than once; read once", path.display());
+                continue;
+            }
+        }
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) => {
+                crate::warn!("{}", LoadError::Unreadable { path: path.clone(), error });
+                all_ok = false;
+                continue;
+            }
+        };
+        let mut reader = writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+        let mut process: Option<(u32, Header)> = None;
+        while let Some(chunk) = reader.next_chunk() {
+            match (chunk, &process) {
+                (Chunk::Header(header), None) => process = Some((builder.add_process(path, &header), header)),
+                (Chunk::Generation(generation), Some((id, header))) => builder.add_generation(*id, header, &generation, symbolizer),
+                // A generation before the header cannot be placed in time (the in-memory reader's
+                // users never see one either: no header, not a trace); an end record adds nothing.
+                _ => {}
+            }
+        }
+        match (&process, reader.stopped_because()) {
+            (None, why) => {
+                crate::warn!("{}", LoadError::NoHeader { path: path.clone(), why: why.cloned() });
+                all_ok = false;
+            }
+            (Some(_), Some(why)) => crate::warn!("{}: ignored the last {} bytes: {why}", path.display(), reader.ignored_bytes()),
+            (Some(_), None) => {}
+        }
+    }
+    (builder.finish(), all_ok)
+}
+
+/// (device, inode) of the file at `path`, when it can be read: the same file named twice (by
+/// another path, or a link) has the same identity.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A node of a trace's stack tree, placed in the profile's two trees.
+#[derive(Debug, Clone, Copy)]
+struct PlacedNode {
+    /// Node of `Profile::stacks` (the location's innermost frame).
+    frame_node: u32,
+    /// Node of `Profile::location_stacks`.
+    location_node: u32,
+}
+
 struct Builder {
     profile: Profile,
     frame_ids: HashMap<FrameName, u32>,
-    /// Leaf node in `profile.stacks` → stack id.
+    mapping_ids: HashMap<(String, Vec<u8>), u32>,
+    /// (mapping, address) → location id.
+    location_ids: HashMap<(Option<u32>, u64), u32>,
+    /// Leaf node in `profile.location_stacks` → stack id.
     stack_ids: HashMap<u32, u32>,
     thread_ids: HashMap<(u32, u32), u32>,
+    /// (thread, stack) → index into `profile.totals`.
+    total_ids: HashMap<(u32, u32), u32>,
     /// Only samples inside this region are kept.
     region: Option<String>,
-    /// The open regions of each (pid, tid), innermost last.
-    open_regions: HashMap<(u32, u32), Vec<String>>,
+    keep_samples: bool,
+    /// The open regions of each thread (index into `profile.threads`), innermost last.
+    open_regions: HashMap<u32, Vec<String>>,
 }
 
 impl Builder {
-    fn add_generation(&mut self, header: &Header, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
+    fn new(options: &ProfileOptions) -> Builder {
+        Builder {
+            profile: Profile::default(),
+            frame_ids: HashMap::new(),
+            mapping_ids: HashMap::new(),
+            location_ids: HashMap::new(),
+            stack_ids: HashMap::new(),
+            thread_ids: HashMap::new(),
+            total_ids: HashMap::new(),
+            region: options.region.map(str::to_string),
+            keep_samples: options.keep_samples,
+            open_regions: HashMap::new(),
+        }
+    }
+
+    fn add_process(&mut self, path: &Path, header: &Header) -> u32 {
+        self.profile.processes.push(ProcessInfo::of(path, header));
+        (self.profile.processes.len() - 1) as u32
+    }
+
+    fn finish(mut self) -> Profile {
+        self.profile.totals.sort_by_key(|t| (t.thread, t.stack));
+        // Stable: events of one time keep their file order (a region's end after its begin).
+        self.profile.events.sort_by_key(|e| e.unix_ns);
+        self.profile
+    }
+
+    fn add_generation(&mut self, process: u32, header: &Header, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
+        let unix_ns = |ticks: u64| header.start_unix_ns.saturating_add(ticks_to_ns(header, ticks).saturating_sub(header.start_clock_ns));
+        let info = &mut self.profile.processes[process as usize];
+        info.end_unix_ns = info.end_unix_ns.max(unix_ns(generation.end_time));
+        let period_ns = info.period_ns;
+
         let modules = ModuleMap::new(&generation.modules);
-        // (avma, is return address) → frame ids (inline frames first), for this generation's
-        // module table only.
-        let mut address_frames: HashMap<(u64, bool), Vec<u32>> = HashMap::new();
+        // (avma, is return address) → location id, for this generation's module table only.
+        let mut address_locations: HashMap<(u64, bool), u32> = HashMap::new();
         // Trace stack id → profile stack id, for the stacks samples use (a map, not a table of
         // every stack: a node of 4 bytes can end 256 stacks).
         let mut stack_map: HashMap<u32, u32> = HashMap::new();
-        // Node of the trace's stack tree → the profile's node for the frames from it to the
-        // root when it is a caller (its address a return address): each node is symbolised
-        // once, so the work and memory follow the tree, not the frames of every stack.
-        let mut caller_nodes: Vec<Option<u32>> = vec![None; generation.stacks.nodes().len()];
+        // Node of the trace's stack tree → its place in the profile's trees when it is a caller
+        // (its address a return address): each node is symbolised once, so the work and memory
+        // follow the tree, not the frames of every stack.
+        let mut caller_nodes: Vec<Option<PlacedNode>> = vec![None; generation.stacks.nodes().len()];
         let thread_map: Vec<u32> = generation.threads.iter().map(|t| self.thread_id(header.pid, t.tid, &t.name)).collect();
         let mut events = generation.events.iter().peekable();
 
         for sample in &generation.samples {
-            if let Some(region) = &self.region {
-                while let Some(event) = events.next_if(|event| event.time <= sample.time) {
-                    let Some(thread) = generation.threads.get(event.thread as usize) else { continue };
-                    let open = self.open_regions.entry((header.pid, thread.tid)).or_default();
-                    match event.kind {
-                        writer::EventKind::RegionBegin => open.push(event.text.clone()),
-                        writer::EventKind::RegionEnd => {
-                            open.pop();
-                        }
-                        writer::EventKind::ThreadExit => open.clear(),
-                        _ => {}
-                    }
-                }
-                let tid = generation.threads.get(sample.thread as usize).map_or(0, |t| t.tid);
-                if !self.open_regions.get(&(header.pid, tid)).is_some_and(|open| open.iter().any(|name| name == region)) {
-                    continue;
-                }
+            // The events up to the sample's time: kept, and followed for the region filter.
+            while let Some(event) = events.next_if(|event| event.time <= sample.time) {
+                self.add_event(&thread_map, event, unix_ns(event.time));
             }
             let (Some(&thread), Some(leaf)) = (thread_map.get(sample.thread as usize), generation.stacks.leaf(sample.stack as usize)) else {
                 continue; // the decoder rejects these; stay defensive anyway
             };
-            let stack_id = match stack_map.get(&sample.stack) {
+            if let Some(region) = &self.region {
+                if !self.open_regions.get(&thread).is_some_and(|open| open.iter().any(|name| name == region)) {
+                    continue;
+                }
+            }
+            let stack = match stack_map.get(&sample.stack) {
                 Some(&id) => id,
                 None => {
-                    let mut symbolise = |builder: &mut Builder, parent: u32, avma: u64, is_return: bool| {
-                        let ids = address_frames.entry((avma, is_return)).or_insert_with(|| {
-                            let names = symbolizer.symbolize(&modules, avma, is_return);
-                            names.iter().map(|name| builder.frame_id(name.clone())).collect()
-                        });
-                        // Inline frames are innermost first: the tree is built from the root.
-                        ids.iter().rev().fold(parent, |node, &frame| builder.profile.stacks.child(node, frame.into()))
+                    let mut place = |builder: &mut Builder, parent: Option<PlacedNode>, avma: u64, is_return: bool| {
+                        let location = match address_locations.get(&(avma, is_return)) {
+                            Some(&location) => location,
+                            None => {
+                                let location = builder.location(&modules, symbolizer, avma, is_return);
+                                address_locations.insert((avma, is_return), location);
+                                location
+                            }
+                        };
+                        builder.place(parent, location)
                     };
-                    let profile_leaf = if leaf == NO_NODE {
+                    let placed = if leaf == NO_NODE {
                         let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
-                        self.profile.stacks.child(NO_NODE, no_frames.into())
+                        let location = self.location_of(None, 0, || vec![no_frames]);
+                        self.place(None, location)
                     } else {
                         let node = generation.stacks.nodes()[leaf as usize];
-                        // The callers' nodes not yet symbolised, nearest first, then outward from the root.
+                        // The callers' nodes not yet placed, nearest first, then outward from the root.
                         let mut pending = Vec::new();
                         let mut caller = node.parent;
                         while caller != NO_NODE && caller_nodes[caller as usize].is_none() {
                             pending.push(caller);
                             caller = generation.stacks.nodes()[caller as usize].parent;
                         }
-                        let mut parent = if caller == NO_NODE { NO_NODE } else { caller_nodes[caller as usize].unwrap_or(NO_NODE) };
+                        let mut parent = if caller == NO_NODE { None } else { caller_nodes[caller as usize] };
                         for &pending_node in pending.iter().rev() {
-                            parent = symbolise(self, parent, generation.stacks.nodes()[pending_node as usize].frame, true);
-                            caller_nodes[pending_node as usize] = Some(parent);
+                            parent = Some(place(self, parent, generation.stacks.nodes()[pending_node as usize].frame, true));
+                            caller_nodes[pending_node as usize] = parent;
                         }
-                        symbolise(self, parent, node.frame, false)
+                        place(self, parent, node.frame, false)
                     };
-                    let id = self.stack_id(profile_leaf);
+                    let id = self.stack_id(placed);
                     stack_map.insert(sample.stack, id);
                     id
                 }
             };
-            let clock_ns = ticks_to_ns(header, sample.time);
-            let unix_ns = header.start_unix_ns.saturating_add(clock_ns.saturating_sub(header.start_clock_ns));
-            self.profile.samples.push(ProfileSample { unix_ns, thread, stack: stack_id, weight: sample.weight.into() });
+            let weight = u64::from(sample.weight);
+            let cpu_ns = weight.saturating_mul(period_ns);
+            self.add_to_total(thread, stack, weight, cpu_ns);
+            if self.keep_samples {
+                self.profile.samples.push(ProfileSample { unix_ns: unix_ns(sample.time), thread, stack, weight, cpu_ns });
+            }
         }
+        for event in events {
+            self.add_event(&thread_map, event, unix_ns(event.time));
+        }
+    }
+
+    fn add_event(&mut self, thread_map: &[u32], event: &writer::Event, unix_ns: u64) {
+        let Some(&thread) = thread_map.get(event.thread as usize) else { return };
+        let open = self.open_regions.entry(thread).or_default();
+        match event.kind {
+            EventKind::RegionBegin => open.push(event.text.clone()),
+            EventKind::RegionEnd => {
+                open.pop();
+            }
+            EventKind::ThreadExit => open.clear(),
+            EventKind::ThreadStart | EventKind::Log => {}
+        }
+        self.profile.events.push(ProfileEvent { unix_ns, thread, kind: event.kind, category: event.category.clone(), text: event.text.clone() });
+    }
+
+    fn add_to_total(&mut self, thread: u32, stack: u32, weight: u64, cpu_ns: u64) {
+        let totals = &mut self.profile.totals;
+        let index = *self.total_ids.entry((thread, stack)).or_insert_with(|| {
+            totals.push(StackTotal { thread, stack, samples: 0, weight: 0, cpu_ns: 0 });
+            (totals.len() - 1) as u32
+        });
+        let total = &mut totals[index as usize];
+        total.samples += 1;
+        total.weight = total.weight.saturating_add(weight);
+        total.cpu_ns = total.cpu_ns.saturating_add(cpu_ns);
+    }
+
+    /// The location of `avma` (a return address when `is_return`) in a generation whose
+    /// modules are `modules`, symbolised when it is new.
+    fn location(&mut self, modules: &ModuleMap<'_>, symbolizer: &mut Symbolizer, avma: u64, is_return: bool) -> u32 {
+        let lookup = if is_return { avma.saturating_sub(1) } else { avma };
+        let (mapping, address) = match modules.find(lookup) {
+            Some(module) => (Some(self.mapping_id(module)), lookup.wrapping_sub(module.base)),
+            None => (None, lookup),
+        };
+        if let Some(&id) = self.location_ids.get(&(mapping, address)) {
+            return id;
+        }
+        let names = symbolizer.symbolize(modules, avma, is_return);
+        let frames: Vec<u32> = names.iter().map(|name| self.frame_id(name.clone())).collect();
+        self.location_of(mapping, address, || frames)
+    }
+
+    /// The location (mapping, address), made with the frames `frames()` gives when it is new.
+    fn location_of(&mut self, mapping: Option<u32>, address: u64, frames: impl FnOnce() -> Vec<u32>) -> u32 {
+        if let Some(&id) = self.location_ids.get(&(mapping, address)) {
+            return id;
+        }
+        let id = self.profile.locations.len() as u32;
+        self.profile.locations.push(Location { mapping, address, frames: frames() });
+        self.location_ids.insert((mapping, address), id);
+        id
+    }
+
+    /// `location` as the callee of `parent` (`None`: outermost) in both trees.
+    fn place(&mut self, parent: Option<PlacedNode>, location: u32) -> PlacedNode {
+        let frames = &self.profile.locations[location as usize].frames;
+        // Inline frames are innermost first: the frame tree is built from the root.
+        let parent_frame = parent.map_or(NO_NODE, |p| p.frame_node);
+        let frame_node = frames.iter().rev().fold(parent_frame, |node, &frame| self.profile.stacks.child(node, frame.into()));
+        let location_node = self.profile.location_stacks.child(parent.map_or(NO_NODE, |p| p.location_node), location.into());
+        PlacedNode { frame_node, location_node }
+    }
+
+    fn mapping_id(&mut self, module: &writer::Module) -> u32 {
+        if let Some(&id) = self.mapping_ids.get(&(module.path.clone(), module.build_id.clone())) {
+            return id;
+        }
+        let id = self.profile.mappings.len() as u32;
+        self.profile.mappings.push(Mapping { path: module.path.clone(), build_id: module.build_id.clone(), file_name: module_file_name(&module.path) });
+        self.mapping_ids.insert((module.path.clone(), module.build_id.clone()), id);
+        id
     }
 
     fn frame_id(&mut self, name: FrameName) -> u32 {
@@ -245,9 +567,15 @@ impl Builder {
         id
     }
 
-    /// The stack id of the stack ending at `leaf` of `profile.stacks`.
-    fn stack_id(&mut self, leaf: u32) -> u32 {
-        *self.stack_ids.entry(leaf).or_insert_with(|| self.profile.stacks.push_leaf(leaf))
+    /// The stack id of the stack ending at `leaf`; the same id in both trees.
+    fn stack_id(&mut self, leaf: PlacedNode) -> u32 {
+        let profile = &mut self.profile;
+        *self.stack_ids.entry(leaf.location_node).or_insert_with(|| {
+            let id = profile.location_stacks.push_leaf(leaf.location_node);
+            let same = profile.stacks.push_leaf(leaf.frame_node);
+            debug_assert_eq!(id, same, "the two stack tables give out ids in step");
+            id
+        })
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32, name: &str) -> u32 {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use writer::NO_NODE;
 
-use crate::profile::{load_traces, Profile};
+use crate::profile::{load_profile, Profile, ProfileOptions};
 use crate::symbols::Symbolizer;
 
 /// Self and total weight of one row: a function, or with `--lines` a function at one source line.
@@ -55,10 +55,10 @@ pub fn function_rows(profile: &Profile, by_line: bool) -> Vec<FunctionRow> {
     // stack's frames would take the square of a deep tree's size).
     let nodes = profile.stacks.nodes();
     let mut subtree_weights = vec![0u64; nodes.len()];
-    for sample in &profile.samples {
-        if let Some(leaf) = profile.stacks.leaf(sample.stack as usize).filter(|&leaf| leaf != NO_NODE) {
-            subtree_weights[leaf as usize] += sample.weight;
-            rows[row_of_frame[nodes[leaf as usize].frame as usize] as usize].self_weight += sample.weight;
+    for total in &profile.totals {
+        if let Some(leaf) = profile.stacks.leaf(total.stack as usize).filter(|&leaf| leaf != NO_NODE) {
+            subtree_weights[leaf as usize] += total.weight;
+            rows[row_of_frame[nodes[leaf as usize].frame as usize] as usize].self_weight += total.weight;
         }
     }
     // Children follow their parents: one backward pass sums each subtree into its root.
@@ -108,9 +108,9 @@ pub fn function_rows(profile: &Profile, by_line: bool) -> Vec<FunctionRow> {
 /// Weight per thread, heaviest first: (index into `Profile::threads`, weight).
 pub fn thread_weights(profile: &Profile) -> Vec<(usize, u64)> {
     let mut weights = vec![0u64; profile.threads.len()];
-    for sample in &profile.samples {
-        if let Some(weight) = weights.get_mut(sample.thread as usize) {
-            *weight += sample.weight;
+    for total in &profile.totals {
+        if let Some(weight) = weights.get_mut(total.thread as usize) {
+            *weight += total.weight;
         }
     }
     let mut rows: Vec<(usize, u64)> = weights.into_iter().enumerate().filter(|&(_, w)| w > 0).collect();
@@ -131,7 +131,7 @@ fn percent_of(part: u64, whole: u64) -> f64 {
 pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) -> String {
     let total = profile.total_weight();
     let mut out = String::new();
-    let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.samples.len(), total, profile.threads.len());
+    let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.total_samples(), total, profile.threads.len());
     let _ = writeln!(out);
     let location_header = if by_line { format!("{:<24} ", "file:line") } else { String::new() };
     let _ = writeln!(out, "{:>10} {:>7} {:>10} {:>7}  {:<40} {location_header}module", "self", "self%", "total", "total%", "function");
@@ -166,11 +166,10 @@ pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) 
 
 /// Runs `sigtrace report`; returns the exit code.
 pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool, region: Option<&str>) -> i32 {
-    let (traces, all_loaded) = load_traces(files);
-    if traces.is_empty() {
+    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region, keep_samples: false });
+    if profile.processes.is_empty() {
         return 1;
     }
-    let profile = Profile::build_in_region(&traces, &mut Symbolizer::new(), region);
     if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads, by_line).as_bytes()) {
         crate::warn!("{message}");
         return 1;

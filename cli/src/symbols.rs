@@ -53,12 +53,15 @@ pub struct FrameName {
     pub file: String,
     /// The source line, or 0 when not known.
     pub line: u32,
+    /// The name as the file spells it (mangled, from the symbol table or DWARF's linkage
+    /// name); empty when the function is not known by name (`function` is then an address).
+    pub system_name: String,
 }
 
 impl FrameName {
     /// A frame known by name (or address) only, without a source location.
     pub fn unresolved(function: String, module: String) -> FrameName {
-        FrameName { function, module, file: String::new(), line: 0 }
+        FrameName { function, module, file: String::new(), line: 0, system_name: String::new() }
     }
 
     /// `file.c:42` (the file name without its directory), `file.c`, or None when unknown.
@@ -456,24 +459,32 @@ impl Symbolizer {
 /// where it names the functions, the symbol table's name for the outermost function where it
 /// does not, `module+0xSVMA` where neither knows it.
 fn file_frames(file: &ModuleFile, file_name: &str, svma: u64) -> Vec<FrameName> {
-    let symbol = || file.table.lookup(svma).map(demangle);
+    let symbol = || file.table.lookup(svma);
     let source = file.debug.as_ref().map(|debug| debug.frames(svma)).unwrap_or_default();
     let outermost = source.len().saturating_sub(1);
     let mut frames = Vec::with_capacity(source.len().max(1));
     for (index, frame) in source.into_iter().enumerate() {
-        let function = match frame.function {
-            Some(raw) => demangle(&raw),
+        let (function, system_name) = match frame.function {
+            Some(raw) => (demangle(&raw), raw),
             // A nameless inline frame tells nothing; a nameless outermost one is the symbol's.
-            None if index == outermost => symbol().unwrap_or_else(|| format!("{file_name}+0x{svma:x}")),
+            None if index == outermost => match symbol() {
+                Some(raw) => (demangle(raw), raw.to_string()),
+                None => (format!("{file_name}+0x{svma:x}"), String::new()),
+            },
             None => continue,
         };
-        frames.push(FrameName { function, module: file_name.to_string(), file: frame.file.unwrap_or_default(), line: frame.line.unwrap_or(0) });
+        let (file, line) = (frame.file.unwrap_or_default(), frame.line.unwrap_or(0));
+        frames.push(FrameName { function, module: file_name.to_string(), file, line, system_name });
     }
     if frames.is_empty() {
         // Unnamed code of a stripped file is reported at the start of its function.
         let offset = file.table.function_start(svma).unwrap_or(svma);
-        let function = symbol().unwrap_or_else(|| format!("{file_name}+0x{offset:x}"));
-        frames.push(FrameName::unresolved(function, file_name.to_string()));
+        let mut frame = FrameName::unresolved(format!("{file_name}+0x{offset:x}"), file_name.to_string());
+        if let Some(raw) = symbol() {
+            frame.function = demangle(raw);
+            frame.system_name = raw.to_string();
+        }
+        frames.push(frame);
     }
     frames
 }

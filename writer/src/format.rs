@@ -772,72 +772,213 @@ impl std::fmt::Display for ReadStop {
     }
 }
 
-/// Decodes a trace file. Never panics: a damaged or truncated tail ends the trace, and the
-/// complete chunks before it are kept.
+/// Decodes a trace file held in memory. Never panics: a damaged or truncated tail ends the
+/// trace, and the complete chunks before it are kept. The same as collecting a [`TraceReader`].
 pub fn read_trace(bytes: &[u8]) -> Trace {
+    let mut reader = TraceReader::new(bytes);
     let mut trace = Trace::default();
-    if bytes.len() < PREAMBLE_LEN || bytes[..MAGIC.len()] != MAGIC {
-        trace.ignored_bytes = bytes.len() as u64;
-        trace.stopped_because = Some(ReadStop::NotATrace);
-        return trace;
-    }
-    trace.format_version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if trace.format_version != FORMAT_VERSION {
-        trace.ignored_bytes = (bytes.len() - PREAMBLE_LEN) as u64;
-        trace.stopped_because = Some(ReadStop::UnsupportedVersion { found: trace.format_version });
-        return trace;
-    }
-    let mut offset = PREAMBLE_LEN;
-    while offset < bytes.len() {
-        match next_chunk(bytes, offset) {
-            Ok((tag, payload, next)) => {
-                let decoded = match tag {
-                    TAG_HEADER if trace.header.is_none() => decode_header(payload).map(|h| trace.header = Some(h)),
-                    TAG_GENERATION => decode_generation(payload).map(|g| {
-                        trace.generations.push(g);
-                        trace.end = None; // the image went on after an earlier end record (a failed exec)
-                    }),
-                    TAG_END => decode_end(payload).map(|e| trace.end = Some(e)),
-                    _ => Ok(()), // an unknown chunk kind from a newer writer: skip it
-                };
-                if let Err(error) = decoded {
-                    trace.stopped_because = Some(ReadStop::Undecodable { offset, error });
-                    break;
-                }
-                offset = next;
+    while let Some(chunk) = reader.next_chunk() {
+        match chunk {
+            Chunk::Header(header) => trace.header = Some(header),
+            Chunk::Generation(generation) => {
+                trace.generations.push(generation);
+                trace.end = None; // the image went on after an earlier end record (a failed exec)
             }
-            Err(why) => {
-                let ignored = (bytes.len() - offset) as u64;
-                trace.stopped_because = Some(if why == TRUNCATED { ReadStop::Truncated { ignored } } else { ReadStop::Damaged { offset, why, ignored } });
-                break;
+            Chunk::End(end) => trace.end = Some(end),
+        }
+    }
+    trace.format_version = reader.format_version();
+    trace.ignored_bytes = reader.ignored_bytes();
+    trace.stopped_because = reader.stopped_because().cloned();
+    trace
+}
+
+/// A decoded chunk of a trace file.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// The header (only the first header chunk of a file is returned).
+    Header(Header),
+    /// A generation.
+    Generation(Generation),
+    /// An end record. A generation after it means the image went on (a failed exec).
+    End(End),
+}
+
+/// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
+/// time: a reader's memory follows the largest generation, not the file. Never panics; a
+/// damaged or truncated tail ends the chunks, and [`TraceReader::stopped_because`] says why.
+pub struct TraceReader<R> {
+    source: R,
+    /// File offset of the next chunk.
+    offset: usize,
+    /// The version in the preamble, once read.
+    format_version: u16,
+    /// Whether the preamble has been read (and found to be a trace of this version).
+    started: bool,
+    header_seen: bool,
+    stopped: Option<ReadStop>,
+    /// Bytes after the last complete chunk that were not read as one.
+    ignored: u64,
+    /// Set when the reader has stopped, cleanly or not.
+    done: bool,
+}
+
+impl<R: std::io::Read> TraceReader<R> {
+    /// A reader at the start of a trace file.
+    pub fn new(source: R) -> TraceReader<R> {
+        TraceReader { source, offset: 0, format_version: 0, started: false, header_seen: false, stopped: None, ignored: 0, done: false }
+    }
+
+    /// The version in the file's preamble (0 until it has been read).
+    pub fn format_version(&self) -> u16 {
+        self.format_version
+    }
+
+    /// Why reading stopped before the end of the file, once it has.
+    pub fn stopped_because(&self) -> Option<&ReadStop> {
+        self.stopped.as_ref()
+    }
+
+    /// Bytes at the end of the file that were not part of a complete, valid chunk.
+    pub fn ignored_bytes(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Bytes read as complete chunks (and the preamble) so far.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The next chunk, or `None` at the end of the file or of its readable part. Chunks of
+    /// unknown kinds (from a newer writer) and repeated headers are skipped.
+    pub fn next_chunk(&mut self) -> Option<Chunk> {
+        if self.done {
+            return None;
+        }
+        if !self.started && !self.read_preamble() {
+            self.done = true;
+            return None;
+        }
+        loop {
+            let chunk_offset = self.offset;
+            let (tag, payload) = match self.read_framed_chunk() {
+                Ok(Some(framed)) => framed,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err((why, read)) => {
+                    let ignored = read.saturating_add(self.count_rest());
+                    self.ignored = ignored;
+                    self.stopped =
+                        Some(if why == TRUNCATED { ReadStop::Truncated { ignored } } else { ReadStop::Damaged { offset: chunk_offset, why, ignored } });
+                    self.done = true;
+                    return None;
+                }
+            };
+            let decoded = match tag {
+                TAG_HEADER if !self.header_seen => decode_header(&payload).map(|header| {
+                    self.header_seen = true;
+                    Some(Chunk::Header(header))
+                }),
+                TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
+                TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
+                _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
+            };
+            match decoded {
+                Ok(Some(chunk)) => return Some(chunk),
+                Ok(None) => continue,
+                Err(error) => {
+                    // The chunk was complete: it and the rest of the file are not read.
+                    let chunk_len = CHUNK_OVERHEAD as u64 + payload.len() as u64;
+                    self.ignored = chunk_len.saturating_add(self.count_rest());
+                    self.offset = chunk_offset;
+                    self.stopped = Some(ReadStop::Undecodable { offset: chunk_offset, error });
+                    self.done = true;
+                    return None;
+                }
             }
         }
     }
-    trace.ignored_bytes = (bytes.len() - offset.min(bytes.len())) as u64;
-    trace
+
+    /// Reads and checks the magic and the version; false (with the reason set) when the file is
+    /// not a trace of this version.
+    fn read_preamble(&mut self) -> bool {
+        self.started = true;
+        let mut preamble = [0u8; PREAMBLE_LEN];
+        let read = self.read_up_to(&mut preamble);
+        if read < PREAMBLE_LEN || preamble[..MAGIC.len()] != MAGIC {
+            self.ignored = (read as u64).saturating_add(self.count_rest());
+            self.stopped = Some(ReadStop::NotATrace);
+            return false;
+        }
+        self.format_version = u16::from_le_bytes([preamble[8], preamble[9]]);
+        if self.format_version != FORMAT_VERSION {
+            self.ignored = self.count_rest();
+            self.stopped = Some(ReadStop::UnsupportedVersion { found: self.format_version });
+            return false;
+        }
+        self.offset = PREAMBLE_LEN;
+        true
+    }
+
+    /// The next chunk's tag and payload, checksum checked: `Ok(None)` at a clean end of file,
+    /// `Err((why, bytes read of the chunk))` when it is cut short or damaged.
+    fn read_framed_chunk(&mut self) -> Result<Option<(u8, Vec<u8>)>, ChunkFault> {
+        let mut framing = [0u8; 5];
+        let read = self.read_up_to(&mut framing);
+        if read == 0 {
+            return Ok(None);
+        }
+        if read < framing.len() {
+            return Err((TRUNCATED, read as u64));
+        }
+        let len = u32::from_le_bytes([framing[1], framing[2], framing[3], framing[4]]) as usize;
+        // Grown as bytes arrive (not reserved from the length): a damaged length costs no memory.
+        let mut body = Vec::new();
+        let wanted = len as u64 + 4;
+        // A read error ends the chunk where it happened: what was read counts as a cut-short tail.
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(&mut self.source, wanted), &mut body);
+        let got = body.len() as u64;
+        if got < wanted {
+            return Err((TRUNCATED, 5 + got));
+        }
+        let stored = u32::from_le_bytes([body[len], body[len + 1], body[len + 2], body[len + 3]]);
+        body.truncate(len);
+        let mut checksum = crate::varint::Crc32::new();
+        checksum.update(&framing);
+        checksum.update(&body);
+        if checksum.finish() != stored {
+            return Err(("checksum mismatch (damaged chunk)", 5 + wanted));
+        }
+        self.offset += CHUNK_OVERHEAD + len;
+        Ok(Some((framing[0], body)))
+    }
+
+    /// Fills as much of `buffer` as the source has; returns the bytes read.
+    fn read_up_to(&mut self, buffer: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.source.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        filled
+    }
+
+    /// Reads the rest of the source, returning how many bytes it had.
+    fn count_rest(&mut self) -> u64 {
+        std::io::copy(&mut self.source, &mut std::io::sink()).unwrap_or(0)
+    }
 }
 
 const TRUNCATED: &str = "truncated chunk (file cut short)";
 
-/// Splits off the chunk starting at `offset`: (tag, payload, offset of the next chunk).
-fn next_chunk(bytes: &[u8], offset: usize) -> Result<(u8, &[u8], usize), &'static str> {
-    let rest = bytes.get(offset..).ok_or("offset past the end")?;
-    if rest.len() < CHUNK_OVERHEAD {
-        return Err(TRUNCATED);
-    }
-    let tag = rest[0];
-    let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-    let total = len.checked_add(CHUNK_OVERHEAD).ok_or("chunk length overflows")?;
-    if total > rest.len() {
-        return Err(TRUNCATED);
-    }
-    let body_end = 5 + len;
-    let stored = u32::from_le_bytes([rest[body_end], rest[body_end + 1], rest[body_end + 2], rest[body_end + 3]]);
-    if crc32(&rest[..body_end]) != stored {
-        return Err("checksum mismatch (damaged chunk)");
-    }
-    Ok((tag, &rest[5..body_end], offset + total))
-}
+/// Why a chunk could not be read, and how many of its bytes were read.
+type ChunkFault = (&'static str, u64);
 
 #[cfg(test)]
 mod tests {
@@ -975,14 +1116,50 @@ mod tests {
     }
 
     #[test]
+    fn the_streaming_reader_reads_from_a_slow_source_as_from_memory() {
+        /// Hands out at most 3 bytes per read, as a pipe might.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                let n = buffer.len().min(3).min(self.0.len());
+                buffer[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let (header, generations, bytes) = sample_trace();
+        for cut in [bytes.len(), bytes.len() - 30, 12] {
+            let mut reader = TraceReader::new(Trickle(&bytes[..cut]));
+            let mut read_generations = Vec::new();
+            let mut read_header = None;
+            while let Some(chunk) = reader.next_chunk() {
+                match chunk {
+                    Chunk::Header(h) => read_header = Some(h),
+                    Chunk::Generation(g) => read_generations.push(g),
+                    Chunk::End(_) => {}
+                }
+            }
+            let in_memory = read_trace(&bytes[..cut]);
+            assert_eq!(read_header, in_memory.header, "cut at {cut}");
+            assert_eq!(read_generations, in_memory.generations, "cut at {cut}");
+            assert_eq!(reader.ignored_bytes(), in_memory.ignored_bytes, "cut at {cut}");
+            assert_eq!(reader.stopped_because(), in_memory.stopped_because.as_ref(), "cut at {cut}");
+            if cut == bytes.len() {
+                assert_eq!(read_header.as_ref(), Some(&header));
+                assert_eq!(read_generations, generations);
+            }
+        }
+    }
+
+    #[test]
     fn every_truncation_keeps_the_complete_generations() {
         let (_, generations, bytes) = sample_trace();
         let mut ends = vec![PREAMBLE_LEN];
         let mut offset = PREAMBLE_LEN;
         while offset < bytes.len() {
-            let (_, _, next) = next_chunk(&bytes, offset).unwrap();
-            ends.push(next);
-            offset = next;
+            let len = u32::from_le_bytes(bytes[offset + 1..offset + 5].try_into().unwrap()) as usize;
+            offset += CHUNK_OVERHEAD + len;
+            ends.push(offset);
         }
         for cut in 0..=bytes.len() {
             let trace = read_trace(&bytes[..cut]);

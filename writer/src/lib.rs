@@ -16,5 +16,5 @@ pub mod drain;
 #[cfg(feature = "drain")]
 pub mod trace_file;
 
-pub use format::{read_trace, End, EndReason, Event, EventKind, Generation, Header, Module, ReadStop, Sample, Thread, Trace};
+pub use format::{read_trace, Chunk, End, EndReason, Event, EventKind, Generation, Header, Module, ReadStop, Sample, Thread, Trace, TraceReader};
 pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};

@@ -106,8 +106,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// CRC-32 (IEEE 802.3, the zlib polynomial), bitwise-table free but table-driven at 256 entries.
+/// CRC-32 (IEEE 802.3, the zlib polynomial), table-driven at 256 entries.
 pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = Crc32::new();
+    crc.update(bytes);
+    crc.finish()
+}
+
+/// A CRC-32 computed over bytes given in pieces: `update` each in order, then `finish`.
+#[derive(Debug, Clone, Copy)]
+pub struct Crc32(u32);
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Crc32::new()
+    }
+}
+
+impl Crc32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
         let mut index = 0;
@@ -123,11 +139,23 @@ pub fn crc32(bytes: &[u8]) -> u32 {
         }
         table
     };
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc = TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
+
+    /// The checksum of no bytes.
+    pub const fn new() -> Crc32 {
+        Crc32(!0)
     }
-    !crc
+
+    /// Adds `bytes` after those already added.
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = Self::TABLE[((self.0 ^ u32::from(byte)) & 0xff) as usize] ^ (self.0 >> 8);
+        }
+    }
+
+    /// The checksum of every byte added.
+    pub fn finish(self) -> u32 {
+        !self.0
+    }
 }
 
 #[cfg(test)]

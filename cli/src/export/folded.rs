@@ -12,9 +12,9 @@ fn folded_frame(name: &str) -> String {
 /// Renders `profile` as folded stacks, root first, weights summed per distinct line.
 pub fn render(profile: &Profile) -> String {
     let mut stack_weights = vec![0u64; profile.stacks.len()];
-    for sample in &profile.samples {
-        if let Some(weight) = stack_weights.get_mut(sample.stack as usize) {
-            *weight += sample.weight;
+    for total in &profile.totals {
+        if let Some(weight) = stack_weights.get_mut(total.stack as usize) {
+            *weight += total.weight;
         }
     }
     let names: Vec<String> = profile.frames.iter().map(|frame| folded_frame(&frame.function)).collect();

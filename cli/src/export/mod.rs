@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use crate::profile::{load_traces, Profile};
+use crate::profile::{load_profile, Profile, ProfileOptions};
 use crate::symbols::Symbolizer;
 
 /// The formats `sigtrace export` writes.
@@ -26,11 +26,10 @@ pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
 
 /// Runs `sigtrace export`; returns the exit code.
 pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
-    let (traces, all_loaded) = load_traces(files);
-    if traces.is_empty() {
+    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions::default());
+    if profile.processes.is_empty() {
         return 1;
     }
-    let profile = Profile::build(&traces, &mut Symbolizer::new());
     let bytes = render(format, &profile);
     if let Err(message) = crate::output::write_result(output, &bytes) {
         crate::warn!("{message}");

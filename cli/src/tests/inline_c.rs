@@ -261,7 +261,9 @@ fn separate_debug_files_are_found_by_debuglink_and_build_id() {
     let (start, size) = stripped.function("outer_caller");
     for svma in start..start + size {
         let frames = symbolizer.symbolize(&map, BASE + svma, false);
-        assert_eq!(&frames[..], [FrameName::unresolved("outer_caller".into(), "prog".into())]);
+        let mut expected = FrameName::unresolved("outer_caller".into(), "prog".into());
+        expected.system_name = "outer_caller".into();
+        assert_eq!(&frames[..], [expected]);
     }
 }
 

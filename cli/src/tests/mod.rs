@@ -16,7 +16,7 @@ use writer::{Generation, Header, Module, Sample, Thread};
 use crate::debuginfo::DebugInfo;
 use crate::file_guard::map_file;
 use crate::info::TraceSummary;
-use crate::profile::{load_trace, load_traces, LoadError, Profile};
+use crate::profile::{load_profile, load_trace, load_traces, LoadError, Profile, ProfileOptions};
 use crate::report::{function_rows, render, thread_weights};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
@@ -228,6 +228,34 @@ sigtrace_test_caller;sigtrace_test_leaf 6
 }
 
 #[test]
+fn a_file_given_twice_is_read_once_and_samples_are_kept_only_when_asked() {
+    let binary = test_binary();
+    let scratch = Scratch::new("twice");
+    let path = scratch.write("a.sigtrace", &encode(&header(), &generations(&binary, &binary.build_id)));
+    let link = scratch.0.join("link.sigtrace");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let (profile, all_loaded) = load_profile(&[path.clone(), link, path.clone()], &mut Symbolizer::new(), &ProfileOptions::default());
+    assert!(all_loaded);
+    assert_eq!((profile.processes.len(), profile.total_weight(), profile.total_samples()), (1, 14, 7));
+    assert!(profile.samples.is_empty(), "samples are only kept when asked");
+    let options = ProfileOptions { keep_samples: true, ..ProfileOptions::default() };
+    let (with_samples, _) = load_profile(&[path], &mut Symbolizer::new(), &options);
+    assert_eq!(with_samples.samples.len(), 7);
+    assert_eq!(with_samples.samples.iter().map(|s| s.weight).sum::<u64>(), 14);
+    // Every sample's stack has the same frames in both trees.
+    for sample in &with_samples.samples {
+        let frames: Vec<u64> = with_samples.stacks.get(sample.stack as usize).unwrap().collect();
+        let expanded: Vec<u64> = with_samples
+            .location_stacks
+            .get(sample.stack as usize)
+            .unwrap()
+            .flat_map(|location| with_samples.locations[location as usize].frames.iter().map(|&f| u64::from(f)))
+            .collect();
+        assert_eq!(frames, expanded);
+    }
+}
+
+#[test]
 fn report_counts_self_and_total_once_per_sample() {
     let binary = test_binary();
     let scratch = Scratch::new("report");
@@ -235,7 +263,7 @@ fn report_counts_self_and_total_once_per_sample() {
     let profile = profile_of(&[path.clone(), path]);
     // The same file twice: everything doubles.
     assert_eq!(profile.total_weight(), 2 * 14);
-    assert_eq!(profile.samples.len(), 2 * 7);
+    assert_eq!(profile.total_samples(), 2 * 7);
     let rows: Vec<(String, u64, u64)> = function_rows(&profile, false)
         .into_iter()
         .map(|row| (profile.frames[row.frame as usize].function.clone(), row.self_weight, row.total_weight))
