@@ -228,16 +228,23 @@ pub fn cli(args: &[&str]) -> Output {
 }
 
 /// Folded stacks (`frame;frame COUNT`, root first) of `trace`, from `sigtrace export`.
+/// Asserts that no caller is a bare address (`0x…`, in no module): only the interrupted
+/// instruction may be code outside every module (JIT code); a return address never is.
 pub fn folded_stacks(trace: &Path) -> Vec<(Vec<String>, u64)> {
     let output = cli(&["export", "--format", "folded", &trace.display().to_string()]);
     assert!(output.status.success(), "sigtrace export failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
+    let stacks: Vec<(Vec<String>, u64)> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| {
             let (stack, count) = line.rsplit_once(' ')?;
             Some((stack.split(';').map(str::to_string).collect(), count.parse().ok()?))
         })
-        .collect()
+        .collect();
+    for (frames, _) in &stacks {
+        let callers = &frames[..frames.len().saturating_sub(1)];
+        assert!(!callers.iter().any(|frame| frame.starts_with("0x")), "a caller that is not code: {frames:?}");
+    }
+    stacks
 }
 
 /// Weight of the folded stacks in which `function` appears (anywhere).

@@ -415,8 +415,8 @@ impl Builder {
         let mut stack_map: HashMap<u32, u32> = HashMap::new();
         // Node of the trace's stack tree → its place in the profile's trees when it is a caller
         // (its address a return address): each node is symbolised once, so the work and memory
-        // follow the tree, not the frames of every stack.
-        let mut caller_nodes: Vec<Option<PlacedNode>> = vec![None; generation.stacks.nodes().len()];
+        // follow the tree, not the frames of every stack. `Some(None)`: the stack is cut there.
+        let mut caller_nodes: Vec<Option<Option<PlacedNode>>> = vec![None; generation.stacks.nodes().len()];
         let thread_map: Vec<u32> = generation.threads.iter().map(|t| self.thread_id(header.pid, t.tid, &t.name)).collect();
         let mut events = generation.events.iter().peekable();
 
@@ -460,10 +460,15 @@ impl Builder {
                             pending.push(caller);
                             caller = generation.stacks.nodes()[caller as usize].parent;
                         }
-                        let mut parent = if caller == NO_NODE { None } else { caller_nodes[caller as usize] };
+                        let mut parent = if caller == NO_NODE { None } else { caller_nodes[caller as usize].flatten() };
                         for &pending_node in pending.iter().rev() {
-                            parent = Some(place(self, parent, generation.stacks.nodes()[pending_node as usize].frame, true));
-                            caller_nodes[pending_node as usize] = parent;
+                            let return_address = generation.stacks.nodes()[pending_node as usize].frame;
+                            // A return address in no module is not one (a frame-pointer walk read
+                            // a loop bound or a stack address): the stack ends below it, and no
+                            // value that is not code is ever shown as a frame.
+                            parent =
+                                if modules.find(return_address.saturating_sub(1)).is_some() { Some(place(self, parent, return_address, true)) } else { None };
+                            caller_nodes[pending_node as usize] = Some(parent);
                         }
                         place(self, parent, node.frame, false)
                     };
