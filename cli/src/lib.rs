@@ -10,6 +10,7 @@ pub mod file_guard;
 pub mod info;
 pub mod output;
 pub mod profile;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod symbols;

@@ -301,7 +301,12 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
     let mut builder = Builder::new(options);
     let mut all_ok = true;
     let mut seen = HashSet::new();
-    for path in paths {
+    let sizes: Vec<u64> = paths.iter().map(|path| std::fs::metadata(path).map_or(0, |m| m.len())).collect();
+    let mut progress = crate::progress::ByteProgress::new(sizes.iter().sum());
+    let mut done_before = 0u64;
+    for (path, size) in paths.iter().zip(&sizes) {
+        let start_of_file = done_before;
+        done_before += size;
         if let Some(identity) = file_identity(path) {
             if !seen.insert(identity) {
                 crate::warn!("{}: given more than once; read once", path.display());
@@ -321,7 +326,10 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
         while let Some(chunk) = reader.next_chunk() {
             match (chunk, &process) {
                 (Chunk::Header(header), None) => process = Some((builder.add_process(path, &header), header)),
-                (Chunk::Generation(generation), Some((id, header))) => builder.add_generation(*id, header, &generation, symbolizer),
+                (Chunk::Generation(generation), Some((id, header))) => {
+                    builder.add_generation(*id, header, &generation, symbolizer);
+                    progress.set(start_of_file + reader.offset() as u64);
+                }
                 // A generation before the header cannot be placed in time (the in-memory reader's
                 // users never see one either: no header, not a trace); an end record adds nothing.
                 _ => {}
