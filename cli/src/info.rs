@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use writer::Chunk;
 
 use serde_json::{json, Value};
 
-use crate::profile::{load_trace, ticks_to_ns, LoadedTrace};
+use crate::profile::{ticks_to_ns, LoadError, LoadedTrace};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
 use writer::format::{counters, walk};
@@ -25,7 +27,7 @@ pub struct ThreadTotals {
 }
 
 /// Totals of one trace file, as shown by `info` and by `record`'s closing lines.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceSummary {
     pub generations: usize,
     /// Sample records.
@@ -44,54 +46,99 @@ pub struct TraceSummary {
     pub threads: Vec<ThreadTotals>,
     /// `weight / (cpu_ns × hz / 1e9)`: the share of the CPU time that samples account for.
     pub capture_ratio: Option<f64>,
+    /// Events by kind, every kind once, in code order.
+    pub events: Vec<(writer::EventKind, usize)>,
+    /// tid → index into `threads`.
+    thread_index: BTreeMap<u32, usize>,
+    /// The end of the last generation added, header clock ticks.
+    end_time: u64,
+}
+
+impl Default for TraceSummary {
+    fn default() -> Self {
+        TraceSummary {
+            generations: 0,
+            samples: 0,
+            weight: 0,
+            dropped: 0,
+            cpu_ns: 0,
+            duration_ns: 0,
+            counters: BTreeMap::new(),
+            threads: Vec::new(),
+            capture_ratio: None,
+            events: writer::EventKind::ALL.iter().map(|&kind| (kind, 0)).collect(),
+            thread_index: BTreeMap::new(),
+            end_time: 0,
+        }
+    }
 }
 
 impl TraceSummary {
+    /// The summary of every generation of `loaded`.
     pub fn of(loaded: &LoadedTrace) -> TraceSummary {
-        let header = &loaded.header;
-        let generations = &loaded.trace.generations;
-        let mut summary = TraceSummary { generations: generations.len(), ..TraceSummary::default() };
-        let mut thread_index: BTreeMap<u32, usize> = BTreeMap::new();
-        for generation in generations {
-            let local: Vec<usize> = generation
-                .threads
-                .iter()
-                .map(|thread| {
-                    let index = *thread_index.entry(thread.tid).or_insert_with(|| {
-                        summary.threads.push(ThreadTotals { tid: thread.tid, ..ThreadTotals::default() });
-                        summary.threads.len() - 1
-                    });
-                    let totals = &mut summary.threads[index];
-                    if !thread.name.is_empty() {
-                        totals.name.clone_from(&thread.name);
-                    }
-                    totals.cpu_ns = totals.cpu_ns.max(thread.cpu_ns);
-                    totals.dropped = totals.dropped.saturating_add(thread.dropped);
-                    summary.dropped = summary.dropped.saturating_add(thread.dropped);
-                    index
-                })
-                .collect();
-            for sample in &generation.samples {
-                summary.samples += 1;
-                summary.weight = summary.weight.saturating_add(sample.weight.into());
-                if let Some(&index) = local.get(sample.thread as usize) {
-                    summary.threads[index].samples += 1;
-                    summary.threads[index].weight = summary.threads[index].weight.saturating_add(sample.weight.into());
-                }
-            }
-            for (name, value) in &generation.counters {
-                let total = summary.counters.entry(name.clone()).or_insert(0);
-                *total = total.saturating_add(*value);
-            }
+        let mut summary = TraceSummary::default();
+        for generation in &loaded.trace.generations {
+            summary.add_generation(generation);
         }
-        summary.dropped = summary.dropped.saturating_add(summary.counters.get(counters::DROPPED_NO_SLOT).copied().unwrap_or(0));
-        if let Some(last) = generations.last() {
-            summary.cpu_ns = last.process_cpu_ns;
-            summary.duration_ns = ticks_to_ns(header, last.end_time).saturating_sub(header.start_clock_ns);
-        }
-        let expected = summary.cpu_ns as f64 * f64::from(header.hz) / 1e9;
-        summary.capture_ratio = (expected > 0.0).then(|| summary.weight as f64 / expected);
+        summary.finish(&loaded.header);
         summary
+    }
+
+    /// Adds one generation (generations come in file order).
+    pub fn add_generation(&mut self, generation: &writer::Generation) {
+        self.generations += 1;
+        let local: Vec<usize> = generation
+            .threads
+            .iter()
+            .map(|thread| {
+                let index = *self.thread_index.entry(thread.tid).or_insert_with(|| {
+                    self.threads.push(ThreadTotals { tid: thread.tid, ..ThreadTotals::default() });
+                    self.threads.len() - 1
+                });
+                let totals = &mut self.threads[index];
+                if !thread.name.is_empty() {
+                    totals.name.clone_from(&thread.name);
+                }
+                totals.cpu_ns = totals.cpu_ns.max(thread.cpu_ns);
+                totals.dropped = totals.dropped.saturating_add(thread.dropped);
+                self.dropped = self.dropped.saturating_add(thread.dropped);
+                index
+            })
+            .collect();
+        for sample in &generation.samples {
+            self.samples += 1;
+            self.weight = self.weight.saturating_add(sample.weight.into());
+            if let Some(&index) = local.get(sample.thread as usize) {
+                self.threads[index].samples += 1;
+                self.threads[index].weight = self.threads[index].weight.saturating_add(sample.weight.into());
+            }
+        }
+        for (name, value) in &generation.counters {
+            let total = self.counters.entry(name.clone()).or_insert(0);
+            *total = total.saturating_add(*value);
+        }
+        for event in &generation.events {
+            if let Some(count) = self.events.iter_mut().find(|(kind, _)| *kind == event.kind) {
+                count.1 += 1;
+            }
+        }
+        self.cpu_ns = generation.process_cpu_ns;
+        self.end_time = generation.end_time;
+    }
+
+    /// Completes the totals once every generation was added.
+    pub fn finish(&mut self, header: &writer::Header) {
+        self.dropped = self.dropped.saturating_add(self.counters.get(counters::DROPPED_NO_SLOT).copied().unwrap_or(0));
+        if self.generations > 0 {
+            self.duration_ns = ticks_to_ns(header, self.end_time).saturating_sub(header.start_clock_ns);
+        }
+        let expected = self.cpu_ns as f64 * f64::from(header.hz) / 1e9;
+        self.capture_ratio = (expected > 0.0).then(|| self.weight as f64 / expected);
+    }
+
+    /// How many events of each kind the trace holds, in a fixed order, with their names.
+    pub fn event_counts(&self) -> Vec<(&'static str, usize)> {
+        self.events.iter().filter_map(|(kind, count)| event_kind_name(*kind).map(|name| (name, *count))).collect()
     }
 
     /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
@@ -157,7 +204,7 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     };
     rows.push(("truncated".into(), truncated));
     rows.push(("ended".into(), end_description(&loaded.trace)));
-    rows.push(("events".into(), event_counts(&loaded.trace).iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
+    rows.push(("events".into(), summary.event_counts().iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
     rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
@@ -189,16 +236,17 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     out
 }
 
-/// How many events of each kind the trace holds, in a fixed order.
-fn event_counts(trace: &writer::Trace) -> Vec<(&'static str, usize)> {
+/// The name `info` counts events of `kind` under; `None` for kinds it does not count (a
+/// region's end: regions are counted once, by their begin).
+fn event_kind_name(kind: writer::EventKind) -> Option<&'static str> {
     use writer::EventKind;
-    let names = [
-        (EventKind::ThreadStart, "thread starts"),
-        (EventKind::ThreadExit, "thread exits"),
-        (EventKind::Log, "log messages"),
-        (EventKind::RegionBegin, "regions"),
-    ];
-    names.iter().map(|(kind, name)| (*name, trace.generations.iter().flat_map(|g| &g.events).filter(|e| e.kind == *kind).count())).collect()
+    match kind {
+        EventKind::ThreadStart => Some("thread starts"),
+        EventKind::ThreadExit => Some("thread exits"),
+        EventKind::Log => Some("log messages"),
+        EventKind::RegionBegin => Some("regions"),
+        EventKind::RegionEnd => None,
+    }
 }
 
 /// How the traced image ended, from its end record; a trace without one was cut short.
@@ -259,7 +307,7 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "truncated_bytes": loaded.trace.ignored_bytes,
         "stopped_because": loaded.trace.stopped_because.as_ref().map(ToString::to_string),
         "end": end_description(&loaded.trace),
-        "events": event_counts(&loaded.trace).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "events": summary.event_counts().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "end_signal": loaded.trace.end.map(|end| end.signal),
         "hz": header.hz,
         "timer": header.timer,
@@ -277,6 +325,37 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     object
 }
 
+/// Reads the file at `path` generation by generation (one in memory at a time) into its
+/// summary and unwinding statistics. The `LoadedTrace` returned has the header, how the trace
+/// ended and why reading stopped, but no generations.
+pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
+    let file = std::fs::File::open(path).map_err(|error| LoadError::Unreadable { path: path.to_path_buf(), error })?;
+    let mut progress = crate::progress::ByteProgress::new(file.metadata().map_or(0, |m| m.len()));
+    let mut reader = writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+    let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
+    let mut trace = writer::Trace::default();
+    while let Some(chunk) = reader.next_chunk() {
+        match chunk {
+            Chunk::Header(header) => trace.header = Some(header),
+            Chunk::Generation(generation) => {
+                summary.add_generation(&generation);
+                unwinding.add_generation(&generation, symbolizer);
+                progress.set(reader.offset() as u64);
+                trace.end = None; // the image went on after an earlier end record (a failed exec)
+            }
+            Chunk::End(end) => trace.end = Some(end),
+        }
+    }
+    trace.format_version = reader.format_version();
+    trace.ignored_bytes = reader.ignored_bytes();
+    trace.stopped_because = reader.stopped_because().cloned();
+    let Some(header) = trace.header.take() else {
+        return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
+    };
+    summary.finish(&header);
+    Ok((LoadedTrace { path: path.to_path_buf(), header, trace }, summary, unwinding))
+}
+
 /// Runs `sigtrace info`; returns the exit code.
 pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
     let mut exit_code = 0;
@@ -285,16 +364,14 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
     let mut symbolizer = Symbolizer::new();
     let mut images = Vec::new();
     for path in files {
-        let loaded = match load_trace(path) {
-            Ok(loaded) => loaded,
+        let (loaded, summary, unwinding) = match summarize_file(path, &mut symbolizer) {
+            Ok(summarized) => summarized,
             Err(message) => {
                 crate::warn!("{message}");
                 exit_code = 1;
                 continue;
             }
         };
-        let summary = TraceSummary::of(&loaded);
-        let unwinding = UnwindStats::of(&loaded, &mut symbolizer);
         images.push((loaded.header.start_clock_ns, loaded.header.pid, loaded.header.executable.clone(), end_description(&loaded.trace)));
         if as_json {
             objects.push(render_json(&loaded, &summary, &unwinding));

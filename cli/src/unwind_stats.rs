@@ -66,43 +66,48 @@ impl UnwindStats {
     pub fn of(loaded: &LoadedTrace, symbolizer: &mut Symbolizer) -> UnwindStats {
         let mut stats = UnwindStats::default();
         for generation in &loaded.trace.generations {
-            let modules = ModuleMap::new(&generation.modules);
-            // By the stacks samples use (a map: a node of 4 bytes can end 256 stacks).
-            let mut verdicts: HashMap<u32, StackVerdict> = HashMap::new();
-            // Each node's outermost frame (parents come first: one pass).
-            let nodes = generation.stacks.nodes();
-            let mut outermost: Vec<u64> = Vec::with_capacity(nodes.len());
-            for node in nodes {
-                let root = outermost.get(node.parent as usize).copied().unwrap_or(node.frame);
-                outermost.push(root);
-            }
-            for sample in &generation.samples {
-                let index = sample.stack as usize;
-                let Some(leaf) = generation.stacks.leaf(index) else { continue };
-                let depth = nodes.get(leaf as usize).map_or(0, |node| node.depth);
-                let (method, end, reached_root) = *verdicts.entry(sample.stack).or_insert_with(|| {
-                    let code = generation.stack_walks.get(index).copied();
-                    let (method, end) = code.map_or((UNKNOWN, UNKNOWN), |code| (walk::method_name(code), walk::end_name(code)));
-                    let walked_to_root = code.is_some_and(|code| code & 0x0f == walk::END_ROOT);
-                    let reached_root = walked_to_root
-                        || outermost.get(leaf as usize).is_some_and(|&outermost| {
-                            let frames = symbolizer.symbolize(&modules, outermost, depth > 1);
-                            frames.last().is_some_and(|frame| is_root_function(&frame.function))
-                        });
-                    (method, end, reached_root)
-                });
-                let weight = u64::from(sample.weight);
-                stats.total.add(weight);
-                stats.methods.entry(method).or_default().add(weight);
-                stats.ends.entry(end).or_default().add(weight);
-                if reached_root {
-                    stats.to_root.add(weight);
-                } else {
-                    stats.early_ends.entry(end).or_default().add(weight);
-                }
-            }
+            stats.add_generation(generation, symbolizer);
         }
         stats
+    }
+
+    /// Classifies the samples of one more generation.
+    pub fn add_generation(&mut self, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
+        let modules = ModuleMap::new(&generation.modules);
+        // By the stacks samples use (a map: a node of 4 bytes can end 256 stacks).
+        let mut verdicts: HashMap<u32, StackVerdict> = HashMap::new();
+        // Each node's outermost frame (parents come first: one pass).
+        let nodes = generation.stacks.nodes();
+        let mut outermost: Vec<u64> = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let root = outermost.get(node.parent as usize).copied().unwrap_or(node.frame);
+            outermost.push(root);
+        }
+        for sample in &generation.samples {
+            let index = sample.stack as usize;
+            let Some(leaf) = generation.stacks.leaf(index) else { continue };
+            let depth = nodes.get(leaf as usize).map_or(0, |node| node.depth);
+            let (method, end, reached_root) = *verdicts.entry(sample.stack).or_insert_with(|| {
+                let code = generation.stack_walks.get(index).copied();
+                let (method, end) = code.map_or((UNKNOWN, UNKNOWN), |code| (walk::method_name(code), walk::end_name(code)));
+                let walked_to_root = code.is_some_and(|code| code & 0x0f == walk::END_ROOT);
+                let reached_root = walked_to_root
+                    || outermost.get(leaf as usize).is_some_and(|&outermost| {
+                        let frames = symbolizer.symbolize(&modules, outermost, depth > 1);
+                        frames.last().is_some_and(|frame| is_root_function(&frame.function))
+                    });
+                (method, end, reached_root)
+            });
+            let weight = u64::from(sample.weight);
+            self.total.add(weight);
+            self.methods.entry(method).or_default().add(weight);
+            self.ends.entry(end).or_default().add(weight);
+            if reached_root {
+                self.to_root.add(weight);
+            } else {
+                self.early_ends.entry(end).or_default().add(weight);
+            }
+        }
     }
 
     /// The share of samples that reached the root; None without samples.
