@@ -647,13 +647,36 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     let start_time = c.uvarint()?;
     let end_time = start_time.wrapping_add(c.svarint()? as u64);
     let process_cpu_ns = c.uvarint()?;
+    let threads = decode_threads(&mut c)?;
+    let modules = decode_modules(&mut c)?;
+    let stacks = decode_stack_tree(&mut c, payload.len())?;
+    let samples = decode_samples(&mut c, payload.len(), start_time, threads.len(), stacks.len())?;
+    let counter_count = c.count(2)?;
+    let mut counters = Vec::with_capacity(counter_count);
+    for _ in 0..counter_count {
+        counters.push((c.string()?, c.uvarint()?));
+    }
+    // The optional tail, in the order fields were appended to the format.
+    let stack_walks = if c.remaining() > 0 { c.bytes()?.to_vec() } else { Vec::new() };
+    if !stack_walks.is_empty() && stack_walks.len() != stacks.len() {
+        return Err(DecodeError { offset: payload.len() - c.remaining(), what: "stack walk codes do not match the stacks" });
+    }
+    let events = if c.remaining() > 0 { decode_events(&mut c, payload.len(), start_time, threads.len())? } else { Vec::new() };
+    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events })
+}
 
+/// The thread table of a generation.
+fn decode_threads(c: &mut Cursor<'_>) -> Result<Vec<Thread>, DecodeError> {
     let thread_count = c.count(5)?;
     let mut threads = Vec::with_capacity(thread_count);
     for _ in 0..thread_count {
         threads.push(Thread { tid: c.u32_varint()?, name: c.string()?, cpu_ns: c.uvarint()?, dropped: c.uvarint()?, exited: c.uvarint()? != 0 });
     }
+    Ok(threads)
+}
 
+/// The module table of a generation.
+fn decode_modules(c: &mut Cursor<'_>) -> Result<Vec<Module>, DecodeError> {
     let module_count = c.count(5)?;
     let mut modules = Vec::with_capacity(module_count);
     for _ in 0..module_count {
@@ -664,9 +687,12 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
         let build_id = c.bytes()?.to_vec();
         modules.push(Module { path, base, start, end, build_id });
     }
+    Ok(modules)
+}
 
-    let stacks = decode_stack_tree(&mut c, payload.len())?;
-
+/// The sample records of a generation (times delta-coded from `start_time`), each checked to
+/// refer to one of `threads` threads and `stacks` stacks. `payload_len` places errors.
+fn decode_samples(c: &mut Cursor<'_>, payload_len: usize, start_time: u64, threads: usize, stacks: usize) -> Result<Vec<Sample>, DecodeError> {
     let sample_count = c.count(3)?; // time delta, thread, stack: a byte each at least
     let mut samples = Vec::with_capacity(sample_count);
     let mut previous_time = start_time;
@@ -676,38 +702,32 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
         let stack = c.u32_varint()?;
         let weight = if thread_and_flag & 1 == 1 { c.u32_varint()? } else { 1 };
         let sample = Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight };
-        if sample.thread as usize >= threads.len() || sample.stack as usize >= stacks.len() {
-            return Err(DecodeError { offset: payload.len() - c.remaining(), what: "sample refers to a missing thread or stack" });
+        if sample.thread as usize >= threads || sample.stack as usize >= stacks {
+            return Err(DecodeError { offset: payload_len - c.remaining(), what: "sample refers to a missing thread or stack" });
         }
         samples.push(sample);
     }
+    Ok(samples)
+}
 
-    let counter_count = c.count(2)?;
-    let mut counters = Vec::with_capacity(counter_count);
-    for _ in 0..counter_count {
-        counters.push((c.string()?, c.uvarint()?));
-    }
-    let stack_walks = if c.remaining() > 0 { c.bytes()?.to_vec() } else { Vec::new() };
-    if !stack_walks.is_empty() && stack_walks.len() != stacks.len() {
-        return Err(DecodeError { offset: payload.len() - c.remaining(), what: "stack walk codes do not match the stacks" });
-    }
-    let mut events = Vec::new();
-    if c.remaining() > 0 {
-        let event_count = c.count(5)?;
-        let mut previous_time = start_time;
-        for _ in 0..event_count {
-            previous_time = previous_time.wrapping_add(c.svarint()? as u64);
-            let thread = c.u32_varint()?;
-            let kind = u8::try_from(c.uvarint()?).ok().and_then(EventKind::from_code);
-            let (category, text) = (c.string()?, c.string()?);
-            let kind = kind.ok_or(DecodeError { offset: payload.len() - c.remaining(), what: "unknown event kind" })?;
-            if thread as usize >= threads.len() {
-                return Err(DecodeError { offset: payload.len() - c.remaining(), what: "event refers to a missing thread" });
-            }
-            events.push(Event { time: previous_time, thread, kind, category, text });
+/// The events of a generation (times delta-coded from `start_time`), each checked to refer to
+/// one of `threads` threads. `payload_len` places errors.
+fn decode_events(c: &mut Cursor<'_>, payload_len: usize, start_time: u64, threads: usize) -> Result<Vec<Event>, DecodeError> {
+    let event_count = c.count(5)?;
+    let mut events = Vec::with_capacity(event_count);
+    let mut previous_time = start_time;
+    for _ in 0..event_count {
+        previous_time = previous_time.wrapping_add(c.svarint()? as u64);
+        let thread = c.u32_varint()?;
+        let kind = u8::try_from(c.uvarint()?).ok().and_then(EventKind::from_code);
+        let (category, text) = (c.string()?, c.string()?);
+        let kind = kind.ok_or(DecodeError { offset: payload_len - c.remaining(), what: "unknown event kind" })?;
+        if thread as usize >= threads {
+            return Err(DecodeError { offset: payload_len - c.remaining(), what: "event refers to a missing thread" });
         }
+        events.push(Event { time: previous_time, thread, kind, category, text });
     }
-    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events })
+    Ok(events)
 }
 
 /// Everything a reader recovered from one trace file.
