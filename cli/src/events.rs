@@ -190,3 +190,49 @@ pub fn render_profile(profile: &Profile, filter: &EventFilter, as_json: bool) ->
     let origin = profile.processes.iter().map(|process| process.start_unix_ns).min().unwrap_or(0);
     render(&profile.threads, &profile.events, origin, filter, as_json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(unix_ns: u64, thread: u32, kind: EventKind, text: &str) -> ProfileEvent {
+        ProfileEvent { unix_ns, thread, kind, category: if kind == EventKind::Log { "c".into() } else { String::new() }, text: text.into() }
+    }
+
+    #[test]
+    fn ends_are_named_per_thread_and_odd_text_stays_on_one_line() {
+        let threads = vec![ThreadInfo { pid: 1, tid: 1, name: "main".into() }, ThreadInfo { pid: 1, tid: 2, name: String::new() }];
+        let events = vec![
+            event(1_000, 0, EventKind::RegionBegin, "a"),
+            event(2_000, 1, EventKind::RegionBegin, "b"),
+            event(3_000, 0, EventKind::RegionEnd, ""),
+            event(4_000, 1, EventKind::Log, "two\nlines"),
+            event(5_000, 1, EventKind::RegionEnd, ""),
+            event(6_000, 1, EventKind::RegionEnd, ""),
+            event(7_000, 9, EventKind::Log, "no such thread"),
+        ];
+        let text = render(&threads, &events, 0, &EventFilter::default(), false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "  0.000001  1/1  main  region begin a",
+                "  0.000002  1/2  ?     region begin b",
+                "  0.000003  1/1  main  region end a",
+                "  0.000004  1/2  ?     log c: two\\nlines",
+                "  0.000005  1/2  ?     region end b",
+                "  0.000006  1/2  ?     region end (no region open)",
+            ]
+        );
+        let only_ends = EventFilter { tids: vec![2], kinds: vec![KindFilter::Region] };
+        let json = render(&threads, &events, 0, &only_ends, true);
+        let regions: Vec<serde_json::Value> = json.lines().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["region"].clone()).collect();
+        assert_eq!(regions, [json!("b"), json!("b"), serde_json::Value::Null]);
+    }
+
+    #[test]
+    fn a_missing_region_names_the_others() {
+        assert_eq!(missing_region_message("x", &["a".into(), "b".into()]), "no region named \"x\"; the traces have \"a\", \"b\"");
+        assert_eq!(missing_region_message("x", &[]), "no region named \"x\": the traces have no regions (sigtrace_region_begin)");
+    }
+}
