@@ -46,6 +46,8 @@ pub struct TraceSummary {
     pub threads: Vec<ThreadTotals>,
     /// `weight / (cpu_ns × hz / 1e9)`: the share of the CPU time that samples account for.
     pub capture_ratio: Option<f64>,
+    /// Sample records per CPU second; `None` without CPU time.
+    pub effective_rate: Option<EffectiveRate>,
     /// Events by kind, every kind once, in code order.
     pub events: Vec<(writer::EventKind, usize)>,
     /// tid → index into `threads`.
@@ -66,10 +68,45 @@ impl Default for TraceSummary {
             counters: BTreeMap::new(),
             threads: Vec::new(),
             capture_ratio: None,
+            effective_rate: None,
             events: writer::EventKind::ALL.iter().map(|&kind| (kind, 0)).collect(),
             thread_index: BTreeMap::new(),
             end_time: 0,
         }
+    }
+}
+
+/// The sampling rate a trace's records show, which a timer the kernel checks on its tick only
+/// (POSIX thread CPU timers, `setitimer`) caps at CONFIG_HZ: asked for 999 Hz, they deliver at
+/// most ~250 signals per CPU second here, each weighted by the periods it stands for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveRate {
+    /// Sample records per second of the threads' CPU time.
+    pub hz: f64,
+    /// The timer is tick-limited and the records fall clearly short of the requested rate: by
+    /// more than 10% and more than [`SHORTFALL_SIGMAS`] Poisson deviations of the expected count.
+    pub tick_limited: bool,
+}
+
+/// How many standard deviations of the expected record count a shortfall must exceed to be
+/// called tick-limited (a run cut short by a few ticks is not).
+pub const SHORTFALL_SIGMAS: f64 = 4.5;
+
+/// The timers the kernel checks only on its scheduler tick (as the header names them).
+pub const TICK_LIMITED_TIMERS: [&str; 2] = ["posix", "itimer"];
+
+impl EffectiveRate {
+    /// The rate of `records` sample records over `cpu_ns` of CPU time, for a trace that asked
+    /// for `hz` with `timer`; `None` without CPU time.
+    pub fn of(records: u64, cpu_ns: u64, hz: u32, timer: &str) -> Option<EffectiveRate> {
+        if cpu_ns == 0 {
+            return None;
+        }
+        let cpu_s = cpu_ns as f64 / 1e9;
+        let expected = cpu_s * f64::from(hz);
+        let shortfall = expected - records as f64;
+        let clearly_short = shortfall > 0.1 * expected && shortfall > SHORTFALL_SIGMAS * expected.sqrt();
+        Some(EffectiveRate { hz: records as f64 / cpu_s, tick_limited: clearly_short && TICK_LIMITED_TIMERS.contains(&timer) })
     }
 }
 
@@ -134,6 +171,11 @@ impl TraceSummary {
         }
         let expected = self.cpu_ns as f64 * f64::from(header.hz) / 1e9;
         self.capture_ratio = (expected > 0.0).then(|| self.weight as f64 / expected);
+        // Per thread: records over the CPU time of the threads they were taken on (the process
+        // figure when no thread carries one).
+        let thread_cpu_ns = self.threads.iter().map(|thread| thread.cpu_ns).fold(0u64, u64::saturating_add);
+        let rate_cpu_ns = if thread_cpu_ns > 0 { thread_cpu_ns } else { self.cpu_ns };
+        self.effective_rate = EffectiveRate::of(self.samples, rate_cpu_ns, header.hz, &header.timer);
     }
 
     /// How many events of each kind the trace holds, in a fixed order, with their names.
@@ -208,7 +250,10 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
     rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
-    rows.extend(unwinding.text_rows());
+    if let Some(rate) = summary.effective_rate.filter(|rate| rate.tick_limited) {
+        rows.push(("effective rate".into(), format!("{:.0} Hz (tick-limited)", rate.hz)));
+    }
+    rows.extend(unwinding.text_rows(header.max_depth));
     for (name, value) in &summary.counters {
         rows.push((name.clone(), value.to_string()));
     }
@@ -315,6 +360,8 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "max_depth": header.max_depth,
         "cpu_ns": summary.cpu_ns,
         "capture_ratio": summary.capture_ratio,
+        "effective_hz": summary.effective_rate.map(|rate| rate.hz),
+        "tick_limited": summary.effective_rate.is_some_and(|rate| rate.tick_limited),
         "unwind_ends_total": summary.unwind_ends_total(),
         "counters": summary.counters,
         "per_thread": per_thread,
@@ -403,4 +450,25 @@ pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
         return 1;
     }
     exit_code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EffectiveRate;
+
+    #[test]
+    fn a_tick_limited_rate_is_called_so_only_when_clearly_short() {
+        // 1 s of CPU asked at 999 Hz, 250 records: a POSIX timer on a 250 Hz tick.
+        let rate = EffectiveRate::of(250, 1_000_000_000, 999, "posix").unwrap();
+        assert!((rate.hz - 250.0).abs() < 1e-9 && rate.tick_limited);
+        assert!(EffectiveRate::of(250, 1_000_000_000, 999, "itimer").unwrap().tick_limited);
+        // The perf timer is never tick-limited, whatever its records say.
+        assert!(!EffectiveRate::of(250, 1_000_000_000, 999, "perf").unwrap().tick_limited);
+        // Within 10%, or within the noise of a few expected records: not clearly short.
+        assert!(!EffectiveRate::of(950, 1_000_000_000, 999, "posix").unwrap().tick_limited);
+        assert!(!EffectiveRate::of(2, 4_000_000, 999, "posix").unwrap().tick_limited);
+        // Below the tick rate, the timer keeps up.
+        assert!(!EffectiveRate::of(100, 1_000_000_000, 100, "posix").unwrap().tick_limited);
+        assert_eq!(EffectiveRate::of(10, 0, 999, "posix"), None);
+    }
 }

@@ -5,6 +5,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod debuginfo;
+pub mod events;
 pub mod export;
 pub mod file_guard;
 pub mod info;
@@ -27,9 +28,9 @@ use crate::profile::{LoadedTrace, Profile};
 use crate::symbols::Symbolizer;
 
 /// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, and with
-/// `--region` of the first region the trace names) and `export` in every format print for a
-/// trace file holding `bytes`, in that order; `Err` with the message `sigtrace` prints when the
-/// bytes are not a trace. `symbolizer` is reused so that callers can keep its module cache.
+/// `--region` of the first region the trace names), `events` (text and `--json`) and `export`
+/// in every format print for a trace file holding `bytes`, in that order; `Err` with the message
+/// `sigtrace` prints when the bytes are not a trace. `symbolizer` is reused so that callers can keep its module cache.
 pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
     let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes).map_err(|error| error.to_string())?;
     let summary = info::TraceSummary::of(&loaded);
@@ -48,6 +49,8 @@ pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Resu
             false,
         ));
     }
+    let all_events = events::EventFilter::default();
+    outputs.extend([events::render_profile(&profile, &all_events, false), events::render_profile(&profile, &all_events, true)]);
     for &format in export::Format::value_variants() {
         outputs.push(String::from_utf8_lossy(&export::render(format, &profile)).into_owned());
     }

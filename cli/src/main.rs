@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sigtrace_cli::{export, info, record, report};
+use sigtrace_cli::{events, export, info, record, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -58,6 +58,20 @@ enum Commands {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Thread starts and exits, regions and log messages in time order (several files are merged).
+    Events {
+        /// Only the events of thread TID (may be repeated).
+        #[arg(long = "tid", value_name = "TID")]
+        tids: Vec<u32>,
+        /// Only events of this kind (may be repeated).
+        #[arg(long = "kind", value_enum, value_name = "KIND")]
+        kinds: Vec<events::KindFilter>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Convert trace files (merged) to another tool's format.
     Export {
         #[arg(short = 'f', long, value_enum, default_value = "folded")]
@@ -77,6 +91,7 @@ fn main() {
         Commands::Info { json, files } => info::run(&files, json),
         Commands::Report { region, top, threads, lines, files } => report::run(&files, top, threads, lines, region.as_deref()),
         Commands::Export { format, output, files } => export::run(format, output.as_deref(), &files),
+        Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
     };
     std::process::exit(code);
 }

@@ -170,6 +170,13 @@ pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool, reg
     if profile.processes.is_empty() {
         return 1;
     }
+    if let Some(region) = region {
+        let names = profile.region_names();
+        if !names.iter().any(|name| name == region) {
+            crate::warn!("{}", crate::events::missing_region_message(region, &names));
+            return 1;
+        }
+    }
     if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads, by_line).as_bytes()) {
         crate::warn!("{message}");
         return 1;

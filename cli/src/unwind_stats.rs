@@ -115,14 +115,16 @@ impl UnwindStats {
         (self.total.samples > 0).then(|| self.to_root.samples as f64 / self.total.samples as f64)
     }
 
-    /// The rows `info` prints: (key, value).
-    pub fn text_rows(&self) -> Vec<(String, String)> {
+    /// The rows `info` prints: (key, value). `max_depth` is the trace's `SIGTRACE_DEPTH`, named
+    /// in the depth-limit end (`depth limit (SIGTRACE_DEPTH=4)`).
+    pub fn text_rows(&self, max_depth: u32) -> Vec<(String, String)> {
         let percent = crate::info::percent(self.to_root_ratio());
         let mut to_root = format!("{} of {} samples ({percent})", thousands(self.to_root.samples), thousands(self.total.samples));
         if self.total.weight != self.total.samples {
             let _ = write!(to_root, ", weight {} of {}", thousands(self.to_root.weight), thousands(self.total.weight));
         }
-        vec![("unwound to root".into(), to_root), ("methods".into(), tally_list(&self.methods)), ("early ends".into(), tally_list(&self.early_ends))]
+        let early_ends = self.early_ends.iter().map(|(name, tally)| (end_label(name, max_depth), *tally)).collect();
+        vec![("unwound to root".into(), to_root), ("methods".into(), tally_list(&self.methods)), ("early ends".into(), tally_list(&early_ends))]
     }
 
     /// The keys `info --json` adds: `unwound_to_root`, `unwound_to_root_weight`,
@@ -143,9 +145,18 @@ impl UnwindStats {
     }
 }
 
+/// How `info`'s text names a walk's end: the depth limit with the setting that set it.
+fn end_label(name: &str, max_depth: u32) -> String {
+    if name == walk::end_name(walk::END_DEPTH_LIMIT) {
+        format!("{name} (SIGTRACE_DEPTH={max_depth})")
+    } else {
+        name.to_string()
+    }
+}
+
 /// `dwarf 9,990, fp (no free DWARF cache) 10`: most samples first, `none` when empty.
-fn tally_list(tallies: &BTreeMap<&'static str, Tally>) -> String {
-    let mut entries: Vec<(&str, Tally)> = tallies.iter().map(|(name, tally)| (*name, *tally)).collect();
+fn tally_list<K: AsRef<str> + Ord>(tallies: &BTreeMap<K, Tally>) -> String {
+    let mut entries: Vec<(&str, Tally)> = tallies.iter().map(|(name, tally)| (name.as_ref(), *tally)).collect();
     entries.sort_by(|a, b| b.1.samples.cmp(&a.1.samples).then(a.0.cmp(b.0)));
     if entries.is_empty() {
         return "none".into();

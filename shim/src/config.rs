@@ -1,5 +1,6 @@
 //! Configuration from the `SIGTRACE_*` environment variables, read once at start-up. A bad
-//! value is reported in one line and replaced by a sensible fallback.
+//! value is reported in one line and replaced by a sensible fallback; a `SIGTRACE_*` name
+//! sigtrace does not know is reported in one line with the closest known name.
 
 use crate::log::{self, Level};
 
@@ -35,6 +36,82 @@ pub struct Config {
     pub follow_exec: bool,
 }
 
+/// The prefix of every variable sigtrace reads.
+pub const PREFIX: &str = "SIGTRACE_";
+
+/// Every variable [`Config::from_lookup`] reads (the README's configuration table).
+pub const VARIABLES: [&str; 13] = [
+    "SIGTRACE_OUTPUT",
+    "SIGTRACE_HZ",
+    "SIGTRACE_TIMER",
+    "SIGTRACE_UNWIND",
+    "SIGTRACE_GENERATION_MS",
+    "SIGTRACE_DEPTH",
+    "SIGTRACE_BUFFER_KB",
+    "SIGTRACE_SIGNAL",
+    "SIGTRACE_DRAIN_MS",
+    "SIGTRACE_MAX_THREADS",
+    "SIGTRACE_LOG",
+    "SIGTRACE_FOLLOW_FORK",
+    "SIGTRACE_FOLLOW_EXEC",
+];
+
+/// Names users reach for, after the prefix, with the variable each means: the closest name is
+/// looked for among these as well as among the names themselves (`FREQ` is as far from `HZ`
+/// as from `LOG` by edits alone).
+const ALIASES: [(&str, &str); 16] = [
+    ("FREQ", "SIGTRACE_HZ"),
+    ("FREQUENCY", "SIGTRACE_HZ"),
+    ("RATE", "SIGTRACE_HZ"),
+    ("SAMPLE_RATE", "SIGTRACE_HZ"),
+    ("MAX_DEPTH", "SIGTRACE_DEPTH"),
+    ("STACK_DEPTH", "SIGTRACE_DEPTH"),
+    ("OUT", "SIGTRACE_OUTPUT"),
+    ("FILE", "SIGTRACE_OUTPUT"),
+    ("PATH", "SIGTRACE_OUTPUT"),
+    ("LOG_LEVEL", "SIGTRACE_LOG"),
+    ("VERBOSE", "SIGTRACE_LOG"),
+    ("BUFFER", "SIGTRACE_BUFFER_KB"),
+    ("BUFFER_SIZE", "SIGTRACE_BUFFER_KB"),
+    ("GENERATION", "SIGTRACE_GENERATION_MS"),
+    ("FORK", "SIGTRACE_FOLLOW_FORK"),
+    ("EXEC", "SIGTRACE_FOLLOW_EXEC"),
+];
+
+/// The known variable whose name (after the prefix, case-insensitive) or alias is the fewest
+/// edits away from `name`'s; on a tie, the first in [`VARIABLES`] order, names before aliases.
+pub fn closest_variable(name: &str) -> &'static str {
+    let wanted = name.strip_prefix(PREFIX).unwrap_or(name).to_ascii_uppercase();
+    let names = VARIABLES.iter().map(|variable| (variable.strip_prefix(PREFIX).unwrap_or(variable), *variable));
+    let candidates = names.chain(ALIASES.iter().copied());
+    let mut best = (usize::MAX, VARIABLES[0]);
+    for (spelling, variable) in candidates {
+        let distance = edit_distance(&wanted, spelling);
+        if distance < best.0 {
+            best = (distance, variable);
+        }
+    }
+    best.1
+}
+
+/// Levenshtein distance between two strings, by bytes (the names are ASCII): the fewest
+/// insertions, deletions and substitutions that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // previous[j]: distance between the first i-1 bytes of `a` and the first j of `b`.
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, &byte_a) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &byte_b) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(byte_a != byte_b);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
 pub const DEFAULT_OUTPUT: &str = "sigtrace.%e.%p.sigtrace";
 pub const DEFAULT_HZ: u32 = 999;
 pub const DEFAULT_GENERATION_MS: u32 = 1000;
@@ -54,16 +131,22 @@ impl Config {
     }
 
     /// Reads the configuration from (name, value) pairs, as in an environment: the first pair
-    /// of a name counts (as for `getenv`), names sigtrace does not know are ignored. Pure: each
-    /// bad value is reported once via `report`, nothing else is touched.
+    /// of a name counts (as for `getenv`); other names than `SIGTRACE_*` are ignored. Pure: each
+    /// bad value and each unknown `SIGTRACE_*` name is reported once via `report` (unknown
+    /// names first, in the order given), nothing else is touched.
     pub fn from_vars<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>, report: impl Fn(&str)) -> Config {
-        let mut known: Vec<(&str, &str)> = Vec::new();
+        let mut ours: Vec<(&str, &str)> = Vec::new();
         for (name, value) in vars {
-            if name.starts_with("SIGTRACE_") && !known.iter().any(|(seen, _)| *seen == name) {
-                known.push((name, value));
+            if name.starts_with(PREFIX) && !ours.iter().any(|(seen, _)| *seen == name) {
+                ours.push((name, value));
             }
         }
-        Config::from_lookup(|name| known.iter().find(|(seen, _)| *seen == name).map(|(_, value)| value.to_string()), report)
+        for (name, _) in &ours {
+            if !VARIABLES.contains(name) {
+                report(&format!("unknown variable {name} (did you mean {}?)", closest_variable(name)));
+            }
+        }
+        Config::from_lookup(|name| ours.iter().find(|(seen, _)| *seen == name).map(|(_, value)| value.to_string()), report)
     }
 
     /// Reads the configuration through `lookup`; each bad value is reported once via `report`.
@@ -90,10 +173,11 @@ impl Config {
                 Ok(value) => value,
             }
         };
+        // Exactly `0` or `1`: `yes`, `true` or ` 1` are reported, and the default (1) is used.
         let flag = |name: &str| -> bool {
-            match lookup(name).as_deref().map(str::trim) {
-                None | Some("1") | Some("yes") | Some("true") | Some("on") => true,
-                Some("0") | Some("no") | Some("false") | Some("off") => false,
+            match lookup(name).as_deref() {
+                None | Some("1") => true,
+                Some("0") => false,
                 Some(other) => {
                     report(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
                     true
@@ -228,9 +312,66 @@ mod tests {
 
     #[test]
     fn the_first_of_repeated_names_counts_and_other_names_are_ignored() {
-        let (config, reports) = parse(&[("SIGTRACE_HZ", "100"), ("HOME", "/"), ("SIGTRACE_HZ", "fast"), ("SIGTRACE_NOT_A_SETTING", "1")]);
+        let (config, reports) = parse(&[("SIGTRACE_HZ", "100"), ("HOME", "/"), ("SIGTRACE_HZ", "fast"), ("SIGTRACEX", "1")]);
         assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(config.hz, 100);
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_once_with_the_closest_known_name() {
+        let (config, reports) = parse(&[("SIGTRACE_FREQ", "100"), ("SIGTRACE_FREQ", "200"), ("SIGTRACE_HZ", "300")]);
+        assert_eq!(reports, ["unknown variable SIGTRACE_FREQ (did you mean SIGTRACE_HZ?)"]);
+        assert_eq!(config.hz, 300);
+        for (typo, meant) in [
+            ("SIGTRACE_OUTPT", "SIGTRACE_OUTPUT"),
+            ("SIGTRACE_MAX_DEPTH", "SIGTRACE_DEPTH"),
+            ("SIGTRACE_GENERATIONS_MS", "SIGTRACE_GENERATION_MS"),
+            ("SIGTRACE_FOLLOW_FORKS", "SIGTRACE_FOLLOW_FORK"),
+            ("SIGTRACE_FOLOW_EXEC", "SIGTRACE_FOLLOW_EXEC"),
+            ("SIGTRACE_timer", "SIGTRACE_TIMER"),
+            ("SIGTRACE_", "SIGTRACE_HZ"),
+        ] {
+            assert_eq!(closest_variable(typo), meant, "{typo}");
+        }
+    }
+
+    #[test]
+    fn the_known_names_are_the_names_read() {
+        let asked = RefCell::new(Vec::new());
+        Config::from_lookup(
+            |name| {
+                asked.borrow_mut().push(name.to_string());
+                None
+            },
+            |_| {},
+        );
+        let mut asked = asked.into_inner();
+        asked.sort();
+        asked.dedup();
+        let mut known: Vec<&str> = VARIABLES.to_vec();
+        known.sort_unstable();
+        assert_eq!(asked, known);
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("HZ", ""), 2);
+        assert_eq!(edit_distance("KITTEN", "SITTING"), 3);
+        assert_eq!(edit_distance("FREQ", "HZ"), 4);
+        assert_eq!(edit_distance("DEPTH", "DEPTH"), 0);
+    }
+
+    #[test]
+    fn booleans_take_exactly_0_or_1() {
+        let (config, reports) = parse(&[("SIGTRACE_FOLLOW_FORK", "0"), ("SIGTRACE_FOLLOW_EXEC", "1")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert!(!config.follow_fork && config.follow_exec);
+        for text in ["yes", "no", "true", "false", "off", " 0", "", "2"] {
+            let (config, reports) = parse(&[("SIGTRACE_FOLLOW_FORK", text)]);
+            assert_eq!(reports, [format!("SIGTRACE_FOLLOW_FORK=\"{text}\" is not 0 or 1; using 1")], "{text:?}");
+            assert!(config.follow_fork, "{text:?}: the default");
+        }
     }
 
     #[test]
