@@ -110,7 +110,6 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     }
 }
 
-
 /// Refuses (one line) an output directory that does not exist, is not a directory, or that
 /// this user cannot create files in (`access(W_OK | X_OK)`). A directory part holding `%p`,
 /// `%e` or `%t` differs per process and is not checked.
@@ -155,10 +154,7 @@ fn has_expansions(text: &str) -> bool {
 /// The sampling settings the shim will use: `-F` / `--timer`, else the inherited
 /// `SIGTRACE_HZ` / `SIGTRACE_TIMER` when valid (the shim reports invalid ones), else its defaults.
 fn effective_settings(options: &RecordOptions) -> (u32, Timer) {
-    let hz = options
-        .hz
-        .or_else(|| std::env::var("SIGTRACE_HZ").ok()?.trim().parse().ok().filter(|hz| HZ_RANGE.contains(hz)))
-        .unwrap_or(DEFAULT_HZ);
+    let hz = options.hz.or_else(|| std::env::var("SIGTRACE_HZ").ok()?.trim().parse().ok().filter(|hz| HZ_RANGE.contains(hz))).unwrap_or(DEFAULT_HZ);
     let timer = options.timer.or_else(|| Timer::from_env(&std::env::var("SIGTRACE_TIMER").ok()?)).unwrap_or(Timer::Auto);
     (hz, timer)
 }
@@ -300,14 +296,10 @@ mod tests {
 
     #[test]
     fn the_start_line_says_what_how_and_where() {
-        let options = RecordOptions {
-            output: "make.%p.sigtrace".into(),
-            hz: Some(999),
-            timer: Some(Timer::Perf),
-            command: vec!["make".into(), "-j2".into()],
-        };
+        let options = RecordOptions { output: "make.%p.sigtrace".into(), hz: Some(999), timer: Some(Timer::Perf), command: vec!["make".into(), "-j2".into()] };
         assert_eq!(start_line(&options), "recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace");
-        let options = RecordOptions { output: "/tmp/x/%p".into(), hz: Some(50), timer: Some(Timer::Itimer), command: vec!["sh".into(), "-c".into(), "exit 3".into()] };
+        let options =
+            RecordOptions { output: "/tmp/x/%p".into(), hz: Some(50), timer: Some(Timer::Itimer), command: vec!["sh".into(), "-c".into(), "exit 3".into()] };
         assert_eq!(start_line(&options), r#"recording "sh -c 'exit 3'" at 50 Hz of process CPU time (setitimer) into /tmp/x/%p"#);
     }
 

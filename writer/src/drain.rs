@@ -363,7 +363,9 @@ impl Drainer {
             FileState::Deleted => Some(format!("the trace file {old} was deleted")),
         };
         if let Some(what) = what {
-            let mut file = self.file.create_successor()
+            let mut file = self
+                .file
+                .create_successor()
                 .map_err(|error| std::io::Error::other(format!("{what} and no new one can be created ({error}); the trace ends there")))?;
             file.write_all(&file_start(&self.header))?;
             (self.notice)(&format!("{what}; the trace goes on in {}", file.path()));

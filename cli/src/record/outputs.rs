@@ -162,11 +162,7 @@ pub const MAX_FILES_NAMED: usize = 8;
 /// nothing else (older runs' files would count too).
 pub fn report_command(program: &str, pattern: &str, files: &[PathBuf]) -> String {
     let named = || files.iter().map(|file| shell_quote(&file.to_string_lossy())).collect::<Vec<_>>().join(" ");
-    let arguments = if files.len() > MAX_FILES_NAMED {
-        glob_matching_exactly(pattern, files).unwrap_or_else(named)
-    } else {
-        named()
-    };
+    let arguments = if files.len() > MAX_FILES_NAMED { glob_matching_exactly(pattern, files).unwrap_or_else(named) } else { named() };
     format!("{} report {arguments}", shell_quote(program))
 }
 
@@ -195,11 +191,7 @@ fn glob_matching_exactly(pattern: &str, files: &[PathBuf]) -> Option<String> {
     }
     // Quote the literal runs, leave the stars to the shell.
     let quoted_name: String = glob.split('*').map(|part| if part.is_empty() { String::new() } else { shell_quote(part) }).collect::<Vec<_>>().join("*");
-    Some(if directory.as_os_str().is_empty() {
-        quoted_name
-    } else {
-        format!("{}/{quoted_name}", shell_quote(&directory.to_string_lossy()))
-    })
+    Some(if directory.as_os_str().is_empty() { quoted_name } else { format!("{}/{quoted_name}", shell_quote(&directory.to_string_lossy())) })
 }
 
 /// Shell glob matching with `*` as the only wildcard (a leading `*` does not match a leading
