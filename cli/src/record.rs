@@ -218,7 +218,6 @@ pub fn run(options: &RecordOptions) -> i32 {
     };
     let grouping = child::Grouping::for_this_process();
     watch.prepare(&mut command, grouping);
-    crate::warn!("{}", start_line(options));
     let started = SystemTime::now();
     let child = match command.spawn() {
         Ok(child) => child,
@@ -227,6 +226,9 @@ pub fn run(options: &RecordOptions) -> i32 {
             return EXIT_CANNOT_RUN;
         }
     };
+    // Once the command runs (spawn returns after its exec): a command that cannot start gets
+    // only the line saying so. The command is in its dynamic loader meanwhile.
+    crate::warn!("{}", start_line(options));
     let code = match watch.wait_passing_signals_on(child.id(), grouping) {
         Ok(status) => exit_code(status),
         Err(error) => {
