@@ -23,8 +23,8 @@ enum Commands {
         /// Output file pattern: %p pid, %e executable name, %t start time (Unix s), %% a `%`.
         #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = record::DEFAULT_PATTERN)]
         output: String,
-        /// Samples per second of CPU time, per thread.
-        #[arg(short = 'F', long = "frequency", visible_alias = "hz", value_name = "HZ")]
+        /// Samples per second of CPU time, per thread (1–10000; default 999).
+        #[arg(short = 'F', long = "frequency", visible_alias = "hz", value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=10_000))]
         hz: Option<u32>,
         /// The sampling source.
         #[arg(long, value_enum, value_name = "T")]

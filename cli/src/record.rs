@@ -1,16 +1,24 @@
-//! `sigtrace record`: runs a command with `libsigtrace.so` preloaded, waits for it, then lists
-//! the trace files it wrote and exits with the command's status.
+//! `sigtrace record`: checks that the output directory takes files, says what it records and
+//! where, runs a command with `libsigtrace.so` preloaded and waits for it (passing on Ctrl-C,
+//! SIGTERM and SIGHUP: `child`), then lists the trace files it wrote with a ready-to-run
+//! `sigtrace report` command (`outputs`) and exits with the command's status.
 
-use std::ffi::OsString;
+mod child;
+mod outputs;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use clap::ValueEnum;
 
 use crate::info::TraceSummary;
 use crate::profile::load_trace;
+
+pub use outputs::{file_name_matches, find_outputs, report_command, shell_quote};
 
 /// The shim's file name, looked for next to the `sigtrace` executable.
 pub const SHIM_FILE_NAME: &str = "libsigtrace.so";
@@ -21,6 +29,12 @@ pub const DEFAULT_PATTERN: &str = "sigtrace.%e.%p.sigtrace";
 pub const EXIT_CANNOT_RUN: i32 = 127;
 /// Exit status when the shim is missing.
 pub const EXIT_NO_SHIM: i32 = 2;
+/// Exit status when the output directory does not take files (the command is not started).
+pub const EXIT_BAD_OUTPUT: i32 = 2;
+/// The shim's sampling rate when neither `-F` nor `SIGTRACE_HZ` sets one.
+pub const DEFAULT_HZ: u32 = 999;
+/// The sampling rates the shim accepts (`SIGTRACE_HZ`), and so `-F`.
+pub const HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
 
 /// Sampling sources the shim can be asked for (`SIGTRACE_TIMER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,6 +56,20 @@ impl Timer {
             Timer::Perf => "perf",
             Timer::Posix => "posix",
             Timer::Itimer => "itimer",
+        }
+    }
+
+    fn from_env(text: &str) -> Option<Timer> {
+        Timer::from_str(text.trim(), true).ok()
+    }
+
+    /// What the samples measure and how they are taken, for the start line.
+    pub fn description(self) -> &'static str {
+        match self {
+            Timer::Auto => "of CPU time per thread (perf timers, or POSIX CPU timers where perf is not allowed)",
+            Timer::Perf => "of CPU time per thread (perf timers)",
+            Timer::Posix => "of CPU time per thread (POSIX CPU timers)",
+            Timer::Itimer => "of process CPU time (setitimer)",
         }
     }
 }
@@ -82,6 +110,77 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     }
 }
 
+/// Refuses (one line) an output directory that does not exist, is not a directory, or that
+/// this user cannot create files in (`access(W_OK | X_OK)`). A directory part holding `%p`,
+/// `%e` or `%t` differs per process and is not checked.
+pub fn check_output_directory(pattern: &str) -> Result<(), String> {
+    let raw_directory = Path::new(pattern).parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    if has_expansions(&raw_directory) {
+        return Ok(());
+    }
+    let directory = outputs::output_directory(pattern);
+    let shown = directory.display();
+    match std::fs::metadata(&directory) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(format!("cannot record into {shown} (-o {pattern}): no such directory")),
+        Err(error) => return Err(format!("cannot record into {shown} (-o {pattern}): {error}")),
+        Ok(metadata) if !metadata.is_dir() => return Err(format!("cannot record into {shown} (-o {pattern}): not a directory")),
+        Ok(_) => {}
+    }
+    let Ok(path) = CString::new(directory.as_os_str().as_bytes()) else {
+        return Err(format!("cannot record into {shown}: the path holds a NUL byte"));
+    };
+    // SAFETY: access(2) reads the NUL-terminated path and nothing else.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(format!("cannot record into {shown} (-o {pattern}): {error}"));
+    }
+    Ok(())
+}
+
+/// True when `text` holds a `%p`, `%e` or `%t` escape (`%%` is a literal `%`).
+fn has_expansions(text: &str) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('p' | 'e' | 't') => return true,
+                _ => continue,
+            }
+        }
+    }
+    false
+}
+
+/// The sampling settings the shim will use: `-F` / `--timer`, else the inherited
+/// `SIGTRACE_HZ` / `SIGTRACE_TIMER` when valid (the shim reports invalid ones), else its defaults.
+fn effective_settings(options: &RecordOptions) -> (u32, Timer) {
+    let hz = options.hz.or_else(|| std::env::var("SIGTRACE_HZ").ok()?.trim().parse().ok().filter(|hz| HZ_RANGE.contains(hz))).unwrap_or(DEFAULT_HZ);
+    let timer = options.timer.or_else(|| Timer::from_env(&std::env::var("SIGTRACE_TIMER").ok()?)).unwrap_or(Timer::Auto);
+    (hz, timer)
+}
+
+/// The command line as a shell would show it, e.g. `make -j2` or `sh -c 'exit 3'`.
+fn command_line(command: &[OsString]) -> String {
+    command.iter().map(|word| shell_quote(&word.to_string_lossy())).collect::<Vec<_>>().join(" ")
+}
+
+/// The pattern as a path, `./` in front when it has no directory.
+fn shown_pattern(pattern: &str) -> String {
+    if pattern.contains('/') {
+        pattern.to_string()
+    } else {
+        format!("./{pattern}")
+    }
+}
+
+/// `sigtrace: recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace`
+pub fn start_line(options: &RecordOptions) -> String {
+    let (hz, timer) = effective_settings(options);
+    let line = command_line(&options.command);
+    let quote = if line.contains('\'') { '"' } else { '\'' };
+    format!("recording {quote}{line}{quote} at {hz} Hz {} into {}", timer.description(), shown_pattern(&options.output))
+}
+
 /// Runs `sigtrace record`; returns the exit code.
 pub fn run(options: &RecordOptions) -> i32 {
     let shim = match find_shim() {
@@ -95,6 +194,10 @@ pub fn run(options: &RecordOptions) -> i32 {
         crate::warn!("no command to record");
         return EXIT_NO_SHIM;
     };
+    if let Err(message) = check_output_directory(&options.output) {
+        crate::warn!("{message}");
+        return EXIT_BAD_OUTPUT;
+    }
     let mut command = Command::new(program);
     command.args(args);
     command.env("LD_PRELOAD", ld_preload_value(&shim, std::env::var_os("LD_PRELOAD")));
@@ -105,228 +208,72 @@ pub fn run(options: &RecordOptions) -> i32 {
     if let Some(timer) = options.timer {
         command.env("SIGTRACE_TIMER", timer.as_env());
     }
-
+    // Watched from before the spawn: a signal during it is passed on once the child exists.
+    let watch = match child::SignalWatch::install() {
+        Ok(watch) => watch,
+        Err(error) => {
+            crate::warn!("cannot watch for signals: {error}");
+            return 1;
+        }
+    };
+    let grouping = child::Grouping::for_this_process();
+    watch.prepare(&mut command, grouping);
     let started = SystemTime::now();
-    let mut child = match command.spawn() {
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
             crate::warn!("cannot run {}: {error}", program.to_string_lossy());
             return EXIT_CANNOT_RUN;
         }
     };
-    // Ctrl-C goes to the whole foreground process group: let the command decide what it
-    // means and keep waiting for it. Set only after spawn, so the command does not inherit it.
-    let status = {
-        let _ignore = IgnoreSigint::new();
-        child.wait()
-    };
-    let code = match status {
+    // Once the command runs (spawn returns after its exec): a command that cannot start gets
+    // only the line saying so. The command is in its dynamic loader meanwhile.
+    crate::warn!("{}", start_line(options));
+    let code = match watch.wait_passing_signals_on(child.id(), grouping) {
         Ok(status) => exit_code(status),
         Err(error) => {
             crate::warn!("cannot wait for {}: {error}", program.to_string_lossy());
             1
         }
     };
-
-    let outputs = find_outputs(&options.output, started);
-    if outputs.is_empty() {
-        crate::warn!("no trace file matching {} was written", options.output);
-    }
-    for path in outputs {
-        crate::warn!("wrote {}", path.display());
-        match load_trace(&path) {
-            Ok(loaded) => crate::warn!("{}: {}", path.display(), TraceSummary::of(&loaded).one_line()),
-            Err(message) => crate::warn!("{message}"),
-        }
-    }
+    print_outputs(&options.output, started);
+    drop(watch);
     code
 }
 
-/// Ignores SIGINT while alive; restores the previous disposition when dropped.
-struct IgnoreSigint {
-    previous: usize,
-}
-
-const SIGINT: i32 = 2;
-const SIG_IGN: usize = 1;
-const SIG_ERR: usize = usize::MAX;
-
-extern "C" {
-    /// libc's `signal(2)`; handlers are passed as addresses (`SIG_IGN` = 1).
-    fn signal(signum: i32, handler: usize) -> usize;
-}
-
-impl IgnoreSigint {
-    fn new() -> Self {
-        // SAFETY: installs SIG_IGN, a disposition (not a handler), for SIGINT; no Rust code runs
-        // on delivery and nothing else in sigtrace handles SIGINT.
-        let previous = unsafe { signal(SIGINT, SIG_IGN) };
-        IgnoreSigint { previous }
+/// The end of a run: each file written with its summary, the totals when there are several,
+/// and the `sigtrace report` command that reads them all.
+fn print_outputs(pattern: &str, started: SystemTime) {
+    let outputs = find_outputs(pattern, started);
+    if outputs.is_empty() {
+        crate::warn!("no trace file matching {} was written", shown_pattern(pattern));
+        return;
     }
-}
-
-impl Drop for IgnoreSigint {
-    fn drop(&mut self) {
-        if self.previous != SIG_ERR {
-            // SAFETY: puts back the disposition `signal` returned above (SIG_DFL in practice).
-            unsafe { signal(SIGINT, self.previous) };
+    let (mut samples, mut bytes, mut pids) = (0u64, 0u64, std::collections::BTreeSet::new());
+    for path in &outputs {
+        bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        match load_trace(path) {
+            Ok(loaded) => {
+                let summary = TraceSummary::of(&loaded);
+                samples += summary.samples;
+                pids.insert(loaded.header.pid);
+                crate::warn!("wrote {}: {}", path.display(), summary.one_line());
+            }
+            Err(message) => crate::warn!("wrote {}, which cannot be read: {message}", path.display()),
         }
     }
-}
-
-/// One piece of a file-name pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PatternToken {
-    Literal(char),
-    /// `%p`, `%t`: one or more digits.
-    Digits,
-    /// `%e`: one or more characters.
-    AnyChars,
-}
-
-fn tokenize(pattern: &str) -> Vec<PatternToken> {
-    let mut tokens = Vec::new();
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            tokens.push(PatternToken::Literal(c));
-            continue;
-        }
-        match chars.peek() {
-            Some('p') | Some('t') => {
-                chars.next();
-                tokens.push(PatternToken::Digits);
-            }
-            Some('e') => {
-                chars.next();
-                tokens.push(PatternToken::AnyChars);
-            }
-            Some('%') => {
-                chars.next();
-                tokens.push(PatternToken::Literal('%'));
-            }
-            _ => tokens.push(PatternToken::Literal('%')),
-        }
+    if outputs.len() > 1 {
+        crate::warn!("{} files, {} processes, {samples} samples, {bytes} bytes", outputs.len(), pids.len());
     }
-    tokens
-}
-
-/// True if `name` is what the shim makes of the file-name `pattern`: `%p`/`%t` → digits,
-/// `%e` → any non-empty text, `%%` → `%`, optionally followed by a `.N` suffix.
-pub fn file_name_matches(pattern: &str, name: &str) -> bool {
-    let tokens = tokenize(pattern);
-    let chars: Vec<char> = name.chars().collect();
-    matches_from(&tokens, &chars)
-}
-
-fn is_numeric_suffix(rest: &[char]) -> bool {
-    rest.is_empty() || (rest.len() >= 2 && rest[0] == '.' && rest[1..].iter().all(char::is_ascii_digit))
-}
-
-fn matches_from(tokens: &[PatternToken], name: &[char]) -> bool {
-    let Some((&token, rest_tokens)) = tokens.split_first() else {
-        return is_numeric_suffix(name);
-    };
-    match token {
-        PatternToken::Literal(c) => name.first() == Some(&c) && matches_from(rest_tokens, &name[1..]),
-        PatternToken::Digits => {
-            let digits = name.iter().take_while(|c| c.is_ascii_digit()).count();
-            (1..=digits).rev().any(|n| matches_from(rest_tokens, &name[n..]))
-        }
-        PatternToken::AnyChars => (1..=name.len()).rev().any(|n| matches_from(rest_tokens, &name[n..])),
-    }
-}
-
-/// Splits an output pattern into the directory to list (as given, `.` if none) and the
-/// file-name part to match.
-fn split_pattern(pattern: &str) -> (PathBuf, String) {
-    let path = Path::new(pattern);
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let directory = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    (directory.to_string_lossy().replace("%%", "%").into(), file_name)
-}
-
-/// Filesystem timestamps come from a coarse clock (one kernel tick, up to 10 ms, behind the
-/// precise one): a file written right after `since` can carry an mtime slightly before it.
-const COARSE_CLOCK_SLACK: Duration = Duration::from_millis(20);
-/// How far before `since` a file with a header may have been modified last: its header start
-/// time decides, precisely, so this only saves reading old files.
-const MTIME_SLACK: Duration = Duration::from_secs(1);
-
-/// The trace files written for `pattern` since `since`, sorted by path.
-///
-/// A file must match the pattern and have been modified at or after `since`. A file with a
-/// readable header must have been started (header `start_unix_ns`) at or after `since`.
-pub fn find_outputs(pattern: &str, since: SystemTime) -> Vec<PathBuf> {
-    let (directory, file_pattern) = split_pattern(pattern);
-    let listing_directory = if directory.as_os_str().is_empty() { Path::new(".") } else { directory.as_path() };
-    let Ok(entries) = std::fs::read_dir(listing_directory) else {
-        return Vec::new();
-    };
-    let earliest_mtime = since.checked_sub(MTIME_SLACK).unwrap_or(UNIX_EPOCH);
-    let since_unix_ns = since.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter(|entry| file_name_matches(&file_pattern, &entry.file_name().to_string_lossy()))
-        .filter_map(|entry| {
-            let mtime = entry.metadata().ok()?.modified().ok()?;
-            let path = directory.join(entry.file_name());
-            if mtime < earliest_mtime {
-                return None;
-            }
-            let started_in_time = match read_header_start(&path) {
-                Some(start_unix_ns) => u128::from(start_unix_ns) >= since_unix_ns,
-                None => mtime >= since.checked_sub(COARSE_CLOCK_SLACK).unwrap_or(UNIX_EPOCH),
-            };
-            started_in_time.then_some(path)
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// The header's start time of a trace file, reading only its beginning.
-fn read_header_start(path: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut prefix = Vec::new();
-    std::fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut prefix).ok()?;
-    writer::read_trace(&prefix).header.map(|h| h.start_unix_ns)
+    // As `sigtrace` was invoked (`target/release/sigtrace`, or `sigtrace` found on PATH).
+    let program = std::env::args_os().next().map(|arg| arg.to_string_lossy().into_owned()).filter(|arg| !arg.is_empty());
+    crate::warn!("to see where the time went: {}", report_command(program.as_deref().unwrap_or("sigtrace"), pattern, &outputs));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pattern_matches_what_the_shim_writes() {
-        let pattern = DEFAULT_PATTERN;
-        assert!(file_name_matches(pattern, "sigtrace.true.1234.sigtrace"));
-        assert!(file_name_matches(pattern, "sigtrace.my.app.7.sigtrace"));
-        assert!(file_name_matches(pattern, "sigtrace.true.1234.sigtrace.1"));
-        assert!(file_name_matches(pattern, "sigtrace.true.1234.sigtrace.12"));
-        assert!(!file_name_matches(pattern, "sigtrace..1234.sigtrace"));
-        assert!(!file_name_matches(pattern, "sigtrace.true.pid.sigtrace"));
-        assert!(!file_name_matches(pattern, "sigtrace.true.1234.sigtrace."));
-        assert!(!file_name_matches(pattern, "sigtrace.true.1234.sigtrace.x"));
-        assert!(!file_name_matches(pattern, "sigtrace.true.1234.sigtrace2"));
-        assert!(!file_name_matches(pattern, "xsigtrace.true.1234.sigtrace"));
-
-        assert!(file_name_matches("app.%t-%p.trace", "app.1700000000-99.trace"));
-        assert!(!file_name_matches("app.%t-%p.trace", "app.1700000000-.trace"));
-        assert!(file_name_matches("100%%.%p", "100%.5"));
-        assert!(!file_name_matches("100%%.%p", "100%%.5"));
-        assert!(file_name_matches("fixed.sigtrace", "fixed.sigtrace"));
-        assert!(file_name_matches("fixed.sigtrace", "fixed.sigtrace.3"));
-        assert!(!file_name_matches("fixed.sigtrace", "fixed.sigtrace.3.4"));
-    }
-
-    #[test]
-    fn split_pattern_keeps_the_directory_as_given() {
-        assert_eq!(split_pattern("out/%p.sigtrace"), (PathBuf::from("out"), "%p.sigtrace".to_string()));
-        assert_eq!(split_pattern("%p.sigtrace"), (PathBuf::new(), "%p.sigtrace".to_string()));
-        assert_eq!(split_pattern("/tmp/100%%/x"), (PathBuf::from("/tmp/100%"), "x".to_string()));
-    }
+    use std::time::Duration;
 
     #[test]
     fn exit_codes_follow_the_shell() {
@@ -350,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn the_start_line_says_what_how_and_where() {
+        let options = RecordOptions { output: "make.%p.sigtrace".into(), hz: Some(999), timer: Some(Timer::Perf), command: vec!["make".into(), "-j2".into()] };
+        assert_eq!(start_line(&options), "recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace");
+        let options =
+            RecordOptions { output: "/tmp/x/%p".into(), hz: Some(50), timer: Some(Timer::Itimer), command: vec!["sh".into(), "-c".into(), "exit 3".into()] };
+        assert_eq!(start_line(&options), r#"recording "sh -c 'exit 3'" at 50 Hz of process CPU time (setitimer) into /tmp/x/%p"#);
+    }
+
+    #[test]
+    fn the_output_directory_must_take_files() {
+        assert!(check_output_directory("t.%p.sigtrace").is_ok(), "the current directory");
+        let missing = check_output_directory("/nonexistent-sigtrace-dir/t.%p.sigtrace").unwrap_err();
+        assert_eq!(missing, "cannot record into /nonexistent-sigtrace-dir (-o /nonexistent-sigtrace-dir/t.%p.sigtrace): no such directory");
+        assert!(check_output_directory("/etc/hostname/t.%p").unwrap_err().ends_with("not a directory"));
+        assert!(check_output_directory("/nonexistent-%p/t").is_ok(), "a directory per process is not checked");
+        assert!(has_expansions("a/%e") && !has_expansions("100%%p") && !has_expansions("a%"));
+    }
+
+    #[test]
     fn finds_only_new_matching_files() {
         let dir = std::env::temp_dir().join(format!("sigtrace-record-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -362,7 +328,7 @@ mod tests {
         std::fs::File::options().write(true).open(&stale).unwrap().set_modified(since - Duration::from_secs(60)).unwrap();
         // A header-less file counts by mtime; one whose header says it started earlier does not.
         std::fs::write(dir.join("t.app.11.sigtrace"), b"partial").unwrap();
-        std::fs::write(dir.join("t.app.11.sigtrace.1"), b"partial").unwrap();
+        std::fs::write(dir.join("t.app.11.1.sigtrace"), b"partial").unwrap();
         std::fs::write(dir.join("other.app.11.sigtrace"), b"x").unwrap();
         let mut old = Vec::new();
         writer::format::encode_preamble(&mut old);
@@ -371,6 +337,6 @@ mod tests {
         std::fs::write(dir.join("t.app.12.sigtrace"), &old).unwrap();
         let found = find_outputs(&pattern, since);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(found, vec![dir.join("t.app.11.sigtrace"), dir.join("t.app.11.sigtrace.1")]);
+        assert_eq!(found, vec![dir.join("t.app.11.1.sigtrace"), dir.join("t.app.11.sigtrace")]);
     }
 }

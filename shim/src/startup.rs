@@ -110,8 +110,8 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
-    let requested_path = path;
-    let file = TraceFile::create_exclusive(&requested_path).map_err(|error| format!("cannot create trace file {requested_path}: {error}"))?;
+    let extension = writer::file_name::final_extension(&config.output_pattern);
+    let file = TraceFile::create_exclusive(&path, extension).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
     let path = file.path().to_string();
     let header = Header {
         pid,
@@ -128,7 +128,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,
     };
-    let drainer = Drainer::create(file, requested_path, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    let drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
     drain::install(drainer);
     log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
     Ok(())

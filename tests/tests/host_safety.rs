@@ -138,7 +138,7 @@ fn trace_names_are_never_reused() {
     }
     let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, vec!["fixed.sigtrace", "fixed.sigtrace.1", "fixed.sigtrace.2"]);
+    assert_eq!(names, vec!["fixed.1.sigtrace", "fixed.2.sigtrace", "fixed.sigtrace"], "the counter goes before the extension");
 }
 
 /// The main thread calls exit(7) once it has burned 100 ms of CPU and each of its four spinning

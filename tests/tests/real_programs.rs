@@ -281,12 +281,11 @@ impl ProcessTree {
     }
 }
 
-/// `t.1234.sigtrace` → (1234, 0); `t.1234.sigtrace.2` → (1234, 2).
+/// `t.1234.sigtrace` → (1234, 0); `t.1234.2.sigtrace` → (1234, 2).
 fn parse_trace_name(name: &str) -> Option<(u32, u32)> {
-    let rest = name.strip_prefix("t.")?;
-    let (pid, suffix) = rest.split_once(".sigtrace")?;
-    let image = if suffix.is_empty() { 0 } else { suffix.strip_prefix('.')?.parse().ok()? };
-    Some((pid.parse().ok()?, image))
+    let rest = name.strip_prefix("t.")?.strip_suffix(".sigtrace")?;
+    let (pid, image) = rest.split_once('.').unwrap_or((rest, "0"));
+    Some((pid.parse().ok()?, image.parse().ok()?))
 }
 
 /// Runs `program` plainly and traced in `mode`, and checks what every program must keep:
@@ -642,5 +641,6 @@ fn program_names_drop_triple_version_and_variant() {
     assert_eq!(canonical_name("/usr/lib/gcc/x86_64-linux-gnu/12/cc1"), "cc1");
     assert_eq!(canonical_name("/usr/bin/sqlite3"), "sqlite3");
     assert_eq!(parse_trace_name("t.42.sigtrace"), Some((42, 0)));
-    assert_eq!(parse_trace_name("t.42.sigtrace.3"), Some((42, 3)));
+    assert_eq!(parse_trace_name("t.42.3.sigtrace"), Some((42, 3)));
+    assert_eq!(parse_trace_name("t.42.sigtrace.3"), None);
 }

@@ -195,9 +195,8 @@ struct KnownThread {
 
 /// The drain thread's state: the trace file and the open generation.
 pub struct Drainer {
+    /// The trace file (a replacement takes the next free name of the path it was asked for).
     file: TraceFile,
-    /// The path the trace was asked for (a replacement file takes the next free name of it).
-    requested_path: String,
     header: Header,
     /// Prints one `sigtrace:` line (the shim's logger).
     notice: fn(&str),
@@ -227,11 +226,10 @@ pub struct Drainer {
 impl Drainer {
     /// Writes the file's preamble and header. The unwind tables are built by the drain thread's
     /// first round (or at the first generation close), not here: start-up stays cheap.
-    pub fn create(mut file: TraceFile, requested_path: String, header: &Header, registry: &'static Registry, notice: fn(&str)) -> std::io::Result<Drainer> {
+    pub fn create(mut file: TraceFile, header: &Header, registry: &'static Registry, notice: fn(&str)) -> std::io::Result<Drainer> {
         file.write_all(&file_start(header))?;
         Ok(Drainer {
             file,
-            requested_path,
             header: header.clone(),
             notice,
             registry,
@@ -365,7 +363,9 @@ impl Drainer {
             FileState::Deleted => Some(format!("the trace file {old} was deleted")),
         };
         if let Some(what) = what {
-            let mut file = TraceFile::create_exclusive(&self.requested_path)
+            let mut file = self
+                .file
+                .create_successor()
                 .map_err(|error| std::io::Error::other(format!("{what} and no new one can be created ({error}); the trace ends there")))?;
             file.write_all(&file_start(&self.header))?;
             (self.notice)(&format!("{what}; the trace goes on in {}", file.path()));

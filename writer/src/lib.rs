@@ -6,6 +6,7 @@
 
 #[doc(hidden)]
 pub mod crafted;
+pub mod file_name;
 #[deny(missing_docs)]
 pub mod format;
 pub mod stack_table;

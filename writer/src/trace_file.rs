@@ -1,5 +1,5 @@
 //! The trace file inside the host: created exclusively (never truncating or overwriting a
-//! file; a taken name gets the next free `.N` suffix), kept on a high descriptor number with
+//! file; a taken name gets the next free counter before its extension, `file_name`), kept on a high descriptor number with
 //! close-on-exec, and checked to still be ours before every write.
 //!
 //! The program may close every descriptor (daemons do) and get our number back for its own
@@ -23,6 +23,9 @@ pub struct TraceFile {
     /// Device and inode of the file we created.
     identity: (u64, u64),
     path: String,
+    /// The path asked for (`path` is it or a numbered variant of it) and its final extension.
+    requested_path: String,
+    extension: String,
     /// Bytes written so far (the file's length: only complete writes are kept).
     len: u64,
     /// True when the new file showed a link count (some file systems report 0 for every file):
@@ -42,11 +45,12 @@ pub enum FileState {
 }
 
 impl TraceFile {
-    /// Creates `path`, or `path.1`, `path.2`, … if taken, with `O_EXCL` and `O_CLOEXEC`, and moves
-    /// its descriptor as high as the soft `RLIMIT_NOFILE` allows.
-    pub fn create_exclusive(path: &str) -> std::io::Result<TraceFile> {
+    /// Creates `path`, or if taken the first free of its numbered variants (`demo.7.1.sigtrace`,
+    /// `demo.7.2.sigtrace`, … with `extension` ".sigtrace": `file_name::numbered`), with `O_EXCL`
+    /// and `O_CLOEXEC`, and moves its descriptor as high as the soft `RLIMIT_NOFILE` allows.
+    pub fn create_exclusive(path: &str, extension: &str) -> std::io::Result<TraceFile> {
         for attempt in 0..10_000u32 {
-            let candidate = if attempt == 0 { path.to_string() } else { format!("{path}.{attempt}") };
+            let candidate = if attempt == 0 { path.to_string() } else { crate::file_name::numbered(path, extension, attempt) };
             let name = CString::new(candidate.as_str()).map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
             // SAFETY: opens a NUL-terminated path; the flags never truncate an existing file.
             let fd = unsafe { libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };
@@ -62,9 +66,22 @@ impl TraceFile {
                 return Err(Error::other("the new trace file vanished"));
             };
             set_trace_fd(fd, identity);
-            return Ok(TraceFile { fd, identity, path: candidate, len: 0, counts_links: fstat(fd).is_some_and(|stat| stat.st_nlink > 0) });
+            return Ok(TraceFile {
+                fd,
+                identity,
+                path: candidate,
+                requested_path: path.to_string(),
+                extension: extension.to_string(),
+                len: 0,
+                counts_links: fstat(fd).is_some_and(|stat| stat.st_nlink > 0),
+            });
         }
         Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
+    }
+
+    /// Creates a new file under the next free name of the path this one was asked for.
+    pub fn create_successor(&self) -> std::io::Result<TraceFile> {
+        TraceFile::create_exclusive(&self.requested_path, &self.extension)
     }
 
     pub fn path(&self) -> &str {
@@ -227,13 +244,16 @@ mod tests {
     fn never_overwrites() {
         let dir = scratch("names");
         let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
-        let first = TraceFile::create_exclusive(&path).unwrap();
-        let second = TraceFile::create_exclusive(&path).unwrap();
-        let third = TraceFile::create_exclusive(&path).unwrap();
+        let first = TraceFile::create_exclusive(&path, ".sigtrace").unwrap();
+        let second = TraceFile::create_exclusive(&path, ".sigtrace").unwrap();
+        let third = first.create_successor().unwrap();
         assert_eq!(first.path(), path);
-        assert_eq!(second.path(), format!("{path}.1"));
-        assert_eq!(third.path(), format!("{path}.2"));
-        assert!(TraceFile::create_exclusive(&dir.join("missing/t").to_string_lossy()).is_err());
+        assert_eq!(second.path(), dir.join("t.1.sigtrace").to_string_lossy());
+        assert_eq!(third.path(), dir.join("t.2.sigtrace").to_string_lossy());
+        let plain = dir.join("plain").to_string_lossy().into_owned();
+        TraceFile::create_exclusive(&plain, "").unwrap();
+        assert_eq!(TraceFile::create_exclusive(&plain, "").unwrap().path(), format!("{plain}.1"));
+        assert!(TraceFile::create_exclusive(&dir.join("missing/t").to_string_lossy(), "").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -241,7 +261,7 @@ mod tests {
     fn a_descriptor_the_program_took_over_is_never_written() {
         let dir = scratch("takeover");
         let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
-        let mut trace = TraceFile::create_exclusive(&path).unwrap();
+        let mut trace = TraceFile::create_exclusive(&path, ".sigtrace").unwrap();
         assert!(trace.raw_fd() > 2);
         trace.write_all(b"trace").unwrap();
         // The program closes our number and gets it back for its own file.
@@ -263,7 +283,7 @@ mod tests {
     fn a_deleted_file_is_told_from_an_intact_one() {
         let dir = scratch("deleted");
         let path = dir.join("t.sigtrace").to_string_lossy().into_owned();
-        let mut trace = TraceFile::create_exclusive(&path).unwrap();
+        let mut trace = TraceFile::create_exclusive(&path, ".sigtrace").unwrap();
         trace.write_all(b"trace").unwrap();
         assert_eq!(trace.state(), FileState::Intact);
         std::fs::remove_file(&path).unwrap();
