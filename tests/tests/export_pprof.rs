@@ -46,7 +46,7 @@ fn export_pprof(traces: &[PathBuf], out: &Path) {
 struct InfoTotals {
     pid: u64,
     samples: u64,
-    /// The sampled CPU time: the weight in periods × the period (1e9 / hz) in ns.
+    /// The sampled CPU time: the weight in periods × the period, ns.
     cpu_ns: u64,
 }
 
@@ -55,7 +55,7 @@ fn info_totals(trace: &Path) -> InfoTotals {
     assert!(output.status.success(), "sigtrace info failed: {}", String::from_utf8_lossy(&output.stderr));
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).expect("info --json is JSON");
     let field = |key: &str| info[key].as_u64().unwrap_or_else(|| panic!("{key} in {info}"));
-    InfoTotals { pid: field("pid"), samples: field("samples"), cpu_ns: field("weight") * (1_000_000_000 / field("hz")) }
+    InfoTotals { pid: field("pid"), samples: field("samples"), cpu_ns: field("sampled_cpu_ns") }
 }
 
 /// One sample of `go tool pprof -raw`: its values (samples, cpu ns), location ids and labels.
@@ -102,8 +102,13 @@ fn parse_raw(text: &str) -> Raw {
                         continue;
                     }
                 }
-                if let (Some(sample), Some((key, value))) = (raw.samples.last_mut(), trimmed.split_once(":[")) {
-                    sample.labels.insert(key.to_string(), value.trim_end_matches(']').to_string());
+                // `thread:[alpha]`, or numbers several to a line: `pid:[7831] tid:[7833]`.
+                let Some(sample) = raw.samples.last_mut() else { continue };
+                let mut rest = trimmed;
+                while let Some((key, after)) = rest.split_once(":[") {
+                    let Some((value, tail)) = after.split_once(']') else { break };
+                    sample.labels.insert(key.trim().to_string(), value.to_string());
+                    rest = tail;
                 }
             }
             "Locations" => {
@@ -168,7 +173,8 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
     let info = info_totals(&run.traces[0]);
     let raw = parse_raw(&pprof(&["-raw"], &profile));
     assert_eq!(raw_totals(&raw, |_| true), (info.samples, info.cpu_ns), "pprof's totals are info's");
-    let tid_of = |name: &str| run.cpu_by_id(&format!("{name} tid=")).into_keys().next().map(u64::from).unwrap_or_else(|| panic!("{name}'s tid: {}", run.stderr));
+    let tid_of =
+        |name: &str| run.cpu_by_id(&format!("{name} tid=")).into_keys().next().map(u64::from).unwrap_or_else(|| panic!("{name}'s tid: {}", run.stderr));
     let tids = [("alpha", tid_of("alpha")), ("beta", tid_of("beta"))];
     for sample in &raw.samples {
         assert_eq!(sample.labels.get("pid").map(String::as_str), Some(info.pid.to_string().as_str()), "{sample:?}");
@@ -181,7 +187,9 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
         assert_eq!(named.0, samples, "the samples of tid {tid} are the samples labelled thread {name}");
     }
 
-    let top = top_flat(&pprof(&["-top", "-sample_index=cpu"], &profile));
+    let top_text = pprof(&["-top", "-sample_index=cpu"], &profile);
+    assert!(top_text.lines().next().is_some_and(|l| l == "File: named_threads"), "the program is the main binary: {top_text}");
+    let top = top_flat(&top_text);
     let (alpha, beta) = (top.get("alpha_work").copied().unwrap_or(0.0), top.get("beta_work").copied().unwrap_or(0.0));
     let n = info.samples as f64;
     let share = beta / (alpha + beta);
@@ -192,7 +200,10 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
     let alpha_only = top_flat(&pprof(&["-top", "-tagfocus=thread=alpha"], &profile));
     assert!(alpha_only.contains_key("alpha_work") && !alpha_only.contains_key("beta_work"), "{alpha_only:?}");
     let traces = pprof(&["-traces"], &profile);
-    assert!(traces.contains("thread:[beta]") && traces.contains(&format!("tid:[{}]", tids[1].1)), "{traces}");
+    let label_lines: BTreeSet<String> = traces.lines().map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    for expected in ["thread: beta".to_string(), format!("tid: {}", tids[1].1), format!("pid: {}", info.pid)] {
+        assert!(label_lines.contains(&expected), "{expected} in -traces: {traces}");
+    }
 }
 
 #[test]

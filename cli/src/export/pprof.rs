@@ -4,8 +4,9 @@
 //! One pprof sample per [`StackTotal`] (the samples of one thread and stack, summed), valued
 //! `samples/count` and `cpu/nanoseconds` (the default), labelled `pid`, `tid` (numbers) and
 //! `thread` (its name), its locations leaf first. Every id the message holds is 1-based and
-//! refers to an entry that exists: mapping `m + 1` is `Profile::mappings[m]`, location `l + 1`
-//! is `Profile::locations[l]`, functions are numbered in order of first use. A location's lines
+//! refers to an entry that exists: location `l + 1` is `Profile::locations[l]`, functions are
+//! numbered in order of first use, mappings are `Profile::mappings` with the executables of the
+//! processes moved first (pprof takes mapping 1 for the main binary). A location's lines
 //! are its frames innermost first (inlined functions, then the function holding the address),
 //! as pprof wants them; a mapping claims functions, file names, line numbers or inline frames
 //! only when one of its locations has them.
@@ -98,17 +99,22 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
     let mut strings = StringTable::new();
     let mut functions = FunctionTable { functions: Vec::new(), ids: HashMap::new() };
 
+    let order = mapping_order(profile);
+    let mut mapping_ids = vec![0u64; profile.mappings.len()];
+    for (position, &mapping) in order.iter().enumerate() {
+        mapping_ids[mapping] = position as u64 + 1;
+    }
     let mut resolutions = vec![Resolution::default(); profile.mappings.len()];
     let location = profile
         .locations
         .iter()
         .enumerate()
         .map(|(index, location)| {
-            let mapping = location.mapping.and_then(|m| resolutions.get_mut(m as usize).map(|resolution| (m, resolution)));
+            let mapping = location.mapping.map(|m| m as usize).filter(|&m| m < profile.mappings.len());
             let mapping_id = match mapping {
-                Some((m, resolution)) => {
-                    resolution.add(location, &profile.frames);
-                    u64::from(m) + 1
+                Some(m) => {
+                    resolutions[m].add(location, &profile.frames);
+                    mapping_ids[m]
                 }
                 None => 0,
             };
@@ -122,13 +128,11 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
         })
         .collect();
 
-    let mapping = profile
-        .mappings
+    let mapping = order
         .iter()
-        .zip(&resolutions)
-        .enumerate()
-        .map(|(index, (mapping, resolution))| proto::Mapping {
-            id: index as u64 + 1,
+        .map(|&index| (&profile.mappings[index], resolutions[index], mapping_ids[index]))
+        .map(|(mapping, resolution, id)| proto::Mapping {
+            id,
             // Location addresses are module-relative (file virtual addresses).
             memory_start: 0,
             memory_limit: resolution.limit,
@@ -170,7 +174,7 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
     let default_sample_type = strings.index("cpu");
     let start = profile.processes.iter().map(|process| process.start_unix_ns).min().unwrap_or(0);
     let end = profile.processes.iter().map(|process| process.end_unix_ns).max().unwrap_or(0);
-    let comment = profile.processes.iter().map(|process| strings.index(&command_line(process))).collect();
+    let comment = profile.processes.iter().map(|process| strings.index(&format!("pid {}: {}", process.pid, process.command_line()))).collect();
 
     proto::Profile {
         sample_type,
@@ -191,6 +195,16 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
     }
 }
 
+/// Indices into `profile.mappings`, the processes' executables first (in the order of the
+/// processes), then the others in their order.
+fn mapping_order(profile: &Profile) -> Vec<usize> {
+    let is_executable = |mapping: &crate::profile::Mapping| profile.processes.iter().position(|process| process.executable == mapping.path);
+    let mut order: Vec<usize> = (0..profile.mappings.len()).collect();
+    // Stable: executables by their process's position, every other mapping after them, in order.
+    order.sort_by_key(|&index| is_executable(&profile.mappings[index]).unwrap_or(usize::MAX));
+    order
+}
+
 /// The `thread` label of a thread named `name` (pprof drops empty string labels).
 fn thread_label(name: &str) -> &str {
     if name.is_empty() {
@@ -198,12 +212,6 @@ fn thread_label(name: &str) -> &str {
     } else {
         name
     }
-}
-
-/// `pid 1234: ./app --flag value`: the process and its command line, for the profile's comments.
-fn command_line(process: &crate::profile::ProcessInfo) -> String {
-    let command = if process.args.is_empty() { process.executable.clone() } else { process.args.join(" ") };
-    format!("pid {}: {command}", process.pid)
 }
 
 /// `profile` as a gzipped pprof file.

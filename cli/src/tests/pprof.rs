@@ -64,7 +64,9 @@ fn check_well_formed(message: &proto::Profile) {
             string(message, label.str);
         }
     }
-    message.comment.iter().for_each(|&index| drop(string(message, index)));
+    for &index in &message.comment {
+        string(message, index);
+    }
 }
 
 /// The labels of a sample as (key, string value or number).
@@ -103,12 +105,12 @@ fn process(pid: u32, start_unix_ns: u64, end_unix_ns: u64) -> ProcessInfo {
 /// known by `module+0x…` names only, and an address no module covers.
 fn hand_made_profile() -> Profile {
     let frames = vec![
-        frame("mix", "", "app", "/src/app.c", 12),                  // 0: inlined, DWARF without linkage name
-        frame("hot_loop", "hot_loop", "app", "/src/app.c", 20),     // 1
-        frame("main", "main", "app", "/src/app.c", 30),             // 2
-        frame("libx.so+0x40", "", "libx.so", "", 0),                // 3
-        frame("0xdead", "", "", "", 0),                             // 4
-        frame("ns::f()", "_ZN2ns1fEv", "app", "/src/app.c", 40),    // 5
+        frame("mix", "", "app", "/src/app.c", 12),               // 0: inlined, DWARF without linkage name
+        frame("hot_loop", "hot_loop", "app", "/src/app.c", 20),  // 1
+        frame("main", "main", "app", "/src/app.c", 30),          // 2
+        frame("libx.so+0x40", "", "libx.so", "", 0),             // 3
+        frame("0xdead", "", "", "", 0),                          // 4
+        frame("ns::f()", "_ZN2ns1fEv", "app", "/src/app.c", 40), // 5
     ];
     let locations = vec![
         Location { mapping: Some(0), address: 0x1100, frames: vec![0, 1] }, // mix inlined in hot_loop
@@ -166,7 +168,8 @@ fn a_hand_made_profile_decodes_with_its_values_lines_labels_and_flags() {
 
     // Locations: ids are the profile's indices + 1; lines innermost first, the caller last.
     let function_name = |id: u64| string(&message, message.function[id as usize - 1].name);
-    let lines: Vec<Vec<(&str, i64)>> = message.location.iter().map(|l| l.line.iter().map(|line| (function_name(line.function_id), line.line)).collect()).collect();
+    let lines: Vec<Vec<(&str, i64)>> =
+        message.location.iter().map(|l| l.line.iter().map(|line| (function_name(line.function_id), line.line)).collect()).collect();
     assert_eq!(lines[0], [("mix", 12), ("hot_loop", 20)]);
     assert_eq!(message.location[2].mapping_id, 2);
     assert_eq!((message.location[3].mapping_id, message.location[3].address), (0, 0xdead));
@@ -237,4 +240,18 @@ fn a_symbolised_trace_gives_a_well_formed_pprof() {
     let hex: String = binary.build_id.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(string(&message, exe.build_id), hex);
     assert!(exe.has_functions);
+}
+
+#[test]
+fn the_executable_is_mapping_one() {
+    let mut profile = hand_made_profile();
+    profile.processes[0].executable = "/lib/libx.so".into();
+    profile.processes[1].executable = "/lib/libx.so".into();
+    let message = decode(&pprof::render(&profile));
+    check_well_formed(&message);
+    let files: Vec<&str> = message.mapping.iter().map(|m| string(&message, m.filename)).collect();
+    assert_eq!(files, ["/lib/libx.so", "/bin/app"]);
+    let mapping_ids: Vec<u64> = message.location.iter().map(|l| l.mapping_id).collect();
+    assert_eq!(mapping_ids, [2, 2, 1, 0, 2]);
+    assert!(message.mapping[1].has_inline_frames && !message.mapping[0].has_functions, "the flags move with their mapping");
 }
