@@ -2,6 +2,7 @@
 //! exporter per file.
 
 pub mod folded;
+pub mod pprof;
 
 use std::path::{Path, PathBuf};
 
@@ -15,12 +16,15 @@ use crate::symbols::Symbolizer;
 pub enum Format {
     /// Folded stacks (`root;…;leaf WEIGHT`), for flamegraph.pl, inferno, speedscope.
     Folded,
+    /// Gzipped pprof `profile.proto`, for `go tool pprof`, Pyroscope, Parca.
+    Pprof,
 }
 
 /// `profile` in `format`.
 pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
     match format {
         Format::Folded => folded::render(profile).into_bytes(),
+        Format::Pprof => pprof::render(profile),
     }
 }
 

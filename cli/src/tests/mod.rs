@@ -1,9 +1,10 @@
 //! End-to-end tests of the reading side: traces built in memory with the writer's encoder,
 //! symbolised against this test binary's own symbols and DWARF, read back by report, export and
 //! info. `inline_c`: inline frames of a C program compiled here; `unwind_info`: `info`'s
-//! unwinding statistics.
+//! unwinding statistics; `pprof`: the pprof exporter's bytes decoded back.
 
 mod inline_c;
+mod pprof;
 mod unwind_info;
 
 use std::collections::HashMap;
