@@ -102,15 +102,32 @@ impl<'a> ThreadView<'a> {
         }
         frames
     }
-    /// Markers of type `kind`: (name, start ms, end ms, data).
-    fn markers(&self, kind: &str) -> Vec<(String, Option<f64>, Option<f64>, &'a Value)> {
+    /// Markers of type `kind`.
+    fn markers(&self, kind: &str) -> Vec<MarkerView<'a>> {
         let markers = &self.0["markers"];
         let data = markers["data"].as_array().expect("markers.data");
         (0..u64_of(&markers["length"]) as usize)
             .filter(|&i| data[i]["type"] == kind)
-            .map(|i| (self.string(&markers["name"][i]).to_string(), markers["startTime"][i].as_f64(), markers["endTime"][i].as_f64(), &data[i]))
+            .map(|i| MarkerView {
+                name: self.string(&markers["name"][i]).to_string(),
+                start: f64_of(&markers["startTime"][i]),
+                end: f64_of(&markers["endTime"][i]),
+                phase: u64_of(&markers["phase"][i]),
+                data: &data[i],
+            })
             .collect()
     }
+}
+
+/// One marker: its name, start and end (ms; 0 when the phase has none), phase (0 instant,
+/// 1 interval) and data (fields by key; string fields as indices into the thread's strings).
+#[derive(Debug)]
+struct MarkerView<'a> {
+    name: String,
+    start: f64,
+    end: f64,
+    phase: u64,
+    data: &'a Value,
 }
 
 fn threads(profile: &Value) -> Vec<ThreadView<'_>> {
@@ -205,10 +222,10 @@ fn firefox_profile_has_named_threads_samples_regions_and_logs() {
     // Regions: "outer" around the nested "inner" on fx-alpha, inside its life; none elsewhere.
     let regions = alpha.markers("SigtraceRegion");
     let region = |name: &str| {
-        let found: Vec<_> = regions.iter().filter(|r| r.0 == name).collect();
+        let found: Vec<_> = regions.iter().filter(|r| r.name == name).collect();
         assert_eq!(found.len(), 1, "one {name} region: {regions:?}");
-        let (_, start, end, data) = found[0];
-        (start.expect("an interval has a start"), end.expect("an interval has an end"), f64_of(&data["depth"]) as u64)
+        assert_eq!(found[0].phase, 1, "an interval marker");
+        (found[0].start, found[0].end, f64_of(&found[0].data["depth"]) as u64)
     };
     let (outer_start, outer_end, outer_depth) = region("outer");
     let (inner_start, inner_end, inner_depth) = region("inner");
@@ -223,11 +240,12 @@ fn firefox_profile_has_named_threads_samples_regions_and_logs() {
     // The log message: an instant marker on the main thread, with its category and text.
     let logs = main[0].markers("SigtraceLog");
     assert_eq!(logs.len(), 1, "{logs:?}");
-    let (name, start, end, data) = &logs[0];
-    assert_eq!(name, "app");
-    assert!(start.is_some() && end.is_none(), "an instant marker: {start:?} {end:?}");
-    assert_eq!(main[0].string(&data["category"]), "app");
-    assert_eq!(main[0].string(&data["text"]), "timeline start");
+    let log = &logs[0];
+    assert_eq!((log.name.as_str(), log.phase), ("app", 0), "an instant marker named after its category");
+    let (register, unregister) = (f64_of(&main[0].0["registerTime"]), f64_of(&main[0].0["unregisterTime"]));
+    assert!(register <= log.start && log.start <= unregister, "log at {} outside {register}..{unregister}", log.start);
+    assert_eq!(main[0].string(&log.data["category"]), "app");
+    assert_eq!(main[0].string(&log.data["text"]), "timeline start");
 }
 
 #[test]
@@ -247,13 +265,15 @@ fn firefox_process_tree_has_a_process_per_pid() {
     assert_eq!(pids.len(), 4, "{pids:?}");
     assert_eq!(threads.iter().map(|t| t.pid().to_string()).collect::<BTreeSet<_>>(), pids, "a process per pid");
     // The exec'd image continues its pid's process, named after the later image, with an exec marker.
-    let exec_pid = infos.iter().find(|i| i["executable"].as_str().is_some_and(|e| e.ends_with("sh"))).map(|i| u64_of(&i["pid"]).to_string()).expect("the exec'd sh");
+    let exec_pid = pids.iter().find(|&pid| infos.iter().filter(|i| u64_of(&i["pid"]).to_string() == *pid).count() == 2).expect("a pid with two images").clone();
     let exec_main: Vec<&ThreadView> = threads.iter().filter(|t| t.pid() == exec_pid && t.0["isMainThread"] == true).collect();
     assert_eq!(exec_main.len(), 1);
-    assert_eq!(exec_main[0].0["processName"], "sh");
+    let later_image = infos.iter().filter(|i| u64_of(&i["pid"]).to_string() == exec_pid).max_by_key(|i| u64_of(&i["start_unix_ns"])).expect("an image");
+    let exec_name = later_image["executable"].as_str().expect("an executable");
+    assert_eq!(exec_main[0].0["processName"], exec_name.rsplit('/').next().expect("a file name"));
     let execs = exec_main[0].markers("SigtraceExec");
     assert_eq!(execs.len(), 1, "{execs:?}");
-    assert!(exec_main[0].string(&execs[0].3["command"]).contains("sh -c"), "{}", execs[0].3);
+    assert!(exec_main[0].string(&execs[0].data["command"]).contains("sh -c"), "{:?}", execs[0]);
 
     let samples: u64 = threads.iter().map(|t| t.sample_count() as u64).sum();
     let weight: u64 = threads.iter().flat_map(|t| t.weights()).sum();
