@@ -230,7 +230,10 @@ fn firefox_profile_has_named_threads_samples_regions_and_logs() {
     let (outer_start, outer_end, outer_depth) = region("outer");
     let (inner_start, inner_end, inner_depth) = region("inner");
     assert_eq!((outer_depth, inner_depth), (0, 1));
-    assert!(outer_start < inner_start && inner_start < inner_end && inner_end <= outer_end, "outer {outer_start}..{outer_end}, inner {inner_start}..{inner_end}");
+    assert!(
+        outer_start < inner_start && inner_start < inner_end && inner_end <= outer_end,
+        "outer {outer_start}..{outer_end}, inner {inner_start}..{inner_end}"
+    );
     let (register, unregister) = (f64_of(&alpha.0["registerTime"]), f64_of(&alpha.0["unregisterTime"]));
     assert!(register <= outer_start && outer_end <= unregister, "outer {outer_start}..{outer_end} outside {register}..{unregister}");
     // The inner region holds half of alpha's burn: ~75 ms of its 150 ms.

@@ -45,8 +45,7 @@ pub fn render(profile: &Profile) -> Vec<u8> {
 pub fn build(profile: &Profile) -> fxprof_processed_profile::Profile {
     let clock = Clock::of(profile);
     let interval = profile.processes.first().map_or(1_000_000, |p| p.period_ns).max(1);
-    let mut out =
-        fxprof_processed_profile::Profile::new(&product(profile), clock.reference(), SamplingInterval::from_nanos(interval));
+    let mut out = fxprof_processed_profile::Profile::new(&product(profile), clock.reference(), SamplingInterval::from_nanos(interval));
     out.set_symbolicated(true);
     out.set_os_name(std::env::consts::OS);
     let categories = Categories {
@@ -344,3 +343,6 @@ fn add_region(
     let timing = MarkerTiming::Interval(clock.at(begin_ns), clock.at(end_ns.max(begin_ns)));
     out.add_marker(thread, timing, RegionMarker { name, depth, category });
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,8 @@ pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
 
 /// Runs `sigtrace export`; returns the exit code.
 pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
-    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { keep_samples: format.needs_samples(), ..ProfileOptions::default() });
+    let (profile, all_loaded) =
+        load_profile(files, &mut Symbolizer::new(), &ProfileOptions { keep_samples: format.needs_samples(), ..ProfileOptions::default() });
     if profile.processes.is_empty() {
         return 1;
     }
