@@ -9,7 +9,8 @@
 //!   where each later image began and with which command line.
 //! * One thread per traced thread, with its last name; the main thread (tid = pid) is flagged
 //!   (the Firefox Profiler shows it under the process's name). It lives from its `ThreadStart`
-//!   event (else its image's start) to its `ThreadExit` event (else its process's end).
+//!   event (else its image's start) to its `ThreadExit` event (else the end of the image it was
+//!   last seen in).
 //! * Every sample with its time, its weight (periods) and its CPU time as the CPU delta, in µs:
 //!   the nanoseconds are carried from one sample to the next, so a thread's deltas add up to its
 //!   CPU time rounded down to the µs. A weight beyond `i32::MAX` periods is clamped there.
@@ -161,7 +162,8 @@ struct Lifetimes(Vec<Lifetime>);
 
 impl Lifetimes {
     /// From the `ThreadStart`/`ThreadExit` events; a thread without a start event was running
-    /// when its image's tracing began, one without an exit event ran to its process's end. A
+    /// when its image's tracing began, one without an exit event ran to the end of the image it
+    /// was last seen in (an `exec` ends the other threads of the image before it). A
     /// sample or event outside these bounds widens them.
     fn of(profile: &Profile, images: &HashMap<u32, Vec<&ProcessInfo>>) -> Lifetimes {
         let mut started: Vec<Option<u64>> = vec![None; profile.threads.len()];
@@ -194,9 +196,11 @@ impl Lifetimes {
                 let images = images.get(&thread.pid).map_or(&[][..], Vec::as_slice);
                 let seen = seen[index];
                 let image_start = images.iter().map(|image| image.start_unix_ns).min();
-                let process_end = images.iter().map(|image| image.end_unix_ns).max();
+                let last_seen = seen.map_or(0, |(_, last)| last);
+                let image_end = images.iter().map(|image| image.end_unix_ns).filter(|&end| end >= last_seen).min();
+                let end_of_its_image = image_end.or_else(|| images.iter().map(|image| image.end_unix_ns).max());
                 let start_ns = [started[index].or(image_start), seen.map(|(first, _)| first)].into_iter().flatten().min().unwrap_or(0);
-                let end_ns = [exited[index].or(process_end), seen.map(|(_, last)| last), Some(start_ns)].into_iter().flatten().max().unwrap_or(start_ns);
+                let end_ns = [exited[index].or(end_of_its_image), seen.map(|(_, last)| last), Some(start_ns)].into_iter().flatten().max().unwrap_or(start_ns);
                 Lifetime { start_ns, end_ns }
             })
             .collect();
