@@ -37,7 +37,8 @@ pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Resu
     let unwinding = unwind_stats::UnwindStats::of(&loaded, symbolizer);
     let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];
     let traces: Vec<LoadedTrace> = vec![loaded];
-    let profile = Profile::build(&traces, symbolizer);
+    // With its samples, for the exporters that draw timelines.
+    let profile = Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: None, keep_samples: true });
     outputs.push(report::render(&profile, 20, true, false));
     outputs.push(report::render(&profile, 20, false, true));
     let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == writer::EventKind::RegionBegin).map(|e| e.text.clone());
