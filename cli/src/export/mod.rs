@@ -1,6 +1,7 @@
 //! `sigtrace export`: writes a merged, symbolised profile in another tool's format, one
 //! exporter per file.
 
+pub mod flamegraph;
 pub mod folded;
 
 use std::path::{Path, PathBuf};
@@ -15,22 +16,39 @@ use crate::symbols::Symbolizer;
 pub enum Format {
     /// Folded stacks (`root;…;leaf WEIGHT`), for flamegraph.pl, inferno, speedscope.
     Folded,
+    /// An interactive SVG flame graph (zoom, search); widths are CPU time.
+    Flamegraph,
 }
 
-/// `profile` in `format`.
+/// Options of the formats that take some; each format reads only its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// `folded`, `flamegraph`: a root frame per process (`exe (pid)`) and/or per thread (`name (tid)`).
+    pub grouping: folded::Grouping,
+    /// `flamegraph`: an icicle graph (roots at the top).
+    pub icicle: bool,
+}
+
+/// `profile` in `format`, with the default options.
 pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
+    render_with(format, profile, &ExportOptions::default())
+}
+
+/// `profile` in `format`, with `options`.
+pub fn render_with(format: Format, profile: &Profile, options: &ExportOptions) -> Vec<u8> {
     match format {
-        Format::Folded => folded::render(profile).into_bytes(),
+        Format::Folded => folded::render(profile, options.grouping).into_bytes(),
+        Format::Flamegraph => flamegraph::render(profile, flamegraph::FlameOptions { grouping: options.grouping, icicle: options.icicle }),
     }
 }
 
 /// Runs `sigtrace export`; returns the exit code.
-pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
+pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files: &[PathBuf]) -> i32 {
     let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions::default());
     if profile.processes.is_empty() {
         return 1;
     }
-    let bytes = render(format, &profile);
+    let bytes = render_with(format, &profile, options);
     if let Err(message) = crate::output::write_result(output, &bytes) {
         crate::warn!("{message}");
         return 1;
