@@ -90,8 +90,8 @@ pub fn render_table(base: &Profile, new: &Profile, top: usize) -> String {
     let _ = writeln!(out, "{}", side_line("base:", base));
     let _ = writeln!(out, "{}", side_line("new: ", new));
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:>7} {:>7} {:>7}  {:>7} {:>7} {:>7}  {:<40} module", "self%", "self%", "change", "total%", "total%", "change", "");
-    let _ = writeln!(out, "{:>7} {:>7} {:>7}  {:>7} {:>7} {:>7}  {:<40} ", "base", "new", "points", "base", "new", "points", "function");
+    let _ = writeln!(out, "{:>7} {:>7} {:>7}  {:>7} {:>7} {:>7}", "self%", "self%", "change", "total%", "total%", "change");
+    let _ = writeln!(out, "{:>7} {:>7} {:>7}  {:>7} {:>7} {:>7}  {:<40} module", "base", "new", "points", "base", "new", "points", "function");
     for change in share_changes(base, new).into_iter().take(top) {
         let _ = writeln!(
             out,
@@ -114,7 +114,9 @@ pub fn render_table(base: &Profile, new: &Profile, top: usize) -> String {
 pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
     let base_lines = folded_lines(base, Grouping::default());
     let new_lines = folded_lines(new, Grouping::default());
-    let unit = Unit::for_lines(base_lines.iter().chain(&new_lines));
+    // Counted in µs, not ns shown as µs: inferno divides a frame's change by the total
+    // *scaled* by its factor, so the change in percent is right only with a factor of 1.
+    let unit = Unit::for_lines(base_lines.iter().chain(&new_lines), 1000);
     let (base_input, new_input) = (inferno_input(&base_lines, &unit), inferno_input(&new_lines, &unit));
     let mut both = Vec::new();
     let options = differential::Options { normalize: true, strip_hex: false };

@@ -24,24 +24,27 @@ const MAX_EXACT_TOTAL: u64 = 1 << 52;
 
 /// The unit the frame widths are counted in, chosen from what the samples have.
 pub(crate) struct Unit {
-    /// What one count is called in a frame's tooltip.
+    /// What one displayed unit is called in a frame's tooltip.
     pub name: &'static str,
-    /// Displayed value per count (inferno's `factor`).
+    /// Displayed units per count (inferno's `factor`).
     pub factor: f64,
-    /// The count of a line.
+    /// The raw value of a line (CPU ns or sample records).
     pub of: fn(&Counts) -> u64,
-    /// Counts are divided by this before drawing (huge totals only).
+    /// Raw values per count.
     pub divisor: u64,
 }
 
 impl Unit {
-    /// CPU ns shown as µs when the samples carry CPU time, else sample records.
-    pub(crate) fn for_lines<'a>(lines: impl Iterator<Item = &'a FoldedLine> + Clone) -> Unit {
+    /// CPU time shown in µs when the samples carry CPU time, else sample records; one count is
+    /// at least `min_divisor` raw values (ns or records), more when the total would not stay exact.
+    pub(crate) fn for_lines<'a>(lines: impl Iterator<Item = &'a FoldedLine> + Clone, min_divisor: u64) -> Unit {
         let cpu: u128 = lines.clone().map(|line| u128::from(line.counts.cpu_ns)).sum();
-        let (name, factor, of): (_, _, fn(&Counts) -> u64) = if cpu > 0 { ("µs of CPU", 1e-3, |c| c.cpu_ns) } else { ("samples", 1.0, |c| c.samples) };
+        let (name, displayed_per_raw, of): (_, _, fn(&Counts) -> u64) =
+            if cpu > 0 { ("µs of CPU", 1e-3, |c| c.cpu_ns) } else { ("samples", 1.0, |c| c.samples) };
         let total: u128 = lines.map(|line| u128::from(of(&line.counts))).sum();
-        let divisor = u64::try_from(total / u128::from(MAX_EXACT_TOTAL) + 1).unwrap_or(u64::MAX);
-        Unit { name, factor: factor * divisor as f64, of, divisor }
+        let exact = u64::try_from(total / u128::from(MAX_EXACT_TOTAL) + 1).unwrap_or(u64::MAX);
+        let divisor = exact.max(min_divisor.max(1));
+        Unit { name, factor: displayed_per_raw * divisor as f64, of, divisor }
     }
 
     pub(crate) fn count(&self, counts: &Counts) -> u64 {
@@ -125,7 +128,7 @@ pub(crate) fn draw(options: &mut Options<'_>, input: &str) -> Vec<u8> {
 /// Renders `profile` as an SVG flame graph.
 pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
     let lines = folded_lines(profile, flame.grouping);
-    let unit = Unit::for_lines(lines.iter());
+    let unit = Unit::for_lines(lines.iter(), 1);
     let mut total = Counts::default();
     for line in &lines {
         total.samples = total.samples.saturating_add(line.counts.samples);

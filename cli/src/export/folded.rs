@@ -62,8 +62,10 @@ fn folded_frame(name: &str) -> String {
 /// The root label of each process id: its executables' file names (an exec chain, oldest
 /// first, joined by ` → `) and the pid.
 fn process_labels(profile: &Profile) -> HashMap<u32, String> {
+    let mut images: Vec<_> = profile.processes.iter().collect();
+    images.sort_by_key(|process| (process.pid, process.start_unix_ns));
     let mut names: HashMap<u32, Vec<&str>> = HashMap::new();
-    for process in &profile.processes {
+    for process in images {
         let name = process.executable.rsplit('/').next().unwrap_or_default();
         let chain = names.entry(process.pid).or_default();
         if chain.last() != Some(&name) {
