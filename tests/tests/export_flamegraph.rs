@@ -75,7 +75,10 @@ fn the_flame_graph_is_titled_proportioned_and_totalled_like_info() {
     let share = heavy as f64 / (heavy + light) as f64;
     let tolerance = share_tolerance(0.75, records);
     assert!((share - 0.75).abs() <= tolerance, "heavy's share {share:.3} of heavy+light, expected 0.75 ± {tolerance:.3} over {records:.0} samples");
-    assert_eq!(svg.width_of("spin"), heavy + light, "spin is reached only through heavy and light");
+    // spin holds nearly all of heavy and light (a few samples land in their own code, a few
+    // stacks miss spin's caller).
+    let spin = svg.width_of("spin");
+    assert!(spin.abs_diff(heavy + light) as f64 <= 0.02 * cpu_ns as f64, "spin {spin} vs heavy + light {}", heavy + light);
     assert!(svg.width_of("main") as f64 > 0.95 * cpu_ns as f64, "main holds nearly everything");
 }
 
