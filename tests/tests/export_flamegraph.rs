@@ -153,7 +153,8 @@ fn folded_per_process_has_one_root_per_pid_of_a_process_tree() {
     assert_eq!(roots.values().sum::<u64>(), weight, "the folded total is info's weight over all files");
 
     // --per-thread under --per-process: the second frame is the thread.
-    let folded = String::from_utf8(export(&["export", "--format", "folded", "--per-process", "--per-thread"], &run.traces, &dir.join("threads.folded"))).expect("UTF-8");
+    let folded =
+        String::from_utf8(export(&["export", "--format", "folded", "--per-process", "--per-thread"], &run.traces, &dir.join("threads.folded"))).expect("UTF-8");
     for line in folded.lines() {
         let frames: Vec<&str> = line.split(';').collect();
         let pid = frames[0].rsplit_once(" (").map(|(_, pid)| pid.trim_end_matches(')')).expect("`exe (pid)`");

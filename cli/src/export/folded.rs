@@ -203,7 +203,12 @@ pub fn folded_lines(profile: &Profile, grouping: Grouping) -> Vec<FoldedLine> {
 }
 
 /// Renders `profile` as folded stacks, root first, each line's weight (sampling periods).
-pub fn render(profile: &Profile, grouping: Grouping) -> String {
+pub fn render(profile: &Profile) -> String {
+    render_grouped(profile, Grouping::default())
+}
+
+/// [`render`] with the synthetic roots of `grouping`.
+pub fn render_grouped(profile: &Profile, grouping: Grouping) -> String {
     let mut out = String::new();
     for line in folded_lines(profile, grouping) {
         if line.counts.weight == 0 {

@@ -37,7 +37,7 @@ pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
 /// `profile` in `format`, with `options`.
 pub fn render_with(format: Format, profile: &Profile, options: &ExportOptions) -> Vec<u8> {
     match format {
-        Format::Folded => folded::render(profile, options.grouping).into_bytes(),
+        Format::Folded => folded::render_grouped(profile, options.grouping).into_bytes(),
         Format::Flamegraph => flamegraph::render(profile, flamegraph::FlameOptions { grouping: options.grouping, icicle: options.icicle }),
     }
 }
