@@ -137,7 +137,7 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
 
 /// Loads one side; `None` (after saying why) when nothing loaded.
 fn load_side(path: &Path, symbolizer: &mut Symbolizer) -> Option<(Profile, bool)> {
-    let (profile, all_loaded) = load_profile(&[path.to_path_buf()], symbolizer, &ProfileOptions { region: None, keep_samples: false });
+    let (profile, all_loaded) = load_profile(&[path.to_path_buf()], symbolizer, &ProfileOptions::default());
     (!profile.processes.is_empty()).then_some((profile, all_loaded))
 }
 

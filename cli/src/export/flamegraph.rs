@@ -129,12 +129,7 @@ pub(crate) fn draw(options: &mut Options<'_>, input: &str) -> Vec<u8> {
 pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
     let lines = folded_lines(profile, flame.grouping);
     let unit = Unit::for_lines(lines.iter(), 1);
-    let mut total = Counts::default();
-    for line in &lines {
-        total.samples = total.samples.saturating_add(line.counts.samples);
-        total.cpu_ns = total.cpu_ns.saturating_add(line.counts.cpu_ns);
-    }
-    let title = format!("{} — {} samples, {} of CPU", command_line(profile, 100), total.samples, cpu_time(total.cpu_ns));
+    let title = format!("{} — {} samples, {} of CPU", command_line(profile, 100), profile.total_samples(), cpu_time(profile.total_cpu_ns()));
     let subtitle = format!("frame width: {}; {}", if unit.name == "samples" { "samples" } else { "CPU time" }, sampling_note(profile));
     let mut options = base_options(title, subtitle, &unit);
     if flame.icicle {
