@@ -215,7 +215,7 @@ fn seconds(ns: u64) -> String {
 }
 
 /// Quotes an argument for display when the shell would need it.
-fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
     if plain {
         arg.to_string()

@@ -5,6 +5,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod debuginfo;
+pub mod diff;
 pub mod events;
 pub mod export;
 pub mod file_guard;

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sigtrace_cli::{events, export, info, record, report};
+use sigtrace_cli::{diff, events, export, info, record, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -79,8 +79,32 @@ enum Commands {
         /// Write here instead of to stdout.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,
+        /// folded, flamegraph: a root frame per thread, `name (tid)` (under its process's with --per-process).
+        #[arg(long)]
+        per_thread: bool,
+        /// folded, flamegraph: a root frame per process, `exe (pid)`.
+        #[arg(long)]
+        per_process: bool,
+        /// flamegraph: an icicle graph (roots at the top, callees below).
+        #[arg(long)]
+        icicle: bool,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Compare two profiles: the functions whose share of samples grew or shrank most.
+    Diff {
+        /// How many functions to show.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// Also write a differential flame graph here (widths: NEW; red grew, blue shrank).
+        #[arg(long, value_name = "OUT.svg")]
+        flamegraph: Option<PathBuf>,
+        /// The trace before the change.
+        #[arg(value_name = "BASE")]
+        base: PathBuf,
+        /// The trace after the change.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
     },
 }
 
@@ -90,8 +114,12 @@ fn main() {
         Commands::Record { output, hz, timer, command } => record::run(&record::RecordOptions { output, hz, timer, command }),
         Commands::Info { json, files } => info::run(&files, json),
         Commands::Report { region, top, threads, lines, files } => report::run(&files, top, threads, lines, region.as_deref()),
-        Commands::Export { format, output, files } => export::run(format, output.as_deref(), &files),
         Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
+        Commands::Export { format, output, per_thread, per_process, icicle, files } => {
+            let options = export::ExportOptions { grouping: export::folded::Grouping { per_process, per_thread }, icicle };
+            export::run(format, &options, output.as_deref(), &files)
+        }
+        Commands::Diff { top, flamegraph, base, new } => diff::run(&base, &new, top, flamegraph.as_deref()),
     };
     std::process::exit(code);
 }

@@ -2,6 +2,7 @@
 //! exporter per file.
 
 pub mod firefox;
+pub mod flamegraph;
 pub mod folded;
 pub mod pprof;
 
@@ -22,6 +23,8 @@ pub enum Format {
     /// The Firefox Profiler's processed profile (JSON): a timeline per thread, with samples,
     /// regions and log messages; profiler.firefox.com and Perfetto UI open it.
     Firefox,
+    /// An interactive SVG flame graph (zoom, search); widths are CPU time.
+    Flamegraph,
 }
 
 impl Format {
@@ -31,23 +34,38 @@ impl Format {
     }
 }
 
-/// `profile` in `format`.
+/// Options of the formats that take some; each format reads only its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// `folded`, `flamegraph`: a root frame per process (`exe (pid)`) and/or per thread (`name (tid)`).
+    pub grouping: folded::Grouping,
+    /// `flamegraph`: an icicle graph (roots at the top).
+    pub icicle: bool,
+}
+
+/// `profile` in `format`, with the default options.
 pub fn render(format: Format, profile: &Profile) -> Vec<u8> {
+    render_with(format, profile, &ExportOptions::default())
+}
+
+/// `profile` in `format`, with `options`.
+pub fn render_with(format: Format, profile: &Profile, options: &ExportOptions) -> Vec<u8> {
     match format {
-        Format::Folded => folded::render(profile).into_bytes(),
+        Format::Folded => folded::render_grouped(profile, options.grouping).into_bytes(),
         Format::Pprof => pprof::render(profile),
         Format::Firefox => firefox::render(profile),
+        Format::Flamegraph => flamegraph::render(profile, flamegraph::FlameOptions { grouping: options.grouping, icicle: options.icicle }),
     }
 }
 
 /// Runs `sigtrace export`; returns the exit code.
-pub fn run(format: Format, output: Option<&Path>, files: &[PathBuf]) -> i32 {
+pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files: &[PathBuf]) -> i32 {
     let (profile, all_loaded) =
         load_profile(files, &mut Symbolizer::new(), &ProfileOptions { keep_samples: format.needs_samples(), ..ProfileOptions::default() });
     if profile.processes.is_empty() {
         return 1;
     }
-    let bytes = render(format, &profile);
+    let bytes = render_with(format, &profile, options);
     if let Err(message) = crate::output::write_result(output, &bytes) {
         crate::warn!("{message}");
         return 1;

@@ -1,0 +1,139 @@
+//! Flame graphs: an interactive SVG (inferno) of the folded stacks, zoom and search included.
+//!
+//! Frame widths are CPU time, kept in ns in the SVG (`fg:w`, the frames' `total_samples`) and
+//! shown in µs: CPU time is one unit across processes sampled at different rates, where
+//! sample counts are not. The sample count and the CPU time of the whole profile are in the
+//! title; the subtitle says what one sample stands for.
+
+use inferno::flamegraph::{self, Direction, Options};
+
+use super::folded::{folded_lines, Counts, FoldedLine, Grouping};
+use crate::profile::Profile;
+
+/// How a flame graph is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlameOptions {
+    pub grouping: Grouping,
+    /// Roots at the top, callees below (an icicle graph).
+    pub icicle: bool,
+}
+
+/// Counts are kept under this total so that inferno's sums (usize, and f64 for the layout)
+/// stay exact: larger totals are divided down, and the displayed unit scaled back.
+const MAX_EXACT_TOTAL: u64 = 1 << 52;
+
+/// The unit the frame widths are counted in, chosen from what the samples have.
+pub(crate) struct Unit {
+    /// What one displayed unit is called in a frame's tooltip.
+    pub name: &'static str,
+    /// Displayed units per count (inferno's `factor`).
+    pub factor: f64,
+    /// The raw value of a line (CPU ns or sample records).
+    pub of: fn(&Counts) -> u64,
+    /// Raw values per count.
+    pub divisor: u64,
+}
+
+impl Unit {
+    /// CPU time shown in µs when the samples carry CPU time, else sample records; one count is
+    /// at least `min_divisor` raw values (ns or records), more when the total would not stay exact.
+    pub(crate) fn for_lines<'a>(lines: impl Iterator<Item = &'a FoldedLine> + Clone, min_divisor: u64) -> Unit {
+        let cpu: u128 = lines.clone().map(|line| u128::from(line.counts.cpu_ns)).sum();
+        let (name, displayed_per_raw, of): (_, _, fn(&Counts) -> u64) =
+            if cpu > 0 { ("µs of CPU", 1e-3, |c| c.cpu_ns) } else { ("samples", 1.0, |c| c.samples) };
+        let total: u128 = lines.map(|line| u128::from(of(&line.counts))).sum();
+        let exact = u64::try_from(total / u128::from(MAX_EXACT_TOTAL) + 1).unwrap_or(u64::MAX);
+        let divisor = exact.max(min_divisor.max(1));
+        Unit { name, factor: displayed_per_raw * divisor as f64, of, divisor }
+    }
+
+    pub(crate) fn count(&self, counts: &Counts) -> u64 {
+        (self.of)(counts) / self.divisor
+    }
+}
+
+/// inferno's options with ours: deterministic colours (by name), the unit's label and factor.
+pub(crate) fn base_options(title: String, subtitle: String, unit: &Unit) -> Options<'static> {
+    let mut options = Options::default();
+    options.title = title;
+    options.subtitle = Some(subtitle);
+    options.count_name = unit.name.to_string();
+    options.factor = unit.factor;
+    options.hash = true;
+    options
+}
+
+/// The command line of the profile's first process (shell-quoted, shortened to `max` chars),
+/// and how many other processes there are.
+pub(crate) fn command_line(profile: &Profile, max: usize) -> String {
+    let Some(first) = profile.processes.first() else { return "(no process)".into() };
+    let args = if first.args.is_empty() { std::slice::from_ref(&first.executable) } else { first.args.as_slice() };
+    let mut line = args.iter().map(|arg| crate::info::shell_quote(arg)).collect::<Vec<_>>().join(" ");
+    if line.chars().count() > max {
+        line = line.chars().take(max.saturating_sub(1)).collect::<String>() + "…";
+    }
+    let others = profile.processes.iter().filter(|p| p.pid != first.pid).map(|p| p.pid).collect::<std::collections::HashSet<_>>().len();
+    match others {
+        0 => line,
+        1 => format!("{line} (and 1 more process)"),
+        n => format!("{line} (and {n} more processes)"),
+    }
+}
+
+/// `ns` as seconds or milliseconds, three significant decimals.
+pub(crate) fn cpu_time(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.3} s", ns as f64 / 1e9)
+    } else {
+        format!("{:.3} ms", ns as f64 / 1e6)
+    }
+}
+
+/// What one sample stands for: `1 sample ≈ 1.001 ms of CPU (999 Hz)`, or the rates when the
+/// processes differ.
+pub(crate) fn sampling_note(profile: &Profile) -> String {
+    let mut rates: Vec<u32> = profile.processes.iter().map(|p| p.hz).filter(|&hz| hz > 0).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    match rates.as_slice() {
+        [] => String::new(),
+        [hz] => format!("1 sample ≈ {} of CPU ({hz} Hz)", cpu_time(1_000_000_000 / u64::from(*hz))),
+        several => format!("sampled at {} Hz", several.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The lines as inferno's input: `stack COUNT`, lines whose count is 0 left out.
+pub(crate) fn inferno_input(lines: &[FoldedLine], unit: &Unit) -> String {
+    let mut text = String::new();
+    for line in lines {
+        let count = unit.count(&line.counts);
+        if count > 0 {
+            text.push_str(&line.stack);
+            text.push(' ');
+            text.push_str(&count.to_string());
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Draws `input` (folded lines, one or two counts each) with `options`. inferno writes an SVG
+/// saying "no valid input" when there is nothing to draw; that SVG is what is returned then.
+pub(crate) fn draw(options: &mut Options<'_>, input: &str) -> Vec<u8> {
+    let mut svg = Vec::new();
+    let _ = flamegraph::from_lines(options, input.lines(), &mut svg);
+    svg
+}
+
+/// Renders `profile` as an SVG flame graph.
+pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
+    let lines = folded_lines(profile, flame.grouping);
+    let unit = Unit::for_lines(lines.iter(), 1);
+    let title = format!("{} — {} samples, {} of CPU", command_line(profile, 100), profile.total_samples(), cpu_time(profile.total_cpu_ns()));
+    let subtitle = format!("frame width: {}; {}", if unit.name == "samples" { "samples" } else { "CPU time" }, sampling_note(profile));
+    let mut options = base_options(title, subtitle, &unit);
+    if flame.icicle {
+        options.direction = Direction::Inverted;
+    }
+    draw(&mut options, &inferno_input(&lines, &unit))
+}
