@@ -140,6 +140,23 @@ pub fn run_traced_with_preload(program: &Path, args: &[&str], env: &[(&str, &str
     finish_run(output, dir)
 }
 
+/// Sorts trace files in the order the shim creates them: each name before the names numbered
+/// after it when it was taken (`t.7.sigtrace`, `t.7.1.sigtrace`, `t.7.2.sigtrace`: the counter
+/// goes before the extension), otherwise by name.
+pub fn sort_in_creation_order(paths: &mut [PathBuf]) {
+    let names: std::collections::HashSet<PathBuf> = paths.iter().cloned().collect();
+    let key = |path: &PathBuf| -> (PathBuf, u64) {
+        let numbered = path.to_str().and_then(|text| {
+            let stem = text.strip_suffix(".sigtrace")?;
+            let (base, counter) = stem.rsplit_once('.')?;
+            let first = PathBuf::from(format!("{base}.sigtrace"));
+            names.contains(&first).then_some((first, counter.parse().ok()?))
+        });
+        numbered.unwrap_or_else(|| (path.clone(), 0))
+    };
+    paths.sort_by_key(key);
+}
+
 /// Runs `program` without the shim (the baseline for behaviour comparisons).
 pub fn run_plain(program: &Path, args: &[&str], dir: &Path) -> Output {
     Command::new(program).args(args).current_dir(dir).env_remove("LD_PRELOAD").output().expect("workload runs")
@@ -152,7 +169,7 @@ fn finish_run(output: Output, dir: &Path) -> Run {
         .map(|entry| entry.path())
         .filter(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".sigtrace")))
         .collect();
-    traces.sort();
+    sort_in_creation_order(&mut traces);
     Run { stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: String::from_utf8_lossy(&output.stderr).into_owned(), output, traces }
 }
 

@@ -44,7 +44,7 @@ fn run_bounded(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) 
     let stdout = std::fs::read(&stdout_path).unwrap();
     let stderr = std::fs::read(&stderr_path).unwrap();
     let mut traces: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".sigtrace")).collect();
-    traces.sort();
+    sort_in_creation_order(&mut traces);
     Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
