@@ -47,9 +47,9 @@ overhead_run() {  # label env… : appends "label wall cpu_ns" to $work/overhead
 }
 for _ in $(seq "$runs"); do
     overhead_run plain
-    overhead_run perf-999 SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD=$shim
-    overhead_run posix-999 SIGTRACE_TIMER=posix SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD=$shim
-    overhead_run perf-10000 SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/o10k.%p.sigtrace" LD_PRELOAD=$shim
+    overhead_run perf-999 SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD="$shim"
+    overhead_run posix-999 SIGTRACE_TIMER=posix SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD="$shim"
+    overhead_run perf-10000 SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/o10k.%p.sigtrace" LD_PRELOAD="$shim"
 done
 samples_10k=$("$cli" info --json "$work"/o10k.*.sigtrace | figures samples)
 analyze overhead "$work/overhead" "$samples_10k"
@@ -59,4 +59,4 @@ echo "== start-up cost on /bin/true (mean of 200 runs)"
 t0=$(now); for _ in $(seq 200); do /bin/true; done; t1=$(now)
 t2=$(now); for _ in $(seq 200); do SIGTRACE_OUTPUT="$work/true.sigtrace" LD_PRELOAD=$shim /bin/true; done; t3=$(now)
 analyze startup --runs 200 "$t0" "$t1" "$t2" "$t3"
-ls "$work"/true.sigtrace* | wc -l | xargs printf "  %s traces written (one per run, none overwritten)\n"
+find "$work" -maxdepth 1 -name 'true.sigtrace*' | wc -l | xargs printf "  %s traces written (one per run, none overwritten)\n"

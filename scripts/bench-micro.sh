@@ -48,6 +48,7 @@ synthetic_samples=10000000
 cargo run -q -j2 --release -p sigtrace-writer --example synthetic_trace -- "$work/synthetic.sigtrace" "$synthetic_samples" | sed 's/^/  /'
 for command in "export --format folded" "report" "info"; do
     start=$(date +%s.%N)
+    # shellcheck disable=SC2086  # $command is a subcommand and its options, split on purpose
     "$cli" $command "$work/synthetic.sigtrace" > /dev/null
     end=$(date +%s.%N)
     analyze rate "$start" "$end" "$command" "$synthetic_samples"

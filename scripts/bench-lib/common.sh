@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # shim, cli and work are for the scripts that source this
 # Shared set-up of the scripts/bench-*.sh benchmarks; source it from the repository root.
 # Builds sigtrace, sets $shim and $cli, makes a work folder $work (removed on exit) and
 # defines now, median, and figures and analyze, which run figures.py and analyze.py of
