@@ -348,11 +348,16 @@ def resources(name, seconds, rss_kb, size, samples, baseline):
     return f"  {name:<22} {seconds:7.2f} s  {samples / max(seconds, 1e-9) / 1e6:6.2f} M samples/s  peak RSS {rss_kb / 1024:8.1f} MiB  output {size / 1e6:9.2f} MB  {ratio}"
 
 
+def helptext(function):
+    """FUNCTION's docstring as argparse help (on one line, % escaped)."""
+    return " ".join(function.__doc__.split()).replace("%", "%%")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("reduce", help=reduce.__doc__)
+    p = commands.add_parser("reduce", help=helptext(reduce), description=helptext(reduce))
     p.add_argument("--dir", required=True)
     p.add_argument("--profiler", required=True)
     p.add_argument("--workload", required=True)
@@ -366,32 +371,32 @@ def main():
     p.add_argument("--sigtrace-cli")
     p.add_argument("--pprof")
 
-    p = commands.add_parser("median", help=median.__doc__)
+    p = commands.add_parser("median", help=helptext(median), description=helptext(median))
     p.add_argument("values", nargs="+")
-    p = commands.add_parser("elapsed", help=elapsed.__doc__)
+    p = commands.add_parser("elapsed", help=helptext(elapsed), description=helptext(elapsed))
     p.add_argument("start")
     p.add_argument("end")
-    p = commands.add_parser("overhead", help=overhead.__doc__)
+    p = commands.add_parser("overhead", help=helptext(overhead), description=helptext(overhead))
     p.add_argument("runs_path")
     p.add_argument("samples_10k", type=float)
-    p = commands.add_parser("startup", help=startup.__doc__)
+    p = commands.add_parser("startup", help=helptext(startup), description=helptext(startup))
     p.add_argument("times", type=float, nargs=4, metavar="T")
     p.add_argument("--runs", type=int, default=200)
-    p = commands.add_parser("floor", help=floor.__doc__)
+    p = commands.add_parser("floor", help=helptext(floor), description=helptext(floor))
     p.add_argument("floor_path")
-    p = commands.add_parser("handler", help=handler.__doc__)
+    p = commands.add_parser("handler", help=helptext(handler), description=helptext(handler))
     p.add_argument("handler_path")
-    p = commands.add_parser("rate", help=rate.__doc__)
+    p = commands.add_parser("rate", help=helptext(rate), description=helptext(rate))
     p.add_argument("start", type=float)
     p.add_argument("end", type=float)
     p.add_argument("sigtrace_command")
     p.add_argument("samples", type=int)
-    p = commands.add_parser("sample-cost", help=sample_cost.__doc__)
+    p = commands.add_parser("sample-cost", help=helptext(sample_cost), description=helptext(sample_cost))
     p.add_argument("method")
     p.add_argument("figures", type=float, nargs=3, metavar="BASE TRACED SAMPLES")
-    p = commands.add_parser("cpu-wall", help=cpu_wall.__doc__)
+    p = commands.add_parser("cpu-wall", help=helptext(cpu_wall), description=helptext(cpu_wall))
     p.add_argument("figures", type=float, nargs=4, metavar="CPU_WITHOUT CPU_WITH WALL_WITHOUT WALL_WITH")
-    p = commands.add_parser("resources", help=resources.__doc__)
+    p = commands.add_parser("resources", help=helptext(resources), description=helptext(resources))
     p.add_argument("name")
     p.add_argument("seconds", type=float)
     p.add_argument("rss_kb", type=int)

@@ -89,20 +89,25 @@ def formats(help_text):
     return " ".join(v.strip() for v in match.group(1).split(",")) if match else "folded"
 
 
+def helptext(function):
+    """FUNCTION's docstring as argparse help (on one line, % escaped)."""
+    return " ".join(function.__doc__.split()).replace("%", "%%")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("capture", help=capture.__doc__)
+    p = commands.add_parser("capture", help=helptext(capture), description=helptext(capture))
     p.add_argument("name")
     p.add_argument("trace_bytes", type=int)
-    commands.add_parser("split", help=split.__doc__)
-    p = commands.add_parser("reach", help=reach.__doc__)
+    commands.add_parser("split", help=helptext(split), description=helptext(split))
+    p = commands.add_parser("reach", help=helptext(reach), description=helptext(reach))
     p.add_argument("marker")
     p.add_argument("name")
-    commands.add_parser("samples", help=samples.__doc__)
-    commands.add_parser("dropped", help=dropped.__doc__)
-    commands.add_parser("drain", help=drain.__doc__)
-    commands.add_parser("formats", help=formats.__doc__)
+    commands.add_parser("samples", help=helptext(samples), description=helptext(samples))
+    commands.add_parser("dropped", help=helptext(dropped), description=helptext(dropped))
+    commands.add_parser("drain", help=helptext(drain), description=helptext(drain))
+    commands.add_parser("formats", help=helptext(formats), description=helptext(formats))
     args = parser.parse_args()
 
     if args.command == "capture":
