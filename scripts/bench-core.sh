@@ -20,14 +20,7 @@ capture() {
     local name=$1 timer=$2; shift 2
     local dir="$work/capture-$name-$timer"; mkdir -p "$dir"
     SIGTRACE_TIMER=$timer SIGTRACE_OUTPUT="$dir/t.sigtrace" LD_PRELOAD=$shim "$@" >/dev/null 2>"$dir/stderr" || true  # split exits with 3 on purpose
-    "$cli" info --json "$dir/t.sigtrace" | python3 -c '
-import json, sys
-info = json.load(sys.stdin)
-expected = info["cpu_ns"] * info["hz"] / 1e9
-print(f"  %-10s %-7s records/expected %6.1f%%   weight/expected %6.1f%%   (%d records, weight %d, %.2f s CPU, %d bytes, %.1f bytes/sample)" % (
-    sys.argv[1], info["timer"], 100 * info["samples"] / expected, 100 * info["weight"] / expected,
-    info["samples"], info["weight"], info["cpu_ns"] / 1e9, int(sys.argv[2]), int(sys.argv[2]) / max(1, info["samples"])))
-' "$name" "$(stat -c %s "$dir/t.sigtrace")"
+    "$cli" info --json "$dir/t.sigtrace" | figures capture "$name" "$(stat -c %s "$dir/t.sigtrace")"
 }
 
 echo "== capture (999 Hz)"
@@ -38,16 +31,7 @@ done
 
 echo "== 75/25 split through a shared leaf (perf timer)"
 SIGTRACE_OUTPUT="$work/split.sigtrace" LD_PRELOAD=$shim "$work/split" 2000 >/dev/null 2>&1 || true
-"$cli" export --format folded "$work/split.sigtrace" | python3 -c '
-import sys
-weights = {"heavy": 0, "light": 0}
-for line in sys.stdin:
-    stack, count = line.rsplit(" ", 1)
-    for name in weights:
-        if name in stack.split(";"):
-            weights[name] += int(count)
-total = sum(weights.values())
-print("  heavy %.2f%%  light %.2f%%  (expected 75/25)" % (100 * weights["heavy"] / total, 100 * weights["light"] / total))'
+"$cli" export --format folded "$work/split.sigtrace" | figures split
 
 echo "== overhead (split 2000 rounds, $runs runs of each, interleaved)"
 # Each run reports wall time and the workload's own CPU time (which includes the time spent
@@ -59,40 +43,20 @@ overhead_run() {  # label env… : appends "label wall cpu_ns" to $work/overhead
     t0=$(now)
     cpu=$(env "$@" "$work/split" 2000 2>&1 >/dev/null | sed -n 's/^cpu_ns=//p' || true)  # split exits with 3
     t1=$(now)
-    echo "$label $(python3 -c "print($t1 - $t0)") $cpu" >> "$work/overhead"
+    echo "$label $(analyze elapsed "$t0" "$t1") $cpu" >> "$work/overhead"
 }
 for _ in $(seq "$runs"); do
     overhead_run plain
-    overhead_run perf-999 SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD=$shim
-    overhead_run posix-999 SIGTRACE_TIMER=posix SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD=$shim
-    overhead_run perf-10000 SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/o10k.%p.sigtrace" LD_PRELOAD=$shim
+    overhead_run perf-999 SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD="$shim"
+    overhead_run posix-999 SIGTRACE_TIMER=posix SIGTRACE_OUTPUT="$work/o.%p.sigtrace" LD_PRELOAD="$shim"
+    overhead_run perf-10000 SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/o10k.%p.sigtrace" LD_PRELOAD="$shim"
 done
-samples_10k=$("$cli" info --json "$work"/o10k.*.sigtrace | python3 -c 'import json, sys; d = json.load(sys.stdin); d = d if isinstance(d, list) else [d]; print(sum(f["samples"] for f in d) / len(d))')
-python3 - "$work/overhead" "$samples_10k" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    fields = line.split()
-    if len(fields) != 3:
-        print("  (a run printed no cpu_ns: %r)" % line.strip())
-        continue
-    label, wall, cpu = fields
-    runs.setdefault(label, []).append((float(wall), int(cpu)))
-base_wall = [w for w, _ in runs["plain"]]
-base_cpu = [c for _, c in runs["plain"]]
-for label in ["plain", "perf-999", "posix-999", "perf-10000"]:
-    wall = [w for w, _ in runs[label]]
-    cpu = [c for _, c in runs[label]]
-    print("  %-11s wall median %.3f s (ratio %.4f), min %.3f s (ratio %.4f); CPU median %.3f s (ratio %.4f), min ratio %.4f" % (
-        label, statistics.median(wall), statistics.median(wall) / statistics.median(base_wall), min(wall), min(wall) / min(base_wall),
-        statistics.median(cpu) / 1e9, statistics.median(cpu) / statistics.median(base_cpu), min(cpu) / min(base_cpu)))
-extra = statistics.median(c for _, c in runs["perf-10000"]) - statistics.median(base_cpu)
-print("  cost per sample at 10 kHz (signal delivery + handler, from CPU medians): %.2f µs over %.0f samples per run" % (extra / float(sys.argv[2]) / 1e3, float(sys.argv[2])))
-PY
+samples_10k=$("$cli" info --json "$work"/o10k.*.sigtrace | figures samples)
+analyze overhead "$work/overhead" "$samples_10k"
 rm -f "$work"/o.*.sigtrace* "$work"/o10k.*.sigtrace*
 
 echo "== start-up cost on /bin/true (mean of 200 runs)"
 t0=$(now); for _ in $(seq 200); do /bin/true; done; t1=$(now)
 t2=$(now); for _ in $(seq 200); do SIGTRACE_OUTPUT="$work/true.sigtrace" LD_PRELOAD=$shim /bin/true; done; t3=$(now)
-python3 -c 'import sys; a, b, c, d = map(float, sys.argv[1:]); plain = (b - a) / 200 * 1e3; traced = (d - c) / 200 * 1e3; print("  without %.2f ms   with the shim %.2f ms   (+%.2f ms per process)" % (plain, traced, traced - plain))' "$t0" "$t1" "$t2" "$t3"
-ls "$work"/true.sigtrace* | wc -l | xargs printf "  %s traces written (one per run, none overwritten)\n"
+analyze startup --runs 200 "$t0" "$t1" "$t2" "$t3"
+find "$work" -maxdepth 1 -name 'true.sigtrace*' | wc -l | xargs printf "  %s traces written (one per run, none overwritten)\n"

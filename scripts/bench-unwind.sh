@@ -6,7 +6,8 @@
 #     extra CPU time of a 10 kHz run over a run without the shim, divided by its samples
 #     (median of the runs), on a 30-deep recursion built with frame pointers;
 #   * the share of samples whose stack reaches main, per workload, with the default unwinder;
-#   * the overhead at 999 Hz on Debian's python3 running a pure-Python loop.
+#   * the overhead at 999 Hz on Debian's python3 running a pure-Python loop
+#     (scripts/bench-lib/workloads/square_sum.py).
 # Usage: scripts/bench-unwind.sh [runs]   (default 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,19 +17,10 @@ gcc -O2 -g -fno-omit-frame-pointer -o "$work/deep-fp" tests/workloads/deep.c
 gcc -O2 -g -fomit-frame-pointer -o "$work/deep-nofp" tests/workloads/deep.c
 gcc -O2 -g -fomit-frame-pointer -o "$work/split-nofp" tests/workloads/split.c
 gcc -O2 -g -fomit-frame-pointer -o "$work/qsort" tests/workloads/qsort_cb.c
-python_loop='def work(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-print(work(8_000_000))'
+python_loop=$bench_lib/workloads/square_sum.py
 
 cpu_seconds() {  # runs "$@", prints user+sys CPU seconds of the child
-    python3 -c '
-import os, subprocess, sys
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-usage = os.times()
-print(usage.children_user + usage.children_system)' "$@"
+    python3 "$bench_lib/run.py" --print cpu_s -- "$@"
 }
 
 echo "== cost of one walk (median of 21 batches of 20 000 walks; frames include the harness's)"
@@ -40,36 +32,28 @@ for method in fp dwarf; do
     for i in $(seq "$runs"); do
         base+=("$(cpu_seconds "$work/deep-fp" 30 30)")
         traced+=("$(cpu_seconds env LD_PRELOAD="$shim" SIGTRACE_HZ=10000 SIGTRACE_UNWIND=$method SIGTRACE_OUTPUT="$work/c-$method-$i.sigtrace" "$work/deep-fp" 30 30)")
-        samples+=("$("$cli" info --json "$work/c-$method-$i.sigtrace" | python3 -c 'import json, sys; print(json.load(sys.stdin)["samples"])')")
+        samples+=("$("$cli" info --json "$work/c-$method-$i.sigtrace" | figures samples)")
     done
-    python3 -c 'import sys; b, t, s = map(float, sys.argv[2:]); print("  %-5s %.0f samples, %.3f s CPU vs %.3f s without: %.2f µs per sample (%.1f%% at 10 kHz, ~%.2f%% at 999 Hz)" % (sys.argv[1], s, t, b, (t - b) / s * 1e6, 100 * (t - b) / b, 100 * (t - b) / b / 10))' \
-        "$method" "$(median "${base[@]}")" "$(median "${traced[@]}")" "$(median "${samples[@]}")"
+    analyze sample-cost "$method" "$(median "${base[@]}")" "$(median "${traced[@]}")" "$(median "${samples[@]}")"
 done
 
 echo "== stacks reaching main (default unwinder, 999 Hz)"
 reach() {  # name marker program args…
     local name=$1 marker=$2; shift 2
     env LD_PRELOAD="$shim" SIGTRACE_DEPTH=512 SIGTRACE_OUTPUT="$work/r-$name.sigtrace" "$@" >/dev/null 2>&1 || true
-    "$cli" export --format folded "$work/r-$name.sigtrace" | python3 -c '
-import sys
-marker, total, reached = sys.argv[1], 0, 0
-for line in sys.stdin:
-    stack, count = line.rsplit(" ", 1)
-    total += int(count)
-    reached += int(count) if marker in stack.split(";") else 0
-print("  %-28s %6.2f%% of %d samples" % (sys.argv[2], 100 * reached / max(1, total), total))' "$marker" "$name"
+    "$cli" export --format folded "$work/r-$name.sigtrace" | figures reach "$marker" "$name"
 }
 reach "split, no frame pointers" main "$work/split-nofp" 1000
 reach "recursion 200 deep, no fp" main "$work/deep-nofp" 200 40
 reach "qsort callback" main "$work/qsort" 30
-reach "python3 loop" __libc_start_call_main /usr/bin/python3 -c "$python_loop"
+reach "python3 loop" __libc_start_call_main /usr/bin/python3 "$python_loop"
 
 echo "== overhead at 999 Hz on python3 ($runs runs, interleaved, median)"
 plain=(); traced=(); plain_wall=(); traced_wall=()
 for i in $(seq "$runs"); do
-    t0=$(date +%s.%N); plain+=("$(cpu_seconds /usr/bin/python3 -c "$python_loop")"); t1=$(date +%s.%N)
-    traced+=("$(cpu_seconds env LD_PRELOAD="$shim" SIGTRACE_OUTPUT="$work/p-$i.sigtrace" /usr/bin/python3 -c "$python_loop")"); t2=$(date +%s.%N)
-    plain_wall+=("$(python3 -c "print($t1 - $t0)")"); traced_wall+=("$(python3 -c "print($t2 - $t1)")")
+    t0=$(date +%s.%N); plain+=("$(cpu_seconds /usr/bin/python3 "$python_loop")"); t1=$(date +%s.%N)
+    traced+=("$(cpu_seconds env LD_PRELOAD="$shim" SIGTRACE_OUTPUT="$work/p-$i.sigtrace" /usr/bin/python3 "$python_loop")"); t2=$(date +%s.%N)
+    plain_wall+=("$(analyze elapsed "$t0" "$t1")"); traced_wall+=("$(analyze elapsed "$t1" "$t2")")
 done
-python3 -c 'import sys; p, t, pw, tw = map(float, sys.argv[1:]); print("  CPU %.3f s without, %.3f s with (ratio %.4f); wall %.3f s vs %.3f s (ratio %.4f)" % (p, t, t / p, pw, tw, tw / pw))' \
+analyze cpu-wall \
     "$(median "${plain[@]}")" "$(median "${traced[@]}")" "$(median "${plain_wall[@]}")" "$(median "${traced_wall[@]}")"

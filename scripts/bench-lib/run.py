@@ -3,14 +3,16 @@
 everything it waited for, from wait4(2).
 
     run.py --out FILE [--env NAME=VALUE]... [--timeout S] [--stdout F] [--stderr F] -- CMD ARGS...
+    run.py --print FIELD [options as above] -- CMD ARGS...   # e.g. --print cpu_s
 
 The --env variables are set in the child only (so a preloaded profiler never lands in this
 runner). FILE receives one JSON object: pid (the command's pid), status (exit code, or minus
 the signal number), wall_s, user_s, sys_s, cpu_s, and self_cpu_s (this runner's own CPU, so a
-caller that nests runners can subtract it). A non-zero exit status of the command is recorded,
-not an error: some workloads exit non-zero on purpose. The command runs in a process group of
-its own (unless --same-group); on a timeout or when this runner is interrupted the whole group
-is killed, so nothing is left behind.
+caller that nests runners can subtract it). --print FIELD prints that field of the object on
+stdout (bench-unwind.sh's cpu_seconds: --print cpu_s). A non-zero exit status of the command
+is recorded, not an error: some workloads exit non-zero on purpose. The command runs in a
+process group of its own (unless --same-group); on a timeout or when this runner is
+interrupted the whole group is killed, so nothing is left behind.
 """
 import argparse
 import json
@@ -23,7 +25,9 @@ import time
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
+    parser.add_argument("--print", dest="print_field", metavar="FIELD",
+                        help="print this field of the result (e.g. cpu_s) on stdout")
     parser.add_argument("--env", action="append", default=[])
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--stdout", default=os.devnull)
@@ -36,6 +40,8 @@ def main():
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command")
+    if not (args.out or args.print_field):
+        parser.error("--out or --print is needed")
     env = dict(os.environ)
     for assignment in args.env:
         name, _, value = assignment.partition("=")
@@ -105,9 +111,12 @@ def main():
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "self_cpu_s": me.ru_utime + me.ru_stime,
     }
-    with open(args.out, "w") as out:
-        json.dump(result, out)
-        out.write("\n")
+    if args.out:
+        with open(args.out, "w") as out:
+            json.dump(result, out)
+            out.write("\n")
+    if args.print_field:
+        print(result[args.print_field])
 
 
 if __name__ == "__main__":
