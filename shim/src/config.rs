@@ -151,78 +151,23 @@ impl Config {
 
     /// Reads the configuration through `lookup`; each bad value is reported once via `report`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, report: impl Fn(&str)) -> Config {
-        let log_level = match lookup("SIGTRACE_LOG") {
-            None => Level::Warn,
-            Some(text) => Level::parse(&text).unwrap_or_else(|| {
-                report(&format!("SIGTRACE_LOG=\"{text}\" is not one of off, error, warn, info, debug; using warn"));
-                Level::Warn
-            }),
-        };
-        let number = |name: &str, default: u64, min: u64, max: u64| -> u64 {
-            let Some(text) = lookup(name) else { return default };
-            match text.trim().parse::<u64>() {
-                Err(_) => {
-                    report(&format!("{name}=\"{text}\" is not a number; using {default}"));
-                    default
-                }
-                Ok(value) if value < min || value > max => {
-                    let clamped = value.clamp(min, max);
-                    report(&format!("{name}={value} is outside {min}–{max}; using {clamped}"));
-                    clamped
-                }
-                Ok(value) => value,
-            }
-        };
-        // Exactly `0` or `1`: `yes`, `true` or ` 1` are reported, and the default (1) is used.
-        let flag = |name: &str| -> bool {
-            match lookup(name).as_deref() {
-                None | Some("1") => true,
-                Some("0") => false,
-                Some(other) => {
-                    report(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
-                    true
-                }
-            }
-        };
-        let timer = choice(
-            &lookup,
-            &report,
-            "SIGTRACE_TIMER",
-            &[("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)],
-        );
-        let unwind =
-            choice(&lookup, &report, "SIGTRACE_UNWIND", &[("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)]);
-        let signal = match lookup("SIGTRACE_SIGNAL") {
-            None => libc::SIGPROF,
-            Some(text) => parse_signal(&text).unwrap_or_else(|| {
-                report(&format!(
-                    "SIGTRACE_SIGNAL=\"{text}\" is not a usable signal (SIGPROF, SIGVTALRM, SIGUSR1, SIGUSR2, SIGRTMIN+N or a number); using SIGPROF"
-                ));
-                libc::SIGPROF
-            }),
-        };
-        let output_pattern = match lookup("SIGTRACE_OUTPUT") {
-            Some(text) if !text.trim().is_empty() => text,
-            Some(_) => {
-                report(&format!("SIGTRACE_OUTPUT is empty; using {DEFAULT_OUTPUT}"));
-                DEFAULT_OUTPUT.to_string()
-            }
-            None => DEFAULT_OUTPUT.to_string(),
-        };
+        let vars = VarReader { lookup, report };
+        let timer_options = [("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)];
+        let unwind_options = [("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)];
         Config {
-            output_pattern,
-            hz: number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
-            timer,
-            unwind,
-            generation_ms: number("SIGTRACE_GENERATION_MS", DEFAULT_GENERATION_MS.into(), 10, 3_600_000) as u32,
-            max_depth: number("SIGTRACE_DEPTH", DEFAULT_DEPTH as u64, 1, 2048) as usize,
-            buffer_kb: number("SIGTRACE_BUFFER_KB", DEFAULT_BUFFER_KB as u64, 4, 65_536) as usize,
-            signal,
-            log_level,
-            max_threads: number("SIGTRACE_MAX_THREADS", DEFAULT_MAX_THREADS as u64, 1, 1 << 20) as usize,
-            drain_ms: lookup("SIGTRACE_DRAIN_MS").map(|_| number("SIGTRACE_DRAIN_MS", 10, 1, 10_000) as u32),
-            follow_fork: flag("SIGTRACE_FOLLOW_FORK"),
-            follow_exec: flag("SIGTRACE_FOLLOW_EXEC"),
+            output_pattern: vars.output_pattern(),
+            hz: vars.number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
+            timer: vars.choice("SIGTRACE_TIMER", &timer_options),
+            unwind: vars.choice("SIGTRACE_UNWIND", &unwind_options),
+            generation_ms: vars.number("SIGTRACE_GENERATION_MS", DEFAULT_GENERATION_MS.into(), 10, 3_600_000) as u32,
+            max_depth: vars.number("SIGTRACE_DEPTH", DEFAULT_DEPTH as u64, 1, 2048) as usize,
+            buffer_kb: vars.number("SIGTRACE_BUFFER_KB", DEFAULT_BUFFER_KB as u64, 4, 65_536) as usize,
+            signal: vars.signal(),
+            log_level: vars.log_level(),
+            max_threads: vars.number("SIGTRACE_MAX_THREADS", DEFAULT_MAX_THREADS as u64, 1, 1 << 20) as usize,
+            drain_ms: (vars.lookup)("SIGTRACE_DRAIN_MS").map(|_| vars.number("SIGTRACE_DRAIN_MS", 10, 1, 10_000) as u32),
+            follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK"),
+            follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC"),
         }
     }
 
@@ -232,20 +177,95 @@ impl Config {
     }
 }
 
-/// Reads a variable that names one of `options` (case-insensitive; unset or empty: the first).
-/// Anything else is reported and the first option used.
-fn choice<T: Copy>(lookup: &impl Fn(&str) -> Option<String>, report: &impl Fn(&str), name: &str, options: &[(&str, T)]) -> T {
-    let default = options[0];
-    let Some(text) = lookup(name) else { return default.1 };
-    let wanted = text.trim().to_ascii_lowercase();
-    if wanted.is_empty() {
-        return default.1;
+/// Reads variables through `lookup`: each reader method gives the variable's value, or, when
+/// it is unset, its default; a bad value is reported once through `report` and the default (or
+/// the nearest bound) used.
+struct VarReader<L, R> {
+    lookup: L,
+    report: R,
+}
+
+impl<L: Fn(&str) -> Option<String>, R: Fn(&str)> VarReader<L, R> {
+    /// A number in `min..=max`; one outside is clamped.
+    fn number(&self, name: &str, default: u64, min: u64, max: u64) -> u64 {
+        let Some(text) = (self.lookup)(name) else { return default };
+        match text.trim().parse::<u64>() {
+            Err(_) => {
+                (self.report)(&format!("{name}=\"{text}\" is not a number; using {default}"));
+                default
+            }
+            Ok(value) if value < min || value > max => {
+                let clamped = value.clamp(min, max);
+                (self.report)(&format!("{name}={value} is outside {min}–{max}; using {clamped}"));
+                clamped
+            }
+            Ok(value) => value,
+        }
     }
-    options.iter().find(|(option, _)| *option == wanted).map(|(_, value)| *value).unwrap_or_else(|| {
-        let names: Vec<&str> = options.iter().map(|(option, _)| *option).collect();
-        report(&format!("{name}=\"{text}\" is not one of {}; using {}", names.join(", "), default.0));
-        default.1
-    })
+
+    /// A switch that is on unless set to exactly `0`: `yes`, `true` or ` 1` are reported and
+    /// the default (on) used.
+    fn flag(&self, name: &str) -> bool {
+        match (self.lookup)(name).as_deref() {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(other) => {
+                (self.report)(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
+                true
+            }
+        }
+    }
+
+    /// One of `options` by name (case-insensitive; unset or empty: the first).
+    fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)]) -> T {
+        let default = options[0];
+        let Some(text) = (self.lookup)(name) else { return default.1 };
+        let wanted = text.trim().to_ascii_lowercase();
+        if wanted.is_empty() {
+            return default.1;
+        }
+        options.iter().find(|(option, _)| *option == wanted).map(|(_, value)| *value).unwrap_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(option, _)| *option).collect();
+            (self.report)(&format!("{name}=\"{text}\" is not one of {}; using {}", names.join(", "), default.0));
+            default.1
+        })
+    }
+
+    /// `SIGTRACE_LOG`: the level of sigtrace's own messages (default `warn`).
+    fn log_level(&self) -> Level {
+        match (self.lookup)("SIGTRACE_LOG") {
+            None => Level::Warn,
+            Some(text) => Level::parse(&text).unwrap_or_else(|| {
+                (self.report)(&format!("SIGTRACE_LOG=\"{text}\" is not one of off, error, warn, info, debug; using warn"));
+                Level::Warn
+            }),
+        }
+    }
+
+    /// `SIGTRACE_SIGNAL`: the sampling signal (default SIGPROF).
+    fn signal(&self) -> i32 {
+        match (self.lookup)("SIGTRACE_SIGNAL") {
+            None => libc::SIGPROF,
+            Some(text) => parse_signal(&text).unwrap_or_else(|| {
+                (self.report)(&format!(
+                    "SIGTRACE_SIGNAL=\"{text}\" is not a usable signal (SIGPROF, SIGVTALRM, SIGUSR1, SIGUSR2, SIGRTMIN+N or a number); using SIGPROF"
+                ));
+                libc::SIGPROF
+            }),
+        }
+    }
+
+    /// `SIGTRACE_OUTPUT`: the trace file pattern (an empty one is reported).
+    fn output_pattern(&self) -> String {
+        match (self.lookup)("SIGTRACE_OUTPUT") {
+            Some(text) if !text.trim().is_empty() => text,
+            Some(_) => {
+                (self.report)(&format!("SIGTRACE_OUTPUT is empty; using {DEFAULT_OUTPUT}"));
+                DEFAULT_OUTPUT.to_string()
+            }
+            None => DEFAULT_OUTPUT.to_string(),
+        }
+    }
 }
 
 /// Parses a signal name or number that may carry samples: not one the kernel or the C runtime
