@@ -3,7 +3,7 @@
 #   * capture: samples (records and weight) / (CPU time × Hz) for 1 thread and 32 threads,
 #     per timer source;
 #   * the 75/25 split found through a shared leaf;
-#   * overhead at 999 Hz on a CPU-bound workload: median wall time with the shim / without;
+#   * overhead at 999 Hz on a fixed amount of work (python3): median wall and CPU time with the shim / without;
 #   * trace bytes per sample;
 #   * start-up cost of the shim on /bin/true (mean over many runs, with and without).
 # Usage: scripts/bench-core.sh [runs]   (default 7 runs per timing)
@@ -33,17 +33,19 @@ echo "== 75/25 split through a shared leaf (perf timer)"
 SIGTRACE_OUTPUT="$work/split.sigtrace" LD_PRELOAD=$shim "$work/split" 2000 >/dev/null 2>&1 || true
 "$cli" export --format folded "$work/split.sigtrace" | figures split
 
-echo "== overhead (split 2000 rounds, $runs runs of each, interleaved)"
-# Each run reports wall time and the workload's own CPU time (which includes the time spent
-# delivering and handling sampling signals). Medians and minimums are printed: this VM's
-# steal time moves single runs by several percent.
-overhead_run() {  # label env… : appends "label wall cpu_ns" to $work/overhead
+echo "== overhead (python3 summing squares below 8 million, $runs runs of each, interleaved)"
+# A fixed amount of work (the C workloads run until a CPU budget is spent, which hides any
+# overhead). Each run reports wall time and the command's CPU time from wait4 (which includes
+# the time spent delivering and handling sampling signals). Medians and minimums are printed:
+# this VM's steal time moves single runs by several percent.
+overhead_run() {  # label NAME=VALUE… : appends "label wall cpu_ns" to $work/overhead
     local label=$1; shift
-    local t0 t1 cpu
+    local t0 t1 cpu_s variables=()
+    for variable in "$@"; do variables+=(--env "$variable"); done
     t0=$(now)
-    cpu=$(env "$@" "$work/split" 2000 2>&1 >/dev/null | sed -n 's/^cpu_ns=//p' || true)  # split exits with 3
+    cpu_s=$(python3 "$bench_lib/run.py" --print cpu_s "${variables[@]}" -- /usr/bin/python3 "$bench_lib/workloads/square_sum.py")
     t1=$(now)
-    echo "$label $(analyze elapsed "$t0" "$t1") $cpu" >> "$work/overhead"
+    echo "$label $(analyze elapsed "$t0" "$t1") $(awk -v s="$cpu_s" 'BEGIN { printf "%.0f", s * 1e9 }')" >> "$work/overhead"
 }
 for _ in $(seq "$runs"); do
     overhead_run plain
