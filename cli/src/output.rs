@@ -19,11 +19,21 @@ macro_rules! warn {
 /// Writes a command's result to `path`, or to stdout when there is none. A closed stdout pipe
 /// is not an error; anything else is returned as a message.
 pub fn write_result(path: Option<&Path>, bytes: &[u8]) -> Result<(), String> {
+    write_result_with(path, |out| out.write_all(bytes))
+}
+
+/// Like [`write_result`], with the result written by `write` as it is produced (through a
+/// buffer), so that a large result is never held whole in memory.
+pub fn write_result_with(path: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), String> {
     match path {
-        Some(path) => std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let mut out = io::BufWriter::with_capacity(1 << 16, file);
+            write(&mut out).and_then(|()| out.flush()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
         None => {
-            let mut stdout = io::stdout().lock();
-            match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            match write(&mut out).and_then(|()| out.flush()) {
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write to stdout: {e}")),
                 _ => Ok(()),
             }

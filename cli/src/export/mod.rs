@@ -65,8 +65,16 @@ pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files
     if profile.processes.is_empty() {
         return 1;
     }
-    let bytes = render_with(format, &profile, options);
-    if let Err(message) = crate::output::write_result(output, &bytes) {
+    let written = if format == Format::Firefox {
+        // The largest result by far (every sample): built, then the samples it was built from
+        // are freed and it is written as it is serialised, never held whole in memory.
+        let built = firefox::build(&profile);
+        drop(profile);
+        crate::output::write_result_with(output, |out| serde_json::to_writer(out, &built).map_err(std::io::Error::from))
+    } else {
+        crate::output::write_result(output, &render_with(format, &profile, options))
+    };
+    if let Err(message) = written {
         crate::warn!("{message}");
         return 1;
     }
