@@ -127,7 +127,16 @@ impl Config {
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .filter(|(name, _)| name.starts_with("SIGTRACE_"))
             .collect();
-        Config::from_vars(vars.iter().map(|(name, value)| (name.as_str(), value.as_str())), log::warn)
+        let problems = std::cell::RefCell::new(Vec::new());
+        let config =
+            Config::from_vars(vars.iter().map(|(name, value)| (name.as_str(), value.as_str())), |problem| problems.borrow_mut().push(problem.to_string()));
+        let problems = problems.into_inner();
+        if !problems.is_empty() && !parent_is_traced() {
+            for problem in &problems {
+                log::warn(problem);
+            }
+        }
+        config
     }
 
     /// Reads the configuration from (name, value) pairs, as in an environment: the first pair
@@ -175,6 +184,17 @@ impl Config {
     pub fn ring_words(&self) -> usize {
         (self.buffer_kb * 1024 / 8).max(4 * (self.max_depth + sigprof::ring::RECORD_HEADER_WORDS))
     }
+}
+
+/// Whether the parent process has sigtrace's library loaded: a program started by a traced
+/// parent inherits the environment that parent has reported on already, so a process tree
+/// reports each configuration problem once, from its root. (An image exec'd in place reports
+/// again: its parent is the tree's parent. A parent whose maps cannot be read counts as not
+/// traced.) Start-up only: reads a file.
+fn parent_is_traced() -> bool {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    std::fs::read_to_string(format!("/proc/{parent}/maps")).is_ok_and(|maps| maps.lines().any(|line| line.rsplit('/').next() == Some("libsigtrace.so")))
 }
 
 /// Reads variables through `lookup`: each reader method gives the variable's value, or, when

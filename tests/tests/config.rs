@@ -42,6 +42,21 @@ fn an_unknown_variable_is_named_once_with_the_closest_known_name() {
 }
 
 #[test]
+fn a_process_tree_reports_a_problem_once_from_its_root() {
+    // The shell forks and execs three programs, each of which reads the same environment: a
+    // build of hundreds of processes must not repeat the line hundreds of times.
+    let dir = scratch_dir("config-tree");
+    let script = "/bin/true; /bin/true; /bin/echo done";
+    let run = same_as_plain(Path::new("/bin/sh"), &["-c", script], &[("SIGTRACE_FREQ", "100"), ("SIGTRACE_FOLLOW_FORK", "yes")], &dir);
+    assert_eq!(
+        run.sigtrace_lines(),
+        ["sigtrace: unknown variable SIGTRACE_FREQ (did you mean SIGTRACE_HZ?)", "sigtrace: SIGTRACE_FOLLOW_FORK=\"yes\" is not 0 or 1; using 1"],
+        "once each, from the shell, not from the programs it started"
+    );
+    assert_eq!(run.traces.len(), 4, "the shell and its three programs are traced: {:?}", run.traces);
+}
+
+#[test]
 fn a_boolean_other_than_0_or_1_is_one_line_and_the_default() {
     let dir = scratch_dir("config-bool");
     let program = events_program(&dir);
