@@ -30,7 +30,8 @@
 //!    as the signal is masked while it runs, or an annotation, which enters the seqlock only
 //!    when the thread is not inside it already) and one consumer (the drain thread: one
 //!    `Drainer` per traced image, used under its lock; a forked child abandons the parent's).
-//!    Otherwise records interleave and the ring is corrupt.
+//!    Otherwise records interleave and the ring is corrupt. Debug builds check the consumer
+//!    side: an advance and a slot reclaim each hold a `generation::ConsumerTurn`.
 //! 4. The handler is never uninstalled and the registry never freed while a timer could fire;
 //!    a slot returns to FREE only when EXITED, with both rings empty and its seqlock even, and
 //!    its rings stay mapped for the next thread ([`registry`]). Otherwise a pending signal

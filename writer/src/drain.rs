@@ -730,6 +730,7 @@ pub fn forget_after_fork() {
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
+    sigprof::generation::ConsumerTurn::forget_after_fork();
     sigprof::descriptors::forget_trace_fd_after_fork();
 }
 
