@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use writer::Chunk;
-
 use serde_json::{json, Value};
 
-use crate::profile::{ticks_to_ns, LoadError, LoadedTrace};
+use crate::profile::{open_trace, ticks_to_ns, LoadError, LoadedTrace};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
 use writer::format::{counters, walk};
@@ -376,26 +374,13 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
 /// summary and unwinding statistics. The `LoadedTrace` returned has the header, how the trace
 /// ended and why reading stopped, but no generations.
 pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
-    let file = std::fs::File::open(path).map_err(|error| LoadError::Unreadable { path: path.to_path_buf(), error })?;
-    let mut progress = crate::progress::ByteProgress::new(file.metadata().map_or(0, |m| m.len()));
-    let mut reader = writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut progress = crate::progress::ByteProgress::new(std::fs::metadata(path).map_or(0, |m| m.len()));
     let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
-    let mut trace = writer::Trace::default();
-    while let Some(chunk) = reader.next_chunk() {
-        match chunk {
-            Chunk::Header(header) => trace.header = Some(header),
-            Chunk::Generation(generation) => {
-                summary.add_generation(&generation);
-                unwinding.add_generation(&generation, symbolizer);
-                progress.set(reader.offset() as u64);
-                trace.end = None; // the image went on after an earlier end record (a failed exec)
-            }
-            Chunk::End(end) => trace.end = Some(end),
-        }
-    }
-    trace.format_version = reader.format_version();
-    trace.ignored_bytes = reader.ignored_bytes();
-    trace.stopped_because = reader.stopped_because().cloned();
+    let mut trace = open_trace(path)?.read_with(|_, generation, offset| {
+        summary.add_generation(&generation);
+        unwinding.add_generation(&generation, symbolizer);
+        progress.set(offset as u64);
+    });
     let Some(header) = trace.header.take() else {
         return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
     };

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use writer::{Chunk, EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
+use writer::{EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
 
 use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
 
@@ -62,9 +62,7 @@ pub fn load_traces(paths: &[PathBuf]) -> (Vec<LoadedTrace>, bool) {
     for path in paths {
         match load_trace(path) {
             Ok(trace) => {
-                if let Some(why) = &trace.trace.stopped_because {
-                    crate::warn!("{}: ignored the last {} bytes: {why}", path.display(), trace.trace.ignored_bytes);
-                }
+                warn_of_damaged_tail(path, &trace.trace);
                 loaded.push(trace);
             }
             Err(message) => {
@@ -313,38 +311,50 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
                 continue;
             }
         }
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
+        let reader = match open_trace(path) {
+            Ok(reader) => reader,
             Err(error) => {
-                crate::warn!("{}", LoadError::Unreadable { path: path.clone(), error });
+                crate::warn!("{error}");
                 all_ok = false;
                 continue;
             }
         };
-        let mut reader = writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file));
-        let mut process: Option<(u32, Header)> = None;
-        while let Some(chunk) = reader.next_chunk() {
-            match (chunk, &process) {
-                (Chunk::Header(header), None) => process = Some((builder.add_process(path, &header), header)),
-                (Chunk::Generation(generation), Some((id, header))) => {
-                    builder.add_generation(*id, header, &generation, symbolizer);
-                    progress.set(start_of_file + reader.offset() as u64);
-                }
-                // A generation before the header cannot be placed in time (the in-memory reader's
-                // users never see one either: no header, not a trace); an end record adds nothing.
-                _ => {}
-            }
-        }
-        match (&process, reader.stopped_because()) {
-            (None, why) => {
-                crate::warn!("{}", LoadError::NoHeader { path: path.clone(), why: why.cloned() });
+        let mut process = None;
+        let trace = reader.read_with(|header, generation, offset| {
+            // A generation before the header cannot be placed in time (the in-memory reader's
+            // users never see one either: no header, not a trace).
+            let Some(header) = header else { return };
+            let id = *process.get_or_insert_with(|| builder.add_process(path, header));
+            builder.add_generation(id, header, &generation, symbolizer);
+            progress.set(start_of_file + offset as u64);
+        });
+        match &trace.header {
+            None => {
+                crate::warn!("{}", LoadError::NoHeader { path: path.clone(), why: trace.stopped_because });
                 all_ok = false;
             }
-            (Some(_), Some(why)) => crate::warn!("{}: ignored the last {} bytes: {why}", path.display(), reader.ignored_bytes()),
-            (Some(_), None) => {}
+            Some(header) => {
+                if process.is_none() {
+                    builder.add_process(path, header);
+                }
+                warn_of_damaged_tail(path, &trace);
+            }
         }
     }
     (builder.finish(), all_ok)
+}
+
+/// A reader at the start of the trace file at `path` (buffered: chunks are read in pieces).
+pub fn open_trace(path: &Path) -> Result<writer::TraceReader<std::io::BufReader<std::fs::File>>, LoadError> {
+    let file = std::fs::File::open(path).map_err(|error| LoadError::Unreadable { path: path.to_path_buf(), error })?;
+    Ok(writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file)))
+}
+
+/// Says on stderr that the end of the file at `path` was not read, and why, when it was not.
+fn warn_of_damaged_tail(path: &Path, trace: &Trace) {
+    if let Some(why) = &trace.stopped_because {
+        crate::warn!("{}: ignored the last {} bytes: {why}", path.display(), trace.ignored_bytes);
+    }
 }
 
 /// (device, inode) of the file at `path`, when it can be read: the same file named twice (by

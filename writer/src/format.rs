@@ -793,23 +793,12 @@ impl std::fmt::Display for ReadStop {
 }
 
 /// Decodes a trace file held in memory. Never panics: a damaged or truncated tail ends the
-/// trace, and the complete chunks before it are kept. The same as collecting a [`TraceReader`].
+/// trace, and the complete chunks before it are kept. [`TraceReader::read_with`] keeping every
+/// generation.
 pub fn read_trace(bytes: &[u8]) -> Trace {
-    let mut reader = TraceReader::new(bytes);
-    let mut trace = Trace::default();
-    while let Some(chunk) = reader.next_chunk() {
-        match chunk {
-            Chunk::Header(header) => trace.header = Some(header),
-            Chunk::Generation(generation) => {
-                trace.generations.push(generation);
-                trace.end = None; // the image went on after an earlier end record (a failed exec)
-            }
-            Chunk::End(end) => trace.end = Some(end),
-        }
-    }
-    trace.format_version = reader.format_version();
-    trace.ignored_bytes = reader.ignored_bytes();
-    trace.stopped_because = reader.stopped_because().cloned();
+    let mut generations = Vec::new();
+    let mut trace = TraceReader::new(bytes).read_with(|_, generation, _| generations.push(generation));
+    trace.generations = generations;
     trace
 }
 
@@ -867,6 +856,29 @@ impl<R: std::io::Read> TraceReader<R> {
     /// Bytes read as complete chunks (and the preamble) so far.
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// Reads the rest of the file, handing each generation to `each` with the header read before
+    /// it (`None`: none yet) and the bytes read so far, so that one generation at a time is in
+    /// memory. Returns everything else the file held — the header, how the image ended (an end
+    /// record followed by a generation is dropped: the image went on after a failed exec), why
+    /// reading stopped — with `generations` left empty.
+    pub fn read_with(mut self, mut each: impl FnMut(Option<&Header>, Generation, usize)) -> Trace {
+        let mut trace = Trace::default();
+        while let Some(chunk) = self.next_chunk() {
+            match chunk {
+                Chunk::Header(header) => trace.header = Some(header),
+                Chunk::Generation(generation) => {
+                    trace.end = None;
+                    each(trace.header.as_ref(), generation, self.offset);
+                }
+                Chunk::End(end) => trace.end = Some(end),
+            }
+        }
+        trace.format_version = self.format_version;
+        trace.ignored_bytes = self.ignored;
+        trace.stopped_because = self.stopped;
+        trace
     }
 
     /// The next chunk, or `None` at the end of the file or of its readable part. Chunks of
