@@ -244,6 +244,13 @@ pub fn cli(args: &[&str]) -> Output {
     Command::new(sigtrace_cli()).args(args).output().expect("sigtrace runs")
 }
 
+/// `sigtrace info --json TRACE`, which must succeed.
+pub fn info_json(trace: &Path) -> serde_json::Value {
+    let output = cli(&["info", "--json", &trace.display().to_string()]);
+    assert!(output.status.success(), "sigtrace info {} failed: {}", trace.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("info --json is JSON")
+}
+
 /// Folded stacks (`frame;frame COUNT`, root first) of `trace`, from `sigtrace export`.
 /// Asserts that no caller is a bare address (`0x…`, in no module): only the interrupted
 /// instruction may be code outside every module (JIT code); a return address never is.

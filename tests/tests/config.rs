@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use sigtrace_tests::*;
 
 /// events.c forks a child (no exec: the configuration is read once, in the parent).
@@ -88,7 +87,7 @@ fn info_shows_the_effective_rate_of_a_tick_limited_timer() {
     let run = run_traced(&program, &["10", "1000"], &[("SIGTRACE_TIMER", "posix")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     let file = run.traces[0].display().to_string();
-    let info: Value = serde_json::from_slice(&cli(&["info", "--json", &file]).stdout).expect("info --json");
+    let info = info_json(Path::new(&file));
     assert_eq!(info["timer"], "posix");
     let records = info["samples"].as_u64().expect("samples") as f64;
     let cpu_s = run.reported_cpu_ns() as f64 / 1e9;

@@ -87,7 +87,7 @@ fn events_come_in_time_order_with_their_threads_and_the_regions_they_close() {
     let unix: Vec<u64> = events.iter().map(|e| e["unix_ns"].as_u64().expect("unix_ns")).collect();
     assert!(unix.windows(2).all(|pair| pair[0] <= pair[1]), "{unix:?}");
     assert!(before <= unix[0] && unix[unix.len() - 1] <= after, "events at {unix:?} outside the run [{before}, {after}]");
-    let info: Value = serde_json::from_slice(&cli(&["info", "--json", &run.traces[0].display().to_string()]).stdout).expect("info --json");
+    let info = info_json(&run.traces[0]);
     let start = info["start_unix_ns"].as_u64().expect("start_unix_ns");
     for (event, &ns) in events.iter().zip(&unix) {
         let time = event["time"].as_f64().expect("time");

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sigtrace_tests::{alone, cli, compile_c, run_traced, scratch_dir, workspace_root, SIGMAS};
+use sigtrace_tests::{alone, cli, compile_c, info_json, run_traced, scratch_dir, workspace_root, SIGMAS};
 
 const FLAGS: &[&str] = &["-O2", "-g", "-fno-omit-frame-pointer"];
 const HZ: u64 = 999;
@@ -26,13 +26,6 @@ fn export_firefox(files: &[PathBuf], dir: &Path) -> Value {
     let output = cli(&args);
     assert!(output.status.success(), "sigtrace export failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&std::fs::read(&out).expect("the export wrote its file")).expect("the export is JSON")
-}
-
-/// `sigtrace info --json FILE`.
-fn info(file: &Path) -> Value {
-    let output = cli(&["info", "--json", &file.display().to_string()]);
-    assert!(output.status.success(), "sigtrace info failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("info --json is JSON")
 }
 
 fn u64_of(value: &Value) -> u64 {
@@ -151,7 +144,7 @@ fn firefox_profile_has_named_threads_samples_regions_and_logs() {
     assert!(run.output.status.success(), "timeline failed: {}", run.stderr);
     assert_eq!(run.traces.len(), 1, "{:?}", run.traces);
     let profile = export_firefox(&run.traces, &dir);
-    let info = info(&run.traces[0]);
+    let info = info_json(&run.traces[0]);
     let libs = profile["libs"].as_array().expect("libs");
 
     // meta: the command line, the sampling interval, a start time.
@@ -263,7 +256,7 @@ fn firefox_process_tree_has_a_process_per_pid() {
     let profile = export_firefox(&run.traces, &dir);
     let threads = threads(&profile);
 
-    let infos: Vec<Value> = run.traces.iter().map(|t| info(t)).collect();
+    let infos: Vec<Value> = run.traces.iter().map(|t| info_json(t)).collect();
     let pids: BTreeSet<String> = infos.iter().map(|i| u64_of(&i["pid"]).to_string()).collect();
     assert_eq!(pids.len(), 4, "{pids:?}");
     assert_eq!(threads.iter().map(|t| t.pid().to_string()).collect::<BTreeSet<_>>(), pids, "a process per pid");

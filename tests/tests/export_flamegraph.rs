@@ -11,13 +11,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sigtrace_tests::*;
 
-/// `sigtrace info --json` of one file.
-fn info(trace: &Path) -> Value {
-    let output = cli(&["info", "--json", &trace.display().to_string()]);
-    assert!(output.status.success(), "sigtrace info failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("info --json is JSON")
-}
-
 fn field(info: &Value, name: &str) -> u64 {
     info[name].as_u64().unwrap_or_else(|| panic!("info has {name}: {info}"))
 }
@@ -50,7 +43,7 @@ fn split_trace(name: &str) -> (PathBuf, PathBuf) {
 fn the_flame_graph_is_titled_proportioned_and_totalled_like_info() {
     let _alone = alone();
     let (dir, trace) = split_trace("flame-split");
-    let info = info(&trace);
+    let info = info_json(&trace);
     let svg = flame_svg::parse(&export(&["export", "--format", "flamegraph"], std::slice::from_ref(&trace), &dir.join("split.svg")));
 
     // The title names the command and the sample count; the subtitle says what a width is.
@@ -103,7 +96,7 @@ fn per_thread_flame_graphs_have_a_root_per_thread() {
     let program = compile_c("threads", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["4", "40"], &[("SIGTRACE_HZ", "2000")], &dir);
     let trace = run.traces.first().expect("a trace").clone();
-    let info = info(&trace);
+    let info = info_json(&trace);
     let period = period_ns(&info);
     let weights: HashMap<u64, u64> = info["per_thread"].as_array().expect("per_thread").iter().map(|t| (field(t, "tid"), field(t, "weight"))).collect();
     let svg = flame_svg::parse(&export(&["export", "--format", "flamegraph", "--per-thread"], std::slice::from_ref(&trace), &dir.join("threads.svg")));
@@ -133,7 +126,7 @@ fn folded_per_process_has_one_root_per_pid_of_a_process_tree() {
     let program = compile_c("forks", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["100", "100"], &[], &dir);
     assert!(run.traces.len() >= 5, "4 processes and an exec'd image: {:?}", run.traces);
-    let infos: Vec<Value> = run.traces.iter().map(|t| info(t)).collect();
+    let infos: Vec<Value> = run.traces.iter().map(|t| info_json(t)).collect();
     let pids: BTreeSet<u64> = infos.iter().map(|i| field(i, "pid")).collect();
     assert_eq!(pids.len(), 4, "four pids: {pids:?}");
     let weight: u64 = infos.iter().map(|i| field(i, "weight")).sum();

@@ -51,9 +51,7 @@ struct InfoTotals {
 }
 
 fn info_totals(trace: &Path) -> InfoTotals {
-    let output = cli(&["info", "--json", &trace.display().to_string()]);
-    assert!(output.status.success(), "sigtrace info failed: {}", String::from_utf8_lossy(&output.stderr));
-    let info: serde_json::Value = serde_json::from_slice(&output.stdout).expect("info --json is JSON");
+    let info = info_json(trace);
     let field = |key: &str| info[key].as_u64().unwrap_or_else(|| panic!("{key} in {info}"));
     InfoTotals { pid: field("pid"), samples: field("samples"), cpu_ns: field("sampled_cpu_ns") }
 }

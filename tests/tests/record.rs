@@ -124,9 +124,7 @@ fn assert_groups_empty(pgids: &[i32]) {
 fn assert_readable_with_samples(files: &[PathBuf]) {
     assert!(!files.is_empty());
     for file in files {
-        let info = cli(&["info", "--json", &file.display().to_string()]);
-        assert!(info.status.success(), "sigtrace info {}: {}", file.display(), String::from_utf8_lossy(&info.stderr));
-        let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        let json = info_json(file);
         assert!(json["samples"].as_u64().unwrap_or(0) > 0, "{}: {json}", file.display());
     }
 }
