@@ -19,6 +19,8 @@ import json
 import re
 import sys
 
+from analyze import helptext  # this folder is on the path when a script here runs
+
 
 def infos(data):
     """The `sigtrace info --json` objects in DATA: a list whether one file or several was read."""
@@ -87,11 +89,6 @@ def formats(help_text):
     """The values `sigtrace export --format` accepts, from its help ("folded" if not found)."""
     match = re.search(r"possible values: ([^\]]+)\]", help_text)
     return " ".join(v.strip() for v in match.group(1).split(",")) if match else "folded"
-
-
-def helptext(function):
-    """FUNCTION's docstring as argparse help (on one line, % escaped)."""
-    return " ".join(function.__doc__.split()).replace("%", "%%")
 
 
 def main():
