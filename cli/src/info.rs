@@ -25,7 +25,7 @@ pub struct ThreadTotals {
 }
 
 /// Totals of one trace file, as shown by `info` and by `record`'s closing lines.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceSummary {
     pub generations: usize,
     /// Sample records.
@@ -46,32 +46,12 @@ pub struct TraceSummary {
     pub capture_ratio: Option<f64>,
     /// Sample records per CPU second; `None` without CPU time.
     pub effective_rate: Option<EffectiveRate>,
-    /// Events by kind, every kind once, in code order.
-    pub events: Vec<(writer::EventKind, usize)>,
+    /// Events by kind, indexed by the kind's code.
+    pub events: [usize; writer::EventKind::ALL.len()],
     /// tid → index into `threads`.
     thread_index: BTreeMap<u32, usize>,
     /// The end of the last generation added, header clock ticks.
     end_time: u64,
-}
-
-impl Default for TraceSummary {
-    fn default() -> Self {
-        TraceSummary {
-            generations: 0,
-            samples: 0,
-            weight: 0,
-            dropped: 0,
-            cpu_ns: 0,
-            duration_ns: 0,
-            counters: BTreeMap::new(),
-            threads: Vec::new(),
-            capture_ratio: None,
-            effective_rate: None,
-            events: writer::EventKind::ALL.iter().map(|&kind| (kind, 0)).collect(),
-            thread_index: BTreeMap::new(),
-            end_time: 0,
-        }
-    }
 }
 
 /// The sampling rate a trace's records show, which a timer the kernel checks on its tick only
@@ -153,9 +133,7 @@ impl TraceSummary {
             *total = total.saturating_add(*value);
         }
         for event in &generation.events {
-            if let Some(count) = self.events.iter_mut().find(|(kind, _)| *kind == event.kind) {
-                count.1 += 1;
-            }
+            self.events[usize::from(event.kind.code())] += 1;
         }
         self.cpu_ns = generation.process_cpu_ns;
         self.end_time = generation.end_time;
@@ -178,7 +156,7 @@ impl TraceSummary {
 
     /// How many events of each kind the trace holds, in a fixed order, with their names.
     pub fn event_counts(&self) -> Vec<(&'static str, usize)> {
-        self.events.iter().filter_map(|(kind, count)| event_kind_name(*kind).map(|name| (name, *count))).collect()
+        writer::EventKind::ALL.iter().zip(self.events).filter_map(|(&kind, count)| event_kind_name(kind).map(|name| (name, count))).collect()
     }
 
     /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
