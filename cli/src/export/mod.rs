@@ -58,6 +58,20 @@ pub fn render_with(format: Format, profile: &Profile, options: &ExportOptions) -
     }
 }
 
+/// Writes `profile` in `format` to `out`, consuming it: the Firefox profile, the largest result
+/// by far (every sample), is built, the samples it was built from are freed, and it is written
+/// as it is serialised, never held whole in memory.
+pub fn write(format: Format, profile: Profile, options: &ExportOptions, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    match format {
+        Format::Firefox => {
+            let built = firefox::build(&profile);
+            drop(profile);
+            serde_json::to_writer(out, &built).map_err(std::io::Error::from)
+        }
+        _ => out.write_all(&render_with(format, &profile, options)),
+    }
+}
+
 /// Runs `sigtrace export`; returns the exit code.
 pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files: &[PathBuf]) -> i32 {
     let (profile, all_loaded) =
@@ -65,16 +79,7 @@ pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files
     if profile.processes.is_empty() {
         return 1;
     }
-    let written = if format == Format::Firefox {
-        // The largest result by far (every sample): built, then the samples it was built from
-        // are freed and it is written as it is serialised, never held whole in memory.
-        let built = firefox::build(&profile);
-        drop(profile);
-        crate::output::write_result_with(output, |out| serde_json::to_writer(out, &built).map_err(std::io::Error::from))
-    } else {
-        crate::output::write_result(output, &render_with(format, &profile, options))
-    };
-    if let Err(message) = written {
+    if let Err(message) = crate::output::write_result_with(output, |out| write(format, profile, options, out)) {
         crate::warn!("{message}");
         return 1;
     }
