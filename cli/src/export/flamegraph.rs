@@ -64,11 +64,17 @@ pub(crate) fn base_options(title: String, subtitle: String, unit: &Unit) -> Opti
 }
 
 /// The command line of the profile's first process (shell-quoted, shortened to `max` chars),
-/// and how many other processes there are.
+/// and how many other processes there are. A line too long names the program by its file name
+/// alone before anything is cut, so the arguments stay visible.
 pub(crate) fn command_line(profile: &Profile, max: usize) -> String {
     let Some(first) = profile.processes.first() else { return "(no process)".into() };
     let args = if first.args.is_empty() { std::slice::from_ref(&first.executable) } else { first.args.as_slice() };
-    let mut line = args.iter().map(|arg| crate::info::shell_quote(arg)).collect::<Vec<_>>().join(" ");
+    let quoted = |args: &mut dyn Iterator<Item = &str>| args.map(crate::info::shell_quote).collect::<Vec<_>>().join(" ");
+    let mut line = quoted(&mut args.iter().map(String::as_str));
+    if line.chars().count() > max {
+        let program = args[0].rsplit('/').next().unwrap_or(&args[0]);
+        line = quoted(&mut std::iter::once(program).chain(args[1..].iter().map(String::as_str)));
+    }
     if line.chars().count() > max {
         line = line.chars().take(max.saturating_sub(1)).collect::<String>() + "…";
     }
@@ -136,4 +142,38 @@ pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
         options.direction = Direction::Inverted;
     }
     draw(&mut options, &inferno_input(&lines, &unit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProcessInfo;
+
+    fn profile_running(args: &[&str]) -> Profile {
+        let process = ProcessInfo {
+            pid: 7,
+            parent_pid: 1,
+            executable: args[0].to_string(),
+            args: args.iter().map(|arg| arg.to_string()).collect(),
+            hz: 999,
+            timer: String::new(),
+            mode: String::new(),
+            period_ns: 0,
+            start_unix_ns: 0,
+            end_unix_ns: 0,
+            path: "t.sigtrace".into(),
+        };
+        Profile { processes: vec![process], ..Profile::default() }
+    }
+
+    #[test]
+    fn a_long_command_line_keeps_its_arguments_and_names_the_program_by_file_name() {
+        let deep = "/a/very/deep/directory/that/a/ci/checkout/lives/in/target/test-scratch/diff-3521-0/shift";
+        assert_eq!(command_line(&profile_running(&[deep, "30", "600"]), 60), "shift 30 600");
+        assert_eq!(command_line(&profile_running(&["/bin/shift", "30", "600"]), 60), "/bin/shift 30 600");
+        let many: Vec<String> = (0..40).map(|n| n.to_string()).collect();
+        let args: Vec<&str> = std::iter::once(deep).chain(many.iter().map(String::as_str)).collect();
+        let line = command_line(&profile_running(&args), 20);
+        assert_eq!(line, "shift 0 1 2 3 4 5 6…");
+    }
 }
