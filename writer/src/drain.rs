@@ -13,6 +13,7 @@ use crate::format::{
     Sample, Thread,
 };
 use crate::stack_table::StackTable;
+use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
@@ -183,7 +184,7 @@ impl GenerationBuilder {
         if let Some(count) = self.walk_methods.get_mut((record.walk >> 4) as usize) {
             *count += 1;
         }
-        self.samples.push(Sample { time: ticks(record.time_ns), thread, stack, weight: record.weight });
+        self.samples.push(Sample { time: ticks(record.time_ns), thread, stack, weight: record.weight, state: SampleState::RUNNING });
     }
 }
 

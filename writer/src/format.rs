@@ -13,6 +13,7 @@
 //! generation refers to nothing outside itself, and fields are only ever appended.
 
 use crate::stack_table::{StackTable, NO_NODE};
+use crate::thread_state::SampleState;
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint, Cursor, DecodeError};
 
 /// The first 8 bytes of every trace file.
@@ -102,8 +103,11 @@ pub struct Sample {
     pub thread: u32,
     /// Index into the generation's stack table.
     pub stack: u32,
-    /// Sampling periods this sample stands for (1, or more when a timer overran).
+    /// Sampling periods this sample stands for (1, or more when a timer overran). In a `wall`
+    /// trace a period is wall time for a runnable or blocked sample, CPU time for a running one.
     pub weight: u32,
+    /// Running (every sample of a `cpu` trace), runnable, or blocked in a call.
+    pub state: SampleState,
 }
 
 /// One closed generation: everything needed to interpret its samples.
@@ -498,6 +502,14 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
         put_str(p, &event.category);
         put_str(p, &event.text);
     }
+
+    // Sample states only when some sample is not a running one: a `cpu` trace has none.
+    if generation.samples.iter().any(|sample| sample.state != SampleState::RUNNING) {
+        put_uvarint(p, generation.samples.len() as u64);
+        for sample in &generation.samples {
+            put_uvarint(p, sample.state.code());
+        }
+    }
     encode_chunk(out, TAG_GENERATION, &payload);
 }
 
@@ -662,6 +674,10 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
         return Err(DecodeError { offset: payload.len() - c.remaining(), what: "stack walk codes do not match the stacks" });
     }
     let events = if c.remaining() > 0 { decode_events(&mut c, payload.len(), start_time, threads.len())? } else { Vec::new() };
+    let mut samples = samples;
+    if c.remaining() > 0 {
+        decode_sample_states(&mut c, payload.len(), &mut samples)?;
+    }
     Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events })
 }
 
@@ -701,13 +717,25 @@ fn decode_samples(c: &mut Cursor<'_>, payload_len: usize, start_time: u64, threa
         let thread_and_flag = c.uvarint()?;
         let stack = c.u32_varint()?;
         let weight = if thread_and_flag & 1 == 1 { c.u32_varint()? } else { 1 };
-        let sample = Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight };
+        let sample = Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight, state: SampleState::RUNNING };
         if sample.thread as usize >= threads || sample.stack as usize >= stacks {
             return Err(DecodeError { offset: payload_len - c.remaining(), what: "sample refers to a missing thread or stack" });
         }
         samples.push(sample);
     }
     Ok(samples)
+}
+
+/// The sample states of a generation, one per sample, into `samples`.
+fn decode_sample_states(c: &mut Cursor<'_>, payload_len: usize, samples: &mut [Sample]) -> Result<(), DecodeError> {
+    let count = c.count(1)?;
+    if count != samples.len() {
+        return Err(DecodeError { offset: payload_len - c.remaining(), what: "sample states do not match the samples" });
+    }
+    for sample in samples {
+        sample.state = SampleState::from_code(c.uvarint()?).ok_or(DecodeError { offset: payload_len - c.remaining(), what: "unknown thread state" })?;
+    }
+    Ok(())
 }
 
 /// The events of a generation (times delta-coded from `start_time`), each checked to refer to
@@ -1044,8 +1072,8 @@ mod tests {
                 // decode under the same ids.
                 stacks: vec![vec![], vec![0x10], vec![0x5555_1234, 0x5555_1000, 0x7fff_0000_0000], vec![0x5555_1300, 0x5555_1000, 0x7fff_0000_0000]].into(),
                 samples: vec![
-                    Sample { time: sequence * 1000 + 1, thread: 0, stack: 2, weight: 1 },
-                    Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3 },
+                    Sample { time: sequence * 1000 + 1, thread: 0, stack: 2, weight: 1, state: Default::default() },
+                    Sample { time: sequence * 1000 + 5, thread: 0, stack: 1, weight: 3, state: Default::default() },
                 ],
                 counters: vec![("unwind.end.root".into(), 2)],
                 stack_walks: vec![
@@ -1105,7 +1133,7 @@ mod tests {
         let stacks = StackTable::from(stacks);
         let stack_walks = vec![0x10, 0x10, 0x00, 0x23, 0x10, 0x52];
         let samples: Vec<Sample> = (0..6u32)
-            .flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight }))
+            .flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight, state: Default::default() }))
             .collect();
         let generation = Generation { threads, stacks, stack_walks, samples, ..Default::default() };
         let mut bytes = Vec::new();
@@ -1118,7 +1146,7 @@ mod tests {
     #[test]
     fn samples_of_three_bytes_decode() {
         // Many threads at a high rate: equal timestamps, one thread and one stack each take a byte.
-        let samples = vec![Sample { time: 0, thread: 0, stack: 0, weight: 1 }; 1000];
+        let samples = vec![Sample { time: 0, thread: 0, stack: 0, weight: 1, state: Default::default() }; 1000];
         let generation = Generation { threads: vec![Thread::default()], stacks: vec![vec![0x1000]].into(), samples, ..Default::default() };
         let mut bytes = Vec::new();
         encode_generation(&mut bytes, &generation);

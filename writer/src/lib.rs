@@ -10,6 +10,7 @@ pub mod file_name;
 #[deny(missing_docs)]
 pub mod format;
 pub mod stack_table;
+pub mod thread_state;
 pub mod varint;
 
 #[cfg(feature = "drain")]
@@ -18,4 +19,5 @@ pub mod drain;
 pub mod trace_file;
 
 pub use format::{read_trace, Chunk, End, EndReason, Event, EventKind, Generation, Header, Module, ReadStop, Sample, Thread, Trace, TraceReader};
+pub use thread_state::{SampleState, ThreadState};
 pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};

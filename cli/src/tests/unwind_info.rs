@@ -29,7 +29,7 @@ fn generations() -> Vec<Generation> {
     let from_main = BASE + binary.at("main", 0) + 1;
     let from_caller = BASE + binary.own("sigtrace_test_caller", 0) + 1;
     let thread = Thread { tid: 7, name: "t".into(), cpu_ns: 1_000_000, dropped: 0, exited: false };
-    let sample = |stack: u32, weight: u32| Sample { time: 2_000_100 + u64::from(stack), thread: 0, stack, weight };
+    let sample = |stack: u32, weight: u32| Sample { time: 2_000_100 + u64::from(stack), thread: 0, stack, weight, state: Default::default() };
     let first = Generation {
         sequence: 1,
         start_time: 2_000_000,
@@ -62,7 +62,7 @@ fn generations() -> Vec<Generation> {
         threads: vec![thread],
         modules: vec![exe],
         stacks: vec![vec![leaf, from_main], vec![leaf]].into(),
-        samples: vec![Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1 }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1 }],
+        samples: vec![Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1, state: Default::default() }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1, state: Default::default() }],
         counters: vec![],
         stack_walks: vec![],
         events: vec![],
