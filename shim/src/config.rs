@@ -16,10 +16,32 @@ pub enum TimerChoice {
     Itimer,
 }
 
+/// What a sample measures (`SIGTRACE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// On-CPU time: each thread's CPU timer.
+    Cpu,
+    /// Wall time: CPU timers for running threads, sigtrace's own thread for blocked ones.
+    Wall,
+}
+
+impl Mode {
+    /// The header's name of the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Cpu => "cpu",
+            Mode::Wall => "wall",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub output_pattern: String,
+    pub mode: Mode,
     pub hz: u32,
+    /// Wall-clock ticks per second of sigtrace's own thread in wall mode (`SIGTRACE_WALL_HZ`).
+    pub wall_hz: u32,
     pub timer: TimerChoice,
     pub unwind: UnwindChoice,
     pub generation_ms: u32,
@@ -40,9 +62,11 @@ pub struct Config {
 pub const PREFIX: &str = "SIGTRACE_";
 
 /// Every variable [`Config::from_lookup`] reads (the README's configuration table).
-pub const VARIABLES: [&str; 13] = [
+pub const VARIABLES: [&str; 15] = [
     "SIGTRACE_OUTPUT",
+    "SIGTRACE_MODE",
     "SIGTRACE_HZ",
+    "SIGTRACE_WALL_HZ",
     "SIGTRACE_TIMER",
     "SIGTRACE_UNWIND",
     "SIGTRACE_GENERATION_MS",
@@ -114,6 +138,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 pub const DEFAULT_OUTPUT: &str = "sigtrace.%e.%p.sigtrace";
 pub const DEFAULT_HZ: u32 = 999;
+pub const DEFAULT_WALL_HZ: u32 = 100;
 pub const DEFAULT_GENERATION_MS: u32 = 1000;
 pub const DEFAULT_DEPTH: usize = 256;
 pub const DEFAULT_BUFFER_KB: usize = 64;
@@ -165,7 +190,9 @@ impl Config {
         let unwind_options = [("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)];
         Config {
             output_pattern: vars.output_pattern(),
+            mode: vars.choice("SIGTRACE_MODE", &[("cpu", Mode::Cpu), ("wall", Mode::Wall)]),
             hz: vars.number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
+            wall_hz: vars.number("SIGTRACE_WALL_HZ", DEFAULT_WALL_HZ.into(), 1, 1_000) as u32,
             timer: vars.choice("SIGTRACE_TIMER", &timer_options),
             unwind: vars.choice("SIGTRACE_UNWIND", &unwind_options),
             generation_ms: vars.number("SIGTRACE_GENERATION_MS", DEFAULT_GENERATION_MS.into(), 10, 3_600_000) as u32,

@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod annotate;
+pub mod blocking;
 pub mod config;
 pub mod descriptors;
 pub mod dl;

@@ -55,7 +55,7 @@ fn enter_sandbox() {
 /// # Safety
 /// The arguments must be valid for that system call.
 #[cfg(target_arch = "x86_64")]
-unsafe fn raw_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+pub(crate) unsafe fn raw_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
     let result: c_long;
     // SAFETY: the `syscall` instruction with the kernel's x86_64 convention; it clobbers only
     // rcx and r11, and the caller vouches for the arguments.
@@ -72,7 +72,7 @@ unsafe fn raw_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_
 }
 
 /// libc's convention for a raw result: -1 with `errno` set for -4095..-1. Async-signal-safe.
-extern "C" fn libc_result(raw: c_long) -> c_long {
+pub(crate) extern "C" fn libc_result(raw: c_long) -> c_long {
     if (-4095..0).contains(&raw) {
         // SAFETY: sets this thread's errno.
         unsafe { *libc::__errno_location() = -raw as c_int };
@@ -98,7 +98,8 @@ unsafe extern "C" fn seccomp_through_syscall(number: c_long, a1: c_long, a2: c_l
 
 /// Interposed `syscall`: glibc's, instruction for instruction (a naked entry: a raw `clone`
 /// or `vfork` through it behaves as through glibc's), except that `SYS_seccomp` and `SYS_prctl`
-/// go through `seccomp_through_syscall` first.
+/// go through `seccomp_through_syscall` first and `SYS_futex` through
+/// `blocking::futex_through_syscall` (a wait is marked for wall-clock mode).
 ///
 /// # Safety
 /// Same contract as libc's `syscall`.
@@ -111,6 +112,8 @@ pub unsafe extern "C" fn syscall(number: c_long) -> c_long {
         "je {seccomp_entry}",
         "cmp rdi, {prctl}",
         "je {seccomp_entry}",
+        "cmp rdi, {futex}",
+        "je {futex_entry}",
         "mov rax, rdi",
         "mov rdi, rsi",
         "mov rsi, rdx",
@@ -127,7 +130,9 @@ pub unsafe extern "C" fn syscall(number: c_long) -> c_long {
         "jmp {result}",
         seccomp = const libc::SYS_seccomp,
         prctl = const libc::SYS_prctl,
+        futex = const libc::SYS_futex,
         seccomp_entry = sym seccomp_through_syscall,
+        futex_entry = sym crate::blocking::futex_through_syscall,
         result = sym libc_result,
     )
 }

@@ -238,7 +238,7 @@ pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     let Some(real) = REAL_SIGSUSPEND.get() else { return -1 };
     // SAFETY: forwarding the caller's argument.
-    unsafe { program_signals::program_sigsuspend(mask, real) }
+    crate::blocking::marked_signal_wait(writer::thread_state::call_code("sigsuspend"), || unsafe { program_signals::program_sigsuspend(mask, real) })
 }
 
 fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
@@ -253,7 +253,9 @@ fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
 pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: *const libc::timespec) -> c_int {
     let Some(real) = real_sigtimedwait() else { return -1 };
     // SAFETY: forwarding the caller's arguments.
-    unsafe { program_signals::program_sigtimedwait(set, info, timeout, real) }
+    crate::blocking::marked_signal_wait(writer::thread_state::call_code("sigtimedwait"), || unsafe {
+        program_signals::program_sigtimedwait(set, info, timeout, real)
+    })
 }
 
 /// Interposed `sigwaitinfo` (glibc's calls its internal `sigtimedwait`).

@@ -1,6 +1,6 @@
 //! Start-up (from the library constructor) and the final flush (at process exit).
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::lifecycle::{self, Lifecycle};
 use crate::log::{self, Level};
 use crate::output::expand_pattern;
@@ -24,6 +24,7 @@ pub fn start() {
     if !lifecycle::transition(Lifecycle::Uninit, Lifecycle::Starting) {
         return;
     }
+    crate::blocking::resolve_real_functions();
     if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(Level::parse) {
         log::set_level(level);
     }
@@ -43,7 +44,14 @@ pub static CONFIG: OnceLock<Config> = OnceLock::new();
 
 fn start_with(config: &Config) -> Result<(), String> {
     let registry = Registry::install(
-        SamplerConfig { hz: config.hz, signal: config.signal, max_depth: config.max_depth, ring_words: config.ring_words(), unwind: config.unwind },
+        SamplerConfig {
+            hz: config.hz,
+            signal: config.signal,
+            max_depth: config.max_depth,
+            ring_words: config.ring_words(),
+            unwind: config.unwind,
+            wall_hz: if config.mode == Mode::Wall { config.wall_hz } else { 0 },
+        },
         config.max_threads,
     )
     .ok_or("cannot map memory for the thread registry")?;
@@ -124,7 +132,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         start_unix_ns,
         hz: config.hz,
         timer: source.name().into(),
-        mode: "cpu".into(),
+        mode: config.mode.name().into(),
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,
     };

@@ -59,6 +59,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod blocking;
 pub mod clock;
 pub mod descriptors;
 pub mod generation;

@@ -7,6 +7,7 @@
 //! crate's invariants 3 (one producer, one consumer per ring) and 4 (the registry is never
 //! freed; a slot is freed only when EXITED, its rings empty and its seqlock even).
 
+use crate::blocking::BlockingState;
 use crate::ring::{RingConsumer, RingProducer, SampleRing};
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
 use crate::timer::ThreadTimer;
@@ -73,6 +74,8 @@ pub struct SamplerConfig {
     /// Words per ring (rounded up to a power of two when mapped).
     pub ring_words: usize,
     pub unwind: UnwindChoice,
+    /// Wall-clock mode's ticks per second of sigtrace's own thread; 0 in CPU mode.
+    pub wall_hz: u32,
 }
 
 /// How the handler walks stacks (`SIGTRACE_UNWIND`).
@@ -107,6 +110,8 @@ pub struct ThreadSlot {
     /// Set when the thread exits: its CPU time then, ns, and its name (up to 15 bytes + NUL).
     pub exit_cpu_ns: AtomicU64,
     exit_name: [AtomicU64; 2],
+    /// The blocking call the thread is in (wall-clock mode; written by the thread itself).
+    pub blocking: BlockingState,
 }
 
 impl ThreadSlot {
@@ -327,6 +332,7 @@ impl Registry {
             slot.started_ns.store(crate::clock::monotonic_ns(), Ordering::Relaxed);
             slot.exited_ns.store(0, Ordering::Relaxed);
             slot.set_exit_name(b"");
+            slot.blocking.reset();
             self.high_water.fetch_max(index + 1, Ordering::AcqRel);
             slot.state.store(SlotState::Active);
             return Some(index);
@@ -389,6 +395,7 @@ impl Registry {
             slot.rings.iter().chain(&slot.event_rings).for_each(|ring| unsafe { ring.consumer() }.discard());
             slot.dropped.iter().for_each(|dropped| dropped.store(0, Ordering::Relaxed));
             slot.seqlock.reset_after_fork();
+            slot.blocking.reset();
             slot.state.store(SlotState::Free);
         }
         self.dropped_no_slot.store(0, Ordering::Relaxed);

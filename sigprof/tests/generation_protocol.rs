@@ -12,9 +12,11 @@ use unwind::StackBounds;
 
 #[test]
 fn closed_generations_hold_only_their_own_records() {
-    let registry =
-        Registry::install(SamplerConfig { hz: 1000, signal: libc::SIGPROF, max_depth: 4, ring_words: 1 << 16, unwind: UnwindChoice::FramePointers }, 8)
-            .expect("registry");
+    let registry = Registry::install(
+        SamplerConfig { hz: 1000, signal: libc::SIGPROF, max_depth: 4, ring_words: 1 << 16, unwind: UnwindChoice::FramePointers, wall_hz: 0 },
+        8,
+    )
+    .expect("registry");
     start();
     let written = Arc::new(AtomicU64::new(0));
     let writers: Vec<_> = (0..4u32)

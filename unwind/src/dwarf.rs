@@ -53,7 +53,22 @@ pub fn walk_stack_dwarf(
     max_depth: usize,
     push: &mut impl FnMut(u64),
 ) -> (usize, WalkEnd) {
-    let mut read_stack = |address: u64| stack.read_word(address).ok_or(());
+    walk_dwarf_with_reads(regs, &mut |address| stack.read_word(address), unwinder, cache, code, max_depth, push)
+}
+
+/// Walks a stack with CFI as [`walk_stack_dwarf`] does, reading its words through `read`
+/// (`None`: not readable), as framehop does: the caller decides what memory is. Used by the
+/// wall-clock sampler on a copy of another thread's stack. Async-signal-safe when `read` is.
+pub fn walk_dwarf_with_reads(
+    regs: &Regs,
+    read: &mut impl FnMut(u64) -> Option<u64>,
+    unwinder: &DwarfUnwinder,
+    cache: &mut DwarfCache,
+    code: &CodeRanges,
+    max_depth: usize,
+    push: &mut impl FnMut(u64),
+) -> (usize, WalkEnd) {
+    let mut read_stack = |address: u64| read(address).ok_or(());
     let mut frames = unwinder.iter_frames(regs.pc, unwind_regs(regs), cache, &mut read_stack);
     let mut executable = ExecutableLookup::new(code);
     let mut depth = 0;

@@ -37,7 +37,13 @@ fn main() {
         sequence += 1;
         let start_time = written * 1_000_000;
         let samples: Vec<Sample> = (0..count)
-            .map(|i| Sample { time: start_time + i * 250_000, thread: (i % 4) as u32, stack: ((i * 2_654_435_761) % 1000) as u32, weight: 1, state: Default::default() })
+            .map(|i| Sample {
+                time: start_time + i * 250_000,
+                thread: (i % 4) as u32,
+                stack: ((i * 2_654_435_761) % 1000) as u32,
+                weight: 1,
+                state: Default::default(),
+            })
             .collect();
         let generation = Generation {
             sequence,

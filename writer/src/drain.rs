@@ -15,6 +15,7 @@ use crate::format::{
 use crate::stack_table::StackTable;
 use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
+use crate::wall_sampler::{BlockedSample, WallSampler};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::SlotState;
@@ -164,27 +165,42 @@ impl GenerationBuilder {
         self.events.push(Event { time: ticks(record.time_ns), thread, kind, category: text(0..first), text: text(first..first + second) });
     }
 
-    /// Adds a sample; `record.frames` is used as scratch space (the walk code is appended).
+    /// Adds a sample of a running thread; `record.frames` is used as scratch space (the walk
+    /// code is appended).
     fn add(&mut self, tid: u32, record: &mut SampleRecord) {
+        record.frames.push(u64::from(record.walk));
+        self.add_keyed(tid, &record.frames, record.time_ns, record.weight, SampleState::RUNNING);
+    }
+
+    /// Adds a blocked sample of the wall-clock sampler.
+    fn add_blocked(&mut self, sample: BlockedSample<'_>, key: &mut Vec<u64>) {
+        key.clear();
+        key.extend_from_slice(sample.frames);
+        key.push(u64::from(sample.walk));
+        self.add_keyed(sample.tid, key, sample.time_ns, sample.weight, sample.state);
+    }
+
+    /// Adds a sample whose stack is `key`: its frames followed by its walk code.
+    fn add_keyed(&mut self, tid: u32, key: &[u64], time_ns: u64, weight: u32, state: SampleState) {
         let thread = self.thread(tid);
         let next = self.stacks.len() as u32;
-        record.frames.push(u64::from(record.walk));
-        let stack = match self.stack_ids.get(record.frames.as_slice()) {
+        let walk = key.last().copied().unwrap_or(0) as u8;
+        let stack = match self.stack_ids.get(key) {
             Some(&id) => id,
             None => {
-                self.stacks.push(&record.frames[..record.frames.len() - 1]);
-                self.stack_walks.push(record.walk);
-                self.stack_ids.insert(record.frames.clone(), next);
+                self.stacks.push(&key[..key.len().saturating_sub(1)]);
+                self.stack_walks.push(walk);
+                self.stack_ids.insert(key.to_vec(), next);
                 next
             }
         };
-        if let Some(count) = self.walk_ends.get_mut((record.walk & 0x0f) as usize) {
+        if let Some(count) = self.walk_ends.get_mut((walk & 0x0f) as usize) {
             *count += 1;
         }
-        if let Some(count) = self.walk_methods.get_mut((record.walk >> 4) as usize) {
+        if let Some(count) = self.walk_methods.get_mut((walk >> 4) as usize) {
             *count += 1;
         }
-        self.samples.push(Sample { time: ticks(record.time_ns), thread, stack, weight: record.weight, state: SampleState::RUNNING });
+        self.samples.push(Sample { time: ticks(time_ns), thread, stack, weight, state });
     }
 }
 
@@ -222,6 +238,8 @@ pub struct Drainer {
     patience: Duration,
     /// True once the line on overflowing rings was printed (once per trace).
     ring_drops_reported: bool,
+    /// Wall-clock mode's sampler of blocked threads; `None` in `cpu` mode.
+    wall: Option<WallSampler>,
 }
 
 impl Drainer {
@@ -245,6 +263,7 @@ impl Drainer {
             retired_snapshots: Vec::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
+            wall: WallSampler::new(registry.config.wall_hz, registry.config.hz, registry.config.max_depth, header.start_clock_ns),
         })
     }
 
@@ -314,10 +333,26 @@ impl Drainer {
         let fullest = self.drain_rings(generation);
         self.refresh_modules();
         self.ensure_dwarf_caches();
+        self.sample_blocked_threads();
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
         }
         Ok(fullest)
+    }
+
+    /// Wall-clock mode: samples the threads inside blocking calls when a tick is due.
+    fn sample_blocked_threads(&mut self) {
+        let Some(wall) = self.wall.as_mut() else { return };
+        let builder = &mut self.builder;
+        let mut key = Vec::with_capacity(64);
+        // This thread publishes and retires the snapshots: the one current now stays alive
+        // while it uses it.
+        wall.tick(monotonic_ns(), self.registry, self.registry.unwind.current(), &mut |sample| builder.add_blocked(sample, &mut key));
+    }
+
+    /// The longest the drain thread may sleep: wall-clock mode's tick period, else `None`.
+    pub fn longest_sleep(&self) -> Option<Duration> {
+        self.wall.as_ref().map(|wall| Duration::from_nanos(wall.tick_ns()))
     }
 
     /// Closes the open generation and appends it to the file. With `stop`, tracing ends:
@@ -486,7 +521,7 @@ impl Drainer {
 
     /// The generation's counters (the registry's are taken, so each generation has its own),
     /// zeros left out: an absent counter reads as zero, and that saves ~0.4 bytes a sample.
-    fn counters(&self, builder: &GenerationBuilder, writers_still_inside: usize, skipped_events: u64) -> Vec<(String, u64)> {
+    fn counters(&mut self, builder: &GenerationBuilder, writers_still_inside: usize, skipped_events: u64) -> Vec<(String, u64)> {
         let mut counters: Vec<(String, u64)> = walk::END_COUNTERS.iter().zip(builder.walk_ends).map(|(name, count)| (name.to_string(), count)).collect();
         counters.extend(walk::METHOD_COUNTERS.iter().zip(builder.walk_methods).map(|(name, count)| (name.to_string(), count)));
         counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
@@ -498,6 +533,13 @@ impl Drainer {
         counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push((counter::DRAIN_CPU_NS_TOTAL.into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
+        if let Some(wall) = self.wall.as_mut() {
+            let taken = std::mem::take(&mut wall.counters);
+            counters.push((counter::WALL_WALKS.into(), taken.walks));
+            counters.push((counter::WALL_REUSED.into(), taken.reused));
+            counters.push((counter::WALL_TORN.into(), taken.torn));
+            counters.push((counter::WALL_NOT_READY.into(), taken.not_ready));
+        }
         counters.retain(|(_, value)| *value != 0);
         counters
     }
@@ -638,17 +680,19 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
                 }
                 match slot.as_mut() {
                     None => Ok(None),
-                    Some(drainer) => drainer.tick().map(Some).map_err(|error| describe_write_error(drainer.path(), &error)),
+                    Some(drainer) => {
+                        drainer.tick().map(|fullest| Some((fullest, drainer.longest_sleep()))).map_err(|error| describe_write_error(drainer.path(), &error))
+                    }
                 }
             })
             .unwrap_or(Ok(None))
         });
         match round {
-            Ok(Ok(Some(fullest))) => {
+            Ok(Ok(Some((fullest, longest_sleep)))) => {
                 if adaptive {
                     period = next_drain_period(period, fullest);
                 }
-                wait_for_wake(period)
+                wait_for_wake(longest_sleep.map_or(period, |longest| period.min(longest)))
             }
             Ok(Ok(None)) => return,
             Ok(Err(message)) => return on_failure(&message),

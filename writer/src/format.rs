@@ -272,6 +272,14 @@ pub mod counters {
     pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
     /// CPU time of sigtrace's drain thread so far, ns.
     pub const DRAIN_CPU_NS_TOTAL: &str = "drain.cpu_ns_total";
+    /// Wall-clock mode: stacks of blocked threads walked (a new call site).
+    pub const WALL_WALKS: &str = "wall.walks";
+    /// Wall-clock mode: blocked samples that reused a stack walked before.
+    pub const WALL_REUSED: &str = "wall.reused";
+    /// Wall-clock mode: walks discarded because the call returned while the stack was read.
+    pub const WALL_TORN: &str = "wall.torn";
+    /// Wall-clock mode: blocked threads not sampled because the unwind tables were not ready.
+    pub const WALL_NOT_READY: &str = "wall.not_ready";
 }
 
 /// Why the traced image stopped writing. A trace without an end record was cut short
@@ -717,7 +725,8 @@ fn decode_samples(c: &mut Cursor<'_>, payload_len: usize, start_time: u64, threa
         let thread_and_flag = c.uvarint()?;
         let stack = c.u32_varint()?;
         let weight = if thread_and_flag & 1 == 1 { c.u32_varint()? } else { 1 };
-        let sample = Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight, state: SampleState::RUNNING };
+        let sample =
+            Sample { time: previous_time, thread: u32::try_from(thread_and_flag >> 1).unwrap_or(u32::MAX), stack, weight, state: SampleState::RUNNING };
         if sample.thread as usize >= threads || sample.stack as usize >= stacks {
             return Err(DecodeError { offset: payload_len - c.remaining(), what: "sample refers to a missing thread or stack" });
         }
@@ -1133,7 +1142,15 @@ mod tests {
         let stacks = StackTable::from(stacks);
         let stack_walks = vec![0x10, 0x10, 0x00, 0x23, 0x10, 0x52];
         let samples: Vec<Sample> = (0..6u32)
-            .flat_map(|stack| [1, 1, 70_000].map(|weight| Sample { time: u64::from(stack) * 10 + u64::from(weight), thread: stack % 2, stack, weight, state: Default::default() }))
+            .flat_map(|stack| {
+                [1, 1, 70_000].map(|weight| Sample {
+                    time: u64::from(stack) * 10 + u64::from(weight),
+                    thread: stack % 2,
+                    stack,
+                    weight,
+                    state: Default::default(),
+                })
+            })
             .collect();
         let generation = Generation { threads, stacks, stack_walks, samples, ..Default::default() };
         let mut bytes = Vec::new();

@@ -17,7 +17,9 @@ pub mod varint;
 pub mod drain;
 #[cfg(feature = "drain")]
 pub mod trace_file;
+#[cfg(feature = "drain")]
+pub mod wall_sampler;
 
 pub use format::{read_trace, Chunk, End, EndReason, Event, EventKind, Generation, Header, Module, ReadStop, Sample, Thread, Trace, TraceReader};
-pub use thread_state::{SampleState, ThreadState};
 pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};
+pub use thread_state::{SampleState, ThreadState};

@@ -116,9 +116,31 @@ pub const CALLS: [&str; 48] = [
     "sem_clockwait",
 ];
 
-/// The code of the interposed call `name`, 0 when it is not one of [`CALLS`].
-pub fn call_code(name: &str) -> u32 {
-    CALLS.iter().position(|call| *call == name).map_or(0, |index| index as u32 + 1)
+/// The code of the interposed call `name`, 0 when it is not one of [`CALLS`]. A `const fn`, so
+/// that the shim's wrappers carry their codes as constants.
+pub const fn call_code(name: &str) -> u32 {
+    let mut index = 0;
+    while index < CALLS.len() {
+        if same_bytes(CALLS[index].as_bytes(), name.as_bytes()) {
+            return index as u32 + 1;
+        }
+        index += 1;
+    }
+    0
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < a.len() {
+        if a[index] != b[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
 }
 
 /// Codes from here up are raw system call numbers (+ this base), read from `/proc`.

@@ -181,7 +181,10 @@ fn reports_and_folded_stacks_show_the_inlined_function() {
         threads: vec![Thread { tid: 100, name: "main".into(), cpu_ns: 5_000_000, dropped: 0, exited: false }],
         modules: vec![program.module()],
         stacks: vec![vec![BASE + inlined_svma, main_return], vec![caller_own, main_return]].into(),
-        samples: vec![Sample { time: 2_000_100, thread: 0, stack: 0, weight: 3, state: Default::default() }, Sample { time: 2_000_200, thread: 0, stack: 1, weight: 1, state: Default::default() }],
+        samples: vec![
+            Sample { time: 2_000_100, thread: 0, stack: 0, weight: 3, state: Default::default() },
+            Sample { time: 2_000_200, thread: 0, stack: 1, weight: 1, state: Default::default() },
+        ],
         counters: vec![],
         stack_walks: vec![],
         events: vec![],

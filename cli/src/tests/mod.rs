@@ -164,7 +164,10 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         modules: vec![vdso, exe],
         // Recursion: the caller appears twice on one stack but counts once in its total.
         stacks: vec![vec![caller_self, caller_return, caller_return], vec![leaf, caller_return]].into(),
-        samples: vec![Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4, state: Default::default() }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2, state: Default::default() }],
+        samples: vec![
+            Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4, state: Default::default() },
+            Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2, state: Default::default() },
+        ],
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
         stack_walks: vec![],
         events: vec![],

@@ -62,7 +62,10 @@ fn generations() -> Vec<Generation> {
         threads: vec![thread],
         modules: vec![exe],
         stacks: vec![vec![leaf, from_main], vec![leaf]].into(),
-        samples: vec![Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1, state: Default::default() }, Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1, state: Default::default() }],
+        samples: vec![
+            Sample { time: 3_000_100, thread: 0, stack: 0, weight: 1, state: Default::default() },
+            Sample { time: 3_000_200, thread: 0, stack: 1, weight: 1, state: Default::default() },
+        ],
         counters: vec![],
         stack_walks: vec![],
         events: vec![],

@@ -1,0 +1,319 @@
+//! Wall-clock mode: the blocking calls a program makes through libc, interposed so that the
+//! calling thread publishes, for the length of the call, which call it is in and the registers
+//! at the call site (`sigprof::blocking`). sigtrace's own thread samples blocked threads from
+//! that, and never signals them: no call here ever returns `EINTR` because of sigtrace.
+//!
+//! In `cpu` mode (and for threads without a slot) each wrapper is a plain jump to libc's
+//! function. Every wrapper may run in a program's signal handler: what it does is
+//! async-signal-safe (a thread-local `Cell`, atomics, the vDSO clock); the real functions are
+//! looked up at start-up ([`resolve_real_functions`]), never first in a handler.
+
+use crate::next_fn::NextFn;
+use libc::{c_int, c_long, c_uint, c_void, size_t, ssize_t};
+use sigprof::{Registry, ThreadSlot};
+use unwind::regs::Regs;
+use writer::thread_state::call_code;
+
+/// The calling thread's slot when wall-clock mode is on and tracing runs. Async-signal-safe.
+#[inline(always)]
+fn wall_slot() -> Option<&'static ThreadSlot> {
+    let registry = Registry::get()?;
+    if registry.config.wall_hz == 0 || sigprof::generation::current_generation() == 0 {
+        return None;
+    }
+    registry.current_slot()
+}
+
+/// The registers at this point of the calling (interposed) function: an unwinder starting from
+/// them finds the function's caller through its CFI. Inlined into the wrapper, so the frame is
+/// the wrapper's, which stays in place for the whole call.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn call_site() -> Regs {
+    let (pc, sp, fp): (u64, u64, u64);
+    // SAFETY: reads rip, rsp and rbp into registers; no memory, stack or flags are touched.
+    unsafe {
+        std::arch::asm!("lea {pc}, [rip]", "mov {sp}, rsp", "mov {fp}, rbp", pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    Regs { pc, sp, fp, lr: 0 }
+}
+
+/// As above, for aarch64.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn call_site() -> Regs {
+    let (pc, sp, fp, lr): (u64, u64, u64, u64);
+    // SAFETY: reads pc, sp, x29 and x30 into registers; no memory, stack or flags are touched.
+    unsafe {
+        std::arch::asm!("adr {pc}, .", "mov {sp}, sp", "mov {fp}, x29", "mov {lr}, x30", pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp, lr = out(reg) lr, options(nomem, nostack, preserves_flags))
+    };
+    Regs { pc, sp, fp, lr }
+}
+
+/// Runs `real` (the blocking call) with the calling thread published as inside `call`.
+/// Async-signal-safe when `real` is.
+#[inline(always)]
+fn marked<R>(call: u32, real: impl FnOnce() -> R) -> R {
+    let Some(slot) = wall_slot() else { return real() };
+    let entered = slot.blocking.enter(call, call_site(), sigprof::clock::monotonic_ns());
+    let result = real();
+    if entered {
+        slot.blocking.leave();
+    }
+    result
+}
+
+/// Sets `errno` to `ENOSYS` for a function libc does not have, and returns `value`.
+fn missing<R>(value: R) -> R {
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() = libc::ENOSYS };
+    value
+}
+
+/// Defines interposed blocking functions: each looks up libc's, and runs it [`marked`] with the
+/// code of the call it is named for (or of the name after `as`).
+macro_rules! blocking_functions {
+    ($(fn $name:ident($($arg:ident: $type:ty),*) -> $ret:ty $(as $call:literal)?, failing $failed:expr;)*) => {
+        mod real {
+            use super::*;
+            $(
+                #[allow(non_upper_case_globals)]
+                pub static $name: NextFn<unsafe extern "C" fn($($type),*) -> $ret> = {
+                    const NAME: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+                        Ok(name) => name,
+                        Err(_) => panic!(),
+                    };
+                    // SAFETY: the type is the C prototype of the function of this name.
+                    unsafe { NextFn::new(NAME) }
+                };
+            )*
+        }
+
+        $(
+            #[doc = concat!("Interposed `", stringify!($name), "` (see the module docs).")]
+            ///
+            /// # Safety
+            /// Same contract as libc's function.
+            #[no_mangle]
+            pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
+                const CALL: u32 = call_code(blocking_functions!(@call $name $($call)?));
+                let Some(real) = real::$name.get() else { return missing($failed) };
+                // SAFETY: forwarding the caller's arguments to libc's function of the same prototype.
+                marked(CALL, || unsafe { real($($arg),*) })
+            }
+        )*
+
+        /// Looks every wrapped function up (start-up).
+        fn resolve_wrapped_functions() {
+            $(real::$name.resolve();)*
+        }
+    };
+    (@call $name:ident $call:literal) => { $call };
+    (@call $name:ident) => { stringify!($name) };
+}
+
+type Sockaddr = *mut libc::sockaddr;
+type Timespec = *const libc::timespec;
+type Sigset = *const libc::sigset_t;
+
+blocking_functions! {
+    fn read(fd: c_int, buffer: *mut c_void, count: size_t) -> ssize_t, failing -1;
+    fn write(fd: c_int, buffer: *const c_void, count: size_t) -> ssize_t, failing -1;
+    fn readv(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t, failing -1;
+    fn writev(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t, failing -1;
+    fn pread(fd: c_int, buffer: *mut c_void, count: size_t, offset: libc::off_t) -> ssize_t, failing -1;
+    fn pread64(fd: c_int, buffer: *mut c_void, count: size_t, offset: libc::off64_t) -> ssize_t as "pread", failing -1;
+    fn pwrite(fd: c_int, buffer: *const c_void, count: size_t, offset: libc::off_t) -> ssize_t, failing -1;
+    fn pwrite64(fd: c_int, buffer: *const c_void, count: size_t, offset: libc::off64_t) -> ssize_t as "pwrite", failing -1;
+    fn recv(fd: c_int, buffer: *mut c_void, length: size_t, flags: c_int) -> ssize_t, failing -1;
+    fn recvfrom(fd: c_int, buffer: *mut c_void, length: size_t, flags: c_int, address: Sockaddr, address_length: *mut libc::socklen_t) -> ssize_t, failing -1;
+    fn recvmsg(fd: c_int, message: *mut libc::msghdr, flags: c_int) -> ssize_t, failing -1;
+    fn send(fd: c_int, buffer: *const c_void, length: size_t, flags: c_int) -> ssize_t, failing -1;
+    fn sendto(fd: c_int, buffer: *const c_void, length: size_t, flags: c_int, address: *const libc::sockaddr, address_length: libc::socklen_t) -> ssize_t, failing -1;
+    fn sendmsg(fd: c_int, message: *const libc::msghdr, flags: c_int) -> ssize_t, failing -1;
+    fn accept(fd: c_int, address: Sockaddr, address_length: *mut libc::socklen_t) -> c_int, failing -1;
+    fn accept4(fd: c_int, address: Sockaddr, address_length: *mut libc::socklen_t, flags: c_int) -> c_int, failing -1;
+    fn connect(fd: c_int, address: *const libc::sockaddr, address_length: libc::socklen_t) -> c_int, failing -1;
+    fn poll(fds: *mut libc::pollfd, count: libc::nfds_t, timeout: c_int) -> c_int, failing -1;
+    fn ppoll(fds: *mut libc::pollfd, count: libc::nfds_t, timeout: Timespec, mask: Sigset) -> c_int, failing -1;
+    fn select(count: c_int, read: *mut libc::fd_set, write: *mut libc::fd_set, except: *mut libc::fd_set, timeout: *mut libc::timeval) -> c_int, failing -1;
+    fn pselect(count: c_int, read: *mut libc::fd_set, write: *mut libc::fd_set, except: *mut libc::fd_set, timeout: Timespec, mask: Sigset) -> c_int, failing -1;
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max_events: c_int, timeout: c_int) -> c_int, failing -1;
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max_events: c_int, timeout: c_int, mask: Sigset) -> c_int, failing -1;
+    fn nanosleep(request: Timespec, remaining: *mut libc::timespec) -> c_int, failing -1;
+    fn clock_nanosleep(clock: libc::clockid_t, flags: c_int, request: Timespec, remaining: *mut libc::timespec) -> c_int, failing libc::ENOSYS;
+    fn sleep(seconds: c_uint) -> c_uint, failing seconds;
+    fn usleep(microseconds: libc::useconds_t) -> c_int, failing -1;
+    fn pthread_join(thread: libc::pthread_t, result: *mut *mut c_void) -> c_int, failing libc::ENOSYS;
+    fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t, failing -1;
+    fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t, failing -1;
+    fn wait(status: *mut c_int) -> libc::pid_t, failing -1;
+    fn waitid(kind: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int, failing -1;
+    fn sem_wait(semaphore: *mut libc::sem_t) -> c_int, failing -1;
+    fn sem_timedwait(semaphore: *mut libc::sem_t, deadline: Timespec) -> c_int, failing -1;
+    fn sem_clockwait(semaphore: *mut libc::sem_t, clock: libc::clockid_t, deadline: Timespec) -> c_int, failing -1;
+    fn pause() -> c_int, failing -1;
+    fn flock(fd: c_int, operation: c_int) -> c_int, failing -1;
+    fn fsync(fd: c_int) -> c_int, failing -1;
+    fn fdatasync(fd: c_int) -> c_int, failing -1;
+    fn pthread_cond_clockwait(condition: *mut libc::pthread_cond_t, mutex: *mut libc::pthread_mutex_t, clock: libc::clockid_t, deadline: Timespec) -> c_int, failing libc::ENOSYS;
+}
+
+/// glibc's condition variables have an old compatibility version on x86_64 that `dlsym` may
+/// give: the current one is asked for by version.
+#[cfg(target_arch = "x86_64")]
+const CONDITION_VERSION: &std::ffi::CStr = c"GLIBC_2.3.2";
+#[cfg(not(target_arch = "x86_64"))]
+const CONDITION_VERSION: &std::ffi::CStr = c"GLIBC_2.17";
+
+type CondWaitFn = unsafe extern "C" fn(*mut libc::pthread_cond_t, *mut libc::pthread_mutex_t) -> c_int;
+type CondTimedwaitFn = unsafe extern "C" fn(*mut libc::pthread_cond_t, *mut libc::pthread_mutex_t, Timespec) -> c_int;
+type LockFn<T> = unsafe extern "C" fn(*mut T) -> c_int;
+
+// SAFETY: the type is the C prototype of the function of that name (and of each below).
+static REAL_COND_WAIT: NextFn<CondWaitFn> = unsafe { NextFn::versioned(c"pthread_cond_wait", CONDITION_VERSION) };
+// SAFETY: as above.
+static REAL_COND_TIMEDWAIT: NextFn<CondTimedwaitFn> = unsafe { NextFn::versioned(c"pthread_cond_timedwait", CONDITION_VERSION) };
+// SAFETY: as above.
+static REAL_MUTEX_LOCK: NextFn<LockFn<libc::pthread_mutex_t>> = unsafe { NextFn::new(c"pthread_mutex_lock") };
+// SAFETY: as above.
+static REAL_MUTEX_TRYLOCK: NextFn<LockFn<libc::pthread_mutex_t>> = unsafe { NextFn::new(c"pthread_mutex_trylock") };
+// SAFETY: as above.
+static REAL_RWLOCK_RDLOCK: NextFn<LockFn<libc::pthread_rwlock_t>> = unsafe { NextFn::new(c"pthread_rwlock_rdlock") };
+// SAFETY: as above.
+static REAL_RWLOCK_TRYRDLOCK: NextFn<LockFn<libc::pthread_rwlock_t>> = unsafe { NextFn::new(c"pthread_rwlock_tryrdlock") };
+// SAFETY: as above.
+static REAL_RWLOCK_WRLOCK: NextFn<LockFn<libc::pthread_rwlock_t>> = unsafe { NextFn::new(c"pthread_rwlock_wrlock") };
+// SAFETY: as above.
+static REAL_RWLOCK_TRYWRLOCK: NextFn<LockFn<libc::pthread_rwlock_t>> = unsafe { NextFn::new(c"pthread_rwlock_trywrlock") };
+
+/// Interposed `pthread_cond_wait`.
+///
+/// # Safety
+/// Same contract as libc's function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_wait(condition: *mut libc::pthread_cond_t, mutex: *mut libc::pthread_mutex_t) -> c_int {
+    const CALL: u32 = call_code("pthread_cond_wait");
+    let Some(real) = REAL_COND_WAIT.get() else { return libc::ENOSYS };
+    // SAFETY: forwarding the caller's arguments.
+    marked(CALL, || unsafe { real(condition, mutex) })
+}
+
+/// Interposed `pthread_cond_timedwait`.
+///
+/// # Safety
+/// Same contract as libc's function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_timedwait(condition: *mut libc::pthread_cond_t, mutex: *mut libc::pthread_mutex_t, deadline: Timespec) -> c_int {
+    const CALL: u32 = call_code("pthread_cond_timedwait");
+    let Some(real) = REAL_COND_TIMEDWAIT.get() else { return libc::ENOSYS };
+    // SAFETY: forwarding the caller's arguments.
+    marked(CALL, || unsafe { real(condition, mutex, deadline) })
+}
+
+/// Takes a lock with `try_lock` first: only a lock that is held (`EBUSY`) is waited for with
+/// `lock`, marked as blocking; any other answer of `try_lock` (taken, or an error such as
+/// `EOWNERDEAD`) is the one `lock` would have given. In `cpu` mode, `lock` alone.
+#[inline(always)]
+fn contended<T>(call: u32, lock: Option<LockFn<T>>, try_lock: Option<LockFn<T>>, target: *mut T) -> c_int {
+    let Some(lock) = lock else { return libc::ENOSYS };
+    if let (Some(try_lock), Some(_)) = (try_lock, wall_slot()) {
+        // SAFETY: the caller's lock, as the caller passed it.
+        let answer = unsafe { try_lock(target) };
+        if answer != libc::EBUSY {
+            return answer;
+        }
+        // SAFETY: as above.
+        return marked(call, || unsafe { lock(target) });
+    }
+    // SAFETY: as above.
+    unsafe { lock(target) }
+}
+
+/// Interposed `pthread_mutex_lock`: marked only when the mutex is held.
+///
+/// # Safety
+/// Same contract as libc's function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_lock(mutex: *mut libc::pthread_mutex_t) -> c_int {
+    contended(call_code("pthread_mutex_lock"), REAL_MUTEX_LOCK.get(), REAL_MUTEX_TRYLOCK.get(), mutex)
+}
+
+/// Interposed `pthread_rwlock_rdlock`: marked only when the lock is held.
+///
+/// # Safety
+/// Same contract as libc's function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_rdlock(lock: *mut libc::pthread_rwlock_t) -> c_int {
+    contended(call_code("pthread_rwlock_rdlock"), REAL_RWLOCK_RDLOCK.get(), REAL_RWLOCK_TRYRDLOCK.get(), lock)
+}
+
+/// Interposed `pthread_rwlock_wrlock`: marked only when the lock is held.
+///
+/// # Safety
+/// Same contract as libc's function.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_wrlock(lock: *mut libc::pthread_rwlock_t) -> c_int {
+    contended(call_code("pthread_rwlock_wrlock"), REAL_RWLOCK_WRLOCK.get(), REAL_RWLOCK_TRYWRLOCK.get(), lock)
+}
+
+/// `futex` operations that wait.
+fn futex_waits(operation: c_long) -> bool {
+    const FUTEX_WAIT_REQUEUE_PI: c_int = 11;
+    const FUTEX_LOCK_PI2: c_int = 13;
+    let command = (operation as c_int) & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
+    matches!(command, libc::FUTEX_WAIT | libc::FUTEX_WAIT_BITSET | libc::FUTEX_LOCK_PI | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2)
+}
+
+/// `syscall(SYS_futex, …)` from the interposed `syscall` (`sandbox`): a wait is marked.
+///
+/// # Safety
+/// Same contract as libc's `syscall`.
+#[cfg(target_arch = "x86_64")]
+pub unsafe extern "C" fn futex_through_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+    const CALL: u32 = call_code("futex");
+    // SAFETY: forwarding the caller's system call unchanged.
+    let raw = || unsafe { crate::sandbox::raw_syscall(number, a1, a2, a3, a4, a5, a6) };
+    crate::sandbox::libc_result(if futex_waits(a2) { marked(CALL, raw) } else { raw() })
+}
+
+/// Runs `real` marked as the blocking call `name` (the signal waits that `signals` interposes
+/// for their own reasons). Async-signal-safe when `real` is.
+#[inline(always)]
+pub fn marked_signal_wait<R>(call: u32, real: impl FnOnce() -> R) -> R {
+    marked(call, real)
+}
+
+/// Looks up libc's functions behind every wrapper (start-up, before any signal handler of the
+/// program or ours can call one).
+pub fn resolve_real_functions() {
+    resolve_wrapped_functions();
+    for next in [&REAL_MUTEX_LOCK, &REAL_MUTEX_TRYLOCK] {
+        next.resolve();
+    }
+    for next in [&REAL_RWLOCK_RDLOCK, &REAL_RWLOCK_TRYRDLOCK, &REAL_RWLOCK_WRLOCK, &REAL_RWLOCK_TRYWRLOCK] {
+        next.resolve();
+    }
+    REAL_COND_WAIT.resolve();
+    REAL_COND_TIMEDWAIT.resolve();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn futex_waits_are_told_from_wakes() {
+        assert!(futex_waits((libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as c_long));
+        assert!(futex_waits(libc::FUTEX_WAIT_BITSET as c_long));
+        assert!(!futex_waits((libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as c_long));
+    }
+
+    #[test]
+    fn every_wrapper_has_a_call_code() {
+        for name in ["read", "pread", "epoll_wait", "pthread_cond_wait", "pthread_mutex_lock", "futex", "sigtimedwait", "sigsuspend", "pthread_cond_clockwait"]
+        {
+            assert_ne!(call_code(name), 0, "{name}");
+        }
+    }
+}

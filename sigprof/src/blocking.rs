@@ -1,0 +1,143 @@
+//! Wall-clock mode: what a thread publishes when it enters a blocking call, for sigtrace's own
+//! thread to sample it without ever signalling it.
+//!
+//! The owning thread is the only writer; the drain thread reads. A sequence number counts the
+//! thread's episodes, four steps each: `4k` outside any interposed call, `4k + 1` while the
+//! entry is being written, `4k + 2` blocked (the fields describe the call), `4k + 4` after the
+//! return. A reader that sees `4k + 2` before and after reading the fields (and the stack above
+//! the call site, which cannot change while the thread stays inside the call) has a consistent
+//! sample; any other second value means the call returned meanwhile, and the sample is
+//! discarded. The rules are those of a seqlock with one writer (crate invariant 2's fences).
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use unwind::regs::Regs;
+
+/// The blocking call a thread is in, published for the wall-clock sampler.
+#[derive(Default)]
+pub struct BlockingState {
+    sequence: AtomicU64,
+    call: AtomicU32,
+    since_ns: AtomicU64,
+    pc: AtomicU64,
+    sp: AtomicU64,
+    fp: AtomicU64,
+}
+
+/// A consistent read of a thread inside a blocking call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    /// The episode's sequence number: pass it to [`BlockingState::still_in`].
+    pub episode: u64,
+    /// The call's code (`writer::thread_state::CALLS`).
+    pub call: u32,
+    /// When the thread entered the call (monotonic ns).
+    pub since_ns: u64,
+    /// The registers at the call site (in the interposing function).
+    pub regs: Regs,
+}
+
+impl BlockingState {
+    /// Publishes that the calling thread enters `call` with `regs`. Returns false, publishing
+    /// nothing, when it is already inside one (a signal handler's call during a blocking call):
+    /// only the outermost call is described, and only its [`BlockingState::leave`] is made.
+    /// Owning thread only (or its signal handlers). Async-signal-safe: plain stores.
+    #[inline]
+    pub fn enter(&self, call: u32, regs: Regs, now_ns: u64) -> bool {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        if !sequence.is_multiple_of(4) {
+            return false;
+        }
+        self.sequence.store(sequence + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.call.store(call, Ordering::Relaxed);
+        self.since_ns.store(now_ns, Ordering::Relaxed);
+        self.pc.store(regs.pc, Ordering::Relaxed);
+        self.sp.store(regs.sp, Ordering::Relaxed);
+        self.fp.store(regs.fp, Ordering::Relaxed);
+        self.sequence.store(sequence + 2, Ordering::Release);
+        true
+    }
+
+    /// Publishes that the call [`BlockingState::enter`] described returned. Owning thread only.
+    /// Async-signal-safe.
+    #[inline]
+    pub fn leave(&self) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(sequence + 2, Ordering::Release);
+    }
+
+    /// The call the thread is blocked in, or `None` when it is in none (or is entering one).
+    /// Any thread (the wall-clock sampler).
+    pub fn read(&self) -> Option<Blocked> {
+        let episode = self.sequence.load(Ordering::Acquire);
+        if episode % 4 != 2 {
+            return None;
+        }
+        let blocked = Blocked {
+            episode,
+            call: self.call.load(Ordering::Relaxed),
+            since_ns: self.since_ns.load(Ordering::Relaxed),
+            regs: Regs { pc: self.pc.load(Ordering::Relaxed), sp: self.sp.load(Ordering::Relaxed), fp: self.fp.load(Ordering::Relaxed), lr: 0 },
+        };
+        self.still_in(episode).then_some(blocked)
+    }
+
+    /// True when the thread is still inside the call of `episode`: everything read since
+    /// [`BlockingState::read`] returned it (its fields, the stack above the call site) is
+    /// consistent. Any thread.
+    pub fn still_in(&self, episode: u64) -> bool {
+        fence(Ordering::Acquire);
+        self.sequence.load(Ordering::Relaxed) == episode
+    }
+
+    /// Forgets any call (a slot claimed for a new thread, or a forked child's only thread).
+    /// Not while the owning thread may be inside an interposed call.
+    pub fn reset(&self) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(sequence.next_multiple_of(4), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regs(pc: u64) -> Regs {
+        Regs { pc, sp: 0x7000, fp: 0x7100, lr: 0 }
+    }
+
+    #[test]
+    fn an_episode_is_read_while_it_lasts_and_not_after() {
+        let state = BlockingState::default();
+        assert_eq!(state.read(), None, "outside any call");
+        assert!(state.enter(3, regs(0x1234), 99));
+        let blocked = state.read().expect("inside the call");
+        assert_eq!((blocked.call, blocked.since_ns, blocked.regs), (3, 99, regs(0x1234)));
+        assert!(state.still_in(blocked.episode));
+        state.leave();
+        assert!(!state.still_in(blocked.episode), "the call returned");
+        assert_eq!(state.read(), None);
+        assert!(state.enter(4, regs(0x5678), 100));
+        let next = state.read().expect("the next call");
+        assert_ne!(next.episode, blocked.episode, "a new episode is told apart from the last");
+    }
+
+    #[test]
+    fn a_nested_call_is_not_described() {
+        let state = BlockingState::default();
+        assert!(state.enter(3, regs(1), 1));
+        assert!(!state.enter(5, regs(2), 2), "a handler's call inside the blocking one");
+        assert_eq!(state.read().map(|blocked| blocked.call), Some(3));
+        state.leave();
+        assert_eq!(state.read(), None);
+    }
+
+    #[test]
+    fn reset_leaves_no_call_behind() {
+        let state = BlockingState::default();
+        assert!(state.enter(3, regs(1), 1));
+        state.reset();
+        assert_eq!(state.read(), None);
+        assert!(state.enter(3, regs(1), 1), "a new call can be described");
+    }
+}
