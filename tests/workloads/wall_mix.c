@@ -1,7 +1,8 @@
 /* Wall-clock mode's workload: for argv[1] ms of wall time, five threads that each spend it
  * differently: `sleeper` in sleep(1) and nanosleep, `reader` blocked reading an empty pipe,
  * `waiter` waiting for a mutex the busy thread holds, `poller` in epoll_wait with a 50 ms
- * timeout, and `busy`, which burns CPU holding that mutex. Every blocking call checks for EINTR
+ * timeout, `raw_reader` blocked reading another empty pipe through syscall(SYS_read) (a call
+ * sigtrace does not interpose: found through /proc), and `busy`, which burns CPU holding that mutex. Every blocking call checks for EINTR
  * (none must happen) and sleep(1) must never be cut short; on stdout: "eintr=N short_sleeps=N". */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 static double run_ms;
-static int pipe_fds[2];
+static int pipe_fds[2], raw_pipe_fds[2];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int stop;
 static int eintr, short_sleeps;
@@ -53,6 +55,18 @@ static void *reader(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "reader");
     while (!stop) read_the_pipe();
+    return NULL;
+}
+
+__attribute__((noinline)) static void read_the_pipe_raw(void) {
+    char byte;
+    count_error((int)syscall(SYS_read, raw_pipe_fds[0], &byte, 1));
+}
+
+static void *raw_reader(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "raw_reader");
+    while (!stop) read_the_pipe_raw();
     return NULL;
 }
 
@@ -104,15 +118,15 @@ static void *busy(void *arg) {
 
 int main(int argc, char **argv) {
     run_ms = argc > 1 ? atof(argv[1]) : 2000;
-    if (pipe(pipe_fds) != 0) return 1;
-    void *(*bodies[])(void *) = {busy, sleeper, reader, waiter, poller};
-    pthread_t threads[5];
-    for (int i = 0; i < 5; i++) pthread_create(&threads[i], NULL, bodies[i], NULL);
+    if (pipe(pipe_fds) != 0 || pipe(raw_pipe_fds) != 0) return 1;
+    void *(*bodies[])(void *) = {busy, sleeper, reader, waiter, poller, raw_reader};
+    pthread_t threads[6];
+    for (int i = 0; i < 6; i++) pthread_create(&threads[i], NULL, bodies[i], NULL);
     double end = now_ms() + run_ms;
     while (now_ms() < end) usleep(10 * 1000);
     stop = 1;
-    if (write(pipe_fds[1], "x", 1) != 1) return 1;
-    for (int i = 0; i < 5; i++) pthread_join(threads[i], NULL);
+    if (write(pipe_fds[1], "x", 1) != 1 || write(raw_pipe_fds[1], "x", 1) != 1) return 1;
+    for (int i = 0; i < 6; i++) pthread_join(threads[i], NULL);
     printf("eintr=%d short_sleeps=%d\n", eintr, short_sleeps);
     return 0;
 }

@@ -15,7 +15,7 @@ use crate::format::{
 use crate::stack_table::StackTable;
 use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
-use crate::wall_sampler::{BlockedSample, WallSampler};
+use crate::wall_sampler::{WallSample, WallSampler, WallStack};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::SlotState;
@@ -138,6 +138,8 @@ struct GenerationBuilder {
     samples: Vec<Sample>,
     thread_index: HashMap<u32, u32>,
     thread_tids: Vec<u32>,
+    /// Each thread's (by index) stack of its last running sample: a runnable sample's stack.
+    last_running_stack: Vec<Option<u32>>,
     /// Samples per walk end and per walk method (indexed by their codes).
     walk_ends: [u64; walk::END_COUNTERS.len()],
     walk_methods: [u64; walk::METHOD_COUNTERS.len()],
@@ -172,11 +174,25 @@ impl GenerationBuilder {
         self.add_keyed(tid, &record.frames, record.time_ns, record.weight, SampleState::RUNNING);
     }
 
-    /// Adds a blocked sample of the wall-clock sampler.
-    fn add_blocked(&mut self, sample: BlockedSample<'_>, key: &mut Vec<u64>) {
+    /// Adds a runnable or blocked sample of the wall-clock sampler.
+    fn add_wall(&mut self, sample: WallSample<'_>, key: &mut Vec<u64>) {
         key.clear();
-        key.extend_from_slice(sample.frames);
-        key.push(u64::from(sample.walk));
+        match sample.stack {
+            WallStack::Walked { frames, walk } => {
+                key.extend_from_slice(frames);
+                key.push(u64::from(walk));
+            }
+            WallStack::LastRunning => {
+                let thread = self.thread(sample.tid) as usize;
+                match self.last_running_stack.get(thread).copied().flatten() {
+                    Some(stack) => {
+                        key.extend(self.stacks.get(stack as usize).into_iter().flatten());
+                        key.push(u64::from(self.stack_walks[stack as usize]));
+                    }
+                    None => key.push(0),
+                }
+            }
+        }
         self.add_keyed(sample.tid, key, sample.time_ns, sample.weight, sample.state);
     }
 
@@ -199,6 +215,12 @@ impl GenerationBuilder {
         }
         if let Some(count) = self.walk_methods.get_mut((walk >> 4) as usize) {
             *count += 1;
+        }
+        if state == SampleState::RUNNING {
+            if self.last_running_stack.len() <= thread as usize {
+                self.last_running_stack.resize(thread as usize + 1, None);
+            }
+            self.last_running_stack[thread as usize] = Some(stack);
         }
         self.samples.push(Sample { time: ticks(time_ns), thread, stack, weight, state });
     }
@@ -347,7 +369,7 @@ impl Drainer {
         let mut key = Vec::with_capacity(64);
         // This thread publishes and retires the snapshots: the one current now stays alive
         // while it uses it.
-        wall.tick(monotonic_ns(), self.registry, self.registry.unwind.current(), &mut |sample| builder.add_blocked(sample, &mut key));
+        wall.tick(monotonic_ns(), self.registry, self.registry.unwind.current(), &mut |sample| builder.add_wall(sample, &mut key));
     }
 
     /// The longest the drain thread may sleep: wall-clock mode's tick period, else `None`.
@@ -539,6 +561,7 @@ impl Drainer {
             counters.push((counter::WALL_REUSED.into(), taken.reused));
             counters.push((counter::WALL_TORN.into(), taken.torn));
             counters.push((counter::WALL_NOT_READY.into(), taken.not_ready));
+            counters.push((counter::WALL_PROC_READS.into(), taken.proc_reads));
         }
         counters.retain(|(_, value)| *value != 0);
         counters

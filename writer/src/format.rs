@@ -280,6 +280,8 @@ pub mod counters {
     pub const WALL_TORN: &str = "wall.torn";
     /// Wall-clock mode: blocked threads not sampled because the unwind tables were not ready.
     pub const WALL_NOT_READY: &str = "wall.not_ready";
+    /// Wall-clock mode: threads outside interposed calls classified through `/proc`.
+    pub const WALL_PROC_READS: &str = "wall.proc_reads";
 }
 
 /// Why the traced image stopped writing. A trace without an end record was cut short

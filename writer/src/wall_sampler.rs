@@ -5,12 +5,20 @@
 //! walked from the registers its wrapper saved, with the DWARF unwinder. Running threads are
 //! sampled by their CPU timers as in `cpu` mode.
 //!
+//! A thread outside interposed calls has its CPU clock read at the ticks (less often while it
+//! does not run at all): wall time it neither ran nor was seen blocked in a wrapper adds up in a
+//! balance, and once that reaches half a tick the thread's `/proc/self/task/TID/stat` tells
+//! whether it waits for a CPU (runnable: the sample takes its last running stack) or is blocked
+//! in a call sigtrace does not interpose (its `/proc/self/task/TID/syscall` gives the system
+//! call, stack and instruction pointers, walked with CFI). A thread that has not run since it
+//! was classified keeps its class without reading `/proc` again.
+//!
 //! A thread still in the same call as at the previous tick (the same episode) keeps the stack
 //! walked then: the frames above a call site cannot change while the thread stays in the call.
 //! A thread in a new call at the same call site (same call, pc, sp and frame pointer: a loop
 //! around `sleep`) reuses it too. So many idle threads cost a few loads each per tick.
 
-use crate::thread_state::{SampleState, ThreadState};
+use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
 use sigprof::blocking::Blocked;
 use sigprof::registry::SlotState;
 use sigprof::Registry;
@@ -18,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use unwind::dwarf::{walk_dwarf_with_reads, DwarfCache};
 use unwind::memory::read_word_via_kernel;
-use unwind::{Regs, UnwindSnapshot, WalkMethod};
+use unwind::{Regs, StackBounds, UnwindSnapshot, WalkMethod};
 
 /// Bytes of a blocked thread's stack copied for a walk (deeper frames are read one word at a
 /// time through the kernel).
@@ -26,13 +34,19 @@ const STACK_COPY_BYTES: usize = 64 * 1024;
 /// Bytes below the saved stack pointer a CFI rule may read (the x86_64 red zone).
 const RED_ZONE: u64 = 128;
 
-/// A blocked sample for the generation being built.
-pub struct BlockedSample<'a> {
+/// Where a wall sample's stack comes from.
+pub enum WallStack<'a> {
+    /// These frames (leaf first) and walk code.
+    Walked { frames: &'a [u64], walk: u8 },
+    /// The thread's last running sample in the generation (none: an empty stack).
+    LastRunning,
+}
+
+/// A runnable or blocked sample for the generation being built.
+pub struct WallSample<'a> {
     pub tid: u32,
     pub time_ns: u64,
-    /// Leaf first; the leaf is the call site in the caller of the interposed function.
-    pub frames: &'a [u64],
-    pub walk: u8,
+    pub stack: WallStack<'a>,
     /// Sampling periods of wall time.
     pub weight: u32,
     pub state: SampleState,
@@ -42,13 +56,34 @@ pub struct BlockedSample<'a> {
 #[derive(Default)]
 struct WallThread {
     tid: u32,
-    /// The episode the stack below was walked in, and its call site.
+    /// The episode the stack below was walked in, and its call site (for a call found through
+    /// `/proc`: the system call number as the call, its pc and sp).
     episode: u64,
     site: (u32, Regs),
     frames: Vec<u64>,
     walk: u8,
     /// Wall time not yet given out as whole periods, ns.
     remainder_ns: u64,
+    /// The CPU-time account of a thread outside interposed calls: when its CPU clock was last
+    /// read (0: never), what it read, the blocked wall time given out since, and the wall time
+    /// neither run nor given out (may be negative: blocked ticks also cover time it ran).
+    cpu_read_at: u64,
+    cpu_ns: u64,
+    blocked_given_ns: u64,
+    balance_ns: i64,
+    /// How the thread was last classified from `/proc`, and ticks left before its CPU clock is
+    /// read again (it backs off while the thread does not run).
+    elsewhere: Option<Elsewhere>,
+    idle_ticks: u32,
+    skip_ticks: u32,
+}
+
+/// Where a thread outside interposed calls was found waiting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Elsewhere {
+    Runnable,
+    /// Blocked in this call code (a system call number + `SYSCALL_CODE_BASE`, or 0).
+    Blocked(u32),
 }
 
 /// Counts of what the sampler did, for the generation's counters.
@@ -62,6 +97,8 @@ pub struct WallCounters {
     pub torn: u64,
     /// Ticks whose blocked threads were not sampled: the unwind tables were not ready.
     pub not_ready: u64,
+    /// Threads outside interposed calls classified through `/proc` (runnable or blocked).
+    pub proc_reads: u64,
 }
 
 /// The drain thread's wall-clock sampler.
@@ -69,6 +106,8 @@ pub struct WallSampler {
     tick_ns: u64,
     period_ns: u64,
     max_depth: usize,
+    /// When tracing began (monotonic ns).
+    start_ns: u64,
     next_tick_ns: u64,
     last_tick_ns: u64,
     threads: HashMap<usize, WallThread>,
@@ -89,6 +128,7 @@ impl WallSampler {
             tick_ns,
             period_ns: 1_000_000_000 / u64::from(hz.max(1)),
             max_depth: max_depth.max(1),
+            start_ns,
             next_tick_ns: start_ns + tick_ns,
             last_tick_ns: start_ns,
             threads: HashMap::new(),
@@ -103,88 +143,233 @@ impl WallSampler {
         self.tick_ns
     }
 
-    /// Samples every blocked thread if a tick is due at `now_ns`, handing each sample to `emit`.
-    /// Drain thread only.
-    pub fn tick(&mut self, now_ns: u64, registry: &Registry, snapshot: Option<&UnwindSnapshot>, emit: &mut impl FnMut(BlockedSample<'_>)) {
+    /// Samples every thread that is not running if a tick is due at `now_ns`, handing each
+    /// sample to `emit`. Drain thread only.
+    pub fn tick(&mut self, now_ns: u64, registry: &Registry, snapshot: Option<&UnwindSnapshot>, emit: &mut impl FnMut(WallSample<'_>)) {
         if now_ns < self.next_tick_ns {
             return;
         }
-        let since = self.last_tick_ns;
+        let previous_tick = self.last_tick_ns;
         self.last_tick_ns = now_ns;
         self.next_tick_ns = (self.next_tick_ns + self.tick_ns).max(now_ns + self.tick_ns / 2);
         let mut seen = Vec::new();
         for slot in registry.live_slots() {
-            if slot.state.load() != SlotState::Active {
-                continue;
-            }
             let index = registry.slot_index(slot);
             let tid = slot.tid.load(Ordering::Relaxed);
+            if slot.state.load() != SlotState::Active {
+                // An exited thread's last unaccounted time, to its exit, from its exit record.
+                if self.threads.get(&index).is_some_and(|thread| thread.tid == tid) {
+                    let (exited_ns, exit_cpu_ns) = (slot.exited_ns.load(Ordering::Relaxed), slot.exit_cpu_ns.load(Ordering::Relaxed));
+                    if exited_ns != 0 && exit_cpu_ns != 0 {
+                        self.account_outside_calls(index, exited_ns, Some(exit_cpu_ns), None, emit);
+                    }
+                    self.threads.remove(&index);
+                }
+                continue;
+            }
             seen.push(index);
             let thread = self.threads.entry(index).or_default();
             if thread.tid != tid {
                 *thread = WallThread { tid, ..WallThread::default() };
             }
-            let Some(blocked) = slot.blocking.read() else { continue };
-            let Some(snapshot) = snapshot else {
-                self.counters.not_ready += 1;
-                continue;
-            };
-            let fresh = thread.frames.is_empty() || (thread.episode != blocked.episode && thread.site != (blocked.call, blocked.regs));
-            if fresh {
-                let Some((frames, walk)) = walk_blocked(&blocked, slot.stack_bounds(), snapshot, &mut self.cache, &mut self.copy, self.max_depth) else {
-                    self.counters.torn += 1;
-                    continue;
-                };
-                // The copy and the walk are consistent only if the thread is still in that call.
-                if !slot.blocking.still_in(blocked.episode) {
-                    self.counters.torn += 1;
-                    continue;
+            let started_ns = slot.started_ns.load(Ordering::Relaxed);
+            if thread.cpu_read_at == 0 && started_ns > self.start_ns {
+                // A thread started while tracing: its CPU account begins at its start, from zero.
+                (thread.cpu_read_at, thread.cpu_ns) = (started_ns, 0);
+            }
+            let interval_ns = now_ns.saturating_sub(previous_tick.max(started_ns));
+            match slot.blocking.read() {
+                Some(blocked) => {
+                    thread.blocked_given_ns += interval_ns;
+                    self.sample_blocked(index, &blocked, slot, snapshot, now_ns, interval_ns, emit);
                 }
-                thread.frames = frames;
-                thread.walk = walk;
-                thread.site = (blocked.call, blocked.regs);
-                self.counters.walks += 1;
-            } else {
-                self.counters.reused += 1;
+                None => self.account_outside_calls(index, now_ns, None, snapshot, emit),
             }
-            thread.episode = blocked.episode;
-            let started = slot.started_ns.load(Ordering::Relaxed);
-            let wall_ns = now_ns.saturating_sub(since.max(started)) + thread.remainder_ns;
-            let weight = wall_ns / self.period_ns;
-            thread.remainder_ns = wall_ns % self.period_ns;
-            if weight == 0 {
-                continue;
-            }
-            emit(BlockedSample {
-                tid,
-                time_ns: now_ns,
-                frames: &thread.frames,
-                walk: thread.walk,
-                weight: u32::try_from(weight).unwrap_or(u32::MAX),
-                state: SampleState { state: ThreadState::Blocked, call: blocked.call },
-            });
         }
         if seen.len() < self.threads.len() {
             seen.sort_unstable();
             self.threads.retain(|index, _| seen.binary_search(index).is_ok());
         }
     }
+
+    /// A blocked sample of the thread of slot `index`, inside the interposed call `blocked`.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_blocked(
+        &mut self,
+        index: usize,
+        blocked: &Blocked,
+        slot: &sigprof::ThreadSlot,
+        snapshot: Option<&UnwindSnapshot>,
+        now_ns: u64,
+        interval_ns: u64,
+        emit: &mut impl FnMut(WallSample<'_>),
+    ) {
+        let Some(thread) = self.threads.get_mut(&index) else { return };
+        let Some(snapshot) = snapshot else {
+            self.counters.not_ready += 1;
+            return;
+        };
+        let fresh = thread.frames.is_empty() || (thread.episode != blocked.episode && thread.site != (blocked.call, blocked.regs));
+        if fresh {
+            let walked = walk_from(&blocked.regs, true, slot.stack_bounds(), snapshot, &mut self.cache, &mut self.copy, self.max_depth);
+            // The copy and the walk are consistent only if the thread is still in that call.
+            let Some((frames, walk)) = walked.filter(|_| slot.blocking.still_in(blocked.episode)) else {
+                self.counters.torn += 1;
+                return;
+            };
+            thread.frames = frames;
+            thread.walk = walk;
+            thread.site = (blocked.call, blocked.regs);
+            self.counters.walks += 1;
+        } else {
+            self.counters.reused += 1;
+        }
+        thread.episode = blocked.episode;
+        let state = SampleState { state: ThreadState::Blocked, call: blocked.call };
+        if let Some(weight) = whole_periods(&mut thread.remainder_ns, interval_ns, self.period_ns) {
+            emit(WallSample { tid: thread.tid, time_ns: now_ns, stack: WallStack::Walked { frames: &thread.frames, walk: thread.walk }, weight, state });
+        }
+    }
+
+    /// The CPU-time account of a thread outside interposed calls: wall time it neither ran nor
+    /// was given as blocked becomes a runnable or blocked sample once it reaches half a tick.
+    /// `exit_cpu_ns` is the CPU time of a thread that exited at `now_ns` (its last account,
+    /// which reads no clock and no `/proc`).
+    fn account_outside_calls(
+        &mut self,
+        index: usize,
+        now_ns: u64,
+        exit_cpu_ns: Option<u64>,
+        snapshot: Option<&UnwindSnapshot>,
+        emit: &mut impl FnMut(WallSample<'_>),
+    ) {
+        let Some(thread) = self.threads.get_mut(&index) else { return };
+        if thread.skip_ticks > 0 && exit_cpu_ns.is_none() {
+            thread.skip_ticks -= 1;
+            return;
+        }
+        let cpu_ns = exit_cpu_ns.unwrap_or_else(|| sigprof::clock::thread_cpu_ns(thread.tid));
+        if thread.cpu_read_at == 0 || cpu_ns == 0 {
+            (thread.cpu_read_at, thread.cpu_ns, thread.blocked_given_ns, thread.balance_ns) = (now_ns, cpu_ns, 0, 0);
+            return;
+        }
+        let elapsed = now_ns.saturating_sub(thread.cpu_read_at);
+        let used = cpu_ns.saturating_sub(thread.cpu_ns);
+        let unaccounted = elapsed as i64 - used as i64 - thread.blocked_given_ns as i64;
+        (thread.cpu_read_at, thread.cpu_ns, thread.blocked_given_ns) = (now_ns, cpu_ns, 0);
+        thread.balance_ns = (thread.balance_ns + unaccounted).max(-2 * self.tick_ns as i64);
+        // A thread that does not run is read less and less often (up to every 16th tick):
+        // many idle threads blocked outside interposed calls then cost little.
+        if used == 0 {
+            thread.idle_ticks = thread.idle_ticks.saturating_add(1);
+            thread.skip_ticks = thread.idle_ticks.min(16) - 1;
+        } else {
+            thread.idle_ticks = 0;
+        }
+        if thread.balance_ns < (self.tick_ns / 2) as i64 {
+            return;
+        }
+        let wall_ns = thread.balance_ns as u64;
+        thread.balance_ns = 0;
+        // Not run since it was classified (or gone): still where it was found then.
+        let class = match thread.elsewhere {
+            Some(class) if used == 0 || exit_cpu_ns.is_some() => class,
+            None if exit_cpu_ns.is_some() => return,
+            _ => {
+                self.counters.proc_reads += 1;
+                let class = classify(thread.tid);
+                thread.elsewhere = Some(class);
+                class
+            }
+        };
+        let (state, stack) = match class {
+            Elsewhere::Runnable => (SampleState { state: ThreadState::Runnable, call: 0 }, WallStack::LastRunning),
+            Elsewhere::Blocked(call) => {
+                // A thread that is gone keeps the stack of its last blocked sample.
+                let gone_with_stack = exit_cpu_ns.is_some() && !thread.frames.is_empty() && thread.site.0 == call;
+                let walked = if gone_with_stack {
+                    Some(())
+                } else {
+                    snapshot.and_then(|snapshot| {
+                        let site = syscall_site(thread.tid)?;
+                        if thread.frames.is_empty() || thread.site != site {
+                            let (frames, walk) = walk_from(&site.1, false, StackBounds::UNKNOWN, snapshot, &mut self.cache, &mut self.copy, self.max_depth)?;
+                            // Still in the same system call at the same place: the copy was consistent.
+                            if syscall_site(thread.tid) != Some(site) {
+                                self.counters.torn += 1;
+                                return None;
+                            }
+                            (thread.frames, thread.walk, thread.site, thread.episode) = (frames, walk, site, 0);
+                            self.counters.walks += 1;
+                        } else {
+                            self.counters.reused += 1;
+                        }
+                        Some(())
+                    })
+                };
+                let stack = if walked.is_some() { WallStack::Walked { frames: &thread.frames, walk: thread.walk } } else { WallStack::LastRunning };
+                (SampleState { state: ThreadState::Blocked, call }, stack)
+            }
+        };
+        if let Some(weight) = whole_periods(&mut thread.remainder_ns, wall_ns, self.period_ns) {
+            emit(WallSample { tid: thread.tid, time_ns: now_ns, stack, weight, state });
+        }
+    }
 }
 
-/// Walks the stack of a thread blocked as `blocked` describes, from a copy of its top. The
-/// first frame (inside sigtrace's wrapper) is left out: the stack starts at the call site in
-/// the wrapper's caller, given as the call instruction's address (return address − 1) so that
-/// it names the calling line. `None` when nothing could be read.
-fn walk_blocked(
-    blocked: &Blocked,
-    bounds: unwind::StackBounds,
+/// `wall_ns` plus the carried remainder as whole periods (`None` when less than one), keeping
+/// the new remainder.
+fn whole_periods(remainder_ns: &mut u64, wall_ns: u64, period_ns: u64) -> Option<u32> {
+    let total = wall_ns + *remainder_ns;
+    *remainder_ns = total % period_ns;
+    let periods = total / period_ns;
+    (periods > 0).then(|| u32::try_from(periods).unwrap_or(u32::MAX))
+}
+
+/// Whether thread `tid` waits for a CPU (`R` in its stat) or is blocked (any other state), and
+/// in which system call.
+fn classify(tid: u32) -> Elsewhere {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may contain anything.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    match state {
+        Some('R') => Elsewhere::Runnable,
+        _ => Elsewhere::Blocked(syscall_site(tid).map_or(0, |(call, _)| call)),
+    }
+}
+
+/// The system call thread `tid` is blocked in, as a call code, with its stack and instruction
+/// pointers, from `/proc/self/task/TID/syscall` (`nr args… sp pc`); `None` when it is in none.
+fn syscall_site(tid: u32) -> Option<(u32, Regs)> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    parse_syscall_line(&text)
+}
+
+/// Parses a `/proc/…/syscall` line.
+fn parse_syscall_line(text: &str) -> Option<(u32, Regs)> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let number: i64 = fields.first()?.parse().ok()?;
+    let number = u32::try_from(number).ok()?;
+    let hex = |field: &str| u64::from_str_radix(field.trim_start_matches("0x"), 16).ok();
+    let (sp, pc) = (hex(fields.get(fields.len().checked_sub(2)?)?)?, hex(fields.last()?)?);
+    Some((SYSCALL_CODE_BASE + number, Regs { pc, sp, fp: 0, lr: 0 }))
+}
+
+/// Walks a stack from `regs`, reading a copy of its top. With `in_wrapper`, the first frame
+/// (inside sigtrace's interposed function) is left out and the stack starts at the call site in
+/// its caller, given as the call instruction's address (return address − 1) so that it names the
+/// calling line. `None` when nothing could be read.
+fn walk_from(
+    regs: &Regs,
+    in_wrapper: bool,
+    bounds: StackBounds,
     snapshot: &UnwindSnapshot,
     cache: &mut DwarfCache,
     copy: &mut [u64],
     max_depth: usize,
 ) -> Option<(Vec<u64>, u8)> {
-    let low = blocked.regs.sp.checked_sub(RED_ZONE)? & !7;
-    let high = if bounds.is_known() && bounds.contains(blocked.regs.sp) { bounds.hi } else { u64::MAX };
+    let low = regs.sp.checked_sub(RED_ZONE)? & !7;
+    let high = if bounds.is_known() && bounds.contains(regs.sp) { bounds.hi } else { u64::MAX };
     let wanted = (high.saturating_sub(low) as usize).min(copy.len() * 8);
     let copied = copy_own_memory(low, &mut copy[..wanted / 8]);
     if copied == 0 {
@@ -201,17 +386,18 @@ fn walk_blocked(
         }
     };
     let mut frames = Vec::with_capacity(32);
-    let mut skipped_wrapper = false;
+    let mut to_skip = usize::from(in_wrapper);
     let mut push = |frame: u64| {
-        if !skipped_wrapper {
-            skipped_wrapper = true;
-        } else if frames.is_empty() {
+        if to_skip > 0 {
+            to_skip -= 1;
+        } else if frames.is_empty() && in_wrapper {
             frames.push(frame.saturating_sub(1));
         } else {
             frames.push(frame);
         }
     };
-    let (_, end) = walk_dwarf_with_reads(&blocked.regs, &mut read, &snapshot.dwarf, cache, &snapshot.code, max_depth + 1, &mut push);
+    let depth = max_depth + usize::from(in_wrapper);
+    let (_, end) = walk_dwarf_with_reads(regs, &mut read, &snapshot.dwarf, cache, &snapshot.code, depth, &mut push);
     if frames.is_empty() {
         return None;
     }
@@ -240,5 +426,24 @@ mod tests {
         assert_eq!(copy_own_memory(words.as_ptr() as u64, &mut into), 128);
         assert_eq!(into, words);
         assert_eq!(copy_own_memory(8, &mut into), 0, "page zero is never mapped");
+    }
+
+    #[test]
+    fn proc_syscall_lines_are_parsed() {
+        let line = "202 0x7f00 0x80 0x0 0x0 0x0 0x0 0x7ffd1000 0x7f12345678\n";
+        let (call, regs) = parse_syscall_line(line).expect("a system call");
+        assert_eq!(call, SYSCALL_CODE_BASE + 202);
+        assert_eq!((regs.sp, regs.pc), (0x7ffd_1000, 0x7f_1234_5678));
+        assert_eq!(parse_syscall_line("running\n"), None);
+        assert_eq!(parse_syscall_line("-1 0x7ffd1000 0x7f12345678\n"), None, "blocked, but not in a system call");
+    }
+
+    #[test]
+    fn whole_periods_carry_the_remainder() {
+        let mut remainder = 0;
+        assert_eq!(whole_periods(&mut remainder, 1_500, 1_000), Some(1));
+        assert_eq!(whole_periods(&mut remainder, 400, 1_000), None);
+        assert_eq!(whole_periods(&mut remainder, 100, 1_000), Some(1), "500 + 400 + 100");
+        assert_eq!(remainder, 0);
     }
 }

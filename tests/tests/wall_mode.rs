@@ -1,0 +1,175 @@
+//! Wall-clock mode (`SIGTRACE_MODE=wall`) on a program whose threads sleep, wait on a pipe (through
+//! libc's `read`, and through a raw `syscall`), a mutex and epoll, and burn CPU: every thread's wall time is accounted, each in the right
+//! state and call, with stacks that reach the waiting function, and no thread is ever
+//! interrupted (no `EINTR`, no shortened `sleep`).
+
+use std::collections::HashMap;
+
+use sigtrace_tests::*;
+use writer::thread_state::{call_name, ThreadState};
+use writer::{EventKind, Trace};
+
+/// How long the threads run, ms (the sleeper's last `sleep(1)` may add up to a second).
+const RUN_MS: &str = "1500";
+
+/// One thread's wall time by state (ns) and its lifetime (ns), with the calls it was blocked in.
+#[derive(Debug, Default)]
+struct ThreadWall {
+    running: u64,
+    runnable: u64,
+    blocked: u64,
+    calls: HashMap<String, u64>,
+    lifetime: u64,
+}
+
+impl ThreadWall {
+    fn accounted(&self) -> u64 {
+        self.running + self.runnable + self.blocked
+    }
+
+    /// The share of its lifetime spent in `ns`, in points.
+    fn points(&self, ns: u64) -> f64 {
+        100.0 * ns as f64 / self.lifetime.max(1) as f64
+    }
+
+    /// The call it was blocked in most.
+    fn main_call(&self) -> &str {
+        self.calls.iter().max_by_key(|(_, ns)| **ns).map_or("", |(name, _)| name.as_str())
+    }
+}
+
+/// Wall time per thread name, from the trace's samples and thread start/exit events.
+fn wall_by_thread(trace: &Trace) -> HashMap<String, ThreadWall> {
+    let header = trace.header.as_ref().expect("a header");
+    assert_eq!(header.mode, "wall");
+    let period = 1_000_000_000 / u64::from(header.hz);
+    let mut names = HashMap::new();
+    let mut lives: HashMap<u32, (u64, u64)> = HashMap::new();
+    let mut walls: HashMap<u32, ThreadWall> = HashMap::new();
+    let trace_end = trace.generations.last().map_or(0, |generation| generation.end_time);
+    for generation in &trace.generations {
+        for sample in &generation.samples {
+            let thread = &generation.threads[sample.thread as usize];
+            let wall = walls.entry(thread.tid).or_default();
+            let ns = u64::from(sample.weight) * period;
+            match sample.state.state {
+                ThreadState::Running => wall.running += ns,
+                ThreadState::Runnable => wall.runnable += ns,
+                ThreadState::Blocked => {
+                    wall.blocked += ns;
+                    *wall.calls.entry(call_name(sample.state.call)).or_default() += ns;
+                }
+            }
+        }
+        for thread in &generation.threads {
+            if !thread.name.is_empty() {
+                names.insert(thread.tid, thread.name.clone());
+            }
+        }
+        for event in &generation.events {
+            let tid = generation.threads[event.thread as usize].tid;
+            let life = lives.entry(tid).or_insert((generation.start_time, trace_end));
+            match event.kind {
+                EventKind::ThreadStart => life.0 = event.time,
+                EventKind::ThreadExit => life.1 = event.time,
+                _ => {}
+            }
+        }
+    }
+    let ns_per_tick = 1_000_000_000 / header.clock_hz.max(1);
+    walls
+        .into_iter()
+        .map(|(tid, mut wall)| {
+            let (start, end) = lives.get(&tid).copied().unwrap_or((0, 0));
+            wall.lifetime = end.saturating_sub(start) * ns_per_tick;
+            (names.get(&tid).cloned().unwrap_or_default(), wall)
+        })
+        .collect()
+}
+
+/// Runs wall_mix compiled with `flags` in wall mode and checks states, calls, stacks and that
+/// no call was interrupted.
+fn check_wall_mix(flags: &[&str], label: &str) {
+    let dir = scratch_dir(&format!("wall-{label}"));
+    let program = compile_c("wall_mix", flags, &dir);
+    let run = run_traced(&program, &[RUN_MS], &[("SIGTRACE_MODE", "wall")], &dir);
+    assert!(run.output.status.success(), "{label}: wall_mix failed: {}", run.stderr);
+    assert_eq!(run.stdout.trim(), "eintr=0 short_sleeps=0", "{label}: a blocking call was interrupted");
+    assert!(run.sigtrace_lines().is_empty(), "{label}: {:?}", run.sigtrace_lines());
+    let trace = run.trace();
+    let walls = wall_by_thread(&trace);
+    let thread = |name: &str| walls.get(name).unwrap_or_else(|| panic!("{label}: no thread {name} in {:?}", walls.keys().collect::<Vec<_>>()));
+
+    // Every thread's states add up to its lifetime (a blocked sample stands for the wall time
+    // since the previous tick: within a tick or two of 10 ms, and 5 points).
+    for name in ["busy", "sleeper", "reader", "waiter", "poller", "raw_reader", "wall_mix"] {
+        let wall = thread(name);
+        let points = wall.points(wall.accounted());
+        assert!((points - 100.0).abs() <= 5.0, "{label}: {name} accounted {points:.1}% of its {} ms: {wall:?}", wall.lifetime / 1_000_000);
+    }
+    // Each in the right state and call.
+    let busy = thread("busy");
+    assert!(busy.points(busy.running + busy.runnable) >= 95.0, "{label}: busy is on a CPU or waiting for one: {busy:?}");
+    // Blocked, but for its wake-ups: the waiter is woken ten times a second and then waits for
+    // a CPU (runnable) on a loaded machine; the others wake rarely.
+    for (name, calls, least_blocked) in [
+        ("sleeper", &["sleep", "nanosleep"][..], 95.0),
+        ("reader", &["read"][..], 95.0),
+        ("waiter", &["pthread_mutex_lock"][..], 85.0),
+        ("poller", &["epoll_wait"][..], 95.0),
+        // Through `syscall(SYS_read, …)`: not interposed, found through /proc.
+        ("raw_reader", &["syscall:read"][..], 95.0),
+        ("wall_mix", &["usleep"][..], 90.0),
+    ] {
+        let wall = thread(name);
+        assert!(wall.points(wall.blocked) >= least_blocked, "{label}: {name} is blocked: {wall:?}");
+        assert!(calls.contains(&wall.main_call()), "{label}: {name} waits in {calls:?}: {wall:?}");
+    }
+
+    // The blocked stacks reach the waiting function, its thread's function and the thread's root.
+    let stacks = folded_stacks(&run.traces[0]);
+    for (function, thread_function) in
+        [("sleep_a_while", "sleeper"), ("read_the_pipe", "reader"), ("wait_for_the_lock", "waiter"), ("poll_for_events", "poller")]
+    {
+        let through: Vec<&Vec<String>> = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == function)).map(|(frames, _)| frames).collect();
+        assert!(!through.is_empty(), "{label}: no stack through {function}");
+        let heaviest = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == function)).max_by_key(|(_, weight)| *weight).map(|(frames, _)| frames);
+        let frames = heaviest.expect("a stack");
+        assert!(frames.iter().any(|f| f == thread_function) && frames.iter().any(|f| f == "start_thread"), "{label}: {function}'s stack: {frames:?}");
+    }
+    let main_stack = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == "main")).max_by_key(|(_, weight)| *weight).map(|(frames, _)| frames);
+    assert!(main_stack.is_some_and(|frames| frames.first().is_some_and(|root| root == "_start")), "{label}: main's stack: {main_stack:?}");
+}
+
+#[test]
+fn every_thread_is_accounted_in_its_state_and_call_with_frame_pointers() {
+    let _alone = alone();
+    check_wall_mix(&["-O2", "-g", "-fno-omit-frame-pointer"], "fp");
+}
+
+#[test]
+fn every_thread_is_accounted_in_its_state_and_call_without_frame_pointers() {
+    let _alone = alone();
+    check_wall_mix(&["-O2", "-g", "-fomit-frame-pointer"], "nofp");
+}
+
+#[test]
+fn cpu_mode_has_no_states_and_wall_mode_needs_no_signal_for_a_sleeping_thread() {
+    let dir = scratch_dir("wall-cpu");
+    let program = compile_c("wall_mix", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["300"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "eintr=0 short_sleeps=0");
+    let trace = run.trace();
+    assert_eq!(trace.header.as_ref().map(|header| header.mode.as_str()), Some("cpu"));
+    let states: Vec<_> =
+        trace.generations.iter().flat_map(|generation| &generation.samples).filter(|sample| sample.state.state != ThreadState::Running).collect();
+    assert!(states.is_empty(), "a cpu trace has running samples only: {:?}", states.first());
+    let sleeper_weight: u64 = trace
+        .generations
+        .iter()
+        .flat_map(|generation| generation.samples.iter().filter(|sample| generation.threads[sample.thread as usize].name == "sleeper"))
+        .map(|sample| u64::from(sample.weight))
+        .sum();
+    assert!(sleeper_weight <= 5, "a sleeping thread has almost no CPU samples: {sleeper_weight}");
+}
