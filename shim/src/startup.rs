@@ -186,6 +186,10 @@ fn command_line() -> Vec<String> {
 extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
+    // Not a sampled thread: its interposed calls (its futex waits, its writes) find no slot at once.
+    if let Some(registry) = Registry::get() {
+        registry.detach_current_thread();
+    }
     let schedule = match CONFIG.get().and_then(|config| config.drain_ms) {
         Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
         None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),

@@ -137,6 +137,8 @@ pub fn register_current_thread() {
             ));
         }
         registry.threads_without_slot.fetch_add(1, Ordering::Relaxed);
+        // Its signals and interposed calls then find "no slot" at once, without a search.
+        registry.detach_current_thread();
         if KEY_READY.load(Ordering::Acquire) {
             // SAFETY: the key was created at start-up; the value is a non-null tag.
             unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, WITHOUT_SLOT as *const c_void) };
