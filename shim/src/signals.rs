@@ -264,8 +264,8 @@ pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut lib
 /// Same contract as libc's `sigwaitinfo`.
 #[no_mangle]
 pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
-    // SAFETY: forwarding the caller's arguments.
-    unsafe { sigtimedwait(set, info, std::ptr::null()) }
+    // SAFETY: forwarding the caller's arguments (the outermost marked call names the wait).
+    crate::blocking::marked_signal_wait(writer::thread_state::call_code("sigwaitinfo"), || unsafe { sigtimedwait(set, info, std::ptr::null()) })
 }
 
 /// Interposed `sigwait`: as glibc's, waits on through `EINTR` and returns an error number.
@@ -274,6 +274,15 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc
 /// Same contract as libc's `sigwait`.
 #[no_mangle]
 pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
+    // SAFETY: as below (the outermost marked call names the wait).
+    crate::blocking::marked_signal_wait(writer::thread_state::call_code("sigwait"), || unsafe { sigwait_through_sigtimedwait(set, signal) })
+}
+
+/// `sigwait` as glibc's: waits on through `EINTR` and returns an error number.
+///
+/// # Safety
+/// Same contract as libc's `sigwait`.
+unsafe fn sigwait_through_sigtimedwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
     loop {
         // SAFETY: forwarding the caller's set.
         let result = unsafe { sigtimedwait(set, std::ptr::null_mut(), std::ptr::null()) };
