@@ -1,13 +1,20 @@
 //! Wall-clock mode: what a thread publishes when it enters a blocking call, for sigtrace's own
 //! thread to sample it without ever signalling it.
 //!
-//! The owning thread is the only writer; the drain thread reads. A sequence number counts the
-//! thread's episodes, four steps each: `4k` outside any interposed call, `4k + 1` while the
-//! entry is being written, `4k + 2` blocked (the fields describe the call), `4k + 4` after the
-//! return. A reader that sees `4k + 2` before and after reading the fields (and the stack above
-//! the call site, which cannot change while the thread stays inside the call) has a consistent
-//! sample; any other second value means the call returned meanwhile, and the sample is
-//! discarded. The rules are those of a seqlock with one writer (crate invariant 2's fences).
+//! The owning thread is the only writer; the drain thread reads. A sequence number guards the
+//! fields as a seqlock with one writer (crate invariant 2's fences): odd while they are being
+//! written, even when they are stable. `call` is non-zero while the thread is inside the call
+//! they describe. A reader that sees the same even number before and after reading the fields
+//! (and the stack above the call site, which cannot change while the thread stays inside the
+//! call) has a consistent sample; any other second value means the call returned meanwhile,
+//! and the sample is discarded.
+//!
+//! Every call is described as it begins, even one made inside another (by a signal handler
+//! that interrupted a blocking call): its return then leaves the thread described as in no call,
+//! and the wall-clock sampler finds the outer call by other means. So a call left without its
+//! return being seen (a `longjmp` out of a handler) is described only until the thread's next
+//! interposed call. A signal handler's call made while the fields are being written describes
+//! nothing.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use unwind::regs::Regs;
@@ -37,18 +44,13 @@ pub struct Blocked {
 }
 
 impl BlockingState {
-    /// Publishes that the calling thread enters `call` with `regs`. Returns false, publishing
-    /// nothing, when it is already inside one (a signal handler's call during a blocking call):
-    /// only the outermost call is described, and only its [`BlockingState::leave`] is made.
+    /// Publishes that the calling thread enters `call` (non-zero) with `regs`. Returns false,
+    /// publishing nothing, when it interrupted its own thread's writing of these fields (a
+    /// signal handler's call): only then must [`BlockingState::leave`] not follow.
     /// Owning thread only (or its signal handlers). Async-signal-safe: plain stores.
     #[inline]
     pub fn enter(&self, call: u32, regs: Regs, now_ns: u64) -> bool {
-        let sequence = self.sequence.load(Ordering::Relaxed);
-        if !sequence.is_multiple_of(4) {
-            return false;
-        }
-        self.sequence.store(sequence + 1, Ordering::Relaxed);
-        fence(Ordering::Release);
+        let Some(sequence) = self.begin_write() else { return false };
         self.call.store(call, Ordering::Relaxed);
         self.since_ns.store(now_ns, Ordering::Relaxed);
         self.pc.store(regs.pc, Ordering::Relaxed);
@@ -62,15 +64,29 @@ impl BlockingState {
     /// Async-signal-safe.
     #[inline]
     pub fn leave(&self) {
-        let sequence = self.sequence.load(Ordering::Relaxed);
+        let Some(sequence) = self.begin_write() else { return };
+        self.call.store(0, Ordering::Relaxed);
         self.sequence.store(sequence + 2, Ordering::Release);
+    }
+
+    /// Makes the sequence odd for a write; `None` when it is odd already (a write of this very
+    /// thread was interrupted by the signal handler that calls this).
+    #[inline]
+    fn begin_write(&self) -> Option<u64> {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        if sequence % 2 == 1 {
+            return None;
+        }
+        self.sequence.store(sequence + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        Some(sequence)
     }
 
     /// The call the thread is blocked in, or `None` when it is in none (or is entering one).
     /// Any thread (the wall-clock sampler).
     pub fn read(&self) -> Option<Blocked> {
         let episode = self.sequence.load(Ordering::Acquire);
-        if episode % 4 != 2 {
+        if episode % 2 == 1 {
             return None;
         }
         let blocked = Blocked {
@@ -79,7 +95,7 @@ impl BlockingState {
             since_ns: self.since_ns.load(Ordering::Relaxed),
             regs: Regs { pc: self.pc.load(Ordering::Relaxed), sp: self.sp.load(Ordering::Relaxed), fp: self.fp.load(Ordering::Relaxed), lr: 0 },
         };
-        self.still_in(episode).then_some(blocked)
+        (self.still_in(episode) && blocked.call != 0).then_some(blocked)
     }
 
     /// True when the thread is still inside the call of `episode`: everything read since
@@ -94,7 +110,8 @@ impl BlockingState {
     /// Not while the owning thread may be inside an interposed call.
     pub fn reset(&self) {
         let sequence = self.sequence.load(Ordering::Relaxed);
-        self.sequence.store(sequence.next_multiple_of(4), Ordering::Release);
+        self.call.store(0, Ordering::Relaxed);
+        self.sequence.store((sequence + 1) & !1, Ordering::Release);
     }
 }
 
@@ -123,13 +140,24 @@ mod tests {
     }
 
     #[test]
-    fn a_nested_call_is_not_described() {
+    fn a_call_inside_another_describes_itself_and_then_no_call() {
         let state = BlockingState::default();
         assert!(state.enter(3, regs(1), 1));
-        assert!(!state.enter(5, regs(2), 2), "a handler's call inside the blocking one");
-        assert_eq!(state.read().map(|blocked| blocked.call), Some(3));
+        assert!(state.enter(5, regs(2), 2), "a handler's call inside the blocking one");
+        assert_eq!(state.read().map(|blocked| blocked.call), Some(5));
+        state.leave();
+        assert_eq!(state.read(), None, "the outer call is found by other means");
         state.leave();
         assert_eq!(state.read(), None);
+    }
+
+    #[test]
+    fn a_call_left_without_its_return_is_replaced_by_the_next() {
+        let state = BlockingState::default();
+        assert!(state.enter(3, regs(1), 1));
+        // longjmp: no leave.
+        assert!(state.enter(4, regs(2), 2));
+        assert_eq!(state.read().map(|blocked| blocked.call), Some(4));
     }
 
     #[test]
