@@ -173,3 +173,20 @@ fn cpu_mode_has_no_states_and_wall_mode_needs_no_signal_for_a_sleeping_thread() 
         .sum();
     assert!(sleeper_weight <= 5, "a sleeping thread has almost no CPU samples: {sleeper_weight}");
 }
+
+#[test]
+fn a_call_left_by_longjmp_stops_counting_as_blocked_once_its_thread_runs() {
+    let dir = scratch_dir("wall-longjmp");
+    let program = compile_c("wall_longjmp", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_MODE", "wall")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "jumped");
+    let walls = wall_by_thread(&run.trace());
+    let main = walls.get("wall_longjmp").expect("the main thread");
+    // Blocked in read for the 300 ms until the alarm, and found running within a check or two
+    // (checks come every 100 ms in the call's first 400 ms).
+    let read_ms = main.calls.get("read").copied().unwrap_or(0) / 1_000_000;
+    assert!((250..=600).contains(&read_ms), "blocked in read for {read_ms} ms: {main:?}");
+    let points = main.points(main.accounted());
+    assert!((points - 100.0).abs() <= 10.0, "accounted {points:.1}% of its life: {main:?}");
+}

@@ -76,7 +76,63 @@ struct WallThread {
     elsewhere: Option<Elsewhere>,
     idle_ticks: u32,
     skip_ticks: u32,
+    /// The check of a long call for a thread that runs in it.
+    stale_check: Option<StaleCheck>,
+    /// An episode found to be left unseen (0: none; episodes are even and start at 2).
+    stale_episode: u64,
 }
+
+impl WallThread {
+    /// True when the thread runs although it is described as inside `blocked`: it left the call
+    /// without its return being seen (a `longjmp` out of a signal handler) and has not made an
+    /// interposed call since. A call older than [`STALE_FIRST_CHECK_NS`] has its thread's CPU
+    /// clock read at gaps of a quarter of its age (from [`STALE_FIRST_CHECK_NS`] up to
+    /// [`STALE_LONGEST_GAP_NS`]: a long idle thread costs a read a second); a thread that ran for
+    /// over half a gap is not in its call, which is then ignored, the thread accounted as
+    /// outside calls.
+    fn runs_in(&mut self, blocked: &Blocked, now_ns: u64) -> bool {
+        if blocked.episode == self.stale_episode {
+            return true;
+        }
+        if now_ns.saturating_sub(blocked.since_ns) < STALE_FIRST_CHECK_NS {
+            return false;
+        }
+        let check = self.stale_check.filter(|check| check.episode == blocked.episode);
+        let Some(check) = check else {
+            self.stale_check =
+                Some(StaleCheck { episode: blocked.episode, at: now_ns, cpu: sigprof::clock::thread_cpu_ns(self.tid), gap: STALE_FIRST_CHECK_NS });
+            return false;
+        };
+        let elapsed = now_ns.saturating_sub(check.at);
+        if elapsed < check.gap {
+            return false;
+        }
+        let cpu = sigprof::clock::thread_cpu_ns(self.tid);
+        if cpu.saturating_sub(check.cpu) > elapsed / 2 {
+            self.stale_episode = blocked.episode;
+            return true;
+        }
+        let gap = (now_ns.saturating_sub(blocked.since_ns) / 4).clamp(STALE_FIRST_CHECK_NS, STALE_LONGEST_GAP_NS);
+        self.stale_check = Some(StaleCheck { at: now_ns, cpu, gap, ..check });
+        false
+    }
+}
+
+/// A check that a thread described as inside a call does not run.
+#[derive(Clone, Copy)]
+struct StaleCheck {
+    episode: u64,
+    /// When the thread's CPU clock was read, and what it read.
+    at: u64,
+    cpu: u64,
+    /// How long until the next read.
+    gap: u64,
+}
+
+/// How old a call must be before its thread's CPU clock is first checked for a call left unseen.
+const STALE_FIRST_CHECK_NS: u64 = 100_000_000;
+/// The longest gap between two such checks.
+const STALE_LONGEST_GAP_NS: u64 = 1_000_000_000;
 
 /// Where a thread outside interposed calls was found waiting.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -179,11 +235,11 @@ impl WallSampler {
             }
             let interval_ns = now_ns.saturating_sub(previous_tick.max(started_ns));
             match slot.blocking.read() {
-                Some(blocked) => {
+                Some(blocked) if !thread.runs_in(&blocked, now_ns) => {
                     thread.blocked_given_ns += interval_ns;
                     self.sample_blocked(index, &blocked, slot, snapshot, now_ns, interval_ns, emit);
                 }
-                None => self.account_outside_calls(index, now_ns, None, snapshot, emit),
+                _ => self.account_outside_calls(index, now_ns, None, snapshot, emit),
             }
         }
         if seen.len() < self.threads.len() {
