@@ -56,6 +56,13 @@
 //!    guaranteed no thread still writes into it (the `writer` crate; the format is in
 //!    FORMAT.md). Otherwise a reader meets a generation with records missing, or a damaged
 //!    chunk before the end of the file.
+//! 10. Wall-clock mode: a thread's [`blocking::BlockingState`] is written only by the thread
+//!     itself (its interposed blocking calls, a few plain stores under a sequence number), and
+//!     read by the drain thread, which MUST check the sequence number again after reading the
+//!     thread's stack and discard what it read if it moved. A blocked thread is never signalled,
+//!     and another thread's stack is read only through `process_vm_readv` (a copy; an unmapped
+//!     page is an error, not a fault). Otherwise sigtrace causes `EINTR` in the program, or the
+//!     drain thread faults on the stack of a thread that exited meanwhile.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
