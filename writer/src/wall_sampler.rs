@@ -31,6 +31,9 @@ use unwind::{Regs, StackBounds, UnwindSnapshot, WalkMethod};
 /// Bytes of a blocked thread's stack copied for a walk (deeper frames are read one word at a
 /// time through the kernel).
 const STACK_COPY_BYTES: usize = 64 * 1024;
+/// The most thread CPU clocks read in one tick (a system call each): with many running threads,
+/// each is read every few ticks instead, which keeps the sampler's cost bounded.
+const MAX_CPU_READS_PER_TICK: usize = 200;
 /// Bytes below the saved stack pointer a CFI rule may read (the x86_64 red zone).
 const RED_ZONE: u64 = 128;
 
@@ -167,6 +170,9 @@ pub struct WallSampler {
     next_tick_ns: u64,
     last_tick_ns: u64,
     threads: HashMap<usize, WallThread>,
+    /// CPU clock reads left in this tick, and where the next tick starts its visit.
+    cpu_reads_left: usize,
+    rotation: usize,
     copy: Vec<u64>,
     cache: Box<DwarfCache>,
     pub counters: WallCounters,
@@ -188,6 +194,8 @@ impl WallSampler {
             next_tick_ns: start_ns + tick_ns,
             last_tick_ns: start_ns,
             threads: HashMap::new(),
+            cpu_reads_left: 0,
+            rotation: 0,
             copy: vec![0; STACK_COPY_BYTES / 8],
             cache: Box::new(DwarfCache::new_in()),
             counters: WallCounters::default(),
@@ -209,7 +217,13 @@ impl WallSampler {
         self.last_tick_ns = now_ns;
         self.next_tick_ns = (self.next_tick_ns + self.tick_ns).max(now_ns + self.tick_ns / 2);
         let mut seen = Vec::new();
-        for slot in registry.live_slots() {
+        self.cpu_reads_left = MAX_CPU_READS_PER_TICK;
+        // Threads are visited from a rotating start, so that when the CPU clock reads of a tick
+        // run out, other threads are read first at the next.
+        let slots: Vec<&sigprof::ThreadSlot> = registry.live_slots().collect();
+        let start = if slots.is_empty() { 0 } else { self.rotation % slots.len() };
+        self.rotation = self.rotation.wrapping_add(MAX_CPU_READS_PER_TICK);
+        for &slot in slots[start..].iter().chain(&slots[..start]) {
             let index = registry.slot_index(slot);
             let tid = slot.tid.load(Ordering::Relaxed);
             if slot.state.load() != SlotState::Active {
@@ -300,9 +314,16 @@ impl WallSampler {
         emit: &mut impl FnMut(WallSample<'_>),
     ) {
         let Some(thread) = self.threads.get_mut(&index) else { return };
-        if thread.skip_ticks > 0 && exit_cpu_ns.is_none() {
-            thread.skip_ticks -= 1;
-            return;
+        if exit_cpu_ns.is_none() {
+            if thread.skip_ticks > 0 {
+                thread.skip_ticks -= 1;
+                return;
+            }
+            // Out of reads for this tick: the thread's account spans to a later one.
+            if self.cpu_reads_left == 0 {
+                return;
+            }
+            self.cpu_reads_left -= 1;
         }
         let cpu_ns = exit_cpu_ns.unwrap_or_else(|| sigprof::clock::thread_cpu_ns(thread.tid));
         if thread.cpu_read_at == 0 || cpu_ns == 0 {
