@@ -190,3 +190,28 @@ fn a_call_left_by_longjmp_stops_counting_as_blocked_once_its_thread_runs() {
     let points = main.points(main.accounted());
     assert!((points - 100.0).abs() <= 10.0, "accounted {points:.1}% of its life: {main:?}");
 }
+
+#[test]
+fn threads_sharing_one_cpu_are_runnable_when_they_do_not_run() {
+    let _alone = alone();
+    let dir = scratch_dir("wall-pinned");
+    let program = compile_c("wall_pinned", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["1000"], &[("SIGTRACE_MODE", "wall")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let walls = wall_by_thread(&run.trace());
+    for name in ["burner_a", "burner_b"] {
+        let wall = walls.get(name).unwrap_or_else(|| panic!("no {name}"));
+        // Two threads on one CPU: each runs at most about half the time (less when others share
+        // that CPU too) and waits for it the rest; together the states cover its life.
+        let (running, runnable) = (wall.points(wall.running), wall.points(wall.runnable));
+        assert!(running <= 65.0 && runnable >= 30.0, "{name}: running {running:.1}%, runnable {runnable:.1}%: {wall:?}");
+        assert!(wall.points(wall.blocked) <= 5.0, "{name} never blocks: {wall:?}");
+        let points = wall.points(wall.accounted());
+        assert!((points - 100.0).abs() <= 5.0, "{name} accounted {points:.1}% of its life: {wall:?}");
+    }
+    // A runnable sample carries the stack the thread last ran in.
+    let stacks = folded_stacks(&run.traces[0]);
+    let burning = weight_through(&stacks, "burn_on_cpu0");
+    let total: u64 = stacks.iter().filter(|(frames, _)| frames.iter().any(|f| f == "burner")).map(|(_, weight)| weight).sum();
+    assert!(burning * 100 >= total * 95, "runnable time lands in burn_on_cpu0: {burning} of {total}");
+}

@@ -1,0 +1,46 @@
+/* Two threads pinned to one CPU (the first the process may use), each burning CPU in
+ * burn_on_cpu0() for argv[1] ms of wall time: each runs about half the time and waits for the
+ * CPU (runnable) the other half. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double run_ms;
+static volatile unsigned long sink;
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+__attribute__((noinline)) static void burn_on_cpu0(double end) {
+    while (now_ms() < end)
+        for (int i = 0; i < 1000; i++) sink += i;
+}
+
+static void *burner(void *arg) {
+    pthread_setname_np(pthread_self(), (const char *)arg);
+    cpu_set_t allowed, one;
+    int first = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        while (first < CPU_SETSIZE - 1 && !CPU_ISSET(first, &allowed)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) perror("sched_setaffinity");
+    burn_on_cpu0(now_ms() + run_ms);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    run_ms = argc > 1 ? atof(argv[1]) : 1000;
+    pthread_t threads[2];
+    pthread_create(&threads[0], NULL, burner, "burner_a");
+    pthread_create(&threads[1], NULL, burner, "burner_b");
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    puts("done");
+    return 0;
+}
