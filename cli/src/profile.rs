@@ -279,13 +279,14 @@ pub struct ProfileEvent {
 pub struct Profile {
     /// Distinct symbolised frames (a function at a source line, when lines are known).
     pub frames: Vec<FrameName>,
-    /// Distinct (module, address) pairs with their frames.
+    /// Distinct (module, address) pairs with their frames, and one location per state frame.
     pub locations: Vec<Location>,
     pub mappings: Vec<Mapping>,
     /// Distinct stacks of indices into `frames` (as `u64`), LEAF FIRST, sharing their outer
     /// frames in a prefix tree; an address with inline frames contributes them innermost first,
     /// then the function that holds it. Never empty: a sample recorded without frames gets the
-    /// single frame `[no frames]`.
+    /// single frame `[no frames]`. A waiting sample of a `wall` trace has the frame naming its
+    /// state as its leaf ([`state_frame`]), in a location of its own (no mapping, address 0).
     pub stacks: StackTable,
     /// The same stacks (same ids) as indices into `locations`, leaf first: one entry per
     /// address. Stack ids are distinct here; two ids may have the same frames in `stacks`.

@@ -167,19 +167,17 @@ fn info_gives_each_threads_wall_time_by_state_and_it_covers_the_threads_life() {
         for (total, part) in sum.iter_mut().zip([wall, running, runnable, blocked]) {
             *total += part;
         }
-        // No time is counted twice: at most a tick over its life at either end.
+        // Every thread's life is accounted for, running, waiting for a CPU or blocked, and no
+        // time twice: within a tick at either end (and 1% for a drain thread late under load).
         let (name, lifetime) = &recorded.lifetimes[&field(thread, "tid")];
-        assert!(wall <= lifetime + 2 * TICK_NS, "{name}: wall {wall} ns in a life of {lifetime} ns");
+        assert!(wall <= lifetime + 2 * TICK_NS && wall + 2 * TICK_NS + lifetime / 100 >= *lifetime, "{name}: wall {wall} ns in a life of {lifetime} ns");
     }
     assert_eq!(sum, ["wall_ns", "running_ns", "runnable_ns", "blocked_ns"].map(|key| field(info, key)), "the file's totals are the threads'");
 
-    // The threads that wait all the time are seen all the time, within a tick at either end.
-    for name in ["sleeper", "reader", "poller"] {
+    // The threads that wait all the time are blocked all the time.
+    for name in ["sleeper", "reader", "poller", "raw_reader"] {
         let thread = thread(recorded, name);
-        let (_, lifetime) = recorded.lifetimes[&field(thread, "tid")];
-        let wall = field(thread, "wall_ns");
-        assert!(wall + 2 * TICK_NS + lifetime / 100 >= lifetime, "{name}: wall {wall} ns in a life of {lifetime} ns");
-        assert!(field(thread, "blocked_ns") as f64 >= 0.98 * wall as f64, "{name} is blocked: {thread}");
+        assert!(field(thread, "blocked_ns") as f64 >= 0.98 * field(thread, "wall_ns") as f64, "{name} is blocked: {thread}");
     }
     // The busy thread runs: its wall time is CPU time, captured as in cpu mode.
     let busy = thread(recorded, "busy");
@@ -218,6 +216,8 @@ fn report_by_call_names_each_blocking_call_and_where_it_was_made() {
         assert!((share - seconds / wall_s * 100.0).abs() < 0.1, "{call}'s share is of all the wall time: {text}");
     }
     assert!(rows.contains_key("sleep") || rows.contains_key("nanosleep"), "{text}");
+    // A read through syscall(2), which sigtrace does not interpose, is named from /proc.
+    assert!(rows.get("syscall:read").is_some_and(|row| row.0 >= 0.5 * RUN_MS as f64 / 1e3), "{text}");
     let sleeping: f64 = ["sleep", "nanosleep"].iter().filter_map(|call| rows.get(*call)).map(|row| row.0).sum();
     assert!(sleeping >= RUN_MS as f64 / 1e3, "the sleeper sleeps all the run: {text}");
 }

@@ -30,7 +30,7 @@ pub(crate) struct Unit {
     pub name: &'static str,
     /// Displayed units per count (inferno's `factor`).
     pub factor: f64,
-    /// The raw value of a line (CPU ns or sample records).
+    /// The raw value of a line (ns of time, or sample records).
     pub of: fn(&Counts) -> u64,
     /// Raw values per count.
     pub divisor: u64,
