@@ -7,9 +7,9 @@ use std::path::Path;
 
 use inferno::differential;
 
-use crate::export::flamegraph::{base_options, command_line, cpu_time, draw, inferno_input, Unit};
+use crate::export::flamegraph::{base_options, command_line, draw, inferno_input, time_text, Unit};
 use crate::export::folded::{folded_lines, Grouping};
-use crate::profile::{load_profile, Profile, ProfileOptions};
+use crate::profile::{load_profile, Profile, ProfileOptions, TimeKind};
 use crate::report::function_rows;
 use crate::symbols::Symbolizer;
 
@@ -79,9 +79,15 @@ pub fn share_changes(base: &Profile, new: &Profile) -> Vec<ShareChange> {
     changes
 }
 
-/// One line describing a side: its command, samples and CPU time.
+/// One line describing a side: its command, samples and time (CPU, or wall in a `wall` trace).
 fn side_line(label: &str, profile: &Profile) -> String {
-    format!("{label} {} — {} samples, {} of CPU", command_line(profile, 80), profile.total_samples(), cpu_time(profile.total_cpu_ns()))
+    format!(
+        "{label} {} — {} samples, {} of {}",
+        command_line(profile, 80),
+        profile.total_samples(),
+        time_text(profile.total_time_ns()),
+        profile.time_kind().noun()
+    )
 }
 
 /// The table of the `top` largest changes.
@@ -116,7 +122,8 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
     let new_lines = folded_lines(new, Grouping::default());
     // Counted in µs, not ns shown as µs: inferno divides a frame's change by the total
     // *scaled* by its factor, so the change in percent is right only with a factor of 1.
-    let unit = Unit::for_lines(base_lines.iter().chain(&new_lines), 1000);
+    let kind = if base.time_kind() == new.time_kind() { new.time_kind() } else { TimeKind::Mixed };
+    let unit = Unit::for_lines(base_lines.iter().chain(&new_lines), 1000, kind);
     let (base_input, new_input) = (inferno_input(&base_lines, &unit), inferno_input(&new_lines, &unit));
     let mut both = Vec::new();
     let options = differential::Options { normalize: true, strip_hex: false };
@@ -125,11 +132,13 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
     }
     let title = format!("sigtrace diff: {} → {}", command_line(base, 60), command_line(new, 60));
     let subtitle = format!(
-        "width: new ({} samples, {} of CPU); colour: change in share since base ({} samples, {} of CPU), red grew, blue shrank",
+        "width: new ({} samples, {} of {}); colour: change in share since base ({} samples, {} of {}), red grew, blue shrank",
         new.total_samples(),
-        cpu_time(new.total_cpu_ns()),
+        time_text(new.total_time_ns()),
+        new.time_kind().noun(),
         base.total_samples(),
-        cpu_time(base.total_cpu_ns())
+        time_text(base.total_time_ns()),
+        base.time_kind().noun()
     );
     let mut options = base_options(title, subtitle, &unit);
     draw(&mut options, &String::from_utf8_lossy(&both))

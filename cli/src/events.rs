@@ -170,7 +170,7 @@ const NO_REGION: &str = "\0";
 
 /// Runs `sigtrace events`; returns the exit code.
 pub fn run(files: &[PathBuf], filter: &EventFilter, as_json: bool) -> i32 {
-    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region: Some(NO_REGION), keep_samples: false });
+    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region: Some(NO_REGION), ..ProfileOptions::default() });
     if profile.processes.is_empty() {
         return 1;
     }

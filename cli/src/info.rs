@@ -1,5 +1,5 @@
 //! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture
-//! ratio, stacks unwound to the root).
+//! ratio, stacks unwound to the root); for a `wall` trace, also each thread's wall time by state.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::profile::{open_trace, ticks_to_ns, LoadError, LoadedTrace};
+use crate::profile::{is_wall_header, open_trace, period_ns, ticks_to_ns, LoadError, LoadedTrace};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
 use writer::format::{counters, walk};
+use writer::thread_state::ThreadState;
 
 /// One thread's totals over all generations of a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct ThreadTotals {
     pub name: String,
     pub samples: u64,
     pub weight: u64,
+    /// The weight of its samples in each state (indexed by `ThreadState as usize`).
+    pub state_weights: [u64; 3],
     /// The largest CPU time the thread was seen with, ns.
     pub cpu_ns: u64,
     pub dropped: u64,
@@ -32,6 +35,15 @@ pub struct TraceSummary {
     pub samples: u64,
     /// Sum of the samples' weights (sampling periods they stand for).
     pub weight: u64,
+    /// Sample records in each state (indexed by `ThreadState as usize`; all running in a `cpu` trace).
+    pub state_samples: [u64; 3],
+    /// Weight in each state (indexed by `ThreadState as usize`).
+    pub state_weights: [u64; 3],
+    /// A `wall` trace: weights add up to each thread's wall time, and only running samples
+    /// measure CPU time (capture ratio, effective rate).
+    pub wall: bool,
+    /// ns of one sampling period (1e9 / hz).
+    pub period_ns: u64,
     /// Threads' drop counts plus the `dropped.no_slot` counter.
     pub dropped: u64,
     /// The last generation's CPU time of the process, ns.
@@ -42,7 +54,8 @@ pub struct TraceSummary {
     pub counters: BTreeMap<String, u64>,
     /// Per distinct tid, in order of first appearance.
     pub threads: Vec<ThreadTotals>,
-    /// `weight / (cpu_ns × hz / 1e9)`: the share of the CPU time that samples account for.
+    /// `weight / (cpu_ns × hz / 1e9)`: the share of the CPU time that samples account for
+    /// (in a `wall` trace, the weight of the running samples).
     pub capture_ratio: Option<f64>,
     /// Sample records per CPU second; `None` without CPU time.
     pub effective_rate: Option<EffectiveRate>,
@@ -121,11 +134,16 @@ impl TraceSummary {
             })
             .collect();
         for sample in &generation.samples {
+            let state = sample.state.state as usize;
             self.samples += 1;
             self.weight = self.weight.saturating_add(sample.weight.into());
+            self.state_samples[state] += 1;
+            self.state_weights[state] = self.state_weights[state].saturating_add(sample.weight.into());
             if let Some(&index) = local.get(sample.thread as usize) {
-                self.threads[index].samples += 1;
-                self.threads[index].weight = self.threads[index].weight.saturating_add(sample.weight.into());
+                let thread = &mut self.threads[index];
+                thread.samples += 1;
+                thread.weight = thread.weight.saturating_add(sample.weight.into());
+                thread.state_weights[state] = thread.state_weights[state].saturating_add(sample.weight.into());
             }
         }
         for (name, value) in &generation.counters {
@@ -145,13 +163,32 @@ impl TraceSummary {
         if self.generations > 0 {
             self.duration_ns = ticks_to_ns(header, self.end_time).saturating_sub(header.start_clock_ns);
         }
+        self.wall = is_wall_header(header);
+        self.period_ns = period_ns(header.hz);
         let expected = self.cpu_ns as f64 * f64::from(header.hz) / 1e9;
-        self.capture_ratio = (expected > 0.0).then(|| self.weight as f64 / expected);
+        let cpu_weight = self.cpu_weight();
+        self.capture_ratio = (expected > 0.0).then(|| cpu_weight as f64 / expected);
         // Per thread: records over the CPU time of the threads they were taken on (the process
         // figure when no thread carries one).
         let thread_cpu_ns = self.threads.iter().map(|thread| thread.cpu_ns).fold(0u64, u64::saturating_add);
         let rate_cpu_ns = if thread_cpu_ns > 0 { thread_cpu_ns } else { self.cpu_ns };
-        self.effective_rate = EffectiveRate::of(self.samples, rate_cpu_ns, header.hz, &header.timer);
+        let cpu_records = if self.wall { self.state_samples[ThreadState::Running as usize] } else { self.samples };
+        self.effective_rate = EffectiveRate::of(cpu_records, rate_cpu_ns, header.hz, &header.timer);
+    }
+
+    /// The weight that measures CPU time: every sample's in a `cpu` trace, the running
+    /// samples' in a `wall` trace.
+    pub fn cpu_weight(&self) -> u64 {
+        if self.wall {
+            self.state_weights[ThreadState::Running as usize]
+        } else {
+            self.weight
+        }
+    }
+
+    /// The wall time a `wall` trace's samples stand for in each state, ns (indexed by `ThreadState as usize`).
+    pub fn state_ns(&self) -> [u64; 3] {
+        self.state_weights.map(|weight| weight.saturating_mul(self.period_ns))
     }
 
     /// How many events of each kind the trace holds, in a fixed order, with their names.
@@ -164,9 +201,9 @@ impl TraceSummary {
         self.counters.iter().filter(|(name, _)| name.starts_with(walk::END_COUNTER_PREFIX)).map(|(_, v)| *v).fold(0u64, |a, v| a.saturating_add(v))
     }
 
-    /// The one-line summary `record` prints per file.
+    /// The one-line summary `record` prints per file (a `wall` trace's with its wall time by state).
     pub fn one_line(&self) -> String {
-        format!(
+        let line = format!(
             "{} samples (weight {}) over {:.2} s, {} threads, {} dropped, {} of CPU time × Hz",
             self.samples,
             self.weight,
@@ -174,7 +211,12 @@ impl TraceSummary {
             self.threads.len(),
             self.dropped,
             percent(self.capture_ratio)
-        )
+        );
+        if self.wall {
+            format!("{line}; wall time {}", state_split(self.state_ns()))
+        } else {
+            line
+        }
     }
 }
 
@@ -188,6 +230,25 @@ pub fn percent(ratio: Option<f64>) -> String {
 
 fn seconds(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// `7.512 s: running 1.502 s (20.0%), runnable 0.010 s (0.1%), blocked 6.000 s (79.9%)`.
+fn state_split(state_ns: [u64; 3]) -> String {
+    let all = state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns));
+    let parts: Vec<String> = ThreadState::ALL
+        .iter()
+        .map(|&state| format!("{} {} ({:.1}%)", state.name(), seconds(state_ns[state as usize]), share(state_ns[state as usize], all)))
+        .collect();
+    format!("{}: {}", seconds(all), parts.join(", "))
+}
+
+/// `part` in percent of `whole` (0 when `whole` is).
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }
 
 /// Quotes an argument for display when the shell would need it.
@@ -225,7 +286,12 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     rows.push(("events".into(), summary.event_counts().iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
     rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
     rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
-    rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    if summary.wall {
+        rows.push(("wall time".into(), state_split(summary.state_ns())));
+        rows.push(("capture ratio".into(), format!("{} (running weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    } else {
+        rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    }
     if let Some(rate) = summary.effective_rate.filter(|rate| rate.tick_limited) {
         rows.push(("effective rate".into(), format!("{:.0} Hz (tick-limited)", rate.hz)));
     }
@@ -252,6 +318,25 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
                 seconds(thread.cpu_ns),
                 thread.dropped
             );
+        }
+        if summary.wall {
+            let _ = writeln!(out, "wall time by state:");
+            let _ = writeln!(out, "  {:>8}  {:<16} {:>9}  {:>16}  {:>16}  {:>16}", "tid", "name", "wall", "running", "runnable", "blocked");
+            for thread in &summary.threads {
+                let state_ns = thread.state_weights.map(|weight| weight.saturating_mul(summary.period_ns));
+                let wall_ns = state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns));
+                let part = |ns: u64| format!("{} {:>5.1}%", seconds(ns), share(ns, wall_ns));
+                let _ = writeln!(
+                    out,
+                    "  {:>8}  {:<16} {:>9}  {:>16}  {:>16}  {:>16}",
+                    thread.tid,
+                    thread.name,
+                    seconds(wall_ns),
+                    part(state_ns[0]),
+                    part(state_ns[1]),
+                    part(state_ns[2])
+                );
+            }
         }
     }
     out
@@ -306,7 +391,13 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     let per_thread: Vec<Value> = summary
         .threads
         .iter()
-        .map(|t| json!({ "tid": t.tid, "name": t.name, "samples": t.samples, "weight": t.weight, "cpu_ns": t.cpu_ns, "dropped": t.dropped }))
+        .map(|t| {
+            let mut thread = json!({ "tid": t.tid, "name": t.name, "samples": t.samples, "weight": t.weight, "cpu_ns": t.cpu_ns, "dropped": t.dropped });
+            if summary.wall {
+                add_state_fields(&mut thread, t.state_weights.map(|weight| weight.saturating_mul(summary.period_ns)));
+            }
+            thread
+        })
         .collect();
     let mut object = json!({
         "file": loaded.path.display().to_string(),
@@ -321,9 +412,10 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "threads": summary.threads.len(),
         "samples": summary.samples,
         "weight": summary.weight,
-        // The CPU time the samples stand for (weight × period), as every export counts it.
-        "period_ns": crate::profile::period_ns(header.hz),
-        "sampled_cpu_ns": summary.weight.saturating_mul(crate::profile::period_ns(header.hz)),
+        // The CPU time the samples stand for (weight × period, of the running samples in a
+        // wall trace), as every export counts it.
+        "period_ns": period_ns(header.hz),
+        "sampled_cpu_ns": summary.cpu_weight().saturating_mul(period_ns(header.hz)),
         "dropped": summary.dropped,
         "truncated_bytes": loaded.trace.ignored_bytes,
         "stopped_because": loaded.trace.stopped_because.as_ref().map(ToString::to_string),
@@ -342,10 +434,23 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         "counters": summary.counters,
         "per_thread": per_thread,
     });
+    if summary.wall {
+        add_state_fields(&mut object, summary.state_ns());
+    }
     if let Value::Object(fields) = &mut object {
         fields.extend(unwinding.json_fields());
     }
     object
+}
+
+/// `wall_ns` and `running_ns`, `runnable_ns`, `blocked_ns` (a `wall` trace's time by state) into `object`.
+fn add_state_fields(object: &mut Value, state_ns: [u64; 3]) {
+    if let Value::Object(fields) = object {
+        fields.insert("wall_ns".into(), json!(state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns))));
+        for state in ThreadState::ALL {
+            fields.insert(format!("{}_ns", state.name()), json!(state_ns[state as usize]));
+        }
+    }
 }
 
 /// Reads the file at `path` generation by generation (one in memory at a time) into its

@@ -28,8 +28,9 @@ use clap::ValueEnum;
 use crate::profile::{LoadedTrace, Profile};
 use crate::symbols::Symbolizer;
 
-/// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, and with
-/// `--region` of the first region the trace names), `events` (text and `--json`) and `export`
+/// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, with
+/// `--by-call`, with `--state blocked`, and with `--region` of the first region the trace
+/// names), `events` (text and `--json`) and `export`
 /// in every format print for a trace file holding `bytes`, in that order; `Err` with the message
 /// `sigtrace` prints when the bytes are not a trace. `symbolizer` is reused so that callers can keep its module cache.
 pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
@@ -39,13 +40,16 @@ pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Resu
     let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];
     let traces: Vec<LoadedTrace> = vec![loaded];
     // With its samples, for the exporters that draw timelines.
-    let profile = Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: None, keep_samples: true });
+    let profile = Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { keep_samples: true, ..Default::default() });
     outputs.push(report::render(&profile, 20, true, false));
     outputs.push(report::render(&profile, 20, false, true));
+    outputs.push(report::render_by_call(&profile, 20, false));
+    let blocked = profile::ProfileOptions { state: Some(writer::thread_state::ThreadState::Blocked), ..Default::default() };
+    outputs.push(report::render(&Profile::build_with(&traces, symbolizer, &blocked), 20, false, false));
     let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == writer::EventKind::RegionBegin).map(|e| e.text.clone());
     if let Some(region) = region {
         outputs.push(report::render(
-            &Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: Some(&region), keep_samples: true }),
+            &Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: Some(&region), keep_samples: true, ..Default::default() }),
             20,
             false,
             false,

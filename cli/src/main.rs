@@ -29,6 +29,13 @@ enum Commands {
         /// The sampling source.
         #[arg(long, value_enum, value_name = "T")]
         timer: Option<record::Timer>,
+        /// What is sampled: cpu, the threads' CPU time; wall, also the wall time of threads
+        /// waiting for a CPU or blocked in a call (SIGTRACE_MODE; default cpu).
+        #[arg(long, value_enum, value_name = "MODE")]
+        mode: Option<record::Mode>,
+        /// Wall mode: ticks per second at which waiting threads are sampled (1–1000; default 100; SIGTRACE_WALL_HZ).
+        #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        wall_hz: Option<u32>,
         /// The command to run and its arguments.
         #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<OsString>,
@@ -55,6 +62,13 @@ enum Commands {
         /// Only samples taken inside the region NAME (`sigtrace_region_begin`).
         #[arg(long, value_name = "NAME")]
         region: Option<String>,
+        /// Only samples of threads in this state (wall traces; a cpu trace's are all running).
+        #[arg(long, value_enum, value_name = "STATE", conflicts_with = "by_call")]
+        state: Option<report::StateFilter>,
+        /// The calls threads were blocked in (wall traces): wall time, share, samples, and the
+        /// function that made the call most.
+        #[arg(long, conflicts_with = "lines")]
+        by_call: bool,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -111,9 +125,12 @@ enum Commands {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Commands::Record { output, hz, timer, command } => record::run(&record::RecordOptions { output, hz, timer, command }),
+        Commands::Record { output, hz, timer, mode, wall_hz, command } => record::run(&record::RecordOptions { output, hz, timer, mode, wall_hz, command }),
         Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { region, top, threads, lines, files } => report::run(&files, top, threads, lines, region.as_deref()),
+        Commands::Report { region, top, threads, lines, state, by_call, files } => {
+            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into) };
+            report::run(&files, &options)
+        }
         Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
         Commands::Export { format, output, per_thread, per_process, icicle, files } => {
             let options = export::ExportOptions { grouping: export::folded::Grouping { per_process, per_thread }, icicle };

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use writer::thread_state::{call_name, SampleState, ThreadState};
 use writer::{EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
 
 use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
@@ -92,8 +93,10 @@ pub struct ProcessInfo {
     /// Sampling settings, from the header.
     pub hz: u32,
     pub timer: String,
+    /// `cpu` or `wall` (see [`ProcessInfo::is_wall`]).
     pub mode: String,
-    /// CPU time one unit of sample weight (one period) stands for: 1e9 / hz, ns (0 when hz is 0).
+    /// Time one unit of sample weight (one period) stands for: 1e9 / hz, ns (0 when hz is 0).
+    /// CPU time for a running sample, wall time for a runnable or blocked one.
     pub period_ns: u64,
     /// When tracing began, Unix ns.
     pub start_unix_ns: u64,
@@ -120,6 +123,12 @@ impl ProcessInfo {
         }
     }
 
+    /// Whether the trace was recorded in wall-clock mode (header mode `wall`): its samples carry
+    /// thread states, and its weights add up to every thread's wall time.
+    pub fn is_wall(&self) -> bool {
+        self.mode == WALL_MODE
+    }
+
     /// The command line as one string (the executable's path when the header has no arguments).
     pub fn command_line(&self) -> String {
         if self.args.is_empty() {
@@ -130,7 +139,15 @@ impl ProcessInfo {
     }
 }
 
-/// CPU ns of one sampling period at `hz` (0 when `hz` is 0).
+/// The header's `mode` of a wall-clock trace.
+pub const WALL_MODE: &str = "wall";
+
+/// Whether a trace with `header` was recorded in wall-clock mode.
+pub fn is_wall_header(header: &Header) -> bool {
+    header.mode == WALL_MODE
+}
+
+/// ns of one sampling period at `hz` (0 when `hz` is 0).
 pub fn period_ns(hz: u32) -> u64 {
     1_000_000_000u64.checked_div(u64::from(hz)).unwrap_or(0)
 }
@@ -176,23 +193,71 @@ pub struct ProfileSample {
     pub stack: u32,
     /// Sampling periods the sample stands for.
     pub weight: u64,
-    /// CPU time the sample stands for: `weight` × its process's `period_ns`.
-    pub cpu_ns: u64,
+    /// The time the sample stands for, `weight` × its process's `period_ns`: CPU time for a
+    /// running sample (every sample of a `cpu` trace), wall time up to `unix_ns` for a
+    /// runnable or blocked one.
+    pub time_ns: u64,
+    /// The thread's state (running in a `cpu` trace, whatever its file says).
+    pub state: SampleState,
 }
 
-/// The samples of one (thread, stack), summed.
+impl ProfileSample {
+    /// The CPU time the sample stands for: `time_ns` when it is a running sample, else 0.
+    pub fn cpu_ns(&self) -> u64 {
+        if self.state.state == ThreadState::Running {
+            self.time_ns
+        } else {
+            0
+        }
+    }
+}
+
+/// The samples of one (thread, stack, state), summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StackTotal {
     /// Index into `Profile::threads`.
     pub thread: u32,
     /// Stack id.
     pub stack: u32,
+    /// The state of these samples (with its call: one total per blocking call).
+    pub state: SampleState,
     /// Sample records.
     pub samples: u64,
     /// Sampling periods.
     pub weight: u64,
-    /// CPU time, ns.
-    pub cpu_ns: u64,
+    /// The time they stand for, ns: CPU time when `state` is running, else wall time
+    /// ([`ProfileSample::time_ns`]).
+    pub time_ns: u64,
+}
+
+/// Samples, weight and time of the samples of one state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateTotal {
+    pub samples: u64,
+    pub weight: u64,
+    pub time_ns: u64,
+}
+
+/// What the time of a profile's samples measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeKind {
+    /// CPU time: every trace is a `cpu` trace.
+    Cpu,
+    /// Wall time: every trace is a `wall` trace (a running sample's CPU time is wall time on a CPU).
+    Wall,
+    /// `cpu` and `wall` traces merged: CPU time of the first, wall time of the others.
+    Mixed,
+}
+
+impl TimeKind {
+    /// How the time is named after an amount: `1.5 s of CPU`, `of wall time`, `of CPU and wall time`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            TimeKind::Cpu => "CPU",
+            TimeKind::Wall => "wall time",
+            TimeKind::Mixed => "CPU and wall time",
+        }
+    }
 }
 
 /// A thread start or exit, log message or region boundary.
@@ -214,13 +279,14 @@ pub struct ProfileEvent {
 pub struct Profile {
     /// Distinct symbolised frames (a function at a source line, when lines are known).
     pub frames: Vec<FrameName>,
-    /// Distinct (module, address) pairs with their frames.
+    /// Distinct (module, address) pairs with their frames, and one location per state frame.
     pub locations: Vec<Location>,
     pub mappings: Vec<Mapping>,
     /// Distinct stacks of indices into `frames` (as `u64`), LEAF FIRST, sharing their outer
     /// frames in a prefix tree; an address with inline frames contributes them innermost first,
     /// then the function that holds it. Never empty: a sample recorded without frames gets the
-    /// single frame `[no frames]`.
+    /// single frame `[no frames]`. A waiting sample of a `wall` trace has the frame naming its
+    /// state as its leaf ([`state_frame`]), in a location of its own (no mapping, address 0).
     pub stacks: StackTable,
     /// The same stacks (same ids) as indices into `locations`, leaf first: one entry per
     /// address. Stack ids are distinct here; two ids may have the same frames in `stacks`.
@@ -228,8 +294,13 @@ pub struct Profile {
     pub threads: Vec<ThreadInfo>,
     /// One per trace file, in the order the files were given.
     pub processes: Vec<ProcessInfo>,
-    /// Samples summed per (thread, stack), sorted by (thread, stack). Always filled.
+    /// Samples summed per (thread, stack, state), sorted by (thread, stack, state). Always filled.
     pub totals: Vec<StackTotal>,
+    /// The samples of each state (indexed by `ThreadState as usize`) that the region filter
+    /// kept, before the state filter: what a filtered view is a share of.
+    pub by_state: [StateTotal; 3],
+    /// The state filter it was built with ([`ProfileOptions::state`]).
+    pub state_filter: Option<ThreadState>,
     /// Every sample record, in file order (time order within a file). Only filled when built
     /// with [`ProfileOptions::keep_samples`]: aggregate views use `totals`, whose memory
     /// follows distinct stacks instead of samples.
@@ -241,6 +312,29 @@ pub struct Profile {
 /// The frame given to samples that were recorded without any.
 pub const NO_FRAMES: &str = "[no frames]";
 
+/// The frame a sample of a `wall` trace gets below its leaf when its thread was not running:
+/// `[runnable]`, or `[blocked: CALL]` with the call's name (`writer::thread_state::call_name`:
+/// `[blocked: read]`, `[blocked: pthread_mutex_lock]`, `[blocked: syscall:futex]`,
+/// `[blocked: unknown]`). `None` for a running sample, which keeps its stack as it is. Samples
+/// of a `cpu` trace never get one.
+pub fn state_frame(state: SampleState) -> Option<String> {
+    match state.state {
+        ThreadState::Running => None,
+        ThreadState::Runnable => Some(RUNNABLE_FRAME.to_string()),
+        ThreadState::Blocked => Some(format!("{BLOCKED_FRAME_PREFIX}{}]", call_name(state.call))),
+    }
+}
+
+/// Whether `function` is the name of a frame [`state_frame`] gives.
+pub fn is_state_frame(function: &str) -> bool {
+    function == RUNNABLE_FRAME || (function.starts_with(BLOCKED_FRAME_PREFIX) && function.ends_with(']'))
+}
+
+/// The frame of runnable samples ([`state_frame`]).
+pub const RUNNABLE_FRAME: &str = "[runnable]";
+/// How the frame of blocked samples begins ([`state_frame`]).
+pub const BLOCKED_FRAME_PREFIX: &str = "[blocked: ";
+
 /// What [`Profile::build_with`] and [`load_profile`] keep.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProfileOptions<'a> {
@@ -249,6 +343,8 @@ pub struct ProfileOptions<'a> {
     pub region: Option<&'a str>,
     /// Keep every sample in `Profile::samples` (timelines need them).
     pub keep_samples: bool,
+    /// Only samples of this state (in a `cpu` trace every sample is a running one).
+    pub state: Option<ThreadState>,
 }
 
 impl Profile {
@@ -279,9 +375,24 @@ impl Profile {
         self.totals.iter().map(|t| t.samples).fold(0, u64::saturating_add)
     }
 
-    /// CPU time the samples stand for, ns.
-    pub fn total_cpu_ns(&self) -> u64 {
-        self.totals.iter().map(|t| t.cpu_ns).fold(0, u64::saturating_add)
+    /// The time the samples stand for, ns (CPU time of running samples, wall time of the others).
+    pub fn total_time_ns(&self) -> u64 {
+        self.totals.iter().map(|t| t.time_ns).fold(0, u64::saturating_add)
+    }
+
+    /// What the samples' time measures, from the modes of the traces.
+    pub fn time_kind(&self) -> TimeKind {
+        let wall = self.processes.iter().filter(|process| process.is_wall()).count();
+        match wall {
+            0 => TimeKind::Cpu,
+            n if n == self.processes.len() => TimeKind::Wall,
+            _ => TimeKind::Mixed,
+        }
+    }
+
+    /// Whether any trace is a `wall` trace: its samples have states and its time is wall time.
+    pub fn has_wall(&self) -> bool {
+        self.processes.iter().any(ProcessInfo::is_wall)
     }
 
     /// The names of the regions any thread entered, sorted, each once.
@@ -382,10 +493,14 @@ struct Builder {
     /// Leaf node in `profile.location_stacks` → stack id.
     stack_ids: HashMap<u32, u32>,
     thread_ids: HashMap<(u32, u32), u32>,
-    /// (thread, stack) → index into `profile.totals`.
-    total_ids: HashMap<(u32, u32), u32>,
+    /// (thread, stack, state) → index into `profile.totals`.
+    total_ids: HashMap<(u32, u32, SampleState), u32>,
+    /// The location of each state frame ([`state_frame`]), by its name.
+    state_locations: HashMap<String, u32>,
     /// Only samples inside this region are kept.
     region: Option<String>,
+    /// Only samples of this state are kept.
+    state: Option<ThreadState>,
     keep_samples: bool,
     /// The open regions of each thread (index into `profile.threads`), innermost last.
     open_regions: HashMap<u32, Vec<String>>,
@@ -401,7 +516,9 @@ impl Builder {
             stack_ids: HashMap::new(),
             thread_ids: HashMap::new(),
             total_ids: HashMap::new(),
+            state_locations: HashMap::new(),
             region: options.region.map(str::to_string),
+            state: options.state,
             keep_samples: options.keep_samples,
             open_regions: HashMap::new(),
         }
@@ -413,7 +530,8 @@ impl Builder {
     }
 
     fn finish(mut self) -> Profile {
-        self.profile.totals.sort_by_key(|t| (t.thread, t.stack));
+        self.profile.state_filter = self.state;
+        self.profile.totals.sort_by_key(|t| (t.thread, t.stack, t.state));
         // Stable: events of one time keep their file order (a region's end after its begin).
         self.profile.events.sort_by_key(|e| e.unix_ns);
         self.profile
@@ -424,13 +542,14 @@ impl Builder {
         let info = &mut self.profile.processes[process as usize];
         info.end_unix_ns = info.end_unix_ns.max(unix_ns(generation.end_time));
         let period_ns = info.period_ns;
+        let wall = info.is_wall();
 
         let modules = ModuleMap::new(&generation.modules);
         // (avma, is return address) → location id, for this generation's module table only.
         let mut address_locations: HashMap<(u64, bool), u32> = HashMap::new();
-        // Trace stack id → profile stack id, for the stacks samples use (a map, not a table of
-        // every stack: a node of 4 bytes can end 256 stacks).
-        let mut stack_map: HashMap<u32, u32> = HashMap::new();
+        // (trace stack id, location of its state frame or u32::MAX) → profile stack id, for the
+        // stacks samples use (a map, not a table of every stack: a node of 4 bytes can end 256 stacks).
+        let mut stack_map: HashMap<(u32, u32), u32> = HashMap::new();
         // Node of the trace's stack tree → its place in the profile's trees when it is a caller
         // (its address a return address): each node is symbolised once, so the work and memory
         // follow the tree, not the frames of every stack. `Some(None)`: the stack is cut there.
@@ -451,7 +570,20 @@ impl Builder {
                     continue;
                 }
             }
-            let stack = match stack_map.get(&sample.stack) {
+            let weight = u64::from(sample.weight);
+            let time_ns = weight.saturating_mul(period_ns);
+            // Every sample of a cpu trace is a running one, whatever a damaged file says.
+            let state = if wall { sample.state } else { SampleState::RUNNING };
+            let by_state = &mut self.profile.by_state[state.state as usize];
+            by_state.samples += 1;
+            by_state.weight = by_state.weight.saturating_add(weight);
+            by_state.time_ns = by_state.time_ns.saturating_add(time_ns);
+            if self.state.is_some_and(|wanted| wanted != state.state) {
+                continue;
+            }
+            // A wall trace's thread that was not running gets a frame naming its state below the leaf.
+            let state_location = self.state_location(state);
+            let stack = match stack_map.get(&(sample.stack, state_location.unwrap_or(u32::MAX))) {
                 Some(&id) => id,
                 None => {
                     let mut place = |builder: &mut Builder, parent: Option<PlacedNode>, avma: u64, is_return: bool| {
@@ -490,16 +622,18 @@ impl Builder {
                         }
                         place(self, parent, node.frame, false)
                     };
+                    let placed = match state_location {
+                        Some(location) => self.place(Some(placed), location),
+                        None => placed,
+                    };
                     let id = self.stack_id(placed);
-                    stack_map.insert(sample.stack, id);
+                    stack_map.insert((sample.stack, state_location.unwrap_or(u32::MAX)), id);
                     id
                 }
             };
-            let weight = u64::from(sample.weight);
-            let cpu_ns = weight.saturating_mul(period_ns);
-            self.add_to_total(thread, stack, weight, cpu_ns);
+            self.add_to_total(thread, stack, state, weight, time_ns);
             if self.keep_samples {
-                self.profile.samples.push(ProfileSample { unix_ns: unix_ns(sample.time), thread, stack, weight, cpu_ns });
+                self.profile.samples.push(ProfileSample { unix_ns: unix_ns(sample.time), thread, stack, weight, time_ns, state });
             }
         }
         for event in events {
@@ -521,16 +655,30 @@ impl Builder {
         self.profile.events.push(ProfileEvent { unix_ns, thread, kind: event.kind, category: event.category.clone(), text: event.text.clone() });
     }
 
-    fn add_to_total(&mut self, thread: u32, stack: u32, weight: u64, cpu_ns: u64) {
+    fn add_to_total(&mut self, thread: u32, stack: u32, state: SampleState, weight: u64, time_ns: u64) {
         let totals = &mut self.profile.totals;
-        let index = *self.total_ids.entry((thread, stack)).or_insert_with(|| {
-            totals.push(StackTotal { thread, stack, samples: 0, weight: 0, cpu_ns: 0 });
+        let index = *self.total_ids.entry((thread, stack, state)).or_insert_with(|| {
+            totals.push(StackTotal { thread, stack, state, samples: 0, weight: 0, time_ns: 0 });
             (totals.len() - 1) as u32
         });
         let total = &mut totals[index as usize];
         total.samples += 1;
         total.weight = total.weight.saturating_add(weight);
-        total.cpu_ns = total.cpu_ns.saturating_add(cpu_ns);
+        total.time_ns = total.time_ns.saturating_add(time_ns);
+    }
+
+    /// The location of the frame naming `state` ([`state_frame`]); `None` for a running state.
+    /// It is in no mapping, at address 0, and is never shared with a code address.
+    fn state_location(&mut self, state: SampleState) -> Option<u32> {
+        let name = state_frame(state)?;
+        if let Some(&id) = self.state_locations.get(&name) {
+            return Some(id);
+        }
+        let frame = self.frame_id(FrameName::unresolved(name.clone(), String::new()));
+        let id = self.profile.locations.len() as u32;
+        self.profile.locations.push(Location { mapping: None, address: 0, frames: vec![frame] });
+        self.state_locations.insert(name, id);
+        Some(id)
     }
 
     /// The location of `avma` (a return address when `is_return`) in a generation whose

@@ -35,6 +35,32 @@ pub const EXIT_BAD_OUTPUT: i32 = 2;
 pub const DEFAULT_HZ: u32 = 999;
 /// The sampling rates the shim accepts (`SIGTRACE_HZ`), and so `-F`.
 pub const HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
+/// The shim's wall-clock tick rate in wall mode when neither `--wall-hz` nor `SIGTRACE_WALL_HZ` sets one.
+pub const DEFAULT_WALL_HZ: u32 = 100;
+/// The wall-clock tick rates the shim accepts (`SIGTRACE_WALL_HZ`), and so `--wall-hz`.
+pub const WALL_HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+
+/// What the shim samples (`SIGTRACE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The CPU time of every thread.
+    Cpu,
+    /// Also the wall time of threads that wait: runnable, or blocked in a call.
+    Wall,
+}
+
+impl Mode {
+    pub fn as_env(self) -> &'static str {
+        match self {
+            Mode::Cpu => "cpu",
+            Mode::Wall => "wall",
+        }
+    }
+
+    fn from_env(text: &str) -> Option<Mode> {
+        Mode::from_str(text.trim(), true).ok()
+    }
+}
 
 /// Sampling sources the shim can be asked for (`SIGTRACE_TIMER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +104,10 @@ pub struct RecordOptions {
     pub output: String,
     pub hz: Option<u32>,
     pub timer: Option<Timer>,
+    /// `SIGTRACE_MODE` for the command, when given.
+    pub mode: Option<Mode>,
+    /// `SIGTRACE_WALL_HZ` for the command, when given.
+    pub wall_hz: Option<u32>,
     pub command: Vec<OsString>,
 }
 
@@ -151,12 +181,25 @@ fn has_expansions(text: &str) -> bool {
     false
 }
 
-/// The sampling settings the shim will use: `-F` / `--timer`, else the inherited
-/// `SIGTRACE_HZ` / `SIGTRACE_TIMER` when valid (the shim reports invalid ones), else its defaults.
-fn effective_settings(options: &RecordOptions) -> (u32, Timer) {
-    let hz = options.hz.or_else(|| std::env::var("SIGTRACE_HZ").ok()?.trim().parse().ok().filter(|hz| HZ_RANGE.contains(hz))).unwrap_or(DEFAULT_HZ);
-    let timer = options.timer.or_else(|| Timer::from_env(&std::env::var("SIGTRACE_TIMER").ok()?)).unwrap_or(Timer::Auto);
-    (hz, timer)
+/// The sampling settings the shim will use.
+struct Settings {
+    hz: u32,
+    timer: Timer,
+    mode: Mode,
+    wall_hz: u32,
+}
+
+/// The sampling settings the shim will use: `-F` / `--timer` / `--mode` / `--wall-hz`, else the
+/// inherited `SIGTRACE_HZ` / `SIGTRACE_TIMER` / `SIGTRACE_MODE` / `SIGTRACE_WALL_HZ` when valid
+/// (the shim reports invalid ones), else its defaults.
+fn effective_settings(options: &RecordOptions) -> Settings {
+    let number = |name: &str, range: &std::ops::RangeInclusive<u32>| std::env::var(name).ok()?.trim().parse().ok().filter(|n| range.contains(n));
+    Settings {
+        hz: options.hz.or_else(|| number("SIGTRACE_HZ", &HZ_RANGE)).unwrap_or(DEFAULT_HZ),
+        timer: options.timer.or_else(|| Timer::from_env(&std::env::var("SIGTRACE_TIMER").ok()?)).unwrap_or(Timer::Auto),
+        mode: options.mode.or_else(|| Mode::from_env(&std::env::var("SIGTRACE_MODE").ok()?)).unwrap_or(Mode::Cpu),
+        wall_hz: options.wall_hz.or_else(|| number("SIGTRACE_WALL_HZ", &WALL_HZ_RANGE)).unwrap_or(DEFAULT_WALL_HZ),
+    }
 }
 
 /// The command line as a shell would show it, e.g. `make -j2` or `sh -c 'exit 3'`.
@@ -173,12 +216,17 @@ fn shown_pattern(pattern: &str) -> String {
     }
 }
 
-/// `sigtrace: recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace`
+/// `sigtrace: recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace`;
+/// in wall mode `… (perf timers) and waiting threads' wall time at 100 Hz (mode wall) into …`.
 pub fn start_line(options: &RecordOptions) -> String {
-    let (hz, timer) = effective_settings(options);
+    let settings = effective_settings(options);
     let line = command_line(&options.command);
     let quote = if line.contains('\'') { '"' } else { '\'' };
-    format!("recording {quote}{line}{quote} at {hz} Hz {} into {}", timer.description(), shown_pattern(&options.output))
+    let wall = match settings.mode {
+        Mode::Cpu => String::new(),
+        Mode::Wall => format!(" and waiting threads' wall time at {} Hz (mode wall)", settings.wall_hz),
+    };
+    format!("recording {quote}{line}{quote} at {} Hz {}{wall} into {}", settings.hz, settings.timer.description(), shown_pattern(&options.output))
 }
 
 /// Runs `sigtrace record`; returns the exit code.
@@ -207,6 +255,15 @@ pub fn run(options: &RecordOptions) -> i32 {
     }
     if let Some(timer) = options.timer {
         command.env("SIGTRACE_TIMER", timer.as_env());
+    }
+    if let Some(mode) = options.mode {
+        command.env("SIGTRACE_MODE", mode.as_env());
+    }
+    if let Some(wall_hz) = options.wall_hz {
+        command.env("SIGTRACE_WALL_HZ", wall_hz.to_string());
+        if effective_settings(options).mode == Mode::Cpu {
+            crate::warn!("--wall-hz applies in wall mode only (--mode wall)");
+        }
     }
     // Watched from before the spawn: a signal during it is passed on once the child exists.
     let watch = match child::SignalWatch::install() {
@@ -298,11 +355,29 @@ mod tests {
 
     #[test]
     fn the_start_line_says_what_how_and_where() {
-        let options = RecordOptions { output: "make.%p.sigtrace".into(), hz: Some(999), timer: Some(Timer::Perf), command: vec!["make".into(), "-j2".into()] };
-        assert_eq!(start_line(&options), "recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace");
-        let options =
-            RecordOptions { output: "/tmp/x/%p".into(), hz: Some(50), timer: Some(Timer::Itimer), command: vec!["sh".into(), "-c".into(), "exit 3".into()] };
+        let make = || RecordOptions {
+            output: "make.%p.sigtrace".into(),
+            hz: Some(999),
+            timer: Some(Timer::Perf),
+            mode: Some(Mode::Cpu),
+            wall_hz: None,
+            command: vec!["make".into(), "-j2".into()],
+        };
+        assert_eq!(start_line(&make()), "recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) into ./make.%p.sigtrace");
+        let options = RecordOptions {
+            output: "/tmp/x/%p".into(),
+            hz: Some(50),
+            timer: Some(Timer::Itimer),
+            mode: Some(Mode::Cpu),
+            wall_hz: None,
+            command: vec!["sh".into(), "-c".into(), "exit 3".into()],
+        };
         assert_eq!(start_line(&options), r#"recording "sh -c 'exit 3'" at 50 Hz of process CPU time (setitimer) into /tmp/x/%p"#);
+        let wall = RecordOptions { mode: Some(Mode::Wall), wall_hz: Some(250), ..make() };
+        assert_eq!(
+            start_line(&wall),
+            "recording 'make -j2' at 999 Hz of CPU time per thread (perf timers) and waiting threads' wall time at 250 Hz (mode wall) into ./make.%p.sigtrace"
+        );
     }
 
     #[test]

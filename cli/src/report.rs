@@ -1,13 +1,57 @@
-//! `sigtrace report`: the functions (or, with `--lines`, source lines) with the most samples, as a text table.
+//! `sigtrace report`: the functions (or, with `--lines`, source lines) with the most samples, as a text table;
+//! with `--by-call`, the calls threads of a `wall` trace were blocked in.
+//!
+//! A report of `wall` traces weighs wall time: the stacks of threads that were not running end
+//! in `[blocked: CALL]` or `[runnable]` (`profile::state_frame`), its header gives the wall time
+//! by state, and its shares are of wall time.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use writer::thread_state::{call_name, ThreadState};
 use writer::NO_NODE;
 
-use crate::profile::{load_profile, Profile, ProfileOptions};
+use crate::profile::{is_state_frame, load_profile, state_frame, Profile, ProfileOptions};
 use crate::symbols::Symbolizer;
+
+/// A thread state as `--state` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    /// On a CPU (the only state of a cpu trace's samples).
+    Running,
+    /// Ready to run, waiting for a CPU.
+    Runnable,
+    /// Waiting in a blocking call.
+    Blocked,
+}
+
+impl From<StateFilter> for ThreadState {
+    fn from(filter: StateFilter) -> ThreadState {
+        match filter {
+            StateFilter::Running => ThreadState::Running,
+            StateFilter::Runnable => ThreadState::Runnable,
+            StateFilter::Blocked => ThreadState::Blocked,
+        }
+    }
+}
+
+/// What `sigtrace report` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOptions<'a> {
+    /// How many rows of the main table.
+    pub top: usize,
+    /// Also the weight of each thread.
+    pub threads: bool,
+    /// A row per function and source line.
+    pub lines: bool,
+    /// The blocking calls instead of the functions.
+    pub by_call: bool,
+    /// Only samples inside this region.
+    pub region: Option<&'a str>,
+    /// Only samples of this state.
+    pub state: Option<ThreadState>,
+}
 
 /// Self and total weight of one row: a function, or with `--lines` a function at one source line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +162,11 @@ pub fn thread_weights(profile: &Profile) -> Vec<(usize, u64)> {
     rows
 }
 
+/// `ns` in seconds, three decimals: one unit down a column.
+fn seconds(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
 fn percent_of(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -126,58 +175,174 @@ fn percent_of(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// One blocking call of a `wall` profile: the blocked samples in it, summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    /// The call's name (`writer::thread_state::call_name`).
+    pub call: String,
+    /// Wall time, ns.
+    pub time_ns: u64,
+    pub samples: u64,
+    pub weight: u64,
+    /// The function the call was made from in most of that time (the frame just under the
+    /// `[blocked: CALL]` frame); `?` when the stacks have none.
+    pub caller: String,
+}
+
+/// The blocked samples of `profile` by call, most wall time first (ties: by name).
+pub fn call_rows(profile: &Profile) -> Vec<CallRow> {
+    let nodes = profile.stacks.nodes();
+    let function_of = |node: u32| nodes.get(node as usize).and_then(|n| profile.frames.get(n.frame as usize)).map(|frame| frame.function.as_str());
+    // call code → (row, wall time per calling function)
+    let mut calls: HashMap<u32, (CallRow, HashMap<&str, u64>)> = HashMap::new();
+    for total in profile.totals.iter().filter(|total| total.state.state == ThreadState::Blocked) {
+        let leaf = profile.stacks.leaf(total.stack as usize).unwrap_or(NO_NODE);
+        // The leaf is the state's frame in a wall trace; the caller is the frame above it.
+        let state_leaf = state_frame(total.state).is_some_and(|name| function_of(leaf) == Some(name.as_str()));
+        let caller_node = if state_leaf { nodes[leaf as usize].parent } else { leaf };
+        let caller = function_of(caller_node).unwrap_or("?");
+        let (row, callers) = calls.entry(total.state.call).or_insert_with(|| {
+            let row = CallRow { call: call_name(total.state.call), time_ns: 0, samples: 0, weight: 0, caller: String::new() };
+            (row, HashMap::new())
+        });
+        row.time_ns = row.time_ns.saturating_add(total.time_ns);
+        row.samples = row.samples.saturating_add(total.samples);
+        row.weight = row.weight.saturating_add(total.weight);
+        let time = callers.entry(caller).or_insert(0);
+        *time = time.saturating_add(total.time_ns);
+    }
+    let mut rows: Vec<CallRow> = calls
+        .into_values()
+        .map(|(mut row, callers)| {
+            // The most time, then the first name: the same answer on every run.
+            let top = callers.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)));
+            row.caller = top.map_or_else(|| "?".to_string(), |(name, _)| name.to_string());
+            row
+        })
+        .collect();
+    rows.sort_by(|a, b| b.time_ns.cmp(&a.time_ns).then_with(|| a.call.cmp(&b.call)));
+    rows
+}
+
+/// The summary lines at the top of a report: samples and weight; for a profile with `wall`
+/// traces, also the wall time by state, the state filter and what the columns count.
+fn write_header(out: &mut String, profile: &Profile) {
+    let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.total_samples(), profile.total_weight(), profile.threads.len());
+    if profile.has_wall() {
+        let all_ns = profile.by_state.iter().map(|state| state.time_ns).fold(0, u64::saturating_add);
+        let split: Vec<String> = ThreadState::ALL
+            .iter()
+            .map(|&state| {
+                let time = profile.by_state[state as usize].time_ns;
+                format!("{} {} ({:.1}%)", state.name(), seconds(time), percent_of(time, all_ns))
+            })
+            .collect();
+        let _ = writeln!(out, "wall time {}: {}", seconds(all_ns), split.join(", "));
+        if let Some(state) = profile.state_filter {
+            let shown = profile.total_time_ns();
+            let _ = writeln!(out, "only {} samples: {} of wall time ({:.1}%)", state.name(), seconds(shown), percent_of(shown, all_ns));
+        }
+        let mut rates: Vec<u32> = profile.processes.iter().map(|p| p.hz).filter(|&hz| hz > 0).collect();
+        rates.sort_unstable();
+        rates.dedup();
+        let period = match rates.as_slice() {
+            [hz] => format!(" (1 period = {:.3} ms at {hz} Hz)", 1e3 / f64::from(*hz)),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "unit: wall time; weights in sampling periods{period}; waiting stacks end in [blocked: CALL] or [runnable]");
+    }
+    let _ = writeln!(out);
+}
+
+/// The table of the threads' weights.
+fn write_threads(out: &mut String, profile: &Profile) {
+    let total = profile.total_weight();
+    let several_processes = profile.threads.iter().map(|t| t.pid).collect::<HashSet<_>>().len() > 1;
+    let pid_column = |pid: &str| if several_processes { format!("{pid:>8} ") } else { String::new() };
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}{:>8}  {:<20} {:>10} {:>7}", pid_column("pid"), "tid", "thread", "weight", "%");
+    for (index, weight) in thread_weights(profile) {
+        let thread = &profile.threads[index];
+        let name = if thread.name.is_empty() { "?" } else { thread.name.as_str() };
+        let pid = pid_column(&thread.pid.to_string());
+        let _ = writeln!(out, "{pid}{:>8}  {name:<20} {weight:>10} {:>6.2}%", thread.tid, percent_of(weight, total));
+    }
+}
+
+/// Renders the `--by-call` report: the `top` calls threads were blocked in, with their wall
+/// time, its share of all the wall time, their samples and the function that made the call
+/// most; then the threads' weights when `with_threads`.
+pub fn render_by_call(profile: &Profile, top: usize, with_threads: bool) -> String {
+    let mut out = String::new();
+    write_header(&mut out, profile);
+    let all_ns = profile.by_state.iter().map(|state| state.time_ns).fold(0, u64::saturating_add);
+    let rows = call_rows(profile);
+    if rows.is_empty() {
+        let _ = writeln!(out, "no blocked samples{}", if profile.has_wall() { "" } else { " (a cpu trace: record with --mode wall)" });
+    } else {
+        let _ = writeln!(out, "{:<28} {:>12} {:>7} {:>9}  called most from", "blocking call", "wall time", "share", "samples");
+        for row in rows.into_iter().take(top) {
+            let _ = writeln!(out, "{:<28} {:>12} {:>6.2}% {:>9}  {}", row.call, seconds(row.time_ns), percent_of(row.time_ns, all_ns), row.samples, row.caller);
+        }
+    }
+    if with_threads {
+        write_threads(&mut out, profile);
+    }
+    out
+}
+
 /// Renders the report text; `by_line` gives a row per function and source line, with a
 /// `file:line` column.
 pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) -> String {
     let total = profile.total_weight();
     let mut out = String::new();
-    let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.total_samples(), total, profile.threads.len());
-    let _ = writeln!(out);
+    write_header(&mut out, profile);
     let location_header = if by_line { format!("{:<24} ", "file:line") } else { String::new() };
     let _ = writeln!(out, "{:>10} {:>7} {:>10} {:>7}  {:<40} {location_header}module", "self", "self%", "total", "total%", "function");
     for row in function_rows(profile, by_line).into_iter().take(top) {
         let frame = &profile.frames[row.frame as usize];
         let location = if by_line { format!("{:<24} ", frame.location().unwrap_or_else(|| "?".into())) } else { String::new() };
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:>10} {:>6.2}% {:>10} {:>6.2}%  {:<40} {location}{}",
             row.self_weight,
             percent_of(row.self_weight, total),
             row.total_weight,
             percent_of(row.total_weight, total),
             frame.function,
-            if frame.module.is_empty() { "?" } else { frame.module.as_str() }
+            match frame.module.as_str() {
+                "" if is_state_frame(&frame.function) => "",
+                "" => "?",
+                module => module,
+            }
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     if with_threads {
-        let several_processes = profile.threads.iter().map(|t| t.pid).collect::<HashSet<_>>().len() > 1;
-        let pid_column = |pid: &str| if several_processes { format!("{pid:>8} ") } else { String::new() };
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{}{:>8}  {:<20} {:>10} {:>7}", pid_column("pid"), "tid", "thread", "weight", "%");
-        for (index, weight) in thread_weights(profile) {
-            let thread = &profile.threads[index];
-            let name = if thread.name.is_empty() { "?" } else { thread.name.as_str() };
-            let pid = pid_column(&thread.pid.to_string());
-            let _ = writeln!(out, "{pid}{:>8}  {name:<20} {weight:>10} {:>6.2}%", thread.tid, percent_of(weight, total));
-        }
+        write_threads(&mut out, profile);
     }
     out
 }
 
 /// Runs `sigtrace report`; returns the exit code.
-pub fn run(files: &[PathBuf], top: usize, with_threads: bool, by_line: bool, region: Option<&str>) -> i32 {
-    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region, keep_samples: false });
+pub fn run(files: &[PathBuf], options: &ReportOptions) -> i32 {
+    let profile_options = ProfileOptions { region: options.region, state: options.state, keep_samples: false };
+    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &profile_options);
     if profile.processes.is_empty() {
         return 1;
     }
-    if let Some(region) = region {
+    if let Some(region) = options.region {
         let names = profile.region_names();
         if !names.iter().any(|name| name == region) {
             crate::warn!("{}", crate::events::missing_region_message(region, &names));
             return 1;
         }
     }
-    if let Err(message) = crate::output::write_result(None, render(&profile, top, with_threads, by_line).as_bytes()) {
+    if (options.state.is_some() || options.by_call) && !profile.has_wall() {
+        crate::warn!("no thread states in cpu traces: every sample is a running one (sigtrace record --mode wall records them)");
+    }
+    let text =
+        if options.by_call { render_by_call(&profile, options.top, options.threads) } else { render(&profile, options.top, options.threads, options.lines) };
+    if let Err(message) = crate::output::write_result(None, text.as_bytes()) {
         crate::warn!("{message}");
         return 1;
     }

@@ -421,6 +421,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_table_has_a_row_per_variable() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+        let section = readme.split("\n## Configuration").nth(1).expect("a Configuration section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let rows: Vec<&str> = section.lines().filter_map(|line| line.strip_prefix("| `")?.split('`').next()).collect();
+        assert_eq!(rows, VARIABLES, "the README's configuration table lists exactly VARIABLES, in their order");
+    }
+
+    #[test]
     fn edit_distances() {
         assert_eq!(edit_distance("", ""), 0);
         assert_eq!(edit_distance("HZ", ""), 2);

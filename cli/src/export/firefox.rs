@@ -13,7 +13,14 @@
 //!   last seen in).
 //! * Every sample with its time, its weight (periods) and its CPU time as the CPU delta, in µs:
 //!   the nanoseconds are carried from one sample to the next, so a thread's deltas add up to its
-//!   CPU time rounded down to the µs. A weight beyond `i32::MAX` periods is clamped there.
+//!   CPU time rounded down to the µs. A weight beyond `i32::MAX` periods is clamped there. In a
+//!   `wall` trace the weight of a runnable or blocked sample is periods of wall time (the call
+//!   tree then weighs wall time, waiting stacks ending in `[blocked: CALL]` or `[runnable]`)
+//!   and its CPU delta is 0: only running samples carry CPU time.
+//! * In a `wall` trace, the time a thread spent blocked as interval markers on it, named after
+//!   the call (`blocked: read`): a blocked sample stands for the wall time since the thread's
+//!   previous tick (its weight × period, up to its time), and consecutive blocked samples of a
+//!   thread in the same call make one marker, from the first one's start to the last one's time.
 //! * Regions as interval markers (per thread, nested; one left open ends with its thread), log
 //!   messages as instant markers named after their category.
 //! * Time 0 is the earliest start of the traced images; meta.interval is the first image's period.
@@ -25,12 +32,13 @@ use std::collections::HashMap;
 
 use fxprof_processed_profile::{
     CategoryColor, CategoryHandle, CpuDelta, Frame, FrameFlags, FrameInfo, MarkerTiming, ProcessHandle, ReferenceTimestamp, SamplingInterval, StackHandle,
-    ThreadHandle, Timestamp,
+    StringHandle, ThreadHandle, Timestamp,
 };
 use writer::{EventKind, NO_NODE};
 
 use crate::profile::{ProcessInfo, Profile};
-use markers::{ExecMarker, LogMarker, RegionMarker};
+use markers::{BlockedMarker, ExecMarker, LogMarker, RegionMarker};
+use writer::thread_state::{call_name, ThreadState};
 
 /// The product name when the profile names no process.
 const NO_PRODUCT: &str = "sigtrace";
@@ -54,6 +62,7 @@ pub fn build(profile: &Profile) -> fxprof_processed_profile::Profile {
         log: out.add_category("Log", CategoryColor::Green),
         exec: out.add_category("Process", CategoryColor::Orange),
     };
+    let blocked = profile.has_wall().then(|| out.add_category("Blocked", CategoryColor::Gray));
 
     let images = images_by_pid(profile);
     let lifetimes = Lifetimes::of(profile, &images);
@@ -73,6 +82,9 @@ pub fn build(profile: &Profile) -> fxprof_processed_profile::Profile {
     add_samples(profile, &mut out, &clock, &threads);
     add_exec_markers(profile, &mut out, &clock, &threads, &images, categories.exec);
     add_event_markers(profile, &mut out, &clock, &threads, &lifetimes, &categories);
+    if let Some(category) = blocked {
+        add_blocked_markers(profile, &mut out, &clock, &threads, category);
+    }
     out
 }
 
@@ -219,7 +231,7 @@ fn add_samples(profile: &Profile, out: &mut fxprof_processed_profile::Profile, c
         let Some(&thread) = threads.get(index) else { continue };
         let stack = stacks.stack(out, index, thread, sample.stack);
         let (ns, us) = &mut cpu_given[index];
-        *ns = ns.saturating_add(sample.cpu_ns);
+        *ns = ns.saturating_add(sample.cpu_ns());
         let delta_us = *ns / 1000 - *us;
         *us += delta_us;
         let weight = i32::try_from(sample.weight).unwrap_or(i32::MAX);
@@ -289,6 +301,54 @@ fn add_exec_markers(
         for image in images.iter().skip(1) {
             let command = out.intern_string(&command_line(image));
             out.add_marker(main, MarkerTiming::Instant(clock.at(image.start_unix_ns)), ExecMarker { name, command, category });
+        }
+    }
+}
+
+/// A stretch of wall time a thread spent blocked in one call.
+struct BlockedStretch {
+    call: u32,
+    start_ns: u64,
+    end_ns: u64,
+    samples: u64,
+}
+
+/// The blocked stretches of every thread as interval markers (see the module's comment).
+fn add_blocked_markers(profile: &Profile, out: &mut fxprof_processed_profile::Profile, clock: &Clock, threads: &[ThreadHandle], category: CategoryHandle) {
+    let mut open: Vec<Option<BlockedStretch>> = (0..threads.len()).map(|_| None).collect();
+    let mut names: HashMap<u32, (StringHandle, StringHandle)> = HashMap::new();
+    let mut add = |out: &mut fxprof_processed_profile::Profile, thread: ThreadHandle, stretch: BlockedStretch| {
+        let (name, call) = *names.entry(stretch.call).or_insert_with(|| {
+            let call = call_name(stretch.call);
+            (out.intern_string(&format!("blocked: {call}")), out.intern_string(&call))
+        });
+        let timing = MarkerTiming::Interval(clock.at(stretch.start_ns), clock.at(stretch.end_ns.max(stretch.start_ns)));
+        out.add_marker(thread, timing, BlockedMarker { name, call, samples: stretch.samples, category });
+    };
+    for sample in &profile.samples {
+        let index = sample.thread as usize;
+        let Some(&thread) = threads.get(index) else { continue };
+        let blocked = sample.state.state == ThreadState::Blocked;
+        let slot = &mut open[index];
+        match slot {
+            Some(stretch) if blocked && stretch.call == sample.state.call => {
+                stretch.end_ns = stretch.end_ns.max(sample.unix_ns);
+                stretch.samples += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(stretch) = slot.take() {
+            add(out, thread, stretch);
+        }
+        if blocked {
+            let start_ns = sample.unix_ns.saturating_sub(sample.time_ns);
+            *slot = Some(BlockedStretch { call: sample.state.call, start_ns, end_ns: sample.unix_ns, samples: 1 });
+        }
+    }
+    for (index, stretch) in open.into_iter().enumerate() {
+        if let Some(stretch) = stretch {
+            add(out, threads[index], stretch);
         }
     }
 }

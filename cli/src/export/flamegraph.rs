@@ -1,14 +1,16 @@
 //! Flame graphs: an interactive SVG (inferno) of the folded stacks, zoom and search included.
 //!
-//! Frame widths are CPU time, kept in ns in the SVG (`fg:w`, the frames' `total_samples`) and
-//! shown in µs: CPU time is one unit across processes sampled at different rates, where
-//! sample counts are not. The sample count and the CPU time of the whole profile are in the
+//! Frame widths are time, kept in ns in the SVG (`fg:w`, the frames' `total_samples`) and
+//! shown in µs: time is one unit across processes sampled at different rates, where sample
+//! counts are not. The time is CPU time in a `cpu` profile and wall time in a `wall` one,
+//! where the stacks of waiting threads end in `[blocked: CALL]` or `[runnable]`
+//! (`profile::state_frame`). The sample count and the time of the whole profile are in the
 //! title; the subtitle says what one sample stands for.
 
 use inferno::flamegraph::{self, Direction, Options};
 
 use super::folded::{folded_lines, Counts, FoldedLine, Grouping};
-use crate::profile::Profile;
+use crate::profile::{Profile, TimeKind};
 
 /// How a flame graph is drawn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,19 +30,24 @@ pub(crate) struct Unit {
     pub name: &'static str,
     /// Displayed units per count (inferno's `factor`).
     pub factor: f64,
-    /// The raw value of a line (CPU ns or sample records).
+    /// The raw value of a line (ns of time, or sample records).
     pub of: fn(&Counts) -> u64,
     /// Raw values per count.
     pub divisor: u64,
 }
 
 impl Unit {
-    /// CPU time shown in µs when the samples carry CPU time, else sample records; one count is
-    /// at least `min_divisor` raw values (ns or records), more when the total would not stay exact.
-    pub(crate) fn for_lines<'a>(lines: impl Iterator<Item = &'a FoldedLine> + Clone, min_divisor: u64) -> Unit {
-        let cpu: u128 = lines.clone().map(|line| u128::from(line.counts.cpu_ns)).sum();
+    /// Time (of `kind`) shown in µs when the samples carry time, else sample records; one count
+    /// is at least `min_divisor` raw values (ns or records), more when the total would not stay exact.
+    pub(crate) fn for_lines<'a>(lines: impl Iterator<Item = &'a FoldedLine> + Clone, min_divisor: u64, kind: TimeKind) -> Unit {
+        let time: u128 = lines.clone().map(|line| u128::from(line.counts.time_ns)).sum();
+        let time_name = match kind {
+            TimeKind::Cpu => "µs of CPU",
+            TimeKind::Wall => "µs of wall time",
+            TimeKind::Mixed => "µs of CPU and wall time",
+        };
         let (name, displayed_per_raw, of): (_, _, fn(&Counts) -> u64) =
-            if cpu > 0 { ("µs of CPU", 1e-3, |c| c.cpu_ns) } else { ("samples", 1.0, |c| c.samples) };
+            if time > 0 { (time_name, 1e-3, |c| c.time_ns) } else { ("samples", 1.0, |c| c.samples) };
         let total: u128 = lines.map(|line| u128::from(of(&line.counts))).sum();
         let exact = u64::try_from(total / u128::from(MAX_EXACT_TOTAL) + 1).unwrap_or(u64::MAX);
         let divisor = exact.max(min_divisor.max(1));
@@ -87,7 +94,7 @@ pub(crate) fn command_line(profile: &Profile, max: usize) -> String {
 }
 
 /// `ns` as seconds or milliseconds, three significant decimals.
-pub(crate) fn cpu_time(ns: u64) -> String {
+pub(crate) fn time_text(ns: u64) -> String {
     if ns >= 1_000_000_000 {
         format!("{:.3} s", ns as f64 / 1e9)
     } else {
@@ -96,14 +103,29 @@ pub(crate) fn cpu_time(ns: u64) -> String {
 }
 
 /// What one sample stands for: `1 sample ≈ 1.001 ms of CPU (999 Hz)`, or the rates when the
-/// processes differ.
+/// processes differ; in a profile with `wall` traces, what a waiting thread's stack ends in.
 pub(crate) fn sampling_note(profile: &Profile) -> String {
+    let note = rates_note(profile);
+    if profile.has_wall() {
+        let waiting = "waiting threads' stacks end in [blocked: CALL] or [runnable]";
+        if note.is_empty() {
+            waiting.to_string()
+        } else {
+            format!("{note}; {waiting}")
+        }
+    } else {
+        note
+    }
+}
+
+fn rates_note(profile: &Profile) -> String {
     let mut rates: Vec<u32> = profile.processes.iter().map(|p| p.hz).filter(|&hz| hz > 0).collect();
     rates.sort_unstable();
     rates.dedup();
     match rates.as_slice() {
         [] => String::new(),
-        [hz] => format!("1 sample ≈ {} of CPU ({hz} Hz)", cpu_time(1_000_000_000 / u64::from(*hz))),
+        [hz] if profile.has_wall() => format!("1 period = {} ({hz} Hz)", time_text(1_000_000_000 / u64::from(*hz))),
+        [hz] => format!("1 sample ≈ {} of CPU ({hz} Hz)", time_text(1_000_000_000 / u64::from(*hz))),
         several => format!("sampled at {} Hz", several.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
     }
 }
@@ -134,9 +156,16 @@ pub(crate) fn draw(options: &mut Options<'_>, input: &str) -> Vec<u8> {
 /// Renders `profile` as an SVG flame graph.
 pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
     let lines = folded_lines(profile, flame.grouping);
-    let unit = Unit::for_lines(lines.iter(), 1);
-    let title = format!("{} — {} samples, {} of CPU", command_line(profile, 100), profile.total_samples(), cpu_time(profile.total_cpu_ns()));
-    let subtitle = format!("frame width: {}; {}", if unit.name == "samples" { "samples" } else { "CPU time" }, sampling_note(profile));
+    let kind = profile.time_kind();
+    let unit = Unit::for_lines(lines.iter(), 1, kind);
+    let title = format!("{} — {} samples, {} of {}", command_line(profile, 100), profile.total_samples(), time_text(profile.total_time_ns()), kind.noun());
+    let width = match kind {
+        _ if unit.name == "samples" => "samples",
+        TimeKind::Cpu => "CPU time",
+        TimeKind::Wall => "wall time",
+        TimeKind::Mixed => "CPU and wall time",
+    };
+    let subtitle = format!("frame width: {width}; {}", sampling_note(profile));
     let mut options = base_options(title, subtitle, &unit);
     if flame.icicle {
         options.direction = Direction::Inverted;

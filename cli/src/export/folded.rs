@@ -26,15 +26,16 @@ pub struct Counts {
     pub samples: u64,
     /// Sampling periods the samples stand for.
     pub weight: u64,
-    /// CPU time the samples stand for, ns.
-    pub cpu_ns: u64,
+    /// Time the samples stand for, ns (`StackTotal::time_ns`: CPU time of running samples,
+    /// wall time of the others).
+    pub time_ns: u64,
 }
 
 impl Counts {
     fn add(&mut self, other: Counts) {
         self.samples = self.samples.saturating_add(other.samples);
         self.weight = self.weight.saturating_add(other.weight);
-        self.cpu_ns = self.cpu_ns.saturating_add(other.cpu_ns);
+        self.time_ns = self.time_ns.saturating_add(other.time_ns);
     }
 
     fn is_zero(&self) -> bool {
@@ -197,7 +198,7 @@ pub fn folded_lines(profile: &Profile, grouping: Grouping) -> Vec<FoldedLine> {
             // An empty stack (the profile gives those a frame of their own; stay defensive).
             _ => tree.child(root, no_frames),
         };
-        tree.counts[leaf as usize].add(Counts { samples: total.samples, weight: total.weight, cpu_ns: total.cpu_ns });
+        tree.counts[leaf as usize].add(Counts { samples: total.samples, weight: total.weight, time_ns: total.time_ns });
     }
     tree.lines()
 }

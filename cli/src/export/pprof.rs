@@ -1,9 +1,14 @@
 //! pprof: a gzipped `perftools.profiles.Profile` (google/pprof's `profile.proto`), read by
 //! `go tool pprof`, Pyroscope/Grafana and Parca.
 //!
-//! One pprof sample per [`StackTotal`] (the samples of one thread and stack, summed), valued
-//! `samples/count` and `cpu/nanoseconds` (the default), labelled `pid`, `tid` (numbers) and
-//! `thread` (its name), its locations leaf first. Every id the message holds is 1-based and
+//! One pprof sample per [`StackTotal`] (the samples of one thread, stack and state, summed),
+//! valued `samples/count` and `cpu/nanoseconds` (the default), labelled `pid`, `tid` (numbers)
+//! and `thread` (its name), its locations leaf first. A profile with `wall` traces is valued
+//! `samples/count` and `wall/nanoseconds` instead (its period type `wall/nanoseconds`: the
+//! CPU time of running samples, the wall time of the others), and its samples are also
+//! labelled `state` (`running`, `runnable`, `blocked`) and, when blocked, `call` (the call's
+//! name, `writer::thread_state::call_name`); their stacks end in the frame naming the state
+//! (`profile::state_frame`). Every id the message holds is 1-based and
 //! refers to an entry that exists: location `l + 1` is `Profile::locations[l]`, functions are
 //! numbered in order of first use, mappings are `Profile::mappings` with the executables of the
 //! processes moved first (pprof takes mapping 1 for the main binary). A location's lines
@@ -22,6 +27,7 @@ use prost::Message;
 
 use crate::profile::{Location, Profile};
 use crate::symbols::FrameName;
+use writer::thread_state::{call_name, ThreadState};
 
 /// The strings of a profile, each stored once; index 0 is always `""`, as pprof requires.
 struct StringTable {
@@ -146,7 +152,9 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
         })
         .collect();
 
+    let wall = profile.has_wall();
     let [pid_key, tid_key, thread_key] = ["pid", "tid", "thread"].map(|key| strings.index(key));
+    let [state_key, call_key] = if wall { ["state", "call"].map(|key| strings.index(key)) } else { [0, 0] };
     let sample = profile
         .totals
         .iter()
@@ -156,7 +164,7 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
                 .get(total.stack as usize)
                 .map(|stack| stack.filter(|&location| (location as usize) < profile.locations.len()).map(|location| location + 1).collect())
                 .unwrap_or_default();
-            let label = match profile.threads.get(total.thread as usize) {
+            let mut label = match profile.threads.get(total.thread as usize) {
                 Some(thread) => vec![
                     proto::Label { key: pid_key, num: i64::from(thread.pid), ..proto::Label::default() },
                     proto::Label { key: tid_key, num: i64::from(thread.tid), ..proto::Label::default() },
@@ -164,14 +172,21 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
                 ],
                 None => Vec::new(),
             };
-            proto::Sample { location_id, value: vec![int64(total.samples), int64(total.cpu_ns)], label }
+            if wall {
+                label.push(proto::Label { key: state_key, str: strings.index(total.state.name()), ..proto::Label::default() });
+                if total.state.state == ThreadState::Blocked {
+                    label.push(proto::Label { key: call_key, str: strings.index(&call_name(total.state.call)), ..proto::Label::default() });
+                }
+            }
+            proto::Sample { location_id, value: vec![int64(total.samples), int64(total.time_ns)], label }
         })
         .collect();
 
     let value_type = |strings: &mut StringTable, kind: &str, unit: &str| proto::ValueType { r#type: strings.index(kind), unit: strings.index(unit) };
-    let sample_type = vec![value_type(&mut strings, "samples", "count"), value_type(&mut strings, "cpu", "nanoseconds")];
-    let period_type = Some(value_type(&mut strings, "cpu", "nanoseconds"));
-    let default_sample_type = strings.index("cpu");
+    let time = if wall { "wall" } else { "cpu" };
+    let sample_type = vec![value_type(&mut strings, "samples", "count"), value_type(&mut strings, time, "nanoseconds")];
+    let period_type = Some(value_type(&mut strings, time, "nanoseconds"));
+    let default_sample_type = strings.index(time);
     let start = profile.processes.iter().map(|process| process.start_unix_ns).min().unwrap_or(0);
     let end = profile.processes.iter().map(|process| process.end_unix_ns).max().unwrap_or(0);
     let comment = profile.processes.iter().map(|process| strings.index(&format!("pid {}: {}", process.pid, process.command_line()))).collect();

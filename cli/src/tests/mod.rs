@@ -1,11 +1,12 @@
 //! End-to-end tests of the reading side: traces built in memory with the writer's encoder,
 //! symbolised against this test binary's own symbols and DWARF, read back by report, export and
 //! info. `inline_c`: inline frames of a C program compiled here; `unwind_info`: `info`'s
-//! unwinding statistics; `pprof`: the pprof exporter's bytes decoded back.
+//! unwinding statistics; `pprof`: the pprof exporter's bytes decoded back; `wall`: wall traces.
 
 mod inline_c;
 mod pprof;
 mod unwind_info;
+mod wall;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use flate2::read::GzDecoder;
 use prost::Message;
+use writer::thread_state::SampleState;
 use writer::StackTable;
 
 use super::{encode, generations, header, profile_of, test_binary, Scratch};
@@ -17,14 +18,14 @@ use crate::profile::{Location, Mapping, ProcessInfo, Profile, StackTotal, Thread
 use crate::symbols::FrameName;
 
 /// The message in the exporter's gzipped bytes.
-fn decode(bytes: &[u8]) -> proto::Profile {
+pub(super) fn decode(bytes: &[u8]) -> proto::Profile {
     let mut encoded = Vec::new();
     GzDecoder::new(bytes).read_to_end(&mut encoded).expect("gzip");
     proto::Profile::decode(encoded.as_slice()).expect("a perftools.profiles.Profile")
 }
 
 /// The string at `index` of the message's table, checking the index.
-fn string(message: &proto::Profile, index: i64) -> &str {
+pub(super) fn string(message: &proto::Profile, index: i64) -> &str {
     usize::try_from(index).ok().and_then(|i| message.string_table.get(i)).unwrap_or_else(|| panic!("string index {index} out of the table"))
 }
 
@@ -70,7 +71,7 @@ fn check_well_formed(message: &proto::Profile) {
 }
 
 /// The labels of a sample as (key, string value or number).
-fn labels(message: &proto::Profile, sample: &proto::Sample) -> Vec<(String, String)> {
+pub(super) fn labels(message: &proto::Profile, sample: &proto::Sample) -> Vec<(String, String)> {
     sample
         .label
         .iter()
@@ -140,10 +141,10 @@ fn hand_made_profile() -> Profile {
         ThreadInfo { pid: 200, tid: 200, name: "child".into() },
     ];
     let totals = vec![
-        StackTotal { thread: 0, stack: 0, samples: 5, weight: 6, cpu_ns: 6_000_000 },
-        StackTotal { thread: 0, stack: 3, samples: 1, weight: 1, cpu_ns: 1_000_000 },
-        StackTotal { thread: 1, stack: 1, samples: 2, weight: 2, cpu_ns: 2_000_000 },
-        StackTotal { thread: 2, stack: 2, samples: 1, weight: 1, cpu_ns: 1_000_000 },
+        StackTotal { thread: 0, stack: 0, state: SampleState::RUNNING, samples: 5, weight: 6, time_ns: 6_000_000 },
+        StackTotal { thread: 0, stack: 3, state: SampleState::RUNNING, samples: 1, weight: 1, time_ns: 1_000_000 },
+        StackTotal { thread: 1, stack: 1, state: SampleState::RUNNING, samples: 2, weight: 2, time_ns: 2_000_000 },
+        StackTotal { thread: 2, stack: 2, state: SampleState::RUNNING, samples: 1, weight: 1, time_ns: 1_000_000 },
     ];
     Profile {
         frames,
@@ -214,7 +215,7 @@ fn an_odd_profile_gives_a_valid_pprof_without_panicking() {
     let mut profile = hand_made_profile();
     // Totals naming a thread and a stack that do not exist, a weight past i64, a location
     // naming a missing mapping and a missing frame.
-    profile.totals.push(StackTotal { thread: 99, stack: 99, samples: u64::MAX, weight: u64::MAX, cpu_ns: u64::MAX });
+    profile.totals.push(StackTotal { thread: 99, stack: 99, state: SampleState::RUNNING, samples: u64::MAX, weight: u64::MAX, time_ns: u64::MAX });
     profile.locations.push(Location { mapping: Some(42), address: u64::MAX, frames: vec![4, 1000] });
     profile.processes[0].end_unix_ns = 0;
     let message = decode(&pprof::render(&profile));
@@ -233,7 +234,7 @@ fn a_symbolised_trace_gives_a_well_formed_pprof() {
     let message = decode(&pprof::render(&profile));
     check_well_formed(&message);
     let totals = message.sample.iter().fold((0u64, 0u64), |(s, c), sample| (s + sample.value[0] as u64, c + sample.value[1] as u64));
-    assert_eq!(totals, (profile.total_samples(), profile.total_cpu_ns()));
+    assert_eq!(totals, (profile.total_samples(), profile.total_time_ns()));
     let names: HashSet<&str> = message.function.iter().map(|f| string(&message, f.name)).collect();
     assert!(names.contains("sigtrace_test_leaf") && names.contains("sigtrace_test_caller"), "{names:?}");
     let exe = message.mapping.iter().find(|m| string(&message, m.filename) == binary.path).expect("the test binary's mapping");

@@ -1,5 +1,6 @@
-//! The marker types of the Firefox Profiler export: regions (interval markers named after the
-//! region), log messages and image starts by `exec` (instant markers).
+//! The marker types of the Firefox Profiler export: regions and blocked stretches (interval
+//! markers named after the region or the call), log messages and image starts by `exec`
+//! (instant markers).
 
 use fxprof_processed_profile::{
     CategoryHandle, MarkerFieldFlags, MarkerFieldFormat, MarkerLocations, Profile, StaticSchemaMarker, StaticSchemaMarkerField, StringHandle,
@@ -37,6 +38,45 @@ impl StaticSchemaMarker for RegionMarker {
 
     fn number_field_value(&self, _field_index: u32) -> f64 {
         f64::from(self.depth)
+    }
+}
+
+/// A stretch of wall time a thread of a `wall` trace spent blocked in one call: an interval
+/// marker named `blocked: CALL`, with the call and the samples it was seen in.
+pub struct BlockedMarker {
+    pub name: StringHandle,
+    pub call: StringHandle,
+    pub samples: u64,
+    pub category: CategoryHandle,
+}
+
+impl StaticSchemaMarker for BlockedMarker {
+    const UNIQUE_MARKER_TYPE_NAME: &'static str = "SigtraceBlocked";
+    const DESCRIPTION: Option<&'static str> = Some("The thread was blocked in a call (wall-clock mode)");
+    const LOCATIONS: MarkerLocations = MarkerLocations::MARKER_CHART.union(MarkerLocations::MARKER_TABLE).union(MarkerLocations::TIMELINE_OVERVIEW);
+    const CHART_LABEL: Option<&'static str> = Some("{marker.data.call}");
+    const TABLE_LABEL: Option<&'static str> = Some("blocked in {marker.data.call} ({marker.data.samples} samples)");
+    const FIELDS: &'static [StaticSchemaMarkerField] = &[
+        StaticSchemaMarkerField { key: "call", label: "Call", format: MarkerFieldFormat::String, flags: MarkerFieldFlags::SEARCHABLE },
+        StaticSchemaMarkerField { key: "samples", label: "Samples", format: MarkerFieldFormat::Integer, flags: MarkerFieldFlags::empty() },
+    ];
+
+    fn name(&self, _profile: &mut Profile) -> StringHandle {
+        self.name
+    }
+
+    fn category(&self, _profile: &mut Profile) -> CategoryHandle {
+        self.category
+    }
+
+    fn string_field_value(&self, _field_index: u32) -> StringHandle {
+        // The only string field.
+        self.call
+    }
+
+    fn number_field_value(&self, _field_index: u32) -> f64 {
+        // The only number field.
+        self.samples as f64
     }
 }
 

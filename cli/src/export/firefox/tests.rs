@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
+use writer::thread_state::SampleState;
 use writer::{EventKind, StackTable, NO_NODE};
 
 use super::render;
@@ -34,7 +35,7 @@ fn process(pid: u32, executable: &str, start: u64, end: u64) -> ProcessInfo {
 }
 
 fn sample(unix_ns: u64, thread: u32, stack: u32, weight: u64) -> ProfileSample {
-    ProfileSample { unix_ns, thread, stack, weight, cpu_ns: weight.saturating_mul(1_000_000) }
+    ProfileSample { unix_ns, thread, stack, weight, time_ns: weight.saturating_mul(1_000_000), state: SampleState::RUNNING }
 }
 
 fn event(unix_ns: u64, thread: u32, kind: EventKind, text: &str) -> ProfileEvent {
@@ -145,4 +146,49 @@ fn references_no_trace_has_are_skipped_not_fatal() {
     assert_eq!(orphan["markers"]["length"], 1);
     let name = orphan["markers"]["name"][0].as_u64().expect("a name") as usize;
     assert_eq!(orphan["stringArray"][name], "log");
+}
+
+#[test]
+fn a_wall_trace_has_blocked_markers_and_cpu_deltas_only_from_running_samples() {
+    use writer::thread_state::{call_code, ThreadState};
+    let blocked = |call: &str| SampleState { state: ThreadState::Blocked, call: call_code(call) };
+    let mut profile = Profile::default();
+    profile.processes.push(ProcessInfo { mode: "wall".into(), ..process(10, "/bin/app", START, START + 50_000_000) });
+    profile.threads.push(ThreadInfo { pid: 10, tid: 10, name: "app".into() });
+    profile.stacks.push_leaf(NO_NODE);
+    let ms = 1_000_000;
+    let with_state = |unix_ns: u64, weight: u64, state: SampleState| ProfileSample { state, ..sample(unix_ns, 0, 0, weight) };
+    profile.samples = vec![
+        with_state(START + ms, 1, SampleState::RUNNING),
+        // Two blocked samples in read in a row: one marker from 1 ms (11 ms − 10 periods) to 21 ms.
+        with_state(START + 11 * ms, 10, blocked("read")),
+        with_state(START + 21 * ms, 10, blocked("read")),
+        // Another call right after: a marker of its own.
+        with_state(START + 31 * ms, 10, blocked("pthread_mutex_lock")),
+        with_state(START + 32 * ms, 1, SampleState::RUNNING),
+        with_state(START + 42 * ms, 10, blocked("read")),
+        with_state(START + 45 * ms, 3, SampleState { state: ThreadState::Runnable, call: 0 }),
+    ];
+    let json = parse(&profile);
+    let thread = &json["threads"][0];
+    assert_eq!(column(thread, "samples", "weight"), vec![1, 10, 10, 10, 1, 10, 3]);
+    assert_eq!(column(thread, "samples", "threadCPUDelta"), vec![1000, 0, 0, 0, 1000, 0, 0], "CPU time only from running samples");
+    let markers = &thread["markers"];
+    let name = |i: usize| thread["stringArray"][markers["name"][i].as_u64().expect("a name") as usize].as_str().expect("a string").to_string();
+    let found: Vec<(String, f64, f64, u64)> = (0..markers["length"].as_u64().expect("length") as usize)
+        .map(|i| (name(i), markers["startTime"][i].as_f64().unwrap(), markers["endTime"][i].as_f64().unwrap(), markers["phase"][i].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(String, f64, f64, u64)> =
+        vec![("blocked: read".into(), 1.0, 21.0, 1), ("blocked: pthread_mutex_lock".into(), 21.0, 31.0, 1), ("blocked: read".into(), 32.0, 42.0, 1)];
+    assert_eq!(found, expected);
+    assert_eq!(markers["data"][0]["type"], "SigtraceBlocked");
+    assert_eq!(markers["data"][0]["samples"], 2.0);
+    let categories: Vec<&str> = json["meta"]["categories"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(categories.contains(&"Blocked"), "{categories:?}");
+
+    // The same samples in a cpu trace: no markers, no Blocked category.
+    profile.processes[0].mode = "cpu".into();
+    let json = parse(&profile);
+    assert_eq!(json["threads"][0]["markers"]["length"], 0);
+    assert!(!json["meta"]["categories"].as_array().unwrap().iter().any(|c| c["name"] == "Blocked"));
 }
