@@ -90,9 +90,9 @@ impl WallThread {
     /// without its return being seen (a `longjmp` out of a signal handler) and has not made an
     /// interposed call since. A call older than [`STALE_FIRST_CHECK_NS`] has its thread's CPU
     /// clock read at gaps of a quarter of its age (from [`STALE_FIRST_CHECK_NS`] up to
-    /// [`STALE_LONGEST_GAP_NS`]: a long idle thread costs a read a second); a thread that ran for
-    /// over half a gap is not in its call, which is then ignored, the thread accounted as
-    /// outside calls.
+    /// [`STALE_LONGEST_GAP_NS`]: a long idle thread costs a read a second); a thread that ran in
+    /// a gap (see [`STALE_CPU_NS`]) is not in its call, which is then ignored, the thread
+    /// accounted as outside calls.
     fn runs_in(&mut self, blocked: &Blocked, now_ns: u64) -> bool {
         if blocked.episode == self.stale_episode {
             return true;
@@ -111,7 +111,7 @@ impl WallThread {
             return false;
         }
         let cpu = sigprof::clock::thread_cpu_ns(self.tid);
-        if cpu.saturating_sub(check.cpu) > elapsed / 2 {
+        if cpu.saturating_sub(check.cpu) > (elapsed / 20).max(STALE_CPU_NS) {
             self.stale_episode = blocked.episode;
             return true;
         }
@@ -136,6 +136,11 @@ struct StaleCheck {
 const STALE_FIRST_CHECK_NS: u64 = 100_000_000;
 /// The longest gap between two such checks.
 const STALE_LONGEST_GAP_NS: u64 = 1_000_000_000;
+/// CPU time a thread blocked in a call does not use in a gap: 1 ms, or 5% of the gap. A thread
+/// on a loaded machine runs far less than the gap, but far more than that; a blocked one whose
+/// signal handlers ran that long is accounted as outside calls, where `/proc` still finds its
+/// system call.
+const STALE_CPU_NS: u64 = 1_000_000;
 
 /// Where a thread outside interposed calls was found waiting.
 #[derive(Clone, Copy, PartialEq, Eq)]
