@@ -236,7 +236,8 @@ fn contended<T>(call: u32, lock: Option<LockFn<T>>, try_lock: Option<LockFn<T>>,
 /// Same contract as libc's function.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_lock(mutex: *mut libc::pthread_mutex_t) -> c_int {
-    contended(call_code("pthread_mutex_lock"), REAL_MUTEX_LOCK.get(), REAL_MUTEX_TRYLOCK.get(), mutex)
+    const CALL: u32 = call_code("pthread_mutex_lock");
+    contended(CALL, REAL_MUTEX_LOCK.get(), REAL_MUTEX_TRYLOCK.get(), mutex)
 }
 
 /// Interposed `pthread_rwlock_rdlock`: marked only when the lock is held.
@@ -245,7 +246,8 @@ pub unsafe extern "C" fn pthread_mutex_lock(mutex: *mut libc::pthread_mutex_t) -
 /// Same contract as libc's function.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_rdlock(lock: *mut libc::pthread_rwlock_t) -> c_int {
-    contended(call_code("pthread_rwlock_rdlock"), REAL_RWLOCK_RDLOCK.get(), REAL_RWLOCK_TRYRDLOCK.get(), lock)
+    const CALL: u32 = call_code("pthread_rwlock_rdlock");
+    contended(CALL, REAL_RWLOCK_RDLOCK.get(), REAL_RWLOCK_TRYRDLOCK.get(), lock)
 }
 
 /// Interposed `pthread_rwlock_wrlock`: marked only when the lock is held.
@@ -254,7 +256,8 @@ pub unsafe extern "C" fn pthread_rwlock_rdlock(lock: *mut libc::pthread_rwlock_t
 /// Same contract as libc's function.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_wrlock(lock: *mut libc::pthread_rwlock_t) -> c_int {
-    contended(call_code("pthread_rwlock_wrlock"), REAL_RWLOCK_WRLOCK.get(), REAL_RWLOCK_TRYWRLOCK.get(), lock)
+    const CALL: u32 = call_code("pthread_rwlock_wrlock");
+    contended(CALL, REAL_RWLOCK_WRLOCK.get(), REAL_RWLOCK_TRYWRLOCK.get(), lock)
 }
 
 /// `futex` operations that wait.
