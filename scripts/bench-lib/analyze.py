@@ -28,6 +28,8 @@ lines of one figure (see `analyze.py SUBCOMMAND -h` and the functions' docstring
     analyze.py cpu-wall CPU0 CPU1 WALL0 WALL1         bench-unwind.sh: CPU and wall with / without
     analyze.py resources NAME SECONDS RSS_KB BYTES SAMPLES [BASELINE_S]
                                                       bench-export.sh: one command's time and memory
+    analyze.py wrappers WRAPPER_FILE                  bench-wall.sh: ns per interposed call
+    analyze.py idle IDLE_FILE [--target PERCENT]      bench-wall.sh: drain-thread CPU with idle threads
 """
 import argparse
 import collections
@@ -348,6 +350,77 @@ def resources(name, seconds, rss_kb, size, samples, baseline):
     return f"  {name:<22} {seconds:7.2f} s  {samples / max(seconds, 1e-9) / 1e6:6.2f} M samples/s  peak RSS {rss_kb / 1024:8.1f} MiB  output {size / 1e6:9.2f} MB  {ratio}"
 
 
+def spread(values, unit="ns"):
+    """"median (min–max)" of VALUES."""
+    return "%6.1f %s (%.1f–%.1f)" % (statistics.median(values), unit, min(values), max(values))
+
+
+def wrappers(wrapper_path):
+    """bench-wall.sh's wrapper cost: WRAPPER_PATH holds "CONFIG NAME: N calls in S s, X ns/call
+    CPU, Y ns/call wall" lines of wrapper_cost, several interleaved runs of each CONFIG (alone:
+    no shim and no second thread; plain: no shim; cpu and wall: the shim in that mode). Per call
+    NAME: the median (min–max) CPU ns per call of each configuration, then the extra ns per call
+    of wall mode over plain and over cpu mode and of cpu mode over plain, as differences of the
+    medians and of the minimums (the minimum is the run least disturbed by the machine's other
+    work). Yields the lines to print."""
+    runs = collections.defaultdict(list)
+    with open(wrapper_path) as f:
+        for line in f:
+            m = re.match(r"(\w+) (\w+): \d+ calls in [0-9.]+ s, ([0-9.]+) ns/call CPU", line)
+            if m:
+                runs[(m[2], m[1])].append(float(m[3]))
+    labels = {"alone": "no shim, one thread", "plain": "no shim", "cpu": "SIGTRACE_MODE=cpu", "wall": "SIGTRACE_MODE=wall"}
+    for name in dict.fromkeys(name for name, _ in runs):
+        yield "  %s (CPU ns per call: median (min–max) of %d runs)" % (name, len(runs[(name, "plain")]))
+        for config, label in labels.items():
+            if runs[(name, config)]:
+                yield "    %-20s %s" % (label, spread(runs[(name, config)]))
+
+        def extra(over, base):
+            a, b = runs[(name, over)], runs[(name, base)]
+            return "%+6.1f ns (minimums %+.1f ns)" % (statistics.median(a) - statistics.median(b), min(a) - min(b))
+
+        yield "    wall mode over no shim  %s" % extra("wall", "plain")
+        yield "    wall mode over cpu mode %s" % extra("wall", "cpu")
+        yield "    cpu mode over no shim   %s" % extra("cpu", "plain")
+
+
+def idle(idle_path, target):
+    """bench-wall.sh's drain thread with idle threads: IDLE_PATH holds "KIND MODE RUN_NS DRAIN_NS
+    STEADY_NS STEADY_DRAIN_NS WALKS REUSED TORN NOT_READY" lines (figures.py wall-drain; several
+    runs per KIND and MODE). Per KIND: the drain thread's CPU as a share of one core over the run
+    and from the end of the first generation on (steady), medians over the runs, in cpu and wall
+    mode; wall mode's extra drain CPU per sampled blocked thread (walked or reused) over the run;
+    the wall.* counters of the median run; and whether the steady share stays under TARGET
+    percent. Yields the lines to print."""
+    runs = collections.defaultdict(list)
+    with open(idle_path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 10:
+                runs[(fields[0], fields[1])].append([int(x) for x in fields[2:]])
+    for kind in dict.fromkeys(kind for kind, _ in runs):
+        shares = {}
+        for mode in ("cpu", "wall"):
+            rows = runs[(kind, mode)]
+            if not rows:
+                continue
+            whole = [100 * r[1] / r[0] for r in rows]
+            steady = [100 * r[3] / r[2] if r[2] else 0 for r in rows]
+            shares[mode] = (statistics.median(r[1] for r in rows), statistics.median(whole))
+            line = "  %-6s %-4s drain %7.1f ms CPU in %.2f s: %s of a core; steady %s" % (
+                kind, mode, statistics.median(r[1] for r in rows) / 1e6, statistics.median(r[0] for r in rows) / 1e9, spread(whole, "%"), spread(steady, "%"))
+            if mode == "wall":
+                middle = sorted(rows, key=lambda r: r[1])[len(rows) // 2]
+                visits = statistics.median(r[4] + r[5] for r in rows)
+                extra = shares["wall"][0] - shares["cpu"][0] if "cpu" in shares else 0
+                line += "\n  %-11s wall.walks %d, wall.reused %d, wall.torn %d, wall.not_ready %d; %.0f ns of extra drain CPU per blocked thread sampled" % (
+                    "", middle[4], middle[5], middle[6], middle[7], extra / max(1, visits))
+                verdict = "met" if statistics.median(steady) < target else "MISSED"
+                line += "\n  %-11s target: steady share under %g%% of a core: %s" % ("", target, verdict)
+            yield line
+
+
 def helptext(function):
     """FUNCTION's docstring as argparse help (on one line, % escaped)."""
     return " ".join(function.__doc__.split()).replace("%", "%%")
@@ -396,6 +469,11 @@ def main():
     p.add_argument("figures", type=float, nargs=3, metavar="BASE TRACED SAMPLES")
     p = commands.add_parser("cpu-wall", help=helptext(cpu_wall), description=helptext(cpu_wall))
     p.add_argument("figures", type=float, nargs=4, metavar="CPU_WITHOUT CPU_WITH WALL_WITHOUT WALL_WITH")
+    p = commands.add_parser("wrappers", help=helptext(wrappers), description=helptext(wrappers))
+    p.add_argument("wrapper_path")
+    p = commands.add_parser("idle", help=helptext(idle), description=helptext(idle))
+    p.add_argument("idle_path")
+    p.add_argument("--target", type=float, default=1.0)
     p = commands.add_parser("resources", help=helptext(resources), description=helptext(resources))
     p.add_argument("name")
     p.add_argument("seconds", type=float)
@@ -426,6 +504,10 @@ def main():
         lines = [sample_cost(args.method, *args.figures)]
     elif args.command == "cpu-wall":
         lines = [cpu_wall(*args.figures)]
+    elif args.command == "wrappers":
+        lines = wrappers(args.wrapper_path)
+    elif args.command == "idle":
+        lines = idle(args.idle_path, args.target)
     else:
         lines = [resources(args.name, args.seconds, args.rss_kb, args.size, args.samples, args.baseline)]
     for line in lines:

@@ -8,7 +8,9 @@
     figures.py dropped < info.json                     # bench-micro.sh: "dropped N" if any
     figures.py drain < info.json                       # bench-micro.sh: drain-thread CPU per sample
     figures.py formats < export-help.txt               # bench-export.sh: the export formats
+    figures.py wall-drain LABEL < trace.json           # bench-wall.sh: drain-thread CPU and wall.* counters
 
+trace.json is the output of scripts/read_trace.py (the trace generation by generation);
 info.json is the output of `sigtrace info --json` (one object, or a list of them when it was
 given several files); stacks.folded is the output of `sigtrace export --format folded` (one
 "frame;frame;… count" line per stack); export-help.txt is the output of `sigtrace export -h`.
@@ -85,6 +87,23 @@ def drain(info):
         cpu / max(1, info["samples"]), info["samples"], cpu / 1e6)
 
 
+def wall_drain(trace, label):
+    """One line for analyze.py's idle: "LABEL RUN_NS DRAIN_NS STEADY_NS STEADY_DRAIN_NS WALKS REUSED
+    TORN NOT_READY". RUN_NS is the trace's span (header start to the last generation's end) and
+    DRAIN_NS the drain thread's CPU time in it (the last generation's drain.cpu_ns_total, a
+    running total); STEADY_* are the same from the end of the first generation on, which leaves
+    out start-up (thread creation, the unwind tables, each thread's first stack walk). The wall.*
+    counters are summed over the generations (each generation counts its own)."""
+    generations = trace["generations"]
+    tick_ns = 1e9 / trace["header"]["clock_hz"]
+    start = trace["header"]["start_clock_ns"]
+    end = generations[-1]["end_time"] * tick_ns
+    first_end = generations[0]["end_time"] * tick_ns
+    drain = [g["counters"].get("drain.cpu_ns_total", 0) for g in generations]
+    wall = [sum(g["counters"].get("wall." + name, 0) for g in generations) for name in ("walks", "reused", "torn", "not_ready")]
+    return "%s %d %d %d %d %d %d %d %d" % (label, end - start, drain[-1], end - first_end, drain[-1] - drain[0], *wall)
+
+
 def formats(help_text):
     """The values `sigtrace export --format` accepts, from its help ("folded" if not found)."""
     match = re.search(r"possible values: ([^\]]+)\]", help_text)
@@ -105,6 +124,8 @@ def main():
     commands.add_parser("dropped", help=helptext(dropped), description=helptext(dropped))
     commands.add_parser("drain", help=helptext(drain), description=helptext(drain))
     commands.add_parser("formats", help=helptext(formats), description=helptext(formats))
+    p = commands.add_parser("wall-drain", help=helptext(wall_drain), description=helptext(wall_drain))
+    p.add_argument("label")
     args = parser.parse_args()
 
     if args.command == "capture":
@@ -119,6 +140,8 @@ def main():
         line = dropped(json.load(sys.stdin))
     elif args.command == "drain":
         line = drain(json.load(sys.stdin))
+    elif args.command == "wall-drain":
+        line = wall_drain(json.load(sys.stdin), args.label)
     else:
         line = formats(sys.stdin.read())
     if line is not None:
