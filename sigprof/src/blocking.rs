@@ -37,7 +37,8 @@ pub struct Blocked {
     pub episode: u64,
     /// The call's code (`writer::thread_state::CALLS`).
     pub call: u32,
-    /// When the thread entered the call (monotonic ns).
+    /// When the thread entered the call (`CLOCK_MONOTONIC_COARSE`, ns: behind the fine clock by
+    /// up to a scheduler tick).
     pub since_ns: u64,
     /// The registers at the call site (in the interposing function).
     pub regs: Regs,

@@ -347,14 +347,20 @@ impl Drainer {
     /// One drain period's work: drain, notice new modules, close the generation when due.
     /// Returns how full the fullest ring was (a fraction), or an error when the trace can no
     /// longer be written.
-    pub fn tick(&mut self) -> std::io::Result<f64> {
+    ///
+    /// The rings are drained only when `drain_due` (at the drain period); wall-clock mode's
+    /// ticks come in between. Returns 0 when they were not drained.
+    pub fn tick(&mut self, drain_due: bool) -> std::io::Result<f64> {
         let generation = current_generation();
         if generation == 0 {
             return Ok(0.0);
         }
-        let fullest = self.drain_rings(generation);
-        self.refresh_modules();
-        self.ensure_dwarf_caches();
+        let mut fullest = 0.0;
+        if drain_due {
+            fullest = self.drain_rings(generation);
+            self.refresh_modules();
+            self.ensure_dwarf_caches();
+        }
         self.sample_blocked_threads();
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
@@ -397,6 +403,11 @@ impl Drainer {
             // Every snapshot here was retired before this advance began, and every thread has
             // since been seen outside its critical section: no handler can still hold one.
             self.retired_snapshots.clear();
+        }
+        if let Some(wall) = self.wall.as_mut() {
+            let builder = &mut self.builder;
+            let mut key = Vec::with_capacity(64);
+            wall.flush(&mut |sample| builder.add_wall(sample, &mut key));
         }
         let end_time = monotonic_ns();
         self.reap_vanished_threads(end_time);
@@ -692,7 +703,9 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 
 /// The drain thread's loop; returns when tracing ended or failed.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
+    let mut last_drain: Option<std::time::Instant> = None;
     loop {
+        let drain_due = last_drain.is_none_or(|at| at.elapsed() >= period);
         let round = std::panic::catch_unwind(|| {
             with_drainer(|slot| {
                 let signal = FLUSH_REQUEST.load(Ordering::Acquire);
@@ -703,19 +716,24 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
                 }
                 match slot.as_mut() {
                     None => Ok(None),
-                    Some(drainer) => {
-                        drainer.tick().map(|fullest| Some((fullest, drainer.longest_sleep()))).map_err(|error| describe_write_error(drainer.path(), &error))
-                    }
+                    Some(drainer) => drainer
+                        .tick(drain_due)
+                        .map(|fullest| Some((fullest, drainer.longest_sleep())))
+                        .map_err(|error| describe_write_error(drainer.path(), &error)),
                 }
             })
             .unwrap_or(Ok(None))
         });
         match round {
             Ok(Ok(Some((fullest, longest_sleep)))) => {
-                if adaptive {
-                    period = next_drain_period(period, fullest);
+                if drain_due {
+                    if adaptive {
+                        period = next_drain_period(period, fullest);
+                    }
+                    last_drain = Some(std::time::Instant::now());
                 }
-                wait_for_wake(longest_sleep.map_or(period, |longest| period.min(longest)))
+                let until_drain = last_drain.map_or(Duration::ZERO, |at| period.saturating_sub(at.elapsed()));
+                wait_for_wake(longest_sleep.map_or(until_drain, |longest| until_drain.min(longest)))
             }
             Ok(Ok(None)) => return,
             Ok(Err(message)) => return on_failure(&message),

@@ -22,7 +22,6 @@ use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
 use sigprof::blocking::Blocked;
 use sigprof::registry::SlotState;
 use sigprof::Registry;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use unwind::dwarf::{walk_dwarf_with_reads, DwarfCache};
 use unwind::memory::read_word_via_kernel;
@@ -67,6 +66,10 @@ struct WallThread {
     walk: u8,
     /// Wall time not yet given out as whole periods, ns.
     remainder_ns: u64,
+    /// Blocked ticks of one call at one call site not yet handed out: consecutive ticks of a
+    /// long wait go out as one sample (of their summed weight, at the last tick's time) every
+    /// [`COALESCE_NS`], when the wait ends, and when the generation closes.
+    pending: Option<Pending>,
     /// The CPU-time account of a thread outside interposed calls: when its CPU clock was last
     /// read (0: never), what it read, the blocked wall time given out since, and the wall time
     /// neither run nor given out (may be negative: blocked ticks also cover time it ran).
@@ -142,6 +145,19 @@ const STALE_LONGEST_GAP_NS: u64 = 1_000_000_000;
 /// system call.
 const STALE_CPU_NS: u64 = 1_000_000;
 
+/// Blocked ticks waiting to go out as one sample, with the thread's current stack.
+#[derive(Clone, Copy)]
+struct Pending {
+    weight: u32,
+    /// The first tick's time and the last's.
+    first_ns: u64,
+    last_ns: u64,
+    state: SampleState,
+}
+
+/// How much wall time one coalesced blocked sample covers at most.
+const COALESCE_NS: u64 = 250_000_000;
+
 /// Where a thread outside interposed calls was found waiting.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Elsewhere {
@@ -174,7 +190,8 @@ pub struct WallSampler {
     start_ns: u64,
     next_tick_ns: u64,
     last_tick_ns: u64,
-    threads: HashMap<usize, WallThread>,
+    /// By slot index.
+    threads: Vec<WallThread>,
     /// CPU clock reads left in this tick, and where the next tick starts its visit.
     cpu_reads_left: usize,
     rotation: usize,
@@ -198,7 +215,7 @@ impl WallSampler {
             start_ns,
             next_tick_ns: start_ns + tick_ns,
             last_tick_ns: start_ns,
-            threads: HashMap::new(),
+            threads: Vec::new(),
             cpu_reads_left: 0,
             rotation: 0,
             copy: vec![0; STACK_COPY_BYTES / 8],
@@ -221,7 +238,6 @@ impl WallSampler {
         let previous_tick = self.last_tick_ns;
         self.last_tick_ns = now_ns;
         self.next_tick_ns = (self.next_tick_ns + self.tick_ns).max(now_ns + self.tick_ns / 2);
-        let mut seen = Vec::new();
         self.cpu_reads_left = MAX_CPU_READS_PER_TICK;
         // Threads are visited from a rotating start, so that when the CPU clock reads of a tick
         // run out, other threads are read first at the next.
@@ -231,19 +247,23 @@ impl WallSampler {
         for &slot in slots[start..].iter().chain(&slots[..start]) {
             let index = registry.slot_index(slot);
             let tid = slot.tid.load(Ordering::Relaxed);
+            if self.threads.len() <= index {
+                self.threads.resize_with(index + 1, WallThread::default);
+            }
             if slot.state.load() != SlotState::Active {
-                // An exited thread's last unaccounted time, to its exit, from its exit record.
-                if self.threads.get(&index).is_some_and(|thread| thread.tid == tid) {
+                // An exited thread: its held-back ticks, and its last unaccounted time, to its
+                // exit, from its exit record.
+                if self.threads[index].tid == tid && tid != 0 {
+                    flush_pending(&mut self.threads[index], emit);
                     let (exited_ns, exit_cpu_ns) = (slot.exited_ns.load(Ordering::Relaxed), slot.exit_cpu_ns.load(Ordering::Relaxed));
                     if exited_ns != 0 && exit_cpu_ns != 0 {
                         self.account_outside_calls(index, exited_ns, Some(exit_cpu_ns), None, emit);
                     }
-                    self.threads.remove(&index);
+                    self.threads[index] = WallThread::default();
                 }
                 continue;
             }
-            seen.push(index);
-            let thread = self.threads.entry(index).or_default();
+            let thread = &mut self.threads[index];
             if thread.tid != tid {
                 *thread = WallThread { tid, ..WallThread::default() };
             }
@@ -258,12 +278,18 @@ impl WallSampler {
                     thread.blocked_given_ns += interval_ns;
                     self.sample_blocked(index, &blocked, slot, snapshot, now_ns, interval_ns, emit);
                 }
-                _ => self.account_outside_calls(index, now_ns, None, snapshot, emit),
+                _ => {
+                    flush_pending(thread, emit);
+                    self.account_outside_calls(index, now_ns, None, snapshot, emit);
+                }
             }
         }
-        if seen.len() < self.threads.len() {
-            seen.sort_unstable();
-            self.threads.retain(|index, _| seen.binary_search(index).is_ok());
+    }
+
+    /// Hands out every thread's held-back blocked ticks (before a generation closes).
+    pub fn flush(&mut self, emit: &mut impl FnMut(WallSample<'_>)) {
+        for thread in &mut self.threads {
+            flush_pending(thread, emit);
         }
     }
 
@@ -279,13 +305,14 @@ impl WallSampler {
         interval_ns: u64,
         emit: &mut impl FnMut(WallSample<'_>),
     ) {
-        let Some(thread) = self.threads.get_mut(&index) else { return };
+        let Some(thread) = self.threads.get_mut(index) else { return };
         let Some(snapshot) = snapshot else {
             self.counters.not_ready += 1;
             return;
         };
         let fresh = thread.frames.is_empty() || (thread.episode != blocked.episode && thread.site != (blocked.call, blocked.regs));
         if fresh {
+            flush_pending(thread, emit);
             let walked = walk_from(&blocked.regs, true, slot.stack_bounds(), snapshot, &mut self.cache, &mut self.copy, self.max_depth);
             // The copy and the walk are consistent only if the thread is still in that call.
             let Some((frames, walk)) = walked.filter(|_| slot.blocking.still_in(blocked.episode)) else {
@@ -301,8 +328,19 @@ impl WallSampler {
         }
         thread.episode = blocked.episode;
         let state = SampleState { state: ThreadState::Blocked, call: blocked.call };
-        if let Some(weight) = whole_periods(&mut thread.remainder_ns, interval_ns, self.period_ns) {
-            emit(WallSample { tid: thread.tid, time_ns: now_ns, stack: WallStack::Walked { frames: &thread.frames, walk: thread.walk }, weight, state });
+        let Some(weight) = whole_periods(&mut thread.remainder_ns, interval_ns, self.period_ns) else { return };
+        match thread.pending.as_mut() {
+            Some(pending) if pending.state == state => {
+                pending.weight = pending.weight.saturating_add(weight);
+                pending.last_ns = now_ns;
+            }
+            _ => {
+                flush_pending(thread, emit);
+                thread.pending = Some(Pending { weight, first_ns: now_ns, last_ns: now_ns, state });
+            }
+        }
+        if thread.pending.is_some_and(|pending| now_ns.saturating_sub(pending.first_ns) >= COALESCE_NS) {
+            flush_pending(thread, emit);
         }
     }
 
@@ -318,7 +356,7 @@ impl WallSampler {
         snapshot: Option<&UnwindSnapshot>,
         emit: &mut impl FnMut(WallSample<'_>),
     ) {
-        let Some(thread) = self.threads.get_mut(&index) else { return };
+        let Some(thread) = self.threads.get_mut(index) else { return };
         if exit_cpu_ns.is_none() {
             if thread.skip_ticks > 0 {
                 thread.skip_ticks -= 1;
@@ -396,6 +434,14 @@ impl WallSampler {
         if let Some(weight) = whole_periods(&mut thread.remainder_ns, wall_ns, self.period_ns) {
             emit(WallSample { tid: thread.tid, time_ns: now_ns, stack, weight, state });
         }
+    }
+}
+
+/// Hands out `thread`'s held-back blocked ticks as one sample, with its current stack.
+fn flush_pending(thread: &mut WallThread, emit: &mut impl FnMut(WallSample<'_>)) {
+    if let Some(pending) = thread.pending.take() {
+        let stack = WallStack::Walked { frames: &thread.frames, walk: thread.walk };
+        emit(WallSample { tid: thread.tid, time_ns: pending.last_ns, stack, weight: pending.weight, state: pending.state });
     }
 }
 
