@@ -226,6 +226,9 @@ impl GenerationBuilder {
     }
 }
 
+/// How often the name of a thread that did not run is read again, in generations.
+const NAME_REREAD_GENERATIONS: u64 = 10;
+
 /// What we last knew of a thread, kept across generations.
 struct KnownThread {
     name: String,
@@ -375,7 +378,7 @@ impl Drainer {
         let mut key = Vec::with_capacity(64);
         // This thread publishes and retires the snapshots: the one current now stays alive
         // while it uses it.
-        wall.tick(monotonic_ns(), self.registry, self.registry.unwind.current(), &mut |sample| builder.add_wall(sample, &mut key));
+        wall.tick(monotonic_ns(), false, self.registry, self.registry.unwind.current(), &mut |sample| builder.add_wall(sample, &mut key));
     }
 
     /// The longest the drain thread may sleep: wall-clock mode's tick period, else `None`.
@@ -407,7 +410,9 @@ impl Drainer {
         if let Some(wall) = self.wall.as_mut() {
             let builder = &mut self.builder;
             let mut key = Vec::with_capacity(64);
-            wall.flush(&mut |sample| builder.add_wall(sample, &mut key));
+            let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
+            wall.tick(monotonic_ns(), true, self.registry, self.registry.unwind.current(), &mut add);
+            wall.flush(&mut add);
         }
         let end_time = monotonic_ns();
         self.reap_vanished_threads(end_time);
@@ -509,8 +514,16 @@ impl Drainer {
                 threads.resize(index + 1, Thread::default());
             }
             let exited = slot.state.load() == SlotState::Exited;
-            let (name, cpu_ns) = if exited { (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed)) } else { (thread_name(tid), thread_cpu_ns(tid)) };
             let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
+            let (name, cpu_ns) = if exited {
+                (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
+            } else {
+                // A thread that has not run since its name was read cannot have renamed itself:
+                // its name is read again only every tenth generation (another thread may name it).
+                let cpu_ns = thread_cpu_ns(tid);
+                let unchanged = cpu_ns == known.cpu_ns && !known.name.is_empty() && !sequence.is_multiple_of(NAME_REREAD_GENERATIONS);
+                (if unchanged { String::new() } else { thread_name(tid) }, cpu_ns)
+            };
             if !name.is_empty() {
                 known.name = name;
             }

@@ -84,6 +84,17 @@ struct WallThread {
     skip_ticks: u32,
     /// The check of a long call for a thread that runs in it.
     stale_check: Option<StaleCheck>,
+    /// When the sampler last looked at the thread, how many looks in a row found it in the same
+    /// call, and the tick before which it is not looked at again: a thread that stays in one
+    /// call is looked at after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`], so that many
+    /// idle threads cost little. Still in that call at
+    /// the next look, it was blocked all along; in another, or in none, the call ended within the
+    /// skipped ticks, at a moment as likely as any other: it gets half of them.
+    last_visit_ns: u64,
+    same_visits: u32,
+    skip_until: u64,
+    /// The call the thread was in at the last look (`None`: in none).
+    in_call: Option<SampleState>,
     /// An episode found to be left unseen (0: none; episodes are even and start at 2).
     stale_episode: u64,
 }
@@ -155,6 +166,9 @@ struct Pending {
     state: SampleState,
 }
 
+/// The most ticks between two looks at a thread that stays in one call.
+const LONGEST_LOOK_GAP: u64 = 8;
+
 /// How much wall time one coalesced blocked sample covers at most.
 const COALESCE_NS: u64 = 250_000_000;
 
@@ -192,6 +206,8 @@ pub struct WallSampler {
     last_tick_ns: u64,
     /// By slot index.
     threads: Vec<WallThread>,
+    /// Ticks so far.
+    ticks: u64,
     /// CPU clock reads left in this tick, and where the next tick starts its visit.
     cpu_reads_left: usize,
     rotation: usize,
@@ -216,6 +232,7 @@ impl WallSampler {
             next_tick_ns: start_ns + tick_ns,
             last_tick_ns: start_ns,
             threads: Vec::new(),
+            ticks: 0,
             cpu_reads_left: 0,
             rotation: 0,
             copy: vec![0; STACK_COPY_BYTES / 8],
@@ -231,8 +248,10 @@ impl WallSampler {
 
     /// Samples every thread that is not running if a tick is due at `now_ns`, handing each
     /// sample to `emit`. Drain thread only.
-    pub fn tick(&mut self, now_ns: u64, registry: &Registry, snapshot: Option<&UnwindSnapshot>, emit: &mut impl FnMut(WallSample<'_>)) {
-        if now_ns < self.next_tick_ns {
+    /// With `every_thread` (at a generation's close) the tick is taken now and looks at every
+    /// thread, those that stay in one call too: the generation gets all their time.
+    pub fn tick(&mut self, now_ns: u64, every_thread: bool, registry: &Registry, snapshot: Option<&UnwindSnapshot>, emit: &mut impl FnMut(WallSample<'_>)) {
+        if now_ns < self.next_tick_ns && !every_thread {
             return;
         }
         let previous_tick = self.last_tick_ns;
@@ -254,8 +273,15 @@ impl WallSampler {
                 // An exited thread: its held-back ticks, and its last unaccounted time, to its
                 // exit, from its exit record.
                 if self.threads[index].tid == tid && tid != 0 {
-                    flush_pending(&mut self.threads[index], emit);
                     let (exited_ns, exit_cpu_ns) = (slot.exited_ns.load(Ordering::Relaxed), slot.exit_cpu_ns.load(Ordering::Relaxed));
+                    let thread = &mut self.threads[index];
+                    if thread.in_call.is_some() && thread.last_visit_ns != 0 {
+                        // In a call at the last look: it ended, and the thread soon after.
+                        let old_ns = exited_ns.saturating_sub(thread.last_visit_ns);
+                        thread.blocked_given_ns += old_ns;
+                        add_to_call(thread, old_ns, self.period_ns, exited_ns);
+                    }
+                    flush_pending(thread, emit);
                     if exited_ns != 0 && exit_cpu_ns != 0 {
                         self.account_outside_calls(index, exited_ns, Some(exit_cpu_ns), None, emit);
                     }
@@ -264,7 +290,11 @@ impl WallSampler {
                 continue;
             }
             let thread = &mut self.threads[index];
+            if thread.tid == tid && thread.skip_until > self.ticks && !every_thread {
+                continue;
+            }
             if thread.tid != tid {
+                flush_pending(thread, emit);
                 *thread = WallThread { tid, ..WallThread::default() };
             }
             let started_ns = slot.started_ns.load(Ordering::Relaxed);
@@ -273,17 +303,58 @@ impl WallSampler {
                 (thread.cpu_read_at, thread.cpu_ns) = (started_ns, 0);
             }
             let interval_ns = now_ns.saturating_sub(previous_tick.max(started_ns));
-            match slot.blocking.read() {
-                Some(blocked) if !thread.runs_in(&blocked, now_ns) => {
-                    thread.blocked_given_ns += interval_ns;
-                    self.sample_blocked(index, &blocked, slot, snapshot, now_ns, interval_ns, emit);
+            // Time of ticks skipped since the thread's last look (see `skip_until`).
+            let skipped_ns =
+                if thread.last_visit_ns == 0 { 0 } else { now_ns.saturating_sub(thread.last_visit_ns.max(started_ns)).saturating_sub(interval_ns) };
+            thread.last_visit_ns = now_ns;
+            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, now_ns));
+            let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
+            let mut given_ns = interval_ns;
+            if same_call {
+                // Still in the call seen before the skipped ticks: blocked all along.
+                given_ns += skipped_ns;
+                thread.same_visits += 1;
+                let gap = match thread.same_visits {
+                    0 | 1 => 1,
+                    2 => 2,
+                    3 => 4,
+                    _ => LONGEST_LOOK_GAP,
+                };
+                thread.skip_until = self.ticks + gap;
+            } else {
+                thread.same_visits = 0;
+                thread.skip_until = 0;
+                if thread.in_call.is_some() && skipped_ns > 0 {
+                    // The call seen before ended within the skipped ticks: when the thread is in
+                    // another call now, that call's start (coarse clock) splits them; else the
+                    // moment is as likely as any other: the old call gets half.
+                    let span_ns = skipped_ns + interval_ns;
+                    let old_ns = match blocked {
+                        Some(blocked) => {
+                            let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
+                            given_ns = new_ns;
+                            span_ns - new_ns
+                        }
+                        None => skipped_ns / 2,
+                    };
+                    thread.blocked_given_ns += old_ns;
+                    let old_end = now_ns.saturating_sub(span_ns) + old_ns;
+                    add_to_call(thread, old_ns, self.period_ns, old_end);
                 }
-                _ => {
+            }
+            thread.in_call = blocked.map(|blocked| SampleState { state: ThreadState::Blocked, call: blocked.call });
+            match blocked {
+                Some(blocked) => {
+                    thread.blocked_given_ns += given_ns;
+                    self.sample_blocked(index, &blocked, slot, snapshot, now_ns, given_ns, emit);
+                }
+                None => {
                     flush_pending(thread, emit);
                     self.account_outside_calls(index, now_ns, None, snapshot, emit);
                 }
             }
         }
+        self.ticks += 1;
     }
 
     /// Hands out every thread's held-back blocked ticks (before a generation closes).
@@ -434,6 +505,20 @@ impl WallSampler {
         if let Some(weight) = whole_periods(&mut thread.remainder_ns, wall_ns, self.period_ns) {
             emit(WallSample { tid: thread.tid, time_ns: now_ns, stack, weight, state });
         }
+    }
+}
+
+/// Adds `ns` to the held-back ticks of the call the thread was in at its last look.
+/// The added time ends at `end_ns`, the sample's time.
+fn add_to_call(thread: &mut WallThread, ns: u64, period_ns: u64, end_ns: u64) {
+    let Some(state) = thread.in_call else { return };
+    let Some(weight) = whole_periods(&mut thread.remainder_ns, ns, period_ns) else { return };
+    match thread.pending.as_mut() {
+        Some(pending) => {
+            pending.weight = pending.weight.saturating_add(weight);
+            pending.last_ns = pending.last_ns.max(end_ns);
+        }
+        None => thread.pending = Some(Pending { weight, first_ns: end_ns, last_ns: end_ns, state }),
     }
 }
 
