@@ -306,6 +306,11 @@ impl Registry {
         self.slots.get(index)
     }
 
+    /// One past the highest slot index ever claimed: every slot in use has a lower index.
+    pub fn slots_in_use(&self) -> usize {
+        self.high_water.load(Ordering::Acquire).min(self.slots.len())
+    }
+
     /// Slots that are or were in use and not yet freed (ACTIVE or EXITED), with their indices.
     pub fn live_slots(&self) -> impl Iterator<Item = &ThreadSlot> {
         self.slots[..self.high_water.load(Ordering::Acquire).min(self.slots.len())]

@@ -258,18 +258,34 @@ impl WallSampler {
         self.last_tick_ns = now_ns;
         self.next_tick_ns = (self.next_tick_ns + self.tick_ns).max(now_ns + self.tick_ns / 2);
         self.cpu_reads_left = MAX_CPU_READS_PER_TICK;
-        // Threads are visited from a rotating start, so that when the CPU clock reads of a tick
+        // Slots are visited from a rotating start, so that when the CPU clock reads of a tick
         // run out, other threads are read first at the next.
-        let slots: Vec<&sigprof::ThreadSlot> = registry.live_slots().collect();
-        let start = if slots.is_empty() { 0 } else { self.rotation % slots.len() };
+        let in_use = registry.slots_in_use();
+        if self.threads.len() < in_use {
+            self.threads.resize_with(in_use, WallThread::default);
+        }
+        let start = if in_use == 0 { 0 } else { self.rotation % in_use };
         self.rotation = self.rotation.wrapping_add(MAX_CPU_READS_PER_TICK);
-        for &slot in slots[start..].iter().chain(&slots[..start]) {
-            let index = registry.slot_index(slot);
-            let tid = slot.tid.load(Ordering::Relaxed);
-            if self.threads.len() <= index {
-                self.threads.resize_with(index + 1, WallThread::default);
+        for index in (start..in_use).chain(0..start) {
+            // A thread that stays in one call is not looked at, its slot not even read, until
+            // its next look is due (a slot freed and claimed again meanwhile is noticed then;
+            // an exit, at the latest when the generation closes).
+            let thread = &self.threads[index];
+            if thread.tid != 0 && thread.skip_until > self.ticks && !every_thread {
+                continue;
             }
-            if slot.state.load() != SlotState::Active {
+            let Some(slot) = registry.slot(index) else { continue };
+            let tid = slot.tid.load(Ordering::Relaxed);
+            let state = slot.state.load();
+            if matches!(state, SlotState::Free | SlotState::Claimed) {
+                let thread = &mut self.threads[index];
+                if thread.tid != 0 {
+                    flush_pending(thread, emit);
+                    *thread = WallThread::default();
+                }
+                continue;
+            }
+            if state != SlotState::Active {
                 // An exited thread: its held-back ticks, and its last unaccounted time, to its
                 // exit, from its exit record.
                 if self.threads[index].tid == tid && tid != 0 {
@@ -290,9 +306,6 @@ impl WallSampler {
                 continue;
             }
             let thread = &mut self.threads[index];
-            if thread.tid == tid && thread.skip_until > self.ticks && !every_thread {
-                continue;
-            }
             if thread.tid != tid {
                 flush_pending(thread, emit);
                 *thread = WallThread { tid, ..WallThread::default() };
