@@ -183,8 +183,8 @@ fn a_call_left_by_longjmp_stops_counting_as_blocked_once_its_thread_runs() {
     assert_eq!(run.stdout.trim(), "jumped");
     let walls = wall_by_thread(&run.trace());
     let main = walls.get("wall_longjmp").expect("the main thread");
-    // Blocked in read for the 300 ms until the alarm, and found running within a check or two
-    // (checks come every 100 ms in the call's first 400 ms).
+    // Blocked in read for the 300 ms until the alarm, and found running once its CPU samples
+    // reach the drain thread (a drain period and a look or two later).
     let read_ms = main.calls.get("read").copied().unwrap_or(0) / 1_000_000;
     assert!((250..=600).contains(&read_ms), "blocked in read for {read_ms} ms: {main:?}");
     let points = main.points(main.accounted());

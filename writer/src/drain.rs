@@ -265,6 +265,8 @@ pub struct Drainer {
     ring_drops_reported: bool,
     /// Wall-clock mode's sampler of blocked threads; `None` in `cpu` mode.
     wall: Option<WallSampler>,
+    /// Wall-clock mode: by slot, the time of the latest running sample drained from its ring.
+    last_running_ns: Vec<u64>,
 }
 
 impl Drainer {
@@ -288,6 +290,7 @@ impl Drainer {
             retired_snapshots: Vec::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
+            last_running_ns: Vec::new(),
             wall: WallSampler::new(registry.config.wall_hz, registry.config.hz, registry.config.max_depth, header.start_clock_ns),
         })
     }
@@ -336,6 +339,13 @@ impl Drainer {
                 fullest = fullest.max(used as f64 / capacity as f64);
             }
             while ring.pop_into(&mut record) {
+                if self.wall.is_some() {
+                    let index = self.registry.slot_index(slot);
+                    if self.last_running_ns.len() <= index {
+                        self.last_running_ns.resize(index + 1, 0);
+                    }
+                    self.last_running_ns[index] = self.last_running_ns[index].max(record.time_ns);
+                }
                 self.builder.add(tid, &mut record);
             }
             // SAFETY: as above.
@@ -378,7 +388,9 @@ impl Drainer {
         let mut key = Vec::with_capacity(64);
         // This thread publishes and retires the snapshots: the one current now stays alive
         // while it uses it.
-        wall.tick(monotonic_ns(), false, self.registry, self.registry.unwind.current(), &mut |sample| builder.add_wall(sample, &mut key));
+        wall.tick(monotonic_ns(), false, self.registry, self.registry.unwind.current(), &self.last_running_ns, &mut |sample| {
+            builder.add_wall(sample, &mut key)
+        });
     }
 
     /// The longest the drain thread may sleep: wall-clock mode's tick period, else `None`.
@@ -411,7 +423,7 @@ impl Drainer {
             let builder = &mut self.builder;
             let mut key = Vec::with_capacity(64);
             let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
-            wall.tick(monotonic_ns(), true, self.registry, self.registry.unwind.current(), &mut add);
+            wall.tick(monotonic_ns(), true, self.registry, self.registry.unwind.current(), &self.last_running_ns, &mut add);
             wall.flush(&mut add);
         }
         let end_time = monotonic_ns();

@@ -82,8 +82,6 @@ struct WallThread {
     elsewhere: Option<Elsewhere>,
     idle_ticks: u32,
     skip_ticks: u32,
-    /// The check of a long call for a thread that runs in it.
-    stale_check: Option<StaleCheck>,
     /// When the sampler last looked at the thread, how many looks in a row found it in the same
     /// call, and the tick before which it is not looked at again: a thread that stays in one
     /// call is looked at after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`], so that many
@@ -102,59 +100,25 @@ struct WallThread {
 impl WallThread {
     /// True when the thread runs although it is described as inside `blocked`: it left the call
     /// without its return being seen (a `longjmp` out of a signal handler) and has not made an
-    /// interposed call since. A call older than [`STALE_FIRST_CHECK_NS`] has its thread's CPU
-    /// clock read at gaps of a quarter of its age (from [`STALE_FIRST_CHECK_NS`] up to
-    /// [`STALE_LONGEST_GAP_NS`]: a long idle thread costs a read a second); a thread that ran in
-    /// a gap (see [`STALE_CPU_NS`]) is not in its call, which is then ignored, the thread
-    /// accounted as outside calls.
-    fn runs_in(&mut self, blocked: &Blocked, now_ns: u64) -> bool {
+    /// interposed call since. Told by its CPU timer: a running sample taken more than
+    /// [`STALE_MARGIN_NS`] after the call began (`last_running_ns`, the latest such sample the
+    /// drain thread has taken out of the thread's ring) means it ran; the call is then ignored,
+    /// the thread accounted as outside calls. No system call: idle threads cost nothing here.
+    fn runs_in(&mut self, blocked: &Blocked, last_running_ns: u64) -> bool {
         if blocked.episode == self.stale_episode {
             return true;
         }
-        if now_ns.saturating_sub(blocked.since_ns) < STALE_FIRST_CHECK_NS {
-            return false;
-        }
-        let check = self.stale_check.filter(|check| check.episode == blocked.episode);
-        let Some(check) = check else {
-            self.stale_check =
-                Some(StaleCheck { episode: blocked.episode, at: now_ns, cpu: sigprof::clock::thread_cpu_ns(self.tid), gap: STALE_FIRST_CHECK_NS });
-            return false;
-        };
-        let elapsed = now_ns.saturating_sub(check.at);
-        if elapsed < check.gap {
-            return false;
-        }
-        let cpu = sigprof::clock::thread_cpu_ns(self.tid);
-        if cpu.saturating_sub(check.cpu) > (elapsed / 20).max(STALE_CPU_NS) {
+        let runs = last_running_ns > blocked.since_ns.saturating_add(STALE_MARGIN_NS);
+        if runs {
             self.stale_episode = blocked.episode;
-            return true;
         }
-        let gap = (now_ns.saturating_sub(blocked.since_ns) / 4).clamp(STALE_FIRST_CHECK_NS, STALE_LONGEST_GAP_NS);
-        self.stale_check = Some(StaleCheck { at: now_ns, cpu, gap, ..check });
-        false
+        runs
     }
 }
 
-/// A check that a thread described as inside a call does not run.
-#[derive(Clone, Copy)]
-struct StaleCheck {
-    episode: u64,
-    /// When the thread's CPU clock was read, and what it read.
-    at: u64,
-    cpu: u64,
-    /// How long until the next read.
-    gap: u64,
-}
-
-/// How old a call must be before its thread's CPU clock is first checked for a call left unseen.
-const STALE_FIRST_CHECK_NS: u64 = 100_000_000;
-/// The longest gap between two such checks.
-const STALE_LONGEST_GAP_NS: u64 = 1_000_000_000;
-/// CPU time a thread blocked in a call does not use in a gap: 1 ms, or 5% of the gap. A thread
-/// on a loaded machine runs far less than the gap, but far more than that; a blocked one whose
-/// signal handlers ran that long is accounted as outside calls, where `/proc` still finds its
-/// system call.
-const STALE_CPU_NS: u64 = 1_000_000;
+/// How long after a call's (coarse) start a running sample of its thread shows that it left the
+/// call: the coarse clock's lag and a sample taken just before the call are well within it.
+const STALE_MARGIN_NS: u64 = 20_000_000;
 
 /// Blocked ticks waiting to go out as one sample, with the thread's current stack.
 #[derive(Clone, Copy)]
@@ -250,7 +214,18 @@ impl WallSampler {
     /// sample to `emit`. Drain thread only.
     /// With `every_thread` (at a generation's close) the tick is taken now and looks at every
     /// thread, those that stay in one call too: the generation gets all their time.
-    pub fn tick(&mut self, now_ns: u64, every_thread: bool, registry: &Registry, snapshot: Option<&UnwindSnapshot>, emit: &mut impl FnMut(WallSample<'_>)) {
+    ///
+    /// `last_running_ns[i]` is the time of the latest running sample drained from slot `i`'s
+    /// ring (monotonic ns; see [`WallThread::runs_in`]).
+    pub fn tick(
+        &mut self,
+        now_ns: u64,
+        every_thread: bool,
+        registry: &Registry,
+        snapshot: Option<&UnwindSnapshot>,
+        last_running_ns: &[u64],
+        emit: &mut impl FnMut(WallSample<'_>),
+    ) {
         if now_ns < self.next_tick_ns && !every_thread {
             return;
         }
@@ -320,7 +295,8 @@ impl WallSampler {
             let skipped_ns =
                 if thread.last_visit_ns == 0 { 0 } else { now_ns.saturating_sub(thread.last_visit_ns.max(started_ns)).saturating_sub(interval_ns) };
             thread.last_visit_ns = now_ns;
-            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, now_ns));
+            let last_running_ns = last_running_ns.get(index).copied().unwrap_or(0);
+            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, last_running_ns));
             let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
             let mut given_ns = interval_ns;
             if same_call {
