@@ -83,9 +83,9 @@ struct WallThread {
     idle_ticks: u32,
     skip_ticks: u32,
     /// When the sampler last looked at the thread, how many looks in a row found it in the same
-    /// call, and the tick before which it is not looked at again: a thread that stays in one
-    /// call is looked at after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`], so that many
-    /// idle threads cost little. Still in that call at
+    /// call (or in calls at one call site), and the tick before which it is not looked at again:
+    /// such a thread is looked at after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`], so
+    /// that many idle threads cost little. Still in that call at
     /// the next look, it was blocked all along; in another, or in none, the call ended within the
     /// skipped ticks, at a moment as likely as any other: it gets half of them.
     last_visit_ns: u64,
@@ -298,10 +298,10 @@ impl WallSampler {
             let last_running_ns = last_running_ns.get(index).copied().unwrap_or(0);
             let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, last_running_ns));
             let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
+            // A new call at the same call site (a loop around `sleep`) keeps the looks spaced.
+            let same_site = thread.in_call.is_some() && blocked.is_some_and(|blocked| (blocked.call, blocked.regs) == thread.site);
             let mut given_ns = interval_ns;
-            if same_call {
-                // Still in the call seen before the skipped ticks: blocked all along.
-                given_ns += skipped_ns;
+            if same_call || same_site {
                 thread.same_visits += 1;
                 let gap = match thread.same_visits {
                     0 | 1 => 1,
@@ -313,6 +313,11 @@ impl WallSampler {
             } else {
                 thread.same_visits = 0;
                 thread.skip_until = 0;
+            }
+            if same_call {
+                // Still in the call seen before the skipped ticks: blocked all along.
+                given_ns += skipped_ns;
+            } else {
                 if thread.in_call.is_some() && skipped_ns > 0 {
                     // The call seen before ended within the skipped ticks: when the thread is in
                     // another call now, that call's start (coarse clock) splits them; else the
