@@ -188,7 +188,7 @@ impl Config {
         let vars = VarReader { lookup, report };
         let timer_options = [("auto", TimerChoice::Auto), ("perf", TimerChoice::Perf), ("posix", TimerChoice::Posix), ("itimer", TimerChoice::Itimer)];
         let unwind_options = [("auto", UnwindChoice::Auto), ("fp", UnwindChoice::FramePointers), ("dwarf", UnwindChoice::Dwarf)];
-        Config {
+        let mut config = Config {
             output_pattern: vars.output_pattern(),
             mode: vars.choice("SIGTRACE_MODE", &[("cpu", Mode::Cpu), ("wall", Mode::Wall)]),
             hz: vars.number("SIGTRACE_HZ", DEFAULT_HZ.into(), 1, 10_000) as u32,
@@ -204,7 +204,14 @@ impl Config {
             drain_ms: (vars.lookup)("SIGTRACE_DRAIN_MS").map(|_| vars.number("SIGTRACE_DRAIN_MS", 10, 1, 10_000) as u32),
             follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK"),
             follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC"),
+        };
+        if config.mode == Mode::Wall && config.timer == TimerChoice::Itimer {
+            // The process-wide timer's signal may go to any thread, a blocked one too: its call
+            // would return EINTR, which wall mode promises never to cause.
+            (vars.report)("SIGTRACE_TIMER=itimer signals blocked threads too, which SIGTRACE_MODE=wall never does; using auto");
+            config.timer = TimerChoice::Auto;
         }
+        config
     }
 
     /// Words per ring: the configured size, but room for at least four records of full depth.
@@ -364,6 +371,16 @@ mod tests {
         assert_eq!(config.max_depth, 256);
         assert_eq!(config.output_pattern, DEFAULT_OUTPUT);
         assert_eq!(config.log_level, Level::Warn);
+    }
+
+    #[test]
+    fn wall_mode_refuses_the_process_wide_timer_with_one_line() {
+        let (config, reports) = parse(&[("SIGTRACE_MODE", "wall"), ("SIGTRACE_TIMER", "itimer")]);
+        assert_eq!((config.mode, config.timer), (Mode::Wall, TimerChoice::Auto));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].contains("SIGTRACE_TIMER=itimer"), "{reports:?}");
+        let (config, reports) = parse(&[("SIGTRACE_TIMER", "itimer")]);
+        assert_eq!((config.mode, config.timer, reports.len()), (Mode::Cpu, TimerChoice::Itimer, 0));
     }
 
     #[test]
