@@ -325,3 +325,27 @@ pub fn alone() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The `go` command: from PATH, else Debian's golang-go location.
+pub fn go() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("go")).find(|go| go.is_file()));
+    let found = on_path.or_else(|| Some(PathBuf::from("/usr/lib/go/bin/go")).filter(|go| go.is_file()));
+    found.expect("go not found on PATH nor at /usr/lib/go/bin/go: run scripts/install-test-deps.sh")
+}
+
+/// `go tool pprof ARGS FILE`'s stdout; fails the test when pprof fails. Its scratch files go
+/// next to the profile.
+pub fn go_tool_pprof(args: &[&str], file: &Path) -> String {
+    let scratch = file.parent().expect("the profile is in a folder");
+    let output = Command::new(go())
+        .args(["tool", "pprof"])
+        .args(args)
+        .arg(file)
+        .env("PPROF_TMPDIR", scratch)
+        .env("HOME", scratch)
+        .env("GOCACHE", scratch.join("gocache"))
+        .output()
+        .expect("go tool pprof runs");
+    assert!(output.status.success(), "go tool pprof {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

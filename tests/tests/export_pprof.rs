@@ -5,33 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sigtrace_tests::*;
-
-/// The `go` command: from PATH, else Debian's golang-go location.
-fn go() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("go")).find(|go| go.is_file()));
-    let found = on_path.or_else(|| Some(PathBuf::from("/usr/lib/go/bin/go")).filter(|go| go.is_file()));
-    found.expect("go not found on PATH nor at /usr/lib/go/bin/go: run scripts/install-test-deps.sh")
-}
-
-/// `go tool pprof ARGS FILE`'s stdout; fails the test when pprof fails or complains.
-fn pprof(args: &[&str], file: &Path) -> String {
-    let scratch = file.parent().expect("the profile is in a folder");
-    let output = Command::new(go())
-        .args(["tool", "pprof"])
-        .args(args)
-        .arg(file)
-        .env("PPROF_TMPDIR", scratch)
-        .env("HOME", scratch)
-        .env("GOCACHE", scratch.join("gocache"))
-        .output()
-        .expect("go tool pprof runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "go tool pprof {args:?} failed: {stderr}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Exports `traces` (merged) as pprof into `out`.
 fn export_pprof(traces: &[PathBuf], out: &Path) {
@@ -169,7 +144,7 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
     export_pprof(&run.traces, &profile);
 
     let info = info_totals(&run.traces[0]);
-    let raw = parse_raw(&pprof(&["-raw"], &profile));
+    let raw = parse_raw(&go_tool_pprof(&["-raw"], &profile));
     assert_eq!(raw_totals(&raw, |_| true), (info.samples, info.cpu_ns), "pprof's totals are info's");
     let tid_of =
         |name: &str| run.cpu_by_id(&format!("{name} tid=")).into_keys().next().map(u64::from).unwrap_or_else(|| panic!("{name}'s tid: {}", run.stderr));
@@ -185,7 +160,7 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
         assert_eq!(named.0, samples, "the samples of tid {tid} are the samples labelled thread {name}");
     }
 
-    let top_text = pprof(&["-top", "-sample_index=cpu"], &profile);
+    let top_text = go_tool_pprof(&["-top", "-sample_index=cpu"], &profile);
     assert!(top_text.lines().next().is_some_and(|l| l == "File: named_threads"), "the program is the main binary: {top_text}");
     let top = top_flat(&top_text);
     let (alpha, beta) = (top.get("alpha_work").copied().unwrap_or(0.0), top.get("beta_work").copied().unwrap_or(0.0));
@@ -195,9 +170,9 @@ fn two_named_threads_open_in_go_tool_pprof_with_their_labels_shares_and_totals()
     assert!((alpha + beta) * 1e9 >= 0.9 * info.cpu_ns as f64, "the workers hold the CPU time: {top:?}");
 
     // The labels work as filters in the client.
-    let alpha_only = top_flat(&pprof(&["-top", "-tagfocus=thread=alpha"], &profile));
+    let alpha_only = top_flat(&go_tool_pprof(&["-top", "-tagfocus=thread=alpha"], &profile));
     assert!(alpha_only.contains_key("alpha_work") && !alpha_only.contains_key("beta_work"), "{alpha_only:?}");
-    let traces = pprof(&["-traces"], &profile);
+    let traces = go_tool_pprof(&["-traces"], &profile);
     let label_lines: BTreeSet<String> = traces.lines().map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     for expected in ["thread: beta".to_string(), format!("tid: {}", tids[1].1), format!("pid: {}", info.pid)] {
         assert!(label_lines.contains(&expected), "{expected} in -traces: {traces}");
@@ -215,7 +190,7 @@ fn an_inlined_function_is_a_line_of_its_callers_location() {
     export_pprof(&run.traces, &profile);
 
     let info = info_totals(&run.traces[0]);
-    let raw = parse_raw(&pprof(&["-raw"], &profile));
+    let raw = parse_raw(&go_tool_pprof(&["-raw"], &profile));
     assert_eq!(raw_totals(&raw, |_| true), (info.samples, info.cpu_ns), "pprof's totals are info's");
     // mix_block is inlined into hot_loop: one location, mix_block first, its caller last.
     let inline_locations: BTreeSet<u64> =
@@ -227,7 +202,7 @@ fn an_inlined_function_is_a_line_of_its_callers_location() {
     let mapping = raw.mappings.iter().find(|m| m.contains(&program_name)).unwrap_or_else(|| panic!("the program's mapping: {:?}", raw.mappings));
     assert!(["[FN]", "[FL]", "[LN]", "[IN]"].iter().all(|flag| mapping.contains(flag)), "DWARF gives it all: {mapping}");
 
-    let traces = pprof(&["-traces"], &profile);
+    let traces = go_tool_pprof(&["-traces"], &profile);
     assert!(traces.lines().any(|l| l.contains("mix_block") && l.contains("(inline)")), "{traces}");
 }
 
@@ -243,7 +218,7 @@ fn the_files_of_a_process_tree_keep_their_pids() {
     let profile = dir.join("tree.pb.gz");
     export_pprof(&run.traces, &profile);
 
-    let raw = parse_raw(&pprof(&["-raw"], &profile));
+    let raw = parse_raw(&go_tool_pprof(&["-raw"], &profile));
     let pids: BTreeSet<u64> = infos.iter().map(|info| info.pid).collect();
     assert!(pids.len() >= 4, "distinct processes: {pids:?}");
     let labelled: BTreeSet<u64> = raw.samples.iter().filter_map(|s| s.labels.get("pid")?.parse().ok()).collect();
@@ -252,6 +227,6 @@ fn the_files_of_a_process_tree_keep_their_pids() {
         let (samples, cpu_ns) = infos.iter().filter(|info| info.pid == pid).fold((0, 0), |(s, c), info| (s + info.samples, c + info.cpu_ns));
         assert_eq!(raw_totals(&raw, |s| s.labels.get("pid") == Some(&pid.to_string())), (samples, cpu_ns), "pid {pid}");
     }
-    let top = top_flat(&pprof(&["-top"], &profile));
+    let top = top_flat(&go_tool_pprof(&["-top"], &profile));
     assert!(top.contains_key("parent_work") && top.contains_key("child_work"), "{top:?}");
 }

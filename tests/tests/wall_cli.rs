@@ -241,24 +241,6 @@ fn report_state_blocked_shows_where_threads_waited_not_where_they_ran() {
     assert_eq!(output.status.code(), Some(2), "an unknown state is refused");
 }
 
-/// `go tool pprof ARGS FILE`'s stdout (as tests/tests/export_pprof.rs runs it).
-fn pprof(args: &[&str], file: &Path) -> String {
-    let on_path = std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("go")).find(|go| go.is_file()));
-    let go = on_path.or_else(|| Some(PathBuf::from("/usr/lib/go/bin/go")).filter(|go| go.is_file())).expect("go: run scripts/install-test-deps.sh");
-    let scratch = file.parent().expect("the profile is in a folder");
-    let output = Command::new(go)
-        .args(["tool", "pprof"])
-        .args(args)
-        .arg(file)
-        .env("PPROF_TMPDIR", scratch)
-        .env("HOME", scratch)
-        .env("GOCACHE", scratch.join("gocache"))
-        .output()
-        .expect("go tool pprof runs");
-    assert!(output.status.success(), "go tool pprof {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// `-top`'s rows: function → its flat value as printed (`0` when none).
 fn top_rows(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -276,10 +258,10 @@ fn pprof_holds_wall_time_labelled_by_state_and_call() {
     let output = cli(&["export", "--format", "pprof", "-o", &profile.display().to_string(), &recorded.trace.display().to_string()]);
     assert!(output.status.success() && output.stderr.is_empty(), "export: {}", String::from_utf8_lossy(&output.stderr));
 
-    let top = pprof(&["-top"], &profile);
+    let top = go_tool_pprof(&["-top"], &profile);
     assert!(top.lines().any(|line| line == "Type: wall"), "{top}");
     // Every sample's values, summed (`-raw`: `  COUNT  NS: LOCATIONS` lines).
-    let raw = pprof(&["-raw"], &profile);
+    let raw = go_tool_pprof(&["-raw"], &profile);
     let (samples, ns) = raw
         .lines()
         .skip_while(|line| line.trim_end() != "Samples:")
@@ -292,15 +274,15 @@ fn pprof_holds_wall_time_labelled_by_state_and_call() {
     assert_eq!((samples, ns), (recorded.info["samples"].as_u64().unwrap(), recorded.info["wall_ns"].as_u64().unwrap()), "pprof's totals are info's");
     assert!(raw.contains("state:[blocked]") && raw.contains("call:[read]") && raw.contains("state:[running]"), "the labels: {raw}");
 
-    let blocked = top_rows(&pprof(&["-top", "-tagfocus=state=blocked"], &profile));
-    let running = top_rows(&pprof(&["-top", "-tagfocus=state=running"], &profile));
+    let blocked = top_rows(&go_tool_pprof(&["-top", "-tagfocus=state=blocked"], &profile));
+    let running = top_rows(&go_tool_pprof(&["-top", "-tagfocus=state=running"], &profile));
     assert!(blocked.contains_key("read_the_pipe") && blocked.contains_key("[blocked: read]"), "{blocked:?}");
     // Blocked samples end in the call's frame, never in the program's work (the busy thread
     // may block on the lock inside burn_holding_the_lock when the waiter holds it, below it).
     assert!(blocked.iter().all(|(function, flat)| function.starts_with("[blocked: ") || flat == "0"), "{blocked:?}");
     assert!(running.get("burn_holding_the_lock").is_some_and(|flat| flat != "0"), "{running:?}");
     assert!(!running.keys().any(|f| f.starts_with("[blocked")), "{running:?}");
-    let reads = top_rows(&pprof(&["-top", "-tagfocus=call=read"], &profile));
+    let reads = top_rows(&go_tool_pprof(&["-top", "-tagfocus=call=read"], &profile));
     assert!(reads.contains_key("read_the_pipe") && !reads.contains_key("poll_for_events"), "{reads:?}");
 }
 

@@ -109,7 +109,9 @@ fn check_wall_mix(flags: &[&str], label: &str) {
     }
     // Each in the right state and call.
     let busy = thread("busy");
-    assert!(busy.points(busy.running + busy.runnable) >= 95.0, "{label}: busy is on a CPU or waiting for one: {busy:?}");
+    // It sleeps 100 µs every 100 ms, and takes the mutex the waiter queues on: on a loaded
+    // machine those calls last longer (a woken thread waits for a CPU inside its call).
+    assert!(busy.points(busy.running + busy.runnable) >= 85.0, "{label}: busy is on a CPU or waiting for one: {busy:?}");
     // Blocked, but for its wake-ups: the waiter is woken ten times a second and then waits for
     // a CPU (runnable) on a loaded machine; the others wake rarely.
     for (name, calls, least_blocked) in [

@@ -15,7 +15,7 @@ use crate::format::{
 use crate::stack_table::StackTable;
 use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
-use crate::wall_sampler::{WallSample, WallSampler, WallStack};
+use crate::wall_sampler::{RunningSamples, WallSample, WallSampler, WallStack};
 use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
 use sigprof::generation::{advance, current_generation};
 use sigprof::registry::SlotState;
@@ -265,8 +265,9 @@ pub struct Drainer {
     ring_drops_reported: bool,
     /// Wall-clock mode's sampler of blocked threads; `None` in `cpu` mode.
     wall: Option<WallSampler>,
-    /// Wall-clock mode: by slot, the time of the latest running sample drained from its ring.
-    last_running_ns: Vec<u64>,
+    /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
+    /// periods of all of them.
+    last_running_ns: Vec<RunningSamples>,
 }
 
 impl Drainer {
@@ -342,9 +343,11 @@ impl Drainer {
                 if self.wall.is_some() {
                     let index = self.registry.slot_index(slot);
                     if self.last_running_ns.len() <= index {
-                        self.last_running_ns.resize(index + 1, 0);
+                        self.last_running_ns.resize(index + 1, RunningSamples::default());
                     }
-                    self.last_running_ns[index] = self.last_running_ns[index].max(record.time_ns);
+                    let running = &mut self.last_running_ns[index];
+                    running.last_ns = running.last_ns.max(record.time_ns);
+                    running.periods += u64::from(record.weight);
                 }
                 self.builder.add(tid, &mut record);
             }

@@ -36,6 +36,15 @@ const MAX_CPU_READS_PER_TICK: usize = 200;
 /// Bytes below the saved stack pointer a CFI rule may read (the x86_64 red zone).
 const RED_ZONE: u64 = 128;
 
+/// What the drain thread took out of one slot's ring: its running samples.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunningSamples {
+    /// The latest one's time (monotonic ns).
+    pub last_ns: u64,
+    /// The periods of CPU time all of them stand for.
+    pub periods: u64,
+}
+
 /// Where a wall sample's stack comes from.
 pub enum WallStack<'a> {
     /// These frames (leaf first) and walk code.
@@ -93,6 +102,8 @@ struct WallThread {
     skip_until: u64,
     /// The call the thread was in at the last look (`None`: in none).
     in_call: Option<SampleState>,
+    /// The periods of its running samples drained by the last look.
+    running_periods: u64,
     /// An episode found to be left unseen (0: none; episodes are even and start at 2).
     stale_episode: u64,
 }
@@ -215,15 +226,15 @@ impl WallSampler {
     /// With `every_thread` (at a generation's close) the tick is taken now and looks at every
     /// thread, those that stay in one call too: the generation gets all their time.
     ///
-    /// `last_running_ns[i]` is the time of the latest running sample drained from slot `i`'s
-    /// ring (monotonic ns; see [`WallThread::runs_in`]).
+    /// `running[i]` is what was drained from slot `i`'s ring (see [`WallThread::runs_in`]; the
+    /// CPU time a thread ran between two looks is taken out of a call that ended in between).
     pub fn tick(
         &mut self,
         now_ns: u64,
         every_thread: bool,
         registry: &Registry,
         snapshot: Option<&UnwindSnapshot>,
-        last_running_ns: &[u64],
+        running: &[RunningSamples],
         emit: &mut impl FnMut(WallSample<'_>),
     ) {
         if now_ns < self.next_tick_ns && !every_thread {
@@ -295,8 +306,10 @@ impl WallSampler {
             let skipped_ns =
                 if thread.last_visit_ns == 0 { 0 } else { now_ns.saturating_sub(thread.last_visit_ns.max(started_ns)).saturating_sub(interval_ns) };
             thread.last_visit_ns = now_ns;
-            let last_running_ns = last_running_ns.get(index).copied().unwrap_or(0);
-            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, last_running_ns));
+            let running = running.get(index).copied().unwrap_or_default();
+            let ran_ns = running.periods.saturating_sub(thread.running_periods).saturating_mul(self.period_ns);
+            thread.running_periods = running.periods;
+            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, running.last_ns));
             let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
             // A new call at the same call site (a loop around `sleep`) keeps the looks spaced.
             let same_site = thread.in_call.is_some() && blocked.is_some_and(|blocked| (blocked.call, blocked.regs) == thread.site);
@@ -315,21 +328,23 @@ impl WallSampler {
                 thread.skip_until = 0;
             }
             if same_call {
-                // Still in the call seen before the skipped ticks: blocked all along.
-                given_ns += skipped_ns;
+                // Still in the call seen before the skipped ticks: blocked all along (but for
+                // what its signal handlers ran, if any).
+                given_ns += skipped_ns.saturating_sub(ran_ns);
             } else {
                 if thread.in_call.is_some() && skipped_ns > 0 {
                     // The call seen before ended within the skipped ticks: when the thread is in
                     // another call now, that call's start (coarse clock) splits them; else the
                     // moment is as likely as any other: the old call gets half.
                     let span_ns = skipped_ns + interval_ns;
+                    // What the thread ran in between (its CPU samples) was not in either call.
                     let old_ns = match blocked {
                         Some(blocked) => {
                             let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
                             given_ns = new_ns;
-                            span_ns - new_ns
+                            (span_ns - new_ns).saturating_sub(ran_ns)
                         }
-                        None => skipped_ns / 2,
+                        None => skipped_ns.saturating_sub(ran_ns) / 2,
                     };
                     thread.blocked_given_ns += old_ns;
                     let old_end = now_ns.saturating_sub(span_ns) + old_ns;
