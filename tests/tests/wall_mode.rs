@@ -178,6 +178,7 @@ fn cpu_mode_has_no_states_and_wall_mode_needs_no_signal_for_a_sleeping_thread() 
 
 #[test]
 fn a_call_left_by_longjmp_stops_counting_as_blocked_once_its_thread_runs() {
+    let _alone = alone();
     let dir = scratch_dir("wall-longjmp");
     let program = compile_c("wall_longjmp", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["1000"], &[("SIGTRACE_MODE", "wall")], &dir);
