@@ -50,13 +50,23 @@ fn call_site() -> Regs {
     Regs { pc, sp, fp, lr }
 }
 
-/// Runs `real` (the blocking call) with the calling thread published as inside `call`.
-/// Async-signal-safe when `real` is.
+/// Runs `real` (the blocking call) with the calling thread published as inside `call`; also
+/// for the signal waits that `signals` interposes for their own reasons. Inlined into the
+/// interposed function, whose frame `call_site` describes. Async-signal-safe when `real` is.
 #[inline(always)]
-fn marked<R>(call: u32, real: impl FnOnce() -> R) -> R {
-    let Some(slot) = wall_slot() else { return real() };
+pub(crate) fn marked<R>(call: u32, real: impl FnOnce() -> R) -> R {
+    match wall_slot() {
+        Some(slot) => marked_in(slot, call, real),
+        None => real(),
+    }
+}
+
+/// [`marked`] for the thread of `slot` (the caller's own, from [`wall_slot`]).
+#[inline(always)]
+fn marked_in<R>(slot: &ThreadSlot, call: u32, real: impl FnOnce() -> R) -> R {
     // The coarse clock (a few ms of resolution, a third of the fine one's cost here): the time
-    // only tells the sampler how old a call is, in steps of 100 ms and more.
+    // only tells the sampler when a call began, to split its time from the next one's and to
+    // tell a call left by longjmp, with margins of tens of ms.
     let entered = slot.blocking.enter(call, call_site(), sigprof::clock::clock_ns(libc::CLOCK_MONOTONIC_COARSE));
     let result = real();
     if entered {
@@ -219,14 +229,14 @@ pub unsafe extern "C" fn pthread_cond_timedwait(condition: *mut libc::pthread_co
 #[inline(always)]
 fn contended<T>(call: u32, lock: Option<LockFn<T>>, try_lock: Option<LockFn<T>>, target: *mut T) -> c_int {
     let Some(lock) = lock else { return libc::ENOSYS };
-    if let (Some(try_lock), Some(_)) = (try_lock, wall_slot()) {
+    if let (Some(try_lock), Some(slot)) = (try_lock, wall_slot()) {
         // SAFETY: the caller's lock, as the caller passed it.
         let answer = unsafe { try_lock(target) };
         if answer != libc::EBUSY {
             return answer;
         }
         // SAFETY: as above.
-        return marked(call, || unsafe { lock(target) });
+        return marked_in(slot, call, || unsafe { lock(target) });
     }
     // SAFETY: as above.
     unsafe { lock(target) }
@@ -280,13 +290,6 @@ pub unsafe extern "C" fn futex_through_syscall(number: c_long, a1: c_long, a2: c
     // SAFETY: forwarding the caller's system call unchanged.
     let raw = || unsafe { crate::sandbox::raw_syscall(number, a1, a2, a3, a4, a5, a6) };
     crate::sandbox::libc_result(if futex_waits(a2) { marked(CALL, raw) } else { raw() })
-}
-
-/// Runs `real` marked as the blocking call `name` (the signal waits that `signals` interposes
-/// for their own reasons). Async-signal-safe when `real` is.
-#[inline(always)]
-pub fn marked_signal_wait<R>(call: u32, real: impl FnOnce() -> R) -> R {
-    marked(call, real)
 }
 
 /// Looks up libc's functions behind every wrapper (start-up, before any signal handler of the

@@ -267,7 +267,7 @@ pub struct Drainer {
     wall: Option<WallSampler>,
     /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
     /// periods of all of them.
-    last_running_ns: Vec<RunningSamples>,
+    running_samples: Vec<RunningSamples>,
 }
 
 impl Drainer {
@@ -291,7 +291,7 @@ impl Drainer {
             retired_snapshots: Vec::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
-            last_running_ns: Vec::new(),
+            running_samples: Vec::new(),
             wall: WallSampler::new(registry.config.wall_hz, registry.config.hz, registry.config.max_depth, header.start_clock_ns),
         })
     }
@@ -339,17 +339,20 @@ impl Drainer {
             if capacity > 0 {
                 fullest = fullest.max(used as f64 / capacity as f64);
             }
+            let mut drained = RunningSamples::default();
             while ring.pop_into(&mut record) {
-                if self.wall.is_some() {
-                    let index = self.registry.slot_index(slot);
-                    if self.last_running_ns.len() <= index {
-                        self.last_running_ns.resize(index + 1, RunningSamples::default());
-                    }
-                    let running = &mut self.last_running_ns[index];
-                    running.last_ns = running.last_ns.max(record.time_ns);
-                    running.periods += u64::from(record.weight);
-                }
+                drained.last_ns = drained.last_ns.max(record.time_ns);
+                drained.periods += u64::from(record.weight);
                 self.builder.add(tid, &mut record);
+            }
+            if self.wall.is_some() && drained.periods > 0 {
+                let index = self.registry.slot_index(slot);
+                if self.running_samples.len() <= index {
+                    self.running_samples.resize(index + 1, RunningSamples::default());
+                }
+                let running = &mut self.running_samples[index];
+                running.last_ns = running.last_ns.max(drained.last_ns);
+                running.periods += drained.periods;
             }
             // SAFETY: as above.
             let events = unsafe { slot.drain_event_ring_of_generation(generation) };
@@ -377,23 +380,26 @@ impl Drainer {
             self.refresh_modules();
             self.ensure_dwarf_caches();
         }
-        self.sample_blocked_threads();
+        self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
         }
         Ok(fullest)
     }
 
-    /// Wall-clock mode: samples the threads inside blocking calls when a tick is due.
-    fn sample_blocked_threads(&mut self) {
+    /// Wall-clock mode: samples the threads that wait when a tick is due, or, at a generation's
+    /// close (`closing`), every thread now, and hands out the ticks held back.
+    fn sample_waiting_threads(&mut self, closing: bool) {
         let Some(wall) = self.wall.as_mut() else { return };
         let builder = &mut self.builder;
         let mut key = Vec::with_capacity(64);
+        let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
         // This thread publishes and retires the snapshots: the one current now stays alive
         // while it uses it.
-        wall.tick(monotonic_ns(), false, self.registry, self.registry.unwind.current(), &self.last_running_ns, &mut |sample| {
-            builder.add_wall(sample, &mut key)
-        });
+        wall.tick(monotonic_ns(), closing, self.registry, self.registry.unwind.current(), &self.running_samples, &mut add);
+        if closing {
+            wall.flush(&mut add);
+        }
     }
 
     /// The longest the drain thread may sleep: wall-clock mode's tick period, else `None`.
@@ -422,13 +428,7 @@ impl Drainer {
             // since been seen outside its critical section: no handler can still hold one.
             self.retired_snapshots.clear();
         }
-        if let Some(wall) = self.wall.as_mut() {
-            let builder = &mut self.builder;
-            let mut key = Vec::with_capacity(64);
-            let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
-            wall.tick(monotonic_ns(), true, self.registry, self.registry.unwind.current(), &self.last_running_ns, &mut add);
-            wall.flush(&mut add);
-        }
+        self.sample_waiting_threads(true);
         let end_time = monotonic_ns();
         self.reap_vanished_threads(end_time);
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);

@@ -94,9 +94,9 @@ struct WallThread {
     /// When the sampler last looked at the thread, how many looks in a row found it in the same
     /// call (or in calls at one call site), and the tick before which it is not looked at again:
     /// such a thread is looked at after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`], so
-    /// that many idle threads cost little. Still in that call at
-    /// the next look, it was blocked all along; in another, or in none, the call ended within the
-    /// skipped ticks, at a moment as likely as any other: it gets half of them.
+    /// that many idle threads cost little. Still in that call at the next look, it was blocked
+    /// all along; in another, the start of that one ends it; in none, the call ended within the
+    /// skipped ticks at a moment as likely as any other: it gets half of them.
     last_visit_ns: u64,
     same_visits: u32,
     skip_until: u64,
@@ -104,27 +104,17 @@ struct WallThread {
     in_call: Option<SampleState>,
     /// The periods of its running samples drained by the last look.
     running_periods: u64,
-    /// An episode found to be left unseen (0: none; episodes are even and start at 2).
-    stale_episode: u64,
 }
 
-impl WallThread {
-    /// True when the thread runs although it is described as inside `blocked`: it left the call
-    /// without its return being seen (a `longjmp` out of a signal handler) and has not made an
-    /// interposed call since. Told by its CPU timer: a running sample taken more than
-    /// [`STALE_MARGIN_NS`] after the call began (`last_running_ns`, the latest such sample the
-    /// drain thread has taken out of the thread's ring) means it ran; the call is then ignored,
-    /// the thread accounted as outside calls. No system call: idle threads cost nothing here.
-    fn runs_in(&mut self, blocked: &Blocked, last_running_ns: u64) -> bool {
-        if blocked.episode == self.stale_episode {
-            return true;
-        }
-        let runs = last_running_ns > blocked.since_ns.saturating_add(STALE_MARGIN_NS);
-        if runs {
-            self.stale_episode = blocked.episode;
-        }
-        runs
-    }
+/// True when the thread runs although it is described as inside `blocked`: it left the call
+/// without its return being seen (a `longjmp` out of a signal handler) and has not made an
+/// interposed call since. Told by its CPU timer: a running sample taken more than
+/// [`STALE_MARGIN_NS`] after the call began (`last_running_ns`, the latest such sample the drain
+/// thread has taken out of the thread's ring) means it ran; the call is then ignored, the thread
+/// accounted as outside calls. No system call: idle threads cost nothing here. (The latest
+/// running sample only moves on, so a call found left stays found.)
+fn runs_outside(blocked: &Blocked, last_running_ns: u64) -> bool {
+    last_running_ns > blocked.since_ns.saturating_add(STALE_MARGIN_NS)
 }
 
 /// How long after a call's (coarse) start a running sample of its thread shows that it left the
@@ -226,7 +216,7 @@ impl WallSampler {
     /// With `every_thread` (at a generation's close) the tick is taken now and looks at every
     /// thread, those that stay in one call too: the generation gets all their time.
     ///
-    /// `running[i]` is what was drained from slot `i`'s ring (see [`WallThread::runs_in`]; the
+    /// `running[i]` is what was drained from slot `i`'s ring (see [`runs_outside`]; the
     /// CPU time a thread ran between two looks is taken out of a call that ended in between).
     pub fn tick(
         &mut self,
@@ -309,7 +299,7 @@ impl WallSampler {
             let running = running.get(index).copied().unwrap_or_default();
             let ran_ns = running.periods.saturating_sub(thread.running_periods).saturating_mul(self.period_ns);
             thread.running_periods = running.periods;
-            let blocked = slot.blocking.read().filter(|blocked| !thread.runs_in(blocked, running.last_ns));
+            let blocked = slot.blocking.read().filter(|blocked| !runs_outside(blocked, running.last_ns));
             let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
             // A new call at the same call site (a loop around `sleep`) keeps the looks spaced.
             let same_site = thread.in_call.is_some() && blocked.is_some_and(|blocked| (blocked.call, blocked.regs) == thread.site);
@@ -331,25 +321,23 @@ impl WallSampler {
                 // Still in the call seen before the skipped ticks: blocked all along (but for
                 // what its signal handlers ran, if any).
                 given_ns += skipped_ns.saturating_sub(ran_ns);
-            } else {
-                if thread.in_call.is_some() && skipped_ns > 0 {
-                    // The call seen before ended within the skipped ticks: when the thread is in
-                    // another call now, that call's start (coarse clock) splits them; else the
-                    // moment is as likely as any other: the old call gets half.
-                    let span_ns = skipped_ns + interval_ns;
-                    // What the thread ran in between (its CPU samples) was not in either call.
-                    let old_ns = match blocked {
-                        Some(blocked) => {
-                            let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
-                            given_ns = new_ns;
-                            (span_ns - new_ns).saturating_sub(ran_ns)
-                        }
-                        None => skipped_ns.saturating_sub(ran_ns) / 2,
-                    };
-                    thread.blocked_given_ns += old_ns;
-                    let old_end = now_ns.saturating_sub(span_ns) + old_ns;
-                    add_to_call(thread, old_ns, self.period_ns, old_end);
-                }
+            } else if thread.in_call.is_some() && skipped_ns > 0 {
+                // The call seen before ended within the skipped ticks: when the thread is in
+                // another call now, that call's start (coarse clock) splits them; else the
+                // moment is as likely as any other: the old call gets half.
+                let span_ns = skipped_ns + interval_ns;
+                // What the thread ran in between (its CPU samples) was not in either call.
+                let old_ns = match blocked {
+                    Some(blocked) => {
+                        let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
+                        given_ns = new_ns;
+                        (span_ns - new_ns).saturating_sub(ran_ns)
+                    }
+                    None => skipped_ns.saturating_sub(ran_ns) / 2,
+                };
+                thread.blocked_given_ns += old_ns;
+                let old_end = now_ns.saturating_sub(span_ns) + old_ns;
+                add_to_call(thread, old_ns, self.period_ns, old_end);
             }
             thread.in_call = blocked.map(|blocked| SampleState { state: ThreadState::Blocked, call: blocked.call });
             match blocked {
