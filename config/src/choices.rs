@@ -2,7 +2,8 @@
 //! ([`TimerChoice`]), how stacks are walked ([`UnwindChoice`]) and which messages are printed
 //! ([`LogLevel`]). Each is declared once, with its names and their help, by [`choice!`].
 
-/// A variable's value chosen by name. Implemented by [`choice!`] only.
+/// A variable's value chosen by name, for code generic over the choices. Implemented by
+/// [`choice!`] only, which also gives each type the same methods as inherent ones.
 pub trait Choice: Copy + Eq + 'static {
     /// Every value, in the order the help lists them.
     const ALL: &'static [Self];
@@ -42,6 +43,25 @@ macro_rules! choice {
         }
 
         impl $name {
+            /// The name the variable spells this value with.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// One line on what this value does (the CLI's help).
+            pub const fn help(self) -> &'static str {
+                match self {
+                    $($name::$variant => $help,)+
+                }
+            }
+
+            /// The value named `text` (case-insensitive, surrounding spaces ignored).
+            pub fn from_name(text: &str) -> Option<Self> {
+                <Self as Choice>::from_name(text)
+            }
+
             /// The index in `ALL` of the variant marked `#[default]` (`Default` is not const).
             const DEFAULT_INDEX: usize = {
                 let marked: &[&str] = &[$(choice!(@default_name $($default)? $text)),+];
@@ -60,15 +80,11 @@ macro_rules! choice {
             const DEFAULT_NAME: &'static str = Self::NAMES[Self::DEFAULT_INDEX];
 
             fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
+                $name::name(self)
             }
 
             fn help(self) -> &'static str {
-                match self {
-                    $($name::$variant => $help,)+
-                }
+                $name::help(self)
             }
         }
     };
@@ -125,7 +141,7 @@ impl LogLevel {
         match text.trim().to_ascii_lowercase().as_str() {
             "none" => Some(LogLevel::Off),
             "warning" => Some(LogLevel::Warn),
-            other => LogLevel::from_name(other),
+            other => <LogLevel as Choice>::from_name(other),
         }
     }
 }
