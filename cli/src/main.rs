@@ -21,20 +21,19 @@ enum Commands {
     /// Run a command with the sampling shim preloaded and keep its trace files.
     Record {
         /// Output file pattern: %p pid, %e executable name, %t start time (Unix s), %% a `%`.
-        #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = record::DEFAULT_PATTERN)]
+        #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = config::DEFAULT_OUTPUT)]
         output: String,
-        /// Samples per second of CPU time, per thread (1–10000; default 999).
-        #[arg(short = 'F', long = "frequency", visible_alias = "hz", value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        #[arg(short = 'F', long = "frequency", visible_alias = "hz", value_name = "HZ", value_parser = record::number_parser(&config::HZ),
+              help = record::number_help("Samples per second of CPU time, per thread", &config::HZ))]
         hz: Option<u32>,
-        /// The sampling source.
-        #[arg(long, value_enum, value_name = "T")]
-        timer: Option<record::Timer>,
-        /// What is sampled: cpu, the threads' CPU time; wall, also the wall time of threads
-        /// waiting for a CPU or blocked in a call (SIGTRACE_MODE; default cpu).
-        #[arg(long, value_enum, value_name = "MODE")]
-        mode: Option<record::Mode>,
-        /// Wall mode: ticks per second at which waiting threads are sampled (1–1000; default 100; SIGTRACE_WALL_HZ).
-        #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        #[arg(long, value_name = "T", value_parser = record::choice_parser::<config::TimerChoice>(),
+              help = record::choice_help::<config::TimerChoice>("The sampling source", "SIGTRACE_TIMER"))]
+        timer: Option<config::TimerChoice>,
+        #[arg(long, value_name = "MODE", value_parser = record::choice_parser::<config::Mode>(),
+              help = record::choice_help::<config::Mode>("What is sampled: cpu, the threads' CPU time; wall, also the wall time of threads waiting for a CPU or blocked in a call", "SIGTRACE_MODE"))]
+        mode: Option<config::Mode>,
+        #[arg(long, value_name = "HZ", value_parser = record::number_parser(&config::WALL_HZ),
+              help = record::number_help("Wall mode: ticks per second at which waiting threads are sampled", &config::WALL_HZ))]
         wall_hz: Option<u32>,
         /// The command to run and its arguments.
         #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]

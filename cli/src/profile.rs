@@ -147,10 +147,7 @@ pub fn is_wall_header(header: &Header) -> bool {
     header.mode == WALL_MODE
 }
 
-/// ns of one sampling period at `hz` (0 when `hz` is 0).
-pub fn period_ns(hz: u32) -> u64 {
-    1_000_000_000u64.checked_div(u64::from(hz)).unwrap_or(0)
-}
+pub use config::period_ns;
 
 /// A thread of one traced process.
 #[derive(Debug, Clone, PartialEq, Eq)]

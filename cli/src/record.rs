@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::SystemTime;
 
-use clap::ValueEnum;
+use config::{Choice, Config, Mode, NumberVariable, TimerChoice};
 
 use crate::info::TraceSummary;
 use crate::profile::load_trace;
@@ -22,88 +22,49 @@ pub use outputs::{file_name_matches, find_outputs, report_command, shell_quote};
 
 /// The shim's file name, looked for next to the `sigtrace` executable.
 pub const SHIM_FILE_NAME: &str = "libsigtrace.so";
-/// Where traces go unless `-o` says otherwise (expanded by the shim).
-pub const DEFAULT_PATTERN: &str = "sigtrace.%e.%p.sigtrace";
-
 /// Exit status when the command could not be started (as a shell does).
 pub const EXIT_CANNOT_RUN: i32 = 127;
 /// Exit status when the shim is missing.
 pub const EXIT_NO_SHIM: i32 = 2;
 /// Exit status when the output directory does not take files (the command is not started).
 pub const EXIT_BAD_OUTPUT: i32 = 2;
-/// The shim's sampling rate when neither `-F` nor `SIGTRACE_HZ` sets one.
-pub const DEFAULT_HZ: u32 = 999;
-/// The sampling rates the shim accepts (`SIGTRACE_HZ`), and so `-F`.
-pub const HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
-/// The shim's wall-clock tick rate in wall mode when neither `--wall-hz` nor `SIGTRACE_WALL_HZ` sets one.
-pub const DEFAULT_WALL_HZ: u32 = 100;
-/// The wall-clock tick rates the shim accepts (`SIGTRACE_WALL_HZ`), and so `--wall-hz`.
-pub const WALL_HZ_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 
-/// What the shim samples (`SIGTRACE_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// The CPU time of every thread.
-    Cpu,
-    /// Also the wall time of threads that wait: runnable, or blocked in a call.
-    Wall,
+/// `--frequency`'s and `--wall-hz`'s values: a number in the variable's range.
+pub fn number_parser(variable: &NumberVariable) -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(variable.min as i64..=variable.max as i64)
 }
 
-impl Mode {
-    pub fn as_env(self) -> &'static str {
-        match self {
-            Mode::Cpu => "cpu",
-            Mode::Wall => "wall",
-        }
-    }
-
-    fn from_env(text: &str) -> Option<Mode> {
-        Mode::from_str(text.trim(), true).ok()
-    }
+/// `what`, with the range, default and name of the variable the flag sets.
+pub fn number_help(what: &str, variable: &NumberVariable) -> String {
+    format!("{what} ({}–{}; default {}; {})", variable.min, variable.max, variable.default, variable.name)
 }
 
-/// Sampling sources the shim can be asked for (`SIGTRACE_TIMER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Timer {
-    /// The best the kernel allows: perf, else posix, else itimer.
-    Auto,
-    /// A perf_event_open task-clock event per thread.
-    Perf,
-    /// A POSIX thread CPU-time timer per thread.
-    Posix,
-    /// One process-wide setitimer(ITIMER_PROF).
-    Itimer,
+/// A flag's values: the names of a choice, each with its help.
+pub fn choice_parser<T: Choice + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    let values = T::ALL.iter().map(|value| clap::builder::PossibleValue::new(value.name()).help(value.help()));
+    let names = clap::builder::PossibleValuesParser::new(values);
+    clap::builder::TypedValueParser::map(names, |name: String| T::from_name(&name).expect("clap accepts possible values only"))
 }
 
-impl Timer {
-    pub fn as_env(self) -> &'static str {
-        match self {
-            Timer::Auto => "auto",
-            Timer::Perf => "perf",
-            Timer::Posix => "posix",
-            Timer::Itimer => "itimer",
-        }
-    }
+/// `what`, with the default and name of the variable the flag sets.
+pub fn choice_help<T: Choice>(what: &str, variable: &str) -> String {
+    format!("{what} ({variable}; default {})", T::DEFAULT_NAME)
+}
 
-    fn from_env(text: &str) -> Option<Timer> {
-        Timer::from_str(text.trim(), true).ok()
-    }
-
-    /// What the samples measure and how they are taken, for the start line.
-    pub fn description(self) -> &'static str {
-        match self {
-            Timer::Auto => "of CPU time per thread (perf timers, or POSIX CPU timers where perf is not allowed)",
-            Timer::Perf => "of CPU time per thread (perf timers)",
-            Timer::Posix => "of CPU time per thread (POSIX CPU timers)",
-            Timer::Itimer => "of process CPU time (setitimer)",
-        }
+/// What the samples of `timer` measure and how they are taken, for the start line.
+fn timer_description(timer: TimerChoice) -> &'static str {
+    match timer {
+        TimerChoice::Auto => "of CPU time per thread (perf timers, or POSIX CPU timers where perf is not allowed)",
+        TimerChoice::Perf => "of CPU time per thread (perf timers)",
+        TimerChoice::Posix => "of CPU time per thread (POSIX CPU timers)",
+        TimerChoice::Itimer => "of process CPU time (setitimer)",
     }
 }
 
 pub struct RecordOptions {
     pub output: String,
     pub hz: Option<u32>,
-    pub timer: Option<Timer>,
+    pub timer: Option<TimerChoice>,
     /// `SIGTRACE_MODE` for the command, when given.
     pub mode: Option<Mode>,
     /// `SIGTRACE_WALL_HZ` for the command, when given.
@@ -184,21 +145,21 @@ fn has_expansions(text: &str) -> bool {
 /// The sampling settings the shim will use.
 struct Settings {
     hz: u32,
-    timer: Timer,
+    timer: TimerChoice,
     mode: Mode,
     wall_hz: u32,
 }
 
 /// The sampling settings the shim will use: `-F` / `--timer` / `--mode` / `--wall-hz`, else the
-/// inherited `SIGTRACE_HZ` / `SIGTRACE_TIMER` / `SIGTRACE_MODE` / `SIGTRACE_WALL_HZ` when valid
-/// (the shim reports invalid ones), else its defaults.
+/// inherited `SIGTRACE_HZ` / `SIGTRACE_TIMER` / `SIGTRACE_MODE` / `SIGTRACE_WALL_HZ` as the
+/// shim's parser reads them (the shim reports bad ones), else its defaults.
 fn effective_settings(options: &RecordOptions) -> Settings {
-    let number = |name: &str, range: &std::ops::RangeInclusive<u32>| std::env::var(name).ok()?.trim().parse().ok().filter(|n| range.contains(n));
+    let inherited = Config::from_lookup(|name| std::env::var(name).ok(), |_| {});
     Settings {
-        hz: options.hz.or_else(|| number("SIGTRACE_HZ", &HZ_RANGE)).unwrap_or(DEFAULT_HZ),
-        timer: options.timer.or_else(|| Timer::from_env(&std::env::var("SIGTRACE_TIMER").ok()?)).unwrap_or(Timer::Auto),
-        mode: options.mode.or_else(|| Mode::from_env(&std::env::var("SIGTRACE_MODE").ok()?)).unwrap_or(Mode::Cpu),
-        wall_hz: options.wall_hz.or_else(|| number("SIGTRACE_WALL_HZ", &WALL_HZ_RANGE)).unwrap_or(DEFAULT_WALL_HZ),
+        hz: options.hz.unwrap_or(inherited.hz),
+        timer: options.timer.unwrap_or(inherited.timer),
+        mode: options.mode.unwrap_or(inherited.mode),
+        wall_hz: options.wall_hz.unwrap_or(inherited.wall_hz),
     }
 }
 
@@ -226,7 +187,7 @@ pub fn start_line(options: &RecordOptions) -> String {
         Mode::Cpu => String::new(),
         Mode::Wall => format!(" and waiting threads' wall time at {} Hz (mode wall)", settings.wall_hz),
     };
-    format!("recording {quote}{line}{quote} at {} Hz {}{wall} into {}", settings.hz, settings.timer.description(), shown_pattern(&options.output))
+    format!("recording {quote}{line}{quote} at {} Hz {}{wall} into {}", settings.hz, timer_description(settings.timer), shown_pattern(&options.output))
 }
 
 /// Runs `sigtrace record`; returns the exit code.
@@ -254,10 +215,10 @@ pub fn run(options: &RecordOptions) -> i32 {
         command.env("SIGTRACE_HZ", hz.to_string());
     }
     if let Some(timer) = options.timer {
-        command.env("SIGTRACE_TIMER", timer.as_env());
+        command.env("SIGTRACE_TIMER", timer.name());
     }
     if let Some(mode) = options.mode {
-        command.env("SIGTRACE_MODE", mode.as_env());
+        command.env("SIGTRACE_MODE", mode.name());
     }
     if let Some(wall_hz) = options.wall_hz {
         command.env("SIGTRACE_WALL_HZ", wall_hz.to_string());
@@ -358,7 +319,7 @@ mod tests {
         let make = || RecordOptions {
             output: "make.%p.sigtrace".into(),
             hz: Some(999),
-            timer: Some(Timer::Perf),
+            timer: Some(TimerChoice::Perf),
             mode: Some(Mode::Cpu),
             wall_hz: None,
             command: vec!["make".into(), "-j2".into()],
@@ -367,7 +328,7 @@ mod tests {
         let options = RecordOptions {
             output: "/tmp/x/%p".into(),
             hz: Some(50),
-            timer: Some(Timer::Itimer),
+            timer: Some(TimerChoice::Itimer),
             mode: Some(Mode::Cpu),
             wall_hz: None,
             command: vec!["sh".into(), "-c".into(), "exit 3".into()],

@@ -18,7 +18,7 @@ use writer::thread_state::call_code;
 #[inline(always)]
 fn wall_slot() -> Option<&'static ThreadSlot> {
     let registry = Registry::get()?;
-    if registry.config.wall_hz == 0 || sigprof::generation::current_generation() == 0 {
+    if registry.config.mode != sigprof::registry::Mode::Wall || sigprof::generation::current_generation() == 0 {
         return None;
     }
     registry.current_slot()

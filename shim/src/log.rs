@@ -2,41 +2,20 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Level {
-    Off = 0,
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
-}
+pub use ::config::LogLevel;
 
-impl Level {
-    pub fn parse(text: &str) -> Option<Level> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" => Some(Level::Off),
-            "error" => Some(Level::Error),
-            "warn" | "warning" => Some(Level::Warn),
-            "info" => Some(Level::Info),
-            "debug" => Some(Level::Debug),
-            _ => None,
-        }
-    }
-}
+static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 
-static LEVEL: AtomicU8 = AtomicU8::new(Level::Warn as u8);
-
-pub fn set_level(level: Level) {
+pub fn set_level(level: LogLevel) {
     LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
-pub fn enabled(level: Level) -> bool {
-    level != Level::Off && level as u8 <= LEVEL.load(Ordering::Relaxed)
+pub fn enabled(level: LogLevel) -> bool {
+    level != LogLevel::Off && level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
 /// Writes `sigtrace: <message>\n` to fd 2 with one `write`, if `level` is enabled.
-pub fn log(level: Level, message: &str) {
+pub fn log(level: LogLevel, message: &str) {
     if !enabled(level) {
         return;
     }
@@ -46,13 +25,13 @@ pub fn log(level: Level, message: &str) {
 }
 
 pub fn error(message: &str) {
-    log(Level::Error, message);
+    log(LogLevel::Error, message);
 }
 
 pub fn warn(message: &str) {
-    log(Level::Warn, message);
+    log(LogLevel::Warn, message);
 }
 
 pub fn info(message: &str) {
-    log(Level::Info, message);
+    log(LogLevel::Info, message);
 }

@@ -1,8 +1,8 @@
 //! Start-up (from the library constructor) and the final flush (at process exit).
 
-use crate::config::{Config, Mode};
+use crate::config::Config;
 use crate::lifecycle::{self, Lifecycle};
-use crate::log::{self, Level};
+use crate::log::{self, LogLevel};
 use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
 use crate::signals;
@@ -25,10 +25,10 @@ pub fn start() {
         return;
     }
     crate::blocking::resolve_real_functions();
-    if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(Level::parse) {
+    if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(LogLevel::parse) {
         log::set_level(level);
     }
-    let config = CONFIG.get_or_init(Config::from_env);
+    let config = CONFIG.get_or_init(crate::config::from_env);
     log::set_level(config.log_level);
     if crate::sandbox::runs_under_seccomp() {
         lifecycle::switch_off("the program runs under a seccomp filter, which sigtrace's system calls could meet");
@@ -48,9 +48,10 @@ fn start_with(config: &Config) -> Result<(), String> {
             hz: config.hz,
             signal: config.signal,
             max_depth: config.max_depth,
-            ring_words: config.ring_words(),
+            ring_words: sigprof::ring::ring_words(config.buffer_kb, config.max_depth),
             unwind: config.unwind,
-            wall_hz: if config.mode == Mode::Wall { config.wall_hz } else { 0 },
+            mode: config.mode,
+            wall_hz: config.wall_hz,
         },
         config.max_threads,
     )

@@ -165,7 +165,8 @@ fn count_unsampled_cpu_time(registry: &Registry) {
         return;
     }
     let cpu_ns = sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) as u128;
-    let periods = (cpu_ns * u128::from(registry.config.hz) + 500_000_000) / 1_000_000_000;
+    let period_ns = u128::from(::config::period_ns(registry.config.hz).max(1));
+    let periods = (cpu_ns + period_ns / 2) / period_ns;
     registry.dropped_no_slot.fetch_add(periods as u64, Ordering::Relaxed);
 }
 

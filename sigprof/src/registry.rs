@@ -11,6 +11,7 @@ use crate::blocking::BlockingState;
 use crate::ring::{RingConsumer, RingProducer, SampleRing};
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
 use crate::timer::ThreadTimer;
+pub use config::{Mode, UnwindChoice};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use unwind::{CachePool, Published, StackBounds, UnwindSnapshot};
@@ -74,19 +75,11 @@ pub struct SamplerConfig {
     /// Words per ring (rounded up to a power of two when mapped).
     pub ring_words: usize,
     pub unwind: UnwindChoice,
-    /// Wall-clock mode's ticks per second of sigtrace's own thread; 0 in CPU mode.
+    /// What the samples measure: in [`Mode::Wall`], sigtrace's own thread also samples the
+    /// blocked threads, `wall_hz` times a second.
+    pub mode: Mode,
+    /// Wall-clock mode's ticks per second of sigtrace's own thread (unused in [`Mode::Cpu`]).
     pub wall_hz: u32,
-}
-
-/// How the handler walks stacks (`SIGTRACE_UNWIND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnwindChoice {
-    /// DWARF CFI where a frame has it, frame pointers elsewhere and whenever DWARF cannot run.
-    Auto,
-    /// Frame pointers only.
-    FramePointers,
-    /// DWARF only: when it cannot run, only the PC is recorded.
-    Dwarf,
 }
 
 /// One thread's sampling state.

@@ -19,6 +19,12 @@ use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 /// Words in a record before its frames.
 pub const RECORD_HEADER_WORDS: usize = 3;
 
+/// Words per ring for `buffer_kb` KiB (`SIGTRACE_BUFFER_KB`), but room for at least four
+/// records of `max_depth` frames.
+pub fn ring_words(buffer_kb: usize, max_depth: usize) -> usize {
+    (buffer_kb * 1024 / 8).max(4 * (max_depth + RECORD_HEADER_WORDS))
+}
+
 #[repr(align(64))]
 struct CacheLine(AtomicU64);
 

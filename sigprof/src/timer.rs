@@ -360,10 +360,7 @@ const F_SETSIG: libc::c_int = 10;
 const F_SETOWN_EX: libc::c_int = 15;
 const F_OWNER_TID: libc::c_int = 0;
 
-/// The sampling period of `hz`, in ns of CPU time. Async-signal-safe.
-pub fn period_ns(hz: u32) -> u64 {
-    1_000_000_000 / u64::from(hz.max(1))
-}
+pub use config::period_ns;
 
 /// `elapsed_ns` of CPU time in whole sampling periods, rounded, at least 1 (a sample stands for
 /// its own period). Async-signal-safe.

@@ -13,7 +13,15 @@ use unwind::StackBounds;
 #[test]
 fn closed_generations_hold_only_their_own_records() {
     let registry = Registry::install(
-        SamplerConfig { hz: 1000, signal: libc::SIGPROF, max_depth: 4, ring_words: 1 << 16, unwind: UnwindChoice::FramePointers, wall_hz: 0 },
+        SamplerConfig {
+            hz: 1000,
+            signal: libc::SIGPROF,
+            max_depth: 4,
+            ring_words: 1 << 16,
+            unwind: UnwindChoice::FramePointers,
+            mode: sigprof::registry::Mode::Cpu,
+            wall_hz: 0,
+        },
         8,
     )
     .expect("registry");

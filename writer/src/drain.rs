@@ -292,7 +292,7 @@ impl Drainer {
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
-            wall: WallSampler::new(registry.config.wall_hz, registry.config.hz, registry.config.max_depth, header.start_clock_ns),
+            wall: WallSampler::new(&registry.config, header.start_clock_ns),
         })
     }
 

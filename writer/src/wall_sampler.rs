@@ -20,8 +20,9 @@
 
 use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
 use sigprof::blocking::Blocked;
-use sigprof::registry::SlotState;
-use sigprof::Registry;
+use sigprof::registry::{Mode, SlotState};
+use sigprof::timer::period_ns;
+use sigprof::{Registry, SamplerConfig};
 use std::sync::atomic::Ordering;
 use unwind::dwarf::{walk_dwarf_with_reads, DwarfCache};
 use unwind::memory::read_word_via_kernel;
@@ -182,17 +183,17 @@ pub struct WallSampler {
 }
 
 impl WallSampler {
-    /// A sampler ticking `wall_hz` times a second whose weights are periods of `1e9 / hz` ns,
-    /// starting at `start_ns` (monotonic). `None` in `cpu` mode (`wall_hz` 0).
-    pub fn new(wall_hz: u32, hz: u32, max_depth: usize, start_ns: u64) -> Option<WallSampler> {
-        if wall_hz == 0 {
+    /// A sampler ticking `config.wall_hz` times a second whose weights are sampling periods
+    /// (of `config.hz`), starting at `start_ns` (monotonic). `None` in [`Mode::Cpu`].
+    pub fn new(config: &SamplerConfig, start_ns: u64) -> Option<WallSampler> {
+        if config.mode != Mode::Wall {
             return None;
         }
-        let tick_ns = 1_000_000_000 / u64::from(wall_hz);
+        let tick_ns = period_ns(config.wall_hz).max(1);
         Some(WallSampler {
             tick_ns,
-            period_ns: 1_000_000_000 / u64::from(hz.max(1)),
-            max_depth: max_depth.max(1),
+            period_ns: period_ns(config.hz).max(1),
+            max_depth: config.max_depth.max(1),
             start_ns,
             next_tick_ns: start_ns + tick_ns,
             last_tick_ns: start_ns,

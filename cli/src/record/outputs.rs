@@ -216,11 +216,10 @@ fn glob_matches(glob: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::DEFAULT_PATTERN;
 
     #[test]
     fn pattern_matches_what_the_shim_writes() {
-        let pattern = DEFAULT_PATTERN;
+        let pattern = config::DEFAULT_OUTPUT;
         assert!(file_name_matches(pattern, "sigtrace.true.1234.sigtrace"));
         assert!(file_name_matches(pattern, "sigtrace.my.app.7.sigtrace"));
         assert!(file_name_matches(pattern, "sigtrace.true.1234.1.sigtrace"));
