@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The format's rules, byte layout and what a reader does with a damaged tail are in docs/FORMAT.md
-//! (at the repository's root): a chunk is written with one `write` (`sigprof` invariant 9), a
+//! (from the repository's root): a chunk is written with one `write` (`sigprof` invariant 9), a
 //! generation refers to nothing outside itself, and fields are only ever appended.
 
 use crate::stack_table::{StackTable, NO_NODE};
