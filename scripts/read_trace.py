@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A reader of sigtrace trace files written from FORMAT.md alone, as its proof: it prints a
+"""A reader of sigtrace trace files written from docs/FORMAT.md alone, as its proof: it prints a
 summary that tests/tests/format_spec.rs compares with the Rust reader's.
 
     scripts/read_trace.py TRACE   ->  one JSON object on stdout

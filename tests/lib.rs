@@ -308,7 +308,7 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
     json!({"header": header, "generations": generations, "end": end, "ignored_bytes": trace.ignored_bytes})
 }
 
-/// The golden traces checked in under `golden/` (see FORMAT.md), sorted by name.
+/// The golden traces checked in under `golden/` (see docs/FORMAT.md), sorted by name.
 pub fn golden_traces() -> Vec<PathBuf> {
     let dir = workspace_root().join("golden");
     let mut traces: Vec<PathBuf> =

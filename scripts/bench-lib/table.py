@@ -2,7 +2,7 @@
 """Turn results.jsonl (one line per run, from analyze.py) into the markdown table.
 
     table.py RESULTS.jsonl --header TEXT > latest.md
-    table.py --update-md BENCHMARKS.md latest.md   # replace the section between the markers
+    table.py --update-md docs/BENCHMARKS.md latest.md   # replace the section between the markers
 
 Overheads are ratios to the no-profiler run of the same workload in the same pair (the runs
 of a pair follow each other, so machine drift cancels); the table gives the median of the

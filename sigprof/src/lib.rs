@@ -54,7 +54,7 @@
 //!    name.
 //! 9. A generation is written with one `write` of its complete chunk, after the advance
 //!    guaranteed no thread still writes into it (the `writer` crate; the format is in
-//!    FORMAT.md). Otherwise a reader meets a generation with records missing, or a damaged
+//!    docs/FORMAT.md). Otherwise a reader meets a generation with records missing, or a damaged
 //!    chunk before the end of the file.
 //! 10. Wall-clock mode: a thread's [`blocking::BlockingState`] is written only by the thread
 //!     itself (its interposed blocking calls, a few plain stores under a sequence number), and

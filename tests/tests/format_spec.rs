@@ -1,4 +1,4 @@
-//! FORMAT.md is enough to read a trace: `scripts/read_trace.py`, written from it alone, reads
+//! docs/FORMAT.md is enough to read a trace: `scripts/read_trace.py`, written from it alone, reads
 //! real traces (threads, annotations, several generations, a weight, a crash-truncated tail)
 //! to exactly what the Rust reader decodes.
 

@@ -853,7 +853,7 @@ mod walk_code_tests {
     use crate::format::walk;
     use unwind::{WalkEnd, WalkMethod};
 
-    /// The unwinder writes the codes the format defines (`format::walk`, FORMAT.md).
+    /// The unwinder writes the codes the format defines (`format::walk`, docs/FORMAT.md).
     #[test]
     fn the_unwinders_walk_codes_are_the_formats() {
         let methods = [

@@ -8,8 +8,8 @@
 //! TAG 'E'    := how the traced image ended (exit, _exit, fatal signal, exec), after its last generation
 //! ```
 //!
-//! The format's rules, byte layout and what a reader does with a damaged tail are in FORMAT.md
-//! (at the repository's root): a chunk is written with one `write` (`sigprof` invariant 9), a
+//! The format's rules, byte layout and what a reader does with a damaged tail are in docs/FORMAT.md
+//! (from the repository's root): a chunk is written with one `write` (`sigprof` invariant 9), a
 //! generation refers to nothing outside itself, and fields are only ever appended.
 
 use crate::stack_table::{StackTable, NO_NODE};
@@ -253,7 +253,7 @@ pub mod walk {
     pub const END_COUNTER_PREFIX: &str = "unwind.end.";
 }
 
-/// The names of a generation's other counters (see FORMAT.md, "Counters"). An absent counter
+/// The names of a generation's other counters (see docs/FORMAT.md, "Counters"). An absent counter
 /// reads as zero.
 pub mod counters {
     /// Samples of threads that had no registry slot (the registry was full), in periods.
@@ -662,7 +662,7 @@ pub fn decode_header(payload: &[u8]) -> Result<Header, DecodeError> {
     })
 }
 
-/// Decodes a generation chunk's payload; every reference and count is checked (FORMAT.md, "Checks").
+/// Decodes a generation chunk's payload; every reference and count is checked (docs/FORMAT.md, "Checks").
 pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     let mut c = Cursor::new(payload);
     let sequence = c.uvarint()?;
@@ -786,7 +786,7 @@ pub struct Trace {
     pub end: Option<End>,
 }
 
-/// Why [`read_trace`] stopped before the end of a file (FORMAT.md, "What a reader must do").
+/// Why [`read_trace`] stopped before the end of a file (docs/FORMAT.md, "What a reader must do").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadStop {
     /// The file does not start with [`MAGIC`].

@@ -1,5 +1,5 @@
 //! What a thread was doing when a sample was taken (wall-clock mode): running, runnable, or
-//! blocked in a named call. The codes here are the file's (FORMAT.md, "Thread states") and the
+//! blocked in a named call. The codes here are the file's (docs/FORMAT.md, "Thread states") and the
 //! shim's: defined once.
 
 /// The state of a sampled thread.
