@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::dwarf::walk_stack_dwarf;
 use unwind::regs::{regs_from_ucontext, Regs};
-use unwind::{walk_stack, StackBounds, StackMemory, WalkEnd, WalkMethod};
+use unwind::{walk_stack, CriticalSection, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
 const DWARF_STACK_NEED: u64 = 32 * 1024;
@@ -200,14 +200,16 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     };
     // SAFETY: forwarded from the caller.
     let regs = unsafe { regs_from_ucontext(ucontext) };
-    let walk = walk_into_record(registry, slot, &regs, &mut record);
+    let walk = walk_into_record(registry, slot, guard.critical_section(), &regs, &mut record);
     record.commit(time, weight, walk);
     true
 }
 
 /// Walks the interrupted stack into `record` with the configured method, falling back to frame
-/// pointers (and saying so in the returned walk code) when DWARF cannot run. Async-signal-safe.
-fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
+/// pointers (and saying so in the returned walk code) when DWARF cannot run. `critical` is the
+/// caller's seqlock critical section, which the unwind snapshot cannot outlive.
+/// Async-signal-safe.
+fn walk_into_record(registry: &Registry, slot: &ThreadSlot, critical: &CriticalSection, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
     let max_depth = registry.config.max_depth;
     let bounds = slot.stack_bounds();
     let room = stack_room(bounds);
@@ -216,12 +218,11 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
         push(regs.pc);
         return WalkMethod::PcOnlyNoStackRoom.code(if max_depth == 1 { WalkEnd::DepthLimit } else { WalkEnd::StackBounds });
     }
-    // The snapshot is used only inside this seqlock critical section (the caller holds the
-    // guard), as `Published::current` requires.
-    let snapshot = registry.unwind.current();
+    // The snapshot is used only inside this seqlock critical section (the compiler checks it).
+    let snapshot = registry.unwind.current(critical);
     let fallback = if registry.config.unwind == UnwindChoice::FramePointers {
         WalkMethod::FramePointers
-    } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current()) {
+    } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current(critical)) {
         match pool.claim(registry.slot_index(slot)) {
             // The walk runs on the lease's own stack when it has one; else it needs room here.
             Some(mut lease) if lease.has_stack() || room.is_some_and(|room| room >= DWARF_STACK_NEED) => {

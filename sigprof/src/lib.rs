@@ -42,7 +42,11 @@
 //!    after it was unpublished saw every thread outside its critical section
 //!    ([`generation::Advance::completed`], [`generation::wait_for_critical_sections`] returning
 //!    0). A wait that runs out of patience defers the release; it never goes ahead. Otherwise a
-//!    handler reads freed memory and crashes the host.
+//!    handler reads freed memory and crashes the host. The reader's half is checked by the
+//!    compiler: `unwind::Published::current` returns a reference that cannot outlive the
+//!    `unwind::CriticalSection` it is given, which a handler gets only from its seqlock guard
+//!    ([`seqlock::SeqlockGuard::critical_section`]); anyone else asserts one with an `unsafe`
+//!    constructor whose `SAFETY` line says why nothing is freed meanwhile.
 //! 7. Everything the handler needs to recognise and re-program a timer is published before the
 //!    timer is enabled (its first signal may arrive inside the enabling call), and a thread
 //!    signalled far faster than its period is contained ([`timer::ThreadTimer::guard_rate`]).

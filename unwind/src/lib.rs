@@ -31,7 +31,7 @@ pub mod walk_stack;
 pub use cache_pool::CachePool;
 pub use code_ranges::CodeRanges;
 pub use memory::{StackBounds, StackMemory};
-pub use published::Published;
+pub use published::{CriticalSection, Published};
 pub use regs::Regs;
 pub use snapshot::{UnwindSnapshot, UnwindTables};
 pub use walk::{walk_stack, WalkEnd, WalkMethod};

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::modules::{load_counters, loaded_modules, LoadedModule};
-use unwind::{CachePool, UnwindSnapshot, UnwindTables};
+use unwind::{CachePool, CriticalSection, UnwindSnapshot, UnwindTables};
 
 /// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
 /// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
@@ -319,7 +319,7 @@ impl Drainer {
 
     /// Gives the handlers their DWARF caches (once; allocates ~1 MB).
     fn ensure_dwarf_caches(&mut self) {
-        if self.registry.caches.current().is_none() {
+        if !self.registry.caches.is_published() {
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             let _ = self.registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
         }
@@ -394,9 +394,10 @@ impl Drainer {
         let builder = &mut self.builder;
         let mut key = Vec::with_capacity(64);
         let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
-        // This thread publishes and retires the snapshots: the one current now stays alive
-        // while it uses it.
-        wall.tick(monotonic_ns(), closing, self.registry, self.registry.unwind.current(), &self.running_samples, &mut add);
+        // SAFETY: this thread publishes and retires the snapshots, and frees none during the
+        // tick: the one current now stays alive while it uses it.
+        let publisher = unsafe { CriticalSection::new_unchecked() };
+        wall.tick(monotonic_ns(), closing, self.registry, self.registry.unwind.current(&publisher), &self.running_samples, &mut add);
         if closing {
             wall.flush(&mut add);
         }
