@@ -4,7 +4,7 @@
 
 use crate::log::{self, Level};
 
-pub use sigprof::registry::UnwindChoice;
+pub use sigprof::UnwindChoice;
 
 /// Which sampling source the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl Config {
 
     /// Words per ring: the configured size, but room for at least four records of full depth.
     pub fn ring_words(&self) -> usize {
-        (self.buffer_kb * 1024 / 8).max(4 * (self.max_depth + sigprof::ring::RECORD_HEADER_WORDS))
+        (self.buffer_kb * 1024 / 8).max(4 * (self.max_depth + sigprof::RECORD_HEADER_WORDS))
     }
 }
 

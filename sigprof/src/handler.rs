@@ -8,9 +8,7 @@ use crate::ring::RecordWriter;
 use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use unwind::dwarf::walk_stack_dwarf;
-use unwind::regs::{regs_from_ucontext, Regs};
-use unwind::{walk_stack, CriticalSection, StackBounds, StackMemory, WalkEnd, WalkMethod};
+use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
 const DWARF_STACK_NEED: u64 = 32 * 1024;
@@ -51,7 +49,7 @@ const SI_FD_OFFSET: usize = 24;
 /// before as the program's action (signals that are not samples go there). The handler is
 /// never removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
 /// `sigaction` is the real libc function (the shim interposes the exported one).
-pub fn install(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
+pub fn install_sampling_handler(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
     crate::program_signals::install_handler(signal, on_sampling_signal, 0, sigaction)
 }
 

@@ -16,18 +16,13 @@ use crate::stack_table::StackTable;
 use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler, WallStack};
-use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
-use sigprof::generation::{advance, current_generation};
-use sigprof::registry::SlotState;
-use sigprof::ring::SampleRecord;
-use sigprof::Registry;
+use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use unwind::modules::{load_counters, loaded_modules, LoadedModule};
-use unwind::{CachePool, CriticalSection, UnwindSnapshot, UnwindTables};
+use unwind::{load_counters, loaded_modules, CachePool, CriticalSection, LoadedModule, UnwindSnapshot, UnwindTables};
 
 /// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
 /// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
@@ -845,8 +840,8 @@ pub fn forget_after_fork() {
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
-    sigprof::generation::ConsumerTurn::forget_after_fork();
-    sigprof::descriptors::forget_trace_fd_after_fork();
+    sigprof::ConsumerTurn::forget_after_fork();
+    sigprof::forget_trace_fd_after_fork();
 }
 
 #[cfg(test)]

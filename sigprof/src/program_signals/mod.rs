@@ -43,11 +43,13 @@ mod held;
 mod mask;
 mod waits;
 
-pub use actions::{as_kernel_reports, get, get_as_sigaction, is_managed, mode, set, ProgramAction, KEPT, UNMANAGED, WHILE_DEFAULT};
-pub use dispositions::{after_failed_exec, before_exec, install_handler, program_sigaction, watch_while_default, SigactionFn, SiginfoHandler};
+pub use actions::{get, is_managed, mode, ProgramAction, KEPT, UNMANAGED, WHILE_DEFAULT};
+pub use dispositions::{after_failed_exec, before_exec, program_sigaction, watch_while_default, SigactionFn};
 pub use forward::{forward, Forwarded};
 pub use mask::{
-    inheriting_program_block, keep_mask_view, mask_after_failed_exec, mask_before_exec, masked_signal, program_blocks, program_sigmask, program_sigpending,
+    inheriting_program_block, keep_mask_view, mask_after_failed_exec, mask_before_exec, program_blocks, program_sigmask, program_sigpending,
     set_program_blocks, MaskForExec, SigmaskFn,
 };
 pub use waits::{program_sigsuspend, program_sigtimedwait, SigtimedwaitFn};
+
+pub(crate) use dispositions::install_handler;
