@@ -32,5 +32,5 @@ fuzz_target!(|data: &[u8]| {
     assert!(config.drain_ms.is_none_or(|ms| within(&config::DRAIN_MS, ms.into())));
     assert!(!config.output_pattern.trim().is_empty());
     assert!((1..=libc::SIGRTMAX()).contains(&config.signal));
-    assert!(sigprof::ring::ring_words(config.buffer_kb, config.max_depth) >= 4 * config.max_depth);
+    assert!(sigprof::ring_words(config.buffer_kb, config.max_depth) >= 4 * config.max_depth);
 });

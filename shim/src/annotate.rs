@@ -3,8 +3,7 @@
 //! thread is already inside sigtrace (say from a signal handler that interrupted another
 //! annotation) is skipped and counted. Async-signal-safe: no allocation, no lock.
 
-use sigprof::clock::monotonic_ns;
-use sigprof::Registry;
+use sigprof::{monotonic_ns, Registry};
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::Ordering;
 use writer::EventKind;

@@ -11,14 +11,14 @@
 use crate::next_fn::NextFn;
 use libc::{c_int, c_long, c_uint, c_void, size_t, ssize_t};
 use sigprof::{Registry, ThreadSlot};
-use unwind::regs::Regs;
+use unwind::Regs;
 use writer::thread_state::call_code;
 
 /// The calling thread's slot when wall-clock mode is on and tracing runs. Async-signal-safe.
 #[inline(always)]
 fn wall_slot() -> Option<&'static ThreadSlot> {
     let registry = Registry::get()?;
-    if registry.config.mode != sigprof::registry::Mode::Wall || sigprof::generation::current_generation() == 0 {
+    if registry.config.mode != sigprof::Mode::Wall || sigprof::current_generation() == 0 {
         return None;
     }
     registry.current_slot()
@@ -67,7 +67,7 @@ fn marked_in<R>(slot: &ThreadSlot, call: u32, real: impl FnOnce() -> R) -> R {
     // The coarse clock (a few ms of resolution, a third of the fine one's cost here): the time
     // only tells the sampler when a call began, to split its time from the next one's and to
     // tell a call left by longjmp, with margins of tens of ms.
-    let entered = slot.blocking.enter(call, call_site(), sigprof::clock::clock_ns(libc::CLOCK_MONOTONIC_COARSE));
+    let entered = slot.blocking.enter(call, call_site(), sigprof::clock_ns(libc::CLOCK_MONOTONIC_COARSE));
     let result = real();
     if entered {
         slot.blocking.leave();

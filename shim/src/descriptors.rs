@@ -5,8 +5,7 @@
 //! the number is no longer its own before it touches it again, see `sigprof::descriptors`.)
 
 use crate::next_fn::NextFn;
-use sigprof::descriptors::{is_trace_fd, may_be_moved_descriptor, trace_fd};
-use sigprof::Registry;
+use sigprof::{is_trace_fd, may_be_moved_descriptor, trace_fd, Registry};
 use std::ffi::{c_int, c_uint};
 
 type CloseFn = unsafe extern "C" fn(c_int) -> c_int;
@@ -102,7 +101,7 @@ pub unsafe extern "C" fn closefrom(lowest: c_int) {
     // SAFETY: our close_range, with the range closefrom means.
     if unsafe { close_range(lowest.max(0) as c_uint, c_uint::MAX, 0) } != 0 {
         // Without close_range (an old kernel): one by one up to the limit, through our close.
-        let limit = sigprof::descriptors::descriptor_limit() as c_int;
+        let limit = sigprof::descriptor_limit() as c_int;
         for fd in lowest.max(0)..limit {
             // SAFETY: closing the program's descriptors as closefrom would.
             unsafe { close(fd) };

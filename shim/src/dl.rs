@@ -7,8 +7,7 @@
 
 use crate::lifecycle;
 use crate::next_fn::NextFn;
-use sigprof::generation::wait_for_critical_sections;
-use sigprof::Registry;
+use sigprof::{wait_for_critical_sections, Registry};
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -29,7 +29,7 @@ pub mod threads;
 /// interposed by a test aborts when called while this is 1.
 #[no_mangle]
 pub extern "C" fn sigtrace_in_signal_handler() -> libc::c_int {
-    sigprof::handler::in_signal_handler() as libc::c_int
+    sigprof::in_signal_handler() as libc::c_int
 }
 
 #[ctor::ctor]

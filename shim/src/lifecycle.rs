@@ -63,7 +63,7 @@ pub fn switch_off(reason: &str) {
         return;
     }
     log::error(&format!("{reason}; sigtrace is off"));
-    sigprof::generation::switch_off();
+    sigprof::switch_off_tracing();
     if let Some(registry) = Registry::get() {
         registry.disarm_all_timers();
     }

@@ -2,8 +2,7 @@
 
 use crate::config::TimerChoice;
 use crate::log;
-use sigprof::timer::{set_process_itimer, CountFrom};
-use sigprof::{Registry, ThreadSlot, TimerSource};
+use sigprof::{set_process_itimer, CountFrom, Registry, ThreadSlot, TimerSource};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// The process-wide source chosen at start-up (a `TimerSource` as u8).
@@ -20,7 +19,7 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
     registry.perf_is_ours.store(perf_wanted, Ordering::Release);
     let source = match choice {
         TimerChoice::Itimer => {
-            sigprof::handler::reset_itimer_account();
+            sigprof::reset_itimer_account();
             registry.itimer_is_ours.store(true, Ordering::Relaxed);
             set_process_itimer(hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
             TimerSource::Itimer
@@ -101,7 +100,7 @@ fn is_descriptor_shortage(error: &std::io::Error) -> bool {
 fn say_descriptors_are_scarce() {
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
-        let limit = sigprof::descriptors::descriptor_limit();
+        let limit = sigprof::descriptor_limit();
         log::warn(&format!(
             "file descriptors are scarce (RLIMIT_NOFILE {limit}): threads are sampled with POSIX CPU timers, which take none (at most the kernel tick rate; samples carry their overruns as weight)"
         ));

@@ -75,7 +75,7 @@ pub fn real_pthread_sigmask() -> Option<SigmaskFn> {
 /// Installs the handlers of the signals that kill by default (after the sampling handler), and
 /// from then on keeps the program's view of its mask for the sampling signal.
 pub fn install_fatal_signal_handlers() {
-    sigprof::handler::set_default_action(die_as_by_default);
+    sigprof::set_default_action(die_as_by_default);
     let Some(sigaction) = real_sigaction() else { return };
     let sampling = sigprof::Registry::get().map(|registry| registry.config.signal);
     if let Some(signal) = sampling.filter(|&signal| program_signals::mode(signal) == program_signals::KEPT) {

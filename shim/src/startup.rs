@@ -7,8 +7,7 @@ use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
 use crate::signals;
 use crate::threads::{self, current_stack_bounds, current_tid};
-use sigprof::clock::monotonic_ns;
-use sigprof::{Registry, SamplerConfig};
+use sigprof::{monotonic_ns, Registry, SamplerConfig};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -48,7 +47,7 @@ fn start_with(config: &Config) -> Result<(), String> {
             hz: config.hz,
             signal: config.signal,
             max_depth: config.max_depth,
-            ring_words: sigprof::ring::ring_words(config.buffer_kb, config.max_depth),
+            ring_words: sigprof::ring_words(config.buffer_kb, config.max_depth),
             unwind: config.unwind,
             mode: config.mode,
             wall_hz: config.wall_hz,
@@ -57,7 +56,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     )
     .ok_or("cannot map memory for the thread registry")?;
     let sigaction = signals::real_sigaction().ok_or("cannot find libc's sigaction")?;
-    sigprof::handler::install(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
+    sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
     signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     begin_trace(config, registry, true)?;
@@ -78,11 +77,11 @@ pub fn resume_after_failed_exec() {
     let resumed = std::panic::catch_unwind(|| {
         begin_trace(config, registry, false)?;
         if sampling::current_source() == Some(sigprof::TimerSource::Itimer) {
-            sigprof::timer::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
+            sigprof::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
         }
         for slot in registry.live_slots() {
-            if slot.state.load() == sigprof::registry::SlotState::Active {
-                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::timer::CountFrom::Arming);
+            if slot.state.load() == sigprof::SlotState::Active {
+                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::CountFrom::Arming);
             }
         }
         run_drain_thread()
@@ -101,11 +100,11 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     lifecycle::set_traced_pid(pid);
-    let executable = unwind::modules::executable_path();
+    let executable = unwind::executable_path();
     let executable_name = executable.rsplit('/').next().unwrap_or("unknown").to_string();
     let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let start_clock_ns = monotonic_ns();
-    sigprof::generation::start();
+    sigprof::start_tracing();
 
     let source = if claim_calling_thread {
         let tid = current_tid();
@@ -158,7 +157,7 @@ extern "C" fn after_fork_in_child() {
     drain::open_fork_gate();
     let was_running = lifecycle::state() == Lifecycle::Running;
     lifecycle::set_state_after_fork(Lifecycle::Starting);
-    sigprof::generation::switch_off();
+    sigprof::switch_off_tracing();
     drain::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
         lifecycle::set_state_after_fork(Lifecycle::Off);

@@ -5,8 +5,7 @@ use crate::lifecycle;
 use crate::log;
 use crate::next_fn::NextFn;
 use crate::sampling;
-use sigprof::registry::{Registry, SlotState};
-use sigprof::timer::CountFrom;
+use sigprof::{CountFrom, Registry, SlotState};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use unwind::StackBounds;
@@ -164,7 +163,7 @@ fn count_unsampled_cpu_time(registry: &Registry) {
     if !lifecycle::is_running() || !lifecycle::is_traced_process() {
         return;
     }
-    let cpu_ns = sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) as u128;
+    let cpu_ns = sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) as u128;
     let period_ns = u128::from(::config::period_ns(registry.config.hz).max(1));
     let periods = (cpu_ns + period_ns / 2) / period_ns;
     registry.dropped_no_slot.fetch_add(periods as u64, Ordering::Relaxed);
@@ -184,8 +183,8 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         }
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
         slot.timer.disarm();
-        slot.exit_cpu_ns.store(sigprof::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
-        slot.exited_ns.store(sigprof::clock::monotonic_ns(), Ordering::Relaxed);
+        slot.exit_cpu_ns.store(sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
+        slot.exited_ns.store(sigprof::monotonic_ns(), Ordering::Relaxed);
         let mut name = [0u8; 16];
         // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
         unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };

@@ -17,7 +17,7 @@
 //! nothing.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use unwind::regs::Regs;
+use unwind::Regs;
 
 /// The blocking call a thread is in, published for the wall-clock sampler.
 #[derive(Default)]

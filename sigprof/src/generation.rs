@@ -20,7 +20,7 @@ pub fn current_generation() -> u64 {
 }
 
 /// Starts generation 1. Start-up only.
-pub fn start() {
+pub fn start_tracing() {
     GENERATION.store(1, Ordering::SeqCst);
 }
 
@@ -130,7 +130,7 @@ pub fn wait_for_seqlocks<'a>(threads: impl Iterator<Item = &'a ThreadSeqlock>, p
 
 /// Ends tracing at once without waiting (a forked child, a fatal error): later samples are
 /// ignored. Any thread; async-signal-safe.
-pub fn switch_off() {
+pub fn switch_off_tracing() {
     GENERATION.store(0, Ordering::SeqCst);
 }
 

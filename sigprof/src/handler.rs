@@ -8,9 +8,7 @@ use crate::ring::RecordWriter;
 use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use unwind::dwarf::walk_stack_dwarf;
-use unwind::regs::{regs_from_ucontext, Regs};
-use unwind::{walk_stack, StackBounds, StackMemory, WalkEnd, WalkMethod};
+use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
 const DWARF_STACK_NEED: u64 = 32 * 1024;
@@ -51,7 +49,7 @@ const SI_FD_OFFSET: usize = 24;
 /// before as the program's action (signals that are not samples go there). The handler is
 /// never removed afterwards: a signal still pending from a timer must never meet `SIG_DFL`.
 /// `sigaction` is the real libc function (the shim interposes the exported one).
-pub fn install(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
+pub fn install_sampling_handler(signal: i32, sigaction: crate::program_signals::SigactionFn) -> std::io::Result<()> {
     crate::program_signals::install_handler(signal, on_sampling_signal, 0, sigaction)
 }
 
@@ -200,14 +198,16 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     };
     // SAFETY: forwarded from the caller.
     let regs = unsafe { regs_from_ucontext(ucontext) };
-    let walk = walk_into_record(registry, slot, &regs, &mut record);
+    let walk = walk_into_record(registry, slot, guard.critical_section(), &regs, &mut record);
     record.commit(time, weight, walk);
     true
 }
 
 /// Walks the interrupted stack into `record` with the configured method, falling back to frame
-/// pointers (and saying so in the returned walk code) when DWARF cannot run. Async-signal-safe.
-fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
+/// pointers (and saying so in the returned walk code) when DWARF cannot run. `critical` is the
+/// caller's seqlock critical section, which the unwind snapshot cannot outlive.
+/// Async-signal-safe.
+fn walk_into_record(registry: &Registry, slot: &ThreadSlot, critical: &CriticalSection, regs: &Regs, record: &mut RecordWriter<'_>) -> u8 {
     let max_depth = registry.config.max_depth;
     let bounds = slot.stack_bounds();
     let room = stack_room(bounds);
@@ -216,12 +216,11 @@ fn walk_into_record(registry: &Registry, slot: &ThreadSlot, regs: &Regs, record:
         push(regs.pc);
         return WalkMethod::PcOnlyNoStackRoom.code(if max_depth == 1 { WalkEnd::DepthLimit } else { WalkEnd::StackBounds });
     }
-    // The snapshot is used only inside this seqlock critical section (the caller holds the
-    // guard), as `Published::current` requires.
-    let snapshot = registry.unwind.current();
+    // The snapshot is used only inside this seqlock critical section (the compiler checks it).
+    let snapshot = registry.unwind.current(critical);
     let fallback = if registry.config.unwind == UnwindChoice::FramePointers {
         WalkMethod::FramePointers
-    } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current()) {
+    } else if let (Some(snapshot), Some(pool)) = (snapshot, registry.caches.current(critical)) {
         match pool.claim(registry.slot_index(slot)) {
             // The walk runs on the lease's own stack when it has one; else it needs room here.
             Some(mut lease) if lease.has_stack() || room.is_some_and(|room| room >= DWARF_STACK_NEED) => {

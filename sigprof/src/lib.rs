@@ -42,7 +42,11 @@
 //!    after it was unpublished saw every thread outside its critical section
 //!    ([`generation::Advance::completed`], [`generation::wait_for_critical_sections`] returning
 //!    0). A wait that runs out of patience defers the release; it never goes ahead. Otherwise a
-//!    handler reads freed memory and crashes the host.
+//!    handler reads freed memory and crashes the host. The reader's half is checked by the
+//!    compiler: `unwind::Published::current` returns a reference that cannot outlive the
+//!    `unwind::CriticalSection` it is given, which a handler gets only from its seqlock guard
+//!    ([`seqlock::SeqlockGuard::critical_section`]); anyone else asserts one with an `unsafe`
+//!    constructor whose `SAFETY` line says why nothing is freed meanwhile.
 //! 7. Everything the handler needs to recognise and re-program a timer is published before the
 //!    timer is enabled (its first signal may arrive inside the enabling call), and a thread
 //!    signalled far faster than its period is contained ([`timer::ThreadTimer::guard_rate`]).
@@ -66,17 +70,39 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod blocking;
-pub mod clock;
-pub mod descriptors;
-pub mod generation;
-pub mod handler;
+mod blocking;
+mod clock;
+mod descriptors;
+mod generation;
+mod handler;
 pub mod program_signals;
-pub mod registry;
-pub mod ring;
-pub mod seqlock;
-pub mod sync;
-pub mod timer;
+mod registry;
+mod ring;
+mod seqlock;
+mod sync;
+mod timer;
 
-pub use registry::{Registry, SamplerConfig, ThreadSlot};
-pub use timer::TimerSource;
+// The crate's API: what the shim (start-up, interposed libc functions) and the writer (the drain
+// thread) use. The modules stay private; `program_signals` is the one namespace kept, for the
+// shim's interposed signal functions (its names read with the prefix: `program_signals::get`).
+
+// The thread registry and its slots (invariants 3 and 4).
+pub use registry::{Mode, Registry, SamplerConfig, SlotState, ThreadSlot, UnwindChoice};
+// Tracing on and off; the generation advance and the reclamation wait (invariants 2 and 6).
+pub use generation::{advance, current_generation, start_tracing, switch_off_tracing, wait_for_critical_sections, ConsumerTurn};
+// The sampling signal handler.
+pub use handler::{in_signal_handler, install_sampling_handler, reset_itimer_account, set_default_action};
+// Sampling timers (invariant 7).
+pub use timer::{period_ns, set_process_itimer, CountFrom, TimerSource};
+// What the drain thread reads out of the rings and the blocking calls (invariant 10).
+pub use blocking::Blocked;
+pub use ring::{ring_words, SampleRecord, RECORD_HEADER_WORDS};
+// sigtrace's own descriptors (invariant 8).
+pub use descriptors::{
+    close_own, descriptor_limit, file_identity, forget_trace_fd_after_fork, is_trace_fd, may_be_moved_descriptor, move_to_top, set_trace_fd, trace_fd,
+};
+// Clocks.
+pub use clock::{clock_ns, monotonic_ns, thread_cpu_ns};
+// The lock-free core on its own, for the model checks (`tests/loom.rs`).
+#[cfg(sigtrace_loom)]
+pub use {generation::advance_past, ring::SampleRing, seqlock::ThreadSeqlock};

@@ -14,7 +14,7 @@ use crate::timer::ThreadTimer;
 pub use config::{Mode, UnwindChoice};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use unwind::{CachePool, Published, StackBounds, UnwindSnapshot};
+use unwind::{CachePool, CriticalSection, Published, StackBounds, UnwindSnapshot};
 
 /// Where a slot is in its life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,7 +399,9 @@ impl Registry {
         self.dropped_no_slot.store(0, Ordering::Relaxed);
         self.threads_without_slot.store(0, Ordering::Relaxed);
         self.code_unloading.store(0, Ordering::Relaxed);
-        if let Some(pool) = self.caches.current() {
+        // SAFETY: in the forked child only this thread exists, and nothing is retired here.
+        let only_thread = unsafe { CriticalSection::new_unchecked() };
+        if let Some(pool) = self.caches.current(&only_thread) {
             pool.release_all_after_fork();
         }
         CURRENT_SLOT.with(|current| current.set(0));

@@ -11,6 +11,7 @@
 
 use crate::generation::current_generation;
 use crate::sync::{fence, AtomicU64, Ordering};
+use unwind::CriticalSection;
 
 pub struct ThreadSeqlock {
     sequence: AtomicU64,
@@ -18,12 +19,15 @@ pub struct ThreadSeqlock {
 }
 
 /// Proof that the current thread is inside its seqlock, carrying the generation it may write.
-/// The per-generation rings are reached only through it.
+/// The per-generation rings are reached only through it, and published values
+/// (`unwind::Published::current`) only through its [`SeqlockGuard::critical_section`].
 pub struct SeqlockGuard<'a> {
     lock: &'a ThreadSeqlock,
     generation: u64,
     /// False when the lock was already held by this thread (re-entry): dropping releases nothing.
     owns_lock: bool,
+    /// Handed out by reference, so that what is read through it cannot outlive the guard.
+    critical_section: CriticalSection,
 }
 
 impl ThreadSeqlock {
@@ -37,13 +41,18 @@ impl ThreadSeqlock {
     /// owns this seqlock.
     pub fn enter(&self) -> SeqlockGuard<'_> {
         if self.sequence.load(Ordering::Relaxed) & 1 == 1 {
-            return SeqlockGuard { lock: self, generation: self.held_generation.load(Ordering::Relaxed), owns_lock: false };
+            let generation = self.held_generation.load(Ordering::Relaxed);
+            // SAFETY: the thread is inside its critical section already (odd seqlock), and stays
+            // in it while this guard lives (the outer guard drops after it).
+            return SeqlockGuard { lock: self, generation, owns_lock: false, critical_section: unsafe { CriticalSection::new_unchecked() } };
         }
         self.sequence.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let generation = current_generation();
         self.held_generation.store(generation, Ordering::Relaxed);
-        SeqlockGuard { lock: self, generation, owns_lock: true }
+        // SAFETY: the seqlock is odd from here until this guard drops; reclamation waits for it
+        // to be even or to move (sigprof invariant 6).
+        SeqlockGuard { lock: self, generation, owns_lock: true, critical_section: unsafe { CriticalSection::new_unchecked() } }
     }
 
     /// Enters the critical section unless this thread is already inside it (then `None`: the
@@ -78,6 +87,13 @@ impl SeqlockGuard<'_> {
     /// The generation this critical section writes into; 0 means tracing is off.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// This critical section, for reading published values (`unwind::Published::current`): a
+    /// reference read through it cannot outlive the guard (invariant 6, checked by the
+    /// compiler). Async-signal-safe; costs nothing.
+    pub fn critical_section(&self) -> &CriticalSection {
+        &self.critical_section
     }
 }
 

@@ -2,9 +2,7 @@
 //! tagged with the generation they hold, while the drain side advances and drains. Every record
 //! found in a closed generation's ring must carry that generation, and none may be lost.
 
-use sigprof::generation::{advance, current_generation, start};
-use sigprof::registry::UnwindChoice;
-use sigprof::{Registry, SamplerConfig};
+use sigprof::{advance, current_generation, start_tracing, Registry, SamplerConfig, UnwindChoice};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +17,13 @@ fn closed_generations_hold_only_their_own_records() {
             max_depth: 4,
             ring_words: 1 << 16,
             unwind: UnwindChoice::FramePointers,
-            mode: sigprof::registry::Mode::Cpu,
+            mode: sigprof::Mode::Cpu,
             wall_hz: 0,
         },
         8,
     )
     .expect("registry");
-    start();
+    start_tracing();
     let written = Arc::new(AtomicU64::new(0));
     let writers: Vec<_> = (0..4u32)
         .map(|n| {

@@ -5,9 +5,7 @@
 #![cfg(sigtrace_loom)]
 
 use loom::sync::Arc;
-use sigprof::generation::{advance_past, current_generation, start};
-use sigprof::ring::SampleRing;
-use sigprof::seqlock::ThreadSeqlock;
+use sigprof::{advance_past, current_generation, start_tracing, SampleRing, ThreadSeqlock};
 use std::time::Duration;
 
 /// Bounded exploration: every interleaving with at most `preemptions` forced switches.
@@ -72,7 +70,7 @@ fn records_cross_threads_whole_and_in_order() {
 #[test]
 fn a_closed_generation_holds_only_its_own_records_and_none_is_lost() {
     model(2, || {
-        start();
+        start_tracing();
         let seqlock = Arc::new(ThreadSeqlock::new());
         let rings = Arc::new([ring(32), ring(32)]);
         let writer = {

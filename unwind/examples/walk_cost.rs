@@ -74,7 +74,7 @@ fn main() {
             let dwarf_stack = unsafe { StackMemory::for_dwarf_walk(bounds, regs.sp) };
             let mut lease = pool.claim(0).expect("a cache");
             let (dwarf_ns, dwarf_frames) = median_ns(20_000, || {
-                unwind::dwarf::walk_stack_dwarf(&regs, &dwarf_stack, &snapshot.dwarf, lease.cache(), &snapshot.code, 512, &mut |f| {
+                unwind::walk_stack_dwarf(&regs, &dwarf_stack, &snapshot.dwarf, lease.cache(), &snapshot.code, 512, &mut |f| {
                     black_box(f);
                 })
                 .0

@@ -16,22 +16,27 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod cache_pool;
-pub mod code_ranges;
-pub mod dwarf;
-pub mod first_frame;
-pub mod memory;
-pub mod modules;
-pub mod published;
-pub mod regs;
-pub mod snapshot;
-pub mod walk;
-pub mod walk_stack;
+mod cache_pool;
+mod code_ranges;
+mod dwarf;
+mod first_frame;
+mod memory;
+mod modules;
+mod published;
+mod regs;
+mod snapshot;
+mod walk;
+mod walk_stack;
 
+// The crate's API. Handler side: registers, stack memory, the two walks, the DWARF cache pool,
+// published values read inside a critical section.
 pub use cache_pool::CachePool;
-pub use code_ranges::CodeRanges;
-pub use memory::{StackBounds, StackMemory};
-pub use published::Published;
-pub use regs::Regs;
-pub use snapshot::{UnwindSnapshot, UnwindTables};
+pub use dwarf::{walk_dwarf_with_reads, walk_stack_dwarf, DwarfCache};
+pub use memory::{read_word_via_kernel, StackBounds, StackMemory};
+pub use published::{CriticalSection, Published};
+pub use regs::{regs_from_ucontext, Regs};
 pub use walk::{walk_stack, WalkEnd, WalkMethod};
+// Drain-thread side: the module list and the unwind tables built from it.
+pub use code_ranges::CodeRanges;
+pub use modules::{executable_path, load_counters, loaded_modules, LoadedModule};
+pub use snapshot::{UnwindSnapshot, UnwindTables};

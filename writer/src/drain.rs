@@ -16,18 +16,13 @@ use crate::stack_table::StackTable;
 use crate::thread_state::SampleState;
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler, WallStack};
-use sigprof::clock::{clock_ns, monotonic_ns, thread_cpu_ns};
-use sigprof::generation::{advance, current_generation};
-use sigprof::registry::SlotState;
-use sigprof::ring::SampleRecord;
-use sigprof::Registry;
+use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use unwind::modules::{load_counters, loaded_modules, LoadedModule};
-use unwind::{CachePool, UnwindSnapshot, UnwindTables};
+use unwind::{load_counters, loaded_modules, CachePool, CriticalSection, LoadedModule, UnwindSnapshot, UnwindTables};
 
 /// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
 /// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
@@ -319,7 +314,7 @@ impl Drainer {
 
     /// Gives the handlers their DWARF caches (once; allocates ~1 MB).
     fn ensure_dwarf_caches(&mut self) {
-        if self.registry.caches.current().is_none() {
+        if !self.registry.caches.is_published() {
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             let _ = self.registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
         }
@@ -394,9 +389,10 @@ impl Drainer {
         let builder = &mut self.builder;
         let mut key = Vec::with_capacity(64);
         let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
-        // This thread publishes and retires the snapshots: the one current now stays alive
-        // while it uses it.
-        wall.tick(monotonic_ns(), closing, self.registry, self.registry.unwind.current(), &self.running_samples, &mut add);
+        // SAFETY: this thread publishes and retires the snapshots, and frees none during the
+        // tick: the one current now stays alive while it uses it.
+        let publisher = unsafe { CriticalSection::new_unchecked() };
+        wall.tick(monotonic_ns(), closing, self.registry, self.registry.unwind.current(&publisher), &self.running_samples, &mut add);
         if closing {
             wall.flush(&mut add);
         }
@@ -844,8 +840,8 @@ pub fn forget_after_fork() {
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
-    sigprof::generation::ConsumerTurn::forget_after_fork();
-    sigprof::descriptors::forget_trace_fd_after_fork();
+    sigprof::ConsumerTurn::forget_after_fork();
+    sigprof::forget_trace_fd_after_fork();
 }
 
 #[cfg(test)]

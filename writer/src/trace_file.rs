@@ -13,7 +13,7 @@
 //! raised by our write is taken back before the mask is restored. A write that fails part-way
 //! (a full file system) is cut back, so the file always ends after a complete chunk.
 
-use sigprof::descriptors::{close_own, file_identity, move_to_top, set_trace_fd, trace_fd};
+use sigprof::{close_own, file_identity, move_to_top, set_trace_fd, trace_fd};
 use std::ffi::CString;
 use std::io::{Error, ErrorKind};
 

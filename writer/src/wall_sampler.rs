@@ -19,14 +19,9 @@
 //! around `sleep`) reuses it too. So many idle threads cost a few loads each per tick.
 
 use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
-use sigprof::blocking::Blocked;
-use sigprof::registry::{Mode, SlotState};
-use sigprof::timer::period_ns;
-use sigprof::{Registry, SamplerConfig};
+use sigprof::{period_ns, Blocked, Mode, Registry, SamplerConfig, SlotState};
 use std::sync::atomic::Ordering;
-use unwind::dwarf::{walk_dwarf_with_reads, DwarfCache};
-use unwind::memory::read_word_via_kernel;
-use unwind::{Regs, StackBounds, UnwindSnapshot, WalkMethod};
+use unwind::{read_word_via_kernel, walk_dwarf_with_reads, DwarfCache, Regs, StackBounds, UnwindSnapshot, WalkMethod};
 
 /// Bytes of a blocked thread's stack copied for a walk (deeper frames are read one word at a
 /// time through the kernel).
@@ -437,7 +432,7 @@ impl WallSampler {
             }
             self.cpu_reads_left -= 1;
         }
-        let cpu_ns = exit_cpu_ns.unwrap_or_else(|| sigprof::clock::thread_cpu_ns(thread.tid));
+        let cpu_ns = exit_cpu_ns.unwrap_or_else(|| sigprof::thread_cpu_ns(thread.tid));
         if thread.cpu_read_at == 0 || cpu_ns == 0 {
             (thread.cpu_read_at, thread.cpu_ns, thread.blocked_given_ns, thread.balance_ns) = (now_ns, cpu_ns, 0, 0);
             return;

@@ -1,0 +1,301 @@
+//! The `perf` source: a software task-clock `perf_event_open` event per thread, sending the
+//! sampling signal to its thread on each overflow, and the weight of its samples.
+//!
+//! The event counts only its thread's CPU time and fires at the full rate (no scheduler tick in
+//! the way); it needs `perf_event_paranoid` ≤ 2. Signal delivery is the descriptor's `O_ASYNC`
+//! with `F_SETSIG` and `F_SETOWN_EX` to the thread; the signals carry the descriptor as `si_fd`,
+//! which the handler checks against the event's id before it trusts the number.
+
+use super::{last_error, periods_in, periods_rounded_at_random, CountFrom, PhaseDraw, ThreadTimer, TimerSource};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
+/// `_IOW('$', 4, __u64)`.
+const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
+const ATTR_DISABLED: u64 = 1 << 0;
+const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
+const ATTR_EXCLUDE_HV: u64 = 1 << 6;
+const F_SETSIG: libc::c_int = 10;
+const F_SETOWN_EX: libc::c_int = 15;
+const F_OWNER_TID: libc::c_int = 0;
+
+impl ThreadTimer {
+    /// The perf event's file descriptor, or -1. Async-signal-safe.
+    pub fn perf_fd(&self) -> i32 {
+        self.perf_fd_plus_one.load(Ordering::Relaxed) - 1
+    }
+
+    /// Bookkeeping of a perf sample taken at `wall_ns` (monotonic): ends the event's first
+    /// period, and returns the periods of CPU time the sample stands for.
+    /// Async-signal-safe; calling thread only.
+    pub fn perf_sample_periods(&self, wall_ns: u64, period_ns: u64) -> u32 {
+        self.end_first_period();
+        self.periods_since_last_sample(wall_ns, period_ns)
+    }
+
+    /// The periods of CPU time a perf sample taken at `wall_ns` stands for. The event counts
+    /// kernel time but, with `exclude_kernel` (required at `perf_event_paranoid` 2), drops the
+    /// overflows that come while the thread is in the kernel: after a long system call or page
+    /// fault storm the next sample stands for every period since the previous one, and so is
+    /// charged to the user stack that made the call. The thread's CPU clock (a system call,
+    /// ~0.4 µs) is read only when more than 1.5 periods of wall time passed since the previous
+    /// sample; two periods of CPU cannot fit in less.
+    ///
+    /// Weights are counted against the CPU time they already stand for, not against the
+    /// previous reading: the rounding of one sample is made up by the next, so that weights add
+    /// up to the CPU time however the gaps between overflows vary. The first sample also stands
+    /// for the CPU time before its timer ran (see `first_sample_due_cpu_ns`).
+    /// Async-signal-safe; calling thread only.
+    fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
+        let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
+        let counted_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
+        if counted_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
+            self.last_sample_cpu_ns.store(counted_cpu.saturating_add(period_ns), Ordering::Relaxed);
+            return 1;
+        }
+        let cpu_ns = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
+        if counted_cpu == 0 {
+            self.last_sample_cpu_ns.store(cpu_ns, Ordering::Relaxed);
+            let late_ns = cpu_ns.saturating_sub(self.first_sample_due_cpu_ns.load(Ordering::Relaxed));
+            return 1u32.saturating_add(periods_rounded_at_random(late_ns, period_ns, self.first_sample_rounding.load(Ordering::Relaxed)));
+        }
+        let periods = periods_in(cpu_ns.saturating_sub(counted_cpu), period_ns);
+        self.last_sample_cpu_ns.store(counted_cpu.saturating_add(u64::from(periods) * period_ns), Ordering::Relaxed);
+        periods
+    }
+
+    /// After the perf event's first period: gives it whole periods from now on.
+    /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
+    /// period. The pending period is cleared only once it was handed to our own event: `arm`
+    /// publishes the descriptor before it enables the event, so the first overflow always finds
+    /// it. Async-signal-safe.
+    fn end_first_period(&self) {
+        let period = self.perf_period_after_first.load(Ordering::Relaxed);
+        if period == 0 {
+            return;
+        }
+        let Some(fd) = self.own_perf_fd() else { return };
+        self.perf_period_after_first.store(0, Ordering::Relaxed);
+        set_perf_period(fd, period);
+    }
+
+    /// True when `fd` is this timer's perf event descriptor and still refers to the event.
+    /// Async-signal-safe.
+    pub fn owns_descriptor(&self, fd: i32) -> bool {
+        self.own_perf_fd() == Some(fd)
+    }
+
+    /// The perf event's descriptor if it still refers to our event (the program may have closed
+    /// the number and reused it). Async-signal-safe.
+    fn own_perf_fd(&self) -> Option<i32> {
+        let fd = self.perf_fd();
+        let id = self.perf_event_id.load(Ordering::Relaxed);
+        (fd >= 0 && crate::descriptors::perf_event_id(fd, perf_identity()?) == Some(id)).then_some(fd)
+    }
+
+    /// Arms the perf event (see [`ThreadTimer::arm`]): descriptor, event id, pending period and
+    /// source are published before the event is enabled.
+    pub(super) fn arm_perf(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw, count_from: CountFrom, cpu_at_arming: u64) -> std::io::Result<()> {
+        let first_ns = first_perf_period(draw.phase_ns, period_ns);
+        let counted_from = if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming };
+        self.first_sample_due_cpu_ns.store(counted_from.saturating_add(draw.phase_ns), Ordering::Relaxed);
+        self.first_sample_rounding.store(draw.rounding, Ordering::Relaxed);
+        let fd = open_perf_task_clock(tid, first_ns, signal)?;
+        let Some(id) = remember_perf_identity(fd) else {
+            close_own(fd);
+            return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+        };
+        self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
+        self.perf_event_id.store(id, Ordering::Relaxed);
+        self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
+        self.source.store(TimerSource::Perf as u8, Ordering::Release);
+        // SAFETY: enables the event we opened and configured above.
+        if unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) } != 0 {
+            let error = std::io::Error::last_os_error();
+            self.disarm();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Gives the perf event its whole period again (the storm guard). Async-signal-safe.
+    pub(super) fn reprogram_perf(&self, period_ns: u64) -> bool {
+        self.perf_period_after_first.store(0, Ordering::Relaxed);
+        self.own_perf_fd().is_some_and(|fd| set_perf_period(fd, period_ns))
+    }
+
+    /// Stops the perf event's signals without closing it. Async-signal-safe.
+    pub(super) fn stop_perf_signals(&self) {
+        if let Some(fd) = self.own_perf_fd() {
+            // SAFETY: `fd` is our event: stop counting and stop signal delivery.
+            unsafe {
+                libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+            }
+        }
+    }
+
+    /// Disables and closes the perf event (the source was already cleared), if the descriptor
+    /// still refers to it; a number the program closed and reused is forgotten.
+    pub(super) fn release_perf(&self) {
+        let owned = self.own_perf_fd();
+        self.perf_fd_plus_one.store(0, Ordering::Relaxed);
+        if let Some(fd) = owned {
+            // SAFETY: `fd` was just checked to be our perf event; disabling then closing it is harmless.
+            unsafe { libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) };
+            close_own(fd);
+        }
+    }
+
+    /// In a forked child: closes the child's copy of the perf descriptor (the parent's stays
+    /// open).
+    pub(super) fn forget_perf_after_fork(&self) {
+        if let Some(fd) = self.own_perf_fd() {
+            close_own(fd);
+        }
+        self.perf_fd_plus_one.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The shortest first period a perf event is given. The event repeats its first period until
+/// the thread's handler replaces it, and its timer interrupt costs microseconds on a virtual
+/// machine: at perf's shortest period (10 µs) the interrupts took all of a new thread's CPU,
+/// for milliseconds, before its handler could run.
+pub(super) const SHORTEST_FIRST_PERIOD_NS: u64 = 100_000;
+
+/// The first period of a perf event whose phase is `phase_ns`: the phase, or one period later
+/// when the phase is under [`SHORTEST_FIRST_PERIOD_NS`]. The first sample makes up for the
+/// period skipped: it stands for the CPU time since the phase was due.
+pub(super) fn first_perf_period(phase_ns: u64, period_ns: u64) -> u64 {
+    if phase_ns < SHORTEST_FIRST_PERIOD_NS && phase_ns < period_ns {
+        phase_ns + period_ns
+    } else {
+        phase_ns
+    }
+}
+
+/// Device and inode shared by every perf event descriptor (the kernel's anonymous inode), read
+/// from our first event; 0 = not known yet.
+static PERF_DEVICE: AtomicU64 = AtomicU64::new(0);
+static PERF_INODE: AtomicU64 = AtomicU64::new(0);
+
+/// The identity of perf event descriptors, once one was opened. Async-signal-safe.
+fn perf_identity() -> Option<(u64, u64)> {
+    let inode = PERF_INODE.load(Ordering::Acquire);
+    (inode != 0).then(|| (PERF_DEVICE.load(Ordering::Relaxed), inode))
+}
+
+/// Records the identity of perf descriptors from `fd`, a perf event we just opened, and returns
+/// the event's id. Not for the handler.
+fn remember_perf_identity(fd: i32) -> Option<u64> {
+    let (device, inode) = crate::descriptors::file_identity(fd)?;
+    if perf_identity().is_none() {
+        PERF_DEVICE.store(device, Ordering::Relaxed);
+        PERF_INODE.store(inode, Ordering::Release);
+    }
+    crate::descriptors::perf_event_id(fd, (device, inode))
+}
+
+/// Gives the perf event `fd` (checked to be ours) `period_ns` from now on; false when the
+/// kernel refused. Async-signal-safe.
+fn set_perf_period(fd: i32, period_ns: u64) -> bool {
+    // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call; the
+    // caller checked that `fd` is our event.
+    unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns as *const u64) == 0 }
+}
+
+/// Closes a descriptor checked (or known) to be ours. Async-signal-safe.
+fn close_own(fd: i32) {
+    crate::descriptors::close_own(fd);
+}
+/// `struct perf_event_attr`, version 5 layout (112 bytes); bit fields folded into `flags`.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    kind: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    reserved: u16,
+}
+
+#[repr(C)]
+struct FOwnerEx {
+    kind: libc::c_int,
+    pid: libc::pid_t,
+}
+
+/// Opens a task-clock event on thread `tid` that will send `signal` to that thread every
+/// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling),
+/// moved into the perf descriptor band (see [`crate::descriptors`]) and configured, but still
+/// disabled: the caller publishes it to the handler, then enables it.
+fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
+    let attr = PerfEventAttr {
+        kind: PERF_TYPE_SOFTWARE,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: PERF_COUNT_SW_TASK_CLOCK,
+        sample_period: period_ns,
+        flags: ATTR_DISABLED | ATTR_EXCLUDE_KERNEL | ATTR_EXCLUDE_HV,
+        wakeup_events: 1,
+        ..Default::default()
+    };
+    let (lo, hi) = crate::descriptors::perf_band();
+    if lo >= hi {
+        return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+    }
+    // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
+    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) } as i32;
+    if fd < 0 {
+        return last_error();
+    }
+    let fd = crate::descriptors::move_above(fd, lo, hi).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EMFILE))?;
+    let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
+    // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
+    // record takes this (final) number, which the signals carry as `si_fd`.
+    let configured = unsafe {
+        libc::fcntl(fd, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) == 0
+            && libc::fcntl(fd, F_SETSIG, signal) == 0
+            && libc::fcntl(fd, F_SETOWN_EX, &owner as *const FOwnerEx) == 0
+    };
+    if !configured {
+        let error = std::io::Error::last_os_error();
+        close_own(fd);
+        return Err(error);
+    }
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_phase_moves_one_period_later() {
+        let period = 250_000;
+        assert_eq!(first_perf_period(1, period), 250_001);
+        assert_eq!(first_perf_period(99_999, period), 349_999);
+        assert_eq!(first_perf_period(100_000, period), 100_000);
+        assert_eq!(first_perf_period(period, period), period);
+        // At 10 kHz and above every phase but the whole period moves.
+        assert_eq!(first_perf_period(100_000, 100_000), 100_000);
+        assert_eq!(first_perf_period(50_000, 100_000), 150_000);
+    }
+}
