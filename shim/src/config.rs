@@ -4,7 +4,7 @@
 
 use crate::log;
 
-pub use ::config::{Config, Mode, TimerChoice, UnwindChoice};
+pub use ::config::{Config, TimerChoice};
 
 /// Reads the configuration from the process environment, reporting bad values. Variables
 /// whose name or value is not UTF-8 count as unset.

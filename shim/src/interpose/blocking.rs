@@ -9,71 +9,9 @@
 //! looked up at start-up ([`resolve_real_functions`]), never first in a handler.
 
 use crate::next_fn::NextFn;
+use crate::sampling::call_marks::{marked, marked_in, wall_slot};
 use libc::{c_int, c_long, c_uint, c_void, size_t, ssize_t};
-use sigprof::{Registry, ThreadSlot};
-use unwind::Regs;
 use writer::thread_state::call_code;
-
-/// The calling thread's slot when wall-clock mode is on and tracing runs. Async-signal-safe.
-#[inline(always)]
-fn wall_slot() -> Option<&'static ThreadSlot> {
-    let registry = Registry::get()?;
-    if registry.config.mode != sigprof::Mode::Wall || sigprof::current_generation() == 0 {
-        return None;
-    }
-    registry.current_slot()
-}
-
-/// The registers at this point of the calling (interposed) function: an unwinder starting from
-/// them finds the function's caller through its CFI. Inlined into the wrapper, so the frame is
-/// the wrapper's, which stays in place for the whole call.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn call_site() -> Regs {
-    let (pc, sp, fp): (u64, u64, u64);
-    // SAFETY: reads rip, rsp and rbp into registers; no memory, stack or flags are touched.
-    unsafe {
-        std::arch::asm!("lea {pc}, [rip]", "mov {sp}, rsp", "mov {fp}, rbp", pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
-    Regs { pc, sp, fp, lr: 0 }
-}
-
-/// As above, for aarch64.
-#[cfg(target_arch = "aarch64")]
-#[inline(always)]
-fn call_site() -> Regs {
-    let (pc, sp, fp, lr): (u64, u64, u64, u64);
-    // SAFETY: reads pc, sp, x29 and x30 into registers; no memory, stack or flags are touched.
-    unsafe {
-        std::arch::asm!("adr {pc}, .", "mov {sp}, sp", "mov {fp}, x29", "mov {lr}, x30", pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp, lr = out(reg) lr, options(nomem, nostack, preserves_flags))
-    };
-    Regs { pc, sp, fp, lr }
-}
-
-/// Runs `real` (the blocking call) with the calling thread published as inside `call`; also
-/// for the signal waits that `signals` interposes for their own reasons. Inlined into the
-/// interposed function, whose frame `call_site` describes. Async-signal-safe when `real` is.
-#[inline(always)]
-pub(crate) fn marked<R>(call: u32, real: impl FnOnce() -> R) -> R {
-    match wall_slot() {
-        Some(slot) => marked_in(slot, call, real),
-        None => real(),
-    }
-}
-
-/// [`marked`] for the thread of `slot` (the caller's own, from [`wall_slot`]).
-#[inline(always)]
-fn marked_in<R>(slot: &ThreadSlot, call: u32, real: impl FnOnce() -> R) -> R {
-    // The coarse clock (a few ms of resolution, a third of the fine one's cost here): the time
-    // only tells the sampler when a call began, to split its time from the next one's and to
-    // tell a call left by longjmp, with margins of tens of ms.
-    let entered = slot.blocking.enter(call, call_site(), sigprof::clock_ns(libc::CLOCK_MONOTONIC_COARSE));
-    let result = real();
-    if entered {
-        slot.blocking.leave();
-    }
-    result
-}
 
 /// Sets `errno` to `ENOSYS` for a function libc does not have, and returns `value`.
 fn missing<R>(value: R) -> R {
@@ -280,7 +218,8 @@ fn futex_waits(operation: c_long) -> bool {
     matches!(command, libc::FUTEX_WAIT | libc::FUTEX_WAIT_BITSET | libc::FUTEX_LOCK_PI | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2)
 }
 
-/// `syscall(SYS_futex, …)` from the interposed `syscall` (`sandbox`): a wait is marked.
+/// `syscall(SYS_futex, …)` from the interposed `syscall` (`interpose::sandbox`): a wait is
+/// marked.
 ///
 /// # Safety
 /// Same contract as libc's `syscall`.
@@ -288,8 +227,8 @@ fn futex_waits(operation: c_long) -> bool {
 pub unsafe extern "C" fn futex_through_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
     const CALL: u32 = call_code("futex");
     // SAFETY: forwarding the caller's system call unchanged.
-    let raw = || unsafe { crate::sandbox::raw_syscall(number, a1, a2, a3, a4, a5, a6) };
-    crate::sandbox::libc_result(if futex_waits(a2) { marked(CALL, raw) } else { raw() })
+    let raw = || unsafe { crate::raw_syscall::raw_syscall(number, a1, a2, a3, a4, a5, a6) };
+    crate::raw_syscall::libc_result(if futex_waits(a2) { marked(CALL, raw) } else { raw() })
 }
 
 /// Looks up libc's functions behind every wrapper (start-up, before any signal handler of the

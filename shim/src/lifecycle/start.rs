@@ -1,40 +1,43 @@
-//! Start-up (from the library constructor) and the final flush (at process exit).
+//! The starts of a trace: at start-up (from the library constructor), in a forked child, and
+//! after an exec that failed; each opens a trace file and runs the drain thread.
 
 use crate::config::Config;
-use crate::lifecycle::{self, Lifecycle};
+use crate::lifecycle::fatal_signals;
+use crate::lifecycle::sandbox::runs_under_seccomp;
+use crate::lifecycle::state::{self, Lifecycle};
+use crate::lifecycle::threads::{self, current_stack_bounds, current_tid};
 use crate::log::{self, LogLevel};
 use crate::output::expand_pattern;
-use crate::sampling::{self, choose_source};
-use crate::signals;
-use crate::threads::{self, current_stack_bounds, current_tid};
-use sigprof::{monotonic_ns, Registry, SamplerConfig};
+use crate::real_functions::real_sigaction;
+use crate::sampling::timers::{self, choose_source};
+use sigprof::monotonic_ns;
+use sigprof::{Registry, SamplerConfig};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 use std::time::Duration;
 use writer::drain::{self, Drainer};
 use writer::trace_file::TraceFile;
-use writer::{EndReason, Header};
+use writer::Header;
 
 /// How often the drain thread empties the rings at first (then adapted to the load).
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// Starts sampling the process. Any failure leaves the host untouched with one line on stderr.
 pub fn start() {
-    if !lifecycle::transition(Lifecycle::Uninit, Lifecycle::Starting) {
+    if !state::transition(Lifecycle::Uninit, Lifecycle::Starting) {
         return;
     }
-    crate::blocking::resolve_real_functions();
     if let Some(level) = std::env::var("SIGTRACE_LOG").ok().as_deref().and_then(LogLevel::parse) {
         log::set_level(level);
     }
     let config = CONFIG.get_or_init(crate::config::from_env);
     log::set_level(config.log_level);
-    if crate::sandbox::runs_under_seccomp() {
-        lifecycle::switch_off("the program runs under a seccomp filter, which sigtrace's system calls could meet");
+    if runs_under_seccomp() {
+        state::switch_off("the program runs under a seccomp filter, which sigtrace's system calls could meet");
         return;
     }
     if let Err(reason) = start_with(config) {
-        lifecycle::switch_off(&reason);
+        state::switch_off(&reason);
     }
 }
 
@@ -55,9 +58,9 @@ fn start_with(config: &Config) -> Result<(), String> {
         config.max_threads,
     )
     .ok_or("cannot map memory for the thread registry")?;
-    let sigaction = signals::real_sigaction().ok_or("cannot find libc's sigaction")?;
+    let sigaction = real_sigaction().ok_or("cannot find libc's sigaction")?;
     sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
-    signals::install_fatal_signal_handlers();
+    fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     begin_trace(config, registry, true)?;
     threads::register_existing_threads(registry);
@@ -71,25 +74,25 @@ fn start_with(config: &Config) -> Result<(), String> {
 /// next free name), every live thread's timer armed again.
 pub fn resume_after_failed_exec() {
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else { return };
-    if !lifecycle::transition(Lifecycle::Off, Lifecycle::Starting) {
+    if !state::transition(Lifecycle::Off, Lifecycle::Starting) {
         return;
     }
     let resumed = std::panic::catch_unwind(|| {
         begin_trace(config, registry, false)?;
-        if sampling::current_source() == Some(sigprof::TimerSource::Itimer) {
+        if timers::current_source() == Some(sigprof::TimerSource::Itimer) {
             sigprof::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
         }
         for slot in registry.live_slots() {
             if slot.state.load() == sigprof::SlotState::Active {
-                sampling::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::CountFrom::Arming);
+                timers::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::CountFrom::Arming);
             }
         }
         run_drain_thread()
     });
     match resumed {
         Ok(Ok(())) => {}
-        Ok(Err(reason)) => lifecycle::switch_off(&reason),
-        Err(_) => lifecycle::switch_off("internal error while resuming after a failed exec"),
+        Ok(Err(reason)) => state::switch_off(&reason),
+        Err(_) => state::switch_off("internal error while resuming after a failed exec"),
     }
 }
 
@@ -99,7 +102,7 @@ pub fn resume_after_failed_exec() {
 fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_thread: bool) -> Result<(), String> {
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
-    lifecycle::set_traced_pid(pid);
+    state::set_traced_pid(pid);
     let executable = unwind::executable_path();
     let executable_name = executable.rsplit('/').next().unwrap_or("unknown").to_string();
     let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
@@ -114,7 +117,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         let slot = registry.slot(index).ok_or("no slot for the main thread")?;
         choose_source(config.timer, slot, tid, registry)?
     } else {
-        sampling::current_source().ok_or("no sampling source")?
+        timers::current_source().ok_or("no sampling source")?
     };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
@@ -144,7 +147,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
 
 /// Moves to `Running` and starts the drain thread.
 fn run_drain_thread() -> Result<(), String> {
-    if !lifecycle::transition(Lifecycle::Starting, Lifecycle::Running) {
+    if !state::transition(Lifecycle::Starting, Lifecycle::Running) {
         return Err("start-up was interrupted".into());
     }
     threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))
@@ -155,24 +158,24 @@ fn run_drain_thread() -> Result<(), String> {
 /// open generation) and, unless `SIGTRACE_FOLLOW_FORK=0`, starts a trace file of its own.
 extern "C" fn after_fork_in_child() {
     drain::open_fork_gate();
-    let was_running = lifecycle::state() == Lifecycle::Running;
-    lifecycle::set_state_after_fork(Lifecycle::Starting);
+    let was_running = state::current() == Lifecycle::Running;
+    state::set_state_after_fork(Lifecycle::Starting);
     sigprof::switch_off_tracing();
     drain::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
-        lifecycle::set_state_after_fork(Lifecycle::Off);
+        state::set_state_after_fork(Lifecycle::Off);
         return;
     };
     registry.reset_after_fork();
     if !was_running || !config.follow_fork {
-        lifecycle::set_state_after_fork(Lifecycle::Off);
+        state::set_state_after_fork(Lifecycle::Off);
         return;
     }
     let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true).and_then(|()| run_drain_thread()));
     match restarted {
         Ok(Ok(())) => {}
-        Ok(Err(reason)) => lifecycle::switch_off(&reason),
-        Err(_) => lifecycle::switch_off("internal error while following a fork"),
+        Ok(Err(reason)) => state::switch_off(&reason),
+        Err(_) => state::switch_off("internal error while following a fork"),
     }
 }
 
@@ -194,26 +197,6 @@ extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
         Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
         None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),
     };
-    drain::run(schedule, lifecycle::switch_off);
+    drain::run(schedule, state::switch_off);
     std::ptr::null_mut()
-}
-
-/// Writes the open generation and ends tracing (process exit). Only the traced process
-/// writes: a forked child leaves its parent's trace alone.
-pub fn stop() {
-    finish_trace(EndReason::Exit);
-}
-
-/// Writes the open generation with the end record `reason` and stops tracing, if this process
-/// is the one being traced and tracing runs. Not for the handler.
-pub fn finish_trace(reason: EndReason) {
-    if !lifecycle::is_traced_process() || !lifecycle::transition(Lifecycle::Running, Lifecycle::Stopping) {
-        return;
-    }
-    match drain::finish(reason) {
-        Ok(Some(path)) => log::info(&format!("wrote {path}")),
-        Ok(None) => {}
-        Err(message) => log::error(&message),
-    }
-    lifecycle::transition(Lifecycle::Stopping, Lifecycle::Off);
 }

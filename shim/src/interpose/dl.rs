@@ -5,7 +5,8 @@
 //! until every thread has left its critical section, so no handler reads code that is being
 //! unmapped; the tables are re-read before code reads resume.
 
-use crate::lifecycle;
+use crate::lifecycle::state;
+use crate::log;
 use crate::next_fn::NextFn;
 use sigprof::{wait_for_critical_sections, Registry};
 use std::ffi::{c_char, c_int, c_void};
@@ -22,7 +23,7 @@ static REAL_DLCLOSE: NextFn<Dlclose> = unsafe { NextFn::new(c"dlclose") };
 
 fn refresh_unwind_tables() {
     if std::panic::catch_unwind(writer::drain::refresh_modules_now).is_err() {
-        lifecycle::switch_off("internal error while re-reading the module list");
+        state::switch_off("internal error while re-reading the module list");
     }
 }
 
@@ -33,7 +34,7 @@ pub unsafe extern "C" fn dlopen(filename: *const c_char, flags: c_int) -> *mut c
     let Some(real) = REAL_DLOPEN.get() else { return std::ptr::null_mut() };
     // SAFETY: forwarding the caller's arguments unchanged.
     let handle = unsafe { real(filename, flags) };
-    if !handle.is_null() && lifecycle::is_running() {
+    if !handle.is_null() && state::is_running() {
         refresh_unwind_tables();
     }
     handle
@@ -47,7 +48,7 @@ fn wait_until_no_handler_reads_code(registry: &Registry) {
     static SAID: AtomicBool = AtomicBool::new(false);
     while wait_for_critical_sections(registry, Duration::from_millis(200)) != 0 {
         if !SAID.swap(true, Ordering::Relaxed) {
-            crate::log::warn("dlclose waits for a thread stopped inside the sampling handler");
+            log::warn("dlclose waits for a thread stopped inside the sampling handler");
         }
     }
 }
@@ -67,7 +68,7 @@ pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
     wait_until_no_handler_reads_code(registry);
     // SAFETY: forwarding the caller's argument unchanged.
     let result = unsafe { real(handle) };
-    if lifecycle::is_running() {
+    if state::is_running() {
         refresh_unwind_tables();
     }
     registry.code_unloading.fetch_sub(1, Ordering::SeqCst);

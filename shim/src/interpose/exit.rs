@@ -1,12 +1,13 @@
 //! Interposed `_exit` and `_Exit`: they skip the exit handlers, so the open generation is
 //! written here first (only by the traced process itself, never by a forked or vforked child).
 
-use crate::startup::finish_trace;
+use crate::lifecycle::state;
+use crate::lifecycle::stop::finish_trace;
 use writer::EndReason;
 
 fn exit_now(status: libc::c_int) -> ! {
     if std::panic::catch_unwind(|| finish_trace(EndReason::UnderscoreExit)).is_err() {
-        crate::lifecycle::switch_off("internal error at _exit");
+        state::switch_off("internal error at _exit");
     }
     // SAFETY: exit_group ends the process; it is what libc's _exit does.
     unsafe { libc::syscall(libc::SYS_exit_group, status) };

@@ -4,10 +4,12 @@
 //! `SIGTRACE_FOLLOW_EXEC=0` sigtrace's library is removed from the `LD_PRELOAD` passed on, and
 //! nothing else in the environment changes. If the exec fails, tracing resumes in a new file.
 
-use crate::lifecycle;
+use crate::lifecycle::start::{resume_after_failed_exec, CONFIG};
+use crate::lifecycle::state;
+use crate::lifecycle::stop::finish_trace;
 use crate::next_fn::NextFn;
-use crate::signals::real_pthread_sigmask;
-use crate::startup::{finish_trace, resume_after_failed_exec, CONFIG};
+use crate::real_functions::{real_pthread_sigmask, real_sigaction};
+use sigprof::program_signals;
 use std::ffi::{c_char, c_int, CStr, CString};
 use writer::EndReason;
 
@@ -27,15 +29,15 @@ extern "C" {
 
 /// Ends the trace of this image before an exec and makes sure no sampling signal is left
 /// pending: one arriving in the new image before it installs a handler would kill it. (Then
-/// `signals::before_exec` hands the program's ignored signals and mask to the kernel.)
+/// [`before_exec`] hands the program's ignored signals and mask to the kernel.)
 /// Returns whether tracing was running (and must resume if the exec fails).
 fn prepare_for_exec() -> bool {
-    let was_running = lifecycle::is_running() && lifecycle::is_traced_process();
+    let was_running = state::is_running() && state::is_traced_process();
     if !was_running {
         return false;
     }
     if std::panic::catch_unwind(|| finish_trace(EndReason::Exec)).is_err() {
-        lifecycle::switch_off("internal error before exec");
+        state::switch_off("internal error before exec");
     }
     discard_pending_sampling_signals();
     true
@@ -58,6 +60,29 @@ fn discard_pending_sampling_signals() {
         let no_info = std::ptr::null_mut::<libc::siginfo_t>();
         while libc::syscall(libc::SYS_rt_sigtimedwait, &set as *const libc::sigset_t, no_info, &zero as *const libc::timespec, 8) > 0 {}
         sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+    }
+}
+
+/// What [`before_exec`] changed, for [`after_failed_exec`].
+struct ExecSignals {
+    ignored: u128,
+    mask: program_signals::MaskForExec,
+}
+
+/// Right before an exec (after sigtrace's timers stopped and their pending signals were
+/// discarded): the kernel gets the program's `SIG_IGN` for the kept signals it ignores (handled
+/// ones become `SIG_DFL` by the kernel anyway), and the program's block of the sampling signal
+/// (with a held signal pending), so the next image inherits exactly what the program set.
+fn before_exec() -> ExecSignals {
+    let ignored = real_sigaction().map_or(0, program_signals::before_exec);
+    ExecSignals { ignored, mask: program_signals::mask_before_exec() }
+}
+
+/// After an exec that failed: sigtrace's handlers and the program's mask view come back.
+fn after_failed_exec(signals: ExecSignals) {
+    program_signals::mask_after_failed_exec(signals.mask);
+    if let Some(sigaction) = real_sigaction() {
+        program_signals::after_failed_exec(signals.ignored, sigaction);
     }
 }
 
@@ -101,11 +126,11 @@ fn is_sigtrace_library(path: &[u8]) -> bool {
 fn exec_with(envp: *const *const c_char, exec: impl FnOnce(*const *const c_char) -> c_int) -> c_int {
     let was_running = prepare_for_exec();
     let replaced = environment_for_exec(envp);
-    let signals = crate::signals::before_exec();
+    let signals = before_exec();
     let result = exec(replaced.as_ref().map_or(envp, |(_, pointers)| pointers.as_ptr()));
     // SAFETY: reads this thread's errno.
     let errno = unsafe { *libc::__errno_location() };
-    crate::signals::after_failed_exec(signals);
+    after_failed_exec(signals);
     if was_running {
         resume_after_failed_exec();
     }

@@ -5,7 +5,7 @@ use crate::log;
 use sigprof::Registry;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-/// Where the shim is in its life. Stored in one atomic; decoded only by [`state`].
+/// Where the shim is in its life. Stored in one atomic; decoded only by [`current`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Lifecycle {
@@ -26,7 +26,7 @@ static STATE: AtomicU8 = AtomicU8::new(Lifecycle::Uninit as u8);
 static TRACED_PID: AtomicU32 = AtomicU32::new(0);
 
 /// The current state. Async-signal-safe.
-pub fn state() -> Lifecycle {
+pub fn current() -> Lifecycle {
     match STATE.load(Ordering::Acquire) {
         0 => Lifecycle::Uninit,
         1 => Lifecycle::Starting,
@@ -47,7 +47,7 @@ pub fn set_traced_pid(pid: u32) {
 
 /// True while sampling runs in the process that started it.
 pub fn is_running() -> bool {
-    state() == Lifecycle::Running
+    current() == Lifecycle::Running
 }
 
 /// True when the calling process is the one being traced (not a forked child).

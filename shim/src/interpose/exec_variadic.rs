@@ -43,9 +43,9 @@ unsafe extern "C" fn exec_variadic(path: *const c_char, registers: *const usize,
     // SAFETY: argv is NULL-terminated; the interposed exec functions have the libc contract.
     unsafe {
         match kind {
-            EXECLP => crate::exec::execvp(path, argv.as_ptr()),
-            EXECLE => crate::exec::execve(path, argv.as_ptr(), argument(count + 1) as *const *const c_char),
-            _ => crate::exec::execv(path, argv.as_ptr()),
+            EXECLP => super::exec::execvp(path, argv.as_ptr()),
+            EXECLE => super::exec::execve(path, argv.as_ptr(), argument(count + 1) as *const *const c_char),
+            _ => super::exec::execv(path, argv.as_ptr()),
         }
     }
 }

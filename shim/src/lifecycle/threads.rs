@@ -1,74 +1,23 @@
-//! Thread registration: the interposed `pthread_create`, the thread-exit destructor, and the
-//! start-up scan of threads that existed before the shim.
+//! Threads' lives: a slot claimed when a thread starts (from the interposed `pthread_create`)
+//! or is found at start-up, released by the thread-exit destructor; the last thread out ends
+//! the trace. Also sigtrace's own unsampled threads, and the calling thread's id and stack.
 
-use crate::lifecycle;
+use crate::lifecycle::sandbox::is_sandboxed;
+use crate::lifecycle::state;
+use crate::lifecycle::stop::finish_trace;
 use crate::log;
-use crate::next_fn::NextFn;
-use crate::sampling;
-use sigprof::{CountFrom, Registry, SlotState};
+use crate::real_functions::{real_pthread_create, real_pthread_sigmask, StartRoutine};
+use crate::sampling::timers;
+use sigprof::CountFrom;
+use sigprof::{Registry, SlotState};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use unwind::StackBounds;
 
-type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
-type PthreadCreate = unsafe extern "C" fn(*mut libc::pthread_t, *const libc::pthread_attr_t, StartRoutine, *mut c_void) -> libc::c_int;
-
-// SAFETY: the type is that of libc's pthread_create.
-static REAL_PTHREAD_CREATE: NextFn<PthreadCreate> = unsafe { NextFn::new(c"pthread_create") };
 /// The pthread key whose destructor releases a thread's slot (valid once `KEY_READY`).
 static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
 static REGISTRY_FULL_REPORTED: AtomicBool = AtomicBool::new(false);
-
-/// libc's `pthread_create`, found with `dlsym(RTLD_NEXT)`.
-pub fn real_pthread_create() -> Option<PthreadCreate> {
-    REAL_PTHREAD_CREATE.get()
-}
-
-/// What the wrapper hands the new thread.
-struct ThreadStart {
-    start: StartRoutine,
-    argument: *mut c_void,
-    /// The creator's view of the sampling signal's mask (a new thread inherits the mask).
-    program_blocks: bool,
-}
-
-/// The interposed `pthread_create`: the new thread registers itself, arms its timer, then runs
-/// the program's start routine unchanged.
-///
-/// # Safety
-/// Same contract as libc's `pthread_create`.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_create(
-    thread: *mut libc::pthread_t,
-    attr: *const libc::pthread_attr_t,
-    start: StartRoutine,
-    argument: *mut c_void,
-) -> libc::c_int {
-    let Some(real) = real_pthread_create() else { return libc::EAGAIN };
-    if !lifecycle::is_running() {
-        // SAFETY: forwarding the caller's arguments unchanged.
-        return sigprof::program_signals::inheriting_program_block(|| unsafe { real(thread, attr, start, argument) });
-    }
-    let boxed = Box::into_raw(Box::new(ThreadStart { start, argument, program_blocks: sigprof::program_signals::program_blocks() }));
-    // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.
-    let result = unsafe { real(thread, attr, start_registered_thread, boxed.cast()) };
-    if result != 0 {
-        // SAFETY: the thread was not created, so the box is still ours.
-        drop(unsafe { Box::from_raw(boxed) });
-    }
-    result
-}
-
-extern "C" fn start_registered_thread(data: *mut c_void) -> *mut c_void {
-    // SAFETY: `data` is the ThreadStart box made by our pthread_create, handed over exactly once.
-    let ThreadStart { start, argument, program_blocks } = *unsafe { Box::from_raw(data.cast::<ThreadStart>()) };
-    sigprof::program_signals::set_program_blocks(program_blocks);
-    if std::panic::catch_unwind(register_current_thread).is_err() {
-        lifecycle::switch_off("internal error while registering a thread");
-    }
-    start(argument)
-}
 
 extern "C" {
     /// The stack pointer at process entry (glibc's loader exports it).
@@ -124,7 +73,7 @@ pub fn current_tid() -> u32 {
 /// is counted), arms its timer and arranges its release at exit.
 pub fn register_current_thread() {
     let Some(registry) = Registry::get() else { return };
-    if !lifecycle::is_running() {
+    if !state::is_running() {
         return;
     }
     let tid = current_tid();
@@ -150,7 +99,7 @@ pub fn register_current_thread() {
         unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed) as libc::pthread_key_t, (index + 1) as *const c_void) };
     }
     if let Some(slot) = registry.slot(index) {
-        sampling::arm_thread_timer(slot, tid, CountFrom::ThreadStart);
+        timers::arm_thread_timer(slot, tid, CountFrom::ThreadStart);
     }
 }
 
@@ -160,11 +109,11 @@ const WITHOUT_SLOT: usize = usize::MAX;
 /// A thread the full registry left unsampled is exiting: its CPU time, in sampling periods
 /// (rounded to the nearest), is counted as dropped, so the trace says how much it misses.
 fn count_unsampled_cpu_time(registry: &Registry) {
-    if !lifecycle::is_running() || !lifecycle::is_traced_process() {
+    if !state::is_running() || !state::is_traced_process() {
         return;
     }
     let cpu_ns = sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) as u128;
-    let period_ns = u128::from(::config::period_ns(registry.config.hz).max(1));
+    let period_ns = u128::from(sigprof::period_ns(registry.config.hz).max(1));
     let periods = (cpu_ns + period_ns / 2) / period_ns;
     registry.dropped_no_slot.fetch_add(periods as u64, Ordering::Relaxed);
 }
@@ -174,7 +123,7 @@ fn count_unsampled_cpu_time(registry: &Registry) {
 extern "C" fn release_exiting_thread(value: *mut c_void) {
     let result = std::panic::catch_unwind(|| {
         let Some(registry) = Registry::get() else { return };
-        if crate::sandbox::is_sandboxed() {
+        if is_sandboxed() {
             return; // no system call of ours may meet the program's filter
         }
         if value as usize == WITHOUT_SLOT {
@@ -197,7 +146,7 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         }
     });
     if result.is_err() {
-        lifecycle::switch_off("internal error while releasing a thread");
+        state::switch_off("internal error while releasing a thread");
     }
 }
 
@@ -218,7 +167,7 @@ fn no_other_program_thread_runs() -> bool {
 /// POSIX says): the trace is finished and the drain thread stopped first, so that it does not
 /// keep the process alive. Not for the handler.
 fn end_with_the_last_thread() {
-    crate::startup::finish_trace(writer::EndReason::Exit);
+    finish_trace(writer::EndReason::Exit);
     writer::drain::wait_for_drain_thread_exit(std::time::Duration::from_millis(200));
 }
 
@@ -250,16 +199,16 @@ pub fn register_existing_threads(registry: &Registry) {
             continue;
         }
         if let Some(slot) = registry.claim_slot(tid, StackBounds::UNKNOWN).and_then(|index| registry.slot(index)) {
-            sampling::arm_thread_timer(slot, tid, CountFrom::Arming);
+            timers::arm_thread_timer(slot, tid, CountFrom::Arming);
         }
     }
 }
 
 /// Starts `body` on a new thread created with libc's `pthread_create` (not our wrapper), with
 /// every signal blocked in it, detached.
-pub fn spawn_unsampled_thread(body: extern "C" fn(*mut c_void) -> *mut c_void) -> std::io::Result<()> {
+pub fn spawn_unsampled_thread(body: StartRoutine) -> std::io::Result<()> {
     let real = real_pthread_create().ok_or_else(|| std::io::Error::other("pthread_create not found"))?;
-    let sigmask = crate::signals::real_pthread_sigmask().ok_or_else(|| std::io::Error::other("pthread_sigmask not found"))?;
+    let sigmask = real_pthread_sigmask().ok_or_else(|| std::io::Error::other("pthread_sigmask not found"))?;
     // SAFETY: sigset_t values are initialised by sigfillset/pthread_sigmask before use; the
     // caller's mask is restored after the thread is created (the new thread inherits the full
     // one). libc's own pthread_sigmask is used: the interposed one would unblock our signal.

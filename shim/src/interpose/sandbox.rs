@@ -9,77 +9,15 @@
 //! `dlsym`, async-signal-safe: sigtrace's own code and its signal handler call `syscall`
 //! too, and reach these entries).
 
-use crate::lifecycle;
-use crate::startup::finish_trace;
+use crate::lifecycle::sandbox::enter_sandbox;
+use crate::raw_syscall::libc_result;
+#[cfg(target_arch = "x86_64")]
+use crate::raw_syscall::raw_syscall;
 use std::ffi::{c_int, c_long, c_ulong};
-use std::sync::atomic::{AtomicBool, Ordering};
-use writer::EndReason;
 
 const PR_SET_SECCOMP: c_int = 22;
 const SECCOMP_SET_MODE_STRICT: c_long = 0;
 const SECCOMP_SET_MODE_FILTER: c_long = 1;
-
-/// Set once the program entered a sandbox: sigtrace makes no more system calls of its own.
-static SANDBOXED: AtomicBool = AtomicBool::new(false);
-
-/// True once the program installed a seccomp filter. Async-signal-safe.
-pub fn is_sandboxed() -> bool {
-    SANDBOXED.load(Ordering::Acquire)
-}
-
-/// True when the process already runs under a seccomp filter at start-up (filters survive
-/// `exec`: a sandboxed parent's child, or another preloaded library's constructor). Then
-/// sigtrace must not start: its first `perf_event_open` could be what the filter kills.
-pub fn runs_under_seccomp() -> bool {
-    if is_sandboxed() {
-        return true;
-    }
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
-    status.lines().find_map(|line| line.strip_prefix("Seccomp:")).is_some_and(|mode| mode.trim() != "0")
-}
-
-/// Ends tracing before the program's filter is installed: the open generation and an end
-/// record (`sandbox`) are written, timers stopped, the drain thread gone.
-fn enter_sandbox() {
-    if SANDBOXED.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    if std::panic::catch_unwind(|| finish_trace(EndReason::Sandbox)).is_err() {
-        lifecycle::switch_off("internal error before the program's sandbox");
-    }
-    writer::drain::wait_for_drain_thread_exit(std::time::Duration::from_millis(100));
-}
-
-/// Makes system call `number` directly. Async-signal-safe.
-///
-/// # Safety
-/// The arguments must be valid for that system call.
-#[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn raw_syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
-    let result: c_long;
-    // SAFETY: the `syscall` instruction with the kernel's x86_64 convention; it clobbers only
-    // rcx and r11, and the caller vouches for the arguments.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") number => result,
-            in("rdi") a1, in("rsi") a2, in("rdx") a3, in("r10") a4, in("r8") a5, in("r9") a6,
-            lateout("rcx") _, lateout("r11") _,
-            options(nostack),
-        );
-    }
-    result
-}
-
-/// libc's convention for a raw result: -1 with `errno` set for -4095..-1. Async-signal-safe.
-pub(crate) extern "C" fn libc_result(raw: c_long) -> c_long {
-    if (-4095..0).contains(&raw) {
-        // SAFETY: sets this thread's errno.
-        unsafe { *libc::__errno_location() = -raw as c_int };
-        return -1;
-    }
-    raw
-}
 
 /// `syscall(SYS_seccomp, …)` and `syscall(SYS_prctl, …)` from the interposed `syscall`: ends
 /// tracing first when the call installs a filter (or strict mode).
@@ -132,7 +70,7 @@ pub unsafe extern "C" fn syscall(number: c_long) -> c_long {
         prctl = const libc::SYS_prctl,
         futex = const libc::SYS_futex,
         seccomp_entry = sym seccomp_through_syscall,
-        futex_entry = sym crate::blocking::futex_through_syscall,
+        futex_entry = sym super::blocking::futex_through_syscall,
         result = sym libc_result,
     )
 }

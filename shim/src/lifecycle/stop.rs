@@ -1,0 +1,27 @@
+//! The end of a trace: the open generation written with its end record (exit, exec,
+//! `_exit`, a sandbox, the last thread leaving), then the state machine set to `Off`.
+
+use crate::lifecycle::state::{self, Lifecycle};
+use crate::log;
+use writer::drain;
+use writer::EndReason;
+
+/// Writes the open generation and ends tracing (process exit). Only the traced process
+/// writes: a forked child leaves its parent's trace alone.
+pub fn stop() {
+    finish_trace(EndReason::Exit);
+}
+
+/// Writes the open generation with the end record `reason` and stops tracing, if this process
+/// is the one being traced and tracing runs. Not for the handler.
+pub fn finish_trace(reason: EndReason) {
+    if !state::is_traced_process() || !state::transition(Lifecycle::Running, Lifecycle::Stopping) {
+        return;
+    }
+    match drain::finish(reason) {
+        Ok(Some(path)) => log::info(&format!("wrote {path}")),
+        Ok(None) => {}
+        Err(message) => log::error(&message),
+    }
+    state::transition(Lifecycle::Stopping, Lifecycle::Off);
+}

@@ -1,0 +1,5 @@
+//! How the threads are sampled: the timer source and each thread's timer (`timers`), and in
+//! wall-clock mode the marks of the blocking calls a thread is in (`call_marks`).
+
+pub(crate) mod call_marks;
+pub(crate) mod timers;
