@@ -381,7 +381,8 @@ pub fn alone() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// Held by every other test that starts a program, for its whole run: such tests run beside each
-/// other, never beside one that holds [`alone`] (a waiting [`alone`] goes first).
+/// other, never beside one that holds [`alone`] (a waiting [`alone`] goes first: std's lock on
+/// Linux lets no new reader in while a writer waits).
 pub fn beside_others() -> RwLockReadGuard<'static, ()> {
     WHO_RUNS.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
