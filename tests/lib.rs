@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Once, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 use writer::Trace;
 
 /// The workspace root (the folder holding this crate).
@@ -140,6 +141,48 @@ pub fn run_traced_with_preload(program: &Path, args: &[&str], env: &[(&str, &str
     finish_run(output, dir)
 }
 
+/// Seconds a run of [`run_traced_bounded`] may take before it counts as a hang.
+pub const RUN_SECONDS: u64 = 60;
+
+/// Runs `program ARGS` under the shim (`sh -c SCRIPT` when `program` is `sh`), killed if it
+/// outlives [`RUN_SECONDS`]; stdout and stderr go through files, so a hang cannot block reading.
+pub fn run_traced_bounded(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Run {
+    let (stdout_path, stderr_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("LD_PRELOAD", shim())
+        .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("workload starts");
+    let deadline = Instant::now() + Duration::from_secs(RUN_SECONDS);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} {args:?} hung for {RUN_SECONDS} s (killed)", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = std::fs::read(&stdout_path).unwrap();
+    let stderr = std::fs::read(&stderr_path).unwrap();
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".sigtrace")).collect();
+    sort_in_creation_order(&mut traces);
+    Run {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        output: Output { status, stdout, stderr },
+        traces,
+    }
+}
+
 /// Sorts trace files in the order the shim creates them: each name before the names numbered
 /// after it when it was taken (`t.7.sigtrace`, `t.7.1.sigtrace`, `t.7.2.sigtrace`: the counter
 /// goes before the extension), otherwise by name.
@@ -223,6 +266,11 @@ pub fn accounted_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
     accounted
 }
 
+/// Sum of the counter `name` over all generations of a trace.
+pub fn counter(trace: &Trace, name: &str) -> u64 {
+    trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| v).sum()
+}
+
 /// Samples a thread's CPU timer at `hz` must deliver for `cpu_ns` of CPU time.
 pub fn expected_samples(cpu_ns: u64, hz: u64) -> f64 {
     cpu_ns as f64 * hz as f64 / 1e9
@@ -277,7 +325,8 @@ pub fn weight_through(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
 }
 
 /// Everything the Rust reader decoded of a trace, as JSON: the shape `scripts/read_trace.py`
-/// prints (tests/tests/format_spec.rs) and the golden traces' expectations (tests/tests/golden.rs).
+/// prints (tests/tests/integration/trace_format/format_md_reader.rs) and the golden traces'
+/// expectations (tests/tests/integration/trace_format/golden_traces.rs).
 pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
     use serde_json::{json, Value};
     let header = trace.header.as_ref().map(|h| {
@@ -317,13 +366,25 @@ pub fn golden_traces() -> Vec<PathBuf> {
     traces
 }
 
-/// Held by a test that measures sigtrace against its workload's CPU time, for its whole run: the
-/// binary's such tests then run one at a time. Tick-limited timers (POSIX, itimer) lose the CPU
-/// time after their last tick check, which grows with contention: beside ten busy tests on two
-/// cores they captured 85%, alone 99%.
-pub fn alone() -> std::sync::MutexGuard<'static, ()> {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The suite is one test binary whose tests run in parallel threads; this lock keeps a test that
+/// must run alone from running beside any other. Every test that starts a program takes either
+/// [`alone`] or [`beside_others`] first, for its whole run (a test that starts no process, such
+/// as a pure function's, takes neither). Nested takes deadlock: a test takes one guard, once.
+static WHO_RUNS: RwLock<()> = RwLock::new(());
+
+/// Held by a test that measures sigtrace against its workload's CPU time (or whose bound assumes
+/// its threads get a CPU soon), for its whole run: no other test runs meanwhile. Tick-limited
+/// timers (POSIX, itimer) lose the CPU time after their last tick check, which grows with
+/// contention: beside ten busy tests on two cores they captured 85%, alone 99%.
+pub fn alone() -> RwLockWriteGuard<'static, ()> {
+    WHO_RUNS.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held by every other test that starts a program, for its whole run: such tests run beside each
+/// other, never beside one that holds [`alone`] (a waiting [`alone`] goes first: std's lock on
+/// Linux lets no new reader in while a writer waits).
+pub fn beside_others() -> RwLockReadGuard<'static, ()> {
+    WHO_RUNS.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The `go` command: from PATH, else Debian's golang-go location.

@@ -9,6 +9,9 @@
 
 #define NS_PER_MS 1000000LL
 
+/* `ms` (an argument read with atof) in ns. */
+static inline long long ms_to_ns(double ms) { return (long long)(ms * NS_PER_MS); }
+
 /* `clock` now, in ns. */
 static inline long long clock_now_ns(clockid_t clock) {
     struct timespec now;

@@ -7,11 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "clocks.h"
 
 static void *load_and_unload(void *arg) {
     (void)arg;
@@ -41,8 +37,8 @@ int main(int argc, char **argv) {
     pthread_create(&thread, NULL, load_and_unload, NULL);
     pthread_create(&thread, NULL, allocate_and_print, (void *)1);
     pthread_create(&thread, NULL, allocate_and_print, (void *)2);
-    double start = now();
-    while (now() - start < ms / 1000) {
+    long long start = monotonic_ns();
+    while (monotonic_ns() - start < ms_to_ns(ms)) {
     }
     printf("bye\n");
     exit(3);

@@ -10,20 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static double wall_ms;
-static double start;
-static volatile int failed;
+#include "clocks.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+static double wall_ms;
+static long long start;
+static volatile int failed;
 
 static void burn_briefly(void) {
     volatile unsigned long sink = 0;
-    double begin = now();
-    while (now() - begin < 0.002)
+    long long begin = monotonic_ns();
+    while (monotonic_ns() - begin < 2 * NS_PER_MS)
         for (int i = 0; i < 1000; i++) sink += i;
 }
 
@@ -54,7 +50,7 @@ static int child_body(int how) {
 
 static void *forker(void *arg) {
     int how = (int)(size_t)arg;
-    while (now() - start < wall_ms / 1000) {
+    while (monotonic_ns() - start < ms_to_ns(wall_ms)) {
         pid_t child = fork();
         if (child == 0) exit(child_body(how++ % 4));
         if (child < 0 || !reap(child)) failed = 1;
@@ -66,7 +62,7 @@ static void *forker(void *arg) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 6;
     wall_ms = argc > 2 ? atof(argv[2]) : 1000;
-    start = now();
+    start = monotonic_ns();
     pthread_t forkers[64];
     if (threads > 64) threads = 64;
     for (int i = 0; i < threads; i++) pthread_create(&forkers[i], NULL, forker, (void *)(size_t)i);

@@ -10,17 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
+
 static double burn_ms;
 
 static void burn(void) {
     volatile unsigned long sink = 0;
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    double start = t.tv_sec + t.tv_nsec * 1e-9, now = start;
-    while (now - start < burn_ms / 1000) {
+    long long start = thread_cpu_ns(), now = start;
+    while (now - start < ms_to_ns(burn_ms)) {
         for (int i = 0; i < 20000; i++) sink += i;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-        now = t.tv_sec + t.tv_nsec * 1e-9;
+        now = thread_cpu_ns();
     }
 }
 

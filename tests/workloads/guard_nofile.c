@@ -9,19 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static double burn_ms;
+#include "clocks.h"
 
-static double cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+static double burn_ms;
 
 static void *burn(void *arg) {
     (void)arg;
     volatile unsigned long sink = 0;
-    double start = cpu_seconds();
-    while (cpu_seconds() - start < burn_ms / 1000)
+    long long start = thread_cpu_ns();
+    while (thread_cpu_ns() - start < ms_to_ns(burn_ms))
         for (int i = 0; i < 20000; i++) sink += i;
     return NULL;
 }

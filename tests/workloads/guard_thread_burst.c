@@ -7,19 +7,15 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double cpu_seconds(clockid_t clock) {
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "clocks.h"
 
 static double burn_ms;
 
 static void *burn(void *arg) {
     (void)arg;
     volatile unsigned long sink = 0;
-    double start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-    while (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - start < burn_ms / 1000)
+    long long start = thread_cpu_ns();
+    while (thread_cpu_ns() - start < ms_to_ns(burn_ms))
         for (int i = 0; i < 20000; i++) sink += i;
     return NULL;
 }
@@ -34,6 +30,6 @@ int main(int argc, char **argv) {
         for (int i = 0; i < count; i++) pthread_join(threads[i], NULL);
     }
     printf("ok\n");
-    fprintf(stderr, "cpu_ns=%.0f\n", cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) * 1e9);
+    fprintf(stderr, "cpu_ns=%lld\n", process_cpu_ns());
     return 0;
 }

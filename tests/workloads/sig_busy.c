@@ -7,16 +7,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clocks.h"
+
 static volatile unsigned long sink;
 
-static long long cpu_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-}
-
 __attribute__((noinline)) static void burn(long long until_ns) {
-    while (cpu_ns() < until_ns)
+    while (process_cpu_ns() < until_ns)
         for (int i = 0; i < 10000; i++) sink += i;
 }
 
@@ -26,8 +22,8 @@ int main(int argc, char **argv) {
         struct rlimit limit = {64 << 20, 64 << 20};
         setrlimit(RLIMIT_CORE, &limit);
     }
-    burn(budget_ms * 1000000LL);
-    fprintf(stderr, "cpu_ns=%lld\nready\n", cpu_ns());
-    burn(cpu_ns() + 30000000000LL);
+    burn(budget_ms * NS_PER_MS);
+    fprintf(stderr, "cpu_ns=%lld\nready\n", process_cpu_ns());
+    burn(process_cpu_ns() + 30000 * NS_PER_MS);
     return 99;
 }

@@ -20,20 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
+
 static volatile sig_atomic_t calls;
 static volatile unsigned long sink;
 
 static void on_prof(int signal) { (void)signal; calls++; }
 
-static long long cpu_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-}
-
 static void burn_ms(long long ms) {
-    long long until = cpu_ns() + ms * 1000000LL;
-    while (cpu_ns() < until)
+    long long until = process_cpu_ns() + ms * NS_PER_MS;
+    while (process_cpu_ns() < until)
         for (int i = 0; i < 10000; i++) sink += i;
 }
 

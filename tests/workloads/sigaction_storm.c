@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clocks.h"
+
 static volatile sig_atomic_t handled;
 
 static void on_sigprof(int signal) {
@@ -24,11 +26,9 @@ int main(int argc, char **argv) {
     sigaction(SIGPROF, &action, 0);
     struct itimerval timer = {{0, 1000}, {0, 1000}};
     setitimer(ITIMER_PROF, &timer, 0);
-    struct timespec now;
     do {
         for (int i = 0; i < 1000; i++) sigaction(SIGPROF, &action, 0);
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-    } while (now.tv_sec + now.tv_nsec / 1e9 < seconds);
+    } while (process_cpu_ns() < ms_to_ns(seconds * 1000));
     printf("handled %d\n", (int)handled);
     return 0;
 }

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
+
 static sigjmp_buf back;
 static volatile unsigned long sink;
 
@@ -17,15 +19,9 @@ static void on_alarm(int signal) {
     siglongjmp(back, 1);
 }
 
-static double cpu_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 __attribute__((noinline)) static void burn_after_the_jump(double ms) {
-    double end = cpu_ms() + ms;
-    while (cpu_ms() < end)
+    long long end = thread_cpu_ns() + ms_to_ns(ms);
+    while (thread_cpu_ns() < end)
         for (int i = 0; i < 1000; i++) sink += i;
 }
 

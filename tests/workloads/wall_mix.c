@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
+
 static double run_ms;
 static int pipe_fds[2], raw_pipe_fds[2];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -21,20 +23,14 @@ static volatile int stop;
 static int eintr, short_sleeps;
 static volatile unsigned long sink;
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 static void count_error(int result) {
     if (result < 0 && errno == EINTR) __atomic_add_fetch(&eintr, 1, __ATOMIC_RELAXED);
 }
 
 __attribute__((noinline)) static void sleep_a_while(void) {
-    double start = now_ms();
+    long long start = monotonic_ns();
     unsigned left = sleep(1);
-    if (left != 0 || now_ms() - start < 990) __atomic_add_fetch(&short_sleeps, 1, __ATOMIC_RELAXED);
+    if (left != 0 || monotonic_ns() - start < 990 * NS_PER_MS) __atomic_add_fetch(&short_sleeps, 1, __ATOMIC_RELAXED);
     struct timespec pause = {0, 20 * 1000 * 1000};
     count_error(nanosleep(&pause, NULL));
 }
@@ -98,8 +94,8 @@ static void *poller(void *arg) {
 
 __attribute__((noinline)) static void burn_holding_the_lock(double ms) {
     pthread_mutex_lock(&lock);
-    double end = now_ms() + ms;
-    while (now_ms() < end)
+    long long end = monotonic_ns() + ms_to_ns(ms);
+    while (monotonic_ns() < end)
         for (int i = 0; i < 1000; i++) sink += i;
     pthread_mutex_unlock(&lock);
 }
@@ -122,8 +118,8 @@ int main(int argc, char **argv) {
     void *(*bodies[])(void *) = {busy, sleeper, reader, waiter, poller, raw_reader};
     pthread_t threads[6];
     for (int i = 0; i < 6; i++) pthread_create(&threads[i], NULL, bodies[i], NULL);
-    double end = now_ms() + run_ms;
-    while (now_ms() < end) usleep(10 * 1000);
+    long long end = monotonic_ns() + ms_to_ns(run_ms);
+    while (monotonic_ns() < end) usleep(10 * 1000);
     stop = 1;
     if (write(pipe_fds[1], "x", 1) != 1 || write(raw_pipe_fds[1], "x", 1) != 1) return 1;
     for (int i = 0; i < 6; i++) pthread_join(threads[i], NULL);

@@ -8,17 +8,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clocks.h"
+
 static double run_ms;
 static volatile unsigned long sink;
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-__attribute__((noinline)) static void burn_on_cpu0(double end) {
-    while (now_ms() < end)
+__attribute__((noinline)) static void burn_on_cpu0(long long end_ns) {
+    while (monotonic_ns() < end_ns)
         for (int i = 0; i < 1000; i++) sink += i;
 }
 
@@ -31,7 +27,7 @@ static void *burner(void *arg) {
     CPU_ZERO(&one);
     CPU_SET(first, &one);
     if (sched_setaffinity(0, sizeof one, &one) != 0) perror("sched_setaffinity");
-    burn_on_cpu0(now_ms() + run_ms);
+    burn_on_cpu0(monotonic_ns() + ms_to_ns(run_ms));
     return NULL;
 }
 

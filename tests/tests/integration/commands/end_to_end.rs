@@ -5,6 +5,7 @@ use std::process::Command;
 
 #[test]
 fn record_runs_the_command_and_passes_its_status_on() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record");
     let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
     let pattern = dir.join("r.%p.sigtrace");
@@ -27,6 +28,7 @@ fn record_runs_the_command_and_passes_its_status_on() {
 
 #[test]
 fn record_reports_death_by_signal_and_missing_commands_like_a_shell() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-status");
     let pattern = dir.join("s.%p.sigtrace");
     let killed = Command::new(sigtrace_cli()).args(["record", "-o", pattern.to_str().unwrap(), "--", "sh", "-c", "kill -TERM $$"]).output().unwrap();
@@ -38,6 +40,7 @@ fn record_reports_death_by_signal_and_missing_commands_like_a_shell() {
 
 #[test]
 fn info_report_and_export_read_real_traces() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("info");
     let program = compile_c("split", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
     // 200 ms of CPU at 999 Hz: ~200 samples, ~50 through light (its absence would be a
@@ -82,6 +85,7 @@ fn info_report_and_export_read_real_traces() {
 
 #[test]
 fn info_on_a_file_that_is_not_a_trace_fails_cleanly() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("not-a-trace");
     let bogus = dir.join("bogus.sigtrace");
     std::fs::write(&bogus, b"hello, world").unwrap();

@@ -1,5 +1,5 @@
 //! Wall-clock mode through every command: one run of `wall_mix` recorded with
-//! `sigtrace record --mode wall --wall-hz 200` (shared by the tests of this binary), then read by
+//! `sigtrace record --mode wall --wall-hz 200` (shared by the tests of this module), then read by
 //! `info --json` (each thread's wall time by state against its lifetime), `report --by-call`,
 //! `report --state`, `export --format pprof` opened by the real `go tool pprof`, and
 //! `export --format firefox` (the reader's blocked stretches as markers).
@@ -31,9 +31,10 @@ struct Recorded {
     lifetimes: BTreeMap<u64, (String, u64)>,
 }
 
-/// `wall_mix` recorded once for every test of this binary (its 1.5 s are the cost of all of them).
+/// `wall_mix` recorded once for every test of this module (its 1.5 s are the cost of all of them).
 fn recorded() -> &'static Recorded {
     static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    // A test calls this before it takes `beside_others`: the recording takes `alone`.
     RECORDED.get_or_init(|| {
         let _alone = alone();
         let dir = scratch_dir("wall-cli");
@@ -116,6 +117,7 @@ fn sigtrace(args: &[&str], trace: &Path) -> String {
 #[test]
 fn record_mode_wall_writes_a_wall_trace_at_the_wall_rate_asked_for() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let header = read_trace(&recorded.trace).header.expect("a header");
     assert_eq!(header.mode, "wall");
     assert_eq!(recorded.info["mode"], "wall");
@@ -156,6 +158,7 @@ fn record_mode_wall_writes_a_wall_trace_at_the_wall_rate_asked_for() {
 #[test]
 fn info_gives_each_threads_wall_time_by_state_and_it_covers_the_threads_life() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let info = &recorded.info;
     let field = |value: &Value, key: &str| value[key].as_u64().unwrap_or_else(|| panic!("{key} in {value}"));
     let period = field(info, "period_ns");
@@ -195,6 +198,7 @@ fn info_gives_each_threads_wall_time_by_state_and_it_covers_the_threads_life() {
 #[test]
 fn report_by_call_names_each_blocking_call_and_where_it_was_made() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let text = sigtrace(&["report", "--by-call"], &recorded.trace);
     assert!(text.contains("unit: wall time") && text.lines().nth(1).is_some_and(|l| l.starts_with("wall time ")), "{text}");
     // call → (wall time s, share %, samples, caller)
@@ -225,6 +229,7 @@ fn report_by_call_names_each_blocking_call_and_where_it_was_made() {
 #[test]
 fn report_state_blocked_shows_where_threads_waited_not_where_they_ran() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let text = sigtrace(&["report", "--state", "blocked", "--top", "8"], &recorded.trace);
     assert!(text.lines().any(|line| line.starts_with("only blocked samples: ")), "{text}");
     let rows = |text: &str| -> Vec<String> {
@@ -254,6 +259,7 @@ fn top_rows(text: &str) -> BTreeMap<String, String> {
 #[test]
 fn pprof_holds_wall_time_labelled_by_state_and_call() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let profile = recorded.dir.join("wall.pb.gz");
     let output = cli(&["export", "--format", "pprof", "-o", &profile.display().to_string(), &recorded.trace.display().to_string()]);
     assert!(output.status.success() && output.stderr.is_empty(), "export: {}", String::from_utf8_lossy(&output.stderr));
@@ -289,6 +295,7 @@ fn pprof_holds_wall_time_labelled_by_state_and_call() {
 #[test]
 fn firefox_shows_the_readers_wait_as_a_blocked_marker() {
     let recorded = recorded();
+    let _beside_others = beside_others();
     let json: Value = serde_json::from_str(&sigtrace(&["export", "--format", "firefox"], &recorded.trace)).expect("JSON");
     let reader = json["threads"].as_array().unwrap().iter().find(|t| t["name"] == "reader").expect("the reader thread");
     let markers = &reader["markers"];

@@ -157,6 +157,7 @@ fn every_thread_is_accounted_in_its_state_and_call_without_frame_pointers() {
 
 #[test]
 fn cpu_mode_has_no_states_and_wall_mode_needs_no_signal_for_a_sleeping_thread() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("wall-cpu");
     let program = compile_c("wall_mix", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["300"], &[], &dir);

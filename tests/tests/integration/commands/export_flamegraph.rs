@@ -2,12 +2,10 @@
 //! real programs: the SVG parsed as XML, its title, frame widths and totals checked against
 //! `sigtrace info --json`.
 
-#[path = "support/flame_svg.rs"]
-mod flame_svg;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::flame_svg;
 use serde_json::Value;
 use sigtrace_tests::*;
 
@@ -77,6 +75,7 @@ fn the_flame_graph_is_titled_proportioned_and_totalled_like_info() {
 
 #[test]
 fn icicle_graphs_grow_downwards() {
+    let _beside_others = beside_others();
     let (dir, trace) = split_trace("flame-icicle");
     let flame = flame_svg::parse(&export(&["export", "--format", "flamegraph"], std::slice::from_ref(&trace), &dir.join("flame.svg")));
     let icicle = flame_svg::parse(&export(&["export", "--format", "flamegraph", "--icicle"], std::slice::from_ref(&trace), &dir.join("icicle.svg")));
@@ -122,6 +121,7 @@ fn per_thread_flame_graphs_have_a_root_per_thread() {
 
 #[test]
 fn folded_per_process_has_one_root_per_pid_of_a_process_tree() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("folded-forks");
     let program = compile_c("forks", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["100", "100"], &[], &dir);

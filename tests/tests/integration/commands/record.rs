@@ -142,6 +142,7 @@ fn workload(dir: &Path) -> String {
 
 #[test]
 fn ctrl_c_to_the_job_ends_the_command_tree_and_record_exits_130_with_its_summary() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-ctrl-c");
     let program = workload(&dir);
     let pattern = dir.join("tree.%p.sigtrace").display().to_string();
@@ -164,6 +165,7 @@ fn ctrl_c_to_the_job_ends_the_command_tree_and_record_exits_130_with_its_summary
 
 #[test]
 fn ctrl_c_reaches_a_command_that_handles_it_exactly_once() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-ctrl-c-once");
     let program = workload(&dir);
     let pattern = dir.join("once.%p.sigtrace").display().to_string();
@@ -178,6 +180,7 @@ fn ctrl_c_reaches_a_command_that_handles_it_exactly_once() {
 
 #[test]
 fn sigterm_and_sighup_to_record_alone_are_passed_on_to_the_command() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-term");
     let program = workload(&dir);
     for (signal, code) in [(libc::SIGTERM, 128 + libc::SIGTERM), (libc::SIGHUP, 128 + libc::SIGHUP), (libc::SIGINT, 128 + libc::SIGINT)] {
@@ -196,6 +199,7 @@ fn sigterm_and_sighup_to_record_alone_are_passed_on_to_the_command() {
 
 #[test]
 fn a_command_that_handles_sigterm_and_exits_0_makes_record_exit_0() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-term0");
     let program = workload(&dir);
     let pattern = dir.join("t0.%p.sigtrace").display().to_string();
@@ -208,6 +212,7 @@ fn a_command_that_handles_sigterm_and_exits_0_makes_record_exit_0() {
 
 #[test]
 fn an_output_directory_that_takes_no_files_is_refused_before_the_command_runs() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-bad-dir");
     let program = workload(&dir);
     let marker = dir.join("ran");
@@ -225,6 +230,7 @@ fn an_output_directory_that_takes_no_files_is_refused_before_the_command_runs() 
 
 #[test]
 fn frequencies_outside_1_to_10000_are_refused_naming_the_flag() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-frequency");
     let program = workload(&dir);
     let marker = dir.join("ran");
@@ -239,6 +245,7 @@ fn frequencies_outside_1_to_10000_are_refused_naming_the_flag() {
 
 #[test]
 fn an_exec_d_image_takes_the_pid_s_name_with_a_counter_before_the_extension() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-taken");
     let program = workload(&dir);
     let pattern = dir.join("demo.%p.sigtrace").display().to_string();
@@ -261,6 +268,7 @@ fn an_exec_d_image_takes_the_pid_s_name_with_a_counter_before_the_extension() {
 
 #[test]
 fn many_files_end_with_a_total_line_and_a_glob_that_matches_exactly_them() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("record-many");
     let program = workload(&dir);
     let out = dir.join("out");
@@ -287,6 +295,9 @@ fn many_files_end_with_a_total_line_and_a_glob_that_matches_exactly_them() {
 /// again.
 #[test]
 fn ctrl_c_typed_on_a_terminal_reaches_the_command_exactly_once() {
+    // Alone: openpty's descriptors are not close-on-exec, so a program another test started
+    // meanwhile would inherit the terminal and keep it open.
+    let _alone = alone();
     use std::os::fd::{FromRawFd, OwnedFd};
     let dir = scratch_dir("record-pty");
     let program = workload(&dir);

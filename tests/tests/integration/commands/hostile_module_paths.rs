@@ -155,6 +155,7 @@ fn assert_refused(case: &str, hostile_path: &str, reason: &str) {
 
 #[test]
 fn a_fifo_named_as_a_module_is_refused_without_blocking() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("hostile-fifo-file");
     let fifo = dir.join("module.fifo");
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -165,16 +166,19 @@ fn a_fifo_named_as_a_module_is_refused_without_blocking() {
 
 #[test]
 fn dev_zero_named_as_a_module_is_refused_without_reading() {
+    let _beside_others = beside_others();
     assert_refused("hostile-zero", "/dev/zero", "it is under /dev");
 }
 
 #[test]
 fn dev_urandom_named_as_a_module_is_refused_without_reading() {
+    let _beside_others = beside_others();
     assert_refused("hostile-urandom", "/dev/urandom", "it is under /dev");
 }
 
 #[test]
 fn a_symlink_into_dev_is_refused() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("hostile-link-file");
     let link = dir.join("libzero.so");
     std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
@@ -183,6 +187,7 @@ fn a_symlink_into_dev_is_refused() {
 
 #[test]
 fn a_directory_named_as_a_module_is_refused() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("hostile-dir-file");
     let module_dir = dir.join("libdir.so");
     std::fs::create_dir(&module_dir).unwrap();
@@ -191,12 +196,14 @@ fn a_directory_named_as_a_module_is_refused() {
 
 #[test]
 fn a_proc_path_is_refused_even_when_it_leads_to_a_regular_file() {
+    let _beside_others = beside_others();
     // /proc/self/exe resolves to the sigtrace binary itself, a valid ELF file.
     assert_refused("hostile-proc", "/proc/self/exe", "it is under /proc");
 }
 
 #[test]
 fn a_file_over_the_size_cap_is_refused_without_mapping() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("hostile-big-file");
     let big = dir.join("libhuge.so");
     let size = MODULE_FILE_CAP + 1;

@@ -68,6 +68,7 @@ fn of_tid(events: &[Value], tid: u64) -> Vec<String> {
 
 #[test]
 fn events_come_in_time_order_with_their_threads_and_the_regions_they_close() {
+    let _beside_others = beside_others();
     let (run, before, after) = traced_run("events", &[]);
     let events = json_events(&[], &run.traces);
     let main_tid = events.iter().find(|e| e["thread"] == "events").expect("the main thread's events")["tid"].as_u64().expect("tid");
@@ -114,6 +115,7 @@ fn events_come_in_time_order_with_their_threads_and_the_regions_they_close() {
 
 #[test]
 fn the_filters_keep_a_thread_or_a_kind_and_ends_keep_their_names() {
+    let _beside_others = beside_others();
     let (run, _, _) = traced_run("events-filters", &[]);
     let all = json_events(&[], &run.traces);
     let worker = all.iter().find(|e| e["thread"] == "ev-worker").expect("worker events")["tid"].as_u64().expect("tid");
@@ -144,6 +146,7 @@ fn the_filters_keep_a_thread_or_a_kind_and_ends_keep_their_names() {
 
 #[test]
 fn the_files_of_a_process_tree_are_merged_by_time() {
+    let _beside_others = beside_others();
     let (run, before, after) = traced_run("events-fork", &["fork"]);
     assert_eq!(run.traces.len(), 2, "parent and child: {:?}", run.traces);
     let events = json_events(&[], &run.traces);
@@ -166,6 +169,7 @@ fn the_files_of_a_process_tree_are_merged_by_time() {
 
 #[test]
 fn report_of_a_region_that_does_not_exist_lists_those_that_do() {
+    let _beside_others = beside_others();
     let (run, _, _) = traced_run("events-region", &[]);
     let file = run.traces[0].display().to_string();
     let missing = cli(&["report", "--region", "nosuch", &file]);

@@ -3,8 +3,8 @@
 //! `timer_create`, a full thread registry and a tiny ring. In each the host runs as without
 //! sigtrace (same stdout, stderr and exit status as a plain run under the same limits),
 //! sigtrace says what happened in exactly one `sigtrace:` line, the trace written before the
-//! fault decodes, and samples that were lost are counted in it. The tests run one at a time
-//! ([`alone`]): several compare the samples with the workload's CPU time.
+//! fault decodes, and samples that were lost are counted in it. The tests run alone
+//! ([`alone`]), one at a time: several compare the samples with the workload's CPU time.
 
 use sigtrace_tests::*;
 use std::os::unix::process::CommandExt;
@@ -127,10 +127,6 @@ fn assert_decodes_completely(trace: &writer::Trace, what: &str) {
     for pair in trace.generations.windows(2) {
         assert_eq!(pair[1].sequence, pair[0].sequence + 1, "{what}: generations follow each other");
     }
-}
-
-fn counter(trace: &writer::Trace, name: &str) -> u64 {
-    trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| *v).sum()
 }
 
 fn fault_burn(dir: &Path) -> PathBuf {

@@ -31,6 +31,7 @@ fn assert_same_reading(path: &Path) {
 
 #[test]
 fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("format-spec");
     let include = format!("-I{}", workspace_root().join("shim/include").display());
     let annotate = compile_c("annotate", &["-O2", "-g", "-fno-omit-frame-pointer", &include, "-ldl"], &dir);
@@ -59,6 +60,7 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
 
 #[test]
 fn the_format_md_reader_reads_every_golden_trace_as_the_rust_reader_does() {
+    let _beside_others = beside_others();
     let traces = golden_traces();
     assert!(!traces.is_empty());
     for path in traces {

@@ -1,5 +1,6 @@
 //! Following the process tree and losing nothing on the way out: fork, exec, `_exit`, fatal
-//! signals, `SIGKILL`, the program's own signal handlers, many short-lived threads.
+//! signals, `SIGKILL`, `exit` under running threads, the program's own signal handlers, many
+//! short-lived threads.
 
 use sigtrace_tests::*;
 use std::os::unix::process::ExitStatusExt;
@@ -27,6 +28,7 @@ fn crash_run(how: &str, min_share: f64) -> writer::Trace {
 
 #[test]
 fn abort_writes_the_open_generation_and_dies_of_sigabrt() {
+    let _beside_others = beside_others();
     let trace = crash_run("abort", 0.85);
     let end = trace.end.expect("end record");
     assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGABRT as u32));
@@ -34,19 +36,38 @@ fn abort_writes_the_open_generation_and_dies_of_sigabrt() {
 
 #[test]
 fn a_segfault_writes_the_open_generation_and_dies_of_sigsegv() {
+    let _beside_others = beside_others();
     let trace = crash_run("segv", 0.85);
     let end = trace.end.expect("end record");
     assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGSEGV as u32));
 }
 
+/// The main thread calls exit(7) once it has burned 100 ms of CPU and each of its four spinning
+/// threads at least 50 ms (50 periods at 999 Hz): all five must have samples.
+#[test]
+fn exit_under_running_threads_writes_the_open_generation() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("exit-busy");
+    let program = compile_c("exit_busy", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &[], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(7));
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    let trace = run.trace();
+    assert_eq!(trace.ignored_bytes, 0);
+    let sampled: std::collections::HashSet<u32> = trace.generations.iter().flat_map(|g| g.samples.iter().map(|s| g.threads[s.thread as usize].tid)).collect();
+    assert_eq!(sampled.len(), 5, "main and its four spinners were sampled");
+}
+
 #[test]
 fn underscore_exit_writes_the_open_generation() {
+    let _beside_others = beside_others();
     let trace = crash_run("_exit", 0.85);
     assert_eq!(trace.end.map(|e| e.reason), Some(writer::EndReason::UnderscoreExit));
 }
 
 #[test]
 fn sigkill_costs_at_most_the_open_generation() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sigkill");
     let program = compile_c("crash", FLAGS, &dir);
     let mut child = Command::new(&program)
@@ -80,6 +101,7 @@ fn sigkill_costs_at_most_the_open_generation() {
 /// The parent burns 2 × 150 ms of CPU, each child 200 ms (~200 samples at 999 Hz).
 #[test]
 fn forked_children_and_an_exec_get_traces_of_their_own() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("forks");
     let program = compile_c("forks", FLAGS, &dir);
     let run = run_traced(&program, &[], &[], &dir);
@@ -120,6 +142,7 @@ fn forked_children_and_an_exec_get_traces_of_their_own() {
 /// 100 Hz ITIMER_PROF: its handler runs ~30 times, sigtrace takes ~400 samples.
 #[test]
 fn the_programs_own_sigprof_handler_and_itimer_keep_working() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("own-sigprof");
     let program = compile_c("own_sigprof", FLAGS, &dir);
     let run = run_traced(&program, &[], &[], &dir);
@@ -136,6 +159,7 @@ fn the_programs_own_sigprof_handler_and_itimer_keep_working() {
 /// handler wait forever for that write (every run hung). `timeout` turns a hang into a failure.
 #[test]
 fn the_program_changing_its_sigprof_action_under_its_own_itimer_never_hangs() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sigaction-storm");
     let program = compile_c("sigaction_storm", FLAGS, &dir);
     let run = run_traced(Path::new("timeout"), &["-s", "KILL", "30", program.to_str().unwrap(), "0.5"], &[], &dir);
@@ -147,6 +171,7 @@ fn the_program_changing_its_sigprof_action_under_its_own_itimer_never_hangs() {
 /// 10 000 threads of 200 µs of CPU each, 64 at a time.
 #[test]
 fn ten_thousand_short_lived_threads_in_waves_run_in_bounded_memory() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("waves");
     let program = compile_c("thread_waves", FLAGS, &dir);
     let plain = run_plain(&program, &["10000"], &dir);
@@ -163,6 +188,7 @@ fn ten_thousand_short_lived_threads_in_waves_run_in_bounded_memory() {
 
 #[test]
 fn a_shell_pipeline_and_a_parallel_make_are_traced_with_unchanged_output() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("make");
     for n in 0..4 {
         std::fs::write(dir.join(format!("unit{n}.c")), format!("int unit{n}(int x) {{ return x * {n} + 1; }}\n")).unwrap();
@@ -221,6 +247,7 @@ fn a_shell_pipeline_and_a_parallel_make_are_traced_with_unchanged_output() {
 
 #[test]
 fn follow_fork_and_exec_can_be_switched_off() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("no-follow");
     let program = compile_c("forks", FLAGS, &dir);
     let run = run_traced(&program, &[], &[("SIGTRACE_FOLLOW_FORK", "0")], &dir);
@@ -243,6 +270,7 @@ fn annotate_program(dir: &Path) -> std::path::PathBuf {
 /// each at 999 Hz, so each region's report names its function).
 #[test]
 fn annotations_threads_and_names_are_in_the_trace() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("annotate");
     let program = annotate_program(&dir);
     let plain = run_plain(&program, &[], &dir);
@@ -267,6 +295,7 @@ fn annotations_threads_and_names_are_in_the_trace() {
 
 #[test]
 fn a_log_message_right_before_a_crash_is_kept() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("annotate-crash");
     let program = annotate_program(&dir);
     let run = run_traced(&program, &["crash"], &[], &dir);
@@ -277,6 +306,7 @@ fn a_log_message_right_before_a_crash_is_kept() {
 
 #[test]
 fn a_sample_signal_arriving_after_its_thread_closed_its_timer_never_kills_the_host() {
+    let _beside_others = beside_others();
     // At 10 kHz a thread's last perf signal can still be pending when its exit closes the
     // event; taken for the program's own SIGPROF (left at SIG_DFL) it killed the host with
     // "Profiling timer expired" — the pprof-rs bug. 3000 short threads (200 µs of CPU each,

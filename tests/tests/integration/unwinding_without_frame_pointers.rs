@@ -1,8 +1,10 @@
 //! Complete stacks without frame pointers: DWARF CFI unwinding in the handler, on C workloads
-//! built with `-fomit-frame-pointer`, libc callbacks, Debian's python3 and `dlopen`ed code.
+//! built with `-fomit-frame-pointer`, libc callbacks, Debian's python3, `dlopen`ed code, threads
+//! on tiny stacks and a Rust thread sampled on its small alternate signal stack.
 
 use sigtrace_tests::*;
 use std::path::Path;
+use std::process::Command;
 
 const NO_FP: &[&str] = &["-O2", "-g", "-fomit-frame-pointer"];
 
@@ -23,14 +25,10 @@ fn not_ready_weight(trace: &writer::Trace) -> f64 {
     counter(trace, "unwind.method.fp_not_ready") as f64 * total_weight(trace) as f64 / records
 }
 
-/// Sum of a counter over all generations.
-fn counter(trace: &writer::Trace, name: &str) -> u64 {
-    trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| v).sum()
-}
-
 /// 1 s of CPU at 4000 Hz: ~4000 samples, heavy's 75% share known within ~3 points (4.5 σ).
 #[test]
 fn a_split_without_frame_pointers_reaches_main_with_the_right_shares() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("nofp-split");
     let program = compile_c("split", NO_FP, &dir);
     let run = run_traced(&program, &["1000"], &[("SIGTRACE_HZ", "4000")], &dir);
@@ -48,6 +46,7 @@ fn a_split_without_frame_pointers_reaches_main_with_the_right_shares() {
 
 #[test]
 fn recursion_200_deep_without_frame_pointers_reaches_main() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("nofp-deep");
     let program = compile_c("deep", NO_FP, &dir);
     // 300 ms of CPU at the bottom of the recursion: ~300 samples 201 frames deep.
@@ -62,6 +61,7 @@ fn recursion_200_deep_without_frame_pointers_reaches_main() {
 
 #[test]
 fn the_depth_limit_is_honoured_and_counted() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("depth-limit");
     let program = compile_c("deep", NO_FP, &dir);
     let run = run_traced(&program, &["200", "100"], &[("SIGTRACE_DEPTH", "50")], &dir);
@@ -77,6 +77,7 @@ fn the_depth_limit_is_honoured_and_counted() {
 /// the time is in the callback, so at least half of ~300 samples must be in it.
 #[test]
 fn a_callback_called_by_libc_qsort_reaches_main() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("qsort");
     let program = compile_c("qsort_cb", NO_FP, &dir);
     let run = run_traced(&program, &["300"], &[], &dir);
@@ -113,6 +114,7 @@ print(rounds > 0)
 
 #[test]
 fn debian_python3_running_a_python_loop_reaches_main() {
+    let _beside_others = beside_others();
     let python = Path::new("/usr/bin/python3");
     assert!(python.exists(), "Debian's python3 is installed by .ci/run");
     let dir = scratch_dir("python");
@@ -130,6 +132,7 @@ fn debian_python3_running_a_python_loop_reaches_main() {
 /// samples): each phase must get at least 80% of the samples its CPU time stands for.
 #[test]
 fn code_loaded_with_dlopen_is_named_and_unwound_and_dlclose_is_safe() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("dlopen");
     compile_c("burn", &["-O2", "-g", "-fomit-frame-pointer", "-shared", "-fPIC"], &dir);
     std::fs::rename(dir.join("burn.so"), dir.join("libburn.so")).unwrap();
@@ -155,6 +158,7 @@ fn code_loaded_with_dlopen_is_named_and_unwound_and_dlclose_is_safe() {
 /// room for a DWARF walk, which therefore runs on sigtrace's own walk stack.
 #[test]
 fn a_thread_with_a_tiny_stack_is_walked_by_dwarf_on_sigtraces_own_stack() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("small-stack");
     let program = compile_c("small_stack", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
     let run = run_traced(&program, &[], &[], &dir);
@@ -166,10 +170,30 @@ fn a_thread_with_a_tiny_stack_is_walked_by_dwarf_on_sigtraces_own_stack() {
     assert_eq!(counter(&trace, "unwind.method.fp_no_stack_room"), 0, "no fallback for want of stack room");
 }
 
+#[test]
+fn a_rust_thread_sampled_on_its_small_alternate_stack_unwinds_completely() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("guard-rust-altstack");
+    let source = workspace_root().join("tests/workloads/rust_alt_stack.rs");
+    let program = dir.join("rust_alt_stack");
+    let built = Command::new("rustc").args(["-O", "-g", "-o"]).arg(&program).arg(&source).output().expect("rustc runs");
+    assert!(built.status.success(), "rustc: {}", String::from_utf8_lossy(&built.stderr));
+    let traced = run_traced_bounded(&program, &["600"], &[], &dir);
+    assert!(traced.output.status.success(), "{}", traced.stderr);
+    let stacks = folded_stacks(&traced.traces[0]);
+    let total: u64 = stacks.iter().map(|(_, weight)| weight).sum();
+    // Frame pointers alone see one `mid` of the 21 calls (the compiler may fold the innermost
+    // into its caller); the DWARF walk, on sigtrace's own stack, sees them all.
+    let deep: u64 = stacks.iter().filter(|(frames, _)| frames.iter().filter(|f| f.ends_with("::mid")).count() >= 20).map(|(_, w)| w).sum();
+    assert!(total > 0 && deep as f64 >= 0.9 * total as f64, "{deep} of {total} samples show 20 or more frames of mid");
+    assert!(counter(&traced.trace(), "unwind.method.dwarf") as f64 >= 0.9 * sample_count(&traced.trace()) as f64);
+}
+
 /// 300 ms of CPU reading CLOCK_MONOTONIC through the vDSO at 999 Hz: most of the ~300 samples
 /// land in the vDSO (at least a quarter of them must).
 #[test]
 fn samples_in_the_vdso_unwind_to_main() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("vdso");
     let program = compile_c("vdso_loop", NO_FP, &dir);
     let run = run_traced(&program, &["300"], &[], &dir);

@@ -610,11 +610,13 @@ macro_rules! differential_tests {
     ($($program:ident: $at_defaults:ident, $at_4000_hz:ident;)*) => {$(
         #[test]
         fn $at_defaults() {
+            let _beside_others = beside_others();
             differential(&$program, Mode::Defaults);
         }
 
         #[test]
         fn $at_4000_hz() {
+            let _beside_others = beside_others();
             differential(&$program, Mode::Fast);
         }
     )*};

@@ -55,6 +55,7 @@ fn trace_of(run: &Run, program: &Path) -> writer::Trace {
 
 #[test]
 fn the_program_reads_back_the_signal_mask_and_sigprof_action_it_set() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-view");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let run = same_as_plain(&program, &["view"], &dir);
@@ -65,6 +66,7 @@ fn the_program_reads_back_the_signal_mask_and_sigprof_action_it_set() {
 /// without its trampoline: they still start with the program's mask.
 #[test]
 fn the_mask_view_holds_when_sigtrace_is_off() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-off");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let (timeout, args) = bounded(&program, &["view"]);
@@ -78,6 +80,7 @@ fn the_mask_view_holds_when_sigtrace_is_off() {
 
 #[test]
 fn its_own_sigprof_waits_while_it_blocks_sigprof_and_arrives_when_unblocked() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-held");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let run = same_as_plain(&program, &["held", "400"], &dir);
@@ -91,6 +94,7 @@ fn its_own_sigprof_waits_while_it_blocks_sigprof_and_arrives_when_unblocked() {
 
 #[test]
 fn sigsuspend_lets_a_held_sigprof_in() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-suspend");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let run = same_as_plain(&program, &["suspend"], &dir);
@@ -99,6 +103,7 @@ fn sigsuspend_lets_a_held_sigprof_in() {
 
 #[test]
 fn sigwait_and_sigtimedwait_take_a_held_sigprof() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-wait");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let run = same_as_plain(&program, &["wait"], &dir);
@@ -107,6 +112,7 @@ fn sigwait_and_sigtimedwait_take_a_held_sigprof() {
 
 #[test]
 fn a_blocked_sigprof_and_its_pending_signal_survive_exec() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-mask-exec");
     let program = compile_c("sig_mask", FLAGS, &dir);
     let run = same_as_plain(&program, &["exec"], &dir);
@@ -115,6 +121,7 @@ fn a_blocked_sigprof_and_its_pending_signal_survive_exec() {
 
 #[test]
 fn a_program_that_handles_or_ignores_signals_behaves_the_same() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-handled");
     let program = compile_c("sig_handled", FLAGS, &dir);
     let run = same_as_plain(&program, &[], &dir);
@@ -127,6 +134,7 @@ fn a_program_that_handles_or_ignores_signals_behaves_the_same() {
 
 #[test]
 fn an_ignored_signal_stays_ignored_across_exec_and_from_start_up() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("sig-exec-ign");
     let program = compile_c("sig_exec_ign", FLAGS, &dir);
     for signal in ["HUP", "PROF", "ABRT", "TERM"] {
@@ -287,21 +295,25 @@ fn killed_by(signal: i32, name: &str, budget_ms: &str, check_core: bool) {
 
 #[test]
 fn sigterm_writes_the_open_generation_and_kills_as_before() {
+    let _beside_others = beside_others();
     killed_by(libc::SIGTERM, "SIGTERM", "1000", false);
 }
 
 #[test]
 fn sigint_writes_the_open_generation_and_kills_as_before() {
+    let _beside_others = beside_others();
     killed_by(libc::SIGINT, "SIGINT", "1000", false);
 }
 
 #[test]
 fn sighup_writes_the_open_generation_and_kills_as_before() {
+    let _beside_others = beside_others();
     killed_by(libc::SIGHUP, "SIGHUP", "1000", false);
 }
 
 #[test]
 fn every_other_signal_that_kills_by_default_writes_the_open_generation() {
+    let _beside_others = beside_others();
     let signals = [
         (libc::SIGQUIT, "SIGQUIT"),
         (libc::SIGALRM, "SIGALRM"),
@@ -323,6 +335,7 @@ fn every_other_signal_that_kills_by_default_writes_the_open_generation() {
 /// died with "fatal error: unexpected return pc" (4 runs of 4 here). Skipped without `go`.
 #[test]
 fn go_build_runs_under_the_shim_without_crashing() {
+    let _beside_others = beside_others();
     if Command::new("go").arg("version").output().is_err() {
         println!("go is not installed: skipped");
         return;

@@ -1,7 +1,7 @@
 //! Sampling accuracy: real C workloads under the shim, traces read back and compared with the
 //! CPU time the workloads measured themselves.
 //!
-//! The tests run one at a time ([`alone`]): each measures sigtrace against its workload's CPU.
+//! The tests run alone ([`alone`]), one at a time: each measures sigtrace against its workload's CPU.
 
 use sigtrace_tests::*;
 use std::collections::HashMap;

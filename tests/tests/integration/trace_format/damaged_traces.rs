@@ -37,6 +37,7 @@ fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
 
 #[test]
 fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
+    let _beside_others = beside_others();
     let bytes = trace_of_several_generations("truncate");
     let full = writer::read_trace(&bytes);
     // Three generations: a cut can then fall after the first, in the middle one, and in the last.
@@ -60,6 +61,7 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
 
 #[test]
 fn damaged_bytes_in_a_real_trace_never_panic() {
+    let _beside_others = beside_others();
     let bytes = trace_of_several_generations("damage");
     let full = writer::read_trace(&bytes);
     assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());

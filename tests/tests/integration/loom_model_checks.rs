@@ -3,11 +3,12 @@
 //! side) in the suite. They need sigprof built against loom's atomics
 //! (`RUSTFLAGS="--cfg sigtrace_loom"`), which is a build of its own, in `target/loom`.
 
-use sigtrace_tests::workspace_root;
+use sigtrace_tests::{beside_others, workspace_root};
 use std::process::Command;
 
 #[test]
 fn the_ring_and_the_generation_protocol_pass_their_model_checks() {
+    let _beside_others = beside_others();
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)

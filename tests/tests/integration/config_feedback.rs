@@ -26,6 +26,7 @@ fn same_as_plain(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path
 
 #[test]
 fn an_unknown_variable_is_named_once_with_the_closest_known_name() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("config-unknown");
     let program = events_program(&dir);
     let run = same_as_plain(&program, &["fork"], &[("SIGTRACE_FREQ", "100")], &dir);
@@ -42,6 +43,7 @@ fn an_unknown_variable_is_named_once_with_the_closest_known_name() {
 
 #[test]
 fn a_process_tree_reports_a_problem_once_from_its_root() {
+    let _beside_others = beside_others();
     // The shell forks and execs three programs, each of which reads the same environment: a
     // build of hundreds of processes must not repeat the line hundreds of times.
     let dir = scratch_dir("config-tree");
@@ -57,6 +59,7 @@ fn a_process_tree_reports_a_problem_once_from_its_root() {
 
 #[test]
 fn a_boolean_other_than_0_or_1_is_one_line_and_the_default() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("config-bool");
     let program = events_program(&dir);
     let run = same_as_plain(&program, &["fork"], &[("SIGTRACE_FOLLOW_FORK", "yes")], &dir);
@@ -120,6 +123,7 @@ fn info_shows_the_effective_rate_of_a_tick_limited_timer() {
 
 #[test]
 fn info_names_the_depth_limit_end() {
+    let _beside_others = beside_others();
     let dir = scratch_dir("config-depth-limit");
     let program = compile_c("deep", &["-O2", "-g"], &dir);
     let run = run_traced(&program, &["200", "200"], &[("SIGTRACE_DEPTH", "4")], &dir);

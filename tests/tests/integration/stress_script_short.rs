@@ -9,6 +9,7 @@ use std::process::Command;
 
 #[test]
 fn the_short_stress_run_passes() {
+    let _beside_others = sigtrace_tests::beside_others();
     let shim = sigtrace_tests::shim();
     let cli = sigtrace_tests::sigtrace_cli();
     let script = sigtrace_tests::workspace_root().join("scripts/stress");

@@ -1,11 +1,9 @@
 //! `sigtrace diff BASE NEW` on two runs of a real program whose CPU time moves from one
 //! function to another: the table and the differential flame graph.
 
-#[path = "support/flame_svg.rs"]
-mod flame_svg;
-
 use std::path::{Path, PathBuf};
 
+use super::flame_svg;
 use sigtrace_tests::*;
 
 /// shift.c with work_a() taking `percent_a` of 600 ms of CPU, work_b() the rest, at 4000 Hz.
