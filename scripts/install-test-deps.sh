@@ -2,7 +2,7 @@
 # Installs what the test suite and scripts/stress need on a Debian/Ubuntu machine: gcc and the
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
-# programs of tests/tests/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
+# programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
 # xz-utils, sqlite3, perl and git.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail

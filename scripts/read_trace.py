@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A reader of sigtrace trace files written from docs/FORMAT.md alone, as its proof: it prints a
-summary that tests/tests/format_spec.rs compares with the Rust reader's.
+summary that tests/tests/integration/trace_format/format_md_reader.rs compares with the Rust reader's.
 
     scripts/read_trace.py TRACE   ->  one JSON object on stdout
 """

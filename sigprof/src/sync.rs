@@ -1,6 +1,6 @@
 //! The atomics of the lock-free core (the rings, the seqlocks and the generation): std's, or
 //! loom's when the crate is built with `RUSTFLAGS="--cfg sigtrace_loom"` to model-check that
-//! core (`sigprof/tests/loom.rs`, run by `tests/tests/model_check.rs`). A cfg of our own, not
+//! core (`sigprof/tests/loom.rs`, run by `tests/tests/integration/loom_model_checks.rs`). A cfg of our own, not
 //! `loom`, so that no dependency switches to its own loom build.
 
 #[cfg(sigtrace_loom)]

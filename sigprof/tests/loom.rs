@@ -1,7 +1,7 @@
 //! Model checks of the lock-free core with loom: every interleaving (up to a preemption bound)
 //! and every value the C++ memory model lets a `Relaxed` or `Acquire` load return, on the real
 //! ring, seqlock and generation code built against loom's atomics. Built only with
-//! `RUSTFLAGS="--cfg sigtrace_loom"`; `tests/tests/model_check.rs` runs it in the suite.
+//! `RUSTFLAGS="--cfg sigtrace_loom"`; `tests/tests/integration/loom_model_checks.rs` runs it in the suite.
 #![cfg(sigtrace_loom)]
 
 use loom::sync::Arc;

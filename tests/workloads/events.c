@@ -1,5 +1,5 @@
 /* Events on two threads and, with the argument "fork", a second process, in an order fixed by
- * handshakes (tests/tests/events.rs checks it):
+ * handshakes (tests/tests/integration/commands/events.rs checks it):
  *   main:   log main "start"; starts worker "ev-worker"
  *   worker: region "outer" begins, log worker "inside", region "inner" begins; tells main
  *   main:   region "main-work" begins, burns 20 ms of its CPU time, log main "worker is inside";

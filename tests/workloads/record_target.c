@@ -1,4 +1,4 @@
-/* The command `sigtrace record` runs in tests/tests/record.rs. `record_target MODE [MARKER]`
+/* The command `sigtrace record` runs in tests/tests/integration/commands/record.rs. `record_target MODE [MARKER]`
  * first creates the file MARKER (when given: proof that it ran), prints `ready pid=P` on stdout
  * once it is running, then, by MODE:
  *   burn       burns CPU until a signal kills it (default dispositions);
