@@ -9,10 +9,10 @@
 //! looked up at start-up ([`resolve_real_functions`]), never first in a handler.
 
 use crate::next_fn::NextFn;
+use format::call_code;
 use libc::{c_int, c_long, c_uint, c_void, size_t, ssize_t};
 use sigprof::{Registry, ThreadSlot};
 use unwind::regs::Regs;
-use writer::thread_state::call_code;
 
 /// The calling thread's slot when wall-clock mode is on and tracing runs. Async-signal-safe.
 #[inline(always)]

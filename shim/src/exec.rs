@@ -8,8 +8,8 @@ use crate::lifecycle;
 use crate::next_fn::NextFn;
 use crate::signals::real_pthread_sigmask;
 use crate::startup::{finish_trace, resume_after_failed_exec, CONFIG};
+use format::EndReason;
 use std::ffi::{c_char, c_int, CStr, CString};
-use writer::EndReason;
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;

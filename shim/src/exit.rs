@@ -2,7 +2,7 @@
 //! written here first (only by the traced process itself, never by a forked or vforked child).
 
 use crate::startup::finish_trace;
-use writer::EndReason;
+use format::EndReason;
 
 fn exit_now(status: libc::c_int) -> ! {
     if std::panic::catch_unwind(|| finish_trace(EndReason::UnderscoreExit)).is_err() {

@@ -11,9 +11,9 @@
 
 use crate::lifecycle;
 use crate::startup::finish_trace;
+use format::EndReason;
 use std::ffi::{c_int, c_long, c_ulong};
 use std::sync::atomic::{AtomicBool, Ordering};
-use writer::EndReason;
 
 const PR_SET_SECCOMP: c_int = 22;
 const SECCOMP_SET_MODE_STRICT: c_long = 0;

@@ -7,6 +7,7 @@ use crate::output::expand_pattern;
 use crate::sampling::{self, choose_source};
 use crate::signals;
 use crate::threads::{self, current_stack_bounds, current_tid};
+use format::{EndReason, Header};
 use sigprof::clock::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};
 use std::ffi::c_void;
@@ -14,7 +15,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use writer::drain::{self, Drainer};
 use writer::trace_file::TraceFile;
-use writer::{EndReason, Header};
 
 /// How often the drain thread empties the rings at first (then adapted to the load).
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
@@ -118,7 +118,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
-    let extension = writer::file_name::final_extension(&config.output_pattern);
+    let extension = format::file_name::final_extension(&config.output_pattern);
     let file = TraceFile::create_exclusive(&path, extension).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
     let path = file.path().to_string();
     let header = Header {

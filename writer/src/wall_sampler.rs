@@ -18,7 +18,7 @@
 //! A thread in a new call at the same call site (same call, pc, sp and frame pointer: a loop
 //! around `sleep`) reuses it too. So many idle threads cost a few loads each per tick.
 
-use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
+use format::{SampleState, ThreadState, SYSCALL_CODE_BASE};
 use sigprof::blocking::Blocked;
 use sigprof::registry::SlotState;
 use sigprof::Registry;
