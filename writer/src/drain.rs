@@ -5,8 +5,10 @@
 //! traced image, used only under its cell's lock, is the rings' single consumer and the
 //! generation's single writer; after `fork` the child abandons the parent's cell, whose lock
 //! a vanished thread may hold), 6 (replaced unwind snapshots are freed only after an advance
-//! that *completed*), 8 (the trace file is written only while its descriptor is still ours,
-//! `trace_file`) and 9 (a generation is one `write` of a complete chunk, after its advance).
+//! that *completed*, `module_snapshots`), 8 (the trace file is written only while its
+//! descriptor is still ours, `trace_file`) and 9 (a generation is one `write` of a complete
+//! chunk, after its advance). The open generation is built by `generation_builder`; wall-clock
+//! mode's sampler of waiting threads is `wall_sampler`.
 
 use crate::generation_builder::{ticks, GenerationBuilder};
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
