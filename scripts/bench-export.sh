@@ -2,7 +2,7 @@
 # Export throughput and peak memory on a large trace, against a baseline in this same script:
 #   * the trace: Debian's python3 running a JSON/regex/sort loop on two threads
 #     (scripts/bench-lib/workloads/json_regex_sort.py), recorded at
-#     999 Hz, then copied generation by generation (writer/examples/replicate_trace, each copy
+#     999 Hz, then copied generation by generation (format/examples/replicate_trace, each copy
 #     later in time) until it holds SAMPLES sample records (default 10 million);
 #   * baseline: `sigtrace info` on it (reads and decodes every generation, symbolises only
 #     the roots of stacks);
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 samples=${1:-10000000}
 source scripts/bench-lib/common.sh bench-export
-cargo build --release -j2 -q -p sigtrace-writer --example replicate_trace
+cargo build --release -j2 -q -p sigtrace-format --example replicate_trace
 SIGTRACE_OUTPUT="$work/small.sigtrace" SIGTRACE_HZ=999 LD_PRELOAD=$shim /usr/bin/python3 "$bench_lib/workloads/json_regex_sort.py"
 target/release/examples/replicate_trace "$work/small.sigtrace" "$work/big.sigtrace" "$samples"
 echo "trace: $(stat -c %s "$work/big.sigtrace") bytes, $("$cli" info --json "$work/big.sigtrace" | figures samples) samples"

@@ -45,7 +45,7 @@ SIGTRACE_HZ=10000 SIGTRACE_OUTPUT="$work/drain.sigtrace" LD_PRELOAD="$shim" "$wo
 
 echo "== reader and exporters (synthetic trace, 10 M samples, 1 000 stacks of 24 frames)"
 synthetic_samples=10000000
-cargo run -q -j2 --release -p sigtrace-writer --example synthetic_trace -- "$work/synthetic.sigtrace" "$synthetic_samples" | sed 's/^/  /'
+cargo run -q -j2 --release -p sigtrace-format --example synthetic_trace -- "$work/synthetic.sigtrace" "$synthetic_samples" | sed 's/^/  /'
 for command in "export --format folded" "report" "info"; do
     start=$(date +%s.%N)
     # shellcheck disable=SC2086  # $command is a subcommand and its options, split on purpose

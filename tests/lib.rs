@@ -1,12 +1,12 @@
 //! Helpers shared by the integration tests: build the shim and the CLI, compile C workloads,
 //! run them under `LD_PRELOAD`, and read the traces back with the project's own reader.
 
+use format::Trace;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Once, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
-use writer::Trace;
 
 /// The workspace root (the folder holding this crate).
 pub fn workspace_root() -> PathBuf {
@@ -217,7 +217,7 @@ fn finish_run(output: Output, dir: &Path) -> Run {
 }
 
 pub fn read_trace(path: &Path) -> Trace {
-    writer::read_trace(&std::fs::read(path).expect("trace readable"))
+    format::read_trace(&std::fs::read(path).expect("trace readable"))
 }
 
 /// Total weight of all samples of a trace.

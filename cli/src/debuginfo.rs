@@ -312,7 +312,6 @@ fn accept(candidate: &Path, build_id: &[u8], crc: Option<u32>, skipped: &mut Vec
     };
     let file = object::File::parse(&*data).ok()?;
     let candidate_id = file.build_id().ok().flatten().unwrap_or_default();
-    let same =
-        if !build_id.is_empty() && !candidate_id.is_empty() { candidate_id == build_id } else { crc.is_some_and(|crc| writer::varint::crc32(&data) == crc) };
+    let same = if !build_id.is_empty() && !candidate_id.is_empty() { candidate_id == build_id } else { crc.is_some_and(|crc| format::crc32(&data) == crc) };
     same.then(|| SeparateDebugFile { path: candidate.to_path_buf(), data })
 }

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use format::EventKind;
 use serde_json::json;
-use writer::EventKind;
 
 use crate::profile::{load_profile, Profile, ProfileEvent, ProfileOptions, ThreadInfo};
 use crate::symbols::Symbolizer;

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use crate::profile::{is_wall_header, open_trace, period_ns, ticks_to_ns, LoadError, LoadedTrace};
 use crate::symbols::Symbolizer;
 use crate::unwind_stats::UnwindStats;
-use writer::format::{counters, walk};
-use writer::thread_state::ThreadState;
+use format::{counters, walk, ThreadState};
 
 /// One thread's totals over all generations of a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,7 +59,7 @@ pub struct TraceSummary {
     /// Sample records per CPU second; `None` without CPU time.
     pub effective_rate: Option<EffectiveRate>,
     /// Events by kind, indexed by the kind's code.
-    pub events: [usize; writer::EventKind::ALL.len()],
+    pub events: [usize; format::EventKind::ALL.len()],
     /// tid → index into `threads`.
     thread_index: BTreeMap<u32, usize>,
     /// The end of the last generation added, header clock ticks.
@@ -113,7 +112,7 @@ impl TraceSummary {
     }
 
     /// Adds one generation (generations come in file order).
-    pub fn add_generation(&mut self, generation: &writer::Generation) {
+    pub fn add_generation(&mut self, generation: &format::Generation) {
         self.generations += 1;
         let local: Vec<usize> = generation
             .threads
@@ -158,7 +157,7 @@ impl TraceSummary {
     }
 
     /// Completes the totals once every generation was added.
-    pub fn finish(&mut self, header: &writer::Header) {
+    pub fn finish(&mut self, header: &format::Header) {
         self.dropped = self.dropped.saturating_add(self.counters.get(counters::DROPPED_NO_SLOT).copied().unwrap_or(0));
         if self.generations > 0 {
             self.duration_ns = ticks_to_ns(header, self.end_time).saturating_sub(header.start_clock_ns);
@@ -193,7 +192,7 @@ impl TraceSummary {
 
     /// How many events of each kind the trace holds, in a fixed order, with their names.
     pub fn event_counts(&self) -> Vec<(&'static str, usize)> {
-        writer::EventKind::ALL.iter().zip(self.events).filter_map(|(&kind, count)| event_kind_name(kind).map(|name| (name, count))).collect()
+        format::EventKind::ALL.iter().zip(self.events).filter_map(|(&kind, count)| event_kind_name(kind).map(|name| (name, count))).collect()
     }
 
     /// Sum of the `unwind.end.*` counters: how many stack walks ended, for whatever reason.
@@ -344,8 +343,8 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
 
 /// The name `info` counts events of `kind` under; `None` for kinds it does not count (a
 /// region's end: regions are counted once, by their begin).
-fn event_kind_name(kind: writer::EventKind) -> Option<&'static str> {
-    use writer::EventKind;
+fn event_kind_name(kind: format::EventKind) -> Option<&'static str> {
+    use format::EventKind;
     match kind {
         EventKind::ThreadStart => Some("thread starts"),
         EventKind::ThreadExit => Some("thread exits"),
@@ -356,7 +355,7 @@ fn event_kind_name(kind: writer::EventKind) -> Option<&'static str> {
 }
 
 /// How the traced image ended, from its end record; a trace without one was cut short.
-fn end_description(trace: &writer::Trace) -> String {
+fn end_description(trace: &format::Trace) -> String {
     trace.end.map_or_else(|| "unknown (killed, or cut short)".to_string(), |end| end.describe())
 }
 

@@ -44,9 +44,9 @@ pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Resu
     outputs.push(report::render(&profile, 20, true, false));
     outputs.push(report::render(&profile, 20, false, true));
     outputs.push(report::render_by_call(&profile, 20, false));
-    let blocked = profile::ProfileOptions { state: Some(writer::thread_state::ThreadState::Blocked), ..Default::default() };
+    let blocked = profile::ProfileOptions { state: Some(format::ThreadState::Blocked), ..Default::default() };
     outputs.push(report::render(&Profile::build_with(&traces, symbolizer, &blocked), 20, false, false));
-    let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == writer::EventKind::RegionBegin).map(|e| e.text.clone());
+    let region = traces[0].trace.generations.iter().flat_map(|g| &g.events).find(|e| e.kind == format::EventKind::RegionBegin).map(|e| e.text.clone());
     if let Some(region) = region {
         outputs.push(report::render(
             &Profile::build_with(&traces, symbolizer, &profile::ProfileOptions { region: Some(&region), keep_samples: true, ..Default::default() }),

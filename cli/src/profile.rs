@@ -6,8 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use writer::thread_state::{call_name, SampleState, ThreadState};
-use writer::{EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
+use format::{call_name, EventKind, Header, ReadStop, SampleState, StackTable, ThreadState, Trace, NO_NODE};
 
 use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
 
@@ -48,7 +47,7 @@ pub fn load_trace(path: &Path) -> Result<LoadedTrace, LoadError> {
 
 /// Decodes the bytes of the trace file `path` (named in the error only).
 pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, LoadError> {
-    let mut trace = writer::read_trace(bytes);
+    let mut trace = format::read_trace(bytes);
     let Some(header) = trace.header.take() else {
         return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
     };
@@ -310,7 +309,7 @@ pub struct Profile {
 pub const NO_FRAMES: &str = "[no frames]";
 
 /// The frame a sample of a `wall` trace gets below its leaf when its thread was not running:
-/// `[runnable]`, or `[blocked: CALL]` with the call's name (`writer::thread_state::call_name`:
+/// `[runnable]`, or `[blocked: CALL]` with the call's name (`format::call_name`:
 /// `[blocked: read]`, `[blocked: pthread_mutex_lock]`, `[blocked: syscall:futex]`,
 /// `[blocked: unknown]`). `None` for a running sample, which keeps its stack as it is. Samples
 /// of a `cpu` trace never get one.
@@ -453,9 +452,9 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
 }
 
 /// A reader at the start of the trace file at `path` (buffered: chunks are read in pieces).
-pub fn open_trace(path: &Path) -> Result<writer::TraceReader<std::io::BufReader<std::fs::File>>, LoadError> {
+pub fn open_trace(path: &Path) -> Result<format::TraceReader<std::io::BufReader<std::fs::File>>, LoadError> {
     let file = std::fs::File::open(path).map_err(|error| LoadError::Unreadable { path: path.to_path_buf(), error })?;
-    Ok(writer::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file)))
+    Ok(format::TraceReader::new(std::io::BufReader::with_capacity(1 << 16, file)))
 }
 
 /// Says on stderr that the end of the file at `path` was not read, and why, when it was not.
@@ -534,7 +533,7 @@ impl Builder {
         self.profile
     }
 
-    fn add_generation(&mut self, process: u32, header: &Header, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
+    fn add_generation(&mut self, process: u32, header: &Header, generation: &format::Generation, symbolizer: &mut Symbolizer) {
         let unix_ns = |ticks: u64| header.start_unix_ns.saturating_add(ticks_to_ns(header, ticks).saturating_sub(header.start_clock_ns));
         let info = &mut self.profile.processes[process as usize];
         info.end_unix_ns = info.end_unix_ns.max(unix_ns(generation.end_time));
@@ -638,7 +637,7 @@ impl Builder {
         }
     }
 
-    fn add_event(&mut self, thread_map: &[u32], event: &writer::Event, unix_ns: u64) {
+    fn add_event(&mut self, thread_map: &[u32], event: &format::Event, unix_ns: u64) {
         let Some(&thread) = thread_map.get(event.thread as usize) else { return };
         let open = self.open_regions.entry(thread).or_default();
         match event.kind {
@@ -715,7 +714,7 @@ impl Builder {
         PlacedNode { frame_node, location_node }
     }
 
-    fn mapping_id(&mut self, module: &writer::Module) -> u32 {
+    fn mapping_id(&mut self, module: &format::Module) -> u32 {
         if let Some(&id) = self.mapping_ids.get(&(module.path.clone(), module.build_id.clone())) {
             return id;
         }

@@ -367,9 +367,9 @@ mod tests {
         std::fs::write(dir.join("t.app.11.1.sigtrace"), b"partial").unwrap();
         std::fs::write(dir.join("other.app.11.sigtrace"), b"x").unwrap();
         let mut old = Vec::new();
-        writer::format::encode_preamble(&mut old);
-        let header = writer::Header { start_unix_ns: 1, ..writer::Header::default() };
-        writer::format::encode_header(&mut old, &header);
+        format::encode_preamble(&mut old);
+        let header = format::Header { start_unix_ns: 1, ..format::Header::default() };
+        format::encode_header(&mut old, &header);
         std::fs::write(dir.join("t.app.12.sigtrace"), &old).unwrap();
         let found = find_outputs(&pattern, since);
         std::fs::remove_dir_all(&dir).unwrap();

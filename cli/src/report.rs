@@ -9,8 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use writer::thread_state::{call_name, ThreadState};
-use writer::NO_NODE;
+use format::{call_name, ThreadState, NO_NODE};
 
 use crate::profile::{is_state_frame, load_profile, state_frame, Profile, ProfileOptions};
 use crate::symbols::Symbolizer;
@@ -178,7 +177,7 @@ fn percent_of(part: u64, whole: u64) -> f64 {
 /// One blocking call of a `wall` profile: the blocked samples in it, summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRow {
-    /// The call's name (`writer::thread_state::call_name`).
+    /// The call's name (`format::call_name`).
     pub call: String,
     /// Wall time, ns.
     pub time_ns: u64,

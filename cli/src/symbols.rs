@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use format::Module;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
-use writer::Module;
 
 use crate::debuginfo::{describe, find_separate_debug_file, has_dwarf, DebugInfo, SkippedFile, DEFAULT_DEBUG_DIR};
 use crate::file_guard::{map_file, MappedFile, OpenError};

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use format::walk;
 use serde_json::{json, Map, Value};
-use writer::format::walk;
 
 use crate::profile::LoadedTrace;
 use crate::symbols::{ModuleMap, Symbolizer};
@@ -72,7 +72,7 @@ impl UnwindStats {
     }
 
     /// Classifies the samples of one more generation.
-    pub fn add_generation(&mut self, generation: &writer::Generation, symbolizer: &mut Symbolizer) {
+    pub fn add_generation(&mut self, generation: &format::Generation, symbolizer: &mut Symbolizer) {
         let modules = ModuleMap::new(&generation.modules);
         // By the stacks samples use (a map: a node of 4 bytes can end 256 stacks).
         let mut verdicts: HashMap<u32, StackVerdict> = HashMap::new();

@@ -11,7 +11,7 @@ use sigtrace_cli::report::render;
 use sigtrace_cli::symbols::Symbolizer;
 use sigtrace_cli::unwind_stats::UnwindStats;
 
-#[path = "../../writer/tests/support/counting_allocator.rs"]
+#[path = "../../format/tests/support/counting_allocator.rs"]
 mod counting_allocator;
 use counting_allocator::{one_at_a_time, with_peak};
 
@@ -19,7 +19,7 @@ use counting_allocator::{one_at_a_time, with_peak};
 fn a_deep_chain_of_stacks_is_reported_in_memory_proportional_to_the_file() {
     let _one = one_at_a_time();
     // 10 000 nodes, a stack ending at each and a sample of each: 50 million frames as copies.
-    let bytes = writer::crafted::deep_chain_trace(10_000, true);
+    let bytes = format::crafted::deep_chain_trace(10_000, true);
     let (report, peak) = with_peak(|| {
         let loaded = sigtrace_cli::profile::trace_from_bytes(Path::new("chain"), &bytes).expect("a valid trace");
         let mut symbolizer = Symbolizer::new();
@@ -39,7 +39,7 @@ fn every_command_reads_a_deep_chain() {
     let _one = one_at_a_time();
     // The folded export writes every stack's path: its output (not the reader) is quadratic,
     // so this chain is short.
-    let bytes = writer::crafted::deep_chain_trace(300, true);
+    let bytes = format::crafted::deep_chain_trace(300, true);
     let outputs = sigtrace_cli::outputs_of_trace_bytes(&bytes, &mut Symbolizer::new()).expect("a valid trace");
     // The exports come last, one per format in `Format`'s order.
     let formats = <Format as clap::ValueEnum>::value_variants();

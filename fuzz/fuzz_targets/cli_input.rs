@@ -1,6 +1,6 @@
 //! The CLI's whole input path on any bytes read as a trace file: `info` (text and JSON),
 //! `report` (threads, lines, a region) and `export` in every format, through the library
-//! functions the commands use. It must not panic; the bytes also get valid framing (`writer::crafted::with_valid_framing`).
+//! functions the commands use. It must not panic; the bytes also get valid framing (`format::crafted::with_valid_framing`).
 #![no_main]
 
 use std::cell::RefCell;
@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
     SYMBOLIZER.with(|symbolizer| {
         let symbolizer = &mut symbolizer.borrow_mut();
         let _ = sigtrace_cli::outputs_of_trace_bytes(data, symbolizer);
-        let _ = sigtrace_cli::outputs_of_trace_bytes(&writer::crafted::with_valid_framing(data), symbolizer);
+        let _ = sigtrace_cli::outputs_of_trace_bytes(&format::crafted::with_valid_framing(data), symbolizer);
     });
 });

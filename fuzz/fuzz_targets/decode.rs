@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fn check(bytes: &[u8]) {
-    let trace = writer::read_trace(bytes);
+    let trace = format::read_trace(bytes);
     assert!(trace.ignored_bytes as usize <= bytes.len());
     for generation in &trace.generations {
         let stacks = &generation.stacks;
@@ -15,7 +15,7 @@ fn check(bytes: &[u8]) {
         assert!(generation.samples.len() <= bytes.len() / 3);
         assert!(generation.stack_walks.is_empty() || generation.stack_walks.len() == stacks.len());
         for (index, node) in stacks.nodes().iter().enumerate() {
-            assert!(node.parent == writer::NO_NODE || (node.parent as usize) < index);
+            assert!(node.parent == format::NO_NODE || (node.parent as usize) < index);
         }
         for sample in &generation.samples {
             assert!((sample.thread as usize) < generation.threads.len());
@@ -30,5 +30,5 @@ fn check(bytes: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    check(&writer::crafted::with_valid_framing(data));
+    check(&format::crafted::with_valid_framing(data));
 });

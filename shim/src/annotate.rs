@@ -3,10 +3,10 @@
 //! thread is already inside sigtrace (say from a signal handler that interrupted another
 //! annotation) is skipped and counted. Async-signal-safe: no allocation, no lock.
 
+use format::EventKind;
 use sigprof::{monotonic_ns, Registry};
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::Ordering;
-use writer::EventKind;
 
 /// Longest string kept per field, in bytes.
 const MAX_TEXT: usize = 1024;

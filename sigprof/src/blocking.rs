@@ -35,7 +35,7 @@ pub struct BlockingState {
 pub struct Blocked {
     /// The episode's sequence number: pass it to [`BlockingState::still_in`].
     pub episode: u64,
-    /// The call's code (`writer::thread_state::CALLS`).
+    /// The call's code (`format::CALLS`).
     pub call: u32,
     /// When the thread entered the call (`CLOCK_MONOTONIC_COARSE`, ns: behind the fine clock by
     /// up to a scheduler tick).

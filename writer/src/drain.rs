@@ -5,39 +5,31 @@
 //! traced image, used only under its cell's lock, is the rings' single consumer and the
 //! generation's single writer; after `fork` the child abandons the parent's cell, whose lock
 //! a vanished thread may hold), 6 (replaced unwind snapshots are freed only after an advance
-//! that *completed*), 8 (the trace file is written only while its descriptor is still ours,
-//! `trace_file`) and 9 (a generation is one `write` of a complete chunk, after its advance).
+//! that *completed*, `module_snapshots`), 8 (the trace file is written only while its
+//! descriptor is still ours, `trace_file`) and 9 (a generation is one `write` of a complete
+//! chunk, after its advance). The open generation is built by `generation_builder`; wall-clock
+//! mode's sampler of waiting threads is `wall_sampler`.
 
-use crate::format::{
-    counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Module,
-    Sample, Thread,
-};
-use crate::stack_table::StackTable;
-use crate::thread_state::SampleState;
+use crate::generation_builder::{ticks, GenerationBuilder};
+use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
 use crate::trace_file::{FileState, TraceFile};
-use crate::wall_sampler::{RunningSamples, WallSample, WallSampler, WallStack};
+use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
+use format::{
+    counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Sample,
+    Thread,
+};
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use unwind::{load_counters, loaded_modules, CachePool, CriticalSection, LoadedModule, UnwindSnapshot, UnwindTables};
+use unwind::CriticalSection;
 
-/// The writer's clock tick (`Header::clock_hz`): 1 µs. Timestamps are taken in ns and stored
-/// in µs, which makes a sample's time delta 2 bytes at 1 kHz instead of 3.
-pub const CLOCK_HZ: u64 = 1_000_000;
-
-/// A `CLOCK_MONOTONIC` reading in ns, in [`CLOCK_HZ`] ticks.
-fn ticks(ns: u64) -> u64 {
-    ns / (1_000_000_000 / CLOCK_HZ)
-}
+pub use crate::generation_builder::CLOCK_HZ;
 
 /// How long a generation advance waits for a thread to leave its critical section.
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
-/// framehop caches (~33 KB each) per CPU: only threads inside the handler hold one, and at
-/// most one thread runs per CPU (more may be preempted inside; they fall back and are counted).
-const DWARF_CACHES_PER_CPU: usize = 4;
 
 /// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
 static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
@@ -74,7 +66,7 @@ pub extern "C" fn open_fork_gate() {
 }
 
 /// Runs `work` on the drainer under its lock (and the fork gate); `None` when there is none.
-fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
+pub(crate) fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
     close_fork_gate();
@@ -92,134 +84,6 @@ fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 /// True while the drain thread runs its loop.
 static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
-
-/// The samples, stacks and threads of the open generation, de-duplicated as they arrive.
-/// A fast hash for stack keys (FxHash's multiply-rotate): SipHash costs more than the rest of
-/// draining a sample. Keys come from our own rings, not from an adversary.
-#[derive(Default, Clone, Copy)]
-struct StackHasher(u64);
-
-impl std::hash::Hasher for StackHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-}
-
-type StackMap = HashMap<Vec<u64>, u32, std::hash::BuildHasherDefault<StackHasher>>;
-
-#[derive(Default)]
-struct GenerationBuilder {
-    /// Frames followed by the walk code → stack id: the same frames walked differently are
-    /// distinct stacks.
-    stack_ids: StackMap,
-    stacks: StackTable,
-    stack_walks: Vec<u8>,
-    samples: Vec<Sample>,
-    thread_index: HashMap<u32, u32>,
-    thread_tids: Vec<u32>,
-    /// Each thread's (by index) stack of its last running sample: a runnable sample's stack.
-    last_running_stack: Vec<Option<u32>>,
-    /// Samples per walk end and per walk method (indexed by their codes).
-    walk_ends: [u64; walk::END_COUNTERS.len()],
-    walk_methods: [u64; walk::METHOD_COUNTERS.len()],
-    events: Vec<Event>,
-}
-
-impl GenerationBuilder {
-    fn thread(&mut self, tid: u32) -> u32 {
-        let next = self.thread_tids.len() as u32;
-        *self.thread_index.entry(tid).or_insert_with(|| {
-            self.thread_tids.push(tid);
-            next
-        })
-    }
-
-    /// Decodes an annotation event record: word 0 holds the byte lengths of its two strings,
-    /// the following words their bytes.
-    fn add_event(&mut self, tid: u32, record: SampleRecord) {
-        let Some(kind) = EventKind::from_code(record.kind) else { return };
-        let thread = self.thread(tid);
-        let bytes: Vec<u8> = record.frames.iter().skip(1).flat_map(|word| word.to_le_bytes()).collect();
-        let lengths = record.frames.first().copied().unwrap_or(0);
-        let (first, second) = ((lengths & 0xffff_ffff) as usize, (lengths >> 32) as usize);
-        let text = |range: std::ops::Range<usize>| bytes.get(range).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        self.events.push(Event { time: ticks(record.time_ns), thread, kind, category: text(0..first), text: text(first..first + second) });
-    }
-
-    /// Adds a sample of a running thread; `record.frames` is used as scratch space (the walk
-    /// code is appended).
-    fn add(&mut self, tid: u32, record: &mut SampleRecord) {
-        record.frames.push(u64::from(record.walk));
-        self.add_keyed(tid, &record.frames, record.time_ns, record.weight, SampleState::RUNNING);
-    }
-
-    /// Adds a runnable or blocked sample of the wall-clock sampler.
-    fn add_wall(&mut self, sample: WallSample<'_>, key: &mut Vec<u64>) {
-        key.clear();
-        match sample.stack {
-            WallStack::Walked { frames, walk } => {
-                key.extend_from_slice(frames);
-                key.push(u64::from(walk));
-            }
-            WallStack::LastRunning => {
-                let thread = self.thread(sample.tid) as usize;
-                match self.last_running_stack.get(thread).copied().flatten() {
-                    Some(stack) => {
-                        key.extend(self.stacks.get(stack as usize).into_iter().flatten());
-                        key.push(u64::from(self.stack_walks[stack as usize]));
-                    }
-                    None => key.push(0),
-                }
-            }
-        }
-        self.add_keyed(sample.tid, key, sample.time_ns, sample.weight, sample.state);
-    }
-
-    /// Adds a sample whose stack is `key`: its frames followed by its walk code.
-    fn add_keyed(&mut self, tid: u32, key: &[u64], time_ns: u64, weight: u32, state: SampleState) {
-        let thread = self.thread(tid);
-        let next = self.stacks.len() as u32;
-        let walk = key.last().copied().unwrap_or(0) as u8;
-        let stack = match self.stack_ids.get(key) {
-            Some(&id) => id,
-            None => {
-                self.stacks.push(&key[..key.len().saturating_sub(1)]);
-                self.stack_walks.push(walk);
-                self.stack_ids.insert(key.to_vec(), next);
-                next
-            }
-        };
-        if let Some(count) = self.walk_ends.get_mut((walk & 0x0f) as usize) {
-            *count += 1;
-        }
-        if let Some(count) = self.walk_methods.get_mut((walk >> 4) as usize) {
-            *count += 1;
-        }
-        if state == SampleState::RUNNING {
-            if self.last_running_stack.len() <= thread as usize {
-                self.last_running_stack.resize(thread as usize + 1, None);
-            }
-            self.last_running_stack[thread as usize] = Some(stack);
-        }
-        self.samples.push(Sample { time: ticks(time_ns), thread, stack, weight, state });
-    }
-}
 
 /// How often the name of a thread that did not run is read again, in generations.
 const NAME_REREAD_GENERATIONS: u64 = 10;
@@ -242,18 +106,8 @@ pub struct Drainer {
     generation_start: u64,
     builder: GenerationBuilder,
     known_threads: HashMap<u32, KnownThread>,
-    load_counters: (u64, u64),
-    unwind_tables: UnwindTables,
-    /// The modules loaded now (metadata only).
-    current_modules: Vec<LoadedModule>,
-    /// Every module loaded at some point of the open generation.
-    modules_this_generation: Vec<LoadedModule>,
-    /// Snapshots replaced but perhaps still in a handler's hands: kept (boxed, at the address
-    /// handlers read) until an advance that began after their replacement completes.
-    /// (clippy's `vec_box` would move them out of their boxes: exactly the use-after-free this
-    /// field exists to prevent.)
-    #[allow(clippy::vec_box)]
-    retired_snapshots: Vec<Box<UnwindSnapshot>>,
+    /// The unwind snapshots published for the handlers, and the modules seen.
+    snapshots: ModuleSnapshots,
     /// How long an advance waits for threads inside their critical section.
     patience: Duration,
     /// True once the line on overflowing rings was printed (once per trace).
@@ -279,11 +133,7 @@ impl Drainer {
             generation_start: header.start_clock_ns,
             builder: GenerationBuilder::default(),
             known_threads: HashMap::new(),
-            load_counters: (u64::MAX, u64::MAX),
-            unwind_tables: UnwindTables::new(),
-            current_modules: Vec::new(),
-            modules_this_generation: Vec::new(),
-            retired_snapshots: Vec::new(),
+            snapshots: ModuleSnapshots::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
@@ -292,32 +142,9 @@ impl Drainer {
     }
 
     /// Re-reads the module list when the loader's counters moved, and publishes a new unwind
-    /// snapshot for the handlers.
-    pub fn refresh_modules(&mut self) {
-        let counters = load_counters();
-        if counters == self.load_counters {
-            return;
-        }
-        self.load_counters = counters;
-        let (modules, snapshot) = self.unwind_tables.refresh();
-        if let Some(old) = self.registry.unwind.publish(snapshot) {
-            // Kept boxed: handlers may hold a reference into this very allocation.
-            self.retired_snapshots.push(old);
-        }
-        for module in &modules {
-            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
-                self.modules_this_generation.push(module.clone());
-            }
-        }
-        self.current_modules = modules;
-    }
-
-    /// Gives the handlers their DWARF caches (once; allocates ~1 MB).
-    fn ensure_dwarf_caches(&mut self) {
-        if !self.registry.caches.is_published() {
-            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let _ = self.registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
-        }
+    /// snapshot for the handlers (`module_snapshots`).
+    pub(crate) fn refresh_modules(&mut self) {
+        self.snapshots.refresh(self.registry);
     }
 
     /// Moves every record of `generation` out of the rings into the builder.
@@ -373,7 +200,7 @@ impl Drainer {
         if drain_due {
             fullest = self.drain_rings(generation);
             self.refresh_modules();
-            self.ensure_dwarf_caches();
+            ensure_dwarf_caches(self.registry);
         }
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
@@ -411,18 +238,11 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(open);
-        if self.current_modules.is_empty() {
-            // A process that ends before the first drain round: its module table is needed,
-            // its unwind tables are not.
-            self.current_modules = loaded_modules();
-            self.modules_this_generation = self.current_modules.clone();
-        }
+        self.snapshots.ensure_module_table();
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
         if advance.completed() {
-            // Every snapshot here was retired before this advance began, and every thread has
-            // since been seen outside its critical section: no handler can still hold one.
-            self.retired_snapshots.clear();
+            self.snapshots.free_retired_after_completed_advance();
         }
         self.sample_waiting_threads(true);
         let end_time = monotonic_ns();
@@ -430,7 +250,7 @@ impl Drainer {
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
         self.registry.reclaim_exited_slots();
-        self.modules_this_generation = self.current_modules.clone();
+        self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
         encode_generation(&mut bytes, &generation);
         self.write(&bytes)
@@ -492,7 +312,7 @@ impl Drainer {
             end_time: ticks(end_time),
             process_cpu_ns: process_cpu_ns_without_drain_thread(),
             threads,
-            modules: self.modules_this_generation.iter().map(to_trace_module).collect(),
+            modules: self.snapshots.generation_modules(),
             stacks: builder.stacks,
             samples: builder.samples,
             counters,
@@ -584,7 +404,7 @@ impl Drainer {
         counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
         counters.push((counter::THREADS_WITHOUT_SLOT.into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
         counters.push((counter::WRITERS_STILL_INSIDE.into(), writers_still_inside as u64));
-        counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.retired_snapshots.len() as u64));
+        counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.snapshots.retired_count() as u64));
         counters.push((counter::STORMS_REPROGRAMMED.into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
         counters.push((counter::STORMS_SWITCHED_OFF.into(), self.registry.timers_switched_off.swap(0, Ordering::Relaxed)));
         counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
@@ -613,10 +433,6 @@ fn file_start(header: &Header) -> Vec<u8> {
     encode_preamble(&mut bytes);
     encode_header(&mut bytes, header);
     bytes
-}
-
-fn to_trace_module(module: &LoadedModule) -> Module {
-    Module { path: module.path.clone(), base: module.base, start: module.start, end: module.end, build_id: module.build_id.clone() }
 }
 
 fn thread_is_alive(tid: u32) -> bool {
@@ -766,16 +582,6 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
     }
 }
 
-/// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
-/// code at once and never rely on code that was unloaded. Any thread but the handler.
-pub fn refresh_modules_now() {
-    with_drainer(|slot| {
-        if let Some(drainer) = slot.as_mut() {
-            drainer.refresh_modules();
-        }
-    });
-}
-
 /// Stops every timer, writes the open generation and the end record, and ends tracing.
 fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
     let Some(mut drainer) = slot.take() else { return Ok(None) };
@@ -846,7 +652,7 @@ pub fn forget_after_fork() {
 
 #[cfg(test)]
 mod walk_code_tests {
-    use crate::format::walk;
+    use format::walk;
     use unwind::{WalkEnd, WalkMethod};
 
     /// The unwinder writes the codes the format defines (`format::walk`, docs/FORMAT.md).

@@ -1,25 +1,13 @@
-//! The sigtrace trace file: its format (encoder and decoder in one place, `format`) and, with
-//! the `drain` feature, the background thread that drains the sampling rings and writes closed
-//! generations (`drain`, used by the shim inside the traced process).
+//! The writing side of sigtrace, inside the traced process: the drain thread (`drain`), which
+//! empties the sampling rings into the open generation (`generation_builder`), publishes the
+//! unwind snapshots the handlers read (`module_snapshots`), samples waiting threads in
+//! wall-clock mode (`wall_sampler`) and appends closed generations to the trace file
+//! (`trace_file`). The format itself, and everything a reader needs, is the `format` crate.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[doc(hidden)]
-pub mod crafted;
-pub mod file_name;
-#[deny(missing_docs)]
-pub mod format;
-pub mod stack_table;
-pub mod thread_state;
-pub mod varint;
-
-#[cfg(feature = "drain")]
 pub mod drain;
-#[cfg(feature = "drain")]
+mod generation_builder;
+pub mod module_snapshots;
 pub mod trace_file;
-#[cfg(feature = "drain")]
-pub mod wall_sampler;
-
-pub use format::{read_trace, Chunk, End, EndReason, Event, EventKind, Generation, Header, Module, ReadStop, Sample, Thread, Trace, TraceReader};
-pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};
-pub use thread_state::{SampleState, ThreadState};
+mod wall_sampler;

@@ -50,7 +50,7 @@ impl TraceFile {
     /// and `O_CLOEXEC`, and moves its descriptor as high as the soft `RLIMIT_NOFILE` allows.
     pub fn create_exclusive(path: &str, extension: &str) -> std::io::Result<TraceFile> {
         for attempt in 0..10_000u32 {
-            let candidate = if attempt == 0 { path.to_string() } else { crate::file_name::numbered(path, extension, attempt) };
+            let candidate = if attempt == 0 { path.to_string() } else { format::file_name::numbered(path, extension, attempt) };
             let name = CString::new(candidate.as_str()).map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
             // SAFETY: opens a NUL-terminated path; the flags never truncate an existing file.
             let fd = unsafe { libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };

@@ -18,7 +18,7 @@
 //! A thread in a new call at the same call site (same call, pc, sp and frame pointer: a loop
 //! around `sleep`) reuses it too. So many idle threads cost a few loads each per tick.
 
-use crate::thread_state::{SampleState, ThreadState, SYSCALL_CODE_BASE};
+use format::{SampleState, ThreadState, SYSCALL_CODE_BASE};
 use sigprof::{period_ns, Blocked, Mode, Registry, SamplerConfig, SlotState};
 use std::sync::atomic::Ordering;
 use unwind::{read_word_via_kernel, walk_dwarf_with_reads, DwarfCache, Regs, StackBounds, UnwindSnapshot, WalkMethod};
@@ -100,6 +100,27 @@ struct WallThread {
     in_call: Option<SampleState>,
     /// The periods of its running samples drained by the last look.
     running_periods: u64,
+}
+
+impl WallThread {
+    /// Spaces the looks at a thread that stays in one call, or in calls at one call site
+    /// (`stays`): the next is after 1, 1, 2, 4 ticks, then every [`LONGEST_LOOK_GAP`]; any other
+    /// thread is looked at every tick. `ticks` is the number of this tick.
+    fn schedule_next_look(&mut self, stays: bool, ticks: u64) {
+        if stays {
+            self.same_visits += 1;
+            let gap = match self.same_visits {
+                0 | 1 => 1,
+                2 => 2,
+                3 => 4,
+                _ => LONGEST_LOOK_GAP,
+            };
+            self.skip_until = ticks + gap;
+        } else {
+            self.same_visits = 0;
+            self.skip_until = 0;
+        }
+    }
 }
 
 /// True when the thread runs although it is described as inside `blocked`: it left the call
@@ -239,115 +260,143 @@ impl WallSampler {
         let start = if in_use == 0 { 0 } else { self.rotation % in_use };
         self.rotation = self.rotation.wrapping_add(MAX_CPU_READS_PER_TICK);
         for index in (start..in_use).chain(0..start) {
-            // A thread that stays in one call is not looked at, its slot not even read, until
-            // its next look is due (a slot freed and claimed again meanwhile is noticed then;
-            // an exit, at the latest when the generation closes).
-            let thread = &self.threads[index];
-            if thread.tid != 0 && thread.skip_until > self.ticks && !every_thread {
-                continue;
-            }
-            let Some(slot) = registry.slot(index) else { continue };
-            let tid = slot.tid.load(Ordering::Relaxed);
-            let state = slot.state.load();
-            if matches!(state, SlotState::Free | SlotState::Claimed) {
-                let thread = &mut self.threads[index];
-                if thread.tid != 0 {
-                    flush_pending(thread, emit);
-                    *thread = WallThread::default();
-                }
-                continue;
-            }
-            if state != SlotState::Active {
-                // An exited thread: its held-back ticks, and its last unaccounted time, to its
-                // exit, from its exit record.
-                if self.threads[index].tid == tid && tid != 0 {
-                    let (exited_ns, exit_cpu_ns) = (slot.exited_ns.load(Ordering::Relaxed), slot.exit_cpu_ns.load(Ordering::Relaxed));
-                    let thread = &mut self.threads[index];
-                    if thread.in_call.is_some() && thread.last_visit_ns != 0 {
-                        // In a call at the last look: it ended, and the thread soon after.
-                        let old_ns = exited_ns.saturating_sub(thread.last_visit_ns);
-                        thread.blocked_given_ns += old_ns;
-                        add_to_call(thread, old_ns, self.period_ns, exited_ns);
-                    }
-                    flush_pending(thread, emit);
-                    if exited_ns != 0 && exit_cpu_ns != 0 {
-                        self.account_outside_calls(index, exited_ns, Some(exit_cpu_ns), None, emit);
-                    }
-                    self.threads[index] = WallThread::default();
-                }
-                continue;
-            }
-            let thread = &mut self.threads[index];
-            if thread.tid != tid {
-                flush_pending(thread, emit);
-                *thread = WallThread { tid, ..WallThread::default() };
-            }
-            let started_ns = slot.started_ns.load(Ordering::Relaxed);
-            if thread.cpu_read_at == 0 && started_ns > self.start_ns {
-                // A thread started while tracing: its CPU account begins at its start, from zero.
-                (thread.cpu_read_at, thread.cpu_ns) = (started_ns, 0);
-            }
-            let interval_ns = now_ns.saturating_sub(previous_tick.max(started_ns));
-            // Time of ticks skipped since the thread's last look (see `skip_until`).
-            let skipped_ns =
-                if thread.last_visit_ns == 0 { 0 } else { now_ns.saturating_sub(thread.last_visit_ns.max(started_ns)).saturating_sub(interval_ns) };
-            thread.last_visit_ns = now_ns;
-            let running = running.get(index).copied().unwrap_or_default();
-            let ran_ns = running.periods.saturating_sub(thread.running_periods).saturating_mul(self.period_ns);
-            thread.running_periods = running.periods;
-            let blocked = slot.blocking.read().filter(|blocked| !runs_outside(blocked, running.last_ns));
-            let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
-            // A new call at the same call site (a loop around `sleep`) keeps the looks spaced.
-            let same_site = thread.in_call.is_some() && blocked.is_some_and(|blocked| (blocked.call, blocked.regs) == thread.site);
-            let mut given_ns = interval_ns;
-            if same_call || same_site {
-                thread.same_visits += 1;
-                let gap = match thread.same_visits {
-                    0 | 1 => 1,
-                    2 => 2,
-                    3 => 4,
-                    _ => LONGEST_LOOK_GAP,
-                };
-                thread.skip_until = self.ticks + gap;
-            } else {
-                thread.same_visits = 0;
-                thread.skip_until = 0;
-            }
-            if same_call {
-                // Still in the call seen before the skipped ticks: blocked all along (but for
-                // what its signal handlers ran, if any).
-                given_ns += skipped_ns.saturating_sub(ran_ns);
-            } else if thread.in_call.is_some() && skipped_ns > 0 {
-                // The call seen before ended within the skipped ticks: when the thread is in
-                // another call now, that call's start (coarse clock) splits them; else the
-                // moment is as likely as any other: the old call gets half.
-                let span_ns = skipped_ns + interval_ns;
-                // What the thread ran in between (its CPU samples) was not in either call.
-                let old_ns = match blocked {
-                    Some(blocked) => {
-                        let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
-                        given_ns = new_ns;
-                        (span_ns - new_ns).saturating_sub(ran_ns)
-                    }
-                    None => skipped_ns.saturating_sub(ran_ns) / 2,
-                };
-                thread.blocked_given_ns += old_ns;
-                let old_end = now_ns.saturating_sub(span_ns) + old_ns;
-                add_to_call(thread, old_ns, self.period_ns, old_end);
-            }
-            thread.in_call = blocked.map(|blocked| SampleState { state: ThreadState::Blocked, call: blocked.call });
-            match blocked {
-                Some(blocked) => {
-                    thread.blocked_given_ns += given_ns;
-                    self.sample_blocked(index, &blocked, slot, snapshot, now_ns, given_ns, emit);
-                }
-                None => {
-                    flush_pending(thread, emit);
-                    self.account_outside_calls(index, now_ns, None, snapshot, emit);
-                }
-            }
+            self.visit_slot(index, now_ns, previous_tick, every_thread, registry, snapshot, running, emit);
         }
         self.ticks += 1;
+    }
+
+    /// One thread's step of a tick: the thread of slot `index`, unless it stays in one call and
+    /// its next look is not due. A freed slot or an exited thread gets its held-back ticks handed
+    /// out; a live one is looked at. `previous_tick` is the tick before this one (`now_ns`).
+    #[allow(clippy::too_many_arguments)]
+    fn visit_slot(
+        &mut self,
+        index: usize,
+        now_ns: u64,
+        previous_tick: u64,
+        every_thread: bool,
+        registry: &Registry,
+        snapshot: Option<&UnwindSnapshot>,
+        running: &[RunningSamples],
+        emit: &mut impl FnMut(WallSample<'_>),
+    ) {
+        // A thread that stays in one call is not looked at, its slot not even read, until
+        // its next look is due (a slot freed and claimed again meanwhile is noticed then;
+        // an exit, at the latest when the generation closes).
+        let thread = &self.threads[index];
+        if thread.tid != 0 && thread.skip_until > self.ticks && !every_thread {
+            return;
+        }
+        let Some(slot) = registry.slot(index) else { return };
+        let tid = slot.tid.load(Ordering::Relaxed);
+        let state = slot.state.load();
+        if matches!(state, SlotState::Free | SlotState::Claimed) {
+            let thread = &mut self.threads[index];
+            if thread.tid != 0 {
+                flush_pending(thread, emit);
+                *thread = WallThread::default();
+            }
+            return;
+        }
+        if state != SlotState::Active {
+            if self.threads[index].tid == tid && tid != 0 {
+                self.close_exited_thread(index, slot, emit);
+            }
+            return;
+        }
+        let running = running.get(index).copied().unwrap_or_default();
+        self.look_at_active_thread(index, slot, tid, now_ns, previous_tick, snapshot, running, emit);
+    }
+
+    /// An exited thread of slot `index`: its held-back ticks, and its last unaccounted time, to
+    /// its exit, from its exit record.
+    fn close_exited_thread(&mut self, index: usize, slot: &sigprof::ThreadSlot, emit: &mut impl FnMut(WallSample<'_>)) {
+        let (exited_ns, exit_cpu_ns) = (slot.exited_ns.load(Ordering::Relaxed), slot.exit_cpu_ns.load(Ordering::Relaxed));
+        let thread = &mut self.threads[index];
+        if thread.in_call.is_some() && thread.last_visit_ns != 0 {
+            // In a call at the last look: it ended, and the thread soon after.
+            let old_ns = exited_ns.saturating_sub(thread.last_visit_ns);
+            thread.blocked_given_ns += old_ns;
+            add_to_call(thread, old_ns, self.period_ns, exited_ns);
+        }
+        flush_pending(thread, emit);
+        if exited_ns != 0 && exit_cpu_ns != 0 {
+            self.account_outside_calls(index, exited_ns, Some(exit_cpu_ns), None, emit);
+        }
+        self.threads[index] = WallThread::default();
+    }
+
+    /// The look at a live thread (`tid`, slot `index`): the wall time since its last look goes
+    /// to the call it is in, split with the call it was in when that one ended between the two
+    /// looks; a thread in no interposed call has its CPU-time account kept instead. `running`
+    /// is what was drained from its ring (see [`runs_outside`]).
+    #[allow(clippy::too_many_arguments)]
+    fn look_at_active_thread(
+        &mut self,
+        index: usize,
+        slot: &sigprof::ThreadSlot,
+        tid: u32,
+        now_ns: u64,
+        previous_tick: u64,
+        snapshot: Option<&UnwindSnapshot>,
+        running: RunningSamples,
+        emit: &mut impl FnMut(WallSample<'_>),
+    ) {
+        let thread = &mut self.threads[index];
+        if thread.tid != tid {
+            flush_pending(thread, emit);
+            *thread = WallThread { tid, ..WallThread::default() };
+        }
+        let started_ns = slot.started_ns.load(Ordering::Relaxed);
+        if thread.cpu_read_at == 0 && started_ns > self.start_ns {
+            // A thread started while tracing: its CPU account begins at its start, from zero.
+            (thread.cpu_read_at, thread.cpu_ns) = (started_ns, 0);
+        }
+        let interval_ns = now_ns.saturating_sub(previous_tick.max(started_ns));
+        // Time of ticks skipped since the thread's last look (see `skip_until`).
+        let skipped_ns = if thread.last_visit_ns == 0 { 0 } else { now_ns.saturating_sub(thread.last_visit_ns.max(started_ns)).saturating_sub(interval_ns) };
+        thread.last_visit_ns = now_ns;
+        let ran_ns = running.periods.saturating_sub(thread.running_periods).saturating_mul(self.period_ns);
+        thread.running_periods = running.periods;
+        let blocked = slot.blocking.read().filter(|blocked| !runs_outside(blocked, running.last_ns));
+        let same_call = thread.in_call.is_some() && blocked.is_some_and(|blocked| blocked.episode == thread.episode);
+        // A new call at the same call site (a loop around `sleep`) keeps the looks spaced.
+        let same_site = thread.in_call.is_some() && blocked.is_some_and(|blocked| (blocked.call, blocked.regs) == thread.site);
+        let mut given_ns = interval_ns;
+        thread.schedule_next_look(same_call || same_site, self.ticks);
+        if same_call {
+            // Still in the call seen before the skipped ticks: blocked all along (but for
+            // what its signal handlers ran, if any).
+            given_ns += skipped_ns.saturating_sub(ran_ns);
+        } else if thread.in_call.is_some() && skipped_ns > 0 {
+            // The call seen before ended within the skipped ticks: when the thread is in
+            // another call now, that call's start (coarse clock) splits them; else the
+            // moment is as likely as any other: the old call gets half.
+            let span_ns = skipped_ns + interval_ns;
+            // What the thread ran in between (its CPU samples) was not in either call.
+            let old_ns = match blocked {
+                Some(blocked) => {
+                    let new_ns = now_ns.saturating_sub(blocked.since_ns).clamp(interval_ns, span_ns);
+                    given_ns = new_ns;
+                    (span_ns - new_ns).saturating_sub(ran_ns)
+                }
+                None => skipped_ns.saturating_sub(ran_ns) / 2,
+            };
+            thread.blocked_given_ns += old_ns;
+            let old_end = now_ns.saturating_sub(span_ns) + old_ns;
+            add_to_call(thread, old_ns, self.period_ns, old_end);
+        }
+        thread.in_call = blocked.map(|blocked| SampleState { state: ThreadState::Blocked, call: blocked.call });
+        match blocked {
+            Some(blocked) => {
+                thread.blocked_given_ns += given_ns;
+                self.sample_blocked(index, &blocked, slot, snapshot, now_ns, given_ns, emit);
+            }
+            None => {
+                flush_pending(thread, emit);
+                self.account_outside_calls(index, now_ns, None, snapshot, emit);
+            }
+        }
     }
 
     /// Hands out every thread's held-back blocked ticks (before a generation closes).

@@ -30,15 +30,15 @@ mod markers;
 
 use std::collections::HashMap;
 
+use format::{EventKind, NO_NODE};
 use fxprof_processed_profile::{
     CategoryColor, CategoryHandle, CpuDelta, Frame, FrameFlags, FrameInfo, MarkerTiming, ProcessHandle, ReferenceTimestamp, SamplingInterval, StackHandle,
     StringHandle, ThreadHandle, Timestamp,
 };
-use writer::{EventKind, NO_NODE};
 
 use crate::profile::{ProcessInfo, Profile};
+use format::{call_name, ThreadState};
 use markers::{BlockedMarker, ExecMarker, LogMarker, RegionMarker};
-use writer::thread_state::{call_name, ThreadState};
 
 /// The product name when the profile names no process.
 const NO_PRODUCT: &str = "sigtrace";

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use writer::NO_NODE;
+use format::NO_NODE;
 
 use crate::profile::{Profile, NO_FRAMES};
 

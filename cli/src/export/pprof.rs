@@ -7,7 +7,7 @@
 //! `samples/count` and `wall/nanoseconds` instead (its period type `wall/nanoseconds`: the
 //! CPU time of running samples, the wall time of the others), and its samples are also
 //! labelled `state` (`running`, `runnable`, `blocked`) and, when blocked, `call` (the call's
-//! name, `writer::thread_state::call_name`); their stacks end in the frame naming the state
+//! name, `format::call_name`); their stacks end in the frame naming the state
 //! (`profile::state_frame`). Every id the message holds is 1-based and
 //! refers to an entry that exists: location `l + 1` is `Profile::locations[l]`, functions are
 //! numbered in order of first use, mappings are `Profile::mappings` with the executables of the
@@ -27,7 +27,7 @@ use prost::Message;
 
 use crate::profile::{Location, Profile};
 use crate::symbols::FrameName;
-use writer::thread_state::{call_name, ThreadState};
+use format::{call_name, ThreadState};
 
 /// The strings of a profile, each stored once; index 0 is always `""`, as pprof requires.
 struct StringTable {

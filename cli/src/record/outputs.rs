@@ -42,14 +42,14 @@ fn tokenize(pattern: &str) -> Vec<PatternToken> {
         }
     }
     // The extension holds no `%`: one Literal token per character.
-    let extension_tokens = writer::file_name::final_extension(pattern).chars().count();
+    let extension_tokens = format::file_name::final_extension(pattern).chars().count();
     tokens.insert(tokens.len() - extension_tokens, PatternToken::Counter);
     tokens
 }
 
 /// True if `name` is what the shim makes of the file-name `pattern`: `%p`/`%t` → digits,
 /// `%e` → any non-empty text, `%%` → `%`, and when the name was taken, a counter `.N` before
-/// the pattern's final extension (`writer::file_name`).
+/// the pattern's final extension (`format::file_name`).
 pub fn file_name_matches(pattern: &str, name: &str) -> bool {
     let tokens = tokenize(pattern);
     let chars: Vec<char> = name.chars().collect();
@@ -139,7 +139,7 @@ fn read_header_start(path: &Path) -> Option<u64> {
     use std::io::Read;
     let mut prefix = Vec::new();
     std::fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut prefix).ok()?;
-    writer::read_trace(&prefix).header.map(|h| h.start_unix_ns)
+    format::read_trace(&prefix).header.map(|h| h.start_unix_ns)
 }
 
 /// Quotes `text` for a POSIX shell when it needs it (single quotes; `'` as `'\''`).

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use format::{Generation, Module, Sample, Thread};
 use object::{Object, ObjectSymbol};
-use writer::{Generation, Module, Sample, Thread};
 
 use super::{encode, header, profile_of, Scratch};
 use crate::report::{function_rows, render};

@@ -11,9 +11,8 @@ mod wall;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use format::{encode_generation, encode_header, encode_preamble, Generation, Header, Module, Sample, Thread};
 use object::{Object, ObjectSymbol};
-use writer::format::{encode_generation, encode_header, encode_preamble};
-use writer::{Generation, Header, Module, Sample, Thread};
 
 use crate::debuginfo::DebugInfo;
 use crate::file_guard::map_file;
@@ -376,7 +375,7 @@ fn damaged_and_foreign_files_are_errors_not_panics() {
     let bytes = encode(&header(), &generations(&binary, &binary.build_id));
     let not_a_trace = scratch.write("not-a-trace", b"#!/bin/sh\necho hello\n");
     let error = load_trace(&not_a_trace).err().unwrap();
-    assert!(matches!(error, LoadError::NoHeader { why: Some(writer::ReadStop::NotATrace), .. }), "{error:?}");
+    assert!(matches!(error, LoadError::NoHeader { why: Some(format::ReadStop::NotATrace), .. }), "{error:?}");
     assert_eq!(error.to_string(), format!("{}: not a sigtrace file (no SIGTRACE magic)", not_a_trace.display()));
     let missing = load_trace(&scratch.0.join("missing")).err().unwrap();
     assert!(matches!(&missing, LoadError::Unreadable { error, .. } if error.kind() == std::io::ErrorKind::NotFound), "{missing:?}");

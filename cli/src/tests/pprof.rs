@@ -8,9 +8,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use flate2::read::GzDecoder;
+use format::{SampleState, StackTable};
 use prost::Message;
-use writer::thread_state::SampleState;
-use writer::StackTable;
 
 use super::{encode, generations, header, profile_of, test_binary, Scratch};
 use crate::export::pprof::{self, proto};
@@ -128,9 +127,9 @@ fn hand_made_profile() -> Profile {
     let mut stacks = StackTable::new();
     // Stack 0: main → hot_loop(mix); stack 1: main → libx; stack 2: 0xdead; stack 3: main → ns::f.
     for path in [vec![1u64, 0], vec![1, 2], vec![3], vec![1, 4]] {
-        let leaf = path.iter().fold(writer::NO_NODE, |node, &location| location_stacks.child(node, location));
+        let leaf = path.iter().fold(format::NO_NODE, |node, &location| location_stacks.child(node, location));
         location_stacks.push_leaf(leaf);
-        let frames_leaf = path.iter().fold(writer::NO_NODE, |node, &location| {
+        let frames_leaf = path.iter().fold(format::NO_NODE, |node, &location| {
             locations[location as usize].frames.iter().rev().fold(node, |node, &frame| stacks.child(node, frame.into()))
         });
         stacks.push_leaf(frames_leaf);

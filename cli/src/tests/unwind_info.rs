@@ -1,8 +1,7 @@
 //! `info`'s unwinding statistics on a trace built in memory: walk codes and root functions
 //! decide which samples reached the root; JSON keys and text lines.
 
-use writer::format::walk;
-use writer::{Generation, Module, Sample, Thread};
+use format::{walk, Generation, Module, Sample, Thread};
 
 use super::{encode, header, test_binary, Scratch, BASE};
 use crate::info::{render_json, render_text, TraceSummary};

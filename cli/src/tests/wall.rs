@@ -2,8 +2,7 @@
 //! `report --by-call`, `info`'s wall time by state and capture ratio, and pprof's wall values and
 //! labels; and the same samples in a `cpu` trace, which none of it touches.
 
-use writer::thread_state::{call_code, SampleState, ThreadState};
-use writer::Generation;
+use format::{call_code, Generation, SampleState, ThreadState};
 
 use super::pprof::{decode, labels, string};
 use super::{encode, generations, header, test_binary, Scratch};
@@ -50,7 +49,7 @@ fn traces(test: &str) -> Traces {
     let mut generations = generations(&binary, &binary.build_id);
     wall_generations(&mut generations);
     let cpu = scratch.write("cpu.sigtrace", &encode(&header(), &generations));
-    let wall = scratch.write("wall.sigtrace", &encode(&writer::Header { mode: "wall".into(), ..header() }, &generations));
+    let wall = scratch.write("wall.sigtrace", &encode(&format::Header { mode: "wall".into(), ..header() }, &generations));
     Traces { _scratch: scratch, wall, cpu }
 }
 

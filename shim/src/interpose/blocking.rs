@@ -10,8 +10,8 @@
 
 use crate::next_fn::NextFn;
 use crate::sampling::call_marks::{marked, marked_in, wall_slot};
+use format::call_code;
 use libc::{c_int, c_long, c_uint, c_void, size_t, ssize_t};
-use writer::thread_state::call_code;
 
 /// Sets `errno` to `ENOSYS` for a function libc does not have, and returns `value`.
 fn missing<R>(value: R) -> R {

@@ -9,9 +9,9 @@ use crate::lifecycle::state;
 use crate::lifecycle::stop::finish_trace;
 use crate::next_fn::NextFn;
 use crate::real_functions::{real_pthread_sigmask, real_sigaction};
+use format::EndReason;
 use sigprof::program_signals;
 use std::ffi::{c_char, c_int, CStr, CString};
-use writer::EndReason;
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;

@@ -3,7 +3,7 @@
 
 use crate::lifecycle::state;
 use crate::lifecycle::stop::finish_trace;
-use writer::EndReason;
+use format::EndReason;
 
 fn exit_now(status: libc::c_int) -> ! {
     if std::panic::catch_unwind(|| finish_trace(EndReason::UnderscoreExit)).is_err() {

@@ -135,7 +135,7 @@ pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     let Some(real) = REAL_SIGSUSPEND.get() else { return -1 };
     // SAFETY: forwarding the caller's argument.
-    marked(const { writer::thread_state::call_code("sigsuspend") }, || unsafe { program_signals::program_sigsuspend(mask, real) })
+    marked(const { format::call_code("sigsuspend") }, || unsafe { program_signals::program_sigsuspend(mask, real) })
 }
 
 fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
@@ -150,7 +150,7 @@ fn real_sigtimedwait() -> Option<program_signals::SigtimedwaitFn> {
 pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: *const libc::timespec) -> c_int {
     let Some(real) = real_sigtimedwait() else { return -1 };
     // SAFETY: forwarding the caller's arguments.
-    marked(const { writer::thread_state::call_code("sigtimedwait") }, || unsafe { program_signals::program_sigtimedwait(set, info, timeout, real) })
+    marked(const { format::call_code("sigtimedwait") }, || unsafe { program_signals::program_sigtimedwait(set, info, timeout, real) })
 }
 
 /// Interposed `sigwaitinfo` (glibc's calls its internal `sigtimedwait`).
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut lib
 #[no_mangle]
 pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
     // SAFETY: forwarding the caller's arguments (the outermost marked call names the wait).
-    marked(const { writer::thread_state::call_code("sigwaitinfo") }, || unsafe { sigtimedwait(set, info, std::ptr::null()) })
+    marked(const { format::call_code("sigwaitinfo") }, || unsafe { sigtimedwait(set, info, std::ptr::null()) })
 }
 
 /// Interposed `sigwait`: as glibc's, waits on through `EINTR` and returns an error number.
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc
 #[no_mangle]
 pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
     // SAFETY: as below (the outermost marked call names the wait).
-    marked(const { writer::thread_state::call_code("sigwait") }, || unsafe { sigwait_through_sigtimedwait(set, signal) })
+    marked(const { format::call_code("sigwait") }, || unsafe { sigwait_through_sigtimedwait(set, signal) })
 }
 
 /// `sigwait` as glibc's: waits on through `EINTR` and returns an error number.

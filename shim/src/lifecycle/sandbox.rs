@@ -3,8 +3,8 @@
 
 use crate::lifecycle::state;
 use crate::lifecycle::stop::finish_trace;
+use format::EndReason;
 use std::sync::atomic::{AtomicBool, Ordering};
-use writer::EndReason;
 
 /// Set once the program entered a sandbox: sigtrace makes no more system calls of its own.
 static SANDBOXED: AtomicBool = AtomicBool::new(false);

@@ -10,6 +10,7 @@ use crate::log::{self, LogLevel};
 use crate::output::expand_pattern;
 use crate::real_functions::real_sigaction;
 use crate::sampling::timers::{self, choose_source};
+use format::Header;
 use sigprof::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};
 use std::ffi::c_void;
@@ -17,7 +18,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use writer::drain::{self, Drainer};
 use writer::trace_file::TraceFile;
-use writer::Header;
 
 /// How often the drain thread empties the rings at first (then adapted to the load).
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
@@ -121,7 +121,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     };
 
     let path = expand_pattern(&config.output_pattern, pid, &executable_name, start_unix_ns / 1_000_000_000);
-    let extension = writer::file_name::final_extension(&config.output_pattern);
+    let extension = format::file_name::final_extension(&config.output_pattern);
     let file = TraceFile::create_exclusive(&path, extension).map_err(|error| format!("cannot create trace file {path}: {error}"))?;
     let path = file.path().to_string();
     let header = Header {

@@ -3,8 +3,8 @@
 
 use crate::lifecycle::state::{self, Lifecycle};
 use crate::log;
+use format::EndReason;
 use writer::drain;
-use writer::EndReason;
 
 /// Writes the open generation and ends tracing (process exit). Only the traced process
 /// writes: a forked child leaves its parent's trace alone.

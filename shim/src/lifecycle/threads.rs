@@ -167,7 +167,7 @@ fn no_other_program_thread_runs() -> bool {
 /// POSIX says): the trace is finished and the drain thread stopped first, so that it does not
 /// keep the process alive. Not for the handler.
 fn end_with_the_last_thread() {
-    finish_trace(writer::EndReason::Exit);
+    finish_trace(format::EndReason::Exit);
     writer::drain::wait_for_drain_thread_exit(std::time::Duration::from_millis(200));
 }
 

@@ -119,7 +119,7 @@ fn one_line_naming(run: &Run, words: &[&str]) -> String {
 
 /// A trace that decodes to its last byte: header, generations numbered without gaps, and no
 /// bytes the reader had to give up on.
-fn assert_decodes_completely(trace: &writer::Trace, what: &str) {
+fn assert_decodes_completely(trace: &format::Trace, what: &str) {
     assert!(trace.header.is_some(), "{what}: header");
     assert!(trace.stopped_because.is_none(), "{what}: the reader stopped: {:?}", trace.stopped_because);
     assert_eq!(trace.ignored_bytes, 0, "{what}: ignored bytes");
@@ -201,7 +201,7 @@ fn a_file_size_limit_reached_by_the_final_write_never_kills_the_host() {
     one_line_naming(&traced, &["file size limit"]);
     let bytes = std::fs::read(&traced.traces[0]).unwrap();
     assert!(bytes.len() as u64 <= limit);
-    let trace = writer::read_trace(&bytes);
+    let trace = format::read_trace(&bytes);
     assert!(trace.header.is_some() && trace.stopped_because.is_none() && trace.ignored_bytes == 0, "the header stays readable");
 }
 

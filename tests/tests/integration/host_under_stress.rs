@@ -125,7 +125,7 @@ fn a_program_that_sandboxes_itself_runs_as_without_sigtrace() {
         assert_eq!(traced.stdout, String::from_utf8_lossy(&plain.stdout));
         assert!(traced.sigtrace_lines().is_empty(), "{:?}", traced.sigtrace_lines());
         let trace = traced.trace();
-        assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Sandbox), "{how}");
+        assert_eq!(trace.end.map(|end| end.reason), Some(format::EndReason::Sandbox), "{how}");
         assert!(sample_count(&trace) > 0, "{how}: the samples before the sandbox are kept");
     }
     // The filter survives exec: sigtrace stays off in the new image, with one line.
@@ -211,7 +211,7 @@ fn a_process_ends_when_its_last_thread_returns() {
     assert_eq!(traced.traces.len(), 2, "parent and child");
     for path in &traced.traces {
         let trace = read_trace(path);
-        assert_eq!(trace.end.map(|end| end.reason), Some(writer::EndReason::Exit), "{}", path.display());
+        assert_eq!(trace.end.map(|end| end.reason), Some(format::EndReason::Exit), "{}", path.display());
         assert!(sample_count(&trace) > 0, "{}", path.display());
     }
 }

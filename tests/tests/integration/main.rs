@@ -36,7 +36,7 @@ mod commands {
     mod wall_mode;
 }
 
-/// The trace format: golden traces, a reader written from FORMAT.md alone, damaged files.
+/// The trace format: golden traces, a reader written from docs/FORMAT.md alone, damaged files.
 mod trace_format {
     mod damaged_traces;
     mod format_md_reader;

@@ -11,7 +11,7 @@ const FLAGS: &[&str] = &["-O2", "-g", "-fno-omit-frame-pointer"];
 
 /// Runs the crash workload ending `how`, traced and plain; checks the status is the same and the
 /// trace holds at least `min_share` of CPU time × Hz. Returns the trace.
-fn crash_run(how: &str, min_share: f64) -> writer::Trace {
+fn crash_run(how: &str, min_share: f64) -> format::Trace {
     let dir = scratch_dir(&format!("crash-{how}"));
     let program = compile_c("crash", FLAGS, &dir);
     let plain = run_plain(&program, &[how, "300"], &dir);
@@ -31,7 +31,7 @@ fn abort_writes_the_open_generation_and_dies_of_sigabrt() {
     let _beside_others = beside_others();
     let trace = crash_run("abort", 0.85);
     let end = trace.end.expect("end record");
-    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGABRT as u32));
+    assert_eq!((end.reason, end.signal), (format::EndReason::FatalSignal, libc::SIGABRT as u32));
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn a_segfault_writes_the_open_generation_and_dies_of_sigsegv() {
     let _beside_others = beside_others();
     let trace = crash_run("segv", 0.85);
     let end = trace.end.expect("end record");
-    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGSEGV as u32));
+    assert_eq!((end.reason, end.signal), (format::EndReason::FatalSignal, libc::SIGSEGV as u32));
 }
 
 /// The main thread calls exit(7) once it has burned 100 ms of CPU and each of its four spinning
@@ -62,7 +62,7 @@ fn exit_under_running_threads_writes_the_open_generation() {
 fn underscore_exit_writes_the_open_generation() {
     let _beside_others = beside_others();
     let trace = crash_run("_exit", 0.85);
-    assert_eq!(trace.end.map(|e| e.reason), Some(writer::EndReason::UnderscoreExit));
+    assert_eq!(trace.end.map(|e| e.reason), Some(format::EndReason::UnderscoreExit));
 }
 
 #[test]
@@ -278,14 +278,14 @@ fn annotations_threads_and_names_are_in_the_trace() {
     let run = run_traced(&program, &[], &[], &dir);
     assert!(run.output.status.success());
     let trace = run.trace();
-    let events: Vec<&writer::Event> = trace.generations.iter().flat_map(|g| &g.events).collect();
-    assert!(events.iter().any(|e| e.kind == writer::EventKind::Log && e.category == "app" && e.text == "starting"), "{events:?}");
-    assert_eq!(events.iter().filter(|e| e.kind == writer::EventKind::RegionBegin).count(), 2);
+    let events: Vec<&format::Event> = trace.generations.iter().flat_map(|g| &g.events).collect();
+    assert!(events.iter().any(|e| e.kind == format::EventKind::Log && e.category == "app" && e.text == "starting"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.kind == format::EventKind::RegionBegin).count(), 2);
     let worker = trace.generations.iter().flat_map(|g| &g.threads).find(|t| t.name == "named-worker").expect("the thread's name was picked up");
     let worker_tid = worker.tid;
-    let worker_events: Vec<writer::EventKind> =
+    let worker_events: Vec<format::EventKind> =
         trace.generations.iter().flat_map(|g| g.events.iter().filter(move |e| g.threads[e.thread as usize].tid == worker_tid).map(|e| e.kind)).collect();
-    assert_eq!(worker_events, vec![writer::EventKind::ThreadStart, writer::EventKind::ThreadExit]);
+    assert_eq!(worker_events, vec![format::EventKind::ThreadStart, format::EventKind::ThreadExit]);
 
     let report = |region: &str| String::from_utf8_lossy(&cli(&["report", "--region", region, run.traces[0].to_str().unwrap()]).stdout).into_owned();
     let (hot, cold) = (report("hot"), report("cold"));

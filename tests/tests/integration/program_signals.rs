@@ -41,9 +41,9 @@ fn same_as_plain(program: &Path, args: &[&str], dir: &Path) -> Run {
 }
 
 /// The trace written by the image of `program` (the run may hold traces of `timeout` and `sh`).
-fn trace_of(run: &Run, program: &Path) -> writer::Trace {
+fn trace_of(run: &Run, program: &Path) -> format::Trace {
     let name = program.file_name().unwrap().to_str().unwrap();
-    let mut found: Vec<writer::Trace> = run
+    let mut found: Vec<format::Trace> = run
         .traces
         .iter()
         .map(|path| read_trace(path))
@@ -129,7 +129,7 @@ fn a_program_that_handles_or_ignores_signals_behaves_the_same() {
     assert_eq!(run.output.status.signal(), Some(libc::SIGTERM));
     // Once the program put SIGTERM back to SIG_DFL, sigtrace watched it again.
     let end = trace_of(&run, &program).end.expect("an end record");
-    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, libc::SIGTERM as u32));
+    assert_eq!((end.reason, end.signal), (format::EndReason::FatalSignal, libc::SIGTERM as u32));
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn killed_by(signal: i32, name: &str, budget_ms: &str, check_core: bool) {
     let path = the_only_trace(&trace_dir);
     let trace = read_trace(&path);
     let end = trace.end.unwrap_or_else(|| panic!("{name}: no end record: the open generation was lost"));
-    assert_eq!((end.reason, end.signal), (writer::EndReason::FatalSignal, signal as u32), "{name}");
+    assert_eq!((end.reason, end.signal), (format::EndReason::FatalSignal, signal as u32), "{name}");
     let expected = cpu_ns * HZ / 1e9;
     let weight = total_weight(&trace) as f64;
     println!("{name}: {weight} samples for {:.0} ms of CPU ({expected:.0} expected)", cpu_ns / 1e6);

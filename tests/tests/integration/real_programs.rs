@@ -14,6 +14,7 @@
 //! (pids, thread ids, CPU times) goes to stderr, which is not compared. The scripts are in
 //! `tests/workloads/real/`; `scripts/install-test-deps.sh` installs the programs.
 
+use format::EndReason;
 use sigtrace_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -21,7 +22,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use writer::EndReason;
 
 /// Seconds one run (with every process it started) may take before it counts as a hang.
 const RUN_SECONDS: u64 = 90;
@@ -181,7 +181,7 @@ fn group_has_live_members(pgid: u32) -> bool {
 struct Process {
     pid: u32,
     parent_pid: u32,
-    images: Vec<(PathBuf, writer::Trace)>,
+    images: Vec<(PathBuf, format::Trace)>,
 }
 
 impl Process {

@@ -46,7 +46,7 @@ fn assert_75_25_split(unwind: &str) {
 }
 
 /// Sample weight of the threads of `thread_cpu` (tid → CPU time), by tid.
-fn workers_weight(trace: &writer::Trace, thread_cpu: &HashMap<u32, u64>) -> HashMap<u32, u64> {
+fn workers_weight(trace: &format::Trace, thread_cpu: &HashMap<u32, u64>) -> HashMap<u32, u64> {
     let by_tid = weight_by_tid(trace);
     thread_cpu.keys().map(|tid| (*tid, by_tid.get(tid).copied().unwrap_or(0))).collect()
 }

@@ -10,7 +10,7 @@ const NO_FP: &[&str] = &["-O2", "-g", "-fomit-frame-pointer"];
 
 /// Share of the sample weight whose stack contains `function`, out of the weight walked once the
 /// unwind tables were ready (see `not_ready_weight`).
-fn share_through(trace: &writer::Trace, stacks: &[(Vec<String>, u64)], function: &str) -> f64 {
+fn share_through(trace: &format::Trace, stacks: &[(Vec<String>, u64)], function: &str) -> f64 {
     let total: u64 = stacks.iter().map(|(_, c)| c).sum();
     weight_through(stacks, function) as f64 / (total as f64 - not_ready_weight(trace)).max(1.0)
 }
@@ -20,7 +20,7 @@ fn share_through(trace: &writer::Trace, stacks: &[(Vec<String>, u64)], function:
 /// `unwind.method.fp_not_ready`. How many fall in that start-up window depends on how soon the
 /// drain thread gets a CPU (5 of ~100 samples on a busy machine), not on the unwinder, so the
 /// unwinding bounds leave them out.
-fn not_ready_weight(trace: &writer::Trace) -> f64 {
+fn not_ready_weight(trace: &format::Trace) -> f64 {
     let records = sample_count(trace).max(1) as f64;
     counter(trace, "unwind.method.fp_not_ready") as f64 * total_weight(trace) as f64 / records
 }

@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
+use format::{call_name, EventKind, ThreadState, Trace};
 use sigtrace_tests::*;
-use writer::thread_state::{call_name, ThreadState};
-use writer::{EventKind, Trace};
 
 /// How long the threads run, ms (the sleeper's last `sleep(1)` may add up to a second).
 const RUN_MS: &str = "1500";

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
+use format::{EventKind, SampleState, StackTable, NO_NODE};
 use serde_json::Value;
-use writer::thread_state::SampleState;
-use writer::{EventKind, StackTable, NO_NODE};
 
 use super::render;
 use crate::profile::{Location, Mapping, ProcessInfo, Profile, ProfileEvent, ProfileSample, ThreadInfo};
@@ -150,7 +149,7 @@ fn references_no_trace_has_are_skipped_not_fatal() {
 
 #[test]
 fn a_wall_trace_has_blocked_markers_and_cpu_deltas_only_from_running_samples() {
-    use writer::thread_state::{call_code, ThreadState};
+    use format::{call_code, ThreadState};
     let blocked = |call: &str| SampleState { state: ThreadState::Blocked, call: call_code(call) };
     let mut profile = Profile::default();
     profile.processes.push(ProcessInfo { mode: "wall".into(), ..process(10, "/bin/app", START, START + 50_000_000) });

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use format::{encode_end, encode_generation, encode_header, encode_preamble};
 use sigtrace_tests::*;
-use writer::format::{encode_end, encode_generation, encode_header, encode_preamble};
 
 /// A command that has not finished by then hangs (a normal report of these traces takes well
 /// under a second, even on the loaded CI machine).

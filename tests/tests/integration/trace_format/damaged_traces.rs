@@ -1,7 +1,7 @@
 //! The reader on real traces: every truncation keeps the complete generations and never panics.
 
+use format::{CHUNK_OVERHEAD, PREAMBLE_LEN};
 use sigtrace_tests::*;
-use writer::format::{CHUNK_OVERHEAD, PREAMBLE_LEN};
 
 /// A generation period of 20 ms, closed by a drain thread that runs every 5 ms: a generation
 /// closes at the first drain round after 20 ms, i.e. every ~25 ms plus scheduling delays.
@@ -39,16 +39,16 @@ fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
 fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
     let _beside_others = beside_others();
     let bytes = trace_of_several_generations("truncate");
-    let full = writer::read_trace(&bytes);
+    let full = format::read_trace(&bytes);
     // Three generations: a cut can then fall after the first, in the middle one, and in the last.
     assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());
     assert_eq!(full.ignored_bytes, 0);
     let ends = chunk_ends(&bytes);
     assert_eq!(*ends.last().unwrap(), bytes.len());
     assert_eq!(ends.len(), full.generations.len() + 2, "a header chunk, one chunk per generation, an end chunk");
-    assert_eq!(full.end.map(|e| e.reason), Some(writer::EndReason::Exit));
+    assert_eq!(full.end.map(|e| e.reason), Some(format::EndReason::Exit));
     for cut in 0..bytes.len() {
-        let trace = writer::read_trace(&bytes[..cut]);
+        let trace = format::read_trace(&bytes[..cut]);
         let complete_chunks = ends.iter().filter(|&&end| end <= cut).count();
         let kept_generations = complete_chunks.saturating_sub(1).min(full.generations.len());
         assert_eq!(trace.generations.len(), kept_generations, "cut at {cut}");
@@ -63,12 +63,12 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
 fn damaged_bytes_in_a_real_trace_never_panic() {
     let _beside_others = beside_others();
     let bytes = trace_of_several_generations("damage");
-    let full = writer::read_trace(&bytes);
+    let full = format::read_trace(&bytes);
     assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());
     for index in (0..bytes.len()).step_by(7) {
         let mut damaged = bytes.clone();
         damaged[index] ^= 0x5a;
-        let trace = writer::read_trace(&damaged);
+        let trace = format::read_trace(&damaged);
         assert!(trace.generations.len() <= full.generations.len());
         assert!(trace.ignored_bytes > 0 || trace.generations.len() == full.generations.len());
     }

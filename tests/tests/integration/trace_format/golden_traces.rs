@@ -33,12 +33,12 @@ fn golden_traces_decode_to_their_checked_in_expectations() {
         "decoded differently from their expectations (golden/*.json): {differ:?}; if the change is meant, rerun with SIGTRACE_BLESS=1 and review the diff"
     );
     // What the set covers.
-    let all: Vec<writer::Trace> = traces.iter().map(|p| read_trace(p)).collect();
-    let ends: Vec<Option<writer::EndReason>> = all.iter().map(|t| t.end.map(|e| e.reason)).collect();
-    for reason in [writer::EndReason::Exit, writer::EndReason::Exec, writer::EndReason::FatalSignal, writer::EndReason::UnderscoreExit] {
+    let all: Vec<format::Trace> = traces.iter().map(|p| read_trace(p)).collect();
+    let ends: Vec<Option<format::EndReason>> = all.iter().map(|t| t.end.map(|e| e.reason)).collect();
+    for reason in [format::EndReason::Exit, format::EndReason::Exec, format::EndReason::FatalSignal, format::EndReason::UnderscoreExit] {
         assert!(ends.contains(&Some(reason)), "a golden trace ends with {reason:?}");
     }
     assert!(ends.contains(&None), "a golden trace was cut short");
-    assert!(all.iter().any(|t| t.generations.iter().any(|g| g.events.iter().any(|e| e.kind == writer::EventKind::RegionBegin))), "annotations");
+    assert!(all.iter().any(|t| t.generations.iter().any(|g| g.events.iter().any(|e| e.kind == format::EventKind::RegionBegin))), "annotations");
     assert!(all.iter().any(|t| t.generations.iter().any(|g| g.threads.len() >= 3)), "threads");
 }

@@ -3,7 +3,7 @@
 //! each copy later in time than the last, until OUT holds at least SAMPLES sample records.
 //! The copies keep every stack, thread and module of the original.
 
-use writer::format::{encode_end, encode_generation, encode_header, encode_preamble};
+use format::{encode_end, encode_generation, encode_header, encode_preamble};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -12,7 +12,7 @@ fn main() {
         std::process::exit(2);
     };
     let wanted: u64 = samples.parse().expect("SAMPLES is a number");
-    let trace = writer::read_trace(&std::fs::read(input).expect("IN is readable"));
+    let trace = format::read_trace(&std::fs::read(input).expect("IN is readable"));
     let header = trace.header.expect("IN has a header");
     let per_copy: u64 = trace.generations.iter().map(|g| g.samples.len() as u64).sum();
     assert!(per_copy > 0, "IN has no samples");

@@ -41,6 +41,7 @@ pub struct StackTable {
 }
 
 impl StackTable {
+    /// An empty table.
     pub fn new() -> StackTable {
         StackTable::default()
     }
@@ -50,6 +51,7 @@ impl StackTable {
         self.len as usize
     }
 
+    /// True when the table holds no stack.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

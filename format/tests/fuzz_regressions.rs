@@ -11,9 +11,9 @@ fn fuzz_findings_decode_without_panic_in_bounded_time() {
     for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/decode exists") {
         let path = entry.expect("readable directory").path();
         let bytes = std::fs::read(&path).expect("readable input");
-        for input in [bytes.clone(), writer::crafted::with_valid_framing(&bytes)] {
+        for input in [bytes.clone(), format::crafted::with_valid_framing(&bytes)] {
             let started = Instant::now();
-            let trace = writer::read_trace(&input);
+            let trace = format::read_trace(&input);
             assert!(started.elapsed() < Duration::from_secs(10), "{}: {:?}", path.display(), started.elapsed());
             assert!(trace.ignored_bytes as usize <= input.len());
         }

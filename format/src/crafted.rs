@@ -1,7 +1,8 @@
 //! Hostile traces built byte by byte, for the regression tests and the fuzz seeds: inputs the
 //! encoder would never write but a reader must survive.
 
-use crate::format::{encode_chunk, encode_header, encode_preamble, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_GENERATION};
+use crate::encode::{encode_chunk, encode_header, encode_preamble};
+use crate::types::{Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_GENERATION};
 use crate::varint::{crc32, put_svarint, put_uvarint};
 
 /// A trace whose one generation is a chain of `nodes` stack-tree nodes, each the child of the

@@ -28,7 +28,9 @@ pub fn put_str(out: &mut Vec<u8>, text: &str) {
 /// What went wrong while decoding, and at which byte offset of the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
+    /// Where, in bytes from the payload's start.
     pub offset: usize,
+    /// What is wrong there.
     pub what: &'static str,
 }
 

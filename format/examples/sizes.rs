@@ -1,23 +1,23 @@
 //! Where a trace's bytes go: re-encodes each generation without one part at a time and
 //! prints the bytes per sample of the stack tree, the sample records and the rest.
 /// Bytes of `generation` encoded as one chunk.
-fn size(generation: &writer::format::Generation) -> usize {
+fn size(generation: &format::Generation) -> usize {
     let mut out = Vec::new();
-    writer::format::encode_generation(&mut out, generation);
+    format::encode_generation(&mut out, generation);
     out.len()
 }
 
 fn main() {
     for path in std::env::args().skip(1) {
         let bytes = std::fs::read(&path).expect("readable file");
-        let trace = writer::read_trace(&bytes);
+        let trace = format::read_trace(&bytes);
         let (mut total, mut stacks, mut samples, mut count, mut distinct) = (0usize, 0usize, 0usize, 0usize, 0usize);
         for generation in &trace.generations {
             let whole = size(generation);
             let mut without_samples = generation.clone();
             without_samples.samples.clear();
             let mut without_stacks = without_samples.clone();
-            without_stacks.stacks = writer::StackTable::new();
+            without_stacks.stacks = format::StackTable::new();
             without_stacks.stack_walks.clear();
             total += whole;
             samples += whole - size(&without_samples);

@@ -2,7 +2,7 @@
 fn main() {
     for path in std::env::args().skip(1) {
         let bytes = std::fs::read(&path).expect("readable file");
-        let trace = writer::read_trace(&bytes);
+        let trace = format::read_trace(&bytes);
         println!("{path}: {:?}", trace.header);
         println!("ignored {} bytes ({:?})", trace.ignored_bytes, trace.stopped_because);
         for generation in &trace.generations {

@@ -13,8 +13,8 @@ fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
     let _one = one_at_a_time();
     for with_samples in [false, true] {
         let nodes = 10_000;
-        let bytes = writer::crafted::deep_chain_trace(nodes, with_samples);
-        let (trace, peak) = with_peak(|| writer::read_trace(&bytes));
+        let bytes = format::crafted::deep_chain_trace(nodes, with_samples);
+        let (trace, peak) = with_peak(|| format::read_trace(&bytes));
         assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
         let stacks = &trace.generations[0].stacks;
         assert_eq!(stacks.len(), nodes);
@@ -30,8 +30,8 @@ fn a_deep_chain_of_stacks_decodes_in_memory_proportional_to_the_file() {
 fn a_node_ending_the_most_stacks_costs_no_more_than_a_node() {
     let _one = one_at_a_time();
     // 256 stacks for 4 bytes: each stack's own leaf entry would be 256 bytes per input byte.
-    let bytes = writer::crafted::stack_tree_trace(5_000, 256, false);
-    let (trace, peak) = with_peak(|| writer::read_trace(&bytes));
+    let bytes = format::crafted::stack_tree_trace(5_000, 256, false);
+    let (trace, peak) = with_peak(|| format::read_trace(&bytes));
     assert!(trace.stopped_because.is_none(), "{:?}", trace.stopped_because);
     assert_eq!(trace.generations[0].stacks.len(), 5_000 * 256);
     assert!(peak <= 64 * bytes.len(), "decoding {} bytes allocated {peak} bytes at the peak", bytes.len());

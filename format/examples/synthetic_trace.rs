@@ -3,8 +3,8 @@
 //! threads, in generations of 1 million samples, with this executable as the only module (so
 //! the frames symbolise). Prints the encode time.
 
+use format::{encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Generation, Header, Module, Sample, Thread};
 use std::time::Instant;
-use writer::format::{encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Generation, Header, Module, Sample, Thread};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -65,7 +65,7 @@ fn main() {
     let encode = started.elapsed();
     std::fs::write(&out, &bytes).unwrap();
     let read_started = Instant::now();
-    let trace = writer::read_trace(&bytes);
+    let trace = format::read_trace(&bytes);
     let decoded: usize = trace.generations.iter().map(|g| g.samples.len()).sum();
     let read = read_started.elapsed();
     println!(

@@ -1,0 +1,29 @@
+//! The names of a generation's other counters (see docs/FORMAT.md, "Counters"). An absent counter
+//! reads as zero.
+
+/// Samples of threads that had no registry slot (the registry was full), in periods.
+pub const DROPPED_NO_SLOT: &str = "dropped.no_slot";
+/// Threads that got no registry slot.
+pub const THREADS_WITHOUT_SLOT: &str = "threads.without_slot";
+/// Threads still inside the handler when the generation's wait gave up.
+pub const WRITERS_STILL_INSIDE: &str = "generation.writers_still_inside";
+/// Replaced unwind tables whose release waits for a completed advance.
+pub const SNAPSHOTS_DEFERRED: &str = "unwind.snapshots_deferred";
+/// Timers the storm guard re-programmed after a storm.
+pub const STORMS_REPROGRAMMED: &str = "timer.storms_reprogrammed";
+/// Timers the storm guard stopped after a second storm.
+pub const STORMS_SWITCHED_OFF: &str = "timer.storms_switched_off";
+/// Annotation events skipped because their thread was already inside the tracer.
+pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
+/// CPU time of sigtrace's drain thread so far, ns.
+pub const DRAIN_CPU_NS_TOTAL: &str = "drain.cpu_ns_total";
+/// Wall-clock mode: stacks of blocked threads walked (a new call site).
+pub const WALL_WALKS: &str = "wall.walks";
+/// Wall-clock mode: blocked samples that reused a stack walked before.
+pub const WALL_REUSED: &str = "wall.reused";
+/// Wall-clock mode: walks discarded because the call returned while the stack was read.
+pub const WALL_TORN: &str = "wall.torn";
+/// Wall-clock mode: blocked threads not sampled because the unwind tables were not ready.
+pub const WALL_NOT_READY: &str = "wall.not_ready";
+/// Wall-clock mode: threads outside interposed calls classified through `/proc`.
+pub const WALL_PROC_READS: &str = "wall.proc_reads";

@@ -1,0 +1,288 @@
+//! The reader: a trace file chunk by chunk, from memory or any byte source, that keeps every
+//! complete chunk before a damaged or truncated tail and says why it stopped.
+
+use crate::decode::{decode_end, decode_generation, decode_header};
+use crate::types::{End, Generation, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER};
+use crate::varint::DecodeError;
+
+/// Everything a reader recovered from one trace file.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// The version in the file's preamble.
+    pub format_version: u16,
+    /// The header, when its chunk was read.
+    pub header: Option<Header>,
+    /// Every complete generation, in file order.
+    pub generations: Vec<Generation>,
+    /// Bytes at the end of the file that were not part of a complete, valid chunk.
+    pub ignored_bytes: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    pub stopped_because: Option<ReadStop>,
+    /// How the traced image ended; `None` when the trace was cut short (killed).
+    pub end: Option<End>,
+}
+
+/// Why [`read_trace`] stopped before the end of a file (docs/FORMAT.md, "What a reader must do").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadStop {
+    /// The file does not start with [`MAGIC`].
+    NotATrace,
+    /// The file is a trace of another format version; nothing was read.
+    UnsupportedVersion {
+        /// The version the file has.
+        found: u16,
+    },
+    /// The file ends inside a chunk (cut short while it was written).
+    Truncated {
+        /// Bytes after the last complete chunk.
+        ignored: u64,
+    },
+    /// A chunk's framing is broken (a checksum mismatch, an impossible length).
+    Damaged {
+        /// Where the chunk starts in the file.
+        offset: usize,
+        /// What is wrong with it.
+        why: &'static str,
+        /// Bytes from that chunk to the end of the file.
+        ignored: u64,
+    },
+    /// A chunk's payload does not decode.
+    Undecodable {
+        /// Where the chunk starts in the file.
+        offset: usize,
+        /// The decoder's error.
+        error: DecodeError,
+    },
+}
+
+impl std::fmt::Display for ReadStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadStop::NotATrace => write!(f, "not a sigtrace file (no SIGTRACE magic)"),
+            ReadStop::UnsupportedVersion { found } => write!(f, "format version {found} is not supported (this reader knows {FORMAT_VERSION})"),
+            ReadStop::Truncated { ignored } => write!(f, "trace ends in a partial generation: {ignored} bytes ignored"),
+            ReadStop::Damaged { offset, why, ignored } => write!(f, "chunk at byte {offset}: {why}; {ignored} bytes ignored"),
+            ReadStop::Undecodable { offset, error } => write!(f, "chunk at byte {offset}: {error}"),
+        }
+    }
+}
+
+/// Decodes a trace file held in memory. Never panics: a damaged or truncated tail ends the
+/// trace, and the complete chunks before it are kept. [`TraceReader::read_with`] keeping every
+/// generation.
+pub fn read_trace(bytes: &[u8]) -> Trace {
+    let mut generations = Vec::new();
+    let mut trace = TraceReader::new(bytes).read_with(|_, generation, _| generations.push(generation));
+    trace.generations = generations;
+    trace
+}
+
+/// A decoded chunk of a trace file.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// The header (only the first header chunk of a file is returned).
+    Header(Header),
+    /// A generation.
+    Generation(Generation),
+    /// An end record. A generation after it means the image went on (a failed exec).
+    End(End),
+}
+
+/// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
+/// time: a reader's memory follows the largest generation, not the file. Never panics; a
+/// damaged or truncated tail ends the chunks, and [`TraceReader::stopped_because`] says why.
+pub struct TraceReader<R> {
+    source: R,
+    /// File offset of the next chunk.
+    offset: usize,
+    /// The version in the preamble, once read.
+    format_version: u16,
+    /// Whether the preamble has been read (and found to be a trace of this version).
+    started: bool,
+    header_seen: bool,
+    stopped: Option<ReadStop>,
+    /// Bytes after the last complete chunk that were not read as one.
+    ignored: u64,
+    /// Set when the reader has stopped, cleanly or not.
+    done: bool,
+}
+
+impl<R: std::io::Read> TraceReader<R> {
+    /// A reader at the start of a trace file.
+    pub fn new(source: R) -> TraceReader<R> {
+        TraceReader { source, offset: 0, format_version: 0, started: false, header_seen: false, stopped: None, ignored: 0, done: false }
+    }
+
+    /// The version in the file's preamble (0 until it has been read).
+    pub fn format_version(&self) -> u16 {
+        self.format_version
+    }
+
+    /// Why reading stopped before the end of the file, once it has.
+    pub fn stopped_because(&self) -> Option<&ReadStop> {
+        self.stopped.as_ref()
+    }
+
+    /// Bytes at the end of the file that were not part of a complete, valid chunk.
+    pub fn ignored_bytes(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Bytes read as complete chunks (and the preamble) so far.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Reads the rest of the file, handing each generation to `each` with the header read before
+    /// it (`None`: none yet) and the bytes read so far, so that one generation at a time is in
+    /// memory. Returns everything else the file held — the header, how the image ended (an end
+    /// record followed by a generation is dropped: the image went on after a failed exec), why
+    /// reading stopped — with `generations` left empty.
+    pub fn read_with(mut self, mut each: impl FnMut(Option<&Header>, Generation, usize)) -> Trace {
+        let mut trace = Trace::default();
+        while let Some(chunk) = self.next_chunk() {
+            match chunk {
+                Chunk::Header(header) => trace.header = Some(header),
+                Chunk::Generation(generation) => {
+                    trace.end = None;
+                    each(trace.header.as_ref(), generation, self.offset);
+                }
+                Chunk::End(end) => trace.end = Some(end),
+            }
+        }
+        trace.format_version = self.format_version;
+        trace.ignored_bytes = self.ignored;
+        trace.stopped_because = self.stopped;
+        trace
+    }
+
+    /// The next chunk, or `None` at the end of the file or of its readable part. Chunks of
+    /// unknown kinds (from a newer writer) and repeated headers are skipped.
+    pub fn next_chunk(&mut self) -> Option<Chunk> {
+        if self.done {
+            return None;
+        }
+        if !self.started && !self.read_preamble() {
+            self.done = true;
+            return None;
+        }
+        loop {
+            let chunk_offset = self.offset;
+            let (tag, payload) = match self.read_framed_chunk() {
+                Ok(Some(framed)) => framed,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err((why, read)) => {
+                    let ignored = read.saturating_add(self.count_rest());
+                    self.ignored = ignored;
+                    self.stopped =
+                        Some(if why == TRUNCATED { ReadStop::Truncated { ignored } } else { ReadStop::Damaged { offset: chunk_offset, why, ignored } });
+                    self.done = true;
+                    return None;
+                }
+            };
+            let decoded = match tag {
+                TAG_HEADER if !self.header_seen => decode_header(&payload).map(|header| {
+                    self.header_seen = true;
+                    Some(Chunk::Header(header))
+                }),
+                TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
+                TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
+                _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
+            };
+            match decoded {
+                Ok(Some(chunk)) => return Some(chunk),
+                Ok(None) => continue,
+                Err(error) => {
+                    // The chunk was complete: it and the rest of the file are not read.
+                    let chunk_len = CHUNK_OVERHEAD as u64 + payload.len() as u64;
+                    self.ignored = chunk_len.saturating_add(self.count_rest());
+                    self.offset = chunk_offset;
+                    self.stopped = Some(ReadStop::Undecodable { offset: chunk_offset, error });
+                    self.done = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Reads and checks the magic and the version; false (with the reason set) when the file is
+    /// not a trace of this version.
+    fn read_preamble(&mut self) -> bool {
+        self.started = true;
+        let mut preamble = [0u8; PREAMBLE_LEN];
+        let read = self.read_up_to(&mut preamble);
+        if read < PREAMBLE_LEN || preamble[..MAGIC.len()] != MAGIC {
+            self.ignored = (read as u64).saturating_add(self.count_rest());
+            self.stopped = Some(ReadStop::NotATrace);
+            return false;
+        }
+        self.format_version = u16::from_le_bytes([preamble[8], preamble[9]]);
+        if self.format_version != FORMAT_VERSION {
+            self.ignored = self.count_rest();
+            self.stopped = Some(ReadStop::UnsupportedVersion { found: self.format_version });
+            return false;
+        }
+        self.offset = PREAMBLE_LEN;
+        true
+    }
+
+    /// The next chunk's tag and payload, checksum checked: `Ok(None)` at a clean end of file,
+    /// `Err((why, bytes read of the chunk))` when it is cut short or damaged.
+    fn read_framed_chunk(&mut self) -> Result<Option<(u8, Vec<u8>)>, ChunkFault> {
+        let mut framing = [0u8; 5];
+        let read = self.read_up_to(&mut framing);
+        if read == 0 {
+            return Ok(None);
+        }
+        if read < framing.len() {
+            return Err((TRUNCATED, read as u64));
+        }
+        let len = u32::from_le_bytes([framing[1], framing[2], framing[3], framing[4]]) as usize;
+        // Grown as bytes arrive (not reserved from the length): a damaged length costs no memory.
+        let mut body = Vec::new();
+        let wanted = len as u64 + 4;
+        // A read error ends the chunk where it happened: what was read counts as a cut-short tail.
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(&mut self.source, wanted), &mut body);
+        let got = body.len() as u64;
+        if got < wanted {
+            return Err((TRUNCATED, 5 + got));
+        }
+        let stored = u32::from_le_bytes([body[len], body[len + 1], body[len + 2], body[len + 3]]);
+        body.truncate(len);
+        let mut checksum = crate::varint::Crc32::new();
+        checksum.update(&framing);
+        checksum.update(&body);
+        if checksum.finish() != stored {
+            return Err(("checksum mismatch (damaged chunk)", 5 + wanted));
+        }
+        self.offset += CHUNK_OVERHEAD + len;
+        Ok(Some((framing[0], body)))
+    }
+
+    /// Fills as much of `buffer` as the source has; returns the bytes read.
+    fn read_up_to(&mut self, buffer: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.source.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        filled
+    }
+
+    /// Reads the rest of the source, returning how many bytes it had.
+    fn count_rest(&mut self) -> u64 {
+        std::io::copy(&mut self.source, &mut std::io::sink()).unwrap_or(0)
+    }
+}
+
+const TRUNCATED: &str = "truncated chunk (file cut short)";
+
+/// Why a chunk could not be read, and how many of its bytes were read.
+type ChunkFault = (&'static str, u64);

@@ -1,0 +1,121 @@
+//! The unwind snapshots the signal handlers read, published by the drain thread: the module list
+//! re-read when the loader's counters moved (or at once after `dlopen`/`dlclose`,
+//! [`refresh_modules_now`]), the replaced snapshots kept until they are safe to free, the
+//! handlers' DWARF caches, and the module table of the open generation.
+//!
+//! `sigprof` invariant 6: a replaced snapshot is freed only after an advance that began after
+//! its replacement *completed* (every thread was since seen outside its critical section).
+
+use crate::drain::with_drainer;
+use format::Module;
+use sigprof::Registry;
+use unwind::{load_counters, loaded_modules, CachePool, LoadedModule, UnwindSnapshot, UnwindTables};
+
+/// framehop caches (~33 KB each) per CPU: only threads inside the handler hold one, and at
+/// most one thread runs per CPU (more may be preempted inside; they fall back and are counted).
+const DWARF_CACHES_PER_CPU: usize = 4;
+
+/// The drain thread's side of the unwind snapshots and the modules it has seen.
+pub(crate) struct ModuleSnapshots {
+    /// The loader's counters when the module list was last read.
+    load_counters: (u64, u64),
+    unwind_tables: UnwindTables,
+    /// The modules loaded now (metadata only).
+    current_modules: Vec<LoadedModule>,
+    /// Every module loaded at some point of the open generation.
+    modules_this_generation: Vec<LoadedModule>,
+    /// Snapshots replaced but perhaps still in a handler's hands: kept (boxed, at the address
+    /// handlers read) until an advance that began after their replacement completes.
+    /// (clippy's `vec_box` would move them out of their boxes: exactly the use-after-free this
+    /// field exists to prevent.)
+    #[allow(clippy::vec_box)]
+    retired_snapshots: Vec<Box<UnwindSnapshot>>,
+}
+
+impl ModuleSnapshots {
+    /// Nothing read yet: the first refresh reads the module list and builds the unwind tables.
+    pub(crate) fn new() -> ModuleSnapshots {
+        ModuleSnapshots {
+            load_counters: (u64::MAX, u64::MAX),
+            unwind_tables: UnwindTables::new(),
+            current_modules: Vec::new(),
+            modules_this_generation: Vec::new(),
+            retired_snapshots: Vec::new(),
+        }
+    }
+
+    /// Re-reads the module list when the loader's counters moved, and publishes a new unwind
+    /// snapshot for the handlers. Drain thread, or any thread under the drainer's lock.
+    pub(crate) fn refresh(&mut self, registry: &Registry) {
+        let counters = load_counters();
+        if counters == self.load_counters {
+            return;
+        }
+        self.load_counters = counters;
+        let (modules, snapshot) = self.unwind_tables.refresh();
+        if let Some(old) = registry.unwind.publish(snapshot) {
+            // Kept boxed: handlers may hold a reference into this very allocation.
+            self.retired_snapshots.push(old);
+        }
+        for module in &modules {
+            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
+                self.modules_this_generation.push(module.clone());
+            }
+        }
+        self.current_modules = modules;
+    }
+
+    /// A process that ends before the first drain round: its module table is needed, its unwind
+    /// tables are not. Reads the module list when none was read yet.
+    pub(crate) fn ensure_module_table(&mut self) {
+        if self.current_modules.is_empty() {
+            self.current_modules = loaded_modules();
+            self.modules_this_generation = self.current_modules.clone();
+        }
+    }
+
+    /// Frees the replaced snapshots after an advance that completed: every snapshot here was
+    /// retired before that advance began, and every thread has since been seen outside its
+    /// critical section, so no handler can still hold one (invariant 6).
+    pub(crate) fn free_retired_after_completed_advance(&mut self) {
+        self.retired_snapshots.clear();
+    }
+
+    /// Replaced snapshots whose release still waits for a completed advance.
+    pub(crate) fn retired_count(&self) -> usize {
+        self.retired_snapshots.len()
+    }
+
+    /// The open generation's module table: every module loaded at some point of it.
+    pub(crate) fn generation_modules(&self) -> Vec<Module> {
+        self.modules_this_generation.iter().map(to_trace_module).collect()
+    }
+
+    /// Starts the next generation's module table with the modules loaded now.
+    pub(crate) fn start_next_generation(&mut self) {
+        self.modules_this_generation = self.current_modules.clone();
+    }
+}
+
+/// Gives the handlers their DWARF caches (once; allocates ~1 MB).
+pub(crate) fn ensure_dwarf_caches(registry: &Registry) {
+    if !registry.caches.is_published() {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let _ = registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
+    }
+}
+
+fn to_trace_module(module: &LoadedModule) -> Module {
+    Module { path: module.path.clone(), base: module.base, start: module.start, end: module.end, build_id: module.build_id.clone() }
+}
+
+/// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
+/// code at once and never rely on code that was unloaded. Any thread but the handler; takes
+/// the drainer's lock.
+pub fn refresh_modules_now() {
+    with_drainer(|slot| {
+        if let Some(drainer) = slot.as_mut() {
+            drainer.refresh_modules();
+        }
+    });
+}
