@@ -104,7 +104,7 @@ pub const VARIABLES: [Variable; 15] = [
     },
     Variable::choice::<Mode>(
         "SIGTRACE_MODE",
-        "`cpu`: samples measure on-CPU time; `wall`: also the wall time of threads blocked in a call (see \"Wall-clock mode\")",
+        "`cpu`: samples measure on-CPU time; `wall`: also the wall time of threads blocked in a call (docs/USAGE.md, \"Wall-clock mode\")",
     ),
     Variable::number(HZ, "samples per second of CPU time per thread"),
     Variable::number(WALL_HZ, "`wall` mode: ticks per second at which sigtrace's own thread samples the blocked threads"),
