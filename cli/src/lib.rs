@@ -4,19 +4,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod debuginfo;
-pub mod diff;
-pub mod events;
-pub mod export;
-pub mod file_guard;
-pub mod info;
-pub mod output;
+pub mod commands;
+mod export;
+mod format_numbers;
+mod output;
 pub mod profile;
-pub mod progress;
-pub mod record;
-pub mod report;
-pub mod symbols;
-pub mod unwind_stats;
+mod progress;
+mod shell_quote;
+mod symbolize;
 
 #[cfg(test)]
 mod tests;
@@ -25,8 +20,10 @@ use std::path::Path;
 
 use clap::ValueEnum;
 
+use crate::commands::{events, info, report};
 use crate::profile::{LoadedTrace, Profile};
-use crate::symbols::Symbolizer;
+
+pub use crate::symbolize::Symbolizer;
 
 /// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, with
 /// `--by-call`, with `--state blocked`, and with `--region` of the first region the trace
@@ -36,7 +33,7 @@ use crate::symbols::Symbolizer;
 pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
     let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes).map_err(|error| error.to_string())?;
     let summary = info::TraceSummary::of(&loaded);
-    let unwinding = unwind_stats::UnwindStats::of(&loaded, symbolizer);
+    let unwinding = info::UnwindStats::of(&loaded, symbolizer);
     let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];
     let traces: Vec<LoadedTrace> = vec![loaded];
     // With its samples, for the exporters that draw timelines.

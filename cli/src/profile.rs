@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use writer::thread_state::{call_name, SampleState, ThreadState};
 use writer::{EventKind, Header, ReadStop, StackTable, Trace, NO_NODE};
 
-use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
+use crate::symbolize::{module_file_name, FrameName, ModuleMap, Symbolizer};
 
 /// One trace file as read from disk.
 pub struct LoadedTrace {

@@ -4,12 +4,11 @@
 
 use std::path::Path;
 
-use sigtrace_cli::export::Format;
-use sigtrace_cli::info::{render_text, TraceSummary};
+use sigtrace_cli::commands::export::Format;
+use sigtrace_cli::commands::info::{render_text, TraceSummary, UnwindStats};
+use sigtrace_cli::commands::report::render;
 use sigtrace_cli::profile::Profile;
-use sigtrace_cli::report::render;
-use sigtrace_cli::symbols::Symbolizer;
-use sigtrace_cli::unwind_stats::UnwindStats;
+use sigtrace_cli::Symbolizer;
 
 #[path = "../../writer/tests/support/counting_allocator.rs"]
 mod counting_allocator;

@@ -10,7 +10,7 @@ use writer::{EventKind, StackTable, NO_NODE};
 
 use super::render;
 use crate::profile::{Location, Mapping, ProcessInfo, Profile, ProfileEvent, ProfileSample, ThreadInfo};
-use crate::symbols::FrameName;
+use crate::symbolize::FrameName;
 
 const START: u64 = 1_700_000_000_000_000_000;
 

@@ -14,7 +14,7 @@ use serde_json::json;
 use writer::EventKind;
 
 use crate::profile::{load_profile, Profile, ProfileEvent, ProfileOptions, ThreadInfo};
-use crate::symbols::Symbolizer;
+use crate::symbolize::Symbolizer;
 
 /// The classes of events `--kind` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

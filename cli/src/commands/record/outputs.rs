@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::shell_quote::shell_quote;
+
 /// One piece of a file-name pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PatternToken {
@@ -142,16 +144,6 @@ fn read_header_start(path: &Path) -> Option<u64> {
     writer::read_trace(&prefix).header.map(|h| h.start_unix_ns)
 }
 
-/// Quotes `text` for a POSIX shell when it needs it (single quotes; `'` as `'\''`).
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
 /// Up to this many files, the report command names each; past it, a glob when one matches
 /// exactly the files written.
 pub const MAX_FILES_NAMED: usize = 8;
@@ -216,7 +208,7 @@ fn glob_matches(glob: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::DEFAULT_PATTERN;
+    use crate::commands::record::DEFAULT_PATTERN;
 
     #[test]
     fn pattern_matches_what_the_shim_writes() {

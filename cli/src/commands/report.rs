@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use writer::thread_state::{call_name, ThreadState};
 use writer::NO_NODE;
 
+use crate::commands::events::missing_region_message;
+use crate::format_numbers::{percent_of, seconds};
 use crate::profile::{is_state_frame, load_profile, state_frame, Profile, ProfileOptions};
-use crate::symbols::Symbolizer;
+use crate::symbolize::Symbolizer;
 
 /// A thread state as `--state` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -160,19 +162,6 @@ pub fn thread_weights(profile: &Profile) -> Vec<(usize, u64)> {
     let mut rows: Vec<(usize, u64)> = weights.into_iter().enumerate().filter(|&(_, w)| w > 0).collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(profile.threads[a.0].tid.cmp(&profile.threads[b.0].tid)));
     rows
-}
-
-/// `ns` in seconds, three decimals: one unit down a column.
-fn seconds(ns: u64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
-}
-
-fn percent_of(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
 }
 
 /// One blocking call of a `wall` profile: the blocked samples in it, summed.
@@ -333,7 +322,7 @@ pub fn run(files: &[PathBuf], options: &ReportOptions) -> i32 {
     if let Some(region) = options.region {
         let names = profile.region_names();
         if !names.iter().any(|name| name == region) {
-            crate::warn!("{}", crate::events::missing_region_message(region, &names));
+            crate::warn!("{}", missing_region_message(region, &names));
             return 1;
         }
     }
