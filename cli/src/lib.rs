@@ -8,7 +8,7 @@ pub mod commands;
 mod export;
 mod format_numbers;
 mod output;
-pub mod profile;
+mod profile;
 mod progress;
 mod shell_quote;
 mod symbolize;
@@ -21,8 +21,9 @@ use std::path::Path;
 use clap::ValueEnum;
 
 use crate::commands::{events, info, report};
-use crate::profile::{LoadedTrace, Profile};
+use crate::profile::LoadedTrace;
 
+pub use crate::profile::{trace_from_bytes, Profile};
 pub use crate::symbolize::Symbolizer;
 
 /// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, with

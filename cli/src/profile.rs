@@ -56,7 +56,9 @@ pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, LoadEr
 }
 
 /// Loads every file, reporting failures (and damaged tails) on stderr as it goes.
-/// Returns the traces that loaded and whether every file did.
+/// Returns the traces that loaded and whether every file did. (The tests' loader: the
+/// commands read through [`load_profile`], one generation in memory at a time.)
+#[cfg(test)]
 pub fn load_traces(paths: &[PathBuf]) -> (Vec<LoadedTrace>, bool) {
     let mut loaded = Vec::with_capacity(paths.len());
     let mut all_ok = true;

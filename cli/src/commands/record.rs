@@ -19,7 +19,7 @@ use crate::commands::info::TraceSummary;
 use crate::profile::load_trace;
 use crate::shell_quote::shell_quote;
 
-pub use outputs::{file_name_matches, find_outputs, report_command};
+use outputs::{find_outputs, report_command};
 
 /// The shim's file name, looked for next to the `sigtrace` executable.
 pub const SHIM_FILE_NAME: &str = "libsigtrace.so";
