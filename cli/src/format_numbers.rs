@@ -1,5 +1,8 @@
-//! How the CLI writes numbers for people: percentages and shares, durations, counts with
-//! thousands separators, bytes in hex. Every command formats them through here.
+//! How the CLI writes numbers for people: percentages and shares, durations, a wall time by
+//! thread state, counts with thousands separators, bytes in hex. Every command formats them
+//! through here.
+
+use writer::thread_state::ThreadState;
 
 /// `98.7%`, or `n/a` when there was nothing to compare with (`ratio` 1.0 is 100%).
 pub fn percent(ratio: Option<f64>) -> String {
@@ -28,13 +31,29 @@ pub fn seconds_with_decimals(ns: u64, decimals: usize) -> String {
     format!("{:.decimals$} s", ns as f64 / 1e9)
 }
 
+/// `ms` milliseconds, three decimals (`1.001 ms`).
+pub fn milliseconds(ms: f64) -> String {
+    format!("{ms:.3} ms")
+}
+
 /// `ns` as seconds from one second up, else as milliseconds, three decimals (`1.001 ms`).
 pub fn seconds_or_milliseconds(ns: u64) -> String {
     if ns >= 1_000_000_000 {
         seconds(ns)
     } else {
-        format!("{:.3} ms", ns as f64 / 1e6)
+        milliseconds(ns as f64 / 1e6)
     }
+}
+
+/// Wall time by thread state (indexed by `ThreadState as usize`), with each state's share:
+/// `7.512 s: running 1.502 s (20.0%), runnable 0.010 s (0.1%), blocked 6.000 s (79.9%)`.
+pub fn time_by_state(state_ns: [u64; 3]) -> String {
+    let all = state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns));
+    let parts: Vec<String> = ThreadState::ALL
+        .iter()
+        .map(|&state| format!("{} {} ({:.1}%)", state.name(), seconds(state_ns[state as usize]), percent_of(state_ns[state as usize], all)))
+        .collect();
+    format!("{}: {}", seconds(all), parts.join(", "))
 }
 
 /// `1234567` → `1,234,567`.
@@ -70,8 +89,13 @@ mod tests {
         assert_eq!(percent_of(1, 0), 0.0);
         assert_eq!(seconds(1_502_000_000), "1.502 s");
         assert_eq!(seconds_with_decimals(1_502_000_000, 2), "1.50 s");
+        assert_eq!(milliseconds(1e3 / 999.0), "1.001 ms");
         assert_eq!(seconds_or_milliseconds(1_001_001), "1.001 ms");
         assert_eq!(seconds_or_milliseconds(2_000_000_000), "2.000 s");
         assert_eq!(hex(&[0xa1, 0x02]), "a102");
+        assert_eq!(
+            time_by_state([1_502_000_000, 10_000_000, 6_000_000_000]),
+            "7.512 s: running 1.502 s (20.0%), runnable 0.010 s (0.1%), blocked 6.000 s (79.9%)"
+        );
     }
 }

@@ -13,7 +13,7 @@ use writer::thread_state::{call_name, ThreadState};
 use writer::NO_NODE;
 
 use crate::commands::events::missing_region_message;
-use crate::format_numbers::{percent_of, seconds};
+use crate::format_numbers::{milliseconds, percent_of, seconds, time_by_state};
 use crate::profile::{is_state_frame, load_profile, state_frame, Profile, ProfileOptions};
 use crate::symbolize::Symbolizer;
 
@@ -219,14 +219,7 @@ fn write_header(out: &mut String, profile: &Profile) {
     let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.total_samples(), profile.total_weight(), profile.threads.len());
     if profile.has_wall() {
         let all_ns = profile.by_state.iter().map(|state| state.time_ns).fold(0, u64::saturating_add);
-        let split: Vec<String> = ThreadState::ALL
-            .iter()
-            .map(|&state| {
-                let time = profile.by_state[state as usize].time_ns;
-                format!("{} {} ({:.1}%)", state.name(), seconds(time), percent_of(time, all_ns))
-            })
-            .collect();
-        let _ = writeln!(out, "wall time {}: {}", seconds(all_ns), split.join(", "));
+        let _ = writeln!(out, "wall time {}", time_by_state(profile.by_state.map(|state| state.time_ns)));
         if let Some(state) = profile.state_filter {
             let shown = profile.total_time_ns();
             let _ = writeln!(out, "only {} samples: {} of wall time ({:.1}%)", state.name(), seconds(shown), percent_of(shown, all_ns));
@@ -235,7 +228,7 @@ fn write_header(out: &mut String, profile: &Profile) {
         rates.sort_unstable();
         rates.dedup();
         let period = match rates.as_slice() {
-            [hz] => format!(" (1 period = {:.3} ms at {hz} Hz)", 1e3 / f64::from(*hz)),
+            [hz] => format!(" (1 period = {} at {hz} Hz)", milliseconds(1e3 / f64::from(*hz))),
             _ => String::new(),
         };
         let _ = writeln!(out, "unit: wall time; weights in sampling periods{period}; waiting stacks end in [blocked: CALL] or [runnable]");

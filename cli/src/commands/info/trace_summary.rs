@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use writer::format::{counters, walk};
 use writer::thread_state::ThreadState;
 
-use crate::format_numbers::{percent, percent_of, seconds, seconds_with_decimals};
+use crate::format_numbers::{percent, seconds_with_decimals, time_by_state};
 use crate::profile::{is_wall_header, period_ns, ticks_to_ns, LoadedTrace};
 
 /// One thread's totals over all generations of a file.
@@ -189,7 +189,7 @@ impl TraceSummary {
 
     /// The wall time of a `wall` trace by state: `7.512 s: running 1.502 s (20.0%), …`.
     pub fn wall_time_by_state(&self) -> String {
-        state_split(self.state_ns())
+        time_by_state(self.state_ns())
     }
 
     /// How many events of each kind the trace holds, in a fixed order, with their names.
@@ -219,16 +219,6 @@ impl TraceSummary {
             line
         }
     }
-}
-
-/// `7.512 s: running 1.502 s (20.0%), runnable 0.010 s (0.1%), blocked 6.000 s (79.9%)`.
-fn state_split(state_ns: [u64; 3]) -> String {
-    let all = state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns));
-    let parts: Vec<String> = ThreadState::ALL
-        .iter()
-        .map(|&state| format!("{} {} ({:.1}%)", state.name(), seconds(state_ns[state as usize]), percent_of(state_ns[state as usize], all)))
-        .collect();
-    format!("{}: {}", seconds(all), parts.join(", "))
 }
 
 /// The name `info` counts events of `kind` under; `None` for kinds it does not count (a
