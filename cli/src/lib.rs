@@ -1,6 +1,11 @@
 //! The `sigtrace` CLI as a library: the commands of `main.rs`, and [`outputs_of_trace_bytes`],
 //! which runs every reading command on a trace's bytes without touching stdout (for the fuzz
 //! target `cli_input` and the regression tests of hostile inputs).
+//!
+//! A trace's way through it: `profile` reads trace files into one merged profile, naming each
+//! address with `symbolize`; a module of `commands` per subcommand renders it (`export` and
+//! `diff` with the exporters of `export`); numbers are written by `format_numbers`, results go
+//! out through `output`. Only `commands` is public, with the few types below.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
