@@ -1,22 +1,22 @@
 //! The `sigtrace` CLI as a library: the commands of `main.rs`, and [`outputs_of_trace_bytes`],
 //! which runs every reading command on a trace's bytes without touching stdout (for the fuzz
 //! target `cli_input` and the regression tests of hostile inputs).
+//!
+//! A trace's way through it: `profile` reads trace files into one merged profile, naming each
+//! address with `symbolize`; a module of `commands` per subcommand renders it (`export` and
+//! `diff` with the exporters of `export`); numbers are written by `format_numbers`, results go
+//! out through `output`. Only `commands` is public, with the few types below.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod debuginfo;
-pub mod diff;
-pub mod events;
-pub mod export;
-pub mod file_guard;
-pub mod info;
-pub mod output;
-pub mod profile;
-pub mod progress;
-pub mod record;
-pub mod report;
-pub mod symbols;
-pub mod unwind_stats;
+pub mod commands;
+mod export;
+mod format_numbers;
+mod output;
+mod profile;
+mod progress;
+mod shell_quote;
+mod symbolize;
 
 #[cfg(test)]
 mod tests;
@@ -25,8 +25,11 @@ use std::path::Path;
 
 use clap::ValueEnum;
 
-use crate::profile::{LoadedTrace, Profile};
-use crate::symbols::Symbolizer;
+use crate::commands::{events, info, report};
+use crate::profile::LoadedTrace;
+
+pub use crate::profile::{trace_from_bytes, Profile};
+pub use crate::symbolize::Symbolizer;
 
 /// What `info` (text and `--json`), `report` (with `--threads`, with `--lines`, with
 /// `--by-call`, with `--state blocked`, and with `--region` of the first region the trace
@@ -36,7 +39,7 @@ use crate::symbols::Symbolizer;
 pub fn outputs_of_trace_bytes(bytes: &[u8], symbolizer: &mut Symbolizer) -> Result<Vec<String>, String> {
     let loaded = profile::trace_from_bytes(Path::new("input.sigtrace"), bytes).map_err(|error| error.to_string())?;
     let summary = info::TraceSummary::of(&loaded);
-    let unwinding = unwind_stats::UnwindStats::of(&loaded, symbolizer);
+    let unwinding = info::UnwindStats::of(&loaded, symbolizer);
     let mut outputs = vec![info::render_text(&loaded, &summary, &unwinding), info::render_json(&loaded, &summary, &unwinding).to_string()];
     let traces: Vec<LoadedTrace> = vec![loaded];
     // With its samples, for the exporters that draw timelines.

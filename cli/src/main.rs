@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sigtrace_cli::{diff, events, export, info, record, report};
+use sigtrace_cli::commands::{diff, events, export, info, record, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -132,7 +132,7 @@ fn main() {
         }
         Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
         Commands::Export { format, output, per_thread, per_process, icicle, files } => {
-            let options = export::ExportOptions { grouping: export::folded::Grouping { per_process, per_thread }, icicle };
+            let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle };
             export::run(format, &options, output.as_deref(), &files)
         }
         Commands::Diff { top, flamegraph, base, new } => diff::run(&base, &new, top, flamegraph.as_deref()),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use format::{call_name, EventKind, Header, ReadStop, SampleState, StackTable, ThreadState, Trace, NO_NODE};
 
-use crate::symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
+use crate::symbolize::{module_file_name, FrameName, ModuleMap, Symbolizer};
 
 /// One trace file as read from disk.
 pub struct LoadedTrace {
@@ -55,7 +55,9 @@ pub fn trace_from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedTrace, LoadEr
 }
 
 /// Loads every file, reporting failures (and damaged tails) on stderr as it goes.
-/// Returns the traces that loaded and whether every file did.
+/// Returns the traces that loaded and whether every file did. (The tests' loader: the
+/// commands read through [`load_profile`], one generation in memory at a time.)
+#[cfg(test)]
 pub fn load_traces(paths: &[PathBuf]) -> (Vec<LoadedTrace>, bool) {
     let mut loaded = Vec::with_capacity(paths.len());
     let mut all_ok = true;
@@ -115,7 +117,7 @@ impl ProcessInfo {
             hz: header.hz,
             timer: header.timer.clone(),
             mode: header.mode.clone(),
-            period_ns: period_ns(header.hz),
+            period_ns: config::period_ns(header.hz),
             start_unix_ns: header.start_unix_ns,
             end_unix_ns: header.start_unix_ns,
             path: path.to_path_buf(),
@@ -145,8 +147,6 @@ pub const WALL_MODE: &str = "wall";
 pub fn is_wall_header(header: &Header) -> bool {
     header.mode == WALL_MODE
 }
-
-pub use config::period_ns;
 
 /// A thread of one traced process.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,10 @@
 
 use std::path::Path;
 
-use sigtrace_cli::export::Format;
-use sigtrace_cli::info::{render_text, TraceSummary};
-use sigtrace_cli::profile::Profile;
-use sigtrace_cli::report::render;
-use sigtrace_cli::symbols::Symbolizer;
-use sigtrace_cli::unwind_stats::UnwindStats;
+use sigtrace_cli::commands::export::Format;
+use sigtrace_cli::commands::info::{render_text, TraceSummary, UnwindStats};
+use sigtrace_cli::commands::report::render;
+use sigtrace_cli::{Profile, Symbolizer};
 
 #[path = "../../format/tests/support/counting_allocator.rs"]
 mod counting_allocator;
@@ -21,7 +19,7 @@ fn a_deep_chain_of_stacks_is_reported_in_memory_proportional_to_the_file() {
     // 10 000 nodes, a stack ending at each and a sample of each: 50 million frames as copies.
     let bytes = format::crafted::deep_chain_trace(10_000, true);
     let (report, peak) = with_peak(|| {
-        let loaded = sigtrace_cli::profile::trace_from_bytes(Path::new("chain"), &bytes).expect("a valid trace");
+        let loaded = sigtrace_cli::trace_from_bytes(Path::new("chain"), &bytes).expect("a valid trace");
         let mut symbolizer = Symbolizer::new();
         let summary = TraceSummary::of(&loaded);
         let unwinding = UnwindStats::of(&loaded, &mut symbolizer);

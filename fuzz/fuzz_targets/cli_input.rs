@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use sigtrace_cli::symbols::Symbolizer;
+use sigtrace_cli::Symbolizer;
 
 thread_local! {
     /// Kept across inputs: modules named by the seeds (the traced programs, libc) are read once.

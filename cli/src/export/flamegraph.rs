@@ -10,7 +10,9 @@
 use inferno::flamegraph::{self, Direction, Options};
 
 use super::folded::{folded_lines, Counts, FoldedLine, Grouping};
+use crate::format_numbers::seconds_or_milliseconds;
 use crate::profile::{Profile, TimeKind};
+use crate::shell_quote::shell_quote;
 
 /// How a flame graph is drawn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,7 +78,7 @@ pub(crate) fn base_options(title: String, subtitle: String, unit: &Unit) -> Opti
 pub(crate) fn command_line(profile: &Profile, max: usize) -> String {
     let Some(first) = profile.processes.first() else { return "(no process)".into() };
     let args = if first.args.is_empty() { std::slice::from_ref(&first.executable) } else { first.args.as_slice() };
-    let quoted = |args: &mut dyn Iterator<Item = &str>| args.map(crate::info::shell_quote).collect::<Vec<_>>().join(" ");
+    let quoted = |args: &mut dyn Iterator<Item = &str>| args.map(shell_quote).collect::<Vec<_>>().join(" ");
     let mut line = quoted(&mut args.iter().map(String::as_str));
     if line.chars().count() > max {
         let program = args[0].rsplit('/').next().unwrap_or(&args[0]);
@@ -90,15 +92,6 @@ pub(crate) fn command_line(profile: &Profile, max: usize) -> String {
         0 => line,
         1 => format!("{line} (and 1 more process)"),
         n => format!("{line} (and {n} more processes)"),
-    }
-}
-
-/// `ns` as seconds or milliseconds, three significant decimals.
-pub(crate) fn time_text(ns: u64) -> String {
-    if ns >= 1_000_000_000 {
-        format!("{:.3} s", ns as f64 / 1e9)
-    } else {
-        format!("{:.3} ms", ns as f64 / 1e6)
     }
 }
 
@@ -124,8 +117,8 @@ fn rates_note(profile: &Profile) -> String {
     rates.dedup();
     match rates.as_slice() {
         [] => String::new(),
-        [hz] if profile.has_wall() => format!("1 period = {} ({hz} Hz)", time_text(1_000_000_000 / u64::from(*hz))),
-        [hz] => format!("1 sample ≈ {} of CPU ({hz} Hz)", time_text(1_000_000_000 / u64::from(*hz))),
+        [hz] if profile.has_wall() => format!("1 period = {} ({hz} Hz)", seconds_or_milliseconds(config::period_ns(*hz))),
+        [hz] => format!("1 sample ≈ {} of CPU ({hz} Hz)", seconds_or_milliseconds(config::period_ns(*hz))),
         several => format!("sampled at {} Hz", several.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
     }
 }
@@ -158,7 +151,13 @@ pub fn render(profile: &Profile, flame: FlameOptions) -> Vec<u8> {
     let lines = folded_lines(profile, flame.grouping);
     let kind = profile.time_kind();
     let unit = Unit::for_lines(lines.iter(), 1, kind);
-    let title = format!("{} — {} samples, {} of {}", command_line(profile, 100), profile.total_samples(), time_text(profile.total_time_ns()), kind.noun());
+    let title = format!(
+        "{} — {} samples, {} of {}",
+        command_line(profile, 100),
+        profile.total_samples(),
+        seconds_or_milliseconds(profile.total_time_ns()),
+        kind.noun()
+    );
     let width = match kind {
         _ if unit.name == "samples" => "samples",
         TimeKind::Cpu => "CPU time",

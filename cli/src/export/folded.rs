@@ -203,12 +203,14 @@ pub fn folded_lines(profile: &Profile, grouping: Grouping) -> Vec<FoldedLine> {
     tree.lines()
 }
 
-/// Renders `profile` as folded stacks, root first, each line's weight (sampling periods).
+/// [`render_grouped`] without synthetic roots (what the tests compare).
+#[cfg(test)]
 pub fn render(profile: &Profile) -> String {
     render_grouped(profile, Grouping::default())
 }
 
-/// [`render`] with the synthetic roots of `grouping`.
+/// Renders `profile` as folded stacks, root first, each line's weight (sampling periods), under
+/// the synthetic roots of `grouping`.
 pub fn render_grouped(profile: &Profile, grouping: Grouping) -> String {
     let mut out = String::new();
     for line in folded_lines(profile, grouping) {

@@ -1,17 +1,14 @@
-//! `sigtrace export`: writes a merged, symbolised profile in another tool's format, one
-//! exporter per file.
+//! The exporters: a merged, symbolised profile in another tool's format, one exporter per file
+//! (the `sigtrace export` command is `commands::export`; `diff` draws with `flamegraph`).
 
 pub mod firefox;
 pub mod flamegraph;
 pub mod folded;
 pub mod pprof;
 
-use std::path::{Path, PathBuf};
-
 use clap::ValueEnum;
 
-use crate::profile::{load_profile, Profile, ProfileOptions};
-use crate::symbols::Symbolizer;
+use crate::profile::Profile;
 
 /// The formats `sigtrace export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,18 +67,4 @@ pub fn write(format: Format, profile: Profile, options: &ExportOptions, out: &mu
         }
         _ => out.write_all(&render_with(format, &profile, options)),
     }
-}
-
-/// Runs `sigtrace export`; returns the exit code.
-pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files: &[PathBuf]) -> i32 {
-    let (profile, all_loaded) =
-        load_profile(files, &mut Symbolizer::new(), &ProfileOptions { keep_samples: format.needs_samples(), ..ProfileOptions::default() });
-    if profile.processes.is_empty() {
-        return 1;
-    }
-    if let Err(message) = crate::output::write_result_with(output, |out| write(format, profile, options, out)) {
-        crate::warn!("{message}");
-        return 1;
-    }
-    i32::from(!all_loaded)
 }

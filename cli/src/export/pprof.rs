@@ -25,8 +25,9 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use prost::Message;
 
+use crate::format_numbers::hex;
 use crate::profile::{Location, Profile};
-use crate::symbols::FrameName;
+use crate::symbolize::FrameName;
 use format::{call_name, ThreadState};
 
 /// The strings of a profile, each stored once; index 0 is always `""`, as pprof requires.
@@ -144,7 +145,7 @@ pub fn to_message(profile: &Profile) -> proto::Profile {
             memory_limit: resolution.limit,
             file_offset: 0,
             filename: strings.index(&mapping.path),
-            build_id: strings.index(&mapping.build_id.iter().map(|byte| format!("{byte:02x}")).collect::<String>()),
+            build_id: strings.index(&hex(&mapping.build_id)),
             has_functions: resolution.functions,
             has_filenames: resolution.filenames,
             has_line_numbers: resolution.line_numbers,

@@ -11,8 +11,8 @@ use format::{Generation, Module, Sample, Thread};
 use object::{Object, ObjectSymbol};
 
 use super::{encode, header, profile_of, Scratch};
-use crate::report::{function_rows, render};
-use crate::symbols::{FrameName, ModuleMap, Symbolizer};
+use crate::commands::report::{function_rows, render};
+use crate::symbolize::{FrameName, ModuleMap, Symbolizer};
 
 const PROGRAM: &str = r#"#include <stdio.h>
 
@@ -237,7 +237,7 @@ fn separate_debug_files_are_found_by_debuglink_and_build_id() {
     split_debug_info(&program, &debug_path);
     let stripped = CProgram::read(program.path.clone());
     assert_eq!(stripped.build_id, program.build_id);
-    assert!(!crate::debuginfo::has_dwarf(&std::fs::read(&stripped.path).unwrap()));
+    assert!(!crate::symbolize::debuginfo::has_dwarf(&std::fs::read(&stripped.path).unwrap()));
 
     // By .gnu_debuglink, in the `.debug/` subdirectory.
     let (_, frames) = find_inlined_address(&stripped, &mut Symbolizer::with_debug_dirs(vec![])).expect("DWARF from prog.debug");

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use format::{encode_generation, encode_header, encode_preamble, Generation, Header, Module, Sample, Thread};
 use object::{Object, ObjectSymbol};
 
-use crate::debuginfo::DebugInfo;
-use crate::file_guard::map_file;
-use crate::info::TraceSummary;
+use crate::commands::info::TraceSummary;
+use crate::commands::info::UnwindStats;
+use crate::commands::report::{function_rows, render, thread_weights};
 use crate::profile::{load_profile, load_trace, load_traces, LoadError, Profile, ProfileOptions};
-use crate::report::{function_rows, render, thread_weights};
-use crate::symbols::Symbolizer;
-use crate::unwind_stats::UnwindStats;
+use crate::symbolize::debuginfo::DebugInfo;
+use crate::symbolize::file_guard::map_file;
+use crate::symbolize::Symbolizer;
 
 #[no_mangle]
 #[inline(never)]
@@ -83,11 +83,11 @@ impl TestBinary {
         let path = Path::new(&self.path);
         let Some(debug) = map_file(path).ok().and_then(|file| DebugInfo::open(path, file).ok()) else { return self.at(name, offset) };
         let (address, size) = self.symbols[name];
-        let wanted = crate::symbols::demangle(name);
+        let wanted = crate::symbolize::demangle(name);
         (address + offset..address + size)
             .find(|&svma| {
                 let frames = debug.frames(svma);
-                frames.is_empty() || (frames.len() == 1 && frames[0].function.as_deref().map(crate::symbols::demangle) == Some(wanted.clone()))
+                frames.is_empty() || (frames.len() == 1 && frames[0].function.as_deref().map(crate::symbolize::demangle) == Some(wanted.clone()))
             })
             .unwrap_or_else(|| panic!("{name} has no address of its own past offset {offset}"))
     }
@@ -95,7 +95,7 @@ impl TestBinary {
     fn rust_symbol(&self) -> String {
         self.symbols
             .keys()
-            .find(|raw| crate::symbols::demangle(raw) == "sigtrace_cli::tests::rust_named_frame")
+            .find(|raw| crate::symbolize::demangle(raw) == "sigtrace_cli::tests::rust_named_frame")
             .cloned()
             .expect("rust_named_frame in the symbol table")
     }
@@ -315,7 +315,7 @@ fn a_changed_module_stays_unresolved() {
 fn a_module_out_of_time_keeps_module_offset_names() {
     let binary = test_binary();
     let modules = [Module { path: binary.path.clone(), base: BASE, start: BASE + binary.low, end: BASE + binary.high, build_id: binary.build_id.clone() }];
-    let map = crate::symbols::ModuleMap::new(&modules);
+    let map = crate::symbolize::ModuleMap::new(&modules);
     let leaf = binary.own("sigtrace_test_leaf", 0);
     let exe_name = Path::new(&binary.path).file_name().unwrap().to_string_lossy().into_owned();
     // Within the limit the address is named; with none left after opening it, it is not.
@@ -324,7 +324,7 @@ fn a_module_out_of_time_keeps_module_offset_names() {
     let mut out_of_time = Symbolizer::new().with_time_limit(std::time::Duration::ZERO);
     for _ in 0..2 {
         let frames = out_of_time.symbolize(&map, BASE + leaf, false);
-        assert_eq!(&frames[..], [crate::symbols::FrameName::unresolved(format!("{exe_name}+0x{leaf:x}"), exe_name.clone())]);
+        assert_eq!(&frames[..], [crate::symbolize::FrameName::unresolved(format!("{exe_name}+0x{leaf:x}"), exe_name.clone())]);
     }
     assert_eq!(out_of_time.warnings(), [format!("{} (time limit)", binary.path)], "reported once");
 }
@@ -353,7 +353,7 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert_eq!(summary.threads.len(), 2);
     assert_eq!(summary.one_line(), "7 samples (weight 14) over 2.50 s, 2 threads, 4 dropped, 140.0% of CPU time × Hz");
 
-    let json = crate::info::render_json(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
+    let json = crate::commands::info::render_json(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
     assert_eq!(json["pid"], 100);
     assert_eq!(json["args"][1], "two words");
     assert_eq!(json["weight"], 14);
@@ -363,7 +363,7 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert_eq!(json["per_thread"][1]["weight"], 6);
     assert!(json["capture_ratio"].as_f64().unwrap() > 1.39);
 
-    let text = crate::info::render_text(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
+    let text = crate::commands::info::render_text(&loaded, &summary, &UnwindStats::of(&loaded, &mut Symbolizer::new()));
     assert!(text.contains("command line:") && text.contains("app 'two words'"), "{text}");
     assert!(text.contains("140.0%"), "{text}");
 }

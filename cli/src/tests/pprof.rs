@@ -14,7 +14,7 @@ use prost::Message;
 use super::{encode, generations, header, profile_of, test_binary, Scratch};
 use crate::export::pprof::{self, proto};
 use crate::profile::{Location, Mapping, ProcessInfo, Profile, StackTotal, ThreadInfo};
-use crate::symbols::FrameName;
+use crate::symbolize::FrameName;
 
 /// The message in the exporter's gzipped bytes.
 pub(super) fn decode(bytes: &[u8]) -> proto::Profile {

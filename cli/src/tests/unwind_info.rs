@@ -4,10 +4,10 @@
 use format::{walk, Generation, Module, Sample, Thread};
 
 use super::{encode, header, test_binary, Scratch, BASE};
-use crate::info::{render_json, render_text, TraceSummary};
+use crate::commands::info::{render_json, render_text, TraceSummary};
+use crate::commands::info::{Tally, UnwindStats};
 use crate::profile::load_trace;
-use crate::symbols::Symbolizer;
-use crate::unwind_stats::{Tally, UnwindStats};
+use crate::symbolize::Symbolizer;
 
 /// The value of the `key:` row of `info`'s text.
 fn row<'a>(text: &'a str, key: &str) -> &'a str {

@@ -6,12 +6,12 @@ use format::{call_code, Generation, SampleState, ThreadState};
 
 use super::pprof::{decode, labels, string};
 use super::{encode, generations, header, test_binary, Scratch};
+use crate::commands::info::UnwindStats;
+use crate::commands::info::{render_json, render_text, TraceSummary};
+use crate::commands::report::{call_rows, render, render_by_call};
 use crate::export::pprof;
-use crate::info::{render_json, render_text, TraceSummary};
 use crate::profile::{load_trace, Profile, ProfileOptions};
-use crate::report::{call_rows, render, render_by_call};
-use crate::symbols::Symbolizer;
-use crate::unwind_stats::UnwindStats;
+use crate::symbolize::Symbolizer;
 
 fn blocked(call: &str) -> SampleState {
     SampleState { state: ThreadState::Blocked, call: call_code(call) }

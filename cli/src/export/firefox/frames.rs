@@ -14,6 +14,7 @@ use std::sync::Arc;
 use fxprof_processed_profile::debugid::DebugId;
 use fxprof_processed_profile::{Frame, LibraryInfo, Symbol, SymbolTable};
 
+use crate::format_numbers::hex;
 use crate::profile::{Mapping, Profile};
 
 /// The `Frame` of every frame of a profile, by frame id.
@@ -56,7 +57,7 @@ fn library_info(mapping: &Mapping, symbols: SymbolTable) -> LibraryInfo {
         path: mapping.path.clone(),
         debug_path: mapping.path.clone(),
         debug_id: debug_id_of(&mapping.build_id),
-        code_id: (!mapping.build_id.is_empty()).then(|| mapping.build_id.iter().map(|b| format!("{b:02x}")).collect()),
+        code_id: (!mapping.build_id.is_empty()).then(|| hex(&mapping.build_id)),
         arch: None,
         symbol_table: Some(Arc::new(symbols)),
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::render;
 use crate::profile::{Location, Mapping, ProcessInfo, Profile, ProfileEvent, ProfileSample, ThreadInfo};
-use crate::symbols::FrameName;
+use crate::symbolize::FrameName;
 
 const START: u64 = 1_700_000_000_000_000_000;
 

@@ -22,7 +22,7 @@ const MAX_RSS_KIB: i64 = 128 * 1024;
 /// The child's address space limit: a safety net so that a regression fails the test with an
 /// allocation failure instead of taking the machine's memory (the CLI needs far less).
 const ADDRESS_SPACE_LIMIT: u64 = 2 << 30;
-/// The size cap of a module file (`cli/src/file_guard.rs`).
+/// The size cap of a module file (`cli/src/symbolize/file_guard.rs`).
 const MODULE_FILE_CAP: u64 = 4 << 30;
 
 /// A real trace of the split workload (built with symbols) and the workload's module path.

@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 use format::{call_name, ThreadState, NO_NODE};
 
+use crate::commands::events::missing_region_message;
+use crate::format_numbers::{milliseconds, percent_of, seconds, time_by_state};
 use crate::profile::{is_state_frame, load_profile, state_frame, Profile, ProfileOptions};
-use crate::symbols::Symbolizer;
+use crate::symbolize::Symbolizer;
 
 /// A thread state as `--state` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,19 +163,6 @@ pub fn thread_weights(profile: &Profile) -> Vec<(usize, u64)> {
     rows
 }
 
-/// `ns` in seconds, three decimals: one unit down a column.
-fn seconds(ns: u64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
-}
-
-fn percent_of(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
 /// One blocking call of a `wall` profile: the blocked samples in it, summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRow {
@@ -229,14 +218,7 @@ fn write_header(out: &mut String, profile: &Profile) {
     let _ = writeln!(out, "{} samples, weight {} ({} threads)", profile.total_samples(), profile.total_weight(), profile.threads.len());
     if profile.has_wall() {
         let all_ns = profile.by_state.iter().map(|state| state.time_ns).fold(0, u64::saturating_add);
-        let split: Vec<String> = ThreadState::ALL
-            .iter()
-            .map(|&state| {
-                let time = profile.by_state[state as usize].time_ns;
-                format!("{} {} ({:.1}%)", state.name(), seconds(time), percent_of(time, all_ns))
-            })
-            .collect();
-        let _ = writeln!(out, "wall time {}: {}", seconds(all_ns), split.join(", "));
+        let _ = writeln!(out, "wall time {}", time_by_state(profile.by_state.map(|state| state.time_ns)));
         if let Some(state) = profile.state_filter {
             let shown = profile.total_time_ns();
             let _ = writeln!(out, "only {} samples: {} of wall time ({:.1}%)", state.name(), seconds(shown), percent_of(shown, all_ns));
@@ -245,7 +227,7 @@ fn write_header(out: &mut String, profile: &Profile) {
         rates.sort_unstable();
         rates.dedup();
         let period = match rates.as_slice() {
-            [hz] => format!(" (1 period = {:.3} ms at {hz} Hz)", 1e3 / f64::from(*hz)),
+            [hz] => format!(" (1 period = {} at {hz} Hz)", milliseconds(1e3 / f64::from(*hz))),
             _ => String::new(),
         };
         let _ = writeln!(out, "unit: wall time; weights in sampling periods{period}; waiting stacks end in [blocked: CALL] or [runnable]");
@@ -332,7 +314,7 @@ pub fn run(files: &[PathBuf], options: &ReportOptions) -> i32 {
     if let Some(region) = options.region {
         let names = profile.region_names();
         if !names.iter().any(|name| name == region) {
-            crate::warn!("{}", crate::events::missing_region_message(region, &names));
+            crate::warn!("{}", missing_region_message(region, &names));
             return 1;
         }
     }

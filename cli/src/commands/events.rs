@@ -14,7 +14,7 @@ use format::EventKind;
 use serde_json::json;
 
 use crate::profile::{load_profile, Profile, ProfileEvent, ProfileOptions, ThreadInfo};
-use crate::symbols::Symbolizer;
+use crate::symbolize::Symbolizer;
 
 /// The classes of events `--kind` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

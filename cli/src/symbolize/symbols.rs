@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use format::Module;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use crate::debuginfo::{describe, find_separate_debug_file, has_dwarf, DebugInfo, SkippedFile, DEFAULT_DEBUG_DIR};
-use crate::file_guard::{map_file, MappedFile, OpenError};
+use super::debuginfo::{describe, find_separate_debug_file, has_dwarf, DebugInfo, SkippedFile, DEFAULT_DEBUG_DIR};
+use super::file_guard::{map_file, MappedFile, OpenError};
 use crate::output::warn;
 
 /// The time the symbolisation of one module file may take, all its work added up: opening it

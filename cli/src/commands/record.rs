@@ -15,10 +15,11 @@ use std::time::SystemTime;
 
 use config::{Choice, Config, Mode, NumberVariable, TimerChoice};
 
-use crate::info::TraceSummary;
+use crate::commands::info::TraceSummary;
 use crate::profile::load_trace;
+use crate::shell_quote::shell_quote;
 
-pub use outputs::{file_name_matches, find_outputs, report_command, shell_quote};
+use outputs::{find_outputs, report_command};
 
 /// The shim's file name, looked for next to the `sigtrace` executable.
 pub const SHIM_FILE_NAME: &str = "libsigtrace.so";

@@ -12,8 +12,9 @@ use std::fmt::Write as _;
 use format::walk;
 use serde_json::{json, Map, Value};
 
+use crate::format_numbers::{percent, thousands};
 use crate::profile::LoadedTrace;
-use crate::symbols::{ModuleMap, Symbolizer};
+use crate::symbolize::{ModuleMap, Symbolizer};
 
 /// Functions a complete stack ends in: process entry and thread start, in libc and the
 /// executable. (`__libc_start_main_impl` is glibc ≥ 2.34's name for `__libc_start_main`.)
@@ -118,7 +119,7 @@ impl UnwindStats {
     /// The rows `info` prints: (key, value). `max_depth` is the trace's `SIGTRACE_DEPTH`, named
     /// in the depth-limit end (`depth limit (SIGTRACE_DEPTH=4)`).
     pub fn text_rows(&self, max_depth: u32) -> Vec<(String, String)> {
-        let percent = crate::info::percent(self.to_root_ratio());
+        let percent = percent(self.to_root_ratio());
         let mut to_root = format!("{} of {} samples ({percent})", thousands(self.to_root.samples), thousands(self.total.samples));
         if self.total.weight != self.total.samples {
             let _ = write!(to_root, ", weight {} of {}", thousands(self.to_root.weight), thousands(self.total.weight));
@@ -164,25 +165,9 @@ fn tally_list<K: AsRef<str> + Ord>(tallies: &BTreeMap<K, Tally>) -> String {
     entries.iter().map(|(name, tally)| format!("{name} {}", thousands(tally.samples))).collect::<Vec<_>>().join(", ")
 }
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let groups: Vec<&str> = digits.as_bytes().rchunks(3).rev().map(|group| std::str::from_utf8(group).unwrap_or_default()).collect();
-    groups.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(9_950), "9,950");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn root_functions() {

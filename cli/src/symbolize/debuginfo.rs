@@ -27,7 +27,8 @@ use addr2line::gimli::{self, EndianSlice, RunTimeEndian, SectionId};
 use addr2line::{Context, LookupContinuation, LookupResult};
 use object::{CompressionFormat, Object, ObjectSection};
 
-use crate::file_guard::{map_file, MappedFile, OpenError};
+use super::file_guard::{map_file, MappedFile, OpenError};
+use crate::format_numbers::hex;
 
 /// The default root of separate debug files.
 pub const DEFAULT_DEBUG_DIR: &str = "/usr/lib/debug";
@@ -273,9 +274,9 @@ pub fn find_separate_debug_file(
     skipped: &mut Vec<SkippedFile>,
 ) -> Option<SeparateDebugFile> {
     if build_id.len() >= 2 {
-        let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+        let build_id_hex = hex(build_id);
         for dir in debug_dirs {
-            let candidate = dir.join(".build-id").join(&hex[..2]).join(format!("{}.debug", &hex[2..]));
+            let candidate = dir.join(".build-id").join(&build_id_hex[..2]).join(format!("{}.debug", &build_id_hex[2..]));
             if let Some(found) = accept(&candidate, build_id, None, skipped) {
                 return Some(found);
             }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::shell_quote::shell_quote;
+
 /// One piece of a file-name pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PatternToken {
@@ -140,16 +142,6 @@ fn read_header_start(path: &Path) -> Option<u64> {
     let mut prefix = Vec::new();
     std::fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut prefix).ok()?;
     format::read_trace(&prefix).header.map(|h| h.start_unix_ns)
-}
-
-/// Quotes `text` for a POSIX shell when it needs it (single quotes; `'` as `'\''`).
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// Up to this many files, the report command names each; past it, a glob when one matches

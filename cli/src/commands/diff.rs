@@ -7,11 +7,12 @@ use std::path::Path;
 
 use inferno::differential;
 
-use crate::export::flamegraph::{base_options, command_line, draw, inferno_input, time_text, Unit};
+use crate::commands::report::function_rows;
+use crate::export::flamegraph::{base_options, command_line, draw, inferno_input, Unit};
 use crate::export::folded::{folded_lines, Grouping};
+use crate::format_numbers::{percent_of, seconds_or_milliseconds};
 use crate::profile::{load_profile, Profile, ProfileOptions, TimeKind};
-use crate::report::function_rows;
-use crate::symbols::Symbolizer;
+use crate::symbolize::Symbolizer;
 
 /// One function's shares of its profile's samples, in percent, before and after.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +47,7 @@ fn shares(profile: &Profile) -> HashMap<(String, String), (f64, f64)> {
     let rows = function_rows(profile, false);
     // Every sample's weight is the self weight of exactly one row.
     let whole: u64 = rows.iter().map(|row| row.self_weight).fold(0, u64::saturating_add);
-    let percent = |part: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    let percent = |part: u64| percent_of(part, whole);
     rows.into_iter()
         .filter_map(|row| {
             let frame = profile.frames.get(row.frame as usize)?;
@@ -85,7 +86,7 @@ fn side_line(label: &str, profile: &Profile) -> String {
         "{label} {} — {} samples, {} of {}",
         command_line(profile, 80),
         profile.total_samples(),
-        time_text(profile.total_time_ns()),
+        seconds_or_milliseconds(profile.total_time_ns()),
         profile.time_kind().noun()
     )
 }
@@ -134,10 +135,10 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
     let subtitle = format!(
         "width: new ({} samples, {} of {}); colour: change in share since base ({} samples, {} of {}), red grew, blue shrank",
         new.total_samples(),
-        time_text(new.total_time_ns()),
+        seconds_or_milliseconds(new.total_time_ns()),
         new.time_kind().noun(),
         base.total_samples(),
-        time_text(base.total_time_ns()),
+        seconds_or_milliseconds(base.total_time_ns()),
         base.time_kind().noun()
     );
     let mut options = base_options(title, subtitle, &unit);

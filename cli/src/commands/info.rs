@@ -1,0 +1,266 @@
+//! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture
+//! ratio, stacks unwound to the root); for a `wall` trace, also each thread's wall time by state.
+
+mod trace_summary;
+mod unwind_stats;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use format::ThreadState;
+use serde_json::{json, Value};
+
+use crate::format_numbers::{percent, percent_of, seconds};
+use crate::profile::{open_trace, LoadError, LoadedTrace};
+use crate::shell_quote::shell_quote;
+use crate::symbolize::Symbolizer;
+use config::period_ns;
+
+pub use trace_summary::{EffectiveRate, ThreadTotals, TraceSummary};
+pub use unwind_stats::{Tally, UnwindStats};
+
+/// The human-readable description of one file.
+pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &UnwindStats) -> String {
+    let header = &loaded.header;
+    let trace = &loaded.trace;
+    let mut rows: Vec<(String, String)> = vec![
+        ("file".into(), loaded.path.display().to_string()),
+        ("pid".into(), format!("{} (parent {})", header.pid, header.parent_pid)),
+        ("executable".into(), header.executable.clone()),
+        ("command line".into(), header.args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")),
+        ("duration".into(), seconds(summary.duration_ns)),
+        ("generations".into(), format!("{} complete", summary.generations)),
+        ("threads".into(), summary.threads.len().to_string()),
+        ("samples".into(), summary.samples.to_string()),
+        ("weight".into(), summary.weight.to_string()),
+        ("dropped".into(), summary.dropped.to_string()),
+    ];
+    let truncated = match &trace.stopped_because {
+        Some(why) => format!("{} bytes ({why})", trace.ignored_bytes),
+        None => format!("{} bytes", trace.ignored_bytes),
+    };
+    rows.push(("truncated".into(), truncated));
+    rows.push(("ended".into(), end_description(&loaded.trace)));
+    rows.push(("events".into(), summary.event_counts().iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
+    rows.push(("sampling".into(), format!("{} Hz, timer {}, mode {}", header.hz, or_unknown(&header.timer), or_unknown(&header.mode))));
+    rows.push(("cpu time".into(), seconds(summary.cpu_ns)));
+    if summary.wall {
+        rows.push(("wall time".into(), summary.wall_time_by_state()));
+        rows.push(("capture ratio".into(), format!("{} (running weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    } else {
+        rows.push(("capture ratio".into(), format!("{} (weight / CPU time × Hz)", percent(summary.capture_ratio))));
+    }
+    if let Some(rate) = summary.effective_rate.filter(|rate| rate.tick_limited) {
+        rows.push(("effective rate".into(), format!("{:.0} Hz (tick-limited)", rate.hz)));
+    }
+    rows.extend(unwinding.text_rows(header.max_depth));
+    for (name, value) in &summary.counters {
+        rows.push((name.clone(), value.to_string()));
+    }
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
+    let mut out = String::new();
+    for (key, value) in &rows {
+        let _ = writeln!(out, "{:width$} {value}", format!("{key}:"));
+    }
+    if !summary.threads.is_empty() {
+        let _ = writeln!(out, "per thread:");
+        let _ = writeln!(out, "  {:>8}  {:<16} {:>9} {:>9} {:>11} {:>8}", "tid", "name", "samples", "weight", "cpu", "dropped");
+        for thread in &summary.threads {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {:<16} {:>9} {:>9} {:>11} {:>8}",
+                thread.tid,
+                thread.name,
+                thread.samples,
+                thread.weight,
+                seconds(thread.cpu_ns),
+                thread.dropped
+            );
+        }
+        if summary.wall {
+            let _ = writeln!(out, "wall time by state:");
+            let _ = writeln!(out, "  {:>8}  {:<16} {:>9}  {:>16}  {:>16}  {:>16}", "tid", "name", "wall", "running", "runnable", "blocked");
+            for thread in &summary.threads {
+                let state_ns = thread.state_weights.map(|weight| weight.saturating_mul(summary.period_ns));
+                let wall_ns = state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns));
+                let part = |ns: u64| format!("{} {:>5.1}%", seconds(ns), percent_of(ns, wall_ns));
+                let _ = writeln!(
+                    out,
+                    "  {:>8}  {:<16} {:>9}  {:>16}  {:>16}  {:>16}",
+                    thread.tid,
+                    thread.name,
+                    seconds(wall_ns),
+                    part(state_ns[0]),
+                    part(state_ns[1]),
+                    part(state_ns[2])
+                );
+            }
+        }
+    }
+    out
+}
+
+/// How the traced image ended, from its end record; a trace without one was cut short.
+fn end_description(trace: &format::Trace) -> String {
+    trace.end.map_or_else(|| "unknown (killed, or cut short)".to_string(), |end| end.describe())
+}
+
+/// For each pid traced in several files (one per exec'd image), the images in start order.
+fn exec_chains(traces: &[(u64, u32, String, String)]) -> Vec<String> {
+    let mut by_pid: std::collections::BTreeMap<u32, Vec<&(u64, u32, String, String)>> = std::collections::BTreeMap::new();
+    for entry in traces {
+        by_pid.entry(entry.1).or_default().push(entry);
+    }
+    by_pid
+        .into_iter()
+        .filter(|(_, images)| images.len() > 1)
+        .map(|(pid, mut images)| {
+            images.sort_by_key(|image| image.0);
+            let chain: Vec<String> = images.iter().map(|image| format!("{} ({})", image.2, image.3)).collect();
+            format!("exec chain of pid {pid}: {}", chain.join(" → "))
+        })
+        .collect()
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() {
+        "?"
+    } else {
+        text
+    }
+}
+
+/// The JSON description of one file.
+pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &UnwindStats) -> Value {
+    let header = &loaded.header;
+    let per_thread: Vec<Value> = summary
+        .threads
+        .iter()
+        .map(|t| {
+            let mut thread = json!({ "tid": t.tid, "name": t.name, "samples": t.samples, "weight": t.weight, "cpu_ns": t.cpu_ns, "dropped": t.dropped });
+            if summary.wall {
+                add_state_fields(&mut thread, t.state_weights.map(|weight| weight.saturating_mul(summary.period_ns)));
+            }
+            thread
+        })
+        .collect();
+    let mut object = json!({
+        "file": loaded.path.display().to_string(),
+        "pid": header.pid,
+        "parent_pid": header.parent_pid,
+        "executable": header.executable,
+        "args": header.args,
+        "clock": header.clock,
+        "start_unix_ns": header.start_unix_ns,
+        "duration_ns": summary.duration_ns,
+        "generations": summary.generations,
+        "threads": summary.threads.len(),
+        "samples": summary.samples,
+        "weight": summary.weight,
+        // The CPU time the samples stand for (weight × period, of the running samples in a
+        // wall trace), as every export counts it.
+        "period_ns": period_ns(header.hz),
+        "sampled_cpu_ns": summary.cpu_weight().saturating_mul(period_ns(header.hz)),
+        "dropped": summary.dropped,
+        "truncated_bytes": loaded.trace.ignored_bytes,
+        "stopped_because": loaded.trace.stopped_because.as_ref().map(ToString::to_string),
+        "end": end_description(&loaded.trace),
+        "events": summary.event_counts().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "end_signal": loaded.trace.end.map(|end| end.signal),
+        "hz": header.hz,
+        "timer": header.timer,
+        "mode": header.mode,
+        "max_depth": header.max_depth,
+        "cpu_ns": summary.cpu_ns,
+        "capture_ratio": summary.capture_ratio,
+        "effective_hz": summary.effective_rate.map(|rate| rate.hz),
+        "tick_limited": summary.effective_rate.is_some_and(|rate| rate.tick_limited),
+        "unwind_ends_total": summary.unwind_ends_total(),
+        "counters": summary.counters,
+        "per_thread": per_thread,
+    });
+    if summary.wall {
+        add_state_fields(&mut object, summary.state_ns());
+    }
+    if let Value::Object(fields) = &mut object {
+        fields.extend(unwinding.json_fields());
+    }
+    object
+}
+
+/// `wall_ns` and `running_ns`, `runnable_ns`, `blocked_ns` (a `wall` trace's time by state) into `object`.
+fn add_state_fields(object: &mut Value, state_ns: [u64; 3]) {
+    if let Value::Object(fields) = object {
+        fields.insert("wall_ns".into(), json!(state_ns.iter().fold(0u64, |sum, &ns| sum.saturating_add(ns))));
+        for state in ThreadState::ALL {
+            fields.insert(format!("{}_ns", state.name()), json!(state_ns[state as usize]));
+        }
+    }
+}
+
+/// Reads the file at `path` generation by generation (one in memory at a time) into its
+/// summary and unwinding statistics. The `LoadedTrace` returned has the header, how the trace
+/// ended and why reading stopped, but no generations.
+pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
+    let mut progress = crate::progress::ByteProgress::new(std::fs::metadata(path).map_or(0, |m| m.len()));
+    let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
+    let mut trace = open_trace(path)?.read_with(|_, generation, offset| {
+        summary.add_generation(&generation);
+        unwinding.add_generation(&generation, symbolizer);
+        progress.set(offset as u64);
+    });
+    let Some(header) = trace.header.take() else {
+        return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
+    };
+    summary.finish(&header);
+    Ok((LoadedTrace { path: path.to_path_buf(), header, trace }, summary, unwinding))
+}
+
+/// Runs `sigtrace info`; returns the exit code.
+pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
+    let mut exit_code = 0;
+    let mut text = String::new();
+    let mut objects = Vec::new();
+    let mut symbolizer = Symbolizer::new();
+    let mut images = Vec::new();
+    for path in files {
+        let (loaded, summary, unwinding) = match summarize_file(path, &mut symbolizer) {
+            Ok(summarized) => summarized,
+            Err(message) => {
+                crate::warn!("{message}");
+                exit_code = 1;
+                continue;
+            }
+        };
+        images.push((loaded.header.start_clock_ns, loaded.header.pid, loaded.header.executable.clone(), end_description(&loaded.trace)));
+        if as_json {
+            objects.push(render_json(&loaded, &summary, &unwinding));
+        } else {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&render_text(&loaded, &summary, &unwinding));
+        }
+    }
+    let bytes = if as_json {
+        let value = if files.len() == 1 { objects.pop().unwrap_or(Value::Null) } else { Value::Array(objects) };
+        if value.is_null() {
+            return exit_code;
+        }
+        let mut rendered = serde_json::to_string_pretty(&value).unwrap_or_default();
+        rendered.push('\n');
+        rendered.into_bytes()
+    } else {
+        for chain in exec_chains(&images) {
+            text.push('\n');
+            text.push_str(&chain);
+            text.push('\n');
+        }
+        text.into_bytes()
+    };
+    if let Err(message) = crate::output::write_result(None, &bytes) {
+        crate::warn!("{message}");
+        return 1;
+    }
+    exit_code
+}
