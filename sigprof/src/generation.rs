@@ -1,65 +1,12 @@
-//! The global trace generation and the advance protocol (drain thread side).
-//!
-//! `gen == 0` means tracing is off. The drain thread is the only writer of the generation.
+//! The advance protocol (drain thread side): the next generation published, then the wait
+//! until no thread can still write into the closed one.
 
+use crate::consumer_turn::ConsumerTurn;
+use crate::generation_number::GENERATION;
 use crate::registry::Registry;
 use crate::seqlock::ThreadSeqlock;
-use crate::sync::{fence, AtomicU64, Ordering};
+use crate::sync::{fence, Ordering};
 use std::time::{Duration, Instant};
-
-#[cfg(not(sigtrace_loom))]
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-#[cfg(sigtrace_loom)]
-loom::lazy_static! {
-    static ref GENERATION: AtomicU64 = AtomicU64::new(0);
-}
-
-/// The generation writers must use now. Async-signal-safe.
-pub fn current_generation() -> u64 {
-    GENERATION.load(Ordering::SeqCst)
-}
-
-/// Starts generation 1. Start-up only.
-pub fn start_tracing() {
-    GENERATION.store(1, Ordering::SeqCst);
-}
-
-/// The consumer side's turn (invariant 3: the rings have one consumer; the generation one
-/// writer). In debug builds, taking a turn while another is held is a bug caught on the spot;
-/// in release builds a turn is nothing. Drain side only (never the handler: it may panic).
-pub struct ConsumerTurn {
-    _private: (),
-}
-
-/// Debug builds: set while a consumer turn is held.
-#[cfg(debug_assertions)]
-static CONSUMING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-impl ConsumerTurn {
-    /// Takes the turn; in debug builds, panics if another is held (two consumers at once).
-    pub fn take() -> ConsumerTurn {
-        #[cfg(debug_assertions)]
-        {
-            let held = CONSUMING.swap(true, std::sync::atomic::Ordering::Acquire);
-            debug_assert!(!held, "two threads on the consumer side at once (sigprof invariant 3)");
-        }
-        ConsumerTurn { _private: () }
-    }
-
-    /// Forgets a turn the parent held at `fork` (its holder does not exist in the child).
-    /// In the child only, before its drain thread starts.
-    pub fn forget_after_fork() {
-        #[cfg(debug_assertions)]
-        CONSUMING.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
-impl Drop for ConsumerTurn {
-    fn drop(&mut self) {
-        #[cfg(debug_assertions)]
-        CONSUMING.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
 
 /// How an advance ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,29 +73,4 @@ pub fn wait_for_seqlocks<'a>(threads: impl Iterator<Item = &'a ThreadSeqlock>, p
         }
     }
     writers_still_inside
-}
-
-/// Ends tracing at once without waiting (a forked child, a fatal error): later samples are
-/// ignored. Any thread; async-signal-safe.
-pub fn switch_off_tracing() {
-    GENERATION.store(0, Ordering::SeqCst);
-}
-
-#[cfg(all(test, debug_assertions, not(sigtrace_loom)))]
-mod consumer_turn_tests {
-    use super::ConsumerTurn;
-
-    /// No other test of this binary takes a turn (advances and reclaims run in the
-    /// integration tests), so the turn is this test's alone.
-    #[test]
-    fn a_second_consumer_at_once_is_caught_in_debug_builds() {
-        let first = ConsumerTurn::take();
-        assert!(std::panic::catch_unwind(ConsumerTurn::take).is_err(), "a second turn while the first is held");
-        drop(first);
-        drop(ConsumerTurn::take());
-        let held = ConsumerTurn::take();
-        std::mem::forget(held);
-        ConsumerTurn::forget_after_fork();
-        drop(ConsumerTurn::take());
-    }
 }

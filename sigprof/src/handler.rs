@@ -171,7 +171,7 @@ fn guard_rate(registry: &Registry, timer: &ThreadTimer, period_ns: u64) {
 /// # Safety
 /// `info` and `ucontext` must be the handler's valid arguments.
 unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucontext: *const libc::c_void) -> bool {
-    if crate::generation::current_generation() == 0 {
+    if crate::generation_number::current_generation() == 0 {
         // Tracing is off (stopped, or the program entered a sandbox): only tell our signals
         // from the program's, with no system call (the slot lookup may make one) and no timer
         // bookkeeping.

@@ -31,7 +31,7 @@
 //!    when the thread is not inside it already) and one consumer (the drain thread: one
 //!    `Drainer` per traced image, used under its lock; a forked child abandons the parent's).
 //!    Otherwise records interleave and the ring is corrupt. Debug builds check the consumer
-//!    side: an advance and a slot reclaim each hold a `generation::ConsumerTurn`.
+//!    side: an advance and a slot reclaim each hold a [`ConsumerTurn`].
 //! 4. The handler is never uninstalled and the registry never freed while a timer could fire;
 //!    a slot returns to FREE only when EXITED, with both rings empty and its seqlock even, and
 //!    its rings stay mapped for the next thread ([`registry`]). Otherwise a pending signal
@@ -72,8 +72,10 @@
 
 mod blocking;
 mod clock;
+mod consumer_turn;
 mod descriptors;
 mod generation;
+mod generation_number;
 mod handler;
 pub mod program_signals;
 mod registry;
@@ -89,7 +91,9 @@ mod timer;
 // The thread registry and its slots (invariants 3 and 4).
 pub use registry::{Mode, Registry, SamplerConfig, SlotState, ThreadSlot, UnwindChoice};
 // Tracing on and off; the generation advance and the reclamation wait (invariants 2 and 6).
-pub use generation::{advance, current_generation, start_tracing, switch_off_tracing, wait_for_critical_sections, ConsumerTurn};
+pub use consumer_turn::ConsumerTurn;
+pub use generation::{advance, wait_for_critical_sections};
+pub use generation_number::{current_generation, start_tracing, switch_off_tracing};
 // The sampling signal handler.
 pub use handler::{in_signal_handler, install_sampling_handler, reset_itimer_account, set_default_action};
 // Sampling timers (invariant 7).

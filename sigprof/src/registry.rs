@@ -369,7 +369,7 @@ impl Registry {
     /// Returns EXITED slots whose rings are drained to FREE. Drain thread only, right after a
     /// completed generation advance and a full drain of the closed generation.
     pub fn reclaim_exited_slots(&self) -> usize {
-        let _turn = crate::generation::ConsumerTurn::take();
+        let _turn = crate::consumer_turn::ConsumerTurn::take();
         let mut reclaimed = 0;
         for slot in self.live_slots() {
             if slot.state.load() == SlotState::Exited && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0 {

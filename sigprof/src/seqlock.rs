@@ -9,7 +9,7 @@
 //! See `generation::advance`. Fences rather than `SeqCst` accesses alone: the model checker
 //! (loom, `tests/loom.rs`) implements the fences' guarantee, not the accesses'.
 
-use crate::generation::current_generation;
+use crate::generation_number::current_generation;
 use crate::sync::{fence, AtomicU64, Ordering};
 use unwind::CriticalSection;
 

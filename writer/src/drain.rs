@@ -66,7 +66,7 @@ pub extern "C" fn open_fork_gate() {
 }
 
 /// Runs `work` on the drainer under its lock (and the fork gate); `None` when there is none.
-pub(crate) fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
+fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
     close_fork_gate();
@@ -79,6 +79,17 @@ pub(crate) fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> O
         Ok(value) => Some(value),
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
+/// code at once and never rely on code that was unloaded. Any thread but the handler; takes
+/// the drainer's lock.
+pub fn refresh_modules_now() {
+    with_drainer(|slot| {
+        if let Some(drainer) = slot.as_mut() {
+            drainer.refresh_modules();
+        }
+    });
 }
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);

@@ -8,6 +8,6 @@
 
 pub mod drain;
 mod generation_builder;
-pub mod module_snapshots;
+mod module_snapshots;
 pub mod trace_file;
 mod wall_sampler;

@@ -1,12 +1,11 @@
 //! The unwind snapshots the signal handlers read, published by the drain thread: the module list
 //! re-read when the loader's counters moved (or at once after `dlopen`/`dlclose`,
-//! [`refresh_modules_now`]), the replaced snapshots kept until they are safe to free, the
+//! `drain::refresh_modules_now`), the replaced snapshots kept until they are safe to free, the
 //! handlers' DWARF caches, and the module table of the open generation.
 //!
 //! `sigprof` invariant 6: a replaced snapshot is freed only after an advance that began after
 //! its replacement *completed* (every thread was since seen outside its critical section).
 
-use crate::drain::with_drainer;
 use format::Module;
 use sigprof::Registry;
 use unwind::{load_counters, loaded_modules, CachePool, LoadedModule, UnwindSnapshot, UnwindTables};
@@ -107,15 +106,4 @@ pub(crate) fn ensure_dwarf_caches(registry: &Registry) {
 
 fn to_trace_module(module: &LoadedModule) -> Module {
     Module { path: module.path.clone(), base: module.base, start: module.start, end: module.end, build_id: module.build_id.clone() }
-}
-
-/// Re-reads the module list now (after `dlopen`/`dlclose`), so handlers unwind through new
-/// code at once and never rely on code that was unloaded. Any thread but the handler; takes
-/// the drainer's lock.
-pub fn refresh_modules_now() {
-    with_drainer(|slot| {
-        if let Some(drainer) = slot.as_mut() {
-            drainer.refresh_modules();
-        }
-    });
 }

@@ -3,8 +3,7 @@
 //! to carry out the default action.
 
 use super::actions::{get, get_as_sigaction, set};
-use super::held::hold_if_program_blocks;
-use super::mask::PROGRAM_BLOCKS;
+use super::mask::{hold_if_program_blocks, PROGRAM_BLOCKS};
 
 /// What forwarding did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,14 +32,13 @@
 //!   or the program's action), the interposed `sigaction`, and signals ignored across exec;
 //! * [`forward`]: running the program's handler for a signal that is not a sample;
 //! * [`mask`]: the sampling signal's mask as the program sees it (`pthread_sigmask`,
-//!   `sigpending`, thread creation, exec);
-//! * [`held`]: a signal held while the program "blocks" it, and queued again later;
+//!   `sigpending`, thread creation, exec), and a signal held while the program "blocks" it,
+//!   queued again when it unblocks it;
 //! * [`waits`]: `sigsuspend` and `sigtimedwait` with the mask the program sees.
 
 mod actions;
 mod dispositions;
 mod forward;
-mod held;
 mod mask;
 mod waits;
 

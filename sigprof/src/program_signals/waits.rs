@@ -2,8 +2,7 @@
 //! signal's mask as the program sees it: a held signal is let in or taken, and one the kernel
 //! delivers during the wait is told from a sample.
 
-use super::held::{held_here, hold, release_held, take_held, SIGINFO_WORDS};
-use super::mask::{kernel_sigmask, masked_signal, set_of, PROGRAM_BLOCKS};
+use super::mask::{held_here, hold, kernel_sigmask, masked_signal, release_held, set_of, take_held, PROGRAM_BLOCKS, SIGINFO_WORDS};
 
 /// The program's `sigsuspend(mask)` with libc's `real`. A mask holding the masked signal is
 /// passed on unchanged (the kernel blocks it while the thread sleeps, when it takes no
