@@ -2,6 +2,7 @@
 
 /// The period of `hz` events per second, in ns: `1e9 / hz`; 0 when `hz` is 0 (a trace's
 /// header may say 0). Async-signal-safe.
+#[inline]
 pub const fn period_ns(hz: u32) -> u64 {
     match 1_000_000_000u64.checked_div(hz as u64) {
         Some(period) => period,
