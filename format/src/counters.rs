@@ -13,6 +13,11 @@ pub const SNAPSHOTS_DEFERRED: &str = "unwind.snapshots_deferred";
 pub const STORMS_REPROGRAMMED: &str = "timer.storms_reprogrammed";
 /// Timers the storm guard stopped after a second storm.
 pub const STORMS_SWITCHED_OFF: &str = "timer.storms_switched_off";
+/// Threads `SIGTRACE_TIMER=auto` moved to a perf event (they compute).
+pub const MOVES_TO_PERF: &str = "timer.moves_to_perf";
+/// Threads `SIGTRACE_TIMER=auto` moved to a POSIX timer (their context switches made a perf
+/// event dear).
+pub const MOVES_TO_POSIX: &str = "timer.moves_to_posix";
 /// Annotation events skipped because their thread was already inside the tracer.
 pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
 /// CPU time of sigtrace's drain thread so far, ns.

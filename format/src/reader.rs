@@ -2,7 +2,8 @@
 //! complete chunk before a damaged or truncated tail and says why it stopped.
 
 use crate::decode::{decode_end, decode_generation, decode_header};
-use crate::types::{End, Generation, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER};
+use crate::sources::{decode_sources, SourceTable};
+use crate::types::{End, Generation, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_SOURCES};
 use crate::varint::DecodeError;
 
 /// Everything a reader recovered from one trace file.
@@ -20,6 +21,9 @@ pub struct Trace {
     pub stopped_because: Option<ReadStop>,
     /// How the traced image ended; `None` when the trace was cut short (killed).
     pub end: Option<End>,
+    /// Which timer sampled each thread: the newest account of each (empty in traces written
+    /// before sources were recorded).
+    pub sources: SourceTable,
 }
 
 /// Why [`read_trace`] stopped before the end of a file (docs/FORMAT.md, "What a reader must do").
@@ -86,6 +90,8 @@ pub enum Chunk {
     Generation(Generation),
     /// An end record. A generation after it means the image went on (a failed exec).
     End(End),
+    /// Which timer sampled the threads whose account changed.
+    Sources(SourceTable),
 }
 
 /// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
@@ -148,6 +154,7 @@ impl<R: std::io::Read> TraceReader<R> {
                     each(trace.header.as_ref(), generation, self.offset);
                 }
                 Chunk::End(end) => trace.end = Some(end),
+                Chunk::Sources(sources) => trace.sources.merge(sources),
             }
         }
         trace.format_version = self.format_version;
@@ -190,6 +197,7 @@ impl<R: std::io::Read> TraceReader<R> {
                 }),
                 TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
                 TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
+                TAG_SOURCES => decode_sources(&payload).map(|sources| Some(Chunk::Sources(sources))),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };
             match decoded {

@@ -15,6 +15,8 @@ pub const TAG_HEADER: u8 = b'H';
 pub const TAG_GENERATION: u8 = b'G';
 /// Chunk tag of the end record.
 pub const TAG_END: u8 = b'E';
+/// Chunk tag: which timer sampled each thread (see [`crate::SourceTable`]).
+pub const TAG_SOURCES: u8 = b'S';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
 /// Bytes before the first chunk.

@@ -5,7 +5,7 @@ use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
 use crate::ring::RecordWriter;
-use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, POSIX_TIMER_TAG};
+use crate::timer::{period_ns, periods_in, Moved, RateGuard, ThreadTimer, TimerSource, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
@@ -129,18 +129,31 @@ unsafe fn timer_signal(registry: &Registry, slot: Option<&ThreadSlot>, info: *co
 }
 
 /// The weight of a sample from `source` taken at `time` (monotonic ns), after the storm guard
-/// of the thread's timer. Async-signal-safe.
+/// of the thread's timer, and under `auto` the thread's move to the source that costs it least
+/// (see `timer::adapt`). 0 for a stale signal of a source the thread no longer uses (a perf
+/// signal still queued when the thread moved to a POSIX timer): the sample is dropped, its
+/// CPU time being counted by the new source. Async-signal-safe.
 fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSignal, time: u64, period_ns: u64) -> u32 {
     match source {
         TimerSignal::Posix { overrun } => {
+            let weight = 1u32.saturating_add(overrun.max(0) as u32);
             if let Some(slot) = slot {
+                if slot.timer.source() != Some(TimerSource::Posix) {
+                    return 0;
+                }
                 guard_rate(registry, &slot.timer, period_ns);
+                adapt_source(registry, slot, weight, period_ns);
             }
-            1u32.saturating_add(overrun.max(0) as u32)
+            weight
         }
         TimerSignal::Perf => slot.map_or(1, |slot| {
+            if slot.timer.source() != Some(TimerSource::Perf) {
+                return 0;
+            }
             guard_rate(registry, &slot.timer, period_ns);
-            slot.timer.perf_sample_periods(time, period_ns)
+            let weight = slot.timer.perf_sample_periods(time, period_ns);
+            adapt_source(registry, slot, weight, period_ns);
+            weight
         }),
         TimerSignal::Itimer => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
@@ -149,6 +162,17 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
             periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns)
         }
     }
+}
+
+/// Lets `auto` move the slot's thread to the source that costs it least, after a sample of
+/// `weight` periods, and counts the move. Async-signal-safe.
+fn adapt_source(registry: &Registry, slot: &ThreadSlot, weight: u32, period_ns: u64) {
+    let tid = slot.tid.load(Ordering::Relaxed);
+    match slot.timer.adapt(weight, period_ns, tid, registry.config.signal) {
+        Some(Moved::ToPerf) => registry.timers_moved_to_perf.fetch_add(1, Ordering::Relaxed),
+        Some(Moved::ToPosix) => registry.timers_moved_to_posix.fetch_add(1, Ordering::Relaxed),
+        None => 0,
+    };
 }
 
 /// Runs the storm guard of `timer` for a sample and counts what it did.
@@ -183,6 +207,9 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     let Some(source) = (unsafe { timer_signal(registry, slot, info) }) else { return false };
     let time = monotonic_ns();
     let weight = sample_weight(registry, slot, source, time, period_ns(registry.config.hz));
+    if weight == 0 {
+        return true;
+    }
     let Some(slot) = slot else {
         registry.dropped_no_slot.fetch_add(1, Ordering::Relaxed);
         return true;

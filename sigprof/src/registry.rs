@@ -240,6 +240,9 @@ pub struct Registry {
     /// timers it stopped for their thread (a second storm, or re-programming failed).
     pub timers_reprogrammed: AtomicU64,
     pub timers_switched_off: AtomicU64,
+    /// Threads `auto` moved to a perf event (they compute) and to a POSIX timer (they switch).
+    pub timers_moved_to_perf: AtomicU64,
+    pub timers_moved_to_posix: AtomicU64,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
@@ -263,6 +266,8 @@ impl Registry {
             itimer_is_ours: AtomicBool::new(false),
             perf_is_ours: AtomicBool::new(false),
             timers_reprogrammed: AtomicU64::new(0),
+            timers_moved_to_perf: AtomicU64::new(0),
+            timers_moved_to_posix: AtomicU64::new(0),
             timers_switched_off: AtomicU64::new(0),
         });
         let pointer = Box::into_raw(registry);

@@ -12,6 +12,7 @@
 
 use crate::generation_builder::{ticks, GenerationBuilder};
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
+use crate::source_accounts::SourceAccounts;
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
 use format::{
@@ -128,6 +129,8 @@ pub struct Drainer {
     /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
     /// periods of all of them.
     running_samples: Vec<RunningSamples>,
+    /// Which timer sampled each thread, written as it changes.
+    sources: SourceAccounts,
 }
 
 impl Drainer {
@@ -144,6 +147,7 @@ impl Drainer {
             generation_start: header.start_clock_ns,
             builder: GenerationBuilder::default(),
             known_threads: HashMap::new(),
+            sources: SourceAccounts::default(),
             snapshots: ModuleSnapshots::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
@@ -263,6 +267,7 @@ impl Drainer {
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
+        self.sources.take_chunk(&mut bytes);
         encode_generation(&mut bytes, &generation);
         self.write(&bytes)
     }
@@ -371,6 +376,7 @@ impl Drainer {
             }
             known.cpu_ns = known.cpu_ns.max(cpu_ns);
             threads[index] = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
+            self.sources.note(tid, slot.timer.source_account(known.cpu_ns), exited);
             if exited {
                 self.known_threads.remove(&tid);
                 let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
@@ -418,6 +424,8 @@ impl Drainer {
         counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.snapshots.retired_count() as u64));
         counters.push((counter::STORMS_REPROGRAMMED.into(), self.registry.timers_reprogrammed.swap(0, Ordering::Relaxed)));
         counters.push((counter::STORMS_SWITCHED_OFF.into(), self.registry.timers_switched_off.swap(0, Ordering::Relaxed)));
+        counters.push((counter::MOVES_TO_PERF.into(), self.registry.timers_moved_to_perf.swap(0, Ordering::Relaxed)));
+        counters.push((counter::MOVES_TO_POSIX.into(), self.registry.timers_moved_to_posix.swap(0, Ordering::Relaxed)));
         counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push((counter::DRAIN_CPU_NS_TOTAL.into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));

@@ -1,6 +1,7 @@
 //! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture
 //! ratio, stacks unwound to the root); for a `wall` trace, also each thread's wall time by state.
 
+mod sources;
 mod trace_summary;
 mod unwind_stats;
 
@@ -97,6 +98,7 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
             }
         }
     }
+    out.push_str(&sources::text(&trace.sources, &summary.threads));
     out
 }
 
@@ -184,6 +186,7 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     }
     if let Value::Object(fields) = &mut object {
         fields.extend(unwinding.json_fields());
+        fields.extend(sources::json_fields(&loaded.trace.sources));
     }
     object
 }

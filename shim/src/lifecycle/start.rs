@@ -134,7 +134,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         start_clock_ns,
         start_unix_ns,
         hz: config.hz,
-        timer: source.name().into(),
+        timer: timers::source_name().into(),
         mode: config.mode.name().into(),
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,

@@ -1,22 +1,29 @@
 //! Choosing the sampling source and arming each thread's timer.
+//!
+//! `SIGTRACE_TIMER=perf|posix|itimer` forces a source. `auto` (the default) starts every
+//! thread on a perf event, which fires at the full rate (a thread that lives a few ms gets its
+//! samples; a POSIX timer, checked on the scheduler tick, would lose them), and lets its handler
+//! move it to a POSIX CPU timer, which costs nothing per context switch, while it switches
+//! rather than computes (`sigprof`'s `timer::adapt`). Where perf events are refused, `auto`
+//! uses POSIX timers only.
 
 use crate::config::TimerChoice;
 use crate::log;
 use sigprof::{set_process_itimer, CountFrom, Registry, ThreadSlot, TimerSource};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-/// The process-wide source chosen at start-up (a `TimerSource` as u8).
+/// The process-wide source chosen at start-up (a `TimerSource` as u8): the one new threads
+/// start on.
 static SOURCE: AtomicU8 = AtomicU8::new(0);
-/// True when the user asked for `auto`: a thread whose perf event is refused falls back to posix.
-static MAY_FALL_BACK: AtomicBool = AtomicBool::new(false);
+/// True under `auto`: threads move between perf and POSIX by what their switches cost.
+static ADAPTIVE: AtomicBool = AtomicBool::new(false);
 static ARM_FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Arms the first (calling) thread with the requested source and fixes the process's source.
 pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
     let (hz, signal) = (registry.config.hz, registry.config.signal);
     // Before the first event can fire: its signals must never be taken for the program's.
-    let perf_wanted = matches!(choice, TimerChoice::Perf | TimerChoice::Auto);
-    registry.perf_is_ours.store(perf_wanted, Ordering::Release);
+    registry.perf_is_ours.store(matches!(choice, TimerChoice::Perf | TimerChoice::Auto), Ordering::Release);
     let source = match choice {
         TimerChoice::Itimer => {
             sigprof::reset_itimer_account();
@@ -25,41 +32,55 @@ pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry:
             TimerSource::Itimer
         }
         TimerChoice::Perf => {
-            slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("perf_event_open refused: {error}"))?;
+            slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming, false).map_err(|error| {
+                if is_descriptor_shortage(&error) {
+                    say_descriptors_are_scarce();
+                }
+                format!("perf_event_open refused: {error}")
+            })?;
             TimerSource::Perf
         }
         TimerChoice::Posix => {
-            slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
+            slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming, false).map_err(|error| format!("timer_create refused: {error}"))?;
             TimerSource::Posix
         }
-        TimerChoice::Auto => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming) {
-            Ok(()) => {
-                MAY_FALL_BACK.store(true, Ordering::Relaxed);
-                TimerSource::Perf
+        TimerChoice::Auto => {
+            ADAPTIVE.store(true, Ordering::Relaxed);
+            match slot.timer.arm(TimerSource::Perf, tid, hz, signal, CountFrom::Arming, true) {
+                Ok(()) => TimerSource::Perf,
+                Err(error) => {
+                    if is_descriptor_shortage(&error) {
+                        say_descriptors_are_scarce();
+                    } else {
+                        log::info(&format!(
+                            "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
+                        ));
+                        registry.perf_is_ours.store(false, Ordering::Release);
+                        sigprof::refuse_perf_events();
+                    }
+                    slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming, true).map_err(|error| format!("timer_create refused: {error}"))?;
+                    TimerSource::Posix
+                }
             }
-            Err(error) if is_descriptor_shortage(&error) => {
-                say_descriptors_are_scarce();
-                registry.perf_is_ours.store(false, Ordering::Release);
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
-                TimerSource::Posix
-            }
-            Err(error) => {
-                log::info(&format!(
-                    "perf_event_open refused ({error}); using POSIX thread CPU timers, which fire at most at the kernel tick rate (samples carry their overruns as weight)"
-                ));
-                registry.perf_is_ours.store(false, Ordering::Release);
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming).map_err(|error| format!("timer_create refused: {error}"))?;
-                TimerSource::Posix
-            }
-        },
+        }
     };
     SOURCE.store(source as u8, Ordering::Release);
     Ok(source)
 }
 
-/// The process's sampling source, once chosen.
+/// The source new threads start on, once chosen.
 pub fn current_source() -> Option<TimerSource> {
     TimerSource::from_u8(SOURCE.load(Ordering::Acquire))
+}
+
+/// The name the trace header gives the sampling source: `auto` when threads move between
+/// sources, else the one forced.
+pub fn source_name() -> &'static str {
+    if ADAPTIVE.load(Ordering::Relaxed) {
+        "auto"
+    } else {
+        current_source().map_or("none", TimerSource::name)
+    }
 }
 
 /// Arms the timer of a newly registered thread with the process's source. Under `auto`, a
@@ -69,21 +90,24 @@ pub fn current_source() -> Option<TimerSource> {
 pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32, count_from: CountFrom) {
     let Some(registry) = Registry::get() else { return };
     let (hz, signal) = (registry.config.hz, registry.config.signal);
+    let adaptive = ADAPTIVE.load(Ordering::Relaxed);
     let result = match current_source() {
-        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, count_from) {
-            Ok(()) => Ok(()),
-            Err(error) if MAY_FALL_BACK.load(Ordering::Relaxed) => {
+        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, count_from, adaptive) {
+            Err(error) if adaptive => {
                 if is_descriptor_shortage(&error) {
                     say_descriptors_are_scarce();
                 }
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from)
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, true)
             }
-            Err(error) => Err(error),
+            armed => armed,
         },
-        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from),
+        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, adaptive),
         _ => Ok(()), // itimer: process-wide, nothing per thread
     };
     if let Err(error) = result {
+        if is_descriptor_shortage(&error) {
+            say_descriptors_are_scarce();
+        }
         if !ARM_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
             log::warn(&format!("cannot arm the sampling timer of thread {tid}: {error}; it is not sampled"));
         }

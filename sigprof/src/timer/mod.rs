@@ -10,17 +10,21 @@
 //!   timer's overrun count, and a sample weighs 1 + overrun so CPU time stays right.
 //! * [`itimer`]: one process-wide `setitimer(ITIMER_PROF)`; tick-limited, no overrun count.
 //!
-//! Arming and disarming run outside the handler (start-up, thread start and exit, drain thread).
+//! Arming and disarming run outside the handler (start-up, thread start and exit, drain thread),
+//! but for one case: under `auto` the thread's own handler moves it between perf and POSIX (see
+//! [`adapt`]), which is why both sources are armed and released by system calls alone.
 //!
 //! The first period of every per-thread timer is drawn uniformly from (0, period], the later
 //! ones are whole: a thread that runs for T of CPU then gets T / period samples *in
 //! expectation*, where a whole first period would lose half a period per thread on average
 //! (4% of the samples of 32 threads of 0.12 s at 100 Hz).
 
+mod adapt;
 mod itimer;
 mod perf;
 mod posix;
 
+pub use adapt::{refuse_perf_events, switch_cost_ns, Adaptation, Moved};
 pub use itimer::set_process_itimer;
 pub use posix::POSIX_TIMER_TAG;
 
@@ -61,7 +65,17 @@ pub struct ThreadTimer {
     source: AtomicU8,
     /// The perf event's descriptor + 1; 0 = none.
     perf_fd_plus_one: AtomicI32,
-    posix_timer: AtomicUsize,
+    /// The POSIX timer's kernel id + 1; 0 = none.
+    posix_timer_plus_one: AtomicUsize,
+    /// The source armed last (kept by `disarm`, for the thread's account after its exit).
+    last_source: AtomicU8,
+    /// The thread's CPU time when its current source was armed, and the CPU time each source
+    /// sampled before that (ns): where its samples came from, for `info`.
+    source_since_cpu_ns: AtomicU64,
+    perf_cpu_ns: AtomicU64,
+    posix_cpu_ns: AtomicU64,
+    /// `auto`'s state: when and why the thread moves between sources.
+    pub adapt: Adaptation,
     /// The whole period (ns) a perf event takes after its first, other one; 0 once set.
     perf_period_after_first: AtomicU64,
     /// The thread's CPU time at which its first perf sample was due: where its weights count
@@ -82,6 +96,20 @@ pub struct ThreadTimer {
     guard_window_cpu_ns: AtomicU64,
     guard_window_samples: AtomicU32,
     storms: AtomicU32,
+}
+
+/// Where a thread's samples came from (see [`ThreadTimer::source_account`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceAccount {
+    /// The source armed last.
+    pub last: Option<TimerSource>,
+    /// CPU time sampled by a perf event and by a POSIX timer, ns.
+    pub perf_ns: u64,
+    pub posix_ns: u64,
+    /// Moves made by `auto`, and the switches per second of CPU that decided the last one.
+    pub moves_to_perf: u32,
+    pub moves_to_posix: u32,
+    pub last_move_switch_rate: u64,
 }
 
 /// What the storm guard did about a sample (see [`ThreadTimer::guard_rate`]).
@@ -108,7 +136,12 @@ impl ThreadTimer {
         ThreadTimer {
             source: AtomicU8::new(0),
             perf_fd_plus_one: AtomicI32::new(0),
-            posix_timer: AtomicUsize::new(0),
+            posix_timer_plus_one: AtomicUsize::new(0),
+            last_source: AtomicU8::new(0),
+            source_since_cpu_ns: AtomicU64::new(0),
+            perf_cpu_ns: AtomicU64::new(0),
+            posix_cpu_ns: AtomicU64::new(0),
+            adapt: Adaptation::new(),
             perf_period_after_first: AtomicU64::new(0),
             first_sample_due_cpu_ns: AtomicU64::new(0),
             first_sample_rounding: AtomicU32::new(0),
@@ -173,36 +206,84 @@ impl ThreadTimer {
     }
 
     /// Arms a per-thread timer of `source` for thread `tid`, delivering `signal` every
-    /// `1/hz` seconds of the thread's CPU time. Everything the handler needs (descriptor, event
-    /// id, pending period, source) is published before the timer is enabled: its first
-    /// signal may arrive before the enabling call returns. A perf event whose descriptor would
-    /// crowd the program (see [`crate::descriptors`]) is refused with `EMFILE`.
-    pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32, count_from: CountFrom) -> std::io::Result<()> {
+    /// `1/hz` seconds of the thread's CPU time; `adaptive` lets the thread's handler move it
+    /// between perf and POSIX later (`auto`, see [`adapt`]). Everything the handler needs
+    /// (descriptor, event id, pending period, source) is published before the timer is
+    /// enabled: its first signal may arrive before the enabling call returns. A perf event
+    /// whose descriptor would crowd the program (see [`crate::descriptors`]) is refused with
+    /// `EMFILE`.
+    pub fn arm(&self, source: TimerSource, tid: u32, hz: u32, signal: i32, count_from: CountFrom, adaptive: bool) -> std::io::Result<()> {
         self.disarm();
         self.storms.store(0, Ordering::Relaxed);
         self.guard_window_samples.store(0, Ordering::Relaxed);
         let cpu_at_arming = crate::clock::thread_cpu_ns(tid).max(1);
         self.guard_window_cpu_ns.store(cpu_at_arming, Ordering::Relaxed);
+        self.perf_cpu_ns.store(0, Ordering::Relaxed);
+        self.posix_cpu_ns.store(0, Ordering::Relaxed);
+        self.source_since_cpu_ns.store(if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming }, Ordering::Relaxed);
         let period_ns = period_ns(hz);
         let draw = PhaseDraw::new(period_ns, tid);
         match source {
             TimerSource::Perf => self.arm_perf(tid, signal, period_ns, &draw, count_from, cpu_at_arming)?,
             TimerSource::Posix => self.arm_posix(tid, signal, period_ns, &draw)?,
-            TimerSource::Itimer => self.source.store(source as u8, Ordering::Release), // process-wide: see set_process_itimer
+            TimerSource::Itimer => self.source.store(source as u8, Ordering::SeqCst), // process-wide: see set_process_itimer
         }
+        self.last_source.store(source as u8, Ordering::Relaxed);
+        self.adapt.reset(adaptive && source != TimerSource::Itimer);
         Ok(())
     }
 
-    /// Stops and releases the timer. Idempotent. A perf descriptor is closed only while it
-    /// still refers to our event; a number the program closed and reused is forgotten.
+    /// Stops and releases the timer. Idempotent, and safe beside a move the thread's handler
+    /// is making (see [`adapt`]). A perf descriptor is closed only while it still refers to our
+    /// event; a number the program closed and reused is forgotten.
     pub fn disarm(&self) {
+        self.adapt.stop();
+        self.disarm_source();
+    }
+
+    /// Releases the current source (the adaptive state stays). Async-signal-safe.
+    fn disarm_source(&self) {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
         self.last_sample_wall_ns.store(0, Ordering::Relaxed);
         self.last_sample_cpu_ns.store(0, Ordering::Relaxed);
-        match TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) {
+        match TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst)) {
             Some(TimerSource::Perf) => self.release_perf(),
             Some(TimerSource::Posix) => self.release_posix(),
             Some(TimerSource::Itimer) | None => {}
+        }
+    }
+
+    /// Adds the CPU time since the current source was armed to that source's account, up to
+    /// `now_cpu_ns` (the thread's CPU clock). Async-signal-safe; the thread's handler only.
+    fn close_source_interval(&self, now_cpu_ns: u64) {
+        let since = self.source_since_cpu_ns.swap(now_cpu_ns, Ordering::Relaxed);
+        let account = match self.source() {
+            Some(TimerSource::Perf) => &self.perf_cpu_ns,
+            Some(TimerSource::Posix) => &self.posix_cpu_ns,
+            _ => return,
+        };
+        account.fetch_add(now_cpu_ns.saturating_sub(since), Ordering::Relaxed);
+    }
+
+    /// The thread's account of its sources for `info`, given its CPU time `cpu_ns` now (or at
+    /// its exit): the source armed last, and the CPU time sampled by perf and by POSIX timers.
+    /// Not for the handler.
+    pub fn source_account(&self, cpu_ns: u64) -> SourceAccount {
+        let last = TimerSource::from_u8(self.last_source.load(Ordering::Relaxed));
+        let (mut perf_ns, mut posix_ns) = (self.perf_cpu_ns.load(Ordering::Relaxed), self.posix_cpu_ns.load(Ordering::Relaxed));
+        let current_ns = cpu_ns.saturating_sub(self.source_since_cpu_ns.load(Ordering::Relaxed));
+        match last {
+            Some(TimerSource::Perf) => perf_ns += current_ns,
+            Some(TimerSource::Posix) => posix_ns += current_ns,
+            _ => {}
+        }
+        SourceAccount {
+            last,
+            perf_ns,
+            posix_ns,
+            moves_to_perf: self.adapt.moves_to_perf.load(Ordering::Relaxed),
+            moves_to_posix: self.adapt.moves_to_posix.load(Ordering::Relaxed),
+            last_move_switch_rate: self.adapt.last_move_switch_rate.load(Ordering::Relaxed),
         }
     }
 
@@ -210,9 +291,11 @@ impl ThreadTimer {
     /// descriptor is closed (the parent's stays open); POSIX timers and itimers are not
     /// inherited by `fork`, so there is nothing to delete.
     pub fn forget_after_fork(&self) {
-        if TimerSource::from_u8(self.source.swap(0, Ordering::AcqRel)) == Some(TimerSource::Perf) {
-            self.forget_perf_after_fork();
-        }
+        self.adapt.stop();
+        self.source.store(0, Ordering::SeqCst);
+        // The id of the parent's POSIX timer may be the child's own timer's some day.
+        self.posix_timer_plus_one.store(0, Ordering::Relaxed);
+        self.forget_perf_after_fork();
     }
 }
 

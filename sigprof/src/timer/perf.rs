@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
-const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
+pub(super) const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+pub(super) const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 /// `_IOW('$', 4, __u64)`.
 const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
 const ATTR_DISABLED: u64 = 1 << 0;
@@ -91,20 +91,34 @@ impl ThreadTimer {
 
     /// The perf event's descriptor if it still refers to our event (the program may have closed
     /// the number and reused it). Async-signal-safe.
-    fn own_perf_fd(&self) -> Option<i32> {
+    pub(super) fn own_perf_fd(&self) -> Option<i32> {
         let fd = self.perf_fd();
         let id = self.perf_event_id.load(Ordering::Relaxed);
         (fd >= 0 && crate::descriptors::perf_event_id(fd, perf_identity()?) == Some(id)).then_some(fd)
     }
 
     /// Arms the perf event (see [`ThreadTimer::arm`]): descriptor, event id, pending period and
-    /// source are published before the event is enabled.
+    /// source are published before the event is enabled. Async-signal-safe.
     pub(super) fn arm_perf(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw, count_from: CountFrom, cpu_at_arming: u64) -> std::io::Result<()> {
         let first_ns = first_perf_period(draw.phase_ns, period_ns);
+        let fd = open_perf_task_clock(tid, first_ns, signal)?;
+        self.arm_opened_perf(fd, first_ns, period_ns, draw, count_from, cpu_at_arming)
+    }
+
+    /// Arms the perf event `fd`, opened disabled by [`open_perf_task_clock`] with `first_ns` as
+    /// its period (see [`ThreadTimer::arm_perf`]). Async-signal-safe.
+    pub(super) fn arm_opened_perf(
+        &self,
+        fd: i32,
+        first_ns: u64,
+        period_ns: u64,
+        draw: &PhaseDraw,
+        count_from: CountFrom,
+        cpu_at_arming: u64,
+    ) -> std::io::Result<()> {
         let counted_from = if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming };
         self.first_sample_due_cpu_ns.store(counted_from.saturating_add(draw.phase_ns), Ordering::Relaxed);
         self.first_sample_rounding.store(draw.rounding, Ordering::Relaxed);
-        let fd = open_perf_task_clock(tid, first_ns, signal)?;
         let Some(id) = remember_perf_identity(fd) else {
             close_own(fd);
             return Err(std::io::Error::from_raw_os_error(libc::EBADF));
@@ -112,11 +126,16 @@ impl ThreadTimer {
         self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
         self.perf_event_id.store(id, Ordering::Relaxed);
         self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
-        self.source.store(TimerSource::Perf as u8, Ordering::Release);
-        // SAFETY: enables the event we opened and configured above.
+        self.source.store(TimerSource::Perf as u8, Ordering::SeqCst);
+        // A `disarm` from another thread may have released the event since it was published.
+        if self.own_perf_fd() != Some(fd) {
+            self.disarm_source();
+            return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+        }
+        // SAFETY: enables the event we opened and configured above (checked just now).
         if unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) } != 0 {
             let error = std::io::Error::last_os_error();
-            self.disarm();
+            self.disarm_source();
             return Err(error);
         }
         Ok(())
@@ -140,11 +159,13 @@ impl ThreadTimer {
     }
 
     /// Disables and closes the perf event (the source was already cleared), if the descriptor
-    /// still refers to it; a number the program closed and reused is forgotten.
+    /// still refers to it; a number the program closed and reused is forgotten. Idempotent,
+    /// also when two threads release at once: the descriptor is taken by one swap.
+    /// Async-signal-safe.
     pub(super) fn release_perf(&self) {
-        let owned = self.own_perf_fd();
-        self.perf_fd_plus_one.store(0, Ordering::Relaxed);
-        if let Some(fd) = owned {
+        let fd = self.perf_fd_plus_one.swap(0, Ordering::AcqRel) - 1;
+        let id = self.perf_event_id.load(Ordering::Relaxed);
+        if fd >= 0 && perf_identity().is_some_and(|identity| crate::descriptors::perf_event_id(fd, identity) == Some(id)) {
             // SAFETY: `fd` was just checked to be our perf event; disabling then closing it is harmless.
             unsafe { libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) };
             close_own(fd);
@@ -190,7 +211,7 @@ fn perf_identity() -> Option<(u64, u64)> {
 }
 
 /// Records the identity of perf descriptors from `fd`, a perf event we just opened, and returns
-/// the event's id. Not for the handler.
+/// the event's id. Async-signal-safe.
 fn remember_perf_identity(fd: i32) -> Option<u64> {
     let (device, inode) = crate::descriptors::file_identity(fd)?;
     if perf_identity().is_none() {
@@ -209,7 +230,7 @@ fn set_perf_period(fd: i32, period_ns: u64) -> bool {
 }
 
 /// Closes a descriptor checked (or known) to be ours. Async-signal-safe.
-fn close_own(fd: i32) {
+pub(super) fn close_own(fd: i32) {
     crate::descriptors::close_own(fd);
 }
 /// `struct perf_event_attr`, version 5 layout (112 bytes); bit fields folded into `flags`.
@@ -246,8 +267,8 @@ struct FOwnerEx {
 /// Opens a task-clock event on thread `tid` that will send `signal` to that thread every
 /// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling),
 /// moved into the perf descriptor band (see [`crate::descriptors`]) and configured, but still
-/// disabled: the caller publishes it to the handler, then enables it.
-fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
+/// disabled: the caller publishes it to the handler, then enables it. Async-signal-safe.
+pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
     let attr = PerfEventAttr {
         kind: PERF_TYPE_SOFTWARE,
         size: std::mem::size_of::<PerfEventAttr>() as u32,

@@ -293,7 +293,8 @@ fn a_refused_perf_event_stops_perf_with_one_line_and_auto_falls_back() {
     assert!(!traced.stderr.contains("no_perf: refused=0"), "the interposer refused perf: {}", traced.stderr);
     let trace = traced.trace();
     assert_decodes_completely(&trace, "the trace");
-    assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
+    assert_eq!(trace.header.as_ref().unwrap().timer, "auto");
+    assert!(trace.sources.threads.iter().all(|account| account.last == format::SourceKind::Posix && account.moves_to_perf == 0), "{:?}", trace.sources);
     let expected = expected_samples(traced.reported_cpu_ns(), 999);
     let weight = total_weight(&trace) as f64;
     eprintln!("posix fallback: weight {weight} for {expected:.0} periods");

@@ -19,6 +19,7 @@ mod program_signals;
 mod real_programs;
 mod sampling_accuracy;
 mod stress_script_short;
+mod timer_sources;
 mod unwinding_without_frame_pointers;
 mod wall_mode_accounting;
 

@@ -198,17 +198,26 @@ fn the_process_wide_itimer_is_tick_limited_but_weighted_by_cpu_time() {
     assert_tick_limited_but_weighted("itimer");
 }
 
+/// The default (`auto`) gives a thread that computes the perf event, at its full rate, where
+/// the kernel allows perf events; elsewhere it stays on its POSIX timer.
 #[test]
-fn the_perf_timer_is_used_by_default_where_the_kernel_allows_it() {
+fn a_computing_thread_is_sampled_by_the_perf_event_by_default_where_the_kernel_allows_it() {
     let _alone = alone();
     let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(3);
     let dir = scratch_dir("default-timer");
-    let run = run_traced(std::path::Path::new("/bin/true"), &[], &[], &dir);
-    let timer = run.trace().header.unwrap().timer;
+    let program = compile_c("split", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["500"], &[], &dir);
+    let trace = run.trace();
+    assert_eq!(trace.header.as_ref().unwrap().timer, "auto");
+    let main = trace.sources.threads.first().copied().expect("the main thread's source account");
     if paranoid <= 2 {
-        assert_eq!(timer, "perf");
+        assert_eq!(main.last, format::SourceKind::Perf, "{main:?}");
+        assert!(main.perf_cpu_ns >= main.posix_cpu_ns * 4, "most of the CPU time on the perf event: {main:?}");
+        let records = sample_count(&trace) as f64;
+        let expected = expected_samples(run.reported_cpu_ns(), 999);
+        assert!(records >= 0.9 * expected, "{records} records for {expected:.0} periods: the full rate");
     } else {
-        assert_eq!(timer, "posix");
+        assert_eq!(main.last, format::SourceKind::Posix, "{main:?}");
     }
 }
 

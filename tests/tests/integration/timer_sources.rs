@@ -1,0 +1,96 @@
+//! `SIGTRACE_TIMER=auto`: each thread sampled by the source its context switches make cheapest
+//! (a perf event while it computes, a POSIX timer while it switches), the moves recorded in the
+//! trace's sources and shown by `info`, the weights still adding up to the CPU time.
+//!
+//! The tests run alone ([`alone`]): they compare samples with the workloads' CPU time.
+
+use format::SourceKind;
+use sigtrace_tests::*;
+
+/// Perf events need `perf_event_paranoid` ≤ 2; above, `auto` keeps every thread on POSIX.
+fn perf_allowed() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(3) <= 2
+}
+
+/// Sample records (not weight) of thread `tid`.
+fn records_of(trace: &format::Trace, tid: u32) -> u64 {
+    trace.generations.iter().map(|g| g.samples.iter().filter(|s| g.threads[s.thread as usize].tid == tid).count() as u64).sum()
+}
+
+#[test]
+fn a_thread_that_computes_then_serves_then_computes_moves_with_it() {
+    let _alone = alone();
+    let dir = scratch_dir("compute-serve");
+    let program = compile_c("compute_serve", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["400", "400"], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    let trace = run.trace();
+    let header = trace.header.as_ref().expect("header");
+    assert_eq!(header.timer, "auto");
+    let main_tid = header.pid;
+    let main_cpu = run.reported("main cpu_ns");
+    let account =
+        |tid: u32| trace.sources.threads.iter().find(|t| t.tid == tid).copied().unwrap_or_else(|| panic!("no source account of {tid}: {:?}", trace.sources));
+    let main = account(main_tid);
+    let peer_tid = trace.sources.threads.iter().map(|t| t.tid).find(|&tid| tid != main_tid).expect("the peer's account");
+    let peer = account(peer_tid);
+    eprintln!("main {main:?}\npeer {peer:?}\nswitch cost {} ns", trace.sources.switch_cost_ns);
+
+    // The weights add up to the CPU time whatever the source, across the moves.
+    let expected = expected_samples(main_cpu, u64::from(header.hz));
+    let accounted = accounted_by_tid(&trace).get(&main_tid).copied().unwrap_or(0) as f64;
+    assert!((0.9 * expected..=1.1 * expected).contains(&accounted), "main: weight {accounted} for {expected:.0} periods of CPU");
+    let sourced = (main.perf_cpu_ns + main.posix_cpu_ns) as f64;
+    assert!((sourced - main_cpu as f64).abs() <= 0.05 * main_cpu as f64, "the sources account for {sourced} ns of {main_cpu} ns");
+
+    if !perf_allowed() {
+        for account in [main, peer] {
+            assert_eq!((account.last, account.moves_to_perf), (SourceKind::Posix, 0), "{account:?}");
+        }
+        return;
+    }
+    // The peer only ever serves: it leaves its perf event at its first look and never earns
+    // it back, having paid for it tens of ms of CPU at most (a thread that spends its time in
+    // system calls takes few samples: overflows in the kernel are dropped).
+    assert_eq!((peer.last, peer.moves_to_posix, peer.moves_to_perf), (SourceKind::Posix, 1, 0), "{peer:?}");
+    assert!(peer.perf_cpu_ns <= 60_000_000, "{peer:?}");
+    // Computing keeps the perf event, serving loses it, computing earns it back.
+    assert_eq!(main.last, SourceKind::Perf, "{main:?}");
+    assert!(main.moves_to_perf >= 1 && main.moves_to_posix >= 1, "{main:?}");
+    assert!(trace.sources.switch_cost_ns > 0, "the per-switch cost was measured");
+    // While computing, the full rate: a POSIX timer would give a quarter of it (250 Hz ticks).
+    let computing_ns = run.reported("phase1_ns") + run.reported("phase3_ns");
+    let records = records_of(&trace, main_tid) as f64;
+    let full_rate = expected_samples(computing_ns, u64::from(header.hz));
+    assert!(records >= 0.6 * full_rate, "main: {records} records for {full_rate:.0} periods of computing");
+
+    let info = info_json(&run.traces[0]);
+    let sources = info["sources"].as_array().expect("info lists the sources");
+    assert!(sources.iter().any(|s| s["tid"] == main_tid && s["source"] == "perf" && s["moves_to_posix"].as_u64() >= Some(1)), "{info}");
+    let text = String::from_utf8_lossy(&cli(&["info", run.traces[0].to_str().unwrap()]).stdout).to_string();
+    assert!(text.contains("sampling sources") && text.contains("to perf: few switches: it computes"), "{text}");
+}
+
+#[test]
+fn a_forced_source_never_moves() {
+    let _alone = alone();
+    let build = scratch_dir("forced-source");
+    let program = compile_c("compute_serve", &["-O2", "-g"], &build);
+    let mut forced = vec![("posix", SourceKind::Posix)];
+    if perf_allowed() {
+        forced.push(("perf", SourceKind::Perf));
+    }
+    for (name, kind) in forced {
+        let dir = scratch_dir(&format!("forced-source-{name}"));
+        let run = run_traced(&program, &["100", "100"], &[("SIGTRACE_TIMER", name)], &dir);
+        assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
+        let trace = run.trace();
+        assert_eq!(trace.header.as_ref().unwrap().timer, name);
+        assert_eq!(trace.sources.threads.len(), 2, "{:?}", trace.sources);
+        for account in &trace.sources.threads {
+            assert_eq!((account.last, account.moves_to_perf, account.moves_to_posix), (kind, 0, 0), "{account:?}");
+        }
+        assert_eq!(counter(&trace, "timer.moves_to_perf") + counter(&trace, "timer.moves_to_posix"), 0);
+    }
+}
