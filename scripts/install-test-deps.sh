@@ -3,7 +3,8 @@
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
-# xz-utils, sqlite3, perl and git.
+# xz-utils, sqlite3, perl and git; and the servers and anchors of scripts/bench-servers.sh:
+# postgresql (with pgbench), nginx-light, wrk, curl, linux-perf and google-perftools.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
 
@@ -35,6 +36,13 @@ need xz-utils xz
 need sqlite3 sqlite3
 need perl perl
 need git git
+# The servers benchmark (scripts/bench-servers.sh).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v pgbench >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+need nginx-light nginx
+need wrk wrk
+need curl curl
+need linux-perf perf
+ls /usr/lib/*/libprofiler.so.0 >/dev/null 2>&1 || missing+=(google-perftools)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
