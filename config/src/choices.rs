@@ -105,7 +105,7 @@ choice! {
     /// The sampling source asked for (`SIGTRACE_TIMER`).
     pub enum TimerChoice {
         #[default]
-        Auto = "auto" => "The best the kernel allows: perf, else posix, else itimer",
+        Auto = "auto" => "Per thread: a perf event while it computes, a POSIX timer while it switches",
         Perf = "perf" => "A perf_event_open task-clock event per thread",
         Posix = "posix" => "A POSIX thread CPU-time timer per thread",
         Itimer = "itimer" => "One process-wide setitimer(ITIMER_PROF)",

@@ -110,7 +110,7 @@ pub const VARIABLES: [Variable; 15] = [
     Variable::number(WALL_HZ, "`wall` mode: ticks per second at which sigtrace's own thread samples the blocked threads"),
     Variable::choice::<TimerChoice>(
         "SIGTRACE_TIMER",
-        "`auto`: perf, else posix; `itimer` signals any thread, blocked ones too, so `wall` mode takes `auto` instead (one line)",
+        "`auto`: per thread, a perf event while it computes, a POSIX timer while its context switches would make a perf event dear (see What it costs); `itimer` signals any thread, blocked ones too, so `wall` mode takes `auto` instead (one line)",
     ),
     Variable::choice::<UnwindChoice>(
         "SIGTRACE_UNWIND",

@@ -67,6 +67,13 @@
 //!     and another thread's stack is read only through `process_vm_readv` (a copy; an unmapped
 //!     page is an error, not a fault). Otherwise sigtrace causes `EINTR` in the program, or the
 //!     drain thread faults on the stack of a thread that exited meanwhile.
+//! 11. Under `SIGTRACE_TIMER=auto` a thread's timer is replaced (perf event ⇄ POSIX timer) only
+//!     by that thread's own handler, with system calls alone ([`timer::ThreadTimer::adapt`]);
+//!     a sample whose signal comes from a source the thread no longer uses is dropped; and
+//!     `disarm` from any other thread first stops the moves, after which a move under way
+//!     releases what it armed (each source is released by a swap, so only one side closes or
+//!     deletes it). Otherwise a stale signal is counted twice, or a timer outlives its slot
+//!     and fires into the next thread's.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -55,7 +55,7 @@ pub fn choice_help<T: Choice>(what: &str, variable: &str) -> String {
 /// What the samples of `timer` measure and how they are taken, for the start line.
 fn timer_description(timer: TimerChoice) -> &'static str {
     match timer {
-        TimerChoice::Auto => "of CPU time per thread (perf timers, or POSIX CPU timers where perf is not allowed)",
+        TimerChoice::Auto => "of CPU time per thread (a perf timer while it computes, a POSIX CPU timer while it switches)",
         TimerChoice::Perf => "of CPU time per thread (perf timers)",
         TimerChoice::Posix => "of CPU time per thread (POSIX CPU timers)",
         TimerChoice::Itimer => "of process CPU time (setitimer)",

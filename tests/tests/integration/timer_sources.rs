@@ -94,3 +94,26 @@ fn a_forced_source_never_moves() {
         assert_eq!(counter(&trace, "timer.moves_to_perf") + counter(&trace, "timer.moves_to_posix"), 0);
     }
 }
+
+/// Wall-clock mode samples running threads with the same per-thread timers: the same choice.
+#[test]
+fn wall_mode_chooses_the_running_samples_source_the_same_way() {
+    let _alone = alone();
+    let dir = scratch_dir("compute-serve-wall");
+    let program = compile_c("compute_serve", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["300", "300"], &[("SIGTRACE_MODE", "wall")], &dir);
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
+    let trace = run.trace();
+    let header = trace.header.as_ref().expect("header");
+    assert_eq!((header.mode.as_str(), header.timer.as_str()), ("wall", "auto"));
+    let main = trace.sources.threads.iter().find(|t| t.tid == header.pid).copied().expect("the main thread's account");
+    let peer = trace.sources.threads.iter().find(|t| t.tid != header.pid).copied().expect("the peer's account");
+    if perf_allowed() {
+        assert_eq!(main.last, SourceKind::Perf, "{main:?}");
+        assert!(main.moves_to_posix >= 1, "{main:?}");
+        assert_eq!(peer.last, SourceKind::Posix, "{peer:?}");
+    }
+    let sourced = (main.perf_cpu_ns + main.posix_cpu_ns) as f64;
+    let main_cpu = run.reported("main cpu_ns") as f64;
+    assert!((sourced - main_cpu).abs() <= 0.05 * main_cpu, "the sources account for {sourced} ns of {main_cpu} ns");
+}
