@@ -32,26 +32,26 @@ pub use crate::generation_builder::CLOCK_HZ;
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
 
 /// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
-static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
+pub(crate) static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
 /// A futex word that wakes the drain thread early (a fatal signal asks for a flush, tracing
 /// ends): 1 = wake-up pending. A futex needs no descriptor, so none of the program's numbers
 /// can be confused with it.
 static WAKE: AtomicU32 = AtomicU32::new(0);
 /// A fatal signal number whose flush was requested (0 = none), and whether it was done.
 static FLUSH_REQUEST: AtomicU32 = AtomicU32::new(0);
-static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
+pub(crate) static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
 /// How long the drain thread waits for writers when flushing for a fatal signal.
-const FATAL_PATIENCE: Duration = Duration::from_millis(20);
+pub(crate) const FATAL_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Held by every use of the drainer, and by `fork` (from `pthread_atfork`'s prepare handler to
 /// its parent and child handlers): the drain work calls `dl_iterate_phdr`, whose loader lock
 /// would stay locked forever in a child forked while the drain thread held it. Always taken
 /// before the drainer's own lock.
-struct ForkGate(std::cell::UnsafeCell<libc::pthread_mutex_t>);
+pub(crate) struct ForkGate(pub(crate) std::cell::UnsafeCell<libc::pthread_mutex_t>);
 // SAFETY: a pthread mutex is made to be shared between threads; it is only used through
 // pthread_mutex_lock/unlock.
 unsafe impl Sync for ForkGate {}
-static FORK_GATE: ForkGate = ForkGate(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+pub(crate) static FORK_GATE: ForkGate = ForkGate(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
 
 /// Closes the fork gate (the drain work is between rounds). `pthread_atfork` prepare handler.
 pub extern "C" fn close_fork_gate() {
@@ -94,7 +94,7 @@ pub fn refresh_modules_now() {
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 /// True while the drain thread runs its loop.
-static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
+pub(crate) static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// How often the name of a thread that did not run is read again, in generations.
 const NAME_REREAD_GENERATIONS: u64 = 10;
@@ -491,8 +491,14 @@ pub fn wake() {
 
 /// Asks the drain thread to write the open generation because `signal` is about to kill the
 /// process, and waits for it at most `patience`. Returns whether the flush was done.
-/// Async-signal-safe: atomics, a futex wake, `nanosleep`.
+/// Async-signal-safe (atomics, a futex wake, `nanosleep`) while the drain thread runs; without
+/// one, see [`crate::on_program_thread::flush_for_fatal_signal`].
 pub fn flush_for_fatal_signal(signal: i32, patience: Duration) -> bool {
+    if !DRAIN_RUNNING.load(Ordering::Acquire) {
+        // No drain thread (a single-threaded program under SIGTRACE_DRAIN_THREAD=with-program-
+        // threads, or start-up): the dying thread writes the generation itself.
+        return crate::on_program_thread::flush_for_fatal_signal(signal);
+    }
     if DRAINER.load(Ordering::Acquire).is_null() || FLUSH_REQUEST.compare_exchange(0, signal as u32, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return FLUSH_DONE.load(Ordering::Acquire) != 0;
     }
@@ -594,7 +600,7 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
 }
 
 /// Stops every timer, writes the open generation and the end record, and ends tracing.
-fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
+pub(crate) fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
     let Some(mut drainer) = slot.take() else { return Ok(None) };
     drainer.registry.disarm_all_timers();
     drainer.patience = patience;
@@ -608,7 +614,7 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
 }
 
 /// One line on why the trace file at `path` took no more: a full output is named as such.
-fn describe_write_error(path: &str, error: &std::io::Error) -> String {
+pub(crate) fn describe_write_error(path: &str, error: &std::io::Error) -> String {
     match error.raw_os_error() {
         Some(libc::EFBIG) => {
             format!("the trace file {path} reached the file size limit (RLIMIT_FSIZE); the trace ends there, complete up to its last generation")

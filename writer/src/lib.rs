@@ -9,5 +9,6 @@
 pub mod drain;
 mod generation_builder;
 mod module_snapshots;
+pub mod on_program_thread;
 pub mod trace_file;
 mod wall_sampler;
