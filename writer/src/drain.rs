@@ -117,6 +117,10 @@ pub struct Drainer {
     generation_start: u64,
     builder: GenerationBuilder,
     known_threads: HashMap<u32, KnownThread>,
+    /// Threads whose slots were freed during the open generation, by builder index, and the
+    /// annotation events they skipped (`retire_exited_threads`).
+    retired_threads: Vec<(usize, Thread)>,
+    retired_skipped_events: u64,
     /// The unwind snapshots published for the handlers, and the modules seen.
     snapshots: ModuleSnapshots,
     /// How long an advance waits for threads inside their critical section.
@@ -144,6 +148,8 @@ impl Drainer {
             generation_start: header.start_clock_ns,
             builder: GenerationBuilder::default(),
             known_threads: HashMap::new(),
+            retired_threads: Vec::new(),
+            retired_skipped_events: 0,
             snapshots: ModuleSnapshots::new(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
@@ -210,6 +216,7 @@ impl Drainer {
         let mut fullest = 0.0;
         if drain_due {
             fullest = self.drain_rings(generation);
+            self.retire_exited_threads();
             self.refresh_modules();
             ensure_dwarf_caches(self.registry);
         }
@@ -332,58 +339,26 @@ impl Drainer {
         }
     }
 
-    /// The generation's thread table: every thread that has a slot, sampled or not, and every
-    /// thread its samples name; with their start and exit events. Returns it with the
-    /// annotation events the threads skipped.
+    /// The generation's thread table: every thread that has a slot, sampled or not, every
+    /// thread retired from its slot during the generation, and every thread its samples name;
+    /// with their start and exit events. Returns it with the annotation events the threads
+    /// skipped.
     fn thread_table(&mut self, builder: &mut GenerationBuilder, sequence: u64, end_time: u64) -> (Vec<Thread>, u64) {
         let mut threads = vec![Thread::default(); builder.thread_tids.len()];
-        let mut skipped_events = 0;
-        for slot in self.registry.live_slots() {
-            let tid = slot.tid.load(Ordering::Relaxed);
-            let index = builder.thread(tid) as usize;
-            skipped_events += slot.skipped_events.swap(0, Ordering::Relaxed);
-            let started = slot.started_ns.load(Ordering::Relaxed);
-            if started >= self.generation_start && started < end_time {
-                builder.events.push(Event {
-                    time: ticks(started),
-                    thread: index as u32,
-                    kind: EventKind::ThreadStart,
-                    category: String::new(),
-                    text: String::new(),
-                });
-            }
+        let mut skipped_events = std::mem::take(&mut self.retired_skipped_events);
+        for (index, thread) in std::mem::take(&mut self.retired_threads) {
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
             }
-            let exited = slot.state.load() == SlotState::Exited;
-            let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
-            let (name, cpu_ns) = if exited {
-                (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
-            } else {
-                // A thread that has not run since its name was read cannot have renamed itself:
-                // its name is read again only every tenth generation (another thread may name it).
-                let cpu_ns = thread_cpu_ns(tid);
-                let unchanged = cpu_ns == known.cpu_ns && !known.name.is_empty() && !sequence.is_multiple_of(NAME_REREAD_GENERATIONS);
-                (if unchanged { String::new() } else { thread_name(tid) }, cpu_ns)
-            };
-            if !name.is_empty() {
-                known.name = name;
+            threads[index] = thread;
+        }
+        for slot in self.registry.live_slots() {
+            let (index, thread, skipped) = self.thread_entry(builder, slot, sequence, end_time);
+            skipped_events += skipped;
+            if index >= threads.len() {
+                threads.resize(index + 1, Thread::default());
             }
-            known.cpu_ns = known.cpu_ns.max(cpu_ns);
-            threads[index] = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
-            if exited {
-                self.known_threads.remove(&tid);
-                let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
-                if exited_ns >= self.generation_start && exited_ns <= end_time {
-                    builder.events.push(Event {
-                        time: ticks(exited_ns),
-                        thread: index as u32,
-                        kind: EventKind::ThreadExit,
-                        category: String::new(),
-                        text: String::new(),
-                    });
-                }
-            }
+            threads[index] = thread;
         }
         for (index, thread) in threads.iter_mut().enumerate() {
             if thread.tid == 0 {
@@ -391,6 +366,79 @@ impl Drainer {
             }
         }
         (threads, skipped_events)
+    }
+
+    /// The thread record of `slot` for the open generation (`sequence`, ending at `end_time`),
+    /// its index in the builder's thread table and the annotation events it skipped; its
+    /// start and exit events go into the builder.
+    fn thread_entry(&mut self, builder: &mut GenerationBuilder, slot: &sigprof::ThreadSlot, sequence: u64, end_time: u64) -> (usize, Thread, u64) {
+        let tid = slot.tid.load(Ordering::Relaxed);
+        let index = builder.thread(tid) as usize;
+        let skipped_events = slot.skipped_events.swap(0, Ordering::Relaxed);
+        let started = slot.started_ns.load(Ordering::Relaxed);
+        if started >= self.generation_start && started < end_time {
+            builder.events.push(Event {
+                time: ticks(started),
+                thread: index as u32,
+                kind: EventKind::ThreadStart,
+                category: String::new(),
+                text: String::new(),
+            });
+        }
+        let exited = slot.state.load() == SlotState::Exited;
+        let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
+        let (name, cpu_ns) = if exited {
+            (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
+        } else {
+            // A thread that has not run since its name was read cannot have renamed itself:
+            // its name is read again only every tenth generation (another thread may name it).
+            let cpu_ns = thread_cpu_ns(tid);
+            let unchanged = cpu_ns == known.cpu_ns && !known.name.is_empty() && !sequence.is_multiple_of(NAME_REREAD_GENERATIONS);
+            (if unchanged { String::new() } else { thread_name(tid) }, cpu_ns)
+        };
+        if !name.is_empty() {
+            known.name = name;
+        }
+        known.cpu_ns = known.cpu_ns.max(cpu_ns);
+        let thread = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
+        if exited {
+            self.known_threads.remove(&tid);
+            let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
+            if exited_ns >= self.generation_start && exited_ns <= end_time {
+                builder.events.push(Event {
+                    time: ticks(exited_ns),
+                    thread: index as u32,
+                    kind: EventKind::ThreadExit,
+                    category: String::new(),
+                    text: String::new(),
+                });
+            }
+        }
+        (index, thread, skipped_events)
+    }
+
+    /// Frees the slots of threads that exited and whose samples are all drained, keeping their
+    /// records for the open generation's thread table: a program that starts thousands of
+    /// short threads per generation reuses a few slots (and their rings) instead of filling
+    /// the registry. Only in `cpu` mode: wall-clock mode keeps per-slot state until the close.
+    fn retire_exited_threads(&mut self) {
+        if self.wall.is_some() {
+            return;
+        }
+        let generation = current_generation();
+        let now = monotonic_ns();
+        let mut builder = std::mem::take(&mut self.builder);
+        for slot in self.registry.live_slots() {
+            // An exited thread's slot stays drained once it is: no handler can use it again.
+            if !self.registry.exited_slot_is_drained(slot) {
+                continue;
+            }
+            let (index, thread, skipped) = self.thread_entry(&mut builder, slot, generation, now);
+            self.retired_threads.push((index, thread));
+            self.retired_skipped_events += skipped;
+            self.registry.free_exited_slot(slot);
+        }
+        self.builder = builder;
     }
 
     /// Says once that rings overflowed, and only when the drops are a real share of the
