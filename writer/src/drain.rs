@@ -608,7 +608,11 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 
 /// The drain thread's loop; returns when tracing ended or failed.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
-    let mut last_drain: Option<std::time::Instant> = None;
+    // The first round comes one period after the start, not at once: a process that lives a
+    // few milliseconds (`/bin/true`, a shell's `$(…)`) never pays for the unwind tables of every
+    // module and the DWARF caches. Its first samples are walked by frame pointers meanwhile
+    // (counted as `fp (unwind tables not ready)`).
+    let mut last_drain: Option<std::time::Instant> = Some(std::time::Instant::now());
     loop {
         let drain_due = last_drain.is_none_or(|at| at.elapsed() >= period);
         let round = std::panic::catch_unwind(|| {

@@ -75,7 +75,7 @@ fn spawn() -> Result<(), String> {
 /// Whether the process has exactly one thread (`Threads:` of `/proc/self/status`; a process
 /// whose status cannot be read counts as multithreaded, which keeps the drain thread).
 fn process_has_one_thread() -> bool {
-    std::fs::read_to_string("/proc/self/status")
+    crate::proc_file::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| status.lines().find_map(|line| line.strip_prefix("Threads:")).map(|count| count.trim() == "1"))
         .unwrap_or(false)

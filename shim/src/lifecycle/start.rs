@@ -180,7 +180,7 @@ extern "C" fn after_fork_in_child() {
 
 /// The command line from `/proc/self/cmdline`.
 fn command_line() -> Vec<String> {
-    std::fs::read("/proc/self/cmdline")
+    crate::proc_file::read("/proc/self/cmdline")
         .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
         .unwrap_or_default()
 }
