@@ -3,7 +3,7 @@
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
-# xz-utils, sqlite3, perl and git.
+# xz-utils, sqlite3, perl and git; PostgreSQL and pgbench for scripts/bench --only lifecycle.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
 
@@ -35,6 +35,9 @@ need xz-utils xz
 need sqlite3 sqlite3
 need perl perl
 need git git
+# scripts/bench --only lifecycle: a PostgreSQL server and pgbench.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+need postgresql-contrib pgbench
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

@@ -150,7 +150,7 @@ impl Drainer {
             known_threads: HashMap::new(),
             retired_threads: Vec::new(),
             retired_skipped_events: 0,
-            snapshots: ModuleSnapshots::new(),
+            snapshots: inherited_or_new_snapshots(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
@@ -712,11 +712,47 @@ pub fn wait_for_drain_thread_exit(patience: Duration) -> bool {
 /// Abandons the parent's drainer in a forked child without writing or touching its lock (the
 /// parent writes its own generation). Only in the child after `fork`, before `install`.
 pub fn forget_after_fork() {
+    inherit_module_snapshots();
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
     sigprof::ConsumerTurn::forget_after_fork();
     sigprof::forget_trace_fd_after_fork();
+}
+
+/// The parent's module list and unwind tables, kept by a forked child for its own drainer
+/// (`Drainer::create` takes them): the child's memory is a copy of the parent's, so its modules
+/// and their unwind tables are the parent's, and neither is read or built again.
+static INHERITED_SNAPSHOTS: AtomicPtr<ModuleSnapshots> = AtomicPtr::new(std::ptr::null_mut());
+
+/// In a forked child: moves the module snapshots out of the parent's abandoned drainer, if its
+/// lock is free (the fork gate keeps every drain round out of `fork`; a `clone` that bypassed
+/// it leaves the lock as it was, and the child then builds its own).
+fn inherit_module_snapshots() {
+    // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
+    let Some(cell) = (unsafe { DRAINER.load(Ordering::Acquire).as_ref() }) else { return };
+    let Ok(mut parent) = cell.try_lock() else { return };
+    if let Some(drainer) = parent.as_mut() {
+        let mut snapshots = std::mem::replace(&mut drainer.snapshots, ModuleSnapshots::new());
+        snapshots.start_next_generation();
+        let previous = INHERITED_SNAPSHOTS.swap(Box::into_raw(Box::new(snapshots)), Ordering::AcqRel);
+        if !previous.is_null() {
+            // SAFETY: made by Box::into_raw above and never shared: only this (single) thread
+            // of a forked child touches it.
+            drop(unsafe { Box::from_raw(previous) });
+        }
+    }
+}
+
+/// The snapshots a forked child inherited, or new ones.
+fn inherited_or_new_snapshots() -> ModuleSnapshots {
+    let inherited = INHERITED_SNAPSHOTS.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if inherited.is_null() {
+        ModuleSnapshots::new()
+    } else {
+        // SAFETY: made by Box::into_raw in inherit_module_snapshots and taken out exactly once.
+        *unsafe { Box::from_raw(inherited) }
+    }
 }
 
 #[cfg(test)]
