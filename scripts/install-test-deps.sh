@@ -4,7 +4,7 @@
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
 # xz-utils, sqlite3, perl and git; and the servers and anchors of scripts/bench-servers.sh:
-# postgresql (with pgbench), nginx-light, wrk, curl, linux-perf and google-perftools.
+# postgresql (with pgbench; also scripts/bench --only lifecycle), nginx-light, wrk, curl, linux-perf and google-perftools.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
 

@@ -113,6 +113,15 @@ choice! {
 }
 
 choice! {
+    /// When sigtrace's drain thread runs (`SIGTRACE_DRAIN_THREAD`).
+    pub enum DrainThreadChoice {
+        #[default]
+        Always = "always" => "From start-up: every generation is written on time, a SIGKILL loses at most the open one",
+        WithProgramThreads = "with-program-threads" => "Only while the program has threads of its own: a single-threaded program stays single-threaded and is drained on its own thread at safe points",
+    }
+}
+
+choice! {
     /// How the handler walks stacks (`SIGTRACE_UNWIND`).
     pub enum UnwindChoice {
         #[default]

@@ -11,7 +11,7 @@ mod parse;
 mod period;
 mod variables;
 
-pub use choices::{Choice, LogLevel, Mode, TimerChoice, UnwindChoice};
+pub use choices::{Choice, DrainThreadChoice, LogLevel, Mode, TimerChoice, UnwindChoice};
 pub use parse::Config;
 pub use period::period_ns;
 pub use variables::{

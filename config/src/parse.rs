@@ -3,7 +3,7 @@
 //! line and replaced by a fallback; an unknown `SIGTRACE_*` name is reported with the closest
 //! known one.
 
-use crate::choices::{Choice, LogLevel, Mode, TimerChoice, UnwindChoice};
+use crate::choices::{Choice, DrainThreadChoice, LogLevel, Mode, TimerChoice, UnwindChoice};
 use crate::variables::{
     closest_variable, is_known, NumberVariable, BUFFER_KB, DEFAULT_OUTPUT, DEPTH, DRAIN_MS, GENERATION_MS, HZ, MAX_THREADS, PREFIX, WALL_HZ,
 };
@@ -30,6 +30,8 @@ pub struct Config {
     pub follow_fork: bool,
     /// Leave sigtrace in the environment of exec'd programs (`SIGTRACE_FOLLOW_EXEC`, default on).
     pub follow_exec: bool,
+    /// When the drain thread runs (`SIGTRACE_DRAIN_THREAD`).
+    pub drain_thread: DrainThreadChoice,
 }
 
 impl Config {
@@ -71,7 +73,13 @@ impl Config {
             drain_ms: (vars.lookup)(DRAIN_MS.name).map(|_| vars.number(&DRAIN_MS) as u32),
             follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK"),
             follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC"),
+            drain_thread: vars.choice("SIGTRACE_DRAIN_THREAD"),
         };
+        if config.mode == Mode::Wall && config.drain_thread == DrainThreadChoice::WithProgramThreads {
+            // Blocked threads are sampled by sigtrace's own thread; none of the program's can.
+            (vars.report)("SIGTRACE_DRAIN_THREAD=with-program-threads leaves no thread to sample blocked ones, which SIGTRACE_MODE=wall needs; using always");
+            config.drain_thread = DrainThreadChoice::Always;
+        }
         if config.mode == Mode::Wall && config.timer == TimerChoice::Itimer {
             // The process-wide timer's signal may go to any thread, a blocked one too: its call
             // would return EINTR, which wall mode promises never to cause.

@@ -2,7 +2,7 @@
 //! the one table the parser, `sigtrace record` and the README's configuration table are made
 //! from ([`VARIABLES`], rendered by [`Variable::readme_row`]).
 
-use crate::choices::{Choice, LogLevel, Mode, TimerChoice, UnwindChoice};
+use crate::choices::{Choice, DrainThreadChoice, LogLevel, Mode, TimerChoice, UnwindChoice};
 
 /// The prefix of every variable sigtrace reads.
 pub const PREFIX: &str = "SIGTRACE_";
@@ -96,7 +96,7 @@ impl Variable {
 }
 
 /// Every variable the parser reads, in the README's order.
-pub const VARIABLES: [Variable; 15] = [
+pub const VARIABLES: [Variable; 16] = [
     Variable {
         name: "SIGTRACE_OUTPUT",
         values: Values::Described { values: "a path pattern, not empty", default: DEFAULT_OUTPUT },
@@ -129,6 +129,10 @@ pub const VARIABLES: [Variable; 15] = [
         values: Values::NumberOrUnset { number: DRAIN_MS, unset: "adaptive" },
         meaning: "how often the drain thread empties the rings; unset, it adapts between 2 and 100 ms to how full they get",
     },
+    Variable::choice::<DrainThreadChoice>(
+        "SIGTRACE_DRAIN_THREAD",
+        "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and a ring's worth is kept in between (docs/DESIGN.md)",
+    ),
     Variable::number(MAX_THREADS, "thread slots; a slot is reused once its thread has exited and been drained"),
     Variable::choice::<LogLevel>(
         "SIGTRACE_LOG",

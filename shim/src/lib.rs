@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those below it: `interpose` (the libc entry points) on top of
 //! `lifecycle` (start, stop, threads, the state machine), on top of `sampling` (timers, blocking
-//! call marks), `real_functions`, `raw_syscall`, `next_fn`, `config`, `output` and `log`.
+//! call marks), `real_functions`, `raw_syscall`, `next_fn`, `config`, `output`, `proc_file` and `log`.
 //! `annotate` is the annotation C API (`include/sigtrace.h`).
 //!
 //! Every entry point the host can reach (the constructor and destructor, `pthread_create`,
@@ -20,6 +20,7 @@ mod lifecycle;
 mod log;
 mod next_fn;
 mod output;
+mod proc_file;
 mod raw_syscall;
 mod real_functions;
 mod sampling;

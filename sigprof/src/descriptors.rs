@@ -42,10 +42,25 @@ pub fn descriptor_ceiling() -> u64 {
 }
 
 /// The band `[lo, hi)` of numbers a per-thread perf descriptor may take; empty (`lo >= hi`)
-/// when the limit is too tight to spare any.
+/// when the limit is too tight to spare any. From the limit read when the band was last
+/// needed (a thread's start pays no `getrlimit`): a caller whose move into the band failed
+/// calls [`forget_perf_band`] and asks again, as the program may have changed its limit.
 pub fn perf_band() -> (u64, u64) {
-    let ceiling = descriptor_ceiling();
+    let mut limit = CACHED_LIMIT.load(Ordering::Relaxed);
+    if limit == 0 {
+        limit = descriptor_limit().max(1);
+        CACHED_LIMIT.store(limit, Ordering::Relaxed);
+    }
+    let ceiling = limit.min(MAX_CEILING);
     (ceiling / 2, ceiling.saturating_sub(HEADROOM))
+}
+
+/// The soft `RLIMIT_NOFILE` [`perf_band`] uses; 0 = read it again.
+static CACHED_LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the next [`perf_band`] read the limit again.
+pub fn forget_perf_band() {
+    CACHED_LIMIT.store(0, Ordering::Relaxed);
 }
 
 /// Moves `fd` to the lowest free number at or above `lo` with close-on-exec and closes the

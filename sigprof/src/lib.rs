@@ -28,8 +28,9 @@
 //!    the wrong generation.
 //! 3. A ring has exactly one producer (its thread: the handler, which cannot nest with itself
 //!    as the signal is masked while it runs, or an annotation, which enters the seqlock only
-//!    when the thread is not inside it already) and one consumer (the drain thread: one
-//!    `Drainer` per traced image, used under its lock; a forked child abandons the parent's).
+//!    when the thread is not inside it already) and one consumer (the drain thread, or a
+//!    single-threaded program's own thread at a safe point: one `Drainer` per traced image,
+//!    used under its lock; a forked child abandons the parent's).
 //!    Otherwise records interleave and the ring is corrupt. Debug builds check the consumer
 //!    side: an advance and a slot reclaim each hold a [`ConsumerTurn`].
 //! 4. The handler is never uninstalled and the registry never freed while a timer could fire;
@@ -74,6 +75,13 @@
 //!     releases what it armed (each source is released by a swap, so only one side closes or
 //!     deletes it). Otherwise a stale signal is counted twice, or a timer outlives its slot
 //!     and fires into the next thread's.
+//! 12. Under `SIGTRACE_DRAIN_THREAD=with-program-threads`, sigtrace MUST NOT start a thread of
+//!     its own while the program has one thread: the drain thread starts in the program's
+//!     `pthread_create`, before libc's. Until then the drain work runs on the program's thread,
+//!     only at safe points (its waiting calls when no handler of the program can be running,
+//!     `fork`, `exec`, exit; a fatal signal's flush, with the locks only tried) and never in the
+//!     sampling handler. Otherwise `unshare(CLONE_NEWUSER)` fails and programs that count
+//!     `/proc/self/task` see a thread they never made.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

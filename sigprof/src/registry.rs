@@ -217,6 +217,10 @@ pub struct Registry {
     slots: SlotArray,
     /// One past the highest slot index ever claimed.
     high_water: AtomicUsize,
+    /// Where a claim starts looking: every slot below it was taken when it was last moved
+    /// (a freed slot moves it down). A hint only: a claim that finds nothing from it goes on
+    /// from 0, so a start with thousands of exited slots below costs no scan of them.
+    free_hint: AtomicUsize,
     pub config: SamplerConfig,
     /// Periods lost on threads without a slot: samples that arrived on one (registry full,
     /// unregistered thread), and the CPU time, in periods, of each thread the full registry
@@ -257,6 +261,7 @@ impl Registry {
         let registry = Box::new(Registry {
             slots: SlotArray::map(capacity.max(1))?,
             high_water: AtomicUsize::new(0),
+            free_hint: AtomicUsize::new(0),
             config,
             dropped_no_slot: AtomicU64::new(0),
             threads_without_slot: AtomicU64::new(0),
@@ -320,12 +325,15 @@ impl Registry {
     /// handler. `None` when the registry is full or memory could not be mapped.
     pub fn claim_slot(&self, tid: u32, bounds: StackBounds) -> Option<usize> {
         let ring_words = self.config.ring_words;
-        for (index, slot) in self.slots.iter().enumerate() {
+        let start = self.free_hint.load(Ordering::Relaxed).min(self.slots.len());
+        for index in (start..self.slots.len()).chain(0..start) {
+            let slot = &self.slots[index];
             if !slot.state.claim_if_free() {
                 continue;
             }
+            self.free_hint.store(index + 1, Ordering::Relaxed);
             if !(slot.rings[0].ensure_allocated(ring_words) && slot.rings[1].ensure_allocated(ring_words)) {
-                slot.state.store(SlotState::Free);
+                self.free_slot(slot);
                 return None;
             }
             slot.tid.store(tid, Ordering::Relaxed);
@@ -371,6 +379,30 @@ impl Registry {
         }
     }
 
+    /// Whether `slot` is EXITED with both rings empty and no handler inside: then it stays so
+    /// (its thread detached from it before it was marked EXITED) and may be freed.
+    pub fn exited_slot_is_drained(&self, slot: &ThreadSlot) -> bool {
+        slot.state.load() == SlotState::Exited && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0
+    }
+
+    /// Returns one drained EXITED slot (see [`Registry::exited_slot_is_drained`]) to FREE, between
+    /// generation advances: its thread's record was taken first. The rings' consumer only (the
+    /// drainer, under its lock). Returns whether it did.
+    pub fn free_exited_slot(&self, slot: &ThreadSlot) -> bool {
+        let _turn = crate::consumer_turn::ConsumerTurn::take();
+        if !self.exited_slot_is_drained(slot) {
+            return false;
+        }
+        self.free_slot(slot);
+        true
+    }
+
+    /// Marks `slot` FREE and lets the next claim find it first.
+    fn free_slot(&self, slot: &ThreadSlot) {
+        slot.state.store(SlotState::Free);
+        self.free_hint.fetch_min(self.slot_index(slot), Ordering::Relaxed);
+    }
+
     /// Returns EXITED slots whose rings are drained to FREE. Drain thread only, right after a
     /// completed generation advance and a full drain of the closed generation.
     pub fn reclaim_exited_slots(&self) -> usize {
@@ -378,7 +410,7 @@ impl Registry {
         let mut reclaimed = 0;
         for slot in self.live_slots() {
             if slot.state.load() == SlotState::Exited && slot.rings_empty() && slot.seqlock.sequence() & 1 == 0 {
-                slot.state.store(SlotState::Free);
+                self.free_slot(slot);
                 reclaimed += 1;
             }
         }
@@ -401,6 +433,7 @@ impl Registry {
             slot.blocking.reset();
             slot.state.store(SlotState::Free);
         }
+        self.free_hint.store(0, Ordering::Relaxed);
         self.dropped_no_slot.store(0, Ordering::Relaxed);
         self.threads_without_slot.store(0, Ordering::Relaxed);
         self.code_unloading.store(0, Ordering::Relaxed);

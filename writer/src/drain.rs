@@ -33,26 +33,26 @@ pub use crate::generation_builder::CLOCK_HZ;
 const ADVANCE_PATIENCE: Duration = Duration::from_millis(200);
 
 /// The current drainer's cell (leaked: a forked child replaces it without touching the old one).
-static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
+pub(crate) static DRAINER: AtomicPtr<Mutex<Option<Drainer>>> = AtomicPtr::new(std::ptr::null_mut());
 /// A futex word that wakes the drain thread early (a fatal signal asks for a flush, tracing
 /// ends): 1 = wake-up pending. A futex needs no descriptor, so none of the program's numbers
 /// can be confused with it.
 static WAKE: AtomicU32 = AtomicU32::new(0);
 /// A fatal signal number whose flush was requested (0 = none), and whether it was done.
 static FLUSH_REQUEST: AtomicU32 = AtomicU32::new(0);
-static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
+pub(crate) static FLUSH_DONE: AtomicU32 = AtomicU32::new(0);
 /// How long the drain thread waits for writers when flushing for a fatal signal.
-const FATAL_PATIENCE: Duration = Duration::from_millis(20);
+pub(crate) const FATAL_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Held by every use of the drainer, and by `fork` (from `pthread_atfork`'s prepare handler to
 /// its parent and child handlers): the drain work calls `dl_iterate_phdr`, whose loader lock
 /// would stay locked forever in a child forked while the drain thread held it. Always taken
 /// before the drainer's own lock.
-struct ForkGate(std::cell::UnsafeCell<libc::pthread_mutex_t>);
+pub(crate) struct ForkGate(pub(crate) std::cell::UnsafeCell<libc::pthread_mutex_t>);
 // SAFETY: a pthread mutex is made to be shared between threads; it is only used through
 // pthread_mutex_lock/unlock.
 unsafe impl Sync for ForkGate {}
-static FORK_GATE: ForkGate = ForkGate(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+pub(crate) static FORK_GATE: ForkGate = ForkGate(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
 
 /// Closes the fork gate (the drain work is between rounds). `pthread_atfork` prepare handler.
 pub extern "C" fn close_fork_gate() {
@@ -95,7 +95,7 @@ pub fn refresh_modules_now() {
 /// Thread id of the drain thread (0 before it starts), to leave its CPU time out.
 static DRAIN_TID: AtomicU32 = AtomicU32::new(0);
 /// True while the drain thread runs its loop.
-static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
+pub(crate) static DRAIN_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// How often the name of a thread that did not run is read again, in generations.
 const NAME_REREAD_GENERATIONS: u64 = 10;
@@ -118,6 +118,10 @@ pub struct Drainer {
     generation_start: u64,
     builder: GenerationBuilder,
     known_threads: HashMap<u32, KnownThread>,
+    /// Threads whose slots were freed during the open generation, by builder index, and the
+    /// annotation events they skipped (`retire_exited_threads`).
+    retired_threads: Vec<(usize, Thread)>,
+    retired_skipped_events: u64,
     /// The unwind snapshots published for the handlers, and the modules seen.
     snapshots: ModuleSnapshots,
     /// How long an advance waits for threads inside their critical section.
@@ -148,7 +152,9 @@ impl Drainer {
             builder: GenerationBuilder::default(),
             known_threads: HashMap::new(),
             sources: SourceAccounts::default(),
-            snapshots: ModuleSnapshots::new(),
+            retired_threads: Vec::new(),
+            retired_skipped_events: 0,
+            snapshots: inherited_or_new_snapshots(),
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
@@ -214,6 +220,7 @@ impl Drainer {
         let mut fullest = 0.0;
         if drain_due {
             fullest = self.drain_rings(generation);
+            self.retire_exited_threads();
             self.refresh_modules();
             ensure_dwarf_caches(self.registry);
         }
@@ -337,59 +344,26 @@ impl Drainer {
         }
     }
 
-    /// The generation's thread table: every thread that has a slot, sampled or not, and every
-    /// thread its samples name; with their start and exit events. Returns it with the
-    /// annotation events the threads skipped.
+    /// The generation's thread table: every thread that has a slot, sampled or not, every
+    /// thread retired from its slot during the generation, and every thread its samples name;
+    /// with their start and exit events. Returns it with the annotation events the threads
+    /// skipped.
     fn thread_table(&mut self, builder: &mut GenerationBuilder, sequence: u64, end_time: u64) -> (Vec<Thread>, u64) {
         let mut threads = vec![Thread::default(); builder.thread_tids.len()];
-        let mut skipped_events = 0;
-        for slot in self.registry.live_slots() {
-            let tid = slot.tid.load(Ordering::Relaxed);
-            let index = builder.thread(tid) as usize;
-            skipped_events += slot.skipped_events.swap(0, Ordering::Relaxed);
-            let started = slot.started_ns.load(Ordering::Relaxed);
-            if started >= self.generation_start && started < end_time {
-                builder.events.push(Event {
-                    time: ticks(started),
-                    thread: index as u32,
-                    kind: EventKind::ThreadStart,
-                    category: String::new(),
-                    text: String::new(),
-                });
-            }
+        let mut skipped_events = std::mem::take(&mut self.retired_skipped_events);
+        for (index, thread) in std::mem::take(&mut self.retired_threads) {
             if index >= threads.len() {
                 threads.resize(index + 1, Thread::default());
             }
-            let exited = slot.state.load() == SlotState::Exited;
-            let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
-            let (name, cpu_ns) = if exited {
-                (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
-            } else {
-                // A thread that has not run since its name was read cannot have renamed itself:
-                // its name is read again only every tenth generation (another thread may name it).
-                let cpu_ns = thread_cpu_ns(tid);
-                let unchanged = cpu_ns == known.cpu_ns && !known.name.is_empty() && !sequence.is_multiple_of(NAME_REREAD_GENERATIONS);
-                (if unchanged { String::new() } else { thread_name(tid) }, cpu_ns)
-            };
-            if !name.is_empty() {
-                known.name = name;
+            threads[index] = thread;
+        }
+        for slot in self.registry.live_slots() {
+            let (index, thread, skipped) = self.thread_entry(builder, slot, sequence, end_time);
+            skipped_events += skipped;
+            if index >= threads.len() {
+                threads.resize(index + 1, Thread::default());
             }
-            known.cpu_ns = known.cpu_ns.max(cpu_ns);
-            threads[index] = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
-            self.sources.note(tid, slot.timer.source_account(known.cpu_ns), exited);
-            if exited {
-                self.known_threads.remove(&tid);
-                let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
-                if exited_ns >= self.generation_start && exited_ns <= end_time {
-                    builder.events.push(Event {
-                        time: ticks(exited_ns),
-                        thread: index as u32,
-                        kind: EventKind::ThreadExit,
-                        category: String::new(),
-                        text: String::new(),
-                    });
-                }
-            }
+            threads[index] = thread;
         }
         for (index, thread) in threads.iter_mut().enumerate() {
             if thread.tid == 0 {
@@ -397,6 +371,80 @@ impl Drainer {
             }
         }
         (threads, skipped_events)
+    }
+
+    /// The thread record of `slot` for the open generation (`sequence`, ending at `end_time`),
+    /// its index in the builder's thread table and the annotation events it skipped; its
+    /// start and exit events go into the builder.
+    fn thread_entry(&mut self, builder: &mut GenerationBuilder, slot: &sigprof::ThreadSlot, sequence: u64, end_time: u64) -> (usize, Thread, u64) {
+        let tid = slot.tid.load(Ordering::Relaxed);
+        let index = builder.thread(tid) as usize;
+        let skipped_events = slot.skipped_events.swap(0, Ordering::Relaxed);
+        let started = slot.started_ns.load(Ordering::Relaxed);
+        if started >= self.generation_start && started < end_time {
+            builder.events.push(Event {
+                time: ticks(started),
+                thread: index as u32,
+                kind: EventKind::ThreadStart,
+                category: String::new(),
+                text: String::new(),
+            });
+        }
+        let exited = slot.state.load() == SlotState::Exited;
+        let known = self.known_threads.entry(tid).or_insert(KnownThread { name: String::new(), cpu_ns: 0 });
+        let (name, cpu_ns) = if exited {
+            (slot.exit_name(), slot.exit_cpu_ns.load(Ordering::Relaxed))
+        } else {
+            // A thread that has not run since its name was read cannot have renamed itself:
+            // its name is read again only every tenth generation (another thread may name it).
+            let cpu_ns = thread_cpu_ns(tid);
+            let unchanged = cpu_ns == known.cpu_ns && !known.name.is_empty() && !sequence.is_multiple_of(NAME_REREAD_GENERATIONS);
+            (if unchanged { String::new() } else { thread_name(tid) }, cpu_ns)
+        };
+        if !name.is_empty() {
+            known.name = name;
+        }
+        known.cpu_ns = known.cpu_ns.max(cpu_ns);
+        let thread = Thread { tid, name: known.name.clone(), cpu_ns: known.cpu_ns, dropped: slot.take_dropped(sequence), exited };
+        self.sources.note(tid, slot.timer.source_account(thread.cpu_ns), exited);
+        if exited {
+            self.known_threads.remove(&tid);
+            let exited_ns = slot.exited_ns.load(Ordering::Relaxed);
+            if exited_ns >= self.generation_start && exited_ns <= end_time {
+                builder.events.push(Event {
+                    time: ticks(exited_ns),
+                    thread: index as u32,
+                    kind: EventKind::ThreadExit,
+                    category: String::new(),
+                    text: String::new(),
+                });
+            }
+        }
+        (index, thread, skipped_events)
+    }
+
+    /// Frees the slots of threads that exited and whose samples are all drained, keeping their
+    /// records for the open generation's thread table: a program that starts thousands of
+    /// short threads per generation reuses a few slots (and their rings) instead of filling
+    /// the registry. Only in `cpu` mode: wall-clock mode keeps per-slot state until the close.
+    fn retire_exited_threads(&mut self) {
+        if self.wall.is_some() {
+            return;
+        }
+        let generation = current_generation();
+        let now = monotonic_ns();
+        let mut builder = std::mem::take(&mut self.builder);
+        for slot in self.registry.live_slots() {
+            // An exited thread's slot stays drained once it is: no handler can use it again.
+            if !self.registry.exited_slot_is_drained(slot) {
+                continue;
+            }
+            let (index, thread, skipped) = self.thread_entry(&mut builder, slot, generation, now);
+            self.retired_threads.push((index, thread));
+            self.retired_skipped_events += skipped;
+            self.registry.free_exited_slot(slot);
+        }
+        self.builder = builder;
     }
 
     /// Says once that rings overflowed, and only when the drops are a real share of the
@@ -499,8 +547,14 @@ pub fn wake() {
 
 /// Asks the drain thread to write the open generation because `signal` is about to kill the
 /// process, and waits for it at most `patience`. Returns whether the flush was done.
-/// Async-signal-safe: atomics, a futex wake, `nanosleep`.
+/// Async-signal-safe (atomics, a futex wake, `nanosleep`) while the drain thread runs; without
+/// one, see [`crate::on_program_thread::flush_for_fatal_signal`].
 pub fn flush_for_fatal_signal(signal: i32, patience: Duration) -> bool {
+    if !DRAIN_RUNNING.load(Ordering::Acquire) {
+        // No drain thread (a single-threaded program under SIGTRACE_DRAIN_THREAD=with-program-
+        // threads, or start-up): the dying thread writes the generation itself.
+        return crate::on_program_thread::flush_for_fatal_signal(signal);
+    }
     if DRAINER.load(Ordering::Acquire).is_null() || FLUSH_REQUEST.compare_exchange(0, signal as u32, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return FLUSH_DONE.load(Ordering::Acquire) != 0;
     }
@@ -562,7 +616,11 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 
 /// The drain thread's loop; returns when tracing ended or failed.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
-    let mut last_drain: Option<std::time::Instant> = None;
+    // The first round comes one period after the start, not at once: a process that lives a
+    // few milliseconds (`/bin/true`, a shell's `$(…)`) never pays for the unwind tables of every
+    // module and the DWARF caches. Its first samples are walked by frame pointers meanwhile
+    // (counted as `fp (unwind tables not ready)`).
+    let mut last_drain: Option<std::time::Instant> = Some(std::time::Instant::now());
     loop {
         let drain_due = last_drain.is_none_or(|at| at.elapsed() >= period);
         let round = std::panic::catch_unwind(|| {
@@ -602,7 +660,7 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
 }
 
 /// Stops every timer, writes the open generation and the end record, and ends tracing.
-fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
+pub(crate) fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, patience: Duration) -> Result<Option<String>, String> {
     let Some(mut drainer) = slot.take() else { return Ok(None) };
     drainer.registry.disarm_all_timers();
     drainer.patience = patience;
@@ -616,7 +674,7 @@ fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, signal: u32, pa
 }
 
 /// One line on why the trace file at `path` took no more: a full output is named as such.
-fn describe_write_error(path: &str, error: &std::io::Error) -> String {
+pub(crate) fn describe_write_error(path: &str, error: &std::io::Error) -> String {
     match error.raw_os_error() {
         Some(libc::EFBIG) => {
             format!("the trace file {path} reached the file size limit (RLIMIT_FSIZE); the trace ends there, complete up to its last generation")
@@ -662,11 +720,47 @@ pub fn wait_for_drain_thread_exit(patience: Duration) -> bool {
 /// Abandons the parent's drainer in a forked child without writing or touching its lock (the
 /// parent writes its own generation). Only in the child after `fork`, before `install`.
 pub fn forget_after_fork() {
+    inherit_module_snapshots();
     DRAINER.store(std::ptr::null_mut(), Ordering::Release);
     DRAIN_TID.store(0, Ordering::Relaxed);
     DRAIN_RUNNING.store(false, Ordering::Release);
     sigprof::ConsumerTurn::forget_after_fork();
     sigprof::forget_trace_fd_after_fork();
+}
+
+/// The parent's module list and unwind tables, kept by a forked child for its own drainer
+/// (`Drainer::create` takes them): the child's memory is a copy of the parent's, so its modules
+/// and their unwind tables are the parent's, and neither is read or built again.
+static INHERITED_SNAPSHOTS: AtomicPtr<ModuleSnapshots> = AtomicPtr::new(std::ptr::null_mut());
+
+/// In a forked child: moves the module snapshots out of the parent's abandoned drainer, if its
+/// lock is free (the fork gate keeps every drain round out of `fork`; a `clone` that bypassed
+/// it leaves the lock as it was, and the child then builds its own).
+fn inherit_module_snapshots() {
+    // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
+    let Some(cell) = (unsafe { DRAINER.load(Ordering::Acquire).as_ref() }) else { return };
+    let Ok(mut parent) = cell.try_lock() else { return };
+    if let Some(drainer) = parent.as_mut() {
+        let mut snapshots = std::mem::replace(&mut drainer.snapshots, ModuleSnapshots::new());
+        snapshots.start_next_generation();
+        let previous = INHERITED_SNAPSHOTS.swap(Box::into_raw(Box::new(snapshots)), Ordering::AcqRel);
+        if !previous.is_null() {
+            // SAFETY: made by Box::into_raw above and never shared: only this (single) thread
+            // of a forked child touches it.
+            drop(unsafe { Box::from_raw(previous) });
+        }
+    }
+}
+
+/// The snapshots a forked child inherited, or new ones.
+fn inherited_or_new_snapshots() -> ModuleSnapshots {
+    let inherited = INHERITED_SNAPSHOTS.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if inherited.is_null() {
+        ModuleSnapshots::new()
+    } else {
+        // SAFETY: made by Box::into_raw in inherit_module_snapshots and taken out exactly once.
+        *unsafe { Box::from_raw(inherited) }
+    }
 }
 
 #[cfg(test)]

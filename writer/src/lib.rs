@@ -9,6 +9,7 @@
 pub mod drain;
 mod generation_builder;
 mod module_snapshots;
+pub mod on_program_thread;
 mod source_accounts;
 pub mod trace_file;
 mod wall_sampler;

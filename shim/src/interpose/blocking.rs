@@ -47,6 +47,9 @@ macro_rules! blocking_functions {
             #[no_mangle]
             pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
                 const CALL: u32 = call_code(blocking_functions!(@call $name $($call)?));
+                if is_safe_point(stringify!($name)) {
+                    crate::lifecycle::drain_thread::at_safe_point();
+                }
                 let Some(real) = real::$name.get() else { return missing($failed) };
                 // SAFETY: forwarding the caller's arguments to libc's function of the same prototype.
                 marked(CALL, || unsafe { real($($arg),*) })
@@ -60,6 +63,55 @@ macro_rules! blocking_functions {
     };
     (@call $name:ident $call:literal) => { $call };
     (@call $name:ident) => { stringify!($name) };
+}
+
+/// The waiting calls at which a single-threaded program may do sigtrace's drain work
+/// (`lifecycle::drain_thread`): calls a program makes between pieces of its work, never from
+/// inside an allocator or a library holding a lock (reads and writes may be).
+const SAFE_POINTS: [&str; 17] = [
+    "poll",
+    "ppoll",
+    "select",
+    "pselect",
+    "epoll_wait",
+    "epoll_pwait",
+    "nanosleep",
+    "clock_nanosleep",
+    "sleep",
+    "usleep",
+    "waitpid",
+    "wait4",
+    "wait",
+    "waitid",
+    "accept",
+    "accept4",
+    "pause",
+];
+
+/// Whether `name` is one of [`SAFE_POINTS`] (evaluated at compile time).
+const fn is_safe_point(name: &str) -> bool {
+    let mut index = 0;
+    while index < SAFE_POINTS.len() {
+        if same_bytes(SAFE_POINTS[index].as_bytes(), name.as_bytes()) {
+            return true;
+        }
+        index += 1;
+    }
+    false
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < a.len() {
+        if a[index] != b[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
 }
 
 type Sockaddr = *mut libc::sockaddr;

@@ -71,12 +71,20 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ucontex
 
 /// Writes the open generation (waiting at most 200 ms), restores `SIG_DFL` and raises `signal`
 /// again: once this handler returns, the process dies of it exactly as without sigtrace (same
-/// signal, same core dump). Async-signal-safe.
+/// signal, same core dump). Async-signal-safe while the drain thread runs (it writes); without
+/// one (a single-threaded program, `SIGTRACE_DRAIN_THREAD=with-program-threads`) the generation
+/// is written here, which allocates (see `writer::on_program_thread`).
 ///
 /// # Safety
 /// Call only from a signal handler for `signal`.
 unsafe fn die_as_by_default(signal: c_int, _info: *mut libc::siginfo_t, _ucontext: *mut libc::c_void) {
-    if state::is_running() && state::is_traced_process() && !writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE) {
+    if state::is_running() && state::is_traced_process() && writer::drain::drain_tid() == 0 {
+        // No drain thread: this thread writes the generation itself, once (see
+        // `writer::on_program_thread`), unless it runs on a small alternate stack.
+        if !on_small_alternate_stack() {
+            writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE);
+        }
+    } else if state::is_running() && state::is_traced_process() && !writer::drain::flush_for_fatal_signal(signal, FATAL_FLUSH_PATIENCE) {
         // Another thread's signal asked for the flush first: wait for it (as long again at
         // most) rather than kill the process in the middle of the write.
         let step = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
@@ -96,4 +104,14 @@ unsafe fn die_as_by_default(signal: c_int, _info: *mut libc::siginfo_t, _ucontex
         libc::syscall(libc::SYS_rt_sigaction, signal, &default as *const libc::sigaction, std::ptr::null_mut::<libc::sigaction>(), 8);
         libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), signal);
     }
+}
+
+/// True when the calling thread runs on an alternate signal stack under 256 KiB (Go and Rust
+/// give small ones): too small for writing a generation. Async-signal-safe.
+fn on_small_alternate_stack() -> bool {
+    // SAFETY: sigaltstack with no new stack writes the current one into `current`.
+    let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let read = unsafe { libc::syscall(libc::SYS_sigaltstack, std::ptr::null::<libc::stack_t>(), &mut current as *mut libc::stack_t) } == 0;
+    !read || (current.ss_flags & libc::SS_ONSTACK != 0 && current.ss_size < 256 << 10)
 }

@@ -21,7 +21,7 @@ pub fn runs_under_seccomp() -> bool {
     if is_sandboxed() {
         return true;
     }
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    let Ok(status) = crate::proc_file::read_to_string("/proc/self/status") else { return false };
     status.lines().find_map(|line| line.strip_prefix("Seccomp:")).is_some_and(|mode| mode.trim() != "0")
 }
 

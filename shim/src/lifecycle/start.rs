@@ -2,6 +2,7 @@
 //! after an exec that failed; each opens a trace file and runs the drain thread.
 
 use crate::config::Config;
+use crate::lifecycle::drain_thread;
 use crate::lifecycle::fatal_signals;
 use crate::lifecycle::sandbox::runs_under_seccomp;
 use crate::lifecycle::state::{self, Lifecycle};
@@ -13,14 +14,9 @@ use crate::sampling::timers::{self, choose_source};
 use format::Header;
 use sigprof::monotonic_ns;
 use sigprof::{Registry, SamplerConfig};
-use std::ffi::c_void;
 use std::sync::OnceLock;
-use std::time::Duration;
 use writer::drain::{self, Drainer};
 use writer::trace_file::TraceFile;
-
-/// How often the drain thread empties the rings at first (then adapted to the load).
-const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// Starts sampling the process. Any failure leaves the host untouched with one line on stderr.
 pub fn start() {
@@ -145,12 +141,14 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     Ok(())
 }
 
-/// Moves to `Running` and starts the drain thread.
+/// Moves to `Running` and starts the drain thread (or, for a single-threaded program under
+/// `SIGTRACE_DRAIN_THREAD=with-program-threads`, its safe points: `drain_thread`).
 fn run_drain_thread() -> Result<(), String> {
     if !state::transition(Lifecycle::Starting, Lifecycle::Running) {
         return Err("start-up was interrupted".into());
     }
-    threads::spawn_unsampled_thread(drain_thread_main).map_err(|error| format!("cannot start the drain thread: {error}"))
+    let config = CONFIG.get().ok_or("no configuration")?;
+    drain_thread::start_for_new_trace(config)
 }
 
 /// `pthread_atfork` child handler. The child inherits the parent's registry, rings and drain
@@ -162,6 +160,7 @@ extern "C" fn after_fork_in_child() {
     state::set_state_after_fork(Lifecycle::Starting);
     sigprof::switch_off_tracing();
     drain::forget_after_fork();
+    drain_thread::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
         state::set_state_after_fork(Lifecycle::Off);
         return;
@@ -181,22 +180,7 @@ extern "C" fn after_fork_in_child() {
 
 /// The command line from `/proc/self/cmdline`.
 fn command_line() -> Vec<String> {
-    std::fs::read("/proc/self/cmdline")
+    crate::proc_file::read("/proc/self/cmdline")
         .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
         .unwrap_or_default()
-}
-
-extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
-    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
-    // Not a sampled thread: its interposed calls (its futex waits, its writes) find no slot at once.
-    if let Some(registry) = Registry::get() {
-        registry.detach_current_thread();
-    }
-    let schedule = match CONFIG.get().and_then(|config| config.drain_ms) {
-        Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
-        None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),
-    };
-    drain::run(schedule, state::switch_off);
-    std::ptr::null_mut()
 }

@@ -77,7 +77,8 @@ pub fn register_current_thread() {
         return;
     }
     let tid = current_tid();
-    let Some(index) = registry.claim_slot(tid, current_stack_bounds()) else {
+    // A thread started through pthread_create is never the main thread.
+    let Some(index) = registry.claim_slot(tid, thread_stack_bounds()) else {
         if !REGISTRY_FULL_REPORTED.swap(true, Ordering::Relaxed) {
             log::warn(&format!(
                 "thread registry full ({} threads, SIGTRACE_MAX_THREADS); further threads are not sampled, their CPU time is counted as dropped.no_slot",

@@ -158,16 +158,16 @@ impl ThreadTimer {
         }
     }
 
-    /// Disables and closes the perf event (the source was already cleared), if the descriptor
-    /// still refers to it; a number the program closed and reused is forgotten. Idempotent,
-    /// also when two threads release at once: the descriptor is taken by one swap.
-    /// Async-signal-safe.
+    /// Closes the perf event (the source was already cleared), if the descriptor still refers
+    /// to it; a number the program closed and reused is forgotten. Closing the only descriptor
+    /// of the event stops it (no `PERF_EVENT_IOC_DISABLE` first: a thread's exit pays one
+    /// system call less); a signal it raised just before is still recognised as ours
+    /// (`Registry::perf_is_ours`) and dropped as stale. Idempotent, also when two threads
+    /// release at once: the descriptor is taken by one swap. Async-signal-safe.
     pub(super) fn release_perf(&self) {
         let fd = self.perf_fd_plus_one.swap(0, Ordering::AcqRel) - 1;
         let id = self.perf_event_id.load(Ordering::Relaxed);
         if fd >= 0 && perf_identity().is_some_and(|identity| crate::descriptors::perf_event_id(fd, identity) == Some(id)) {
-            // SAFETY: `fd` was just checked to be our perf event; disabling then closing it is harmless.
-            unsafe { libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) };
             close_own(fd);
         }
     }
@@ -213,6 +213,9 @@ fn perf_identity() -> Option<(u64, u64)> {
 /// Records the identity of perf descriptors from `fd`, a perf event we just opened, and returns
 /// the event's id. Async-signal-safe.
 fn remember_perf_identity(fd: i32) -> Option<u64> {
+    if let Some(known) = perf_identity() {
+        return crate::descriptors::perf_event_id(fd, known);
+    }
     let (device, inode) = crate::descriptors::file_identity(fd)?;
     if perf_identity().is_none() {
         PERF_DEVICE.store(device, Ordering::Relaxed);
@@ -278,16 +281,27 @@ pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std
         wakeup_events: 1,
         ..Default::default()
     };
-    let (lo, hi) = crate::descriptors::perf_band();
-    if lo >= hi {
-        return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
-    }
-    // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
-    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) } as i32;
-    if fd < 0 {
-        return last_error();
-    }
-    let fd = crate::descriptors::move_above(fd, lo, hi).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EMFILE))?;
+    let mut band_read_again = false;
+    let fd = loop {
+        let (lo, hi) = crate::descriptors::perf_band();
+        // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
+        let fd =
+            (lo < hi)
+                .then(|| unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) }
+                    as i32);
+        if fd.is_some_and(|fd| fd < 0) {
+            return last_error();
+        }
+        match fd.and_then(|fd| crate::descriptors::move_above(fd, lo, hi)) {
+            Some(fd) => break fd,
+            // The band came from a limit read earlier: read it again once.
+            None if !band_read_again => {
+                band_read_again = true;
+                crate::descriptors::forget_perf_band();
+            }
+            None => return Err(std::io::Error::from_raw_os_error(libc::EMFILE)),
+        }
+    };
     let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
     // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
     // record takes this (final) number, which the signals carry as `si_fd`.

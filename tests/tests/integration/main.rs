@@ -18,6 +18,7 @@ mod process_tree;
 mod program_signals;
 mod real_programs;
 mod sampling_accuracy;
+mod single_threaded;
 mod stress_script_short;
 mod timer_sources;
 mod unwinding_without_frame_pointers;

@@ -1,0 +1,185 @@
+//! When sigtrace's drain thread runs. `SIGTRACE_DRAIN_THREAD=always` (the default): from the
+//! start of every trace. `with-program-threads`: only once the program has a thread besides
+//! the one it started with, so that sigtrace never turns a single-threaded program into a
+//! multithreaded one (`unshare(CLONE_NEWUSER)` and programs that count `/proc/self/task` see
+//! what they would see without it). Until then the program's own thread does the drain work at
+//! safe points: the waiting calls it makes through libc (see `interpose::blocking`), `fork`,
+//! `exec`, exit, and a signal about to kill it.
+
+use crate::config::Config;
+use crate::lifecycle::start::CONFIG;
+use crate::lifecycle::state;
+use crate::lifecycle::threads::spawn_unsampled_thread;
+use config::DrainThreadChoice;
+use sigprof::Registry;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use writer::drain;
+
+/// How often the drain thread empties the rings at first (then adapted to the load).
+const DRAIN_PERIOD: Duration = Duration::from_millis(10);
+/// The shortest time between two drain rounds at the safe points of a single-threaded program.
+const SAFE_POINT_PERIOD_NS: u64 = 10_000_000;
+
+/// True from the drain thread's spawn until its loop ended.
+static STARTED: AtomicBool = AtomicBool::new(false);
+/// True while the program's own thread does the drain work at its safe points.
+static SAFE_POINTS_ARMED: AtomicBool = AtomicBool::new(false);
+/// The coarse-clock time before which a safe point does no drain round.
+static NEXT_SAFE_POINT_NS: AtomicU64 = AtomicU64::new(0);
+/// True while a safe point's drain round runs (the round's own calls are not safe points).
+static IN_SAFE_POINT: AtomicBool = AtomicBool::new(false);
+
+/// Starts the drain thread of a trace that just began (state `Running`), or, under
+/// `with-program-threads` in a process with one thread, leaves the drain work to its safe points.
+pub fn start_for_new_trace(config: &Config) -> Result<(), String> {
+    if config.drain_thread == DrainThreadChoice::WithProgramThreads && process_has_one_thread() {
+        NEXT_SAFE_POINT_NS.store(0, Ordering::Relaxed);
+        SAFE_POINTS_ARMED.store(true, Ordering::Release);
+        return Ok(());
+    }
+    spawn()
+}
+
+/// The program is about to create a thread (interposed `pthread_create`, before libc's): under
+/// `with-program-threads` the drain thread starts now if it does not run yet, so that it exists
+/// before the program's second thread does.
+pub fn before_program_creates_thread() {
+    if !SAFE_POINTS_ARMED.load(Ordering::Acquire) || !state::is_running() || !state::is_traced_process() {
+        return;
+    }
+    SAFE_POINTS_ARMED.store(false, Ordering::Release);
+    if let Err(reason) = spawn() {
+        state::switch_off(&reason);
+    }
+}
+
+/// A forked child has no drain thread (nor safe points) until its trace starts.
+pub fn forget_after_fork() {
+    STARTED.store(false, Ordering::Relaxed);
+    SAFE_POINTS_ARMED.store(false, Ordering::Relaxed);
+    IN_SAFE_POINT.store(false, Ordering::Relaxed);
+}
+
+fn spawn() -> Result<(), String> {
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    spawn_unsampled_thread(drain_thread_main).map_err(|error| {
+        STARTED.store(false, Ordering::Release);
+        format!("cannot start the drain thread: {error}")
+    })
+}
+
+/// Whether the process has exactly one thread (`Threads:` of `/proc/self/status`; a process
+/// whose status cannot be read counts as multithreaded, which keeps the drain thread).
+fn process_has_one_thread() -> bool {
+    crate::proc_file::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| status.lines().find_map(|line| line.strip_prefix("Threads:")).map(|count| count.trim() == "1"))
+        .unwrap_or(false)
+}
+
+extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"sigtrace-drain".as_ptr()) };
+    // Not a sampled thread: its interposed calls (its futex waits, its writes) find no slot at once.
+    if let Some(registry) = Registry::get() {
+        registry.detach_current_thread();
+    }
+    let schedule = match CONFIG.get().and_then(|config| config.drain_ms) {
+        Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
+        None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),
+    };
+    drain::run(schedule, state::switch_off);
+    STARTED.store(false, Ordering::Release);
+    std::ptr::null_mut()
+}
+
+/// A safe point of a single-threaded program (a waiting call it makes through libc): a drain
+/// round when one is due. One relaxed load when there is nothing to do. Any thread, a signal
+/// handler's too: it drains only when the thread cannot be inside one (see
+/// [`may_be_in_a_signal_handler`]).
+#[inline(always)]
+pub fn at_safe_point() {
+    if SAFE_POINTS_ARMED.load(Ordering::Relaxed) {
+        drain_at_safe_point();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drain_at_safe_point() {
+    let now = sigprof::clock_ns(libc::CLOCK_MONOTONIC_COARSE);
+    if now < NEXT_SAFE_POINT_NS.load(Ordering::Relaxed) || IN_SAFE_POINT.swap(true, Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: this thread's errno slot.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    let outcome = std::panic::catch_unwind(|| {
+        if !SAFE_POINTS_ARMED.load(Ordering::Acquire) || !state::is_running() || !state::is_traced_process() || may_be_in_a_signal_handler() {
+            return Ok(());
+        }
+        NEXT_SAFE_POINT_NS.store(now + SAFE_POINT_PERIOD_NS, Ordering::Relaxed);
+        let signal = Registry::get().map(|registry| registry.config.signal);
+        let previous = signal.map(block_signal);
+        let result = writer::on_program_thread::drain_round();
+        if let Some(previous) = previous {
+            restore_mask(previous);
+        }
+        result
+    });
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => state::switch_off(&reason),
+        Err(_) => state::switch_off("internal error in a drain round on the program's thread"),
+    }
+    IN_SAFE_POINT.store(false, Ordering::Release);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// True when the calling thread may be running a signal handler of the program: it is on its
+/// alternate signal stack, or a signal whose action is a handler is blocked (as a signal is
+/// while its handler runs). Such a thread may have interrupted code holding any lock, so no
+/// drain round runs there. Raw system calls: the program's view of its mask and actions is
+/// not involved.
+fn may_be_in_a_signal_handler() -> bool {
+    // SAFETY: sigaltstack with no new stack writes the current one into `current`.
+    let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::syscall(libc::SYS_sigaltstack, std::ptr::null::<libc::stack_t>(), &mut current as *mut libc::stack_t) } != 0
+        || current.ss_flags & libc::SS_ONSTACK != 0
+    {
+        return true;
+    }
+    let mut mask: u64 = 0;
+    // SAFETY: rt_sigprocmask with no new set writes the kernel's 8-byte mask into `mask`.
+    if unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut mask as *mut u64, 8) } != 0 {
+        return true;
+    }
+    (1..=64).filter(|signal| mask & (1u64 << (signal - 1)) != 0).any(|signal| {
+        // The kernel's struct sigaction starts with the handler; 4 words hold it on every
+        // architecture sigtrace builds for.
+        let mut action = [0u64; 4];
+        // SAFETY: rt_sigaction with no new action writes the current one into `action`.
+        let read = unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u64>(), action.as_mut_ptr(), 8) } == 0;
+        !read || (action[0] != libc::SIG_DFL as u64 && action[0] != libc::SIG_IGN as u64)
+    })
+}
+
+/// Blocks `signal` in the kernel's mask of the calling thread; returns the mask before.
+fn block_signal(signal: i32) -> u64 {
+    let add: u64 = 1u64 << (signal - 1);
+    let mut previous: u64 = 0;
+    // SAFETY: rt_sigprocmask with 8-byte sets we own.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &add as *const u64, &mut previous as *mut u64, 8) };
+    previous
+}
+
+/// Sets the calling thread's kernel mask back to `mask`.
+fn restore_mask(mask: u64) {
+    // SAFETY: rt_sigprocmask with an 8-byte set we own.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &mask as *const u64, std::ptr::null_mut::<u64>(), 8) };
+}
