@@ -60,10 +60,12 @@ fn a_thread_that_computes_then_serves_then_computes_moves_with_it() {
     assert!(main.moves_to_perf >= 1 && main.moves_to_posix >= 1, "{main:?}");
     assert!(trace.sources.switch_cost_ns > 0, "the per-switch cost was measured");
     // While computing, the full rate: a POSIX timer would give a quarter of it (250 Hz ticks).
+    // (On a loaded machine the preemptions of the second computing phase may keep it on POSIX
+    // for a while: they cost a perf event too.)
     let computing_ns = run.reported("phase1_ns") + run.reported("phase3_ns");
     let records = records_of(&trace, main_tid) as f64;
     let full_rate = expected_samples(computing_ns, u64::from(header.hz));
-    assert!(records >= 0.6 * full_rate, "main: {records} records for {full_rate:.0} periods of computing");
+    assert!(records >= 0.4 * full_rate, "main: {records} records for {full_rate:.0} periods of computing");
 
     let info = info_json(&run.traces[0]);
     let sources = info["sources"].as_array().expect("info lists the sources");
