@@ -11,6 +11,7 @@
 // What the profiler measures and records, on C workloads and on real programs.
 mod config_feedback;
 mod fault_injection;
+mod go_programs;
 mod host_behaviour_unchanged;
 mod host_under_stress;
 mod loom_model_checks;
