@@ -2,7 +2,7 @@
 //! complete chunk before a damaged or truncated tail and says why it stopped.
 
 use crate::decode::{decode_end, decode_generation, decode_header};
-use crate::types::{End, Generation, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER};
+use crate::types::{End, Generation, Header, Module, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_PIECE};
 use crate::varint::DecodeError;
 
 /// Everything a reader recovered from one trace file.
@@ -20,6 +20,13 @@ pub struct Trace {
     pub stopped_because: Option<ReadStop>,
     /// How the traced image ended; `None` when the trace was cut short (killed).
     pub end: Option<End>,
+    /// Generations made of pieces (chunks of the open generation written each drain period)
+    /// that no closing generation chunk superseded: the image ended without an exit path.
+    pub pieces_recovered: u64,
+    /// True when the image ended without any exit path of sigtrace's running: no end record,
+    /// yet the file holds generations and ends on a complete chunk (Go's raw `exit_group`,
+    /// `SIGKILL`, the OOM killer). A file cut inside a chunk is not such an end.
+    pub ended_without_exit_path: bool,
 }
 
 /// Why [`read_trace`] stopped before the end of a file (docs/FORMAT.md, "What a reader must do").
@@ -86,6 +93,10 @@ pub enum Chunk {
     Generation(Generation),
     /// An end record. A generation after it means the image went on (a failed exec).
     End(End),
+    /// A piece of the open generation (see [`crate::TAG_PIECE`]), as written: its `modules`
+    /// may be empty, meaning those of the chunk before. [`TraceReader::read_with`] resolves
+    /// that and drops pieces a generation superseded.
+    Piece(Generation),
 }
 
 /// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
@@ -138,18 +149,51 @@ impl<R: std::io::Read> TraceReader<R> {
     /// memory. Returns everything else the file held — the header, how the image ended (an end
     /// record followed by a generation is dropped: the image went on after a failed exec), why
     /// reading stopped — with `generations` left empty.
+    ///
+    /// Pieces of the open generation are held until the generation's own chunk supersedes
+    /// them; those left at an end record or at the end of the file are handed over as
+    /// generations of their own, with the modules of the chunk before them when they carry
+    /// none, and counted in `pieces_recovered`.
     pub fn read_with(mut self, mut each: impl FnMut(Option<&Header>, Generation, usize)) -> Trace {
         let mut trace = Trace::default();
+        let mut pieces: Vec<Generation> = Vec::new();
+        let mut modules: Vec<Module> = Vec::new();
+        let mut any_generation = false;
         while let Some(chunk) = self.next_chunk() {
             match chunk {
                 Chunk::Header(header) => trace.header = Some(header),
                 Chunk::Generation(generation) => {
                     trace.end = None;
+                    any_generation = true;
+                    pieces.retain(|piece| piece.sequence > generation.sequence);
+                    modules.clone_from(&generation.modules);
                     each(trace.header.as_ref(), generation, self.offset);
                 }
-                Chunk::End(end) => trace.end = Some(end),
+                Chunk::Piece(mut piece) => {
+                    trace.end = None;
+                    if piece.modules.is_empty() {
+                        piece.modules.clone_from(&modules);
+                    } else {
+                        modules.clone_from(&piece.modules);
+                    }
+                    pieces.push(piece);
+                }
+                Chunk::End(end) => {
+                    trace.pieces_recovered += pieces.len() as u64;
+                    any_generation |= !pieces.is_empty();
+                    for piece in pieces.drain(..) {
+                        each(trace.header.as_ref(), piece, self.offset);
+                    }
+                    trace.end = Some(end);
+                }
             }
         }
+        trace.pieces_recovered += pieces.len() as u64;
+        any_generation |= !pieces.is_empty();
+        for piece in pieces.drain(..) {
+            each(trace.header.as_ref(), piece, self.offset);
+        }
+        trace.ended_without_exit_path = trace.end.is_none() && any_generation && self.stopped.is_none();
         trace.format_version = self.format_version;
         trace.ignored_bytes = self.ignored;
         trace.stopped_because = self.stopped;
@@ -190,6 +234,7 @@ impl<R: std::io::Read> TraceReader<R> {
                 }),
                 TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
                 TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
+                TAG_PIECE => decode_generation(&payload).map(|piece| Some(Chunk::Piece(piece))),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };
             match decoded {

@@ -15,6 +15,10 @@ pub const TAG_HEADER: u8 = b'H';
 pub const TAG_GENERATION: u8 = b'G';
 /// Chunk tag of the end record.
 pub const TAG_END: u8 = b'E';
+/// Chunk tag of a piece of the open generation: what one drain period took from the rings,
+/// written as it goes so that an abrupt end (no exit path ran) loses at most one drain period.
+/// A generation chunk of the same sequence supersedes its pieces.
+pub const TAG_PIECE: u8 = b'P';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
 /// Bytes before the first chunk.

@@ -12,11 +12,12 @@
 
 use crate::generation_builder::{ticks, GenerationBuilder};
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
+use crate::pieces::{PieceContext, PieceCursor};
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
 use format::{
-    counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Sample,
-    Thread,
+    counters as counter, encode_end, encode_generation, encode_header, encode_piece, encode_preamble, walk, End, EndReason, Event, EventKind, Generation,
+    Header, Sample, Thread,
 };
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
@@ -128,6 +129,8 @@ pub struct Drainer {
     /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
     /// periods of all of them.
     running_samples: Vec<RunningSamples>,
+    /// What of the open generation was already written as pieces.
+    pieces: PieceCursor,
 }
 
 impl Drainer {
@@ -149,6 +152,7 @@ impl Drainer {
             ring_drops_reported: false,
             running_samples: Vec::new(),
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
+            pieces: PieceCursor::new(header.start_clock_ns),
         })
     }
 
@@ -216,8 +220,33 @@ impl Drainer {
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
+        } else if drain_due {
+            self.write_piece(generation)?;
         }
         Ok(fullest)
+    }
+
+    /// Appends what the open generation received since the last piece, if anything, as a piece
+    /// chunk (`pieces`): an abrupt end of the process then loses one drain period at most.
+    fn write_piece(&mut self, sequence: u64) -> std::io::Result<()> {
+        let snapshots = &self.snapshots;
+        let known_threads = &mut self.known_threads;
+        let mut thread = |tid: u32| {
+            let known = known_threads.entry(tid).or_insert_with(|| KnownThread { name: thread_name(tid), cpu_ns: 0 });
+            (known.name.clone(), known.cpu_ns)
+        };
+        let context = PieceContext {
+            sequence,
+            now_ns: monotonic_ns(),
+            modules_version: snapshots.version(),
+            modules: &|| snapshots.generation_modules(),
+            thread: &mut thread,
+            process_cpu_ns: process_cpu_ns_without_drain_thread(),
+        };
+        let Some(piece) = self.pieces.next_piece(&self.builder, context) else { return Ok(()) };
+        let mut bytes = Vec::with_capacity(64 + piece.samples.len() * 6);
+        encode_piece(&mut bytes, &piece);
+        self.write(&bytes)
     }
 
     /// Wall-clock mode: samples the threads that wait when a tick is due, or, at a generation's
@@ -260,6 +289,7 @@ impl Drainer {
         self.reap_vanished_threads(end_time);
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
+        self.pieces.generation_closed(end_time, self.snapshots.version());
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);

@@ -69,3 +69,21 @@ fn a_cgo_program_is_walked_by_frame_pointer_to_main_main() {
     let roots = root_share(&run.traces[0]);
     assert!(roots >= 0.95, "{roots:.3} of the weight reaches a root");
 }
+
+/// A Go program of 1 s of CPU at the default generation length (1 s): Go exits through its own
+/// `exit_group`, so no exit path of sigtrace runs, yet the pieces written each drain period
+/// keep ≥ 0.95 of its CPU time (the process's, sigtrace's drain thread included), and `info`
+/// names the end.
+#[test]
+fn a_go_program_of_1_s_keeps_its_cpu_time_though_go_exits_on_its_own() {
+    let _alone = alone();
+    let dir = scratch_dir("go-fib-exit");
+    let program = build_go("fib", &dir);
+    let run = run_traced(&program, &["1000"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let trace = run.trace();
+    let covered = total_weight(&trace) as f64 / expected_samples(run.reported_cpu_ns(), 999);
+    assert!(covered >= 0.95, "the samples cover {covered:.3} of the CPU time");
+    let info = info_json(&run.traces[0]);
+    assert!(info["end"].as_str().is_some_and(|end| end.starts_with("without exit path")), "{}", info["end"]);
+}

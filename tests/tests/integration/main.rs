@@ -9,6 +9,7 @@
 //! sampling_accuracy::`.
 
 // What the profiler measures and records, on C workloads and on real programs.
+mod abrupt_end;
 mod config_feedback;
 mod fault_injection;
 mod go_programs;
