@@ -150,6 +150,15 @@ def read(data):
         trace["stopped_because"] = f"format version {version}"
         return trace
     offset = 10
+    pieces, modules = [], []
+
+    def recover_pieces():
+        # Pieces no generation superseded stand for the open generation (FORMAT.md, "Piece").
+        if pieces:
+            trace["generations"].extend(pieces)
+            trace["pieces_recovered"] = trace.get("pieces_recovered", 0) + len(pieces)
+            pieces.clear()
+
     while offset < len(data):
         if len(data) - offset < 9:
             trace["stopped_because"] = "truncated"
@@ -167,9 +176,21 @@ def read(data):
             if tag == ord("H") and trace["header"] is None:
                 trace["header"] = header(c)
             elif tag == ord("G"):
-                trace["generations"].append(generation(c))
+                g = generation(c)
+                trace["generations"].append(g)
                 trace["end"] = None
+                pieces[:] = [p for p in pieces if p["sequence"] > g["sequence"]]
+                modules = g["modules"]
+            elif tag == ord("P"):
+                p = generation(c)
+                trace["end"] = None
+                if p["modules"]:
+                    modules = p["modules"]
+                else:
+                    p["modules"] = modules
+                pieces.append(p)
             elif tag == ord("E"):
+                recover_pieces()
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}
                 if trace["end"]["reason"] > 5:
                     raise Broken("unknown end reason")
@@ -177,6 +198,7 @@ def read(data):
             trace["stopped_because"] = str(why)
             break
         offset += 9 + length
+    recover_pieces()
     trace["ignored_bytes"] = len(data) - min(offset, len(data))
     return trace
 
