@@ -29,6 +29,7 @@ pub mod crafted;
 mod decode;
 mod encode;
 pub mod file_name;
+mod pieces;
 mod reader;
 mod stack_table;
 mod stack_tree;

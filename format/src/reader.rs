@@ -2,6 +2,7 @@
 //! complete chunk before a damaged or truncated tail and says why it stopped.
 
 use crate::decode::{decode_end, decode_generation, decode_header};
+use crate::pieces::{merge_pieces, INHERITED_MODULES_BUDGET};
 use crate::types::{End, Generation, Header, Module, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_PIECE};
 use crate::varint::DecodeError;
 
@@ -20,8 +21,8 @@ pub struct Trace {
     pub stopped_because: Option<ReadStop>,
     /// How the traced image ended; `None` when the trace was cut short (killed).
     pub end: Option<End>,
-    /// Generations made of pieces (chunks of the open generation written each drain period)
-    /// that no closing generation chunk superseded: the image ended without an exit path.
+    /// Generations merged from pieces (chunks of the open generation written each drain
+    /// period) that no closing generation chunk superseded: the image ended without an exit path.
     pub pieces_recovered: u64,
     /// True when the image ended without any exit path of sigtrace's running: no end record,
     /// yet the file holds generations and ends on a complete chunk (Go's raw `exit_group`,
@@ -151,48 +152,54 @@ impl<R: std::io::Read> TraceReader<R> {
     /// reading stopped — with `generations` left empty.
     ///
     /// Pieces of the open generation are held until the generation's own chunk supersedes
-    /// them; those left at an end record or at the end of the file are handed over as
-    /// generations of their own, with the modules of the chunk before them when they carry
-    /// none, and counted in `pieces_recovered`.
+    /// them; those left at an end record, at a piece of another generation or at the end of
+    /// the file are merged into the generation they stand for (`pieces_recovered` counts them),
+    /// with the modules of the chunk before them when they carry none.
     pub fn read_with(mut self, mut each: impl FnMut(Option<&Header>, Generation, usize)) -> Trace {
         let mut trace = Trace::default();
         let mut pieces: Vec<Generation> = Vec::new();
         let mut modules: Vec<Module> = Vec::new();
+        let mut budget = INHERITED_MODULES_BUDGET;
         let mut any_generation = false;
+        // Merges the held pieces and hands them over as a generation.
+        let mut recover =
+            |pieces: &mut Vec<Generation>, modules: &[Module], trace: &mut Trace, offset: usize, each: &mut dyn FnMut(Option<&Header>, Generation, usize)| {
+                if let Some(merged) = merge_pieces(std::mem::take(pieces), modules, &mut budget) {
+                    trace.pieces_recovered += 1;
+                    each(trace.header.as_ref(), merged, offset);
+                }
+            };
         while let Some(chunk) = self.next_chunk() {
             match chunk {
                 Chunk::Header(header) => trace.header = Some(header),
                 Chunk::Generation(generation) => {
                     trace.end = None;
                     any_generation = true;
-                    pieces.retain(|piece| piece.sequence > generation.sequence);
+                    if pieces.first().is_some_and(|piece| piece.sequence > generation.sequence) {
+                        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+                    }
+                    pieces.clear();
                     modules.clone_from(&generation.modules);
                     each(trace.header.as_ref(), generation, self.offset);
                 }
-                Chunk::Piece(mut piece) => {
+                Chunk::Piece(piece) => {
                     trace.end = None;
-                    if piece.modules.is_empty() {
-                        piece.modules.clone_from(&modules);
-                    } else {
+                    any_generation = true;
+                    if pieces.first().is_some_and(|held| held.sequence != piece.sequence) {
+                        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+                    }
+                    if !piece.modules.is_empty() {
                         modules.clone_from(&piece.modules);
                     }
                     pieces.push(piece);
                 }
                 Chunk::End(end) => {
-                    trace.pieces_recovered += pieces.len() as u64;
-                    any_generation |= !pieces.is_empty();
-                    for piece in pieces.drain(..) {
-                        each(trace.header.as_ref(), piece, self.offset);
-                    }
+                    recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
                     trace.end = Some(end);
                 }
             }
         }
-        trace.pieces_recovered += pieces.len() as u64;
-        any_generation |= !pieces.is_empty();
-        for piece in pieces.drain(..) {
-            each(trace.header.as_ref(), piece, self.offset);
-        }
+        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
         trace.ended_without_exit_path = trace.end.is_none() && any_generation && self.stopped.is_none();
         trace.format_version = self.format_version;
         trace.ignored_bytes = self.ignored;
