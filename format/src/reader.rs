@@ -2,8 +2,11 @@
 //! complete chunk before a damaged or truncated tail and says why it stopped.
 
 use crate::decode::{decode_end, decode_generation, decode_header};
+use crate::jit_symbols::{decode_jit_symbols, JitSymbol};
 use crate::pieces::{merge_pieces, INHERITED_MODULES_BUDGET};
-use crate::types::{End, Generation, Header, Module, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_PIECE};
+use crate::types::{
+    End, Generation, Header, Module, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_JIT_SYMBOLS, TAG_PIECE,
+};
 use crate::varint::DecodeError;
 
 /// Everything a reader recovered from one trace file.
@@ -28,6 +31,8 @@ pub struct Trace {
     /// yet the file holds generations and ends on a complete chunk (Go's raw `exit_group`,
     /// `SIGKILL`, the OOM killer). A file cut inside a chunk is not such an end.
     pub ended_without_exit_path: bool,
+    /// Names of JIT-generated code, in file order (docs/FORMAT.md, "JIT symbols").
+    pub jit_symbols: Vec<JitSymbol>,
 }
 
 /// Why [`read_trace`] stopped before the end of a file (docs/FORMAT.md, "What a reader must do").
@@ -98,6 +103,8 @@ pub enum Chunk {
     /// may be empty, meaning those of the chunk before. [`TraceReader::read_with`] resolves
     /// that and drops pieces a generation superseded.
     Piece(Generation),
+    /// Names of JIT-generated code.
+    JitSymbols(Vec<JitSymbol>),
 }
 
 /// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
@@ -193,6 +200,7 @@ impl<R: std::io::Read> TraceReader<R> {
                     }
                     pieces.push(piece);
                 }
+                Chunk::JitSymbols(symbols) => trace.jit_symbols.extend(symbols),
                 Chunk::End(end) => {
                     recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
                     trace.end = Some(end);
@@ -205,6 +213,25 @@ impl<R: std::io::Read> TraceReader<R> {
         trace.ignored_bytes = self.ignored;
         trace.stopped_because = self.stopped;
         trace
+    }
+
+    /// The JIT symbols of the rest of the file, in file order, decoding no other chunk: a
+    /// reader that streams generations needs them before the first one. Stops where the file
+    /// is damaged or cut short, as [`TraceReader::next_chunk`] does.
+    pub fn jit_symbols_only(mut self) -> Vec<JitSymbol> {
+        let mut symbols = Vec::new();
+        if !self.started && !self.read_preamble() {
+            return symbols;
+        }
+        while let Ok(Some((tag, payload))) = self.read_framed_chunk() {
+            if tag == TAG_JIT_SYMBOLS {
+                match decode_jit_symbols(&payload) {
+                    Ok(more) => symbols.extend(more),
+                    Err(_) => break,
+                }
+            }
+        }
+        symbols
     }
 
     /// The next chunk, or `None` at the end of the file or of its readable part. Chunks of
@@ -242,6 +269,7 @@ impl<R: std::io::Read> TraceReader<R> {
                 TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
                 TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
                 TAG_PIECE => decode_generation(&payload).map(|piece| Some(Chunk::Piece(piece))),
+                TAG_JIT_SYMBOLS => decode_jit_symbols(&payload).map(|symbols| Some(Chunk::JitSymbols(symbols))),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };
             match decoded {

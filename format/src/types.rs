@@ -19,6 +19,8 @@ pub const TAG_END: u8 = b'E';
 /// written as it goes so that an abrupt end (no exit path ran) loses at most one drain period.
 /// A generation chunk of the same sequence supersedes its pieces.
 pub const TAG_PIECE: u8 = b'P';
+/// Chunk tag of JIT symbols: names of generated code read from the runtime's perf map.
+pub const TAG_JIT_SYMBOLS: u8 = b'J';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
 /// Bytes before the first chunk.

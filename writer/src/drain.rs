@@ -11,13 +11,14 @@
 //! mode's sampler of waiting threads is `wall_sampler`.
 
 use crate::generation_builder::{ticks, GenerationBuilder};
+use crate::jit_maps::PerfMapReader;
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
 use crate::pieces::{PieceContext, PieceCursor};
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
 use format::{
-    counters as counter, encode_end, encode_generation, encode_header, encode_piece, encode_preamble, walk, End, EndReason, Event, EventKind, Generation,
-    Header, Sample, Thread,
+    counters as counter, encode_end, encode_generation, encode_header, encode_jit_symbols, encode_piece, encode_preamble, walk, End, EndReason, Event,
+    EventKind, Generation, Header, Sample, Thread,
 };
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
@@ -131,6 +132,8 @@ pub struct Drainer {
     running_samples: Vec<RunningSamples>,
     /// What of the open generation was already written as pieces.
     pieces: PieceCursor,
+    /// The runtime's perf map, read as it grows.
+    jit_map: PerfMapReader,
 }
 
 impl Drainer {
@@ -153,6 +156,7 @@ impl Drainer {
             running_samples: Vec::new(),
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
             pieces: PieceCursor::new(header.start_clock_ns),
+            jit_map: PerfMapReader::new(header.pid),
         })
     }
 
@@ -216,6 +220,7 @@ impl Drainer {
             fullest = self.drain_rings(generation);
             self.refresh_modules();
             ensure_dwarf_caches(self.registry);
+            self.write_jit_symbols()?;
         }
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
@@ -224,6 +229,22 @@ impl Drainer {
             self.write_piece(generation)?;
         }
         Ok(fullest)
+    }
+
+    /// Appends the symbols the runtime added to its perf map since the last round, if any.
+    fn write_jit_symbols(&mut self) -> std::io::Result<()> {
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() } as u32;
+        if self.jit_map.pid() != pid {
+            self.jit_map = PerfMapReader::new(pid);
+        }
+        let symbols = self.jit_map.poll(ticks(monotonic_ns()));
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(16 + symbols.len() * 48);
+        encode_jit_symbols(&mut bytes, &symbols);
+        self.write(&bytes)
     }
 
     /// Appends what the open generation received since the last piece, if anything, as a piece
@@ -278,6 +299,7 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(open);
+        self.write_jit_symbols()?;
         self.snapshots.ensure_module_table();
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
