@@ -136,7 +136,28 @@ def generation(c):
 
     g["samples"] = [{"time": t, "tid": g["threads"][th]["tid"], "weight": w, "frames": frames(s)} for t, th, s, w in samples]
     g["walks"] = list(walks)
+    g["stack_count"] = len(stack_nodes)  # for merging pieces; not part of the output
     g["events"] = [{"time": t, "tid": g["threads"][th]["tid"], "kind": k, "category": cat, "text": txt} for t, th, k, cat, txt in events]
+    return g
+
+
+def merge_pieces(pieces, inherited):
+    """The generation that pieces of one open generation stand for (FORMAT.md, "Piece")."""
+    g = {"sequence": pieces[0]["sequence"], "start_time": pieces[0]["start_time"], "end_time": pieces[-1]["end_time"],
+         "process_cpu_ns": pieces[-1]["process_cpu_ns"], "threads": [], "modules": inherited, "counters": {},
+         "samples": [], "walks": [], "events": []}
+    for p in pieces:
+        if len(p["threads"]) >= len(g["threads"]):
+            g["threads"] = p["threads"]
+        if p["modules"]:
+            g["modules"] = p["modules"]
+        for name, value in p["counters"].items():
+            g["counters"][name] = g["counters"].get(name, 0) + value
+        g["samples"] += p["samples"]
+        g["walks"] += p["walks"] if len(p["walks"]) == p["stack_count"] else [0] * p["stack_count"]
+        g["events"] += p["events"]
+    g["samples"].sort(key=lambda s: s["time"])
+    g["events"].sort(key=lambda e: e["time"])
     return g
 
 
@@ -150,6 +171,16 @@ def read(data):
         trace["stopped_because"] = f"format version {version}"
         return trace
     offset = 10
+    pieces, modules = [], []
+    before_pieces = []  # the modules of the chunk before the held pieces
+
+    def recover_pieces():
+        # Pieces no generation superseded stand for the open generation (FORMAT.md, "Piece").
+        if pieces:
+            trace["generations"].append(merge_pieces(pieces, before_pieces))
+            trace["pieces_recovered"] = trace.get("pieces_recovered", 0) + 1
+            pieces.clear()
+
     while offset < len(data):
         if len(data) - offset < 9:
             trace["stopped_because"] = "truncated"
@@ -167,9 +198,25 @@ def read(data):
             if tag == ord("H") and trace["header"] is None:
                 trace["header"] = header(c)
             elif tag == ord("G"):
-                trace["generations"].append(generation(c))
+                g = generation(c)
                 trace["end"] = None
+                if pieces and pieces[0]["sequence"] > g["sequence"]:
+                    recover_pieces()
+                pieces.clear()
+                trace["generations"].append(g)
+                modules = g["modules"]
+            elif tag == ord("P"):
+                p = generation(c)
+                trace["end"] = None
+                if pieces and pieces[0]["sequence"] != p["sequence"]:
+                    recover_pieces()
+                if not pieces:
+                    before_pieces = modules
+                if p["modules"]:
+                    modules = p["modules"]
+                pieces.append(p)
             elif tag == ord("E"):
+                recover_pieces()
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}
                 if trace["end"]["reason"] > 5:
                     raise Broken("unknown end reason")
@@ -177,6 +224,9 @@ def read(data):
             trace["stopped_because"] = str(why)
             break
         offset += 9 + length
+    recover_pieces()
+    for g in trace["generations"]:
+        g.pop("stack_count", None)
     trace["ignored_bytes"] = len(data) - min(offset, len(data))
     return trace
 

@@ -354,7 +354,11 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
         })
         .collect();
     let end = trace.end.map(|e| json!({"reason": e.reason.code(), "signal": e.signal, "time": e.time}));
-    json!({"header": header, "generations": generations, "end": end, "ignored_bytes": trace.ignored_bytes})
+    let mut view = json!({"header": header, "generations": generations, "end": end, "ignored_bytes": trace.ignored_bytes});
+    if trace.pieces_recovered > 0 {
+        view["pieces_recovered"] = json!(trace.pieces_recovered);
+    }
+    view
 }
 
 /// The golden traces checked in under `golden/` (see docs/FORMAT.md), sorted by name.

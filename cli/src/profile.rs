@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use format::{call_name, EventKind, Header, ReadStop, SampleState, StackTable, ThreadState, Trace, NO_NODE};
 
-use crate::symbolize::{module_file_name, FrameName, ModuleMap, Symbolizer};
+use crate::symbolize::{module_file_name, FrameName, JitTable, ModuleMap, Symbolizer};
 
 /// One trace file as read from disk.
 pub struct LoadedTrace {
@@ -354,8 +354,11 @@ impl Profile {
         let mut builder = Builder::new(options);
         for loaded in traces {
             let process = builder.add_process(&loaded.path, &loaded.header);
+            let mut symbols = loaded.trace.jit_symbols.clone();
+            symbols.extend(JitTable::perf_map_on_disk(loaded.header.pid, loaded.header.start_unix_ns));
+            let jit = JitTable::new(symbols);
             for generation in &loaded.trace.generations {
-                builder.add_generation(process, &loaded.header, generation, symbolizer);
+                builder.add_generation(process, &loaded.header, generation, symbolizer, &jit);
             }
         }
         builder.finish()
@@ -427,12 +430,14 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
             }
         };
         let mut process = None;
+        let mut jit: Option<JitTable> = None;
         let trace = reader.read_with(|header, generation, offset| {
             // A generation before the header cannot be placed in time (the in-memory reader's
             // users never see one either: no header, not a trace).
             let Some(header) = header else { return };
             let id = *process.get_or_insert_with(|| builder.add_process(path, header));
-            builder.add_generation(id, header, &generation, symbolizer);
+            let jit = jit.get_or_insert_with(|| JitTable::of_trace_file(path, header.pid, header.start_unix_ns));
+            builder.add_generation(id, header, &generation, symbolizer, jit);
             progress.set(start_of_file + offset as u64);
         });
         match &trace.header {
@@ -485,7 +490,8 @@ struct Builder {
     frame_ids: HashMap<FrameName, u32>,
     mapping_ids: HashMap<(String, Vec<u8>), u32>,
     /// (mapping, address) → location id.
-    location_ids: HashMap<(Option<u32>, u64), u32>,
+    /// (mapping, address, JIT symbol index + 1 or 0) → location id.
+    location_ids: HashMap<(Option<u32>, u64, usize), u32>,
     /// Leaf node in `profile.location_stacks` → stack id.
     stack_ids: HashMap<u32, u32>,
     thread_ids: HashMap<(u32, u32), u32>,
@@ -533,14 +539,14 @@ impl Builder {
         self.profile
     }
 
-    fn add_generation(&mut self, process: u32, header: &Header, generation: &format::Generation, symbolizer: &mut Symbolizer) {
+    fn add_generation(&mut self, process: u32, header: &Header, generation: &format::Generation, symbolizer: &mut Symbolizer, jit: &JitTable) {
         let unix_ns = |ticks: u64| header.start_unix_ns.saturating_add(ticks_to_ns(header, ticks).saturating_sub(header.start_clock_ns));
         let info = &mut self.profile.processes[process as usize];
         info.end_unix_ns = info.end_unix_ns.max(unix_ns(generation.end_time));
         let period_ns = info.period_ns;
         let wall = info.is_wall();
 
-        let modules = ModuleMap::new(&generation.modules);
+        let modules = ModuleMap::new(&generation.modules).with_jit(jit, generation.end_time);
         // (avma, is return address) → location id, for this generation's module table only.
         let mut address_locations: HashMap<(u64, bool), u32> = HashMap::new();
         // (trace stack id, location of its state frame or u32::MAX) → profile stack id, for the
@@ -595,7 +601,7 @@ impl Builder {
                     };
                     let placed = if leaf == NO_NODE {
                         let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
-                        let location = self.location_of(None, 0, || vec![no_frames]);
+                        let location = self.location_of((None, 0, 0), || vec![no_frames]);
                         self.place(None, location)
                     } else {
                         let node = generation.stacks.nodes()[leaf as usize];
@@ -610,10 +616,10 @@ impl Builder {
                         for &pending_node in pending.iter().rev() {
                             let return_address = generation.stacks.nodes()[pending_node as usize].frame;
                             // A return address in no module is not one (a frame-pointer walk read
-                            // a loop bound or a stack address): the stack ends below it, and no
-                            // value that is not code is ever shown as a frame.
-                            parent =
-                                if modules.find(return_address.saturating_sub(1)).is_some() { Some(place(self, parent, return_address, true)) } else { None };
+                            // a loop bound or a stack address) unless the process generated code
+                            // (it wrote JIT symbols): the stack ends below it, and no value that
+                            // is not code is ever shown as a frame.
+                            parent = if modules.may_be_code(return_address.saturating_sub(1)) { Some(place(self, parent, return_address, true)) } else { None };
                             caller_nodes[pending_node as usize] = Some(parent);
                         }
                         place(self, parent, node.frame, false)
@@ -681,26 +687,28 @@ impl Builder {
     /// modules are `modules`, symbolised when it is new.
     fn location(&mut self, modules: &ModuleMap<'_>, symbolizer: &mut Symbolizer, avma: u64, is_return: bool) -> u32 {
         let lookup = if is_return { avma.saturating_sub(1) } else { avma };
-        let (mapping, address) = match modules.find(lookup) {
-            Some(module) => (Some(self.mapping_id(module)), lookup.wrapping_sub(module.base)),
-            None => (None, lookup),
+        let (mapping, address, jit) = match modules.find(lookup) {
+            Some(module) => (Some(self.mapping_id(module)), lookup.wrapping_sub(module.base), 0),
+            // An address reused by generated code is another location under each name.
+            None => (None, lookup, modules.jit_symbol(lookup).map_or(0, |(index, _)| index + 1)),
         };
-        if let Some(&id) = self.location_ids.get(&(mapping, address)) {
+        if let Some(&id) = self.location_ids.get(&(mapping, address, jit)) {
             return id;
         }
         let names = symbolizer.symbolize(modules, avma, is_return);
         let frames: Vec<u32> = names.iter().map(|name| self.frame_id(name.clone())).collect();
-        self.location_of(mapping, address, || frames)
+        self.location_of((mapping, address, jit), || frames)
     }
 
-    /// The location (mapping, address), made with the frames `frames()` gives when it is new.
-    fn location_of(&mut self, mapping: Option<u32>, address: u64, frames: impl FnOnce() -> Vec<u32>) -> u32 {
-        if let Some(&id) = self.location_ids.get(&(mapping, address)) {
+    /// The location (mapping, address, JIT symbol), made with the frames `frames()` gives when
+    /// it is new.
+    fn location_of(&mut self, key: (Option<u32>, u64, usize), frames: impl FnOnce() -> Vec<u32>) -> u32 {
+        if let Some(&id) = self.location_ids.get(&key) {
             return id;
         }
         let id = self.profile.locations.len() as u32;
-        self.profile.locations.push(Location { mapping, address, frames: frames() });
-        self.location_ids.insert((mapping, address), id);
+        self.profile.locations.push(Location { mapping: key.0, address: key.1, frames: frames() });
+        self.location_ids.insert(key, id);
         id
     }
 

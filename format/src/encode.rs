@@ -3,7 +3,7 @@
 
 use crate::stack_tree::encode_stack_tree;
 use crate::thread_state::SampleState;
-use crate::types::{End, Generation, Header, FORMAT_VERSION, MAGIC, TAG_END, TAG_GENERATION, TAG_HEADER};
+use crate::types::{End, Generation, Header, FORMAT_VERSION, MAGIC, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_PIECE};
 use crate::varint::{crc32, put_bytes, put_str, put_svarint, put_uvarint};
 
 /// Writes the preamble that opens every trace file.
@@ -54,6 +54,17 @@ pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
 /// sample := time_delta (zigzag, header clock ticks) (thread << 1 | weight != 1) stack [weight]
 /// ```
 pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
+    encode_generation_as(out, TAG_GENERATION, generation);
+}
+
+/// Appends a piece chunk: the samples, stacks and events one drain period took from the rings
+/// of the open generation `piece.sequence`, encoded as a generation. Its `modules` may be empty:
+/// the modules are then those of the chunk before it (docs/FORMAT.md, "Piece").
+pub fn encode_piece(out: &mut Vec<u8>, piece: &Generation) {
+    encode_generation_as(out, TAG_PIECE, piece);
+}
+
+fn encode_generation_as(out: &mut Vec<u8>, tag: u8, generation: &Generation) {
     let mut payload = Vec::with_capacity(64 + generation.samples.len() * 4);
     let p = &mut payload;
     put_uvarint(p, generation.sequence);
@@ -122,7 +133,7 @@ pub fn encode_generation(out: &mut Vec<u8>, generation: &Generation) {
             put_uvarint(p, sample.state.code());
         }
     }
-    encode_chunk(out, TAG_GENERATION, &payload);
+    encode_chunk(out, tag, &payload);
 }
 
 /// Appends an end record chunk.

@@ -29,6 +29,8 @@ pub mod crafted;
 mod decode;
 mod encode;
 pub mod file_name;
+mod jit_symbols;
+mod pieces;
 mod reader;
 mod sources;
 mod stack_table;
@@ -42,13 +44,14 @@ pub mod walk;
 mod tests;
 
 pub use decode::{decode_end, decode_generation, decode_header};
-pub use encode::{encode_chunk, encode_end, encode_generation, encode_header, encode_preamble};
+pub use encode::{encode_chunk, encode_end, encode_generation, encode_header, encode_piece, encode_preamble};
+pub use jit_symbols::{decode_jit_symbols, encode_jit_symbols, parse_perf_map_line, JitSymbol, PERF_MAP_LINE_BYTES};
 pub use reader::{read_trace, Chunk, ReadStop, Trace, TraceReader};
 pub use sources::{decode_sources, encode_sources, SourceKind, SourceTable, ThreadSource};
 pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};
 pub use thread_state::{call_code, call_name, SampleState, ThreadState, CALLS, SYSCALL_CODE_BASE};
 pub use types::{
     signal_name, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END,
-    TAG_GENERATION, TAG_HEADER, TAG_SOURCES,
+    TAG_GENERATION, TAG_HEADER, TAG_JIT_SYMBOLS, TAG_PIECE, TAG_SOURCES,
 };
 pub use varint::{crc32, DecodeError};

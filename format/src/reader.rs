@@ -2,8 +2,13 @@
 //! complete chunk before a damaged or truncated tail and says why it stopped.
 
 use crate::decode::{decode_end, decode_generation, decode_header};
+use crate::jit_symbols::{decode_jit_symbols, JitSymbol};
+use crate::pieces::{merge_pieces, INHERITED_MODULES_BUDGET};
 use crate::sources::{decode_sources, SourceTable};
-use crate::types::{End, Generation, Header, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_SOURCES};
+use crate::types::{
+    End, Generation, Header, Module, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END, TAG_GENERATION, TAG_HEADER, TAG_JIT_SYMBOLS, TAG_PIECE,
+    TAG_SOURCES,
+};
 use crate::varint::DecodeError;
 
 /// Everything a reader recovered from one trace file.
@@ -21,6 +26,15 @@ pub struct Trace {
     pub stopped_because: Option<ReadStop>,
     /// How the traced image ended; `None` when the trace was cut short (killed).
     pub end: Option<End>,
+    /// Generations merged from pieces (chunks of the open generation written each drain
+    /// period) that no closing generation chunk superseded: the image ended without an exit path.
+    pub pieces_recovered: u64,
+    /// True when the image ended without any exit path of sigtrace's running: no end record,
+    /// yet the file holds generations and ends on a complete chunk (Go's raw `exit_group`,
+    /// `SIGKILL`, the OOM killer). A file cut inside a chunk is not such an end.
+    pub ended_without_exit_path: bool,
+    /// Names of JIT-generated code, in file order (docs/FORMAT.md, "JIT symbols").
+    pub jit_symbols: Vec<JitSymbol>,
     /// Which timer sampled each thread: the newest account of each (empty in traces written
     /// before sources were recorded).
     pub sources: SourceTable,
@@ -90,6 +104,12 @@ pub enum Chunk {
     Generation(Generation),
     /// An end record. A generation after it means the image went on (a failed exec).
     End(End),
+    /// A piece of the open generation (see [`crate::TAG_PIECE`]), as written: its `modules`
+    /// may be empty, meaning those of the chunk before. [`TraceReader::read_with`] resolves
+    /// that and drops pieces a generation superseded.
+    Piece(Generation),
+    /// Names of JIT-generated code.
+    JitSymbols(Vec<JitSymbol>),
     /// Which timer sampled the threads whose account changed.
     Sources(SourceTable),
 }
@@ -144,23 +164,82 @@ impl<R: std::io::Read> TraceReader<R> {
     /// memory. Returns everything else the file held — the header, how the image ended (an end
     /// record followed by a generation is dropped: the image went on after a failed exec), why
     /// reading stopped — with `generations` left empty.
+    ///
+    /// Pieces of the open generation are held until the generation's own chunk supersedes
+    /// them; those left at an end record, at a piece of another generation or at the end of
+    /// the file are merged into the generation they stand for (`pieces_recovered` counts them),
+    /// with the modules of the chunk before them when they carry none.
     pub fn read_with(mut self, mut each: impl FnMut(Option<&Header>, Generation, usize)) -> Trace {
         let mut trace = Trace::default();
+        let mut pieces: Vec<Generation> = Vec::new();
+        let mut modules: Vec<Module> = Vec::new();
+        let mut budget = INHERITED_MODULES_BUDGET;
+        let mut any_generation = false;
+        // Merges the held pieces and hands them over as a generation.
+        let mut recover =
+            |pieces: &mut Vec<Generation>, modules: &[Module], trace: &mut Trace, offset: usize, each: &mut dyn FnMut(Option<&Header>, Generation, usize)| {
+                if let Some(merged) = merge_pieces(std::mem::take(pieces), modules, &mut budget) {
+                    trace.pieces_recovered += 1;
+                    each(trace.header.as_ref(), merged, offset);
+                }
+            };
         while let Some(chunk) = self.next_chunk() {
             match chunk {
                 Chunk::Header(header) => trace.header = Some(header),
                 Chunk::Generation(generation) => {
                     trace.end = None;
+                    any_generation = true;
+                    if pieces.first().is_some_and(|piece| piece.sequence > generation.sequence) {
+                        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+                    }
+                    pieces.clear();
+                    modules.clone_from(&generation.modules);
                     each(trace.header.as_ref(), generation, self.offset);
                 }
-                Chunk::End(end) => trace.end = Some(end),
+                Chunk::Piece(piece) => {
+                    trace.end = None;
+                    any_generation = true;
+                    if pieces.first().is_some_and(|held| held.sequence != piece.sequence) {
+                        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+                    }
+                    if !piece.modules.is_empty() {
+                        modules.clone_from(&piece.modules);
+                    }
+                    pieces.push(piece);
+                }
+                Chunk::JitSymbols(symbols) => trace.jit_symbols.extend(symbols),
+                Chunk::End(end) => {
+                    recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+                    trace.end = Some(end);
+                }
                 Chunk::Sources(sources) => trace.sources.merge(sources),
             }
         }
+        recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
+        trace.ended_without_exit_path = trace.end.is_none() && any_generation && self.stopped.is_none();
         trace.format_version = self.format_version;
         trace.ignored_bytes = self.ignored;
         trace.stopped_because = self.stopped;
         trace
+    }
+
+    /// The JIT symbols of the rest of the file, in file order, decoding no other chunk: a
+    /// reader that streams generations needs them before the first one. Stops where the file
+    /// is damaged or cut short, as [`TraceReader::next_chunk`] does.
+    pub fn jit_symbols_only(mut self) -> Vec<JitSymbol> {
+        let mut symbols = Vec::new();
+        if !self.started && !self.read_preamble() {
+            return symbols;
+        }
+        while let Ok(Some((tag, payload))) = self.read_framed_chunk() {
+            if tag == TAG_JIT_SYMBOLS {
+                match decode_jit_symbols(&payload) {
+                    Ok(more) => symbols.extend(more),
+                    Err(_) => break,
+                }
+            }
+        }
+        symbols
     }
 
     /// The next chunk, or `None` at the end of the file or of its readable part. Chunks of
@@ -197,6 +276,8 @@ impl<R: std::io::Read> TraceReader<R> {
                 }),
                 TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
                 TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
+                TAG_PIECE => decode_generation(&payload).map(|piece| Some(Chunk::Piece(piece))),
+                TAG_JIT_SYMBOLS => decode_jit_symbols(&payload).map(|symbols| Some(Chunk::JitSymbols(symbols))),
                 TAG_SOURCES => decode_sources(&payload).map(|sources| Some(Chunk::Sources(sources))),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };

@@ -143,7 +143,7 @@ fn the_streaming_reader_reads_from_a_slow_source_as_from_memory() {
             match chunk {
                 Chunk::Header(h) => read_header = Some(h),
                 Chunk::Generation(g) => read_generations.push(g),
-                Chunk::End(_) | Chunk::Sources(_) => {}
+                Chunk::End(_) | Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) => {}
             }
         }
         let in_memory = read_trace(&bytes[..cut]);
@@ -192,4 +192,77 @@ fn flipped_bytes_never_panic_and_keep_earlier_generations() {
             assert!(trace.generations.len() <= 3);
         }
     }
+}
+
+/// Generation 1 closed; generation 2 only in pieces, the second without modules; a piece of
+/// generation 1 superseded by it.
+fn trace_with_pieces() -> (Vec<Generation>, Vec<u8>) {
+    let (header, generations, _) = sample_trace();
+    let mut bytes = Vec::new();
+    encode_preamble(&mut bytes);
+    encode_header(&mut bytes, &header);
+    let mut superseded = generations[0].clone();
+    superseded.samples.truncate(1);
+    encode_piece(&mut bytes, &superseded);
+    encode_generation(&mut bytes, &generations[0]);
+    let mut first = generations[1].clone();
+    first.samples.truncate(1);
+    let mut second = generations[1].clone();
+    second.samples.remove(0);
+    second.modules.clear();
+    second.counters = vec![("unwind.end.root".into(), 5), ("unwind.end.bad_frame".into(), 1)];
+    encode_piece(&mut bytes, &first);
+    encode_piece(&mut bytes, &second);
+    (generations, bytes)
+}
+
+#[test]
+fn pieces_left_at_the_end_merge_into_their_generation() {
+    let (generations, bytes) = trace_with_pieces();
+    let trace = read_trace(&bytes);
+    assert_eq!(trace.pieces_recovered, 1);
+    assert!(trace.ended_without_exit_path);
+    assert!(trace.end.is_none() && trace.stopped_because.is_none());
+    assert_eq!(trace.generations.len(), 2, "the closed generation, then the merged pieces");
+    assert_eq!(trace.generations[0], generations[0]);
+    let merged = &trace.generations[1];
+    assert_eq!(merged.sequence, 2);
+    assert_eq!(resolved(merged), resolved(&generations[1]), "every sample of both pieces, with its stack and walk");
+    assert_eq!(merged.modules, generations[1].modules);
+    assert_eq!(merged.counters, vec![("unwind.end.root".to_string(), 7), ("unwind.end.bad_frame".to_string(), 1)]);
+    assert_eq!(merged.events.len(), 4);
+}
+
+#[test]
+fn a_generation_supersedes_its_pieces_and_an_end_record_ends_cleanly() {
+    let (header, generations, full) = sample_trace();
+    let mut bytes = Vec::new();
+    encode_preamble(&mut bytes);
+    encode_header(&mut bytes, &header);
+    for generation in &generations {
+        encode_piece(&mut bytes, generation);
+        encode_generation(&mut bytes, generation);
+    }
+    bytes.extend_from_slice(&full[full.len() - 16..]); // the same end record
+    let trace = read_trace(&bytes);
+    assert_eq!(trace.generations, generations);
+    assert_eq!(trace.pieces_recovered, 0);
+    assert!(!trace.ended_without_exit_path);
+}
+
+#[test]
+fn a_piece_without_modules_after_none_keeps_none_and_never_panics() {
+    let (header, generations, _) = sample_trace();
+    let mut bytes = Vec::new();
+    encode_preamble(&mut bytes);
+    encode_header(&mut bytes, &header);
+    let mut piece = generations[0].clone();
+    piece.modules.clear();
+    for sequence in 1..50 {
+        piece.sequence = sequence;
+        encode_piece(&mut bytes, &piece);
+    }
+    let trace = read_trace(&bytes);
+    assert_eq!(trace.pieces_recovered, 49, "a piece of another generation ends the held ones");
+    assert!(trace.generations.iter().all(|g| g.modules.is_empty() && g.samples.len() == 2));
 }

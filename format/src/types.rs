@@ -17,6 +17,12 @@ pub const TAG_GENERATION: u8 = b'G';
 pub const TAG_END: u8 = b'E';
 /// Chunk tag: which timer sampled each thread (see [`crate::SourceTable`]).
 pub const TAG_SOURCES: u8 = b'S';
+/// Chunk tag of a piece of the open generation: what one drain period took from the rings,
+/// written as it goes so that an abrupt end (no exit path ran) loses at most one drain period.
+/// A generation chunk of the same sequence supersedes its pieces.
+pub const TAG_PIECE: u8 = b'P';
+/// Chunk tag of JIT symbols: names of generated code read from the runtime's perf map.
+pub const TAG_JIT_SYMBOLS: u8 = b'J';
 /// Bytes of framing around a payload: tag, length, checksum.
 pub const CHUNK_OVERHEAD: usize = 1 + 4 + 4;
 /// Bytes before the first chunk.

@@ -8,12 +8,23 @@ pub struct AddressRange {
     pub end: u64,
 }
 
-/// Sorted, non-overlapping executable and readable ranges of all loaded modules.
+/// Sorted, non-overlapping executable and readable ranges of all loaded modules, and the code
+/// their CFI covers.
 #[derive(Debug, Default)]
 pub struct CodeRanges {
     executable: Box<[AddressRange]>,
     readable: Box<[AddressRange]>,
+    /// Sorted, merged ranges covered by FDEs (`cfi_coverage`); code of a module outside them
+    /// has no CFI.
+    cfi_covered: Box<[AddressRange]>,
 }
+
+/// The lowest address a return address outside every module may have (below: null-page
+/// values and small integers, never code).
+const LOWEST_CODE_ADDRESS: u64 = 0x10000;
+/// The end of the user half of the address space (47-bit on x86_64 and 48-bit aarch64 both
+/// put user code below it unless 5-level paging is asked for).
+const USER_ADDRESS_END: u64 = 1 << 47;
 
 impl CodeRanges {
     /// The ranges a walk may read code bytes from (to name a frameless leaf's caller) and may
@@ -26,7 +37,24 @@ impl CodeRanges {
     pub unsafe fn new(mut executable: Vec<AddressRange>, mut readable: Vec<AddressRange>) -> CodeRanges {
         executable.sort_by_key(|range| range.start);
         readable.sort_by_key(|range| range.start);
-        CodeRanges { executable: executable.into(), readable: readable.into() }
+        CodeRanges { executable: executable.into(), readable: readable.into(), cfi_covered: Box::new([]) }
+    }
+
+    /// The same ranges, with `covered` (sorted, non-overlapping) as the code that has CFI.
+    pub fn with_cfi_coverage(self, covered: Vec<AddressRange>) -> CodeRanges {
+        CodeRanges { cfi_covered: covered.into(), ..self }
+    }
+
+    /// True when `address` lies in code that CFI covers. Async-signal-safe.
+    pub fn has_cfi(&self, address: u64) -> bool {
+        crate::cfi_coverage::covers(&self.cfi_covered, address)
+    }
+
+    /// True when `address` may be code generated at run time: outside every module and in the
+    /// user half of the address space (a JIT's code cache; the walk of a frame there follows
+    /// frame pointers, checked to move up the stack). Async-signal-safe.
+    pub fn may_be_generated_code(&self, address: u64) -> bool {
+        (LOWEST_CODE_ADDRESS..USER_ADDRESS_END).contains(&address) && !self.is_readable(address, 1)
     }
 
     /// True when `[address, address + len)` lies inside one executable range. Async-signal-safe.

@@ -3,6 +3,7 @@
 //! inside framehop; stack reads go through our checked [`StackMemory`]).
 
 use crate::code_ranges::{CodeRanges, ExecutableLookup};
+use crate::first_frame::caller_of_frameless_function_with_reads;
 use crate::memory::StackMemory;
 use crate::modules::{LoadedModule, UnwindSections};
 use crate::regs::Regs;
@@ -59,6 +60,11 @@ pub fn walk_stack_dwarf(
 /// Walks a stack with CFI as [`walk_stack_dwarf`] does, reading its words through `read`
 /// (`None`: not readable), as framehop does: the caller decides what memory is. Used by the
 /// wall-clock sampler on a copy of another thread's stack. Async-signal-safe when `read` is.
+///
+/// Code without CFI (Go's functions, a JIT's code cache) is walked by frame pointer: the first
+/// frame by [`first_step_without_cfi`], the others by framehop's fallback rule, which follows
+/// the frame pointer and checks that the stack pointer moves up. A return address is accepted
+/// in a module's code, or outside every module when it may be generated code.
 pub fn walk_dwarf_with_reads(
     regs: &Regs,
     read: &mut impl FnMut(u64) -> Option<u64>,
@@ -68,28 +74,75 @@ pub fn walk_dwarf_with_reads(
     max_depth: usize,
     push: &mut impl FnMut(u64),
 ) -> (usize, WalkEnd) {
-    let mut read_stack = |address: u64| read(address).ok_or(());
-    let mut frames = unwinder.iter_frames(regs.pc, unwind_regs(regs), cache, &mut read_stack);
-    let mut executable = ExecutableLookup::new(code);
-    let mut depth = 0;
-    loop {
-        let address = match frames.next() {
-            Ok(Some(FrameAddress::InstructionPointer(pc))) => pc,
-            Ok(Some(FrameAddress::ReturnAddress(return_address))) => {
-                let return_address = return_address.get();
-                if !executable.contains(return_address - 1, 1) {
-                    return (depth, WalkEnd::BadFrame);
+    if max_depth == 0 {
+        return (0, WalkEnd::DepthLimit);
+    }
+    push(regs.pc);
+    let mut depth = 1;
+    let mut unwind_regs = unwind_regs(regs);
+    let mut address = FrameAddress::InstructionPointer(regs.pc);
+    if cfg!(target_arch = "x86_64") && !code.has_cfi(regs.pc) {
+        match first_step_without_cfi(regs, read, code) {
+            Ok((return_address, sp, fp)) => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    unwind_regs = framehop::UnwindRegsNative::new(return_address, sp, fp);
                 }
-                return_address
+                let Some(next) = FrameAddress::from_return_address(return_address) else { return (depth, WalkEnd::Root) };
+                if depth == max_depth {
+                    return (depth, WalkEnd::DepthLimit);
+                }
+                push(return_address);
+                depth += 1;
+                address = next;
             }
-            Ok(None) | Err(Error::ReturnAddressIsNull) => return (depth, WalkEnd::Root),
+            Err(end) => return (depth, end),
+        }
+    }
+    let mut read_stack = |address: u64| read(address).ok_or(());
+    let mut executable = ExecutableLookup::new(code);
+    loop {
+        let return_address = match unwinder.unwind_frame(address, &mut unwind_regs, cache, &mut read_stack) {
+            Ok(Some(0)) | Ok(None) | Err(Error::ReturnAddressIsNull) => return (depth, WalkEnd::Root),
+            Ok(Some(return_address)) => return_address,
             Err(Error::CouldNotReadStack(_)) => return (depth, WalkEnd::StackBounds),
             Err(_) => return (depth, WalkEnd::BadFrame),
         };
+        if !executable.contains(return_address - 1, 1) && !code.may_be_generated_code(return_address) {
+            return (depth, WalkEnd::BadFrame);
+        }
         if depth == max_depth {
             return (depth, WalkEnd::DepthLimit);
         }
-        push(address);
+        push(return_address);
         depth += 1;
+        let Some(next) = FrameAddress::from_return_address(return_address) else { return (depth, WalkEnd::Root) };
+        address = next;
     }
+}
+
+/// The first step out of a function without CFI (x86_64): to the caller proven by the call
+/// before the word at the stack pointer when the function has not set up its frame, else by
+/// the frame pointer. Returns the return address and the caller's stack and frame pointers, or
+/// why the walk ends here. Async-signal-safe when `read` is.
+fn first_step_without_cfi(regs: &Regs, read: &mut impl FnMut(u64) -> Option<u64>, code: &CodeRanges) -> Result<(u64, u64, u64), WalkEnd> {
+    if let Some((caller, sp)) = caller_of_frameless_function_with_reads(regs, read, code) {
+        return Ok((caller, sp, regs.fp));
+    }
+    let fp = regs.fp;
+    if fp == 0 {
+        return Err(WalkEnd::Root);
+    }
+    let sp = fp.checked_add(16).ok_or(WalkEnd::BadFrame)?;
+    if sp <= regs.sp {
+        return Err(WalkEnd::BadFrame);
+    }
+    let (Some(caller_fp), Some(return_address)) = (read(fp), read(fp + 8)) else { return Err(WalkEnd::StackBounds) };
+    if return_address == 0 {
+        return Err(WalkEnd::Root);
+    }
+    if !code.is_executable(return_address - 1, 1) && !code.may_be_generated_code(return_address) {
+        return Err(WalkEnd::BadFrame);
+    }
+    Ok((return_address, sp, caller_fp))
 }

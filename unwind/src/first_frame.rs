@@ -19,19 +19,26 @@ const MAX_FUNCTION_BYTES: u64 = 256 * 1024;
 /// The return address into the caller of the interrupted function when the function has not
 /// (yet, or ever) pushed a frame of its own, else `None`. Async-signal-safe.
 pub fn caller_of_frameless_function(regs: &Regs, stack: &StackMemory, code: &CodeRanges) -> Option<u64> {
+    caller_of_frameless_function_with_reads(regs, &mut |address| stack.read_word(address), code).map(|(caller, _)| caller)
+}
+
+/// As [`caller_of_frameless_function`], reading stack words through `read`; also returns the
+/// stack pointer just above the return address (the caller's, once it returned).
+/// Async-signal-safe when `read` is.
+pub fn caller_of_frameless_function_with_reads(regs: &Regs, read: &mut impl FnMut(u64) -> Option<u64>, code: &CodeRanges) -> Option<(u64, u64)> {
     if !cfg!(target_arch = "x86_64") {
         return None;
     }
-    let top = stack.read_word(regs.sp)?;
+    let top = read(regs.sp)?;
     if returns_into_function_at(top, regs.pc, code) {
-        return Some(top);
+        return Some((top, regs.sp.checked_add(8)?));
     }
     // Between `push rbp` and `mov rbp, rsp`: the top word is the caller's rbp, the return
     // address sits just above it.
     if top == regs.fp {
-        let above = stack.read_word(regs.sp.checked_add(8)?)?;
+        let above = read(regs.sp.checked_add(8)?)?;
         if returns_into_function_at(above, regs.pc, code) {
-            return Some(above);
+            return Some((above, regs.sp.checked_add(16)?));
         }
     }
     None

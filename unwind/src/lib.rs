@@ -17,6 +17,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod cache_pool;
+mod cfi_coverage;
 mod code_ranges;
 mod dwarf;
 mod first_frame;

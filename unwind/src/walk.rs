@@ -59,7 +59,8 @@ impl WalkMethod {
 /// walk ended. Async-signal-safe: reads only through `stack` and `code`, never allocates.
 ///
 /// `code`, when given, lets the walk name the caller of a frameless leaf and reject return
-/// addresses that point outside every loaded module.
+/// addresses that point outside every loaded module's code, unless they may be generated code
+/// (a JIT's, outside every module).
 pub fn walk_stack(regs: &Regs, stack: &StackMemory, code: Option<&CodeRanges>, max_depth: usize, push: &mut impl FnMut(u64)) -> (usize, WalkEnd) {
     if max_depth == 0 {
         return (0, WalkEnd::DepthLimit);
@@ -87,7 +88,8 @@ pub fn walk_stack(regs: &Regs, stack: &StackMemory, code: Option<&CodeRanges>, m
         if return_address == 0 {
             return (depth, WalkEnd::Root);
         }
-        if executable.as_mut().is_some_and(|code| !code.contains(return_address.saturating_sub(1), 1)) {
+        let outside_code = |lookup: &mut ExecutableLookup<'_>| !lookup.contains(return_address.saturating_sub(1), 1);
+        if executable.as_mut().is_some_and(outside_code) && code.is_some_and(|code| !code.may_be_generated_code(return_address)) {
             return (depth, WalkEnd::BadFrame);
         }
         if depth == max_depth {

@@ -11,13 +11,15 @@
 //! mode's sampler of waiting threads is `wall_sampler`.
 
 use crate::generation_builder::{ticks, GenerationBuilder};
+use crate::jit_maps::PerfMapReader;
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
+use crate::pieces::{PieceContext, PieceCursor};
 use crate::source_accounts::SourceAccounts;
 use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
 use format::{
-    counters as counter, encode_end, encode_generation, encode_header, encode_preamble, walk, End, EndReason, Event, EventKind, Generation, Header, Sample,
-    Thread,
+    counters as counter, encode_end, encode_generation, encode_header, encode_jit_symbols, encode_piece, encode_preamble, walk, End, EndReason, Event,
+    EventKind, Generation, Header, Sample, Thread,
 };
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
@@ -133,6 +135,10 @@ pub struct Drainer {
     /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
     /// periods of all of them.
     running_samples: Vec<RunningSamples>,
+    /// What of the open generation was already written as pieces.
+    pieces: PieceCursor,
+    /// The runtime's perf map, read as it grows.
+    jit_map: PerfMapReader,
     /// Which timer sampled each thread, written as it changes.
     sources: SourceAccounts,
 }
@@ -159,6 +165,8 @@ impl Drainer {
             ring_drops_reported: false,
             running_samples: Vec::new(),
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
+            pieces: PieceCursor::new(header.start_clock_ns),
+            jit_map: PerfMapReader::new(header.pid),
         })
     }
 
@@ -223,12 +231,54 @@ impl Drainer {
             self.retire_exited_threads();
             self.refresh_modules();
             ensure_dwarf_caches(self.registry);
+            self.write_jit_symbols()?;
         }
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
             self.close_generation(false)?;
+        } else if drain_due {
+            self.write_piece(generation)?;
         }
         Ok(fullest)
+    }
+
+    /// Appends the symbols the runtime added to its perf map since the last round, if any.
+    fn write_jit_symbols(&mut self) -> std::io::Result<()> {
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() } as u32;
+        if self.jit_map.pid() != pid {
+            self.jit_map = PerfMapReader::new(pid);
+        }
+        let symbols = self.jit_map.poll(ticks(monotonic_ns()));
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(16 + symbols.len() * 48);
+        encode_jit_symbols(&mut bytes, &symbols);
+        self.write(&bytes)
+    }
+
+    /// Appends what the open generation received since the last piece, if anything, as a piece
+    /// chunk (`pieces`): an abrupt end of the process then loses one drain period at most.
+    fn write_piece(&mut self, sequence: u64) -> std::io::Result<()> {
+        let snapshots = &self.snapshots;
+        let known_threads = &mut self.known_threads;
+        let mut thread = |tid: u32| {
+            let known = known_threads.entry(tid).or_insert_with(|| KnownThread { name: thread_name(tid), cpu_ns: 0 });
+            (known.name.clone(), known.cpu_ns)
+        };
+        let context = PieceContext {
+            sequence,
+            now_ns: monotonic_ns(),
+            modules_version: snapshots.version(),
+            modules: &|| snapshots.generation_modules(),
+            thread: &mut thread,
+            process_cpu_ns: process_cpu_ns_without_drain_thread(),
+        };
+        let Some(piece) = self.pieces.next_piece(&self.builder, context) else { return Ok(()) };
+        let mut bytes = Vec::with_capacity(64 + piece.samples.len() * 6);
+        encode_piece(&mut bytes, &piece);
+        self.write(&bytes)
     }
 
     /// Wall-clock mode: samples the threads that wait when a tick is due, or, at a generation's
@@ -260,6 +310,7 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(open);
+        self.write_jit_symbols()?;
         self.snapshots.ensure_module_table();
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);
@@ -271,6 +322,7 @@ impl Drainer {
         self.reap_vanished_threads(end_time);
         let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
         self.generation_start = end_time;
+        self.pieces.generation_closed(end_time, self.snapshots.version());
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);

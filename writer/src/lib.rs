@@ -2,14 +2,17 @@
 //! empties the sampling rings into the open generation (`generation_builder`), publishes the
 //! unwind snapshots the handlers read (`module_snapshots`), samples waiting threads in
 //! wall-clock mode (`wall_sampler`) and appends closed generations to the trace file
-//! (`trace_file`). The format itself, and everything a reader needs, is the `format` crate.
+//! (`trace_file`), with what each drain period took in between (`pieces`) and the names of JIT code
+//! (`jit_maps`). The format itself, and everything a reader needs, is the `format` crate.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod drain;
 mod generation_builder;
+mod jit_maps;
 mod module_snapshots;
 pub mod on_program_thread;
+mod pieces;
 mod source_accounts;
 pub mod trace_file;
 mod wall_sampler;

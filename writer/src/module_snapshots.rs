@@ -86,6 +86,12 @@ impl ModuleSnapshots {
     }
 
     /// The open generation's module table: every module loaded at some point of it.
+    /// A number that changes whenever the module list does (the loader's counters of objects
+    /// added and removed, summed, as last read).
+    pub(crate) fn version(&self) -> u64 {
+        self.load_counters.0.wrapping_add(self.load_counters.1)
+    }
+
     pub(crate) fn generation_modules(&self) -> Vec<Module> {
         self.modules_this_generation.iter().map(to_trace_module).collect()
     }

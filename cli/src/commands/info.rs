@@ -102,9 +102,14 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     out
 }
 
-/// How the traced image ended, from its end record; a trace without one was cut short.
+/// How the traced image ended, from its end record. Without one, the image ended without an
+/// exit path sigtrace could run when the file ends on a complete chunk, else it was cut short.
 fn end_description(trace: &format::Trace) -> String {
-    trace.end.map_or_else(|| "unknown (killed, or cut short)".to_string(), |end| end.describe())
+    match trace.end {
+        Some(end) => end.describe(),
+        None if trace.ended_without_exit_path => "without exit path (a raw exit_group such as Go's, SIGKILL, the OOM killer)".to_string(),
+        None => "unknown (killed, or cut short)".to_string(),
+    }
 }
 
 /// For each pid traced in several files (one per exec'd image), the images in start order.

@@ -5,8 +5,10 @@
 
 pub(crate) mod debuginfo;
 pub(crate) mod file_guard;
+mod jit;
 mod symbols;
 
+pub use jit::JitTable;
 #[cfg(test)]
 pub use symbols::demangle;
 pub use symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};

@@ -74,16 +74,40 @@ impl FrameName {
     }
 }
 
-/// One generation's modules sorted by start address, for address → module lookups.
+/// The module name JIT frames carry.
+pub const JIT_MODULE: &str = "[jit]";
+
+/// One generation's modules sorted by start address, for address → module lookups, and the
+/// trace's JIT symbols with the generation's end time.
 pub struct ModuleMap<'a> {
     sorted: Vec<&'a Module>,
+    jit: Option<(&'a super::JitTable, u64)>,
 }
 
 impl<'a> ModuleMap<'a> {
     pub fn new(modules: &'a [Module]) -> Self {
         let mut sorted: Vec<&Module> = modules.iter().filter(|m| m.start < m.end).collect();
         sorted.sort_by_key(|m| (m.start, m.end));
-        ModuleMap { sorted }
+        ModuleMap { sorted, jit: None }
+    }
+
+    /// The same map naming addresses outside every module from `jit` as of `time` (the
+    /// generation's end, header clock ticks).
+    pub fn with_jit(self, jit: &'a super::JitTable, time: u64) -> Self {
+        ModuleMap { jit: (!jit.is_empty()).then_some((jit, time)), ..self }
+    }
+
+    /// True when `address` may be code: in a module, or, in a process that generated code
+    /// (its trace has JIT symbols), anywhere in the user half of the address space above the
+    /// first 64 KiB (generated code without a name: stubs, interpreters).
+    pub fn may_be_code(&self, address: u64) -> bool {
+        self.find(address).is_some() || self.jit.is_some() && (0x10000..1 << 47).contains(&address)
+    }
+
+    /// The JIT symbol naming `address` (outside every module) and its index in the table.
+    pub fn jit_symbol(&self, address: u64) -> Option<(usize, &'a format::JitSymbol)> {
+        let (table, time) = self.jit?;
+        table.lookup(address, time)
     }
 
     /// The module whose range `start <= address < end` holds `address`.
@@ -309,6 +333,9 @@ impl Symbolizer {
     pub fn symbolize(&mut self, modules: &ModuleMap<'_>, avma: u64, is_return_address: bool) -> Rc<[FrameName]> {
         let lookup_avma = if is_return_address { avma.saturating_sub(1) } else { avma };
         let Some(module) = modules.find(lookup_avma) else {
+            if let Some((_, symbol)) = modules.jit_symbol(lookup_avma) {
+                return Rc::new([FrameName::unresolved(symbol.name.clone(), JIT_MODULE.to_string())]);
+            }
             return Rc::new([FrameName::unresolved(format!("0x{avma:x}"), String::new())]);
         };
         let svma = lookup_avma.wrapping_sub(module.base);

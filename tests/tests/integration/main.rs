@@ -9,8 +9,10 @@
 //! sampling_accuracy::`.
 
 // What the profiler measures and records, on C workloads and on real programs.
+mod abrupt_end;
 mod config_feedback;
 mod fault_injection;
+mod go_programs;
 mod host_behaviour_unchanged;
 mod host_under_stress;
 mod loom_model_checks;

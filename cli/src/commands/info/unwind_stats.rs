@@ -17,17 +17,31 @@ use crate::profile::LoadedTrace;
 use crate::symbolize::{ModuleMap, Symbolizer};
 
 /// Functions a complete stack ends in: process entry and thread start, in libc and the
-/// executable. (`__libc_start_main_impl` is glibc ≥ 2.34's name for `__libc_start_main`.)
-pub const ROOT_FUNCTIONS: [&str; 8] =
-    ["_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "main", "clone", "clone3", "start_thread"];
+/// executable (`__libc_start_main_impl` is glibc ≥ 2.34's name for `__libc_start_main`), and
+/// Go's: a goroutine's stack ends in `runtime.goexit`, a thread's in `runtime.mstart`, the
+/// process's first one in `runtime.rt0_go`.
+pub const ROOT_FUNCTIONS: [&str; 11] = [
+    "_start",
+    "__libc_start_main",
+    "__libc_start_main_impl",
+    "__libc_start_call_main",
+    "main",
+    "clone",
+    "clone3",
+    "start_thread",
+    "runtime.goexit",
+    "runtime.mstart",
+    "runtime.rt0_go",
+];
+
+/// True when `function` (a demangled outermost function name) starts a process or a thread.
+/// Go's assembly functions may carry their ABI suffix (`runtime.goexit.abi0`).
+pub fn is_root_function(function: &str) -> bool {
+    ROOT_FUNCTIONS.contains(&function.strip_suffix(".abi0").unwrap_or(function))
+}
 
 /// The method name given to samples of generations written without walk codes.
 pub const UNKNOWN: &str = "unknown";
-
-/// True when `function` (a demangled outermost function name) starts a process or a thread.
-pub fn is_root_function(function: &str) -> bool {
-    ROOT_FUNCTIONS.contains(&function)
-}
 
 /// A number of samples and the sum of their weights.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,10 +185,10 @@ mod tests {
 
     #[test]
     fn root_functions() {
-        for name in ["_start", "main", "clone3", "start_thread", "__libc_start_call_main"] {
+        for name in ["_start", "main", "clone3", "start_thread", "__libc_start_call_main", "runtime.goexit", "runtime.mstart.abi0", "runtime.rt0_go"] {
             assert!(is_root_function(name), "{name}");
         }
-        for name in ["mainloop", "thread_start", "0x10", "libc.so.6+0x29d90", ""] {
+        for name in ["mainloop", "thread_start", "0x10", "libc.so.6+0x29d90", "", "runtime.goexit1", "runtime.mstart1"] {
             assert!(!is_root_function(name), "{name}");
         }
     }

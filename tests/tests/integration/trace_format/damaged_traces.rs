@@ -23,14 +23,15 @@ fn trace_of_several_generations(name: &str) -> Vec<u8> {
     std::fs::read(&run.traces[0]).unwrap()
 }
 
-/// Offsets at which each chunk of a trace file ends.
-fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
+/// Each chunk of a trace file: its tag and the offset at which it ends.
+fn chunk_ends(bytes: &[u8]) -> Vec<(u8, usize)> {
     let mut ends = Vec::new();
     let mut offset = PREAMBLE_LEN;
     while offset + 5 <= bytes.len() {
+        let tag = bytes[offset];
         let len = u32::from_le_bytes(bytes[offset + 1..offset + 5].try_into().unwrap()) as usize;
         offset += len + CHUNK_OVERHEAD;
-        ends.push(offset);
+        ends.push((tag, offset));
     }
     ends
 }
@@ -44,16 +45,31 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
     assert!(full.generations.len() >= 3, "several generations: {}", full.generations.len());
     assert_eq!(full.ignored_bytes, 0);
     let ends = chunk_ends(&bytes);
-    assert_eq!(*ends.last().unwrap(), bytes.len());
-    assert_eq!(ends.len(), full.generations.len() + 2, "a header chunk, one chunk per generation, an end chunk");
+    assert_eq!(ends.last().unwrap().1, bytes.len());
+    let count = |tag: &[u8], ends: &[(u8, usize)]| ends.iter().filter(|(t, _)| tag.contains(t)).count();
+    assert_eq!(count(b"G", &ends), full.generations.len(), "one chunk per generation");
+    assert_eq!(count(b"HGEP", &ends), ends.len(), "a header, generations, pieces of them, an end");
     assert_eq!(full.end.map(|e| e.reason), Some(format::EndReason::Exit));
+    assert_eq!(full.pieces_recovered, 0, "the closing generations superseded every piece");
     for cut in 0..bytes.len() {
         let trace = format::read_trace(&bytes[..cut]);
-        let complete_chunks = ends.iter().filter(|&&end| end <= cut).count();
-        let kept_generations = complete_chunks.saturating_sub(1).min(full.generations.len());
-        assert_eq!(trace.generations.len(), kept_generations, "cut at {cut}");
-        assert_eq!(trace.generations[..], full.generations[..kept_generations], "cut at {cut}");
-        let kept_end = ends.iter().copied().filter(|&end| end <= cut).max().unwrap_or(PREAMBLE_LEN);
+        let complete: Vec<(u8, usize)> = ends.iter().copied().filter(|&(_, end)| end <= cut).collect();
+        let kept_generations = count(b"G", &complete);
+        // Pieces written after the last complete generation are merged into the one cut off.
+        let pieces_after = complete.iter().rev().take_while(|(tag, _)| *tag != b'G').filter(|(tag, _)| *tag == b'P').count();
+        let recovered = usize::from(pieces_after > 0);
+        assert_eq!(trace.generations.len(), kept_generations + recovered, "cut at {cut}");
+        assert_eq!(trace.pieces_recovered as usize, recovered, "cut at {cut}");
+        assert_eq!(trace.generations[..kept_generations], full.generations[..kept_generations], "cut at {cut}");
+        if let Some(superseding) = full.generations.get(kept_generations) {
+            let weight = |generations: &[format::Generation]| generations.iter().flat_map(|g| &g.samples).map(|s| u64::from(s.weight)).sum::<u64>();
+            let times =
+                |generations: &[format::Generation]| generations.iter().flat_map(|g| &g.samples).map(|s| s.time).collect::<std::collections::BTreeSet<u64>>();
+            let pieces = &trace.generations[kept_generations..];
+            assert!(weight(pieces) <= weight(std::slice::from_ref(superseding)), "cut at {cut}: pieces hold part of the next generation");
+            assert!(times(pieces).is_subset(&times(std::slice::from_ref(superseding))), "cut at {cut}: the pieces' samples are the generation's");
+        }
+        let kept_end = complete.last().map_or(PREAMBLE_LEN, |&(_, end)| end);
         let expected_ignored = if cut < PREAMBLE_LEN { cut } else { cut - kept_end };
         assert_eq!(trace.ignored_bytes as usize, expected_ignored, "cut at {cut}");
     }
@@ -69,7 +85,9 @@ fn damaged_bytes_in_a_real_trace_never_panic() {
         let mut damaged = bytes.clone();
         damaged[index] ^= 0x5a;
         let trace = format::read_trace(&damaged);
-        assert!(trace.generations.len() <= full.generations.len());
-        assert!(trace.ignored_bytes > 0 || trace.generations.len() == full.generations.len());
+        // Pieces of the generation whose chunk is damaged stand in for it.
+        let closed = trace.generations.len() - trace.pieces_recovered as usize;
+        assert!(closed <= full.generations.len());
+        assert!(trace.ignored_bytes > 0 || closed == full.generations.len());
     }
 }

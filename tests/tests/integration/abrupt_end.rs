@@ -1,0 +1,56 @@
+//! Processes that end without any exit path sigtrace can run — a raw `exit_group` system call
+//! (Go's `os.Exit`), `SIGKILL` — keep every sample drained before the end: each drain period's
+//! samples reach the file as a piece of the open generation (docs/FORMAT.md, "Piece"), so at
+//! most one drain period (≤ 100 ms) is lost, and `info` says the image ended without an exit path.
+
+use sigtrace_tests::*;
+
+const HZ: u64 = 999;
+
+/// The share of the samples the thread's CPU time stands for that the trace holds.
+fn kept_share(run: &Run) -> f64 {
+    let trace = run.trace();
+    let expected = expected_samples(run.reported_cpu_ns(), HZ);
+    total_weight(&trace) as f64 / expected
+}
+
+fn assert_ended_without_exit_path(run: &Run) {
+    let info = info_json(&run.traces[0]);
+    let end = info["end"].as_str().expect("end");
+    assert!(end.starts_with("without exit path"), "info says the image ended: {end}");
+    assert!(run.trace().stopped_because.is_none(), "every chunk is complete");
+}
+
+/// 2 s of CPU, then the raw exit_group system call: ≥ 0.95 of ~2000 samples are kept although
+/// the default generation (1 s) never closed after the last one.
+#[test]
+fn a_raw_exit_group_keeps_the_samples_drained_before_it() {
+    let _alone = alone();
+    let dir = scratch_dir("abrupt-exit-group");
+    let program = compile_c("abrupt_end", &["-O2", "-g"], &dir);
+    let plain = run_plain(&program, &["exit_group", "50"], &dir);
+    let run = run_traced(&program, &["exit_group", "2000"], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(7));
+    assert_eq!(plain.status.code(), Some(7));
+    assert_eq!(run.stdout, String::from_utf8_lossy(&plain.stdout));
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    let kept = kept_share(&run);
+    assert!(kept >= 0.95, "{kept:.3} of the samples kept");
+    assert!(run.trace().pieces_recovered > 0, "the last samples came from pieces");
+    assert_ended_without_exit_path(&run);
+}
+
+/// 2 s of CPU, then SIGKILL: ≥ 0.95 of the samples are kept.
+#[test]
+fn a_process_killed_by_sigkill_after_2_s_of_cpu_keeps_its_samples() {
+    use std::os::unix::process::ExitStatusExt;
+    let _alone = alone();
+    let dir = scratch_dir("abrupt-sigkill");
+    let program = compile_c("abrupt_end", &["-O2", "-g"], &dir);
+    let run = run_traced(&program, &["sigkill", "2000"], &[], &dir);
+    assert_eq!(run.output.status.signal(), Some(libc::SIGKILL));
+    assert_eq!(run.stdout, "spun\n");
+    let kept = kept_share(&run);
+    assert!(kept >= 0.95, "{kept:.3} of the samples kept");
+    assert_ended_without_exit_path(&run);
+}
