@@ -69,7 +69,8 @@
 //!     page is an error, not a fault). Otherwise sigtrace causes `EINTR` in the program, or the
 //!     drain thread faults on the stack of a thread that exited meanwhile.
 //! 11. Under `SIGTRACE_TIMER=auto` a thread's timer is replaced (perf event ⇄ POSIX timer) only
-//!     by that thread's own handler, with system calls alone ([`timer::ThreadTimer::adapt`]);
+//!     by that thread itself — its handler or one of its interposed waits, never both at once
+//!     — with system calls alone ([`timer::ThreadTimer::adapt`]);
 //!     a sample whose signal comes from a source the thread no longer uses is dropped; and
 //!     `disarm` from any other thread first stops the moves, after which a move under way
 //!     releases what it armed (each source is released by a swap, so only one side closes or
@@ -112,7 +113,7 @@ pub use generation_number::{current_generation, start_tracing, switch_off_tracin
 // The sampling signal handler.
 pub use handler::{in_signal_handler, install_sampling_handler, reset_itimer_account, set_default_action};
 // Sampling timers (invariant 7).
-pub use timer::{period_ns, refuse_perf_events, set_process_itimer, switch_cost_ns, CountFrom, SourceAccount, TimerSource};
+pub use timer::{period_ns, refuse_perf_events, set_process_itimer, switch_cost_ns, CountFrom, Moved, SourceAccount, TimerSource};
 // What the drain thread reads out of the rings and the blocking calls (invariant 10).
 pub use blocking::Blocked;
 pub use ring::{ring_words, SampleRecord, RECORD_HEADER_WORDS};

@@ -4,7 +4,7 @@
 //! that, and never signals them: no call here ever returns `EINTR` because of sigtrace.
 //!
 //! In `cpu` mode (and for threads without a slot) each wrapper is a plain jump to libc's
-//! function. Every wrapper may run in a program's signal handler: what it does is
+//! function, but for a look of `SIGTRACE_TIMER=auto` every few calls (`sampling::timers`). Every wrapper may run in a program's signal handler: what it does is
 //! async-signal-safe (a thread-local `Cell`, atomics, the vDSO clock); the real functions are
 //! looked up at start-up ([`resolve_real_functions`]), never first in a handler.
 
@@ -50,6 +50,7 @@ macro_rules! blocking_functions {
                 if is_safe_point(stringify!($name)) {
                     crate::lifecycle::drain_thread::at_safe_point();
                 }
+                crate::sampling::timers::look_at_wait();
                 let Some(real) = real::$name.get() else { return missing($failed) };
                 // SAFETY: forwarding the caller's arguments to libc's function of the same prototype.
                 marked(CALL, || unsafe { real($($arg),*) })

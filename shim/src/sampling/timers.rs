@@ -130,3 +130,37 @@ fn say_descriptors_are_scarce() {
         ));
     }
 }
+
+/// Waiting calls between two looks of `auto` from a thread's waits.
+const WAITS_PER_LOOK: u32 = 32;
+
+thread_local! {
+    /// The calling thread's waiting calls since its last look (const-initialised: no lazy
+    /// initialisation, so it may be touched from a signal handler).
+    static WAITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Called at the start of each interposed waiting call: every [`WAITS_PER_LOOK`]th lets `auto`
+/// look at the calling thread's context switches (`sigprof`'s `ThreadTimer::adapt_at_wait`).
+/// A thread that spends its time in system calls takes few perf samples, and would otherwise
+/// keep a perf event it pays for at every switch. Async-signal-safe (the wrappers may run in a
+/// program's signal handler): a thread-local `Cell`, atomics, `getrusage`, and on a move the
+/// same system calls as the sampling handler's.
+pub fn look_at_wait() {
+    let due = WAITS.with(|waits| {
+        let next = waits.get() + 1;
+        waits.set(if next >= WAITS_PER_LOOK { 0 } else { next });
+        next >= WAITS_PER_LOOK
+    });
+    if !due || !ADAPTIVE.load(Ordering::Relaxed) || sigprof::current_generation() == 0 {
+        return;
+    }
+    let Some(registry) = Registry::get() else { return };
+    let Some(slot) = registry.current_slot() else { return };
+    let period_ns = sigprof::period_ns(registry.config.hz);
+    match slot.timer.adapt_at_wait(period_ns, slot.tid.load(Ordering::Relaxed), registry.config.signal) {
+        Some(sigprof::Moved::ToPerf) => registry.timers_moved_to_perf.fetch_add(1, Ordering::Relaxed),
+        Some(sigprof::Moved::ToPosix) => registry.timers_moved_to_posix.fetch_add(1, Ordering::Relaxed),
+        None => 0,
+    };
+}

@@ -10,19 +10,26 @@
 //! * Every thread starts on a perf event: a thread that lives a few milliseconds gets its
 //!   samples at once (a POSIX timer fires only on a tick, and a thread that ends before it
 //!   loses them). Its handler looks, once per window of at least [`WINDOW_CPU_NS`] of its CPU
-//!   time, at the context switches the window held (`getrusage(RUSAGE_THREAD)`, one system
-//!   call) and prices them at the perf event's per-switch cost: the share of the thread's CPU
-//!   time the perf event takes (or would take).
+//!   time, at the voluntary context switches the window held (`getrusage(RUSAGE_THREAD)`, one
+//!   system call; the thread waited) and prices them at the perf event's per-switch cost: the
+//!   share of the thread's CPU time the perf event takes (or would take). Preemptions are left
+//!   out: a computing thread on a crowded machine has hundreds a second, and the full rate is
+//!   worth their price to it.
 //! * Under [`PROMOTE_BELOW_PPM`] the thread moves to a perf event, over [`DEMOTE_ABOVE_PPM`]
 //!   back to a POSIX timer. Between the two it stays: hysteresis. After each move the next one
 //!   waits for a hold of CPU time that doubles, so a thread whose behaviour keeps changing
 //!   moves a bounded number of times.
 //! * The per-switch cost is measured once per process, the first time a decision needs it, on
-//!   the thread's own perf event: the median of a few `PERF_EVENT_IOC_DISABLE` +
-//!   `PERF_EVENT_IOC_ENABLE` pairs, which cancel and restart the same hrtimer a switch does.
+//!   a quiet perf event of the thread's own: the median of a few `PERF_EVENT_IOC_ENABLE` +
+//!   `PERF_EVENT_IOC_DISABLE` pairs, which start and cancel the same hrtimer a switch does.
 //!   Never a constant: bare metal, a VM or a different kernel each measure their own.
 //!
-//! Moves are made by the thread's own handler, between two samples: the old timer is released
+//! A thread that spends its CPU time in system calls takes few perf samples (overflows in the
+//! kernel are dropped at `perf_event_paranoid` 2), so some of its interposed waiting calls look
+//! too (`shim::sampling::timers::look_at_wait`).
+//!
+//! Moves are made by the thread itself (its handler, or one of its waits; never both at once),
+//! between two samples: the old timer is released
 //! (a pending perf signal is then told stale by the handler and dropped; deleting a POSIX timer
 //! takes its pending signal off the queue), and the new one is armed counting from now, with a
 //! random phase, so the weights go on adding up to the CPU time with no sample lost or counted
@@ -30,7 +37,7 @@
 //! move checks it again after arming and releases what it armed (both sides release by swaps,
 //! so whoever comes second finds nothing).
 
-use super::perf::{close_own, first_perf_period, open_perf_task_clock, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE};
+use super::perf::{close_own, first_perf_period, open_disabled_task_clock, open_perf_task_clock, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE};
 use super::{CountFrom, PhaseDraw, ThreadTimer, TimerSource};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -45,8 +52,9 @@ pub const DEMOTE_ABOVE_PPM: u64 = 40_000;
 /// [`LONGEST_HOLD_NS`].
 const FIRST_HOLD_NS: u64 = 50_000_000;
 const LONGEST_HOLD_NS: u64 = 3_200_000_000;
-/// Disable/enable pairs timed to measure the per-switch cost.
-const COST_PAIRS: usize = 9;
+/// Enable/disable pairs timed to measure the per-switch cost, on an event of this period.
+const COST_PAIRS: usize = 15;
+const CALIBRATION_PERIOD_NS: u64 = 20_000;
 
 /// The perf event's cost per context switch on this machine, ns (measured once; 0 = not yet).
 static SWITCH_COST_NS: AtomicU64 = AtomicU64::new(0);
@@ -68,6 +76,9 @@ pub fn switch_cost_ns() -> Option<u64> {
 pub struct Adaptation {
     /// Moves are allowed (`auto`). Cleared first by `disarm`.
     enabled: AtomicBool,
+    /// A look (and its move) is under way on the thread: set by a swap, so that its handler
+    /// and one of its interposed waits never look at once.
+    looking: AtomicBool,
     /// The thread's CPU time (µs, `getrusage`) and context switches at the window's start
     /// (0, 0: the thread's birth).
     window_cpu_us: AtomicU64,
@@ -94,6 +105,7 @@ impl Adaptation {
     pub const fn new() -> Self {
         Adaptation {
             enabled: AtomicBool::new(false),
+            looking: AtomicBool::new(false),
             window_cpu_us: AtomicU64::new(0),
             window_switches: AtomicU64::new(0),
             window_periods: AtomicU32::new(0),
@@ -111,6 +123,7 @@ impl Adaptation {
             counter.store(0, Ordering::Relaxed);
         }
         self.window_periods.store(0, Ordering::Relaxed);
+        self.looking.store(false, Ordering::Relaxed);
         self.moves_to_perf.store(0, Ordering::Relaxed);
         self.moves_to_posix.store(0, Ordering::Relaxed);
         self.enabled.store(enabled, Ordering::SeqCst);
@@ -129,8 +142,10 @@ impl Default for Adaptation {
     }
 }
 
-/// A thread's CPU time (µs) and context switches (voluntary and not), from
-/// `getrusage(RUSAGE_THREAD)`. Async-signal-safe.
+/// A thread's CPU time (µs) and voluntary context switches (it waited: a server's switches),
+/// from `getrusage(RUSAGE_THREAD)`. Involuntary ones are left out: a thread that computes on a
+/// crowded machine is preempted at every tick, and the full rate is worth their price to it.
+/// Async-signal-safe.
 fn thread_usage() -> Option<(u64, u64)> {
     // SAFETY: rusage is plain data; getrusage writes it and is a plain system call.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -139,7 +154,7 @@ fn thread_usage() -> Option<(u64, u64)> {
         return None;
     }
     let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
-    Some((micros(usage.ru_utime) + micros(usage.ru_stime), usage.ru_nvcsw as u64 + usage.ru_nivcsw as u64))
+    Some((micros(usage.ru_utime) + micros(usage.ru_stime), usage.ru_nvcsw as u64))
 }
 
 /// The share of `cpu_us` of CPU time that `switches` context switches cost at `cost_ns` each,
@@ -150,9 +165,9 @@ pub fn switch_share_ppm(switches: u64, cpu_us: u64, cost_ns: u64) -> u64 {
 
 impl ThreadTimer {
     /// The adaptive choice, called by the thread's handler after each of its samples, which
-    /// stood for `periods` periods: at the end of a window, moves the thread to the source
-    /// its context switches make cheapest (see the module's documentation). Returns the move
-    /// made, if any. Async-signal-safe; calling thread only.
+    /// stood for `periods` periods: once the samples since the last look stand for a window of
+    /// CPU time, looks (see [`ThreadTimer::look_at_switches`]). Returns the move made, if any.
+    /// Async-signal-safe; calling thread only.
     pub fn adapt(&self, periods: u32, period_ns: u64, tid: u32, signal: i32) -> Option<Moved> {
         let adapt = &self.adapt;
         if !adapt.enabled.load(Ordering::Relaxed) {
@@ -164,20 +179,51 @@ impl ThreadTimer {
             return None;
         }
         adapt.window_periods.store(0, Ordering::Relaxed);
-        let (cpu_us, switches) = thread_usage()?;
-        let start_us = adapt.window_cpu_us.swap(cpu_us.max(1), Ordering::Relaxed);
-        let start_switches = adapt.window_switches.swap(switches, Ordering::Relaxed);
-        let window_us = cpu_us.saturating_sub(start_us);
-        // The first window runs from the thread's birth (the counters' zero).
-        if window_us == 0 || cpu_us < adapt.hold_until_cpu_us.load(Ordering::Relaxed) {
+        self.look_at_switches(period_ns, tid, signal)
+    }
+
+    /// The adaptive choice, called from some of the thread's own waiting calls: a thread that
+    /// spends its time in system calls takes few samples with a perf event (its overflows in
+    /// the kernel are dropped), and would otherwise rarely be looked at. Async-signal-safe;
+    /// calling thread only.
+    pub fn adapt_at_wait(&self, period_ns: u64, tid: u32, signal: i32) -> Option<Moved> {
+        if !self.adapt.enabled.load(Ordering::Relaxed) {
             return None;
         }
-        let window_switches = switches.saturating_sub(start_switches);
+        self.look_at_switches(period_ns, tid, signal)
+    }
+
+    /// At the end of a window of at least [`WINDOW_CPU_NS`] of the thread's CPU time, moves it
+    /// to the source its voluntary context switches make cheapest (see the module's
+    /// documentation); a shorter window stays open. At most one look at a time per thread.
+    /// Async-signal-safe; calling thread only.
+    fn look_at_switches(&self, period_ns: u64, tid: u32, signal: i32) -> Option<Moved> {
+        if self.adapt.looking.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let moved = self.look_at_window(period_ns, tid, signal);
+        self.adapt.looking.store(false, Ordering::Release);
+        moved
+    }
+
+    fn look_at_window(&self, period_ns: u64, tid: u32, signal: i32) -> Option<Moved> {
+        let adapt = &self.adapt;
+        let (cpu_us, switches) = thread_usage()?;
+        // The first window runs from the thread's birth (the counters' zero).
+        let start_us = adapt.window_cpu_us.load(Ordering::Relaxed);
+        let window_us = cpu_us.saturating_sub(start_us);
+        if window_us < WINDOW_CPU_NS / 1000 {
+            return None;
+        }
+        adapt.window_cpu_us.store(cpu_us.max(1), Ordering::Relaxed);
+        let window_switches = switches.saturating_sub(adapt.window_switches.swap(switches, Ordering::Relaxed));
+        if cpu_us < adapt.hold_until_cpu_us.load(Ordering::Relaxed) {
+            return None;
+        }
         let rate = window_switches.saturating_mul(1_000_000) / window_us;
         let moved = match self.source()? {
             TimerSource::Perf => {
-                let fd = self.own_perf_fd()?;
-                let cost = measured_switch_cost(fd, true)?;
+                let cost = measured_switch_cost()?;
                 if switch_share_ppm(window_switches, window_us, cost) <= DEMOTE_ABOVE_PPM {
                     return None;
                 }
@@ -233,12 +279,9 @@ impl ThreadTimer {
                 return None;
             }
         };
-        let cost = match measured_switch_cost(fd, false) {
-            Some(cost) => cost,
-            None => {
-                close_own(fd);
-                return None;
-            }
+        let Some(cost) = measured_switch_cost() else {
+            close_own(fd);
+            return None;
         };
         if switch_share_ppm(switches, window_us, cost) >= PROMOTE_BELOW_PPM {
             close_own(fd);
@@ -267,25 +310,28 @@ impl ThreadTimer {
     }
 }
 
-/// The perf event's cost per context switch, measured on `fd` (a perf event of the calling
-/// thread, `enabled` or not, left as it was found) the first time it is needed. The median of
-/// [`COST_PAIRS`] disable + enable pairs: a pair cancels and restarts the event's hrtimer as a
-/// switch out and back in does. Async-signal-safe.
-fn measured_switch_cost(fd: i32, enabled: bool) -> Option<u64> {
+/// The perf event's cost per context switch, measured the first time it is needed on a quiet
+/// event of the calling thread (no signal) whose short period makes its hrtimer the first to
+/// expire on the CPU, as a sampling event's usually is between two scheduler ticks: the median
+/// of [`COST_PAIRS`] enable + disable pairs, each of which starts and cancels that hrtimer as
+/// a switch in and out does. `None` when no event can be opened. Async-signal-safe.
+fn measured_switch_cost() -> Option<u64> {
     if let Some(cost) = switch_cost_ns() {
         return Some(cost);
     }
+    let fd = open_disabled_task_clock(0, CALIBRATION_PERIOD_NS).ok()?;
     let mut pairs = [0u64; COST_PAIRS];
+    let mut measured = true;
     for pair in pairs.iter_mut() {
         let start = crate::clock::monotonic_ns();
-        let (first, second) = if enabled { (PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE) } else { (PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_DISABLE) };
-        // SAFETY: `fd` is the caller's own perf event; disabling and enabling it changes only
+        // SAFETY: `fd` is the quiet event just opened; enabling and disabling it changes only
         // whether it counts.
-        let toggled = unsafe { libc::ioctl(fd, first, 0) == 0 && libc::ioctl(fd, second, 0) == 0 };
-        if !toggled {
-            return None;
-        }
+        measured &= unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) == 0 && libc::ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) == 0 };
         *pair = crate::clock::monotonic_ns().saturating_sub(start);
+    }
+    close_own(fd);
+    if !measured {
+        return None;
     }
     pairs.sort_unstable();
     let cost = pairs[COST_PAIRS / 2].max(1);

@@ -272,6 +272,27 @@ struct FOwnerEx {
 /// moved into the perf descriptor band (see [`crate::descriptors`]) and configured, but still
 /// disabled: the caller publishes it to the handler, then enables it. Async-signal-safe.
 pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
+    let fd = open_disabled_task_clock(tid, period_ns)?;
+    let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
+    // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
+    // record takes this (final) number, which the signals carry as `si_fd`.
+    let configured = unsafe {
+        libc::fcntl(fd, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) == 0
+            && libc::fcntl(fd, F_SETSIG, signal) == 0
+            && libc::fcntl(fd, F_SETOWN_EX, &owner as *const FOwnerEx) == 0
+    };
+    if !configured {
+        let error = std::io::Error::last_os_error();
+        close_own(fd);
+        return Err(error);
+    }
+    Ok(fd)
+}
+
+/// Opens a disabled task-clock event on thread `tid` with `period_ns`, moved into the perf
+/// descriptor band, that signals nothing: what [`open_perf_task_clock`] configures, or a
+/// quiet event to time. Async-signal-safe.
+pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Result<i32> {
     let attr = PerfEventAttr {
         kind: PERF_TYPE_SOFTWARE,
         size: std::mem::size_of::<PerfEventAttr>() as u32,
@@ -302,19 +323,6 @@ pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std
             None => return Err(std::io::Error::from_raw_os_error(libc::EMFILE)),
         }
     };
-    let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
-    // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
-    // record takes this (final) number, which the signals carry as `si_fd`.
-    let configured = unsafe {
-        libc::fcntl(fd, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) == 0
-            && libc::fcntl(fd, F_SETSIG, signal) == 0
-            && libc::fcntl(fd, F_SETOWN_EX, &owner as *const FOwnerEx) == 0
-    };
-    if !configured {
-        let error = std::io::Error::last_os_error();
-        close_own(fd);
-        return Err(error);
-    }
     Ok(fd)
 }
 

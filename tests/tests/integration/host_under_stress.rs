@@ -106,7 +106,8 @@ fn a_tight_descriptor_limit_leaves_the_program_its_descriptors() {
         .map(|t| read_trace(t))
         .find(|t| t.header.as_ref().is_some_and(|h| h.executable.ends_with("guard_nofile")))
         .expect("the program's trace");
-    assert_eq!(trace.header.as_ref().unwrap().timer, "posix");
+    assert_eq!(trace.header.as_ref().unwrap().timer, "auto");
+    assert!(trace.sources.threads.iter().all(|account| account.last == format::SourceKind::Posix && account.perf_cpu_ns == 0), "{:?}", trace.sources);
     assert!(sample_count(&trace) > 0);
 }
 

@@ -50,11 +50,15 @@ fn a_thread_that_computes_then_serves_then_computes_moves_with_it() {
         }
         return;
     }
-    // The peer only ever serves: it leaves its perf event at its first look and never earns
-    // it back, having paid for it tens of ms of CPU at most (a thread that spends its time in
-    // system calls takes few samples: overflows in the kernel are dropped).
-    assert_eq!((peer.last, peer.moves_to_posix, peer.moves_to_perf), (SourceKind::Posix, 1, 0), "{peer:?}");
-    assert!(peer.perf_cpu_ns <= 60_000_000, "{peer:?}");
+    // The peer only ever serves: it leaves its perf event at its first look, after 5 ms of
+    // CPU (its waiting calls look too: it takes few samples, its overflows in the kernel being
+    // dropped), and never earns it back. (A peer starved of CPU on a crowded machine may not
+    // have used a window's worth.)
+    assert_eq!(peer.moves_to_perf, 0, "{peer:?}");
+    if peer.perf_cpu_ns + peer.posix_cpu_ns >= 20_000_000 {
+        assert_eq!((peer.last, peer.moves_to_posix), (SourceKind::Posix, 1), "{peer:?}");
+        assert!(peer.perf_cpu_ns <= 20_000_000, "{peer:?}");
+    }
     // Computing keeps the perf event, serving loses it, computing earns it back.
     assert_eq!(main.last, SourceKind::Perf, "{main:?}");
     assert!(main.moves_to_perf >= 1 && main.moves_to_posix >= 1, "{main:?}");
@@ -113,7 +117,9 @@ fn wall_mode_chooses_the_running_samples_source_the_same_way() {
     if perf_allowed() {
         assert_eq!(main.last, SourceKind::Perf, "{main:?}");
         assert!(main.moves_to_posix >= 1, "{main:?}");
-        assert_eq!(peer.last, SourceKind::Posix, "{peer:?}");
+        if peer.perf_cpu_ns + peer.posix_cpu_ns >= 20_000_000 {
+            assert_eq!(peer.last, SourceKind::Posix, "{peer:?}");
+        }
     }
     let sourced = (main.perf_cpu_ns + main.posix_cpu_ns) as f64;
     let main_cpu = run.reported("main cpu_ns") as f64;

@@ -48,7 +48,7 @@ fn a_trace_cut_at_every_byte_keeps_its_complete_generations() {
     assert_eq!(ends.last().unwrap().1, bytes.len());
     let count = |tag: &[u8], ends: &[(u8, usize)]| ends.iter().filter(|(t, _)| tag.contains(t)).count();
     assert_eq!(count(b"G", &ends), full.generations.len(), "one chunk per generation");
-    assert_eq!(count(b"HGEP", &ends), ends.len(), "a header, generations, pieces of them, an end");
+    assert_eq!(count(b"HGEPS", &ends), ends.len(), "a header, generations, pieces of them, sources, an end");
     assert_eq!(full.end.map(|e| e.reason), Some(format::EndReason::Exit));
     assert_eq!(full.pieces_recovered, 0, "the closing generations superseded every piece");
     for cut in 0..bytes.len() {
