@@ -666,13 +666,17 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
     DRAIN_RUNNING.store(false, Ordering::Release);
 }
 
+/// How long after its start the drain thread's first round comes (at most: one drain period).
+const FIRST_ROUND_DELAY: Duration = Duration::from_millis(10);
+
 /// The drain thread's loop; returns when tracing ended or failed.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
-    // The first round comes one period after the start, not at once: a process that lives a
-    // few milliseconds (`/bin/true`, a shell's `$(…)`) never pays for the unwind tables of every
-    // module and the DWARF caches. Its first samples are walked by frame pointers meanwhile
-    // (counted as `fp (unwind tables not ready)`).
-    let mut last_drain: Option<std::time::Instant> = Some(std::time::Instant::now());
+    // The first round comes FIRST_ROUND_DELAY after the start (or one period, if shorter), not
+    // at once: a process that lives a few milliseconds (`/bin/true`, a shell's `$(…)`) never
+    // pays for the unwind tables of every module and the DWARF caches. Its first samples are
+    // walked by frame pointers meanwhile (counted as `fp (unwind tables not ready)`).
+    let now = std::time::Instant::now();
+    let mut last_drain: Option<std::time::Instant> = Some(now.checked_sub(period.saturating_sub(FIRST_ROUND_DELAY)).unwrap_or(now));
     loop {
         let drain_due = last_drain.is_none_or(|at| at.elapsed() >= period);
         let round = std::panic::catch_unwind(|| {

@@ -122,12 +122,12 @@ fn drain_at_safe_point() {
             return Ok(());
         }
         NEXT_SAFE_POINT_NS.store(now + SAFE_POINT_PERIOD_NS, Ordering::Relaxed);
-        let signal = Registry::get().map(|registry| registry.config.signal);
-        let previous = signal.map(block_signal);
+        // Every signal waits for the end of the round, as it does for the drain thread: no
+        // sample lands in sigtrace's own work, and no handler of the program (one that calls
+        // `exit` or `fork`) runs while this thread holds the drainer's lock or the fork gate.
+        let previous = block_all_signals();
         let result = writer::on_program_thread::drain_round();
-        if let Some(previous) = previous {
-            restore_mask(previous);
-        }
+        restore_mask(previous);
         result
     });
     match outcome {
@@ -169,9 +169,9 @@ fn may_be_in_a_signal_handler() -> bool {
     })
 }
 
-/// Blocks `signal` in the kernel's mask of the calling thread; returns the mask before.
-fn block_signal(signal: i32) -> u64 {
-    let add: u64 = 1u64 << (signal - 1);
+/// Blocks every signal in the kernel's mask of the calling thread; returns the mask before.
+fn block_all_signals() -> u64 {
+    let add: u64 = u64::MAX;
     let mut previous: u64 = 0;
     // SAFETY: rt_sigprocmask with 8-byte sets we own.
     unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &add as *const u64, &mut previous as *mut u64, 8) };
