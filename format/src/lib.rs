@@ -29,6 +29,7 @@ pub mod crafted;
 mod decode;
 mod encode;
 pub mod file_name;
+pub mod python;
 mod reader;
 mod stack_table;
 mod stack_tree;
@@ -42,6 +43,7 @@ mod tests;
 
 pub use decode::{decode_end, decode_generation, decode_header};
 pub use encode::{encode_chunk, encode_end, encode_generation, encode_header, encode_preamble};
+pub use python::{PythonCode, PythonFrame};
 pub use reader::{read_trace, Chunk, ReadStop, Trace, TraceReader};
 pub use stack_table::{Frames, StackNode, StackTable, NO_NODE};
 pub use thread_state::{call_code, call_name, SampleState, ThreadState, CALLS, SYSCALL_CODE_BASE};

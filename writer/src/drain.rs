@@ -128,6 +128,8 @@ pub struct Drainer {
     /// Wall-clock mode: by slot, the latest running sample drained from its ring and the
     /// periods of all of them.
     running_samples: Vec<RunningSamples>,
+    /// The Python code objects read so far (kept across generations).
+    python: pyframes::Resolver,
 }
 
 impl Drainer {
@@ -148,6 +150,7 @@ impl Drainer {
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
+            python: pyframes::Resolver::default(),
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
         })
     }
@@ -176,7 +179,7 @@ impl Drainer {
             while ring.pop_into(&mut record) {
                 drained.last_ns = drained.last_ns.max(record.time_ns);
                 drained.periods += u64::from(record.weight);
-                self.builder.add(tid, &mut record);
+                self.builder.add(tid, &mut record, &mut self.python);
             }
             if self.wall.is_some() && drained.periods > 0 {
                 let index = self.registry.slot_index(slot);
@@ -263,6 +266,8 @@ impl Drainer {
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
+        // The Python code table goes first, in the same write: a reader gives it to the next generation.
+        format::python::encode_python_codes(&mut bytes, &generation.python_code);
         encode_generation(&mut bytes, &generation);
         self.write(&bytes)
     }
@@ -329,6 +334,7 @@ impl Drainer {
             counters,
             stack_walks: builder.stack_walks,
             events: builder.events,
+            python_code: builder.python.codes,
         }
     }
 

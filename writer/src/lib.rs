@@ -9,5 +9,6 @@
 pub mod drain;
 mod generation_builder;
 mod module_snapshots;
+mod python_frames;
 pub mod trace_file;
 mod wall_sampler;

@@ -62,6 +62,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
+    detect_python();
     begin_trace(config, registry, true)?;
     threads::register_existing_threads(registry);
     // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
@@ -161,6 +162,7 @@ extern "C" fn after_fork_in_child() {
     let was_running = state::current() == Lifecycle::Running;
     state::set_state_after_fork(Lifecycle::Starting);
     sigprof::switch_off_tracing();
+    pyframes::after_fork_in_child();
     drain::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
         state::set_state_after_fork(Lifecycle::Off);
@@ -199,4 +201,15 @@ extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
     };
     drain::run(schedule, state::switch_off);
     std::ptr::null_mut()
+}
+
+/// Publishes the process's CPython to the handler, if it runs one (at start-up, before any
+/// timer is armed, and after each `dlopen`); one line when its version has no known layout.
+pub fn detect_python() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let pyframes::Detected::Unsupported(what) = pyframes::detect() {
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            crate::log::warn(&format!("{what}: its Python frames are not read (native stacks only)"));
+        }
+    }
 }
