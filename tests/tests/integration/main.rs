@@ -16,6 +16,7 @@ mod host_under_stress;
 mod loom_model_checks;
 mod process_tree;
 mod program_signals;
+mod python_frames;
 mod real_programs;
 mod sampling_accuracy;
 mod stress_script_short;
