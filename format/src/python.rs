@@ -50,7 +50,7 @@ impl PythonFrame {
 
     /// The Python frame a stack word holds, or `None` for a native frame.
     pub fn from_word(word: u64) -> Option<PythonFrame> {
-        (word >> 56 == PYTHON_FRAME_TAG >> 56).then(|| PythonFrame {
+        (word >> 56 == PYTHON_FRAME_TAG >> 56).then_some(PythonFrame {
             code: ((word >> CODE_SHIFT) & CODE_MASK) as u32,
             line: (word & LINE_MASK) as u32,
             entry: word & ENTRY_BIT != 0,
