@@ -11,19 +11,24 @@ pub struct Layout {
     pub version: (u8, u8),
     /// `_PyRuntimeState.interpreters.head`.
     pub runtime_interpreters_head: usize,
-    /// `PyInterpreterState.threads.head`.
+    /// `PyInterpreterState.next`, `.threads.head`.
+    pub interp_next: usize,
     pub interp_threads_head: usize,
-    /// `PyThreadState.next`, `.thread_id` (the `pthread_t`), `.cframe`, `.datastack_chunk`.
+    /// `PyThreadState.next`, `.thread_id` (the `pthread_t`), `.cframe` (3.11, 3.12; its
+    /// `current_frame` at `cframe_current_frame`) or `.current_frame` (3.13),
+    /// `.datastack_chunk`.
     pub tstate_next: usize,
     pub tstate_thread_id: usize,
     pub tstate_cframe: usize,
+    pub tstate_current_frame: Option<usize>,
     pub tstate_datastack_chunk: usize,
     /// Bytes of `PyThreadState` the walk copies (the whole struct).
     pub tstate_size: usize,
     /// `_PyCFrame.current_frame`.
     pub cframe_current_frame: usize,
-    /// `_PyInterpreterFrame.f_code`, `.f_func`/`.f_funcobj`, `.previous`, `.prev_instr`,
-    /// `.is_entry` (3.11 only), `.owner`; the struct's size.
+    /// `_PyInterpreterFrame.f_code` (3.13: `.f_executable`), `.f_func`/`.f_funcobj`,
+    /// `.previous`, `.prev_instr` (3.13: `.instr_ptr`), `.is_entry` (3.11 only), `.owner`; the
+    /// struct's size.
     pub frame_code: usize,
     pub frame_func: usize,
     pub frame_previous: usize,
@@ -62,10 +67,12 @@ pub const DATA_STACK_CHUNK_HEADER: u64 = 24;
 pub const PY_3_11: Layout = Layout {
     version: (3, 11),
     runtime_interpreters_head: 40,
+    interp_next: 0,
     interp_threads_head: 16,
     tstate_next: 8,
     tstate_thread_id: 152,
     tstate_cframe: 56,
+    tstate_current_frame: None,
     tstate_datastack_chunk: 296,
     tstate_size: 360,
     cframe_current_frame: 8,
@@ -89,10 +96,12 @@ pub const PY_3_11: Layout = Layout {
 pub const PY_3_12: Layout = Layout {
     version: (3, 12),
     runtime_interpreters_head: 40,
+    interp_next: 0,
     interp_threads_head: 72,
     tstate_next: 8,
     tstate_thread_id: 136,
     tstate_cframe: 56,
+    tstate_current_frame: None,
     tstate_datastack_chunk: 232,
     tstate_size: 288,
     cframe_current_frame: 0,
@@ -113,8 +122,39 @@ pub const PY_3_12: Layout = Layout {
     unicode_compact_size: 56,
 };
 
+/// 3.13.0's headers; checked at start-up against the `_Py_DebugOffsets` the interpreter
+/// publishes at the start of `_PyRuntime` ([`crate::runtime`]).
+pub const PY_3_13: Layout = Layout {
+    version: (3, 13),
+    runtime_interpreters_head: 632,
+    interp_next: 7264,
+    interp_threads_head: 7344,
+    tstate_next: 8,
+    tstate_thread_id: 152,
+    tstate_cframe: 0,
+    tstate_current_frame: Some(72),
+    tstate_datastack_chunk: 232,
+    tstate_size: 304,
+    cframe_current_frame: 0,
+    frame_code: 0,
+    frame_func: 16,
+    frame_previous: 8,
+    frame_prev_instr: 56,
+    frame_is_entry: None,
+    frame_owner: 70,
+    frame_size: 80,
+    owner_cstack: Some(3),
+    code_filename: 112,
+    code_qualname: 128,
+    code_firstlineno: 68,
+    code_linetable: 136,
+    code_adaptive: 200,
+    unicode_ascii_size: 40,
+    unicode_compact_size: 56,
+};
+
 /// The layouts known, indexed by [`layout_index`] + 1 (0 means none).
-pub const LAYOUTS: [Layout; 2] = [PY_3_11, PY_3_12];
+pub const LAYOUTS: [Layout; 3] = [PY_3_11, PY_3_12, PY_3_13];
 
 /// The index in [`LAYOUTS`] of the layout for CPython `major.minor`, if known.
 pub fn layout_index(major: u8, minor: u8) -> Option<usize> {

@@ -2,7 +2,7 @@
 //! thread's Python stack in the signal handler ([`walk`]; async-signal-safe, fault-proof reads
 //! only), and, on the drain thread, naming each code object once ([`resolve`]).
 //!
-//! Supported: CPython 3.11 and 3.12 ([`layout`]); any other version gives native stacks only.
+//! Supported: CPython 3.11, 3.12 and 3.13 ([`layout`]); any other version gives native stacks only.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

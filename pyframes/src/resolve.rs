@@ -174,3 +174,37 @@ pub fn line_of(table: &[u8], first_line: u32, instr: u32) -> u32 {
     }
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::line_of;
+
+    /// `co_linetable` of a function and the line of each code unit (`co_positions`), both
+    /// printed by Debian's python3.11 for:
+    ///
+    /// ```python
+    /// def sample(n):
+    ///     total = 0
+    ///     for i in range(n):
+    ///         if i % 3 == 0:
+    ///             total += (i *
+    ///                       2)
+    ///         else:
+    ///             total -= 1
+    ///     return total
+    /// ```
+    #[test]
+    fn lines_follow_cpythons_own_positions() {
+        let table = [
+            128, 0, 216, 12, 13, 128, 69, 221, 13, 18, 144, 49, 137, 88, 140, 88, 240, 0, 5, 5, 23, 240, 0, 5, 5, 23, 136, 1, 216, 11, 12, 136, 113, 137, 53,
+            144, 65, 138, 58, 136, 58, 216, 12, 17, 144, 97, 216, 22, 23, 241, 3, 1, 23, 24, 241, 0, 1, 13, 25, 136, 69, 136, 69, 240, 6, 0, 13, 18, 144, 81,
+            137, 74, 136, 69, 136, 69, 216, 11, 16, 128, 76,
+        ];
+        let lines = [1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 6, 5, 5, 5, 5, 5, 5, 8, 8, 8, 8, 8, 8, 9, 9];
+        for (instr, &line) in lines.iter().enumerate() {
+            assert_eq!(line_of(&table, 1, instr as u32), line, "code unit {instr}");
+        }
+        assert_eq!(line_of(&table, 1, lines.len() as u32 + 5), 0, "past the end");
+        assert_eq!(line_of(&[], 7, 0), 0);
+    }
+}

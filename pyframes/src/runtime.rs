@@ -49,6 +49,9 @@ pub fn detect() -> Detected {
     let Some(index) = layout_index(major, minor) else {
         return Detected::Unsupported(format!("CPython {major}.{minor}"));
     };
+    if let Err(why) = check_debug_offsets(runtime, &LAYOUTS[index]) {
+        return Detected::Unsupported(format!("CPython {major}.{minor} ({why})"));
+    }
     CODE_TYPE.store(symbol(c"PyCode_Type"), Ordering::Relaxed);
     RUNTIME.store(runtime, Ordering::Relaxed);
     LAYOUT.store(index + 1, Ordering::Release);
@@ -71,4 +74,48 @@ pub fn layout() -> Option<&'static Layout> {
 /// Address of `PyCode_Type` (0 when unknown).
 pub fn code_type() -> u64 {
     CODE_TYPE.load(Ordering::Relaxed)
+}
+
+/// Where a 3.13 `_Py_DebugOffsets` (at the start of `_PyRuntime`) keeps the offsets the walk
+/// uses, as (offset in the struct, the layout's value): `Include/internal/pycore_runtime.h`.
+fn debug_offsets_3_13(layout: &Layout) -> [(usize, u64); 15] {
+    [
+        (40, layout.runtime_interpreters_head as u64),
+        (64, layout.interp_next as u64),
+        (72, layout.interp_threads_head as u64),
+        (168, layout.tstate_next as u64),
+        (184, layout.tstate_current_frame.unwrap_or(0) as u64),
+        (192, layout.tstate_thread_id as u64),
+        (208, layout.tstate_datastack_chunk as u64),
+        (232, layout.frame_previous as u64),
+        (240, layout.frame_code as u64),
+        (248, layout.frame_prev_instr as u64),
+        (264, layout.frame_owner as u64),
+        (280, layout.code_filename as u64),
+        (296, layout.code_qualname as u64),
+        (304, layout.code_linetable as u64),
+        (344, layout.code_adaptive as u64),
+    ]
+}
+
+/// From 3.13 on, the interpreter publishes its own offsets: they must agree with the table
+/// (a free-threaded build, or a patched one, does not). Earlier versions have none to check.
+fn check_debug_offsets(runtime: u64, layout: &Layout) -> Result<(), String> {
+    if layout.version < (3, 13) {
+        return Ok(());
+    }
+    let mut offsets = [0u8; 352];
+    if !crate::read::copy(runtime, &mut offsets) || &offsets[..8] != b"xdebugpy" {
+        return Err("no _Py_DebugOffsets".to_string());
+    }
+    if crate::read::u64_at(&offsets, 16) != 0 {
+        return Err("free-threaded build".to_string());
+    }
+    for (at, expected) in debug_offsets_3_13(layout) {
+        let published = crate::read::u64_at(&offsets, at);
+        if published != expected {
+            return Err(format!("its _Py_DebugOffsets differ from sigtrace's table at byte {at}: {published} != {expected}"));
+        }
+    }
+    Ok(())
 }

@@ -25,8 +25,9 @@ static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SI
 
 /// Most copies (system calls) one walk makes.
 pub const MAX_COPIES: u32 = 24;
-/// Most thread states a scan of the list visits.
+/// Most thread states a scan of the lists visits, most interpreters it looks at.
 const MAX_THREADS_SCANNED: usize = 256;
+const MAX_INTERPRETERS: usize = 8;
 
 /// The most record words a walk of `max_frames` frames pushes.
 pub const fn record_words(max_frames: usize) -> usize {
@@ -79,17 +80,22 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
     let self_id = unsafe { libc::pthread_self() } as u64;
     let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
     reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
-    let cframe = u64_at(tstate, layout.tstate_cframe);
-    if cframe == 0 {
-        return 0;
-    }
-    let current_address = cframe + layout.cframe_current_frame as u64;
-    let mut frame_address = if current_address >= tstate_address && current_address + 8 <= tstate_address + layout.tstate_size as u64 {
-        u64_at(tstate, (current_address - tstate_address) as usize)
-    } else {
-        match reader.read_u64(current_address) {
-            Some(frame) => frame,
-            None => return 0,
+    let mut frame_address = match layout.tstate_current_frame {
+        Some(offset) => u64_at(tstate, offset),
+        None => {
+            let cframe = u64_at(tstate, layout.tstate_cframe);
+            if cframe == 0 {
+                return 0;
+            }
+            let current_address = cframe + layout.cframe_current_frame as u64;
+            if current_address >= tstate_address && current_address + 8 <= tstate_address + layout.tstate_size as u64 {
+                u64_at(tstate, (current_address - tstate_address) as usize)
+            } else {
+                match reader.read_u64(current_address) {
+                    Some(frame) => frame,
+                    None => return 0,
+                }
+            }
         }
     };
     let mut pushed = 0;
@@ -143,7 +149,7 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
 }
 
 /// The address of the calling thread's `PyThreadState` (its copy left in `tstate`), from the
-/// cache or a scan of the main interpreter's thread list, matched by `thread_id` (the
+/// cache or a scan of every interpreter's thread list, matched by `thread_id` (the
 /// `pthread_t`, `self_id`). Async-signal-safe.
 fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, self_id: u64, tstate: &mut [u8]) -> Option<u64> {
     let slot = &TSTATES[tid as usize % CACHE_SIZE];
@@ -151,23 +157,33 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     if cached != 0 && cached & 1 == 0 && copy_counted(reader, cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
         return Some(cached);
     }
-    let interp = reader.read_u64(runtime + layout.runtime_interpreters_head as u64).filter(|&i| i != 0)?;
-    let head = reader.read_u64(interp + layout.interp_threads_head as u64)?;
-    if cached & 1 == 1 && cached & !1 == head {
+    // Each interpreter's list head; their sum keys the "none here" entry (a new thread state
+    // goes at the head of its list).
+    let mut heads = [0u64; MAX_INTERPRETERS];
+    let mut interp = reader.read_u64(runtime + layout.runtime_interpreters_head as u64)?;
+    let mut count = 0;
+    while interp != 0 && count < MAX_INTERPRETERS {
+        heads[count] = reader.read_u64(interp + layout.interp_threads_head as u64)?;
+        interp = reader.read_u64(interp + layout.interp_next as u64).unwrap_or(0);
+        count += 1;
+    }
+    let key = heads[..count].iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) | 1;
+    if cached == key {
         return None;
     }
-    let mut address = head;
-    for _ in 0..MAX_THREADS_SCANNED {
-        if address == 0 || address % 8 != 0 || !copy(address, tstate) {
-            break;
+    let mut budget = MAX_THREADS_SCANNED;
+    for &head in &heads[..count] {
+        let mut address = head;
+        while budget > 0 && address != 0 && address % 8 == 0 && copy(address, tstate) {
+            budget -= 1;
+            if u64_at(tstate, layout.tstate_thread_id) == self_id {
+                slot.store(address, Ordering::Relaxed);
+                return Some(address);
+            }
+            address = u64_at(tstate, layout.tstate_next);
         }
-        if u64_at(tstate, layout.tstate_thread_id) == self_id {
-            slot.store(address, Ordering::Relaxed);
-            return Some(address);
-        }
-        address = u64_at(tstate, layout.tstate_next);
     }
-    slot.store(head | 1, Ordering::Relaxed);
+    slot.store(key, Ordering::Relaxed);
     None
 }
 

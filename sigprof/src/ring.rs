@@ -20,9 +20,9 @@ use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 pub const RECORD_HEADER_WORDS: usize = 3;
 
 /// Words per ring for `buffer_kb` KiB (`SIGTRACE_BUFFER_KB`), but room for at least four
-/// records of `max_depth` frames and the most Python frames a sample holds.
+/// records of `max_depth` frames.
 pub fn ring_words(buffer_kb: usize, max_depth: usize) -> usize {
-    (buffer_kb * 1024 / 8).max(4 * (max_depth + RECORD_HEADER_WORDS + pyframes::record_words(pyframes::MAX_PYTHON_FRAMES)))
+    (buffer_kb * 1024 / 8).max(4 * (max_depth + RECORD_HEADER_WORDS))
 }
 
 #[repr(align(64))]

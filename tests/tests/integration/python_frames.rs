@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
 fn interpreters() -> Vec<(&'static str, PathBuf)> {
-    let candidates = [("3.11", "/usr/bin/python3.11"), ("3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12")];
+    let candidates =
+        [("3.11", "/usr/bin/python3.11"), ("3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"), ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13")];
     let found: Vec<_> = candidates.iter().filter(|(_, path)| Path::new(path).exists()).map(|(name, path)| (*name, PathBuf::from(path))).collect();
     assert!(found.iter().any(|(name, _)| *name == "3.11"), "Debian's python3.11 is installed by scripts/install-test-deps.sh");
     for (name, path) in &candidates {
