@@ -60,6 +60,7 @@ impl Reader {
         copy(address, out)
     }
 
+    /// A `u64` at `address`, as [`Reader::read`] gets it. Async-signal-safe.
     fn read_u64(&mut self, address: u64) -> Option<u64> {
         let mut word = [0u8; 8];
         self.read(address, &mut word).then(|| u64::from_le_bytes(word))
@@ -75,7 +76,7 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
     let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
     let mut reader = Reader { copies: 0, stack, chunk: 0 };
     let mut tstate = [0u8; MAX_TSTATE_SIZE];
-    let tstate = &mut tstate[..layout.tstate_size];
+    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
     // SAFETY: pthread_self only reads the thread pointer.
     let self_id = unsafe { libc::pthread_self() } as u64;
     let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
@@ -110,14 +111,14 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
         *pushed += 1;
     };
     let mut frame = [0u8; MAX_FRAME_SIZE];
-    let frame = &mut frame[..layout.frame_size];
+    let Some(frame) = frame.get_mut(..layout.frame_size) else { return 0 };
     let mut visited = 0;
     while frame_address != 0 && frame_address % 8 == 0 && visited < 2 * max_frames {
         visited += 1;
         if !reader.read(frame_address, frame) {
             break;
         }
-        let owner = frame[layout.frame_owner];
+        let owner = frame.get(layout.frame_owner).copied().unwrap_or(0);
         if layout.owner_cstack == Some(owner) {
             // The entry frame of a C call into the interpreter: the frame above it started it.
             if let Some(mut above) = pending.take() {
@@ -135,7 +136,7 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
             let first_instr = code.wrapping_add(layout.code_adaptive as u64);
             let instr = u64_at(frame, layout.frame_prev_instr).wrapping_sub(first_instr) as i64;
             let instr = if (0..(1 << 33)).contains(&instr) { (instr / 2) as u32 } else { 0 };
-            let entry = layout.frame_is_entry.is_some_and(|at| frame[at] != 0);
+            let entry = layout.frame_is_entry.and_then(|at| frame.get(at)).is_some_and(|&byte| byte != 0);
             pending = Some(RawFrame { code, check: check_of(u64_at(frame, layout.frame_func)), instr, entry });
         }
         frame_address = u64_at(frame, layout.frame_previous);
@@ -162,17 +163,18 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     let mut heads = [0u64; MAX_INTERPRETERS];
     let mut interp = reader.read_u64(runtime + layout.runtime_interpreters_head as u64)?;
     let mut count = 0;
-    while interp != 0 && count < MAX_INTERPRETERS {
-        heads[count] = reader.read_u64(interp + layout.interp_threads_head as u64)?;
+    while let Some(head) = heads.get_mut(count).filter(|_| interp != 0) {
+        *head = reader.read_u64(interp + layout.interp_threads_head as u64)?;
         interp = reader.read_u64(interp + layout.interp_next as u64).unwrap_or(0);
         count += 1;
     }
-    let key = heads[..count].iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) | 1;
+    let heads = heads.get(..count).unwrap_or(&[]);
+    let key = heads.iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) | 1;
     if cached == key {
         return None;
     }
     let mut budget = MAX_THREADS_SCANNED;
-    for &head in &heads[..count] {
+    for &head in heads {
         let mut address = head;
         while budget > 0 && address != 0 && address % 8 == 0 && copy(address, tstate) {
             budget -= 1;
@@ -188,6 +190,7 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
 }
 
 /// A thread state is always copied (another thread may free it), within the walk's budget.
+/// Async-signal-safe.
 fn copy_counted(reader: &mut Reader, address: u64, out: &mut [u8]) -> bool {
     if reader.copies >= MAX_COPIES {
         return false;
@@ -197,6 +200,7 @@ fn copy_counted(reader: &mut Reader, address: u64, out: &mut [u8]) -> bool {
 }
 
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
+/// Async-signal-safe.
 pub fn forget_thread_states() {
     for slot in &TSTATES {
         slot.store(0, Ordering::Relaxed);
