@@ -28,6 +28,18 @@ fn holds_in_order(frames: &[String], sequence: &[&str]) -> bool {
     frames.windows(sequence.len()).any(|window| window.iter().zip(sequence).all(|(frame, wanted)| frame == wanted))
 }
 
+/// Whether `frames` (root first) holds `sequence` in this order, other frames (the
+/// interpreter's own, resuming a generator or a coroutine) allowed between.
+fn holds_in_sequence(frames: &[String], sequence: &[&str]) -> bool {
+    let mut wanted = sequence.iter().peekable();
+    for frame in frames {
+        if wanted.peek().is_some_and(|&&name| name == frame) {
+            wanted.next();
+        }
+    }
+    wanted.peek().is_none()
+}
+
 fn weight(stacks: &[(Vec<String>, u64)], keep: impl Fn(&[String]) -> bool) -> u64 {
     stacks.iter().filter(|(frames, _)| keep(frames)).map(|(_, count)| count).sum()
 }
@@ -87,5 +99,23 @@ fn a_forked_child_keeps_its_python_frames() {
         let total = weight(&child, |_| true);
         let named = weight(&child, |frames| holds_in_order(frames, &["spin_outer", "spin_middle", "spin_leaf"]));
         assert!(named as f64 >= 0.90 * total as f64, "{version}: the child's {named} of {total} name spin_leaf under its callers");
+    }
+}
+
+#[test]
+fn generator_and_coroutine_frames_run_on_top_of_their_callers() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_generators_{version}"));
+        let run = run_traced(&python, &[&workload(), "generators", "0.8"], &[], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let generator = weight(&stacks, |frames| holds_in_sequence(frames, &["consume", "produce", "spin_leaf"]));
+        let coroutine = weight(&stacks, |frames| holds_in_sequence(frames, &["outer_coroutine", "inner_coroutine", "spin_leaf"]));
+        // Half of the CPU time each, less start-up and the event loop's own share.
+        for (what, share) in [("generator", generator as f64 / total as f64), ("coroutine", coroutine as f64 / total as f64)] {
+            assert!(share >= 0.35, "{version}: {share:.3} of the weight shows the {what} frames in order; stacks: {:?}", &stacks[..stacks.len().min(4)]);
+        }
     }
 }

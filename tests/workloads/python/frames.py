@@ -1,5 +1,6 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
-# `fork SECONDS`. Work is sized by thread CPU time, never by an iteration count.
+# `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine). Work is sized by thread CPU time, never by an iteration count.
+import asyncio
 import os
 import sys
 import threading
@@ -35,6 +36,29 @@ def work_b(seconds):
         sorted(range(300, 0, -1))
 
 
+def produce(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        yield spin_leaf(500)
+
+
+def consume(seconds):
+    for _ in produce(seconds):
+        pass
+
+
+async def inner_coroutine(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        spin_leaf(500)
+        if time.thread_time() % 0.01 < 0.001:
+            await asyncio.sleep(0)
+
+
+async def outer_coroutine(seconds):
+    await inner_coroutine(seconds)
+
+
 mode = sys.argv[1]
 if mode == "main":
     spin_outer(float(sys.argv[2]))
@@ -44,6 +68,9 @@ elif mode == "threads":
         thread.start()
     for thread in threads:
         thread.join()
+elif mode == "generators":
+    consume(float(sys.argv[2]) / 2)
+    asyncio.run(outer_coroutine(float(sys.argv[2]) / 2))
 elif mode == "fork":
     pid = os.fork()
     if pid == 0:
