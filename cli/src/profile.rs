@@ -611,18 +611,9 @@ impl Builder {
                         builder.place(parent, location)
                     };
                     let placed = if let Some(placed) = python_stack {
-                        match placed {
-                            Some(placed) => placed,
-                            None => {
-                                let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
-                                let location = self.location_of(None, 0, || vec![no_frames]);
-                                self.place(None, location)
-                            }
-                        }
+                        placed.unwrap_or_else(|| self.no_frames())
                     } else if leaf == NO_NODE {
-                        let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
-                        let location = self.location_of(None, 0, || vec![no_frames]);
-                        self.place(None, location)
+                        self.no_frames()
                     } else {
                         let node = generation.stacks.nodes()[leaf as usize];
                         // The callers' nodes not yet placed, nearest first, then outward from the root.
@@ -728,6 +719,13 @@ impl Builder {
         self.profile.locations.push(Location { mapping, address, frames: frames() });
         self.location_ids.insert((mapping, address), id);
         id
+    }
+
+    /// The single frame `[no frames]` as a whole stack.
+    fn no_frames(&mut self) -> PlacedNode {
+        let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
+        let location = self.location_of(None, 0, || vec![no_frames]);
+        self.place(None, location)
     }
 
     /// `location` as the callee of `parent` (`None`: outermost) in both trees.

@@ -49,7 +49,7 @@ fn the_hot_python_function_has_its_callers_in_order() {
     let _guard = beside_others();
     for (version, python) in interpreters() {
         let dir = scratch_dir(&format!("python_frames_main_{version}"));
-        let run = run_traced(&python, &[&workload(), "main", "0.6"], &[], &dir);
+        let run = run_traced(&python, &[&workload(), "main", "1.0"], &[], &dir);
         assert!(run.output.status.success(), "{version}: {}", run.stderr);
         assert!(run.sigtrace_lines().is_empty(), "{version}: {:?}", run.sigtrace_lines());
         let stacks = folded_stacks(&run.traces[0]);

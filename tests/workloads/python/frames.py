@@ -1,6 +1,5 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
 # `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine). Work is sized by thread CPU time, never by an iteration count.
-import asyncio
 import os
 import sys
 import threading
@@ -69,6 +68,8 @@ elif mode == "threads":
     for thread in threads:
         thread.join()
 elif mode == "generators":
+    import asyncio  # only here (a global of the module): its import costs CPU time
+
     consume(float(sys.argv[2]) / 2)
     asyncio.run(outer_coroutine(float(sys.argv[2]) / 2))
 elif mode == "fork":
