@@ -68,6 +68,10 @@ enum Commands {
         /// function that made the call most.
         #[arg(long, conflicts_with = "lines")]
         by_call: bool,
+        /// Native stacks as walked: the interpreter's frames (`_PyEval_EvalFrameDefault`) are not
+        /// replaced by the Python functions they ran.
+        #[arg(long)]
+        no_python: bool,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -101,6 +105,10 @@ enum Commands {
         /// flamegraph: an icicle graph (roots at the top, callees below).
         #[arg(long)]
         icicle: bool,
+        /// Native stacks as walked: the interpreter's frames (`_PyEval_EvalFrameDefault`) are not
+        /// replaced by the Python functions they ran.
+        #[arg(long)]
+        no_python: bool,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -126,13 +134,13 @@ fn main() {
     let code = match cli.command {
         Commands::Record { output, hz, timer, mode, wall_hz, command } => record::run(&record::RecordOptions { output, hz, timer, mode, wall_hz, command }),
         Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { region, top, threads, lines, state, by_call, files } => {
-            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into) };
+        Commands::Report { region, top, threads, lines, state, by_call, no_python, files } => {
+            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into), no_python };
             report::run(&files, &options)
         }
         Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
-        Commands::Export { format, output, per_thread, per_process, icicle, files } => {
-            let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle };
+        Commands::Export { format, output, per_thread, per_process, icicle, no_python, files } => {
+            let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle, no_python };
             export::run(format, &options, output.as_deref(), &files)
         }
         Commands::Diff { top, flamegraph, base, new } => diff::run(&base, &new, top, flamegraph.as_deref()),

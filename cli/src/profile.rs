@@ -10,6 +10,9 @@ use format::{call_name, EventKind, Header, ReadStop, SampleState, StackTable, Th
 
 use crate::symbolize::{module_file_name, FrameName, JitTable, ModuleMap, Symbolizer};
 
+#[path = "profile_python.rs"]
+mod python;
+
 /// One trace file as read from disk.
 pub struct LoadedTrace {
     pub path: PathBuf,
@@ -341,6 +344,9 @@ pub struct ProfileOptions<'a> {
     pub keep_samples: bool,
     /// Only samples of this state (in a `cpu` trace every sample is a running one).
     pub state: Option<ThreadState>,
+    /// Native stacks as walked: the interpreter's evaluation frames are not replaced by the
+    /// Python frames they ran (`--no-python`).
+    pub no_python: bool,
 }
 
 impl Profile {
@@ -506,6 +512,9 @@ struct Builder {
     keep_samples: bool,
     /// The open regions of each thread (index into `profile.threads`), innermost last.
     open_regions: HashMap<u32, Vec<String>>,
+    /// Python code objects (of any generation) → a profile-wide id, for their locations.
+    python_code_ids: HashMap<format::PythonCode, u64>,
+    no_python: bool,
 }
 
 impl Builder {
@@ -523,6 +532,8 @@ impl Builder {
             state: options.state,
             keep_samples: options.keep_samples,
             open_regions: HashMap::new(),
+            python_code_ids: HashMap::new(),
+            no_python: options.no_python,
         }
     }
 
@@ -588,6 +599,12 @@ impl Builder {
             let stack = match stack_map.get(&(sample.stack, state_location.unwrap_or(u32::MAX))) {
                 Some(&id) => id,
                 None => {
+                    let no_python = self.no_python;
+                    let python_stack = if generation.python_code.is_empty() || leaf == NO_NODE {
+                        None
+                    } else {
+                        self.place_python_stack(generation, sample.stack, &modules, symbolizer, no_python)
+                    };
                     let mut place = |builder: &mut Builder, parent: Option<PlacedNode>, avma: u64, is_return: bool| {
                         let location = match address_locations.get(&(avma, is_return)) {
                             Some(&location) => location,
@@ -599,10 +616,10 @@ impl Builder {
                         };
                         builder.place(parent, location)
                     };
-                    let placed = if leaf == NO_NODE {
-                        let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
-                        let location = self.location_of((None, 0, 0), || vec![no_frames]);
-                        self.place(None, location)
+                    let placed = if let Some(placed) = python_stack {
+                        placed.unwrap_or_else(|| self.no_frames())
+                    } else if leaf == NO_NODE {
+                        self.no_frames()
                     } else {
                         let node = generation.stacks.nodes()[leaf as usize];
                         // The callers' nodes not yet placed, nearest first, then outward from the root.
@@ -710,6 +727,13 @@ impl Builder {
         self.profile.locations.push(Location { mapping: key.0, address: key.1, frames: frames() });
         self.location_ids.insert(key, id);
         id
+    }
+
+    /// The single frame `[no frames]` as a whole stack.
+    fn no_frames(&mut self) -> PlacedNode {
+        let no_frames = self.frame_id(FrameName::unresolved(NO_FRAMES.into(), String::new()));
+        let location = self.location_of((None, 0, 0), || vec![no_frames]);
+        self.place(None, location)
     }
 
     /// `location` as the callee of `parent` (`None`: outermost) in both trees.

@@ -57,6 +57,7 @@ fn main() {
             counters: Vec::new(),
             stack_walks: vec![walk::METHOD_DWARF << 4 | walk::END_ROOT; stacks.len()],
             events: Vec::new(),
+            python_code: Vec::new(),
         };
         encode_generation(&mut bytes, &generation);
         written += count;

@@ -60,7 +60,7 @@ pub fn decode_generation(payload: &[u8]) -> Result<Generation, DecodeError> {
     if c.remaining() > 0 {
         decode_sample_states(&mut c, payload.len(), &mut samples)?;
     }
-    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events })
+    Ok(Generation { sequence, start_time, end_time, process_cpu_ns, threads, modules, stacks, samples, counters, stack_walks, events, python_code: Vec::new() })
 }
 
 /// The thread table of a generation.

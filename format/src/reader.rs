@@ -131,12 +131,24 @@ pub struct TraceReader<R> {
     ignored: u64,
     /// Set when the reader has stopped, cleanly or not.
     done: bool,
+    /// The Python code table of the generation chunk that follows (a `Y` chunk precedes it).
+    pending_python_code: Vec<crate::PythonCode>,
 }
 
 impl<R: std::io::Read> TraceReader<R> {
     /// A reader at the start of a trace file.
     pub fn new(source: R) -> TraceReader<R> {
-        TraceReader { source, offset: 0, format_version: 0, started: false, header_seen: false, stopped: None, ignored: 0, done: false }
+        TraceReader {
+            source,
+            offset: 0,
+            format_version: 0,
+            started: false,
+            header_seen: false,
+            stopped: None,
+            ignored: 0,
+            done: false,
+            pending_python_code: Vec::new(),
+        }
     }
 
     /// The version in the file's preamble (0 until it has been read).
@@ -274,7 +286,14 @@ impl<R: std::io::Read> TraceReader<R> {
                     self.header_seen = true;
                     Some(Chunk::Header(header))
                 }),
-                TAG_GENERATION => decode_generation(&payload).map(|generation| Some(Chunk::Generation(generation))),
+                TAG_GENERATION => decode_generation(&payload).map(|mut generation| {
+                    generation.python_code = std::mem::take(&mut self.pending_python_code);
+                    Some(Chunk::Generation(generation))
+                }),
+                crate::python::TAG_PYTHON_CODE => crate::python::decode_python_codes(&payload).map(|codes| {
+                    self.pending_python_code = codes;
+                    None
+                }),
                 TAG_END => decode_end(&payload).map(|end| Some(Chunk::End(end))),
                 TAG_PIECE => decode_generation(&payload).map(|piece| Some(Chunk::Piece(piece))),
                 TAG_JIT_SYMBOLS => decode_jit_symbols(&payload).map(|symbols| Some(Chunk::JitSymbols(symbols))),

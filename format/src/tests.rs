@@ -45,6 +45,7 @@ fn sample_trace() -> (Header, Vec<Generation>, Vec<u8>) {
                 Event { time: sequence * 1000 + 2, thread: 0, kind: EventKind::Log, category: "db".into(), text: "query took 3 ms".into() },
                 Event { time: sequence * 1000 + 3, thread: 0, kind: EventKind::RegionBegin, category: String::new(), text: "parse".into() },
             ],
+            python_code: vec![],
         })
         .collect();
     let mut bytes = Vec::new();

@@ -133,6 +133,9 @@ pub struct Generation {
     pub stack_walks: Vec<u8>,
     /// Thread starts and exits, log messages and regions of this generation, sorted by time.
     pub events: Vec<Event>,
+    /// The Python code objects its stacks' Python frames name ([`crate::python`]); empty when
+    /// no Python ran.
+    pub python_code: Vec<crate::PythonCode>,
 }
 
 /// What an [`Event`] records.

@@ -219,13 +219,28 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         return true;
     }
     let max_depth = registry.config.max_depth;
-    let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth) else {
+    // Room for Python frames only when the process runs a CPython whose frames are read, and
+    // only as many as keep a record within a quarter of the ring (`ring_words`' guarantee).
+    let python_frames = if pyframes::runtime::interpreter().is_some() {
+        let room = (registry.config.ring_words / 4).saturating_sub(max_depth + crate::ring::RECORD_HEADER_WORDS + 1) / 2;
+        room.min(pyframes::MAX_PYTHON_FRAMES)
+    } else {
+        0
+    };
+    let python_words = if python_frames > 0 { pyframes::record_words(python_frames) } else { 0 };
+    let Some(mut record) = slot.ring_for(&guard).begin_record(max_depth + python_words) else {
         slot.count_drop(&guard, weight);
         return true;
     };
     // SAFETY: forwarded from the caller.
     let regs = unsafe { regs_from_ucontext(ucontext) };
     let walk = walk_into_record(registry, slot, guard.critical_section(), &regs, &mut record);
+    let bounds = slot.stack_bounds();
+    // The Python walk's buffers take under 1 KiB of the handler's stack.
+    if python_words > 0 && stack_room(bounds).is_none_or(|room| room >= FP_STACK_NEED) {
+        let tid = slot.tid.load(Ordering::Relaxed);
+        pyframes::walk_python(tid, (bounds.lo, bounds.hi), python_frames, &mut |word| record.push_frame(word));
+    }
     record.commit(time, weight, walk);
     true
 }

@@ -141,6 +141,8 @@ pub struct Drainer {
     jit_map: PerfMapReader,
     /// Which timer sampled each thread, written as it changes.
     sources: SourceAccounts,
+    /// The Python code objects read so far (kept across generations).
+    python: pyframes::Resolver,
 }
 
 impl Drainer {
@@ -164,6 +166,7 @@ impl Drainer {
             patience: ADVANCE_PATIENCE,
             ring_drops_reported: false,
             running_samples: Vec::new(),
+            python: pyframes::Resolver::default(),
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
             pieces: PieceCursor::new(header.start_clock_ns),
             jit_map: PerfMapReader::new(header.pid),
@@ -194,7 +197,7 @@ impl Drainer {
             while ring.pop_into(&mut record) {
                 drained.last_ns = drained.last_ns.max(record.time_ns);
                 drained.periods += u64::from(record.weight);
-                self.builder.add(tid, &mut record);
+                self.builder.add(tid, &mut record, &mut self.python);
             }
             if self.wall.is_some() && drained.periods > 0 {
                 let index = self.registry.slot_index(slot);
@@ -327,6 +330,8 @@ impl Drainer {
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
         self.sources.take_chunk(&mut bytes);
+        // The Python code table goes first, in the same write: a reader gives it to the next generation.
+        format::python::encode_python_codes(&mut bytes, &generation.python_code);
         encode_generation(&mut bytes, &generation);
         self.write(&bytes)
     }
@@ -393,6 +398,7 @@ impl Drainer {
             counters,
             stack_walks: builder.stack_walks,
             events: builder.events,
+            python_code: builder.python.codes,
         }
     }
 

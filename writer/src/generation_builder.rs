@@ -62,6 +62,8 @@ pub(crate) struct GenerationBuilder {
     pub(crate) walk_ends: [u64; walk::END_COUNTERS.len()],
     pub(crate) walk_methods: [u64; walk::METHOD_COUNTERS.len()],
     pub(crate) events: Vec<Event>,
+    /// The code objects the Python frames of its stacks name.
+    pub(crate) python: crate::python_frames::PythonCodes,
 }
 
 impl GenerationBuilder {
@@ -88,7 +90,8 @@ impl GenerationBuilder {
 
     /// Adds a sample of a running thread; `record.frames` is used as scratch space (the walk
     /// code is appended).
-    pub(crate) fn add(&mut self, tid: u32, record: &mut SampleRecord) {
+    pub(crate) fn add(&mut self, tid: u32, record: &mut SampleRecord, python: &mut pyframes::Resolver) {
+        self.python.convert(&mut record.frames, python);
         record.frames.push(u64::from(record.walk));
         self.add_keyed(tid, &record.frames, record.time_ns, record.weight, SampleState::RUNNING);
     }

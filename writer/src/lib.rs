@@ -13,6 +13,7 @@ mod jit_maps;
 mod module_snapshots;
 pub mod on_program_thread;
 mod pieces;
+mod python_frames;
 mod source_accounts;
 pub mod trace_file;
 mod wall_sampler;

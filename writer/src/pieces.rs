@@ -102,6 +102,9 @@ impl PieceCursor {
             counters,
             stack_walks,
             events: piece_events,
+            // A piece's Python frames name code objects of the generation's table, written
+            // with the closing generation only (a recovered piece shows them unnamed).
+            python_code: Vec::new(),
         };
         self.samples_written = builder.samples.len();
         self.events_written = builder.events.len();

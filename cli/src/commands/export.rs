@@ -12,8 +12,11 @@ pub use crate::export::{ExportOptions, Format};
 
 /// Runs `sigtrace export`; returns the exit code.
 pub fn run(format: Format, options: &ExportOptions, output: Option<&Path>, files: &[PathBuf]) -> i32 {
-    let (profile, all_loaded) =
-        load_profile(files, &mut Symbolizer::new(), &ProfileOptions { keep_samples: format.needs_samples(), ..ProfileOptions::default() });
+    let (profile, all_loaded) = load_profile(
+        files,
+        &mut Symbolizer::new(),
+        &ProfileOptions { keep_samples: format.needs_samples(), no_python: options.no_python, ..ProfileOptions::default() },
+    );
     if profile.processes.is_empty() {
         return 1;
     }

@@ -38,6 +38,8 @@ pub struct ExportOptions {
     pub grouping: folded::Grouping,
     /// `flamegraph`: an icicle graph (roots at the top).
     pub icicle: bool,
+    /// Raw native stacks: no Python frames in place of the interpreter's.
+    pub no_python: bool,
 }
 
 /// `profile` in `format`, with the default options.

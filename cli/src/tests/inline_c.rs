@@ -188,6 +188,7 @@ fn reports_and_folded_stacks_show_the_inlined_function() {
         counters: vec![],
         stack_walks: vec![],
         events: vec![],
+        python_code: vec![],
     };
     let path = scratch.write("inline.sigtrace", &encode(&header(), &[generation]));
     let profile = profile_of(&[path]);

@@ -154,6 +154,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         counters: vec![("unwind.end.root".into(), 4), ("dropped.no_slot".into(), 2)],
         stack_walks: vec![],
         events: vec![],
+        python_code: vec![],
     };
     let second = Generation {
         sequence: 2,
@@ -171,6 +172,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
         counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
         stack_walks: vec![],
         events: vec![],
+        python_code: vec![],
     };
     vec![first, second]
 }

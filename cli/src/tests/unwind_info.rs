@@ -52,6 +52,7 @@ fn generations() -> Vec<Generation> {
             code(walk::METHOD_PC_ONLY, walk::END_STACK_BOUNDS),
         ],
         events: vec![],
+        python_code: vec![],
     };
     let second = Generation {
         sequence: 2,
@@ -68,6 +69,7 @@ fn generations() -> Vec<Generation> {
         counters: vec![],
         stack_walks: vec![],
         events: vec![],
+        python_code: vec![],
     };
     vec![first, second]
 }

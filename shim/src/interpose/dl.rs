@@ -22,7 +22,12 @@ static REAL_DLOPEN: NextFn<Dlopen> = unsafe { NextFn::new(c"dlopen") };
 static REAL_DLCLOSE: NextFn<Dlclose> = unsafe { NextFn::new(c"dlclose") };
 
 fn refresh_unwind_tables() {
-    if std::panic::catch_unwind(writer::drain::refresh_modules_now).is_err() {
+    if std::panic::catch_unwind(|| {
+        writer::drain::refresh_modules_now();
+        crate::lifecycle::start::detect_python();
+    })
+    .is_err()
+    {
         state::switch_off("internal error while re-reading the module list");
     }
 }

@@ -58,6 +58,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
+    detect_python();
     begin_trace(config, registry, true)?;
     threads::register_existing_threads(registry);
     // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
@@ -159,6 +160,7 @@ extern "C" fn after_fork_in_child() {
     let was_running = state::current() == Lifecycle::Running;
     state::set_state_after_fork(Lifecycle::Starting);
     sigprof::switch_off_tracing();
+    pyframes::after_fork_in_child();
     drain::forget_after_fork();
     drain_thread::forget_after_fork();
     let (Some(registry), Some(config)) = (Registry::get(), CONFIG.get()) else {
@@ -183,4 +185,14 @@ fn command_line() -> Vec<String> {
     crate::proc_file::read("/proc/self/cmdline")
         .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
         .unwrap_or_default()
+}
+/// Publishes the process's CPython to the handler, if it runs one (at start-up, before any
+/// timer is armed, and after each `dlopen`); one line when its version has no known layout.
+pub fn detect_python() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let pyframes::Detected::Unsupported(what) = pyframes::detect() {
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            crate::log::warn(&format!("{what}: its Python frames are not read (native stacks only)"));
+        }
+    }
 }

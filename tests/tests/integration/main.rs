@@ -18,6 +18,7 @@ mod host_under_stress;
 mod loom_model_checks;
 mod process_tree;
 mod program_signals;
+mod python_frames;
 mod real_programs;
 mod sampling_accuracy;
 mod single_threaded;

@@ -125,7 +125,8 @@ fn debian_python3_running_a_python_loop_reaches_main() {
     let trace = run.trace();
     let reach_main = share_through(&trace, &stacks, "__libc_start_call_main");
     assert!(reach_main >= 0.95, "{reach_main:.4} of python's samples reach main");
-    assert!(share_through(&trace, &stacks, "_PyEval_EvalFrameDefault") >= 0.9, "the interpreter loop is in the stacks");
+    // The interpreter's loop shows as the Python functions it ran (tests/…/python_frames.rs).
+    assert!(share_through(&trace, &stacks, "<module>") >= 0.9, "the interpreter loop is in the stacks");
 }
 
 /// 200 ms of CPU in a dlopen'ed library, then 150 ms after dlclose, at 2000 Hz (~400 and ~300

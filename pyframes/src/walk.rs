@@ -1,0 +1,208 @@
+//! The handler's half: find the interrupted thread's own `PyThreadState` and walk its frame
+//! chain into the sample record. Async-signal-safe throughout: no allocation, no lock, no
+//! panicking path; every read either copies by `process_vm_readv` (faults become errors) or
+//! lies in memory proven mapped:
+//!
+//! * the thread's own stack, inside the bounds the registry knows;
+//! * the thread's current data-stack chunk: CPython allocates each chunk (≥ 16 KiB) before it
+//!   stores it in `tstate->datastack_chunk`, and stores the previous chunk there before it
+//!   frees one (`_PyThreadState_PopFrame`; `tstate_delete_common` stores NULL first), so the
+//!   chunk the thread state names at any instant is mapped — and only this thread changes it.
+//!
+//! The thread state itself and everything else (generator frames, older chunks) is copied.
+//! The walk is bounded: at most `max_frames` frames and [`MAX_COPIES`] system calls.
+
+use crate::layout::{Layout, DATA_STACK_CHUNK_HEADER, DATA_STACK_CHUNK_SIZE, MAX_FRAME_SIZE, MAX_TSTATE_SIZE};
+use crate::read::{copy, copy_mapped, u64_at};
+use crate::record::{check_of, RawFrame, MARKER};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Thread-state cache: by tid modulo its size, the address of the thread's `PyThreadState`, or
+/// `head | 1` when a scan of the list starting at `head` found none. Entries are only hints:
+/// every use checks the thread state's `thread_id` again.
+const CACHE_SIZE: usize = 1024;
+static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
+
+/// Most copies (system calls) one walk makes.
+pub const MAX_COPIES: u32 = 24;
+/// Most thread states a scan of the lists visits, most interpreters it looks at.
+const MAX_THREADS_SCANNED: usize = 256;
+const MAX_INTERPRETERS: usize = 8;
+
+/// The most record words a walk of `max_frames` frames pushes.
+pub const fn record_words(max_frames: usize) -> usize {
+    1 + 2 * max_frames
+}
+
+struct Reader {
+    copies: u32,
+    stack: (u64, u64),
+    chunk: u64,
+}
+
+impl Reader {
+    /// Copies `out.len()` bytes at `address`: directly when proven mapped, else by a system call
+    /// while the budget lasts. Async-signal-safe.
+    fn read(&mut self, address: u64, out: &mut [u8]) -> bool {
+        let len = out.len() as u64;
+        let end = address.saturating_add(len);
+        let in_chunk = self.chunk != 0 && address >= self.chunk + DATA_STACK_CHUNK_HEADER && end <= self.chunk + DATA_STACK_CHUNK_SIZE;
+        let in_stack = self.stack.0 != 0 && address >= self.stack.0 && end <= self.stack.1;
+        if in_chunk || in_stack {
+            // SAFETY: the current data-stack chunk and the thread's stack are mapped (module doc).
+            unsafe { copy_mapped(address, out) };
+            return true;
+        }
+        if self.copies >= MAX_COPIES {
+            return false;
+        }
+        self.copies += 1;
+        copy(address, out)
+    }
+
+    /// A `u64` at `address`, as [`Reader::read`] gets it. Async-signal-safe.
+    fn read_u64(&mut self, address: u64) -> Option<u64> {
+        let mut word = [0u8; 8];
+        self.read(address, &mut word).then(|| u64::from_le_bytes(word))
+    }
+}
+
+/// Pushes the Python frames of the calling thread (the interrupted one) into a record: nothing
+/// when the process runs no known CPython or the thread has no Python state, else
+/// [`MARKER`] and two words per frame, innermost first, at most `max_frames` frames.
+/// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown).
+/// Returns the number of frames pushed. Async-signal-safe.
+pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
+    let mut reader = Reader { copies: 0, stack, chunk: 0 };
+    let mut tstate = [0u8; MAX_TSTATE_SIZE];
+    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
+    // SAFETY: pthread_self only reads the thread pointer.
+    let self_id = unsafe { libc::pthread_self() } as u64;
+    let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
+    reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
+    let mut frame_address = match layout.tstate_current_frame {
+        Some(offset) => u64_at(tstate, offset),
+        None => {
+            let cframe = u64_at(tstate, layout.tstate_cframe);
+            if cframe == 0 {
+                return 0;
+            }
+            let current_address = cframe + layout.cframe_current_frame as u64;
+            if current_address >= tstate_address && current_address + 8 <= tstate_address + layout.tstate_size as u64 {
+                u64_at(tstate, (current_address - tstate_address) as usize)
+            } else {
+                match reader.read_u64(current_address) {
+                    Some(frame) => frame,
+                    None => return 0,
+                }
+            }
+        }
+    };
+    let mut pushed = 0;
+    let mut pending: Option<RawFrame> = None;
+    let mut emit = |frame: RawFrame, pushed: &mut usize| {
+        if *pushed == 0 {
+            push(MARKER);
+        }
+        let [first, second] = frame.words();
+        push(first);
+        push(second);
+        *pushed += 1;
+    };
+    let mut frame = [0u8; MAX_FRAME_SIZE];
+    let Some(frame) = frame.get_mut(..layout.frame_size) else { return 0 };
+    let mut visited = 0;
+    while frame_address != 0 && frame_address % 8 == 0 && visited < 2 * max_frames {
+        visited += 1;
+        if !reader.read(frame_address, frame) {
+            break;
+        }
+        let owner = frame.get(layout.frame_owner).copied().unwrap_or(0);
+        if layout.owner_cstack == Some(owner) {
+            // The entry frame of a C call into the interpreter: the frame above it started it.
+            if let Some(mut above) = pending.take() {
+                above.entry = true;
+                emit(above, &mut pushed);
+            }
+        } else {
+            if let Some(above) = pending.take() {
+                emit(above, &mut pushed);
+            }
+            if pushed >= max_frames {
+                break;
+            }
+            let code = u64_at(frame, layout.frame_code);
+            let first_instr = code.wrapping_add(layout.code_adaptive as u64);
+            let instr = u64_at(frame, layout.frame_prev_instr).wrapping_sub(first_instr) as i64;
+            let instr = if (0..(1 << 33)).contains(&instr) { (instr / 2) as u32 } else { 0 };
+            let entry = layout.frame_is_entry.and_then(|at| frame.get(at)).is_some_and(|&byte| byte != 0);
+            pending = Some(RawFrame { code, check: check_of(u64_at(frame, layout.frame_func)), instr, entry });
+        }
+        frame_address = u64_at(frame, layout.frame_previous);
+    }
+    if let Some(last) = pending.take() {
+        if pushed < max_frames {
+            emit(last, &mut pushed);
+        }
+    }
+    pushed
+}
+
+/// The address of the calling thread's `PyThreadState` (its copy left in `tstate`), from the
+/// cache or a scan of every interpreter's thread list, matched by `thread_id` (the
+/// `pthread_t`, `self_id`). Async-signal-safe.
+fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, self_id: u64, tstate: &mut [u8]) -> Option<u64> {
+    let slot = &TSTATES[tid as usize % CACHE_SIZE];
+    let cached = slot.load(Ordering::Relaxed);
+    if cached != 0 && cached & 1 == 0 && copy_counted(reader, cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
+        return Some(cached);
+    }
+    // Each interpreter's list head; their sum keys the "none here" entry (a new thread state
+    // goes at the head of its list).
+    let mut heads = [0u64; MAX_INTERPRETERS];
+    let mut interp = reader.read_u64(runtime + layout.runtime_interpreters_head as u64)?;
+    let mut count = 0;
+    while let Some(head) = heads.get_mut(count).filter(|_| interp != 0) {
+        *head = reader.read_u64(interp + layout.interp_threads_head as u64)?;
+        interp = reader.read_u64(interp + layout.interp_next as u64).unwrap_or(0);
+        count += 1;
+    }
+    let heads = heads.get(..count).unwrap_or(&[]);
+    let key = heads.iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) | 1;
+    if cached == key {
+        return None;
+    }
+    let mut budget = MAX_THREADS_SCANNED;
+    for &head in heads {
+        let mut address = head;
+        while budget > 0 && address != 0 && address % 8 == 0 && copy(address, tstate) {
+            budget -= 1;
+            if u64_at(tstate, layout.tstate_thread_id) == self_id {
+                slot.store(address, Ordering::Relaxed);
+                return Some(address);
+            }
+            address = u64_at(tstate, layout.tstate_next);
+        }
+    }
+    slot.store(key, Ordering::Relaxed);
+    None
+}
+
+/// A thread state is always copied (another thread may free it), within the walk's budget.
+/// Async-signal-safe.
+fn copy_counted(reader: &mut Reader, address: u64, out: &mut [u8]) -> bool {
+    if reader.copies >= MAX_COPIES {
+        return false;
+    }
+    reader.copies += 1;
+    copy(address, out)
+}
+
+/// Forgets every cached thread state (a forked child: its only thread has a new tid).
+/// Async-signal-safe.
+pub fn forget_thread_states() {
+    for slot in &TSTATES {
+        slot.store(0, Ordering::Relaxed);
+    }
+}

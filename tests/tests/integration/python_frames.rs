@@ -1,0 +1,121 @@
+//! Python frames in the stacks of real CPython interpreters (Debian's `python3`, 3.11, and
+//! pyenv's 3.12 where the machine has it): the hot Python function with its callers in order,
+//! threads with their own functions, a forked child. Workload: `tests/workloads/python/frames.py`.
+
+use sigtrace_tests::{beside_others, folded_stacks, run_traced, scratch_dir, workspace_root};
+use std::path::{Path, PathBuf};
+
+/// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
+fn interpreters() -> Vec<(&'static str, PathBuf)> {
+    let candidates =
+        [("3.11", "/usr/bin/python3.11"), ("3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"), ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13")];
+    let found: Vec<_> = candidates.iter().filter(|(_, path)| Path::new(path).exists()).map(|(name, path)| (*name, PathBuf::from(path))).collect();
+    assert!(found.iter().any(|(name, _)| *name == "3.11"), "Debian's python3.11 is installed by scripts/install-test-deps.sh");
+    for (name, path) in &candidates {
+        if !Path::new(path).exists() {
+            eprintln!("python_frames: CPython {name} not on this machine ({path}); its cases are skipped");
+        }
+    }
+    found
+}
+
+fn workload() -> String {
+    workspace_root().join("tests/workloads/python/frames.py").display().to_string()
+}
+
+/// Whether `frames` (root first) holds `sequence` as consecutive frames.
+fn holds_in_order(frames: &[String], sequence: &[&str]) -> bool {
+    frames.windows(sequence.len()).any(|window| window.iter().zip(sequence).all(|(frame, wanted)| frame == wanted))
+}
+
+/// Whether `frames` (root first) holds `sequence` in this order, other frames (the
+/// interpreter's own, resuming a generator or a coroutine) allowed between.
+fn holds_in_sequence(frames: &[String], sequence: &[&str]) -> bool {
+    let mut wanted = sequence.iter().peekable();
+    for frame in frames {
+        if wanted.peek().is_some_and(|&&name| name == frame) {
+            wanted.next();
+        }
+    }
+    wanted.peek().is_none()
+}
+
+fn weight(stacks: &[(Vec<String>, u64)], keep: impl Fn(&[String]) -> bool) -> u64 {
+    stacks.iter().filter(|(frames, _)| keep(frames)).map(|(_, count)| count).sum()
+}
+
+#[test]
+fn the_hot_python_function_has_its_callers_in_order() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_main_{version}"));
+        let run = run_traced(&python, &[&workload(), "main", "1.0"], &[], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        assert!(run.sigtrace_lines().is_empty(), "{version}: {:?}", run.sigtrace_lines());
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let named = weight(&stacks, |frames| holds_in_order(frames, &["<module>", "spin_outer", "spin_middle", "spin_leaf"]));
+        let rooted = weight(&stacks, |frames| frames.first().is_some_and(|root| root == "_start"));
+        let share = named as f64 / total as f64;
+        assert!(total >= 200, "{version}: only {total} samples");
+        assert!(share >= 0.90, "{version}: {share:.3} of the weight names spin_leaf under its callers; stacks: {:?}", &stacks[..stacks.len().min(5)]);
+        assert!(rooted as f64 / total as f64 >= 0.95, "{version}: {rooted} of {total} reach _start");
+        // The raw native stacks name no Python function.
+        let raw = sigtrace_tests::cli(&["export", "--format", "folded", "--no-python", &run.traces[0].display().to_string()]);
+        let raw = String::from_utf8_lossy(&raw.stdout);
+        assert!(!raw.contains("spin_leaf") && raw.contains("_PyEval_EvalFrameDefault"), "{version}: --no-python shows {}", &raw[..raw.len().min(400)]);
+    }
+}
+
+#[test]
+fn two_python_threads_hold_their_own_shares() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_threads_{version}"));
+        let run = run_traced(&python, &[&workload(), "threads", "0.3", "0.6"], &[], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let a = weight(&stacks, |frames| frames.iter().any(|f| f == "work_a"));
+        let b = weight(&stacks, |frames| frames.iter().any(|f| f == "work_b"));
+        let mixed = weight(&stacks, |frames| frames.iter().any(|f| f == "work_a") && frames.iter().any(|f| f == "work_b"));
+        assert_eq!(mixed, 0, "{version}: stacks mixing both threads' functions");
+        let share_a = a as f64 / (a + b) as f64;
+        // Thread CPU times 0.3 s and 0.6 s: a third; the GIL switches cost each thread alike.
+        assert!((share_a - 1.0 / 3.0).abs() <= 0.1, "{version}: work_a holds {share_a:.3} of the two threads' weight ({a} vs {b})");
+        let total = weight(&stacks, |_| true);
+        assert!((a + b) as f64 >= 0.8 * total as f64, "{version}: only {} of {total} name a thread's function", a + b);
+    }
+}
+
+#[test]
+fn a_forked_child_keeps_its_python_frames() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_fork_{version}"));
+        let run = run_traced(&python, &[&workload(), "fork", "0.4"], &[], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        assert_eq!(run.traces.len(), 2, "{version}: a trace per process: {:?}", run.traces);
+        let child = run.traces.iter().map(|trace| folded_stacks(trace)).max_by_key(|stacks| weight(stacks, |_| true)).unwrap();
+        let total = weight(&child, |_| true);
+        let named = weight(&child, |frames| holds_in_order(frames, &["spin_outer", "spin_middle", "spin_leaf"]));
+        assert!(named as f64 >= 0.90 * total as f64, "{version}: the child's {named} of {total} name spin_leaf under its callers");
+    }
+}
+
+#[test]
+fn generator_and_coroutine_frames_run_on_top_of_their_callers() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_generators_{version}"));
+        let run = run_traced(&python, &[&workload(), "generators", "0.8"], &[], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let generator = weight(&stacks, |frames| holds_in_sequence(frames, &["consume", "produce", "spin_leaf"]));
+        let coroutine = weight(&stacks, |frames| holds_in_sequence(frames, &["outer_coroutine", "inner_coroutine", "spin_leaf"]));
+        // Half of the CPU time each, less start-up and the event loop's own share.
+        for (what, share) in [("generator", generator as f64 / total as f64), ("coroutine", coroutine as f64 / total as f64)] {
+            assert!(share >= 0.35, "{version}: {share:.3} of the weight shows the {what} frames in order; stacks: {:?}", &stacks[..stacks.len().min(4)]);
+        }
+    }
+}
