@@ -259,6 +259,10 @@ impl ThreadTimer {
         self.disarm_source();
         let draw = PhaseDraw::new(period_ns, tid);
         let armed = self.arm_posix(tid, signal, period_ns, &draw).is_ok();
+        if !armed {
+            // No POSIX timer to be had (the kernel's limits): the thread keeps a perf event.
+            let _ = self.arm_perf(tid, signal, period_ns, &draw, CountFrom::Arming, now_cpu);
+        }
         self.after_move(armed, TimerSource::Posix).then_some(Moved::ToPosix)
     }
 
@@ -291,6 +295,10 @@ impl ThreadTimer {
         self.close_source_interval(now_cpu);
         self.disarm_source();
         let armed = self.arm_opened_perf(fd, first_ns, period_ns, &draw, CountFrom::Arming, now_cpu).is_ok();
+        if !armed {
+            // The event could not be enabled: the thread keeps a POSIX timer.
+            let _ = self.arm_posix(tid, signal, period_ns, &draw);
+        }
         self.after_move(armed, TimerSource::Perf).then_some(Moved::ToPerf)
     }
 
