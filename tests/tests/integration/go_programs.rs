@@ -68,6 +68,8 @@ fn a_cgo_program_is_walked_by_frame_pointer_to_main_main() {
     assert!(fib_from_goexit as f64 >= 0.9 * walked, "{fib_from_goexit} of {walked} weight in main.fib reaches runtime.goexit");
     let roots = root_share(&run.traces[0]);
     assert!(roots >= 0.95, "{roots:.3} of the weight reaches a root");
+    let kinds = &info_json(&run.traces[0])["frame_kinds"];
+    assert!(kinds["go"].as_u64().unwrap_or(0) > 10 * kinds["native"].as_u64().unwrap_or(0), "info counts Go frames: {kinds}");
 }
 
 /// A Go program of 1 s of CPU at the default generation length (1 s): Go exits through its own

@@ -47,6 +47,8 @@ fn node_with_perf_basic_prof_names_javascript_on_complete_stacks() {
     let script = script.to_str().unwrap();
     let trace = run_both(Path::new("node"), &["--perf-basic-prof", script, "1500"], &dir);
     assert!(!read_trace(&trace).jit_symbols.is_empty(), "the perf map is in the trace");
+    let kinds = &info_json(&trace)["frame_kinds"];
+    assert!(kinds["jit"].as_u64().unwrap_or(0) > 0 && kinds["native"].as_u64().unwrap_or(0) > 0, "info counts JIT and native frames: {kinds}");
     let (named, rooted, both) = shares(&trace, |f| f.starts_with("JS:") && f.contains("fib fib.js") || f.contains("fib /") && f.contains("fib.js"));
     assert!(named >= 0.80, "{named:.3} of the weight names fib");
     assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
