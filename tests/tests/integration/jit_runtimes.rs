@@ -23,17 +23,28 @@ fn shares(trace: &Path, hot: impl Fn(&str) -> bool) -> (f64, f64, f64) {
     (share(&named), share(&rooted), share(&|f| named(f) && rooted(f)))
 }
 
+/// Removes the perf maps the runtime left in /tmp for the traced and the plain run (called once
+/// the trace was read: the JVM's map is read at report time).
+fn remove_perf_maps(trace: &Path, plain_pid: u32) {
+    let traced_pid = read_trace(trace).header.map_or(0, |header| header.pid);
+    for pid in [traced_pid, plain_pid] {
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+    }
+}
+
 /// Runs `program ARGS` plainly and traced in `dir`; checks the same stdout and exit status, no
 /// `sigtrace:` line and one trace with JIT symbols or a perf map; returns the trace's path.
-fn run_both(program: &Path, args: &[&str], dir: &Path) -> PathBuf {
-    let plain = run_plain(program, args, dir);
+fn run_both(program: &Path, args: &[&str], dir: &Path) -> (PathBuf, u32) {
+    let child = Command::new(program).args(args).current_dir(dir).stdout(std::process::Stdio::piped()).spawn().expect("the runtime starts");
+    let plain_pid = child.id();
+    let plain = child.wait_with_output().expect("the plain run ends");
     let run = run_traced(program, args, &[], dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     assert_eq!(run.output.status.code(), plain.status.code());
     assert_eq!(run.stdout, String::from_utf8_lossy(&plain.stdout));
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     assert_eq!(run.traces.len(), 1, "{:?}", run.traces);
-    run.traces[0].clone()
+    (run.traces[0].clone(), plain_pid)
 }
 
 /// node --perf-basic-prof, 1.5 s of CPU in a recursive `fib`: ≥ 0.80 of the weight names it
@@ -45,7 +56,7 @@ fn node_with_perf_basic_prof_names_javascript_on_complete_stacks() {
     let dir = scratch_dir("jit-node");
     let script = workspace_root().join("tests/workloads/jit/fib.js");
     let script = script.to_str().unwrap();
-    let trace = run_both(Path::new("node"), &["--perf-basic-prof", script, "1500"], &dir);
+    let (trace, plain_pid) = run_both(Path::new("node"), &["--perf-basic-prof", script, "1500"], &dir);
     assert!(!read_trace(&trace).jit_symbols.is_empty(), "the perf map is in the trace");
     let kinds = &info_json(&trace)["frame_kinds"];
     assert!(kinds["jit"].as_u64().unwrap_or(0) > 0 && kinds["native"].as_u64().unwrap_or(0) > 0, "info counts JIT and native frames: {kinds}");
@@ -53,6 +64,7 @@ fn node_with_perf_basic_prof_names_javascript_on_complete_stacks() {
     assert!(named >= 0.80, "{named:.3} of the weight names fib");
     assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
     assert!(both >= 0.75, "{both:.3} of the weight names fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
 }
 
 /// The CPython 3.12 of pyenv (this machine image has it; skipped elsewhere).
@@ -76,11 +88,12 @@ fn cpython_3_12_with_x_perf_names_python_on_complete_stacks() {
     };
     let dir = scratch_dir("jit-python");
     let script = workspace_root().join("tests/workloads/jit/fib.py");
-    let trace = run_both(&python, &["-X", "perf", script.to_str().unwrap(), "1500"], &dir);
+    let (trace, plain_pid) = run_both(&python, &["-X", "perf", script.to_str().unwrap(), "1500"], &dir);
     let (named, rooted, both) = shares(&trace, |f| f.starts_with("py::fib:"));
     assert!(named >= 0.85, "{named:.3} of the weight names fib");
     assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
     assert!(both >= 0.80, "{both:.3} of the weight names fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
 }
 
 /// OpenJDK 17 with frame pointers and the perf map it writes at exit (read at report time):
@@ -93,9 +106,10 @@ fn openjdk_17_with_frame_pointers_names_java_on_complete_stacks() {
     let compiled = Command::new("javac").arg("-d").arg(&dir).arg(&source).output().expect("javac runs (scripts/install-test-deps.sh)");
     assert!(compiled.status.success(), "{}", String::from_utf8_lossy(&compiled.stderr));
     let args = ["-XX:+PreserveFramePointer", "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", dir.to_str().unwrap(), "Fib", "2000"];
-    let trace = run_both(Path::new("java"), &args, &dir);
+    let (trace, plain_pid) = run_both(Path::new("java"), &args, &dir);
     let (named, rooted, both) = shares(&trace, |f| f.contains("Fib.fib"));
     assert!(named >= 0.70, "{named:.3} of the weight names Fib.fib");
     assert!(rooted >= 0.80, "{rooted:.3} of the weight reaches a root");
     assert!(both >= 0.65, "{both:.3} of the weight names Fib.fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
 }
