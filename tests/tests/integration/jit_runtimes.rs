@@ -35,7 +35,14 @@ fn remove_perf_maps(trace: &Path, plain_pid: u32) {
 /// Runs `program ARGS` plainly and traced in `dir`; checks the same stdout and exit status, no
 /// `sigtrace:` line and one trace with JIT symbols or a perf map; returns the trace's path.
 fn run_both(program: &Path, args: &[&str], dir: &Path) -> (PathBuf, u32) {
-    let child = Command::new(program).args(args).current_dir(dir).stdout(std::process::Stdio::piped()).spawn().expect("the runtime starts");
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LD_PRELOAD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the runtime starts");
     let plain_pid = child.id();
     let plain = child.wait_with_output().expect("the plain run ends");
     let run = run_traced(program, args, &[], dir);
