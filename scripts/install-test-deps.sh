@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite and scripts/stress need on a Debian/Ubuntu machine: gcc and the
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
-# golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
+# golang-go (the Go stress cases: a cgo program and `go build` under the shim), nodejs and
+# openjdk-17-jdk-headless (JIT runtimes: tests/tests/integration/jit_runtimes.rs), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
 # xz-utils, sqlite3, perl and git; and the servers and anchors of scripts/bench-servers.sh:
 # postgresql (with pgbench; also scripts/bench --only lifecycle), nginx-light, wrk, curl, linux-perf and google-perftools.
@@ -13,6 +14,8 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || missing+=(golang-go)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+{ command -v java && command -v javac; } >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 # The real programs: each package when one of its commands is missing.
 need() {
     local package=$1

@@ -215,6 +215,12 @@ def read(data):
                 if p["modules"]:
                     modules = p["modules"]
                 pieces.append(p)
+            elif tag == ord("J"):
+                symbols = []
+                for _ in range(c.count(4)):
+                    time, start, size, name = c.uvarint(), c.uvarint(), c.uvarint(), c.string()
+                    symbols.append({"time": time, "start": start, "size": size, "name": name})
+                trace.setdefault("jit_symbols", []).extend(symbols)
             elif tag == ord("E"):
                 recover_pieces()
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}

@@ -358,6 +358,10 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
     if trace.pieces_recovered > 0 {
         view["pieces_recovered"] = json!(trace.pieces_recovered);
     }
+    if !trace.jit_symbols.is_empty() {
+        view["jit_symbols"] =
+            trace.jit_symbols.iter().map(|s| json!({"time": s.time, "start": s.start, "size": s.size, "name": s.name})).collect::<Vec<_>>().into();
+    }
     view
 }
 

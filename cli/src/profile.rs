@@ -632,11 +632,11 @@ impl Builder {
                         let mut parent = if caller == NO_NODE { None } else { caller_nodes[caller as usize].flatten() };
                         for &pending_node in pending.iter().rev() {
                             let return_address = generation.stacks.nodes()[pending_node as usize].frame;
-                            // A return address in no module is not one (a frame-pointer walk read
-                            // a loop bound or a stack address) unless the process generated code
-                            // (it wrote JIT symbols): the stack ends below it, and no value that
-                            // is not code is ever shown as a frame.
-                            parent = if modules.may_be_code(return_address.saturating_sub(1)) { Some(place(self, parent, return_address, true)) } else { None };
+                            // A return address in no module and no named generated code is not
+                            // one (a frame-pointer walk read a loop bound or a stack address): the
+                            // stack ends below it, and no value that is not code is ever shown as
+                            // a frame.
+                            parent = if modules.is_code(return_address.saturating_sub(1)) { Some(place(self, parent, return_address, true)) } else { None };
                             caller_nodes[pending_node as usize] = Some(parent);
                         }
                         place(self, parent, node.frame, false)

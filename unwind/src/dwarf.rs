@@ -4,6 +4,7 @@
 
 use crate::code_ranges::{CodeRanges, ExecutableLookup};
 use crate::first_frame::caller_of_frameless_function_with_reads;
+use crate::memory::read_word_via_kernel;
 use crate::memory::StackMemory;
 use crate::modules::{LoadedModule, UnwindSections};
 use crate::regs::Regs;
@@ -102,7 +103,17 @@ pub fn walk_dwarf_with_reads(
     let mut read_stack = |address: u64| read(address).ok_or(());
     let mut executable = ExecutableLookup::new(code);
     loop {
-        let return_address = match unwinder.unwind_frame(address, &mut unwind_regs, cache, &mut read_stack) {
+        let stepped = match generated_code_epilogue_step(address, &unwind_regs, code, &mut read_stack) {
+            Some((return_address, sp)) => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    unwind_regs = framehop::UnwindRegsNative::new(return_address, sp, unwind_regs.bp());
+                }
+                Ok(Some(return_address))
+            }
+            None => unwinder.unwind_frame(address, &mut unwind_regs, cache, &mut read_stack),
+        };
+        let return_address = match stepped {
             Ok(Some(0)) | Ok(None) | Err(Error::ReturnAddressIsNull) => return (depth, WalkEnd::Root),
             Ok(Some(return_address)) => return_address,
             Err(Error::CouldNotReadStack(_)) => return (depth, WalkEnd::StackBounds),
@@ -119,6 +130,41 @@ pub fn walk_dwarf_with_reads(
         let Some(next) = FrameAddress::from_return_address(return_address) else { return (depth, WalkEnd::Root) };
         address = next;
     }
+}
+
+/// `add rsp, imm8; ret`: the code after a call in a frame that keeps no frame pointer (CPython
+/// 3.12's perf trampolines: `sub rsp, 8; call rcx; add rsp, 8; ret`).
+const ADD_RSP_IMM8_RET: [u8; 3] = [0x48, 0x83, 0xc4];
+
+/// A step out of generated code (outside every module, so without CFI) whose instructions at
+/// the return address are `add rsp, N; ret`: the caller's return address is at `sp + N` (read
+/// as every stack word is). The code bytes are read through the kernel (generated code may be
+/// unmapped meanwhile). `None`:
+/// another rule applies (the frame pointer). x86_64 only. Async-signal-safe.
+#[allow(unused_variables)]
+fn generated_code_epilogue_step(
+    address: FrameAddress,
+    regs: &framehop::UnwindRegsNative,
+    code: &CodeRanges,
+    read_stack: &mut impl FnMut(u64) -> Result<u64, ()>,
+) -> Option<(u64, u64)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let FrameAddress::ReturnAddress(return_address) = address else { return None };
+        let return_address = return_address.get();
+        if !code.may_be_generated_code(return_address) {
+            return None;
+        }
+        let bytes = read_word_via_kernel(return_address)?.to_le_bytes();
+        if bytes[..3] != ADD_RSP_IMM8_RET || bytes[4] != 0xc3 || bytes[3] & 7 != 0 || bytes[3] >= 0x80 {
+            return None;
+        }
+        let slot = regs.sp().checked_add(u64::from(bytes[3]))?;
+        let caller = read_stack(slot).ok()?;
+        Some((caller, slot.checked_add(8)?))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// The first step out of a function without CFI (x86_64): to the caller proven by the call

@@ -636,13 +636,18 @@ pub type OnFailure = fn(&str);
 const MIN_DRAIN_PERIOD: Duration = Duration::from_millis(2);
 const MAX_DRAIN_PERIOD: Duration = Duration::from_millis(100);
 
+/// The longest drain period while samples arrive: an end without exit path loses at most one
+/// period of samples (the pieces, `pieces`), at most 2.5% of a 1 s program.
+const MAX_DRAIN_PERIOD_WHILE_SAMPLING: Duration = Duration::from_millis(25);
+
 /// The next drain period: halved when a ring was over a quarter full, doubled when every ring
-/// stayed under an eighth.
+/// stayed under an eighth, up to [`MAX_DRAIN_PERIOD_WHILE_SAMPLING`] while a ring held samples
+/// and [`MAX_DRAIN_PERIOD`] when all were empty.
 fn next_drain_period(period: Duration, fullest: f64) -> Duration {
     if fullest > 0.25 {
         (period / 2).max(MIN_DRAIN_PERIOD)
     } else if fullest < 0.125 {
-        (period * 2).min(MAX_DRAIN_PERIOD)
+        (period * 2).min(if fullest > 0.0 { MAX_DRAIN_PERIOD_WHILE_SAMPLING } else { MAX_DRAIN_PERIOD })
     } else {
         period
     }

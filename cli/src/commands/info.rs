@@ -1,6 +1,7 @@
 //! `sigtrace info`: what a trace file holds and how complete it is (samples, drops, capture
 //! ratio, stacks unwound to the root); for a `wall` trace, also each thread's wall time by state.
 
+mod frame_kinds;
 mod sources;
 mod trace_summary;
 mod unwind_stats;

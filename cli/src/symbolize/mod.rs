@@ -9,6 +9,12 @@ mod jit;
 mod symbols;
 
 pub use jit::JitTable;
+
+/// Maps a module file a trace names, under the reader's rules (regular files only, not under
+/// /dev, /proc or /sys).
+pub fn map_module_file(path: &std::path::Path) -> Result<file_guard::MappedFile, file_guard::OpenError> {
+    file_guard::map_file(path)
+}
 #[cfg(test)]
 pub use symbols::demangle;
 pub use symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};

@@ -97,11 +97,9 @@ impl<'a> ModuleMap<'a> {
         ModuleMap { jit: (!jit.is_empty()).then_some((jit, time)), ..self }
     }
 
-    /// True when `address` may be code: in a module, or, in a process that generated code
-    /// (its trace has JIT symbols), anywhere in the user half of the address space above the
-    /// first 64 KiB (generated code without a name: stubs, interpreters).
-    pub fn may_be_code(&self, address: u64) -> bool {
-        self.find(address).is_some() || self.jit.is_some() && (0x10000..1 << 47).contains(&address)
+    /// True when `address` is known code: in a module, or in generated code a JIT symbol names.
+    pub fn is_code(&self, address: u64) -> bool {
+        self.find(address).is_some() || self.jit_symbol(address).is_some()
     }
 
     /// The JIT symbol naming `address` (outside every module) and its index in the table.

@@ -1,7 +1,7 @@
 //! Processes that end without any exit path sigtrace can run — a raw `exit_group` system call
 //! (Go's `os.Exit`), `SIGKILL` — keep every sample drained before the end: each drain period's
 //! samples reach the file as a piece of the open generation (docs/FORMAT.md, "Piece"), so at
-//! most one drain period (≤ 100 ms) is lost, and `info` says the image ended without an exit path.
+//! most one drain period (≤ 25 ms while samples arrive) is lost, and `info` says the image ended without an exit path.
 
 use sigtrace_tests::*;
 

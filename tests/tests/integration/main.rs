@@ -15,6 +15,7 @@ mod fault_injection;
 mod go_programs;
 mod host_behaviour_unchanged;
 mod host_under_stress;
+mod jit_runtimes;
 mod loom_model_checks;
 mod process_tree;
 mod program_signals;

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use format::walk;
 use serde_json::{json, Map, Value};
 
+use super::frame_kinds::FrameKinds;
 use crate::format_numbers::{percent, thousands};
 use crate::profile::LoadedTrace;
 use crate::symbolize::{ModuleMap, Symbolizer};
@@ -70,6 +71,8 @@ pub struct UnwindStats {
     pub ends: BTreeMap<&'static str, Tally>,
     /// Samples that did not reach the root, by the walk's end code name.
     pub early_ends: BTreeMap<&'static str, Tally>,
+    /// The frames of the sampled stacks by kind (native, Go, JIT).
+    pub frame_kinds: FrameKinds,
 }
 
 /// How one stack was walked: (method name, end name, reached the root).
@@ -88,6 +91,7 @@ impl UnwindStats {
 
     /// Classifies the samples of one more generation.
     pub fn add_generation(&mut self, generation: &format::Generation, symbolizer: &mut Symbolizer) {
+        self.frame_kinds.add_generation(generation);
         let modules = ModuleMap::new(&generation.modules);
         // By the stacks samples use (a map: a node of 4 bytes can end 256 stacks).
         let mut verdicts: HashMap<u32, StackVerdict> = HashMap::new();
@@ -139,12 +143,17 @@ impl UnwindStats {
             let _ = write!(to_root, ", weight {} of {}", thousands(self.to_root.weight), thousands(self.total.weight));
         }
         let early_ends = self.early_ends.iter().map(|(name, tally)| (end_label(name, max_depth), *tally)).collect();
-        vec![("unwound to root".into(), to_root), ("methods".into(), tally_list(&self.methods)), ("early ends".into(), tally_list(&early_ends))]
+        vec![
+            ("unwound to root".into(), to_root),
+            ("methods".into(), tally_list(&self.methods)),
+            ("early ends".into(), tally_list(&early_ends)),
+            self.frame_kinds.text_row(),
+        ]
     }
 
     /// The keys `info --json` adds: `unwound_to_root`, `unwound_to_root_weight`,
     /// `unwound_to_root_ratio`, `unwind_methods`, `unwind_ends`, `unwind_early_ends`
-    /// (the last three: name → samples).
+    /// (those three: name → samples), `frame_kinds` (`native`, `go`, `jit` → frames).
     pub fn json_fields(&self) -> Map<String, Value> {
         let samples_by_name = |tallies: &BTreeMap<&'static str, Tally>| -> Value {
             Value::Object(tallies.iter().map(|(name, tally)| ((*name).to_string(), json!(tally.samples))).collect())
@@ -156,6 +165,7 @@ impl UnwindStats {
         fields.insert("unwind_methods".into(), samples_by_name(&self.methods));
         fields.insert("unwind_ends".into(), samples_by_name(&self.ends));
         fields.insert("unwind_early_ends".into(), samples_by_name(&self.early_ends));
+        fields.insert("frame_kinds".into(), self.frame_kinds.json());
         fields
     }
 }

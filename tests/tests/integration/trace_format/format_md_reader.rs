@@ -67,6 +67,22 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
     assert_eq!(trace.pieces_recovered, 1, "the open generation, from its pieces");
     assert!(trace.generations.iter().all(|g| !g.modules.is_empty()), "every generation and piece has its modules");
     assert_same_reading(&run.traces[0]);
+
+    // JIT symbol chunks: a program that writes its own perf map, a line at a time.
+    let dir = scratch_dir("format-spec-jit");
+    let script = "import os, time\n\
+        path = f'/tmp/perf-{os.getpid()}.map'\n\
+        with open(path, 'w', buffering=1) as m:\n\
+        \x20   for i in range(3):\n\
+        \x20       m.write(f'7f00000{i}1000 40 jitted_{i}\\n')\n\
+        \x20       start = time.process_time()\n\
+        \x20       while time.process_time() - start < 0.1: pass\n\
+        os.remove(path)\n";
+    let run = run_traced(Path::new("/usr/bin/python3"), &["-c", script], &[("SIGTRACE_DRAIN_MS", "10")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let names: Vec<String> = run.trace().jit_symbols.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["jitted_0", "jitted_1", "jitted_2"]);
+    assert_same_reading(&run.traces[0]);
 }
 
 #[test]

@@ -1,0 +1,122 @@
+//! Runtimes that compile code at run time, run as their users run them for profilers: V8
+//! (`node --perf-basic-prof`), CPython 3.12 (`-X perf`), OpenJDK 17 (`-XX:+PreserveFramePointer
+//! -XX:+DumpPerfMapAtExit`). Their perf maps are copied into the trace (or, for the JVM, read at
+//! report time: it writes the map at exit), JIT frames are named, stacks walk through the
+//! generated code to the process's or thread's root, and the program's output and exit status
+//! are those of a plain run. Workloads: `tests/workloads/jit/`.
+
+use sigtrace_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Outermost functions of a complete stack (root first in folded stacks).
+const ROOTS: [&str; 4] = ["_start", "start_thread", "clone3", "clone"];
+
+/// (share of the weight whose stack names a frame matching `hot`, share whose stack starts at a
+/// root, share that does both) of the trace's folded stacks.
+fn shares(trace: &Path, hot: impl Fn(&str) -> bool) -> (f64, f64, f64) {
+    let stacks = folded_stacks(trace);
+    let total = stacks.iter().map(|(_, w)| w).sum::<u64>().max(1) as f64;
+    let named = |frames: &[String]| frames.iter().any(|f| hot(f));
+    let rooted = |frames: &[String]| frames.first().is_some_and(|f| ROOTS.contains(&f.as_str()));
+    let share = |keep: &dyn Fn(&[String]) -> bool| stacks.iter().filter(|(f, _)| keep(f)).map(|(_, w)| w).sum::<u64>() as f64 / total;
+    (share(&named), share(&rooted), share(&|f| named(f) && rooted(f)))
+}
+
+/// Removes the perf maps the runtime left in /tmp for the traced and the plain run (called once
+/// the trace was read: the JVM's map is read at report time).
+fn remove_perf_maps(trace: &Path, plain_pid: u32) {
+    let traced_pid = read_trace(trace).header.map_or(0, |header| header.pid);
+    for pid in [traced_pid, plain_pid] {
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+    }
+}
+
+/// Runs `program ARGS` plainly and traced in `dir`; checks the same stdout and exit status, no
+/// `sigtrace:` line and one trace with JIT symbols or a perf map; returns the trace's path.
+fn run_both(program: &Path, args: &[&str], dir: &Path) -> (PathBuf, u32) {
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LD_PRELOAD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the runtime starts");
+    let plain_pid = child.id();
+    let plain = child.wait_with_output().expect("the plain run ends");
+    let run = run_traced(program, args, &[], dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.output.status.code(), plain.status.code());
+    assert_eq!(run.stdout, String::from_utf8_lossy(&plain.stdout));
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.traces.len(), 1, "{:?}", run.traces);
+    (run.traces[0].clone(), plain_pid)
+}
+
+/// node --perf-basic-prof, 1.5 s of CPU in a recursive `fib`: ≥ 0.80 of the weight names it
+/// (the rest is start-up, compilation and GC), ≥ 0.90 reaches a root, and the map was copied
+/// into the trace as the program ran.
+#[test]
+fn node_with_perf_basic_prof_names_javascript_on_complete_stacks() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("jit-node");
+    let script = workspace_root().join("tests/workloads/jit/fib.js");
+    let script = script.to_str().unwrap();
+    let (trace, plain_pid) = run_both(Path::new("node"), &["--perf-basic-prof", script, "1500"], &dir);
+    assert!(!read_trace(&trace).jit_symbols.is_empty(), "the perf map is in the trace");
+    let kinds = &info_json(&trace)["frame_kinds"];
+    assert!(kinds["jit"].as_u64().unwrap_or(0) > 0 && kinds["native"].as_u64().unwrap_or(0) > 0, "info counts JIT and native frames: {kinds}");
+    let (named, rooted, both) = shares(&trace, |f| f.starts_with("JS:") && f.contains("fib fib.js") || f.contains("fib /") && f.contains("fib.js"));
+    assert!(named >= 0.80, "{named:.3} of the weight names fib");
+    assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.75, "{both:.3} of the weight names fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
+}
+
+/// The CPython 3.12 of pyenv (this machine image has it; skipped elsewhere).
+fn pyenv_python_3_12() -> Option<PathBuf> {
+    let root = PathBuf::from(std::env::var_os("PYENV_ROOT").unwrap_or_else(|| "/root/.pyenv".into())).join("versions");
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(root).ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12"))).collect();
+    found.sort();
+    found.pop().map(|dir| dir.join("bin/python3.12")).filter(|python| python.is_file())
+}
+
+/// CPython 3.12 -X perf (a trampoline per Python function, named in the perf map; the
+/// trampolines keep no frame pointer: `add rsp, 8; ret` after the call is read instead):
+/// ≥ 0.85 names the hot Python function, ≥ 0.90 reaches a root (perf: 0.10).
+#[test]
+fn cpython_3_12_with_x_perf_names_python_on_complete_stacks() {
+    let _beside_others = beside_others();
+    let Some(python) = pyenv_python_3_12() else {
+        println!("no CPython 3.12 under pyenv: skipped");
+        return;
+    };
+    let dir = scratch_dir("jit-python");
+    let script = workspace_root().join("tests/workloads/jit/fib.py");
+    let (trace, plain_pid) = run_both(&python, &["-X", "perf", script.to_str().unwrap(), "1500"], &dir);
+    let (named, rooted, both) = shares(&trace, |f| f.starts_with("py::fib:"));
+    assert!(named >= 0.85, "{named:.3} of the weight names fib");
+    assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.80, "{both:.3} of the weight names fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
+}
+
+/// OpenJDK 17 with frame pointers and the perf map it writes at exit (read at report time):
+/// ≥ 0.70 names the hot Java method, ≥ 0.80 reaches a root (perf: 0.00).
+#[test]
+fn openjdk_17_with_frame_pointers_names_java_on_complete_stacks() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("jit-java");
+    let source = workspace_root().join("tests/workloads/jit/Fib.java");
+    let compiled = Command::new("javac").arg("-d").arg(&dir).arg(&source).output().expect("javac runs (scripts/install-test-deps.sh)");
+    assert!(compiled.status.success(), "{}", String::from_utf8_lossy(&compiled.stderr));
+    let args = ["-XX:+PreserveFramePointer", "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", dir.to_str().unwrap(), "Fib", "2000"];
+    let (trace, plain_pid) = run_both(Path::new("java"), &args, &dir);
+    let (named, rooted, both) = shares(&trace, |f| f.contains("Fib.fib"));
+    assert!(named >= 0.70, "{named:.3} of the weight names Fib.fib");
+    assert!(rooted >= 0.80, "{rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.65, "{both:.3} of the weight names Fib.fib on a complete stack");
+    remove_perf_maps(&trace, plain_pid);
+}
