@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use sigtrace_cli::commands::{diff, events, export, info, record, report};
+use sigtrace_cli::time_window::WindowArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -44,6 +45,8 @@ enum Commands {
         /// One JSON object per file (an array when several files are given).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -68,6 +71,8 @@ enum Commands {
         /// function that made the call most.
         #[arg(long, conflicts_with = "lines")]
         by_call: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -82,6 +87,8 @@ enum Commands {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -101,6 +108,8 @@ enum Commands {
         /// flamegraph: an icicle graph (roots at the top, callees below).
         #[arg(long)]
         icicle: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -112,6 +121,9 @@ enum Commands {
         /// Also write a differential flame graph here (widths: NEW; red grew, blue shrank).
         #[arg(long, value_name = "OUT.svg")]
         flamegraph: Option<PathBuf>,
+        /// The window applies to each trace apart, counted from its own start.
+        #[command(flatten)]
+        window: WindowArgs,
         /// The trace before the change.
         #[arg(value_name = "BASE")]
         base: PathBuf,
@@ -125,17 +137,21 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Commands::Record { output, hz, timer, mode, wall_hz, command } => record::run(&record::RecordOptions { output, hz, timer, mode, wall_hz, command }),
-        Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { region, top, threads, lines, state, by_call, files } => {
-            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into) };
+        Commands::Info { json, window, files } => info::run(&files, json, &window),
+        Commands::Report { region, top, threads, lines, state, by_call, window, files } => {
+            let window = match sigtrace_cli::time_window::resolve_or_warn(&window, &files) {
+                Ok(window) => window,
+                Err(code) => std::process::exit(code),
+            };
+            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into), window };
             report::run(&files, &options)
         }
-        Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
-        Commands::Export { format, output, per_thread, per_process, icicle, files } => {
+        Commands::Events { tids, kinds, json, window, files } => events::run(&files, &events::EventFilter { tids, kinds }, json, &window),
+        Commands::Export { format, output, per_thread, per_process, icicle, window, files } => {
             let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle };
-            export::run(format, &options, output.as_deref(), &files)
+            export::run(format, &options, output.as_deref(), &files, &window)
         }
-        Commands::Diff { top, flamegraph, base, new } => diff::run(&base, &new, top, flamegraph.as_deref()),
+        Commands::Diff { top, flamegraph, window, base, new } => diff::run(&base, &new, top, flamegraph.as_deref(), &window),
     };
     std::process::exit(code);
 }

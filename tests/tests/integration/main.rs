@@ -33,6 +33,7 @@ mod commands {
     mod flame_svg;
     mod hostile_module_paths;
     mod record;
+    mod time_windows;
     mod wall_mode;
 }
 
