@@ -3,7 +3,8 @@
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
-# xz-utils, sqlite3, perl and git.
+# xz-utils, sqlite3, perl and git; python3-venv and, in a throwaway environment under target/
+# (scripts/otlp-oracle-venv), the official `opentelemetry-proto` package that reads the OTLP export.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || missing+=(golang-go)
 # The real programs: each package when one of its commands is missing.
 need() {
@@ -36,15 +38,14 @@ need sqlite3 sqlite3
 need perl perl
 need git git
 
-if [ "${#missing[@]}" -eq 0 ]; then
-    exit 0
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    echo "install-test-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-    sudo=(sudo)
-fi
-echo "install-test-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"$(dirname "$0")/otlp-oracle-venv" >/dev/null

@@ -29,6 +29,7 @@ mod commands {
     mod events;
     mod export_firefox;
     mod export_flamegraph;
+    mod export_otlp;
     mod export_pprof;
     mod flame_svg;
     mod hostile_module_paths;
