@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sigtrace_cli::commands::{diff, events, export, info, record, report};
+use sigtrace_cli::commands::{diff, events, export, info, record, report, top};
 use sigtrace_cli::time_window::WindowArgs;
 
 #[derive(Debug, Parser)]
@@ -113,6 +113,23 @@ enum Commands {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
+    /// A live view of a trace being written: the hottest functions and each thread's CPU time
+    /// over the last seconds, capture and drops (`q` quits). `top FILE`, or `top -- CMD ARGS` to
+    /// run a command under the shim and watch it (its output goes to sigtrace-top.PID.log beside its trace).
+    Top {
+        /// The seconds the view sums over.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        seconds: u64,
+        /// With `-- CMD`: the output file pattern of its traces (as `record -o`).
+        #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = config::DEFAULT_OUTPUT)]
+        output: String,
+        /// The trace file to watch.
+        #[arg(value_name = "FILE", required_unless_present = "command", conflicts_with = "command")]
+        file: Option<PathBuf>,
+        /// The command to run and watch, after `--`.
+        #[arg(value_name = "CMD", last = true)]
+        command: Vec<OsString>,
+    },
     /// Compare two profiles: the functions whose share of samples grew or shrank most.
     Diff {
         /// How many functions to show.
@@ -150,6 +167,13 @@ fn main() {
         Commands::Export { format, output, per_thread, per_process, icicle, window, files } => {
             let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle };
             export::run(format, &options, output.as_deref(), &files, &window)
+        }
+        Commands::Top { seconds, output, file, command } => {
+            let target = match file {
+                Some(file) => top::Target::File(file),
+                None => top::Target::Command { command, output },
+            };
+            top::run(target, seconds)
         }
         Commands::Diff { top, flamegraph, window, base, new } => diff::run(&base, &new, top, flamegraph.as_deref(), &window),
     };

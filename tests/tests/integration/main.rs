@@ -35,6 +35,7 @@ mod commands {
     mod hostile_module_paths;
     mod record;
     mod time_windows;
+    mod top;
     mod wall_mode;
 }
 
