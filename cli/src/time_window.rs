@@ -248,7 +248,9 @@ fn local_to_unix_s(year: i32, month: u32, day: i32, secs: u64) -> i64 {
     tm.tm_sec = secs as i32;
     tm.tm_isdst = -1;
     // SAFETY: `tm` is a valid, exclusively borrowed struct; mktime normalises it in place.
-    i64::from(unsafe { libc::mktime(&mut tm) })
+    let unix_s = unsafe { libc::mktime(&mut tm) };
+    #[allow(clippy::useless_conversion)] // time_t is i64 here, not on every target
+    i64::from(unix_s)
 }
 
 /// The local date (year, month, day) at Unix second `unix_s`.
