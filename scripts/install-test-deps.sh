@@ -3,7 +3,7 @@
 # C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
-# xz-utils, sqlite3, perl and git; tmux (sigtrace top's tests); python3-venv and, in a throwaway environment under target/
+# xz-utils, sqlite3, perl and git; tmux (sigtrace top's tests); debuginfod and binutils (the debuginfod tests); python3-venv and, in a throwaway environment under target/
 # (scripts/otlp-oracle-venv), the official `opentelemetry-proto` package that reads the OTLP export.
 # Idempotent and quiet: does nothing when everything is already there.
 set -euo pipefail
@@ -39,6 +39,9 @@ need perl perl
 need git git
 # sigtrace top's tests drive it in a terminal multiplexer.
 need tmux tmux
+# The debuginfod tests run Debian's real server (elfutils) and make debug files with binutils.
+need debuginfod debuginfod
+need binutils objcopy strip readelf
 
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=()

@@ -24,6 +24,7 @@ mod wall_mode_accounting;
 
 /// The `sigtrace` commands on real traces: record, info, report, events, diff, the exports.
 mod commands {
+    mod debuginfod;
     mod diff;
     mod end_to_end;
     mod events;
