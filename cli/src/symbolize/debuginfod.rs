@@ -189,10 +189,10 @@ mod tests {
     fn the_cache_is_where_elfutils_looks() {
         let vars =
             |set: &'static [(&'static str, &'static str)]| move |name: &str| set.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string());
-        let all = [("DEBUGINFOD_CACHE_PATH", "/c/explicit"), ("XDG_CACHE_HOME", "/c/xdg"), ("HOME", "/c/home")];
-        assert_eq!(cache_dir(vars(&all)), Some(PathBuf::from("/c/explicit")));
-        assert_eq!(cache_dir(vars(&all[1..])), Some(PathBuf::from("/c/xdg/debuginfod_client")));
-        assert_eq!(cache_dir(vars(&all[2..])), Some(PathBuf::from("/c/home/.cache/debuginfod_client")));
+        const ALL: [(&str, &str); 3] = [("DEBUGINFOD_CACHE_PATH", "/c/explicit"), ("XDG_CACHE_HOME", "/c/xdg"), ("HOME", "/c/home")];
+        assert_eq!(cache_dir(vars(&ALL)), Some(PathBuf::from("/c/explicit")));
+        assert_eq!(cache_dir(vars(&ALL[1..])), Some(PathBuf::from("/c/xdg/debuginfod_client")));
+        assert_eq!(cache_dir(vars(&ALL[2..])), Some(PathBuf::from("/c/home/.cache/debuginfod_client")));
         assert_eq!(cache_dir(vars(&[])), None);
     }
 }

@@ -416,7 +416,7 @@ impl Symbolizer {
         self.report_skipped(path, skipped);
         let separate = match separate {
             // Neither symbols nor DWARF: ask debuginfod (its cache, then its servers) by build id.
-            None if !own_dwarf && !table.from_symtab => self.from_debuginfod(path, &table.build_id),
+            None if !own_dwarf && !table.from_symtab => self.debug_file_from_debuginfod(path, &table.build_id),
             found => found,
         };
         if let Some(separate) = &separate {
@@ -449,7 +449,7 @@ impl Symbolizer {
 
     /// The debug info (else the executable, with its symbols) of the stripped module at `path`
     /// with `build_id`, from debuginfod's cache or servers ([`super::debuginfod`]).
-    fn from_debuginfod(&mut self, path: &str, build_id: &[u8]) -> Option<SeparateDebugFile> {
+    fn debug_file_from_debuginfod(&mut self, path: &str, build_id: &[u8]) -> Option<SeparateDebugFile> {
         use super::debuginfod::{Artifact, Debuginfod};
         let module = module_file_name(path);
         let mut failures = Vec::new();
