@@ -40,10 +40,12 @@ pub fn run(target: Target, window_seconds: u64) -> i32 {
         crate::warn!("top draws on a terminal, and this is not one (for a text report of the end of a trace: sigtrace report --last 10s FILE)");
         return 2;
     }
+    // Before the command starts: its trace's header start time comes after this.
+    let since = SystemTime::now();
     let mut watched = match target {
-        Target::File(path) => Watched { tail: Some(TraceTail::new(&path)), child: None, pattern: String::new(), since: SystemTime::now(), status: None },
+        Target::File(path) => Watched { tail: Some(TraceTail::new(&path)), child: None, pattern: String::new(), since, status: None },
         Target::Command { command, output } => match start_command(&command, &output) {
-            Ok(child) => Watched { tail: None, child: Some(child), pattern: output, since: SystemTime::now(), status: None },
+            Ok(child) => Watched { tail: None, child: Some(child), pattern: output, since, status: None },
             Err(message) => {
                 crate::warn!("{message}");
                 return 2;
