@@ -17,6 +17,7 @@ mod profile;
 mod progress;
 mod shell_quote;
 mod symbolize;
+pub mod time_window;
 
 #[cfg(test)]
 mod tests;

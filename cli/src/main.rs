@@ -7,7 +7,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sigtrace_cli::commands::{diff, events, export, info, record, report};
+use sigtrace_cli::commands::{diff, events, export, info, record, report, top};
+use sigtrace_cli::time_window::WindowArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "sigtrace", version, about = "A sampling profiler for native Linux programs, by LD_PRELOAD")]
@@ -44,6 +45,8 @@ enum Commands {
         /// One JSON object per file (an array when several files are given).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -72,6 +75,8 @@ enum Commands {
         /// replaced by the Python functions they ran.
         #[arg(long)]
         no_python: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -86,6 +91,8 @@ enum Commands {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -109,8 +116,27 @@ enum Commands {
         /// replaced by the Python functions they ran.
         #[arg(long)]
         no_python: bool,
+        #[command(flatten)]
+        window: WindowArgs,
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
+    },
+    /// A live view of a trace being written: the hottest functions and each thread's CPU time
+    /// over the last seconds, capture and drops (`q` quits). `top FILE`, or `top -- CMD ARGS` to
+    /// run a command under the shim and watch it (its output goes to sigtrace-top.PID.log beside its trace).
+    Top {
+        /// The seconds the view sums over.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        seconds: u64,
+        /// With `-- CMD`: the output file pattern of its traces (as `record -o`).
+        #[arg(short = 'o', long = "output", value_name = "PATTERN", default_value = config::DEFAULT_OUTPUT)]
+        output: String,
+        /// The trace file to watch.
+        #[arg(value_name = "FILE", required_unless_present = "command", conflicts_with = "command")]
+        file: Option<PathBuf>,
+        /// The command to run and watch, after `--`.
+        #[arg(value_name = "CMD", last = true)]
+        command: Vec<OsString>,
     },
     /// Compare two profiles: the functions whose share of samples grew or shrank most.
     Diff {
@@ -120,6 +146,9 @@ enum Commands {
         /// Also write a differential flame graph here (widths: NEW; red grew, blue shrank).
         #[arg(long, value_name = "OUT.svg")]
         flamegraph: Option<PathBuf>,
+        /// The window applies to each trace apart, counted from its own start.
+        #[command(flatten)]
+        window: WindowArgs,
         /// The trace before the change.
         #[arg(value_name = "BASE")]
         base: PathBuf,
@@ -133,17 +162,28 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Commands::Record { output, hz, timer, mode, wall_hz, command } => record::run(&record::RecordOptions { output, hz, timer, mode, wall_hz, command }),
-        Commands::Info { json, files } => info::run(&files, json),
-        Commands::Report { region, top, threads, lines, state, by_call, no_python, files } => {
-            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into), no_python };
+        Commands::Info { json, window, files } => info::run(&files, json, &window),
+        Commands::Report { region, top, threads, lines, state, by_call, no_python, window, files } => {
+            let window = match sigtrace_cli::time_window::resolve_or_warn(&window, &files) {
+                Ok(window) => window,
+                Err(code) => std::process::exit(code),
+            };
+            let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into), no_python, window };
             report::run(&files, &options)
         }
-        Commands::Events { tids, kinds, json, files } => events::run(&files, &events::EventFilter { tids, kinds }, json),
-        Commands::Export { format, output, per_thread, per_process, icicle, no_python, files } => {
+        Commands::Events { tids, kinds, json, window, files } => events::run(&files, &events::EventFilter { tids, kinds }, json, &window),
+        Commands::Export { format, output, per_thread, per_process, icicle, no_python, window, files } => {
             let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle, no_python };
-            export::run(format, &options, output.as_deref(), &files)
+            export::run(format, &options, output.as_deref(), &files, &window)
         }
-        Commands::Diff { top, flamegraph, base, new } => diff::run(&base, &new, top, flamegraph.as_deref()),
+        Commands::Top { seconds, output, file, command } => {
+            let target = match file {
+                Some(file) => top::Target::File(file),
+                None => top::Target::Command { command, output },
+            };
+            top::run(target, seconds)
+        }
+        Commands::Diff { top, flamegraph, window, base, new } => diff::run(&base, &new, top, flamegraph.as_deref(), &window),
     };
     std::process::exit(code);
 }

@@ -347,6 +347,8 @@ pub struct ProfileOptions<'a> {
     /// Native stacks as walked: the interpreter's evaluation frames are not replaced by the
     /// Python frames they ran (`--no-python`).
     pub no_python: bool,
+    /// Only samples and events in this time window (regions opened before it still count).
+    pub window: Option<crate::time_window::TimeWindow>,
 }
 
 impl Profile {
@@ -509,6 +511,8 @@ struct Builder {
     region: Option<String>,
     /// Only samples of this state are kept.
     state: Option<ThreadState>,
+    /// Only samples and events in this window are kept.
+    window: Option<crate::time_window::TimeWindow>,
     keep_samples: bool,
     /// The open regions of each thread (index into `profile.threads`), innermost last.
     open_regions: HashMap<u32, Vec<String>>,
@@ -530,6 +534,7 @@ impl Builder {
             state_locations: HashMap::new(),
             region: options.region.map(str::to_string),
             state: options.state,
+            window: options.window,
             keep_samples: options.keep_samples,
             open_regions: HashMap::new(),
             python_code_ids: HashMap::new(),
@@ -578,6 +583,9 @@ impl Builder {
             let (Some(&thread), Some(leaf)) = (thread_map.get(sample.thread as usize), generation.stacks.leaf(sample.stack as usize)) else {
                 continue; // the decoder rejects these; stay defensive anyway
             };
+            if self.window.is_some_and(|window| !window.contains(unix_ns(sample.time))) {
+                continue;
+            }
             if let Some(region) = &self.region {
                 if !self.open_regions.get(&thread).is_some_and(|open| open.iter().any(|name| name == region)) {
                     continue;
@@ -670,6 +678,9 @@ impl Builder {
             }
             EventKind::ThreadExit => open.clear(),
             EventKind::ThreadStart | EventKind::Log => {}
+        }
+        if self.window.is_some_and(|window| !window.contains(unix_ns)) {
+            return;
         }
         self.profile.events.push(ProfileEvent { unix_ns, thread, kind: event.kind, category: event.category.clone(), text: event.text.clone() });
     }

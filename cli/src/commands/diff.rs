@@ -13,6 +13,7 @@ use crate::export::folded::{folded_lines, Grouping};
 use crate::format_numbers::{percent_of, seconds_or_milliseconds};
 use crate::profile::{load_profile, Profile, ProfileOptions, TimeKind};
 use crate::symbolize::Symbolizer;
+use crate::time_window::WindowArgs;
 
 /// One function's shares of its profile's samples, in percent, before and after.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,15 +147,18 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
 }
 
 /// Loads one side; `None` (after saying why) when nothing loaded.
-fn load_side(path: &Path, symbolizer: &mut Symbolizer) -> Option<(Profile, bool)> {
-    let (profile, all_loaded) = load_profile(&[path.to_path_buf()], symbolizer, &ProfileOptions::default());
+fn load_side(path: &Path, symbolizer: &mut Symbolizer, window: &WindowArgs) -> Option<(Profile, bool)> {
+    let files = [path.to_path_buf()];
+    let window = crate::time_window::resolve_or_warn(window, &files).ok()?;
+    let (profile, all_loaded) = load_profile(&files, symbolizer, &ProfileOptions { window, ..ProfileOptions::default() });
     (!profile.processes.is_empty()).then_some((profile, all_loaded))
 }
 
 /// Runs `sigtrace diff`; returns the exit code.
-pub fn run(base: &Path, new: &Path, top: usize, flamegraph: Option<&Path>) -> i32 {
+/// A window applies to each side apart, counted from that side's own start.
+pub fn run(base: &Path, new: &Path, top: usize, flamegraph: Option<&Path>, window: &WindowArgs) -> i32 {
     let mut symbolizer = Symbolizer::new();
-    let (Some((base, base_ok)), Some((new, new_ok))) = (load_side(base, &mut symbolizer), load_side(new, &mut symbolizer)) else {
+    let (Some((base, base_ok)), Some((new, new_ok))) = (load_side(base, &mut symbolizer, window), load_side(new, &mut symbolizer, window)) else {
         return 1;
     };
     if let Some(path) = flamegraph {

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::profile::{load_profile, Profile, ProfileEvent, ProfileOptions, ThreadInfo};
 use crate::symbolize::Symbolizer;
+use crate::time_window::WindowArgs;
 
 /// The classes of events `--kind` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,8 +170,12 @@ pub fn render(threads: &[ThreadInfo], events: &[ProfileEvent], origin_unix_ns: u
 const NO_REGION: &str = "\0";
 
 /// Runs `sigtrace events`; returns the exit code.
-pub fn run(files: &[PathBuf], filter: &EventFilter, as_json: bool) -> i32 {
-    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region: Some(NO_REGION), ..ProfileOptions::default() });
+pub fn run(files: &[PathBuf], filter: &EventFilter, as_json: bool, window: &WindowArgs) -> i32 {
+    let window = match crate::time_window::resolve_or_warn(window, files) {
+        Ok(window) => window,
+        Err(code) => return code,
+    };
+    let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &ProfileOptions { region: Some(NO_REGION), window, ..ProfileOptions::default() });
     if profile.processes.is_empty() {
         return 1;
     }

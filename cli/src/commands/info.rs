@@ -16,9 +16,10 @@ use crate::format_numbers::{percent, percent_of, seconds};
 use crate::profile::{open_trace, LoadError, LoadedTrace};
 use crate::shell_quote::shell_quote;
 use crate::symbolize::Symbolizer;
+use crate::time_window::{unix_ns_of, TimeWindow, WindowArgs};
 use config::period_ns;
 
-pub use trace_summary::{EffectiveRate, ThreadTotals, TraceSummary};
+pub use trace_summary::{EffectiveRate, ThreadTotals, TraceSummary, WindowKept};
 pub use unwind_stats::{Tally, UnwindStats};
 
 /// The human-readable description of one file.
@@ -41,6 +42,16 @@ pub fn render_text(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
         Some(why) => format!("{} bytes ({why})", trace.ignored_bytes),
         None => format!("{} bytes", trace.ignored_bytes),
     };
+    if let Some(kept) = &summary.window {
+        rows.push(("window".into(), kept.window.describe()));
+        rows.push((
+            "kept".into(),
+            format!(
+                "{} of {} samples (weight {} of {}); drops and counters of the {} generations it overlaps, CPU time interpolated in them",
+                summary.samples, kept.samples_in_file, summary.weight, kept.weight_in_file, summary.generations
+            ),
+        ));
+    }
     rows.push(("truncated".into(), truncated));
     rows.push(("ended".into(), end_description(&loaded.trace)));
     rows.push(("events".into(), summary.event_counts().iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")));
@@ -190,6 +201,19 @@ pub fn render_json(loaded: &LoadedTrace, summary: &TraceSummary, unwinding: &Unw
     if summary.wall {
         add_state_fields(&mut object, summary.state_ns());
     }
+    if let (Some(kept), Value::Object(fields)) = (&summary.window, &mut object) {
+        let to = (kept.window.to_unix_ns != u64::MAX).then_some(kept.window.to_unix_ns);
+        fields.insert(
+            "window".into(),
+            json!({
+                "from_unix_ns": kept.window.from_unix_ns,
+                "to_unix_ns": to,
+                "origin_unix_ns": kept.window.origin_unix_ns,
+                "samples_in_file": kept.samples_in_file,
+                "weight_in_file": kept.weight_in_file,
+            }),
+        );
+    }
     if let Value::Object(fields) = &mut object {
         fields.extend(unwinding.json_fields());
         fields.extend(sources::json_fields(&loaded.trace.sources));
@@ -210,30 +234,118 @@ fn add_state_fields(object: &mut Value, state_ns: [u64; 3]) {
 /// Reads the file at `path` generation by generation (one in memory at a time) into its
 /// summary and unwinding statistics. The `LoadedTrace` returned has the header, how the trace
 /// ended and why reading stopped, but no generations.
-pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
+///
+/// With a `window`, only its samples and events count, and only the generations it overlaps;
+/// CPU time is the part of the window's, interpolated linearly within the generations at its
+/// edges (a generation holds its CPU time at its end only); the summary's `window` says what was kept.
+pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer, window: Option<TimeWindow>) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
     let mut progress = crate::progress::ByteProgress::new(std::fs::metadata(path).map_or(0, |m| m.len()));
     let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
-    let mut trace = open_trace(path)?.read_with(|_, generation, offset| {
+    let mut cut = WindowCut::default();
+    let mut trace = open_trace(path)?.read_with(|header, mut generation, offset| {
+        progress.set(offset as u64);
+        if let (Some(window), Some(header)) = (window, header) {
+            if !cut.cut(&window, header, &mut generation) {
+                return;
+            }
+        }
         summary.add_generation(&generation);
         unwinding.add_generation(&generation, symbolizer);
-        progress.set(offset as u64);
     });
     let Some(header) = trace.header.take() else {
         return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
     };
-    summary.finish(&header);
+    if let Some(window) = window {
+        summary.set_cpu_in_window(cut.process.in_window(), &cut.threads.iter().map(|(&tid, clock)| (tid, clock.in_window())).collect());
+        summary.finish(&header);
+        let start = header.start_unix_ns;
+        let end = unix_ns_of(&header, summary.end_time());
+        let kept_ns = end.min(window.to_unix_ns).saturating_sub(start.max(window.from_unix_ns));
+        summary.duration_ns = if summary.generations > 0 { kept_ns } else { 0 };
+        summary.window = Some(WindowKept { window, samples_in_file: cut.samples_in_file, weight_in_file: cut.weight_in_file });
+    } else {
+        summary.finish(&header);
+    }
     Ok((LoadedTrace { path: path.to_path_buf(), header, trace }, summary, unwinding))
 }
 
+/// What `summarize_file` counts while it cuts generations to a window.
+#[derive(Default)]
+struct WindowCut {
+    /// Samples and weight of the whole file.
+    samples_in_file: u64,
+    weight_in_file: u64,
+    /// The process's CPU clock, and each thread's (by tid).
+    process: CpuClock,
+    threads: std::collections::HashMap<u32, CpuClock>,
+}
+
+impl WindowCut {
+    /// Cuts `generation` to `window`; false when it lies wholly outside (it is then not counted).
+    fn cut(&mut self, window: &TimeWindow, header: &format::Header, generation: &mut format::Generation) -> bool {
+        self.samples_in_file += generation.samples.len() as u64;
+        self.weight_in_file = generation.samples.iter().fold(self.weight_in_file, |sum, s| sum.saturating_add(s.weight.into()));
+        let (start, end) = (unix_ns_of(header, generation.start_time), unix_ns_of(header, generation.end_time));
+        self.process.add(window, start, end, generation.process_cpu_ns);
+        for thread in &generation.threads {
+            self.threads.entry(thread.tid).or_default().add(window, start, end, thread.cpu_ns);
+        }
+        window.cut(header, generation)
+    }
+}
+
+/// A CPU clock known at generation ends, read at a window's edges by linear interpolation.
+#[derive(Default)]
+struct CpuClock {
+    /// The last point known: (Unix ns, CPU ns); `None` before the first generation.
+    last: Option<(u64, u64)>,
+    at_from: Option<u64>,
+    at_to: Option<u64>,
+}
+
+impl CpuClock {
+    /// A generation `[start, end]` (Unix ns) at whose end the clock read `cpu_ns`.
+    fn add(&mut self, window: &TimeWindow, start: u64, end: u64, cpu_ns: u64) {
+        // Before the first generation the clock is taken to read 0 at its start (tracing began,
+        // or the thread appeared, during it).
+        let (t0, c0) = self.last.unwrap_or((start, 0));
+        let cpu_ns = cpu_ns.max(c0);
+        let at = |t: u64| -> u64 {
+            if t <= t0 || end <= t0 {
+                return c0;
+            }
+            let part = u128::from(t.min(end) - t0) * u128::from(cpu_ns - c0) / u128::from(end - t0);
+            c0 + part as u64
+        };
+        if self.at_from.is_none() && window.from_unix_ns <= end {
+            self.at_from = Some(at(window.from_unix_ns));
+        }
+        if self.at_to.is_none() && window.to_unix_ns <= end {
+            self.at_to = Some(at(window.to_unix_ns));
+        }
+        self.last = Some((end, cpu_ns));
+    }
+
+    /// The CPU time spent in the window.
+    fn in_window(&self) -> u64 {
+        let last = self.last.map_or(0, |(_, cpu)| cpu);
+        self.at_to.unwrap_or(last).saturating_sub(self.at_from.unwrap_or(last))
+    }
+}
+
 /// Runs `sigtrace info`; returns the exit code.
-pub fn run(files: &[PathBuf], as_json: bool) -> i32 {
+pub fn run(files: &[PathBuf], as_json: bool, window: &WindowArgs) -> i32 {
+    let window = match crate::time_window::resolve_or_warn(window, files) {
+        Ok(window) => window,
+        Err(code) => return code,
+    };
     let mut exit_code = 0;
     let mut text = String::new();
     let mut objects = Vec::new();
     let mut symbolizer = Symbolizer::new();
     let mut images = Vec::new();
     for path in files {
-        let (loaded, summary, unwinding) = match summarize_file(path, &mut symbolizer) {
+        let (loaded, summary, unwinding) = match summarize_file(path, &mut symbolizer, window) {
             Ok(summarized) => summarized,
             Err(message) => {
                 crate::warn!("{message}");

@@ -8,3 +8,4 @@ pub mod export;
 pub mod info;
 pub mod record;
 pub mod report;
+pub mod top;

@@ -4,7 +4,7 @@
 //! `sigtrace report` command (`outputs`) and exits with the command's status.
 
 mod child;
-mod outputs;
+pub(crate) mod outputs;
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;

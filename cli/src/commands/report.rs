@@ -54,6 +54,8 @@ pub struct ReportOptions<'a> {
     pub state: Option<ThreadState>,
     /// Raw native stacks: no Python frames in place of the interpreter's.
     pub no_python: bool,
+    /// Only samples in this time window.
+    pub window: Option<crate::time_window::TimeWindow>,
 }
 
 /// Self and total weight of one row: a function, or with `--lines` a function at one source line.
@@ -308,7 +310,8 @@ pub fn render(profile: &Profile, top: usize, with_threads: bool, by_line: bool) 
 
 /// Runs `sigtrace report`; returns the exit code.
 pub fn run(files: &[PathBuf], options: &ReportOptions) -> i32 {
-    let profile_options = ProfileOptions { region: options.region, state: options.state, keep_samples: false, no_python: options.no_python };
+    let profile_options =
+        ProfileOptions { region: options.region, state: options.state, keep_samples: false, no_python: options.no_python, window: options.window };
     let (profile, all_loaded) = load_profile(files, &mut Symbolizer::new(), &profile_options);
     if profile.processes.is_empty() {
         return 1;

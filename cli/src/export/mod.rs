@@ -4,6 +4,7 @@
 pub mod firefox;
 pub mod flamegraph;
 pub mod folded;
+pub mod otlp;
 pub mod pprof;
 
 use clap::ValueEnum;
@@ -22,12 +23,15 @@ pub enum Format {
     Firefox,
     /// An interactive SVG flame graph (zoom, search); widths are CPU time.
     Flamegraph,
+    /// An OpenTelemetry profiles export request (protobuf; the body of `POST /v1development/profiles`),
+    /// every sample with its time.
+    Otlp,
 }
 
 impl Format {
     /// Whether the format needs every sample (with its time), not only the totals per stack.
     pub fn needs_samples(self) -> bool {
-        matches!(self, Format::Firefox)
+        matches!(self, Format::Firefox | Format::Otlp)
     }
 }
 
@@ -54,12 +58,14 @@ pub fn render_with(format: Format, profile: &Profile, options: &ExportOptions) -
         Format::Pprof => pprof::render(profile),
         Format::Firefox => firefox::render(profile),
         Format::Flamegraph => flamegraph::render(profile, flamegraph::FlameOptions { grouping: options.grouping, icicle: options.icicle }),
+        Format::Otlp => otlp::render(profile),
     }
 }
 
 /// Writes `profile` in `format` to `out`, consuming it: the Firefox profile, the largest result
 /// by far (every sample), is built, the samples it was built from are freed, and it is written
-/// as it is serialised, never held whole in memory.
+/// as it is serialised, never held whole in memory; the OTLP message is built, the profile
+/// freed, then it is encoded.
 pub fn write(format: Format, profile: Profile, options: &ExportOptions, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     match format {
         Format::Firefox => {
@@ -67,6 +73,7 @@ pub fn write(format: Format, profile: Profile, options: &ExportOptions, out: &mu
             drop(profile);
             serde_json::to_writer(out, &built).map_err(std::io::Error::from)
         }
+        Format::Otlp => otlp::write(profile, out),
         _ => out.write_all(&render_with(format, &profile, options)),
     }
 }

@@ -300,6 +300,14 @@ pub fn find_separate_debug_file(
         .find_map(|candidate| accept(candidate, build_id, Some(crc), skipped))
 }
 
+/// Maps `candidate` and keeps it when it is an ELF file with the build id `build_id` (not empty).
+pub fn accept_by_build_id(candidate: &Path, build_id: &[u8], skipped: &mut Vec<SkippedFile>) -> Option<SeparateDebugFile> {
+    if build_id.is_empty() {
+        return None;
+    }
+    accept(candidate, build_id, None, skipped)
+}
+
 /// Maps `candidate` and keeps it when it is an ELF file of the same build (same build id when
 /// both have one, else the debuglink CRC when there is one).
 fn accept(candidate: &Path, build_id: &[u8], crc: Option<u32>, skipped: &mut Vec<SkippedFile>) -> Option<SeparateDebugFile> {

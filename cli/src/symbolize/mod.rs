@@ -1,9 +1,11 @@
 //! Offline symbolisation: a traced address → the functions, inline frames and source lines of
 //! the module file it falls in. `symbols` (ELF symbol tables, the per-module cache, the time
 //! limit) asks `debuginfo` (DWARF, separate debug files) and opens every file through
-//! `file_guard` (the checks a path from a trace must pass).
+//! `file_guard` (the checks a path from a trace must pass); `debuginfod` fetches the debug info
+//! of stripped modules by build id.
 
 pub(crate) mod debuginfo;
+pub(crate) mod debuginfod;
 pub(crate) mod file_guard;
 mod jit;
 mod symbols;

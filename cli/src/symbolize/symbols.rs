@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use format::Module;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use super::debuginfo::{describe, find_separate_debug_file, has_dwarf, DebugInfo, SkippedFile, DEFAULT_DEBUG_DIR};
+use super::debuginfo::{accept_by_build_id, describe, find_separate_debug_file, has_dwarf, DebugInfo, SeparateDebugFile, SkippedFile, DEFAULT_DEBUG_DIR};
 use super::file_guard::{map_file, MappedFile, OpenError};
 use crate::output::warn;
 
@@ -284,6 +284,8 @@ pub struct Symbolizer {
     cache: HashMap<(usize, u64), Rc<[FrameName]>>,
     /// The time one module file's symbolisation may take ([`MODULE_TIME_LIMIT`]).
     time_limit: Duration,
+    /// The debuginfod client, made from the environment when a stripped module first needs it.
+    debuginfod: Option<super::debuginfod::Debuginfod>,
 }
 
 impl Default for Symbolizer {
@@ -307,6 +309,7 @@ impl Symbolizer {
             warned: HashSet::new(),
             cache: HashMap::new(),
             time_limit: MODULE_TIME_LIMIT,
+            debuginfod: None,
         }
     }
 
@@ -436,6 +439,11 @@ impl Symbolizer {
             find_separate_debug_file(Path::new(path), &data, &table.build_id, &self.debug_dirs, &mut skipped)
         };
         self.report_skipped(path, skipped);
+        let separate = match separate {
+            // Neither symbols nor DWARF: ask debuginfod (its cache, then its servers) by build id.
+            None if !own_dwarf && !table.from_symtab => self.debug_file_from_debuginfod(path, &table.build_id),
+            found => found,
+        };
         if let Some(separate) = &separate {
             if !table.from_symtab {
                 if let Ok(debug_table) = SymbolTable::from_elf(&separate.data, deadline) {
@@ -462,6 +470,38 @@ impl Symbolizer {
             }
         });
         ModuleFile { path: path.to_string(), table, debug, spent: Cell::new(Duration::ZERO) }
+    }
+
+    /// The debug info (else the executable, with its symbols) of the stripped module at `path`
+    /// with `build_id`, from debuginfod's cache or servers ([`super::debuginfod`]).
+    fn debug_file_from_debuginfod(&mut self, path: &str, build_id: &[u8]) -> Option<SeparateDebugFile> {
+        use super::debuginfod::{Artifact, Debuginfod};
+        let module = module_file_name(path);
+        let mut failures = Vec::new();
+        for artifact in [Artifact::Debuginfo, Artifact::Executable] {
+            let client = self.debuginfod.get_or_insert_with(Debuginfod::from_env);
+            let found = match client.find(build_id, artifact, &module) {
+                Ok(found) => found,
+                Err(why) => {
+                    failures.extend(why);
+                    continue;
+                }
+            };
+            let mut skipped = Vec::new();
+            let accepted = accept_by_build_id(&found, build_id, &mut skipped);
+            self.report_skipped(path, skipped);
+            if accepted.is_some() {
+                return accepted;
+            }
+        }
+        if !failures.is_empty() {
+            let id = crate::format_numbers::hex(build_id);
+            self.warn_once(
+                &format!("{path} (debuginfod)"),
+                format_args!("debuginfod: no debug info for {module} (build id {id}): {}; its frames stay module+offset", failures.join("; ")),
+            );
+        }
+        None
     }
 
     /// Reports files found from `module_path` (debug files, split DWARF) that were refused or

@@ -30,15 +30,19 @@ mod wall_mode_accounting;
 
 /// The `sigtrace` commands on real traces: record, info, report, events, diff, the exports.
 mod commands {
+    mod debuginfod;
     mod diff;
     mod end_to_end;
     mod events;
     mod export_firefox;
     mod export_flamegraph;
+    mod export_otlp;
     mod export_pprof;
     mod flame_svg;
     mod hostile_module_paths;
     mod record;
+    mod time_windows;
+    mod top;
     mod wall_mode;
 }
 

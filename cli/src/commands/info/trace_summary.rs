@@ -58,10 +58,20 @@ pub struct TraceSummary {
     pub effective_rate: Option<EffectiveRate>,
     /// Events by kind, indexed by the kind's code.
     pub events: [usize; format::EventKind::ALL.len()],
+    /// What a time window kept, when one was given.
+    pub window: Option<WindowKept>,
     /// tid → index into `threads`.
     thread_index: BTreeMap<u32, usize>,
     /// The end of the last generation added, header clock ticks.
     end_time: u64,
+}
+
+/// The time window a summary was cut to, and what the whole file held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowKept {
+    pub window: crate::time_window::TimeWindow,
+    pub samples_in_file: u64,
+    pub weight_in_file: u64,
 }
 
 /// The sampling rate a trace's records show, which a timer the kernel checks on its tick only
@@ -152,6 +162,20 @@ impl TraceSummary {
         }
         self.cpu_ns = generation.process_cpu_ns;
         self.end_time = generation.end_time;
+    }
+
+    /// The end of the last generation added, header clock ticks.
+    pub fn end_time(&self) -> u64 {
+        self.end_time
+    }
+
+    /// Sets the CPU time to that of a time window: the process's `process_cpu_ns`, each
+    /// thread's from `thread_cpu_ns` (by tid). Before `finish`.
+    pub fn set_cpu_in_window(&mut self, process_cpu_ns: u64, thread_cpu_ns: &std::collections::HashMap<u32, u64>) {
+        self.cpu_ns = process_cpu_ns;
+        for thread in &mut self.threads {
+            thread.cpu_ns = thread_cpu_ns.get(&thread.tid).copied().unwrap_or(0);
+        }
     }
 
     /// Completes the totals once every generation was added.

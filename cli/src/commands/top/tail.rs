@@ -1,0 +1,93 @@
+//! Reads a trace file that is still being written, a poll at a time: each poll returns the
+//! generations completed since the last one. The file is reopened at each poll and read from the
+//! end of the last complete chunk (a chunk cut short by the writer is read again, whole, at a
+//! later poll), so memory follows one generation, never the file.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use format::{Chunk, End, Generation, Header, TraceReader, PREAMBLE_LEN};
+
+/// A trace file being followed.
+pub struct TraceTail {
+    path: PathBuf,
+    /// The file's first bytes (magic and version), put in front of each later read.
+    preamble: Option<Vec<u8>>,
+    /// File offset of the first chunk not yet read whole.
+    offset: u64,
+    pub header: Option<Header>,
+    /// The end record, once the image ended.
+    pub end: Option<End>,
+    /// Why the file cannot be followed (not a trace, damaged), once known.
+    pub broken: Option<String>,
+}
+
+impl TraceTail {
+    pub fn new(path: &Path) -> TraceTail {
+        TraceTail { path: path.to_path_buf(), preamble: None, offset: 0, header: None, end: None, broken: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the header alone, when the file has one yet.
+    pub fn poll_header(&mut self) -> Option<&Header> {
+        if self.header.is_none() {
+            let file = std::fs::File::open(&self.path).ok()?;
+            if let Some(Chunk::Header(header)) = TraceReader::new(std::io::BufReader::new(file)).next_chunk() {
+                self.header = Some(header);
+            }
+        }
+        self.header.as_ref()
+    }
+
+    /// The generations completed since the last poll (none when the file is not there yet).
+    pub fn poll(&mut self) -> Vec<Generation> {
+        let mut generations = Vec::new();
+        if self.broken.is_some() {
+            return generations;
+        }
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return generations };
+        let preamble = match &self.preamble {
+            Some(preamble) => preamble.clone(),
+            None => {
+                let mut preamble = vec![0u8; PREAMBLE_LEN];
+                if file.read_exact(&mut preamble).is_err() {
+                    return generations; // not written yet
+                }
+                self.offset = PREAMBLE_LEN as u64;
+                self.preamble = Some(preamble.clone());
+                preamble
+            }
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return generations;
+        }
+        let source = std::io::Cursor::new(preamble).chain(std::io::BufReader::with_capacity(1 << 16, file));
+        let mut reader = TraceReader::new(source);
+        while let Some(chunk) = reader.next_chunk() {
+            match chunk {
+                Chunk::Header(header) => {
+                    self.header.get_or_insert(header);
+                }
+                Chunk::Generation(generation) => {
+                    self.end = None;
+                    generations.push(generation);
+                }
+                Chunk::End(end) => self.end = Some(end),
+                // Pieces are superseded by their closing generation (counting both would count
+                // twice); JIT symbols and sources do not change the view.
+                Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) => {}
+            }
+        }
+        match reader.stopped_because() {
+            // A chunk the writer has not finished: read again at the next poll.
+            None | Some(format::ReadStop::Truncated { .. }) => {}
+            Some(why) => self.broken = Some(why.to_string()),
+        }
+        // The reader's offset counts the preamble it was given in front of the chunks.
+        self.offset += (reader.offset() as u64).saturating_sub(PREAMBLE_LEN as u64);
+        generations
+    }
+}
