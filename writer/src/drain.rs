@@ -678,7 +678,7 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 }
 
 /// How long after its start the drain thread's first round comes (at most: one drain period).
-const FIRST_ROUND_DELAY: Duration = Duration::from_millis(10);
+const FIRST_ROUND_DELAY: Duration = Duration::from_millis(3);
 
 /// The drain thread's loop; returns when tracing ended or failed.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
