@@ -47,7 +47,8 @@ macro_rules! blocking_functions {
             #[no_mangle]
             pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
                 const CALL: u32 = call_code(blocking_functions!(@call $name $($call)?));
-                if is_safe_point(stringify!($name)) {
+                const SAFE_POINT: bool = is_safe_point(call_code(stringify!($name)));
+                if SAFE_POINT {
                     crate::lifecycle::drain_thread::at_safe_point();
                 }
                 crate::sampling::timers::look_at_wait();
@@ -68,51 +69,39 @@ macro_rules! blocking_functions {
 
 /// The waiting calls at which a single-threaded program may do sigtrace's drain work
 /// (`lifecycle::drain_thread`): calls a program makes between pieces of its work, never from
-/// inside an allocator or a library holding a lock (reads and writes may be).
-const SAFE_POINTS: [&str; 17] = [
-    "poll",
-    "ppoll",
-    "select",
-    "pselect",
-    "epoll_wait",
-    "epoll_pwait",
-    "nanosleep",
-    "clock_nanosleep",
-    "sleep",
-    "usleep",
-    "waitpid",
-    "wait4",
-    "wait",
-    "waitid",
-    "accept",
-    "accept4",
-    "pause",
+/// inside an allocator or a library holding a lock (reads and writes may be). By call code
+/// (`format::call_code`); every one names an interposed call (checked at compile time).
+const SAFE_POINTS: [u32; 17] = [
+    call_code("poll"),
+    call_code("ppoll"),
+    call_code("select"),
+    call_code("pselect"),
+    call_code("epoll_wait"),
+    call_code("epoll_pwait"),
+    call_code("nanosleep"),
+    call_code("clock_nanosleep"),
+    call_code("sleep"),
+    call_code("usleep"),
+    call_code("waitpid"),
+    call_code("wait4"),
+    call_code("wait"),
+    call_code("waitid"),
+    call_code("accept"),
+    call_code("accept4"),
+    call_code("pause"),
 ];
+const _: () = assert!(!is_safe_point(0), "every safe point is a known call");
 
-/// Whether `name` is one of [`SAFE_POINTS`] (evaluated at compile time).
-const fn is_safe_point(name: &str) -> bool {
+/// Whether the call of code `call` is one of [`SAFE_POINTS`] (evaluated at compile time).
+const fn is_safe_point(call: u32) -> bool {
     let mut index = 0;
     while index < SAFE_POINTS.len() {
-        if same_bytes(SAFE_POINTS[index].as_bytes(), name.as_bytes()) {
+        if SAFE_POINTS[index] == call {
             return true;
         }
         index += 1;
     }
     false
-}
-
-const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut index = 0;
-    while index < a.len() {
-        if a[index] != b[index] {
-            return false;
-        }
-        index += 1;
-    }
-    true
 }
 
 type Sockaddr = *mut libc::sockaddr;
