@@ -303,7 +303,14 @@ pub fn info_json(trace: &Path) -> serde_json::Value {
 /// Asserts that no caller is a bare address (`0x…`, in no module): only the interrupted
 /// instruction may be code outside every module (JIT code); a return address never is.
 pub fn folded_stacks(trace: &Path) -> Vec<(Vec<String>, u64)> {
-    let output = cli(&["export", "--format", "folded", &trace.display().to_string()]);
+    folded_stacks_with(trace, &[])
+}
+
+/// As [`folded_stacks`], with more options of `export` (e.g. `--no-python`).
+pub fn folded_stacks_with(trace: &Path, options: &[&str]) -> Vec<(Vec<String>, u64)> {
+    let path = trace.display().to_string();
+    let args: Vec<&str> = ["export", "--format", "folded"].iter().copied().chain(options.iter().copied()).chain([path.as_str()]).collect();
+    let output = cli(&args);
     assert!(output.status.success(), "sigtrace export failed: {}", String::from_utf8_lossy(&output.stderr));
     let stacks: Vec<(Vec<String>, u64)> = String::from_utf8_lossy(&output.stdout)
         .lines()

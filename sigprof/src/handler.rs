@@ -5,7 +5,7 @@ use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
 use crate::ring::RecordWriter;
-use crate::timer::{period_ns, periods_in, Moved, RateGuard, ThreadTimer, TimerSource, POSIX_TIMER_TAG};
+use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, TimerSource, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
@@ -168,11 +168,7 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
 /// `weight` periods, and counts the move. Async-signal-safe.
 fn adapt_source(registry: &Registry, slot: &ThreadSlot, weight: u32, period_ns: u64) {
     let tid = slot.tid.load(Ordering::Relaxed);
-    match slot.timer.adapt(weight, period_ns, tid, registry.config.signal) {
-        Some(Moved::ToPerf) => registry.timers_moved_to_perf.fetch_add(1, Ordering::Relaxed),
-        Some(Moved::ToPosix) => registry.timers_moved_to_posix.fetch_add(1, Ordering::Relaxed),
-        None => 0,
-    };
+    registry.count_move(slot.timer.adapt(weight, period_ns, tid, registry.config.signal));
 }
 
 /// Runs the storm guard of `timer` for a sample and counts what it did.

@@ -10,7 +10,7 @@
 use crate::blocking::BlockingState;
 use crate::ring::{RingConsumer, RingProducer, SampleRing};
 use crate::seqlock::{SeqlockGuard, ThreadSeqlock};
-use crate::timer::ThreadTimer;
+use crate::timer::{Moved, ThreadTimer};
 pub use config::{Mode, UnwindChoice};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -252,6 +252,15 @@ pub struct Registry {
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
 
 impl Registry {
+    /// Counts a move `auto` made (`timer.moves_to_*`), if any. Async-signal-safe.
+    pub fn count_move(&self, moved: Option<Moved>) {
+        match moved {
+            Some(Moved::ToPerf) => self.timers_moved_to_perf.fetch_add(1, Ordering::Relaxed),
+            Some(Moved::ToPosix) => self.timers_moved_to_posix.fetch_add(1, Ordering::Relaxed),
+            None => 0,
+        };
+    }
+
     /// Creates the process's registry (start-up, before any timer is armed). Later calls
     /// return the existing one; `None` when memory for the slots could not be mapped.
     pub fn install(config: SamplerConfig, capacity: usize) -> Option<&'static Registry> {

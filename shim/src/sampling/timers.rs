@@ -158,9 +158,5 @@ pub fn look_at_wait() {
     let Some(registry) = Registry::get() else { return };
     let Some(slot) = registry.current_slot() else { return };
     let period_ns = sigprof::period_ns(registry.config.hz);
-    match slot.timer.adapt_at_wait(period_ns, slot.tid.load(Ordering::Relaxed), registry.config.signal) {
-        Some(sigprof::Moved::ToPerf) => registry.timers_moved_to_perf.fetch_add(1, Ordering::Relaxed),
-        Some(sigprof::Moved::ToPosix) => registry.timers_moved_to_posix.fetch_add(1, Ordering::Relaxed),
-        None => 0,
-    };
+    registry.count_move(slot.timer.adapt_at_wait(period_ns, slot.tid.load(Ordering::Relaxed), registry.config.signal));
 }

@@ -21,16 +21,7 @@ fn shares(trace: &Path, hot: impl Fn(&str) -> bool) -> (f64, f64, f64) {
 /// As [`shares`], of the raw native stacks (`--no-python`: the interpreter's frames are not
 /// replaced by the Python frames sigtrace reads itself).
 fn native_shares(trace: &Path, hot: impl Fn(&str) -> bool) -> (f64, f64, f64) {
-    let output = cli(&["export", "--format", "folded", "--no-python", &trace.display().to_string()]);
-    assert!(output.status.success(), "sigtrace export failed: {}", String::from_utf8_lossy(&output.stderr));
-    let stacks = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| {
-            let (stack, count) = line.rsplit_once(' ')?;
-            Some((stack.split(';').map(str::to_string).collect(), count.parse().ok()?))
-        })
-        .collect();
-    shares_of(stacks, hot)
+    shares_of(folded_stacks_with(trace, &["--no-python"]), hot)
 }
 
 fn shares_of(stacks: Vec<(Vec<String>, u64)>, hot: impl Fn(&str) -> bool) -> (f64, f64, f64) {
