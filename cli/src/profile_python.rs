@@ -31,8 +31,9 @@ impl Builder {
         let mut locations = Vec::with_capacity(words.len());
         for (index, &avma) in native.iter().enumerate() {
             let is_return = index > 0;
-            // As for native stacks: a return address in no module ends the stack.
-            if is_return && modules.find(avma.saturating_sub(1)).is_none() {
+            // As for native stacks: a return address that is not code (in no module, named by
+            // no JIT symbol) ends the stack.
+            if is_return && !modules.is_code(avma.saturating_sub(1)) {
                 break;
             }
             let location = self.location(modules, symbolizer, avma, is_return);

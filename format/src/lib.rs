@@ -16,7 +16,7 @@
 //! The modules, all behind the flat surface below but for the namespaces of codes and names:
 //! `types` (the records and constants), `encode`, `decode`, `stack_tree` (the stack table's
 //! encoding), `reader` (chunk by chunk, from any byte source), `stack_table` (stacks in memory),
-//! `thread_state` (sample states and call codes), `varint` (varints, the cursor, CRC-32),
+//! `thread_state` (sample states and call codes), `varint` (varints, the cursor, CRC-32), [`jitdump`] (runtimes' jitdump files),
 //! [`walk`] and [`counters`] (codes and counter names), [`file_name`] (names of trace files),
 //! and, with the `crafted` feature, [`crafted`] (hostile traces for tests).
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -30,6 +30,7 @@ mod decode;
 mod encode;
 pub mod file_name;
 mod jit_symbols;
+pub mod jitdump;
 mod pieces;
 pub mod python;
 mod reader;

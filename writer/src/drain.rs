@@ -12,6 +12,7 @@
 
 use crate::generation_builder::{ticks, GenerationBuilder};
 use crate::jit_maps::PerfMapReader;
+use crate::jitdump_reader::JitdumpReader;
 use crate::module_snapshots::{ensure_dwarf_caches, ModuleSnapshots};
 use crate::pieces::{PieceContext, PieceCursor};
 use crate::source_accounts::SourceAccounts;
@@ -19,7 +20,7 @@ use crate::trace_file::{FileState, TraceFile};
 use crate::wall_sampler::{RunningSamples, WallSample, WallSampler};
 use format::{
     counters as counter, encode_end, encode_generation, encode_header, encode_jit_symbols, encode_piece, encode_preamble, walk, End, EndReason, Event,
-    EventKind, Generation, Header, Sample, Thread,
+    EventKind, Generation, Header, JitSymbol, Sample, Thread,
 };
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
@@ -139,6 +140,8 @@ pub struct Drainer {
     pieces: PieceCursor,
     /// The runtime's perf map, read as it grows.
     jit_map: PerfMapReader,
+    /// The runtime's jitdump, found through its marker mapping and read as it grows.
+    jitdump: JitdumpReader,
     /// Which timer sampled each thread, written as it changes.
     sources: SourceAccounts,
     /// The Python code objects read so far (kept across generations).
@@ -170,6 +173,7 @@ impl Drainer {
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
             pieces: PieceCursor::new(header.start_clock_ns),
             jit_map: PerfMapReader::new(header.pid),
+            jitdump: JitdumpReader::new(header.pid),
         })
     }
 
@@ -252,7 +256,20 @@ impl Drainer {
         if self.jit_map.pid() != pid {
             self.jit_map = PerfMapReader::new(pid);
         }
-        let symbols = self.jit_map.poll(ticks(monotonic_ns()));
+        if self.jitdump.pid() != pid {
+            self.jitdump = JitdumpReader::new(pid);
+        }
+        let now_ns = monotonic_ns();
+        let mut symbols = self.jit_map.poll(ticks(now_ns));
+        // A jitdump record's own time (CLOCK_MONOTONIC) is its load time when it is plausible.
+        let start_ns = self.header.start_clock_ns;
+        let loaded = |ns: Option<u64>| ticks(ns.filter(|ns| (start_ns..=now_ns).contains(ns)).unwrap_or(now_ns));
+        symbols.extend(self.jitdump.poll(now_ns, self.notice).into_iter().map(|code| JitSymbol {
+            time: loaded(code.monotonic_ns),
+            start: code.start,
+            size: code.size,
+            name: code.name,
+        }));
         if symbols.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,198 @@
+//! The runtime's jitdump file (`jit-PID.dump`), found as perf finds it — the runtime maps the
+//! file executable as a marker, so its path is in `/proc/self/maps` — and read by the drain
+//! thread as it grows, never by the handler (`format::jitdump` parses it). Only a regular file
+//! owned by our user is read, opened without following a link and checked to be the mapped
+//! file (device and inode); at most [`ROUND_BYTES`] per round and [`TOTAL_BYTES`] per trace.
+//! A file that is not a jitdump this reader can follow gives one `sigtrace:` line and is left.
+
+use format::jitdump::{JitdumpCode, JitdumpCursor, ReadAt};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+
+/// The most record bytes read in one drain round.
+const ROUND_BYTES: u64 = 1 << 20;
+/// The most record bytes read over a trace.
+const TOTAL_BYTES: u64 = 64 << 20;
+/// How often `/proc/self/maps` is searched for the marker while none was found.
+const SEARCH_PERIOD_NS: u64 = 200_000_000;
+/// The most bytes of `/proc/self/maps` read in one search.
+const MAPS_BYTES: u64 = 8 << 20;
+
+/// A jitdump file being read.
+struct Open {
+    file: DumpFile,
+    path: String,
+    cursor: JitdumpCursor,
+}
+
+/// The open jitdump, read with `pread`.
+struct DumpFile(std::fs::File);
+
+impl ReadAt for DumpFile {
+    fn len(&self) -> u64 {
+        self.0.metadata().map_or(0, |metadata| metadata.len())
+    }
+
+    fn read_exact_at(&mut self, offset: u64, buffer: &mut [u8]) -> bool {
+        FileExt::read_exact_at(&self.0, buffer, offset).is_ok()
+    }
+}
+
+/// Where the search for, and the reading of, one process's jitdump stands.
+pub(crate) struct JitdumpReader {
+    /// The pid whose file this is (a forked child looks for its own).
+    pid: u32,
+    /// When `/proc/self/maps` was last searched (monotonic ns), 0 never.
+    searched_ns: u64,
+    open: Option<Open>,
+    /// True once the file was read to its end, refused or failed: it is not looked at again.
+    done: bool,
+}
+
+impl JitdumpReader {
+    pub(crate) fn new(pid: u32) -> JitdumpReader {
+        JitdumpReader { pid, searched_ns: 0, open: None, done: false }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The code the runtime named in its jitdump since the last call. `now_ns` is the
+    /// monotonic clock; `notice` prints the one line on a file that cannot be followed.
+    /// Drain thread only.
+    pub(crate) fn poll(&mut self, now_ns: u64, notice: fn(&str)) -> Vec<JitdumpCode> {
+        if self.done {
+            return Vec::new();
+        }
+        if self.open.is_none() {
+            if self.searched_ns != 0 && now_ns.saturating_sub(self.searched_ns) < SEARCH_PERIOD_NS {
+                return Vec::new();
+            }
+            self.searched_ns = now_ns;
+            let Some(marker) = find_marker(self.pid) else { return Vec::new() };
+            match open_checked(&marker) {
+                Ok(file) => self.open = Some(Open { file: DumpFile(file), path: marker.path, cursor: JitdumpCursor::default() }),
+                Err(why) => {
+                    notice(&format!("sigtrace: the jitdump {} is not read ({why}); its JIT code stays unnamed", marker.path));
+                    self.done = true;
+                    return Vec::new();
+                }
+            }
+        }
+        let Some(open) = self.open.as_mut() else { return Vec::new() };
+        let budget = ROUND_BYTES.min(TOTAL_BYTES.saturating_sub(open.cursor.bytes_read()));
+        let mut code = Vec::new();
+        if let Err(error) = open.cursor.read(&mut open.file, budget, &mut code) {
+            notice(&format!("sigtrace: the jitdump {} is not read further: {error}", open.path));
+            self.done = true;
+        } else if open.cursor.closed() || open.cursor.bytes_read() >= TOTAL_BYTES {
+            self.done = true;
+        }
+        if self.done {
+            self.open = None;
+        }
+        code
+    }
+}
+
+/// The runtime's marker mapping of its jitdump: path, device and inode.
+#[derive(Debug, PartialEq, Eq)]
+struct Marker {
+    path: String,
+    device: (u32, u32),
+    inode: u64,
+}
+
+/// The first executable mapping in `/proc/self/maps` of a file named `jit-PID.dump`.
+fn find_marker(pid: u32) -> Option<Marker> {
+    let mut maps = Vec::new();
+    std::fs::File::open("/proc/self/maps").ok()?.take(MAPS_BYTES).read_to_end(&mut maps).ok()?;
+    marker_in(&maps, pid)
+}
+
+/// As [`find_marker`], from the text of a maps file.
+fn marker_in(maps: &[u8], pid: u32) -> Option<Marker> {
+    let name = format!("/jit-{pid}.dump");
+    for line in maps.split(|&b| b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        let mut fields = text.splitn(6, ' ');
+        let (Some(_), Some(perms), Some(_), Some(device), Some(inode), Some(path)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let path = path.trim_start();
+        if perms.as_bytes().get(2) != Some(&b'x') || !path.starts_with('/') || !path.ends_with(&name) {
+            continue;
+        }
+        let (major, minor) = device.split_once(':')?;
+        let device = (u32::from_str_radix(major, 16).ok()?, u32::from_str_radix(minor, 16).ok()?);
+        return Some(Marker { path: path.to_string(), device, inode: inode.parse().ok()? });
+    }
+    None
+}
+
+/// Opens the marker's file: a regular file of our user, reached without a link, the very file
+/// mapped.
+fn open_checked(marker: &Marker) -> Result<std::fs::File, &'static str> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&marker.path)
+        .map_err(|_| "it cannot be opened without following a link")?;
+    let metadata = file.metadata().map_err(|_| "it cannot be examined")?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let device = (libc::major(metadata.dev()), libc::minor(metadata.dev()));
+    if !metadata.file_type().is_file() {
+        Err("not a regular file")
+    } else if metadata.uid() != euid {
+        Err("owned by another user")
+    } else if (device, metadata.ino()) != (marker.device, marker.inode) {
+        Err("the file under that name is not the one mapped")
+    } else {
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_the_executable_mapping_of_our_dump() {
+        let maps = b"55d0c0000000-55d0c0001000 r--p 00000000 fe:00 123 /usr/bin/python3.13\n\
+7ffb87ff1000-7ffb87ff2000 r--p 00000000 fe:00 999 /tmp/jit-41.dump\n\
+7ffb87ff2000-7ffb87ff3000 r-xp 00000000 fe:00 10010858                   /tmp/jit-41.dump\n\
+7ffb87ff3000-7ffb87ff4000 r-xp 00000000 fe:00 5 /tmp/jit-4.dump\n";
+        assert_eq!(marker_in(maps, 41), Some(Marker { path: "/tmp/jit-41.dump".into(), device: (0xfe, 0), inode: 10010858 }));
+        assert_eq!(marker_in(maps, 1), None, "jit-41 is not jit-1's");
+        assert_eq!(marker_in(b"\xff\xfe garbage\n1 2 3 4 5 6 7\n", 1), None);
+    }
+
+    #[test]
+    fn a_mapped_dump_of_ours_is_read_as_it_grows() {
+        let dir = std::env::temp_dir().join(format!("sigtrace-jitdump-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("jit-{}.dump", std::process::id()));
+        let mut bytes = format::jitdump::build::header(0);
+        format::jitdump::build::code_load(&mut bytes, 5, 0x7000, 1, "py::f:x.py", &[0xc3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a fresh private mapping of a file we own; unmapped below.
+        let mapped =
+            unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, std::os::fd::AsRawFd::as_raw_fd(&file), 0) };
+        assert_ne!(mapped, libc::MAP_FAILED);
+        let mut reader = JitdumpReader::new(std::process::id());
+        let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(names(reader.poll(1, |line| panic!("{line}"))), ["py::f:x.py"]);
+        let mut more = Vec::new();
+        format::jitdump::build::code_load(&mut more, 6, 0x8000, 2, "py::g:x.py", &[0xc3]);
+        std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, &more)).unwrap();
+        assert_eq!(names(reader.poll(2, |line| panic!("{line}"))), ["py::g:x.py"]);
+        // SAFETY: mapped above, not used since.
+        unsafe { libc::munmap(mapped, 4096) };
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
