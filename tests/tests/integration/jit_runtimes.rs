@@ -1,6 +1,7 @@
 //! Runtimes that compile code at run time, run as their users run them for profilers: V8
-//! (`node --perf-basic-prof`), CPython 3.12 (`-X perf`), OpenJDK 17 (`-XX:+PreserveFramePointer
-//! -XX:+DumpPerfMapAtExit`). Their perf maps are copied into the trace (or, for the JVM, read at
+//! (`node --perf-basic-prof`, and `--perf-prof`'s jitdump), CPython 3.12 (`-X perf`) and 3.13
+//! (`-X perf_jit`'s jitdump), OpenJDK 17 (`-XX:+PreserveFramePointer
+//! -XX:+DumpPerfMapAtExit`). Their perf maps and jitdumps are copied into the trace (or, for the JVM, read at
 //! report time: it writes the map at exit), JIT frames are named, stacks walk through the
 //! generated code to the process's or thread's root, and the program's output and exit status
 //! are those of a plain run. Workloads: `tests/workloads/jit/`.
@@ -83,37 +84,86 @@ fn node_with_perf_basic_prof_names_javascript_on_complete_stacks() {
     remove_perf_maps(&trace, plain_pid);
 }
 
-/// The CPython 3.12 of pyenv (this machine image has it; skipped elsewhere).
-fn pyenv_python_3_12() -> Option<PathBuf> {
+/// The newest CPython `3.MINOR` of pyenv (this machine image has 3.12 and 3.13; skipped
+/// elsewhere).
+fn pyenv_python(minor: &str) -> Option<PathBuf> {
     let root = PathBuf::from(std::env::var_os("PYENV_ROOT").unwrap_or_else(|| "/root/.pyenv".into())).join("versions");
+    let prefix = format!("{minor}.");
     let mut found: Vec<PathBuf> =
-        std::fs::read_dir(root).ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12"))).collect();
+        std::fs::read_dir(root).ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))).collect();
     found.sort();
-    found.pop().map(|dir| dir.join("bin/python3.12")).filter(|python| python.is_file())
+    found.pop().map(|dir| dir.join(format!("bin/python{minor}"))).filter(|python| python.is_file())
+}
+
+/// Checks a CPython run with perf trampolines (`py::NAME:FILE`, named by the perf map or the
+/// jitdump): both the mixed stacks (Python frames sigtrace read itself in place of the
+/// interpreter's) and the raw native ones name `fib` and reach a root through the trampolines.
+fn assert_python_trampoline_stacks(trace: &Path) {
+    let (named, rooted, both) = shares(trace, |f| f == "fib" || f.starts_with("py::fib:"));
+    assert!(named >= 0.85, "{named:.3} of the weight names fib");
+    assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.80, "{both:.3} of the weight names fib on a complete stack");
+    let (named, rooted, both) = native_shares(trace, |f| f.starts_with("py::fib:"));
+    assert!(named >= 0.85, "native stacks: {named:.3} of the weight names py::fib");
+    assert!(rooted >= 0.90, "native stacks: {rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.80, "native stacks: {both:.3} of the weight names py::fib on a complete stack");
 }
 
 /// CPython 3.12 -X perf (a trampoline per Python function, named in the perf map; the
 /// trampolines keep no frame pointer: `add rsp, 8; ret` after the call is read instead):
 /// ≥ 0.85 names the hot Python function, ≥ 0.90 reaches a root (perf: 0.10).
 #[test]
-#[ignore = "known: since CPython frames are read in the handler (issue 21), -X perf stacks end at _PyEval_EvalFrameDefault (the trampolines go unnamed); passes on issue 20's branch alone"]
 fn cpython_3_12_with_x_perf_names_python_on_complete_stacks() {
     let _beside_others = beside_others();
-    let Some(python) = pyenv_python_3_12() else {
+    let Some(python) = pyenv_python("3.12") else {
         println!("no CPython 3.12 under pyenv: skipped");
         return;
     };
     let dir = scratch_dir("jit-python");
     let script = workspace_root().join("tests/workloads/jit/fib.py");
     let (trace, plain_pid) = run_both(&python, &["-X", "perf", script.to_str().unwrap(), "1500"], &dir);
-    // The raw native stacks, named by the perf map: with the Python frames sigtrace reads
-    // itself in place, stacks through the trampolines do not yet reach their root (the
-    // placement of Python frames does not know the trampolines; see issue 21's notes).
-    let (named, rooted, both) = native_shares(&trace, |f| f.starts_with("py::fib:"));
-    assert!(named >= 0.85, "{named:.3} of the weight names fib");
-    assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
-    assert!(both >= 0.80, "{both:.3} of the weight names fib on a complete stack");
+    assert_python_trampoline_stacks(&trace);
     remove_perf_maps(&trace, plain_pid);
+}
+
+/// CPython 3.13 -X perf_jit: the same trampolines, named in a jitdump (`/tmp/jit-PID.dump`,
+/// found through the interpreter's marker mapping of it) rather than a perf map. The trace holds
+/// the names (the file is gone when the trace is read).
+#[test]
+fn cpython_3_13_with_x_perf_jit_names_python_from_its_jitdump() {
+    let _beside_others = beside_others();
+    let Some(python) = pyenv_python("3.13") else {
+        println!("no CPython 3.13 under pyenv: skipped");
+        return;
+    };
+    let dir = scratch_dir("jit-python-jitdump");
+    let script = workspace_root().join("tests/workloads/jit/fib.py");
+    let (trace, plain_pid) = run_both(&python, &["-X", "perf_jit", script.to_str().unwrap(), "1500"], &dir);
+    let traced_pid = read_trace(&trace).header.map_or(0, |header| header.pid);
+    for pid in [traced_pid, plain_pid] {
+        let _ = std::fs::remove_file(format!("/tmp/jit-{pid}.dump"));
+    }
+    assert!(!std::path::Path::new(&format!("/tmp/perf-{traced_pid}.map")).exists(), "-X perf_jit writes no perf map");
+    assert!(read_trace(&trace).jit_symbols.iter().any(|symbol| symbol.name.starts_with("py::fib:")), "the jitdump's names are in the trace");
+    assert_python_trampoline_stacks(&trace);
+}
+
+/// node --perf-prof writes a jitdump (`jit-PID.dump` in its working directory) instead of a
+/// perf map: the same bounds as with --perf-basic-prof.
+#[test]
+fn node_with_perf_prof_names_javascript_from_its_jitdump() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("jit-node-jitdump");
+    let script = workspace_root().join("tests/workloads/jit/fib.js");
+    let (trace, _) = run_both(Path::new("node"), &["--perf-prof", script.to_str().unwrap(), "1500"], &dir);
+    let traced_pid = read_trace(&trace).header.map_or(0, |header| header.pid);
+    assert!(dir.join(format!("jit-{traced_pid}.dump")).is_file(), "node wrote its jitdump where it runs");
+    assert!(!std::path::Path::new(&format!("/tmp/perf-{traced_pid}.map")).exists(), "--perf-prof writes no perf map");
+    assert!(!read_trace(&trace).jit_symbols.is_empty(), "the jitdump's names are in the trace");
+    let (named, rooted, both) = shares(&trace, |f| f.starts_with("JS:") && f.contains("fib ") && f.contains("fib.js"));
+    assert!(named >= 0.80, "{named:.3} of the weight names fib");
+    assert!(rooted >= 0.90, "{rooted:.3} of the weight reaches a root");
+    assert!(both >= 0.75, "{both:.3} of the weight names fib on a complete stack");
 }
 
 /// OpenJDK 17 with frame pointers and the perf map it writes at exit (read at report time):
