@@ -226,6 +226,8 @@ def read(data):
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}
                 if trace["end"]["reason"] > 5:
                     raise Broken("unknown end reason")
+                if c.left() > 0 and c.uvarint() == 1:  # appended: written by the parent
+                    trace["end"]["seen_by_parent"] = min(c.uvarint(), 255)
         except Broken as why:
             trace["stopped_because"] = str(why)
             break

@@ -62,7 +62,7 @@ fn main() {
         encode_generation(&mut bytes, &generation);
         written += count;
     }
-    encode_end(&mut bytes, &End { reason: EndReason::Exit, signal: 0, time: written * 250_000 });
+    encode_end(&mut bytes, &End { reason: EndReason::Exit, signal: 0, time: written * 250_000, seen_by_parent: None });
     let encode = started.elapsed();
     std::fs::write(&out, &bytes).unwrap();
     let read_started = Instant::now();

@@ -145,5 +145,8 @@ fn decode_events(c: &mut Cursor<'_>, payload_len: usize, start_time: u64, thread
 pub fn decode_end(payload: &[u8]) -> Result<End, DecodeError> {
     let mut c = Cursor::new(payload);
     let reason = EndReason::from_code(c.uvarint()?).ok_or(DecodeError { offset: 0, what: "unknown end reason" })?;
-    Ok(End { reason, signal: c.u32_varint()?, time: c.uvarint()? })
+    let (signal, time) = (c.u32_varint()?, c.uvarint()?);
+    // Appended fields: who wrote it (1: the parent) and the exit code it saw.
+    let seen_by_parent = if c.remaining() > 0 && c.uvarint()? == 1 { Some(u8::try_from(c.uvarint()?).unwrap_or(u8::MAX)) } else { None };
+    Ok(End { reason, signal, time, seen_by_parent })
 }

@@ -142,5 +142,9 @@ pub fn encode_end(out: &mut Vec<u8>, end: &End) {
     put_uvarint(&mut payload, end.reason.code());
     put_uvarint(&mut payload, end.signal.into());
     put_uvarint(&mut payload, end.time);
+    if let Some(code) = end.seen_by_parent {
+        put_uvarint(&mut payload, 1); // written by the parent
+        put_uvarint(&mut payload, code.into());
+    }
     encode_chunk(out, TAG_END, &payload);
 }

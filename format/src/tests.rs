@@ -54,7 +54,7 @@ fn sample_trace() -> (Header, Vec<Generation>, Vec<u8>) {
     for generation in &generations {
         encode_generation(&mut bytes, generation);
     }
-    encode_end(&mut bytes, &End { reason: EndReason::FatalSignal, signal: 11, time: 9_999 });
+    encode_end(&mut bytes, &End { reason: EndReason::FatalSignal, signal: 11, time: 9_999, seen_by_parent: None });
     (header, generations, bytes)
 }
 
@@ -109,7 +109,7 @@ fn round_trips() {
     assert_eq!(trace.generations, generations);
     assert_eq!(trace.ignored_bytes, 0);
     assert!(trace.stopped_because.is_none());
-    assert_eq!(trace.end, Some(End { reason: EndReason::FatalSignal, signal: 11, time: 9_999 }));
+    assert_eq!(trace.end, Some(End { reason: EndReason::FatalSignal, signal: 11, time: 9_999, seen_by_parent: None }));
     assert_eq!(trace.end.unwrap().describe(), "fatal signal 11 (SIGSEGV)");
 }
 
@@ -266,4 +266,18 @@ fn a_piece_without_modules_after_none_keeps_none_and_never_panics() {
     let trace = read_trace(&bytes);
     assert_eq!(trace.pieces_recovered, 49, "a piece of another generation ends the held ones");
     assert!(trace.generations.iter().all(|g| g.modules.is_empty() && g.samples.len() == 2));
+}
+
+#[test]
+fn an_end_seen_by_the_parent_round_trips_and_old_ends_read_as_before() {
+    let end = End { reason: EndReason::UnderscoreExit, signal: 0, time: 77, seen_by_parent: Some(5) };
+    let mut bytes = Vec::new();
+    encode_end(&mut bytes, &end);
+    let payload = &bytes[5..bytes.len() - 4];
+    assert_eq!(crate::decode_end(payload), Ok(end));
+    assert!(end.describe().starts_with("exit status 5 without libc's exit"));
+    // The first three fields are those of every end record: a reader of them reads the same.
+    let old = End { seen_by_parent: None, ..end };
+    assert_eq!(crate::decode_end(&payload[..3]), Ok(old));
+    assert_eq!(old.describe(), "exit via _exit");
 }

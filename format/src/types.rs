@@ -232,6 +232,11 @@ pub struct End {
     pub signal: u32,
     /// When, in header clock ticks.
     pub time: u64,
+    /// Set when the traced process's parent (`sigtrace record`) wrote this record from the
+    /// wait status, because the process ended without any exit path of its own (a raw
+    /// `exit_group` such as Go's, `SIGKILL`): the exit code for [`EndReason::UnderscoreExit`],
+    /// 0 for [`EndReason::FatalSignal`]. `None` when the process wrote the record itself.
+    pub seen_by_parent: Option<u8>,
 }
 
 impl End {
@@ -239,7 +244,13 @@ impl End {
     pub fn describe(&self) -> String {
         match self.reason {
             EndReason::Exit => "clean exit".into(),
-            EndReason::UnderscoreExit => "exit via _exit".into(),
+            EndReason::UnderscoreExit => match self.seen_by_parent {
+                Some(code) => format!("exit status {code} without libc's exit (a raw exit_group such as Go's; seen by sigtrace record)"),
+                None => "exit via _exit".into(),
+            },
+            EndReason::FatalSignal if self.seen_by_parent.is_some() => {
+                format!("fatal signal {} ({}), no exit path ran (seen by sigtrace record)", self.signal, signal_name(self.signal))
+            }
             EndReason::FatalSignal => format!("fatal signal {} ({})", self.signal, signal_name(self.signal)),
             EndReason::Exec => "exec".into(),
             EndReason::Error => "sigtrace switched off after an error".into(),

@@ -752,7 +752,7 @@ pub(crate) fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, sign
     drainer.patience = patience;
     let written = drainer.close_generation(true).and_then(|()| {
         let mut bytes = Vec::with_capacity(32);
-        encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()) });
+        encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()), seen_by_parent: None });
         drainer.write(&bytes)
     });
     written.map_err(|error| describe_write_error(drainer.path(), &error))?;

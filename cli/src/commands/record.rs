@@ -1,9 +1,11 @@
 //! `sigtrace record`: checks that the output directory takes files, says what it records and
 //! where, runs a command with `libsigtrace.so` preloaded and waits for it (passing on Ctrl-C,
-//! SIGTERM and SIGHUP: `child`), then lists the trace files it wrote with a ready-to-run
+//! SIGTERM and SIGHUP: `child`), completes the command's trace with the end its wait status
+//! gives when the process ended without an exit path (`end_status`), then lists the trace files it wrote with a ready-to-run
 //! `sigtrace report` command (`outputs`) and exits with the command's status.
 
 mod child;
+mod end_status;
 pub(crate) mod outputs;
 
 use std::ffi::{CString, OsString};
@@ -249,7 +251,10 @@ pub fn run(options: &RecordOptions) -> i32 {
     // only the line saying so. The command is in its dynamic loader meanwhile.
     crate::warn!("{}", start_line(options));
     let code = match watch.wait_passing_signals_on(child.id(), grouping) {
-        Ok(status) => exit_code(status),
+        Ok(status) => {
+            end_status::complete_trace_of(&find_outputs(&options.output, started), child.id(), status);
+            exit_code(status)
+        }
         Err(error) => {
             crate::warn!("cannot wait for {}: {error}", program.to_string_lossy());
             1

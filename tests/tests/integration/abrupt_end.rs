@@ -54,3 +54,38 @@ fn a_process_killed_by_sigkill_after_2_s_of_cpu_keeps_its_samples() {
     assert!(kept >= 0.95, "{kept:.3} of the samples kept");
     assert_ended_without_exit_path(&run);
 }
+
+/// Runs `program ARGS` under `sigtrace record` in `dir`; returns its exit status and the one
+/// trace's `info` end line.
+fn recorded(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> (std::process::ExitStatus, String, std::path::PathBuf) {
+    let pattern = dir.join("rec.%p.sigtrace");
+    let output = std::process::Command::new(sigtrace_cli()).args(["record", "-o", pattern.to_str().unwrap(), "--"]).arg(program).args(args).output().unwrap();
+    let traces: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rec.")))
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let end = info_json(&traces[0])["end"].as_str().expect("end").to_string();
+    (output.status, end, traces[0].clone())
+}
+
+/// Under `sigtrace record`, the parent sees the wait status the dying process could not
+/// record: a raw exit_group's code and SIGKILL are written as the trace's end, after the
+/// pieces, which are all kept; the command's status is passed on.
+#[test]
+fn sigtrace_record_writes_the_end_a_process_without_exit_path_could_not() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("abrupt-record");
+    let program = compile_c("abrupt_end", &["-O2", "-g"], &dir);
+    let (status, end, trace) = recorded(&program, &["exit_group", "300"], &dir);
+    assert_eq!(status.code(), Some(7));
+    assert!(end.starts_with("exit status 7 without libc's exit"), "{end}");
+    let read = read_trace(&trace);
+    assert!(read.pieces_recovered > 0 && !read.ended_without_exit_path && read.stopped_because.is_none());
+    std::fs::remove_file(&trace).unwrap();
+    let (status, end, _) = recorded(&program, &["sigkill", "300"], &dir);
+    assert_eq!(status.code(), Some(128 + libc::SIGKILL));
+    assert!(end.starts_with("fatal signal 9 (SIGKILL), no exit path ran"), "{end}");
+}

@@ -91,3 +91,24 @@ fn a_go_program_of_1_s_keeps_its_cpu_time_though_go_exits_on_its_own() {
     let info = info_json(&run.traces[0]);
     assert!(info["end"].as_str().is_some_and(|end| end.starts_with("without exit path")), "{}", info["end"]);
 }
+
+/// Under `sigtrace record`, the same 1 s Go program's trace ends as an exit: the parent writes
+/// the exit status it waited for (Go's exit_group ran no exit path sigtrace could use).
+#[test]
+fn a_go_program_recorded_by_sigtrace_record_ends_as_an_exit() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("go-fib-record");
+    let program = build_go("fib", &dir);
+    let pattern = dir.join("rec.%p.sigtrace");
+    let output = Command::new(sigtrace_cli()).args(["record", "-o", pattern.to_str().unwrap(), "--"]).arg(&program).args(["300", "5"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(5), "{}", String::from_utf8_lossy(&output.stderr));
+    let traces: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rec.")))
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let info = info_json(&traces[0]);
+    assert!(info["end"].as_str().is_some_and(|end| end.starts_with("exit status 5 without libc's exit")), "{}", info["end"]);
+}
