@@ -36,13 +36,13 @@ const CODE_CLOSE: u32 = 3;
 /// Where a jitdump file's bytes come from (a file read with `pread`, or a slice).
 pub trait ReadAt {
     /// The bytes available now.
-    fn len(&self) -> u64;
+    fn available(&self) -> u64;
     /// Fills `buffer` from `offset`; false when the bytes could not be read.
     fn read_exact_at(&mut self, offset: u64, buffer: &mut [u8]) -> bool;
 }
 
 impl ReadAt for &[u8] {
-    fn len(&self) -> u64 {
+    fn available(&self) -> u64 {
         <[u8]>::len(self) as u64
     }
 
@@ -140,7 +140,7 @@ impl JitdumpCursor {
         let mut spent = 0u64;
         let mut prefix = vec![0u8; RECORD_PREFIX_BYTES];
         while !self.closed && spent < budget {
-            let available = source.len();
+            let available = source.available();
             let mut head = [0u8; RECORD_HEADER_BYTES];
             if available < self.offset.saturating_add(RECORD_HEADER_BYTES as u64) {
                 break;
@@ -179,7 +179,7 @@ impl JitdumpCursor {
 
     /// Checks the header once the file holds it; false while it is shorter.
     fn read_header(&mut self, source: &mut impl ReadAt) -> Result<bool, JitdumpError> {
-        if source.len() < JITDUMP_HEADER_BYTES as u64 {
+        if source.available() < JITDUMP_HEADER_BYTES as u64 {
             return Ok(false);
         }
         let mut header = [0u8; JITDUMP_HEADER_BYTES];

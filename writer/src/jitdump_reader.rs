@@ -29,7 +29,7 @@ struct Open {
 struct DumpFile(std::fs::File);
 
 impl ReadAt for DumpFile {
-    fn len(&self) -> u64 {
+    fn available(&self) -> u64 {
         self.0.metadata().map_or(0, |metadata| metadata.len())
     }
 
