@@ -238,7 +238,7 @@ impl Drainer {
             self.retire_exited_threads();
             self.refresh_modules();
             ensure_dwarf_caches(self.registry);
-            self.write_jit_symbols()?;
+            self.write_jit_symbols(false)?;
         }
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
@@ -249,8 +249,10 @@ impl Drainer {
         Ok(fullest)
     }
 
-    /// Appends the symbols the runtime added to its perf map since the last round, if any.
-    fn write_jit_symbols(&mut self) -> std::io::Result<()> {
+    /// Appends the symbols the runtime added to its perf map or jitdump since the last round,
+    /// if any; at a generation's close (`closing`) the jitdump's marker is searched for even
+    /// when its search is not due.
+    fn write_jit_symbols(&mut self, closing: bool) -> std::io::Result<()> {
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() } as u32;
         if self.jit_map.pid() != pid {
@@ -264,7 +266,7 @@ impl Drainer {
         // A jitdump record's own time (CLOCK_MONOTONIC) is its load time when it is plausible.
         let start_ns = self.header.start_clock_ns;
         let loaded = |ns: Option<u64>| ticks(ns.filter(|ns| (start_ns..=now_ns).contains(ns)).unwrap_or(now_ns));
-        symbols.extend(self.jitdump.poll(now_ns, self.notice).into_iter().map(|code| JitSymbol {
+        symbols.extend(self.jitdump.poll(now_ns, closing, self.notice).into_iter().map(|code| JitSymbol {
             time: loaded(code.monotonic_ns),
             start: code.start,
             size: code.size,
@@ -330,7 +332,7 @@ impl Drainer {
             return Ok(());
         }
         self.drain_rings(open);
-        self.write_jit_symbols()?;
+        self.write_jit_symbols(true)?;
         self.snapshots.ensure_module_table();
         let advance = advance(self.registry, stop, self.patience);
         self.drain_rings(advance.closed);

@@ -13,8 +13,12 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 const ROUND_BYTES: u64 = 1 << 20;
 /// The most record bytes read over a trace.
 const TOTAL_BYTES: u64 = 64 << 20;
-/// How often `/proc/self/maps` is searched for the marker while none was found.
+/// The first wait between searches of `/proc/self/maps` for the marker; it doubles after
+/// each search that finds none, up to [`SEARCH_PERIOD_MAX_NS`] (reading the maps of a large
+/// process costs hundreds of µs, and runtimes map their jitdump as they start).
 const SEARCH_PERIOD_NS: u64 = 200_000_000;
+/// The longest wait between searches.
+const SEARCH_PERIOD_MAX_NS: u64 = 3_200_000_000;
 /// The most bytes of `/proc/self/maps` read in one search.
 const MAPS_BYTES: u64 = 8 << 20;
 
@@ -44,6 +48,8 @@ pub(crate) struct JitdumpReader {
     pid: u32,
     /// When `/proc/self/maps` was last searched (monotonic ns), 0 never.
     searched_ns: u64,
+    /// The wait before the next search.
+    search_period_ns: u64,
     open: Option<Open>,
     /// True once the file was read to its end, refused or failed: it is not looked at again.
     done: bool,
@@ -51,7 +57,7 @@ pub(crate) struct JitdumpReader {
 
 impl JitdumpReader {
     pub(crate) fn new(pid: u32) -> JitdumpReader {
-        JitdumpReader { pid, searched_ns: 0, open: None, done: false }
+        JitdumpReader { pid, searched_ns: 0, search_period_ns: SEARCH_PERIOD_NS, open: None, done: false }
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -59,15 +65,19 @@ impl JitdumpReader {
     }
 
     /// The code the runtime named in its jitdump since the last call. `now_ns` is the
-    /// monotonic clock; `notice` prints the one line on a file that cannot be followed.
-    /// Drain thread only.
-    pub(crate) fn poll(&mut self, now_ns: u64, notice: fn(&str)) -> Vec<JitdumpCode> {
+    /// monotonic clock; `search_now` searches for the marker whenever the last search was
+    /// (at a generation's close); `notice` prints the one line on a file that cannot be
+    /// followed. Drain thread only.
+    pub(crate) fn poll(&mut self, now_ns: u64, search_now: bool, notice: fn(&str)) -> Vec<JitdumpCode> {
         if self.done {
             return Vec::new();
         }
         if self.open.is_none() {
-            if self.searched_ns != 0 && now_ns.saturating_sub(self.searched_ns) < SEARCH_PERIOD_NS {
+            if !search_now && self.searched_ns != 0 && now_ns.saturating_sub(self.searched_ns) < self.search_period_ns {
                 return Vec::new();
+            }
+            if self.searched_ns != 0 {
+                self.search_period_ns = (self.search_period_ns * 2).min(SEARCH_PERIOD_MAX_NS);
             }
             self.searched_ns = now_ns;
             let Some(marker) = find_marker(self.pid) else { return Vec::new() };
@@ -186,11 +196,11 @@ mod tests {
         assert_ne!(mapped, libc::MAP_FAILED);
         let mut reader = JitdumpReader::new(std::process::id());
         let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
-        assert_eq!(names(reader.poll(1, |line| panic!("{line}"))), ["py::f:x.py"]);
+        assert_eq!(names(reader.poll(1, false, |line| panic!("{line}"))), ["py::f:x.py"]);
         let mut more = Vec::new();
         format::jitdump::build::code_load(&mut more, 6, 0x8000, 2, "py::g:x.py", &[0xc3]);
         std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, &more)).unwrap();
-        assert_eq!(names(reader.poll(2, |line| panic!("{line}"))), ["py::g:x.py"]);
+        assert_eq!(names(reader.poll(2, false, |line| panic!("{line}"))), ["py::g:x.py"]);
         // SAFETY: mapped above, not used since.
         unsafe { libc::munmap(mapped, 4096) };
         std::fs::remove_dir_all(&dir).unwrap();
