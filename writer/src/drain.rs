@@ -173,7 +173,7 @@ impl Drainer {
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
             pieces: PieceCursor::new(header.start_clock_ns),
             jit_map: PerfMapReader::new(header.pid),
-            jitdump: JitdumpReader::new(header.pid),
+            jitdump: JitdumpReader::new(header.pid, header.start_unix_ns),
         })
     }
 
@@ -259,7 +259,7 @@ impl Drainer {
             self.jit_map = PerfMapReader::new(pid);
         }
         if self.jitdump.pid() != pid {
-            self.jitdump = JitdumpReader::new(pid);
+            self.jitdump = JitdumpReader::new(pid, self.header.start_unix_ns);
         }
         let now_ns = monotonic_ns();
         let mut symbols = self.jit_map.poll(ticks(now_ns));

@@ -46,6 +46,8 @@ impl ReadAt for DumpFile {
 pub(crate) struct JitdumpReader {
     /// The pid whose file this is (a forked child looks for its own).
     pid: u32,
+    /// The trace's start (Unix ns): a file left behind must be modified after it.
+    start_unix_ns: u64,
     /// When `/proc/self/maps` was last searched (monotonic ns), 0 never.
     searched_ns: u64,
     /// The wait before the next search.
@@ -56,8 +58,8 @@ pub(crate) struct JitdumpReader {
 }
 
 impl JitdumpReader {
-    pub(crate) fn new(pid: u32) -> JitdumpReader {
-        JitdumpReader { pid, searched_ns: 0, search_period_ns: SEARCH_PERIOD_NS, open: None, done: false }
+    pub(crate) fn new(pid: u32, start_unix_ns: u64) -> JitdumpReader {
+        JitdumpReader { pid, start_unix_ns, searched_ns: 0, search_period_ns: SEARCH_PERIOD_NS, open: None, done: false }
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -80,7 +82,15 @@ impl JitdumpReader {
                 self.search_period_ns = (self.search_period_ns * 2).min(SEARCH_PERIOD_MAX_NS);
             }
             self.searched_ns = now_ns;
-            let Some(marker) = find_marker(self.pid) else { return Vec::new() };
+            let Some(marker) = find_marker(self.pid) else {
+                // The runtime unmaps its marker as it shuts down: at a close, a file it left
+                // under the usual names is taken when its header names this process.
+                if search_now {
+                    self.open =
+                        left_behind(self.pid, self.start_unix_ns).map(|(file, path)| Open { file: DumpFile(file), path, cursor: JitdumpCursor::default() });
+                }
+                return self.read_open(notice);
+            };
             match open_checked(&marker) {
                 Ok(file) => self.open = Some(Open { file: DumpFile(file), path: marker.path, cursor: JitdumpCursor::default() }),
                 Err(why) => {
@@ -90,6 +100,11 @@ impl JitdumpReader {
                 }
             }
         }
+        self.read_open(notice)
+    }
+
+    /// Reads what the open file holds past the last read.
+    fn read_open(&mut self, notice: fn(&str)) -> Vec<JitdumpCode> {
         let Some(open) = self.open.as_mut() else { return Vec::new() };
         let budget = ROUND_BYTES.min(TOTAL_BYTES.saturating_sub(open.cursor.bytes_read()));
         let mut code = Vec::new();
@@ -143,6 +158,24 @@ fn marker_in(maps: &[u8], pid: u32) -> Option<Marker> {
     None
 }
 
+/// A jitdump of this process the runtime left under the usual names (`/tmp/jit-PID.dump`, or
+/// `jit-PID.dump` in the working directory) after unmapping its marker: a regular file of our
+/// user, reached without a link, modified since the trace began, whose header names `pid`.
+fn left_behind(pid: u32, start_unix_ns: u64) -> Option<(std::fs::File, String)> {
+    let name = format!("jit-{pid}.dump");
+    let candidates = [format!("/tmp/{name}"), std::env::current_dir().ok()?.join(&name).to_string_lossy().into_owned()];
+    candidates.into_iter().find_map(|path| {
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(&path).ok()?;
+        let metadata = file.metadata().ok()?;
+        let modified_ns = (metadata.mtime().max(0) as u64).saturating_mul(1_000_000_000).saturating_add(metadata.mtime_nsec().max(0) as u64);
+        // SAFETY: geteuid has no preconditions.
+        let ours = metadata.uid() == unsafe { libc::geteuid() };
+        let mut header = [0u8; 24];
+        let header_pid = FileExt::read_exact_at(&file, &mut header, 0).ok().map(|()| u32::from_ne_bytes([header[20], header[21], header[22], header[23]]));
+        (metadata.file_type().is_file() && ours && modified_ns >= start_unix_ns && header_pid == Some(pid)).then_some((file, path))
+    })
+}
+
 /// Opens the marker's file: a regular file of our user, reached without a link, the very file
 /// mapped.
 fn open_checked(marker: &Marker) -> Result<std::fs::File, &'static str> {
@@ -182,6 +215,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dump_left_behind_is_taken_at_a_close_when_its_header_names_us() {
+        let pid = 4_100_000 + std::process::id() % 100_000; // above pid_max: no real process
+        let path = format!("/tmp/jit-{pid}.dump");
+        let mut bytes = format::jitdump::build::header(0);
+        format::jitdump::build::code_load(&mut bytes, 5, 0x7000, 1, "py::f:x.py", &[0xc3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
+        assert!(JitdumpReader::new(pid, 0).poll(1, true, |line| panic!("{line}")).is_empty(), "its header names pid 1");
+        bytes[20..24].copy_from_slice(&pid.to_ne_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(JitdumpReader::new(pid, 0).poll(1, false, |line| panic!("{line}")).is_empty(), "only at a close");
+        assert!(JitdumpReader::new(pid, u64::MAX).poll(1, true, |line| panic!("{line}")).is_empty(), "older than the trace");
+        assert_eq!(names(JitdumpReader::new(pid, 0).poll(1, true, |line| panic!("{line}"))), ["py::f:x.py"]);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_mapped_dump_of_ours_is_read_as_it_grows() {
         let dir = std::env::temp_dir().join(format!("sigtrace-jitdump-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -194,7 +244,7 @@ mod tests {
         let mapped =
             unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, std::os::fd::AsRawFd::as_raw_fd(&file), 0) };
         assert_ne!(mapped, libc::MAP_FAILED);
-        let mut reader = JitdumpReader::new(std::process::id());
+        let mut reader = JitdumpReader::new(std::process::id(), 0);
         let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
         assert_eq!(names(reader.poll(1, false, |line| panic!("{line}"))), ["py::f:x.py"]);
         let mut more = Vec::new();
