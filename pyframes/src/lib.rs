@@ -7,11 +7,14 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod layout;
+pub mod line_tables;
+pub mod probe;
 pub mod read;
 pub mod record;
 pub mod resolve;
 pub mod runtime;
 pub mod walk;
+mod walk_objects;
 
 pub use record::{RawFrame, MARKER};
 pub use resolve::{CodeInfo, Resolver};
@@ -25,5 +28,6 @@ pub const MAX_PYTHON_FRAMES: usize = 128;
 /// by tid) starts empty.
 pub fn after_fork_in_child() {
     read::set_pid();
+    probe::after_fork_in_child();
     walk::forget_thread_states();
 }

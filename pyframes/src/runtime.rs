@@ -38,14 +38,9 @@ pub fn detect() -> Detected {
     if runtime == 0 {
         return Detected::None;
     }
-    let version_address = symbol(c"Py_Version");
-    let mut version = [0u8; 4];
-    if version_address == 0 || !crate::read::copy(version_address, &mut version) {
-        return Detected::Unsupported("CPython older than 3.11 (no Py_Version)".to_string());
-    }
-    // PY_VERSION_HEX: 0xMMmmppRS.
-    let hex = u32::from_le_bytes(version);
-    let (major, minor) = ((hex >> 24) as u8, (hex >> 16) as u8);
+    let Some((major, minor)) = version(symbol(c"Py_Version"), symbol(c"Py_GetVersion")) else {
+        return Detected::Unsupported("CPython of unknown version (no Py_Version nor Py_GetVersion)".to_string());
+    };
     let Some(index) = layout_index(major, minor) else {
         return Detected::Unsupported(format!("CPython {major}.{minor}"));
     };
@@ -56,6 +51,34 @@ pub fn detect() -> Detected {
     RUNTIME.store(runtime, Ordering::Relaxed);
     LAYOUT.store(index + 1, Ordering::Release);
     Detected::Supported(major, minor)
+}
+
+/// The interpreter's (major, minor): from `Py_Version` (`PY_VERSION_HEX`, 3.11 and later) at
+/// `hex_address`, else from the string `Py_GetVersion` (at `function`) returns ("3.9.18 (main,
+/// …"): a pure function that formats constants, callable before the interpreter starts.
+fn version(hex_address: u64, function: u64) -> Option<(u8, u8)> {
+    let mut hex = [0u8; 4];
+    if hex_address != 0 && crate::read::copy(hex_address, &mut hex) {
+        // PY_VERSION_HEX: 0xMMmmppRS.
+        let hex = u32::from_le_bytes(hex);
+        return Some(((hex >> 24) as u8, (hex >> 16) as u8));
+    }
+    if function == 0 {
+        return None;
+    }
+    // SAFETY: `Py_GetVersion`'s signature (`const char *(void)`); it returns a static
+    // NUL-terminated string.
+    let text = unsafe {
+        let get_version: extern "C" fn() -> *const std::ffi::c_char = std::mem::transmute(function as usize);
+        std::ffi::CStr::from_ptr(get_version())
+    };
+    parse_version(&text.to_string_lossy())
+}
+
+/// (major, minor) of a version string such as "3.10.13 (main, …)".
+fn parse_version(text: &str) -> Option<(u8, u8)> {
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// The published interpreter: `_PyRuntime`'s address and its layout. Async-signal-safe.
@@ -118,4 +141,14 @@ fn check_debug_offsets(runtime: u64, layout: &Layout) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_parse_from_py_getversion_strings() {
+        assert_eq!(super::parse_version("3.9.18 (main, Nov  2 2026, 10:00:00) \n[GCC 12.2.0]"), Some((3, 9)));
+        assert_eq!(super::parse_version("3.10.13"), Some((3, 10)));
+        assert_eq!(super::parse_version("garbage"), None);
+    }
 }

@@ -9,10 +9,13 @@
 //!   frees one (`_PyThreadState_PopFrame`; `tstate_delete_common` stores NULL first), so the
 //!   chunk the thread state names at any instant is mapped — and only this thread changes it.
 //!
-//! The thread state itself and everything else (generator frames, older chunks) is copied.
+//! The thread state itself and everything else (generator frames, older chunks, 3.9 and 3.10's
+//! heap frames) is copied: by a fault-recovering read ([`crate::probe`]) where one is allowed,
+//! else by `process_vm_readv`.
 //! The walk is bounded: at most `max_frames` frames and [`MAX_COPIES`] system calls.
 
 use crate::layout::{Layout, DATA_STACK_CHUNK_HEADER, DATA_STACK_CHUNK_SIZE, MAX_FRAME_SIZE, MAX_TSTATE_SIZE};
+use crate::probe::Session;
 use crate::read::{copy, copy_mapped, u64_at};
 use crate::record::{check_of, RawFrame, MARKER};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,16 +37,19 @@ pub const fn record_words(max_frames: usize) -> usize {
     1 + 2 * max_frames
 }
 
-struct Reader {
+pub(crate) struct Reader {
     copies: u32,
     stack: (u64, u64),
     chunk: u64,
+    /// Fault-recovering reads allowed ([`crate::probe`]); else system calls.
+    probe: Option<Session>,
 }
 
 impl Reader {
-    /// Copies `out.len()` bytes at `address`: directly when proven mapped, else by a system call
-    /// while the budget lasts. Async-signal-safe.
-    fn read(&mut self, address: u64, out: &mut [u8]) -> bool {
+    /// Copies `out.len()` bytes at `address`: directly when proven mapped, by a
+    /// fault-recovering read when a probe session is open, else by a system call while the
+    /// budget lasts. Async-signal-safe.
+    pub(crate) fn read(&mut self, address: u64, out: &mut [u8]) -> bool {
         let len = out.len() as u64;
         let end = address.saturating_add(len);
         let in_chunk = self.chunk != 0 && address >= self.chunk + DATA_STACK_CHUNK_HEADER && end <= self.chunk + DATA_STACK_CHUNK_SIZE;
@@ -53,11 +59,34 @@ impl Reader {
             unsafe { copy_mapped(address, out) };
             return true;
         }
+        self.copy(address, out)
+    }
+
+    /// Copies `out.len()` bytes at `address` by a fault-recovering read, or a system call while
+    /// the budget lasts. Async-signal-safe.
+    pub(crate) fn copy(&mut self, address: u64, out: &mut [u8]) -> bool {
+        if let Some(session) = &self.probe {
+            return session.copy(address, out);
+        }
         if self.copies >= MAX_COPIES {
             return false;
         }
         self.copies += 1;
         copy(address, out)
+    }
+
+    /// Copies like [`Reader::copy`] but outside the budget (the scan of the thread lists has its
+    /// own bound). Async-signal-safe.
+    fn copy_uncounted(&mut self, address: u64, out: &mut [u8]) -> bool {
+        match &self.probe {
+            Some(session) => session.copy(address, out),
+            None => copy(address, out),
+        }
+    }
+
+    /// True when reads are fault-recovering loads rather than system calls. Async-signal-safe.
+    pub(crate) fn probing(&self) -> bool {
+        self.probe.is_some()
     }
 
     /// A `u64` at `address`, as [`Reader::read`] gets it. Async-signal-safe.
@@ -70,16 +99,22 @@ impl Reader {
 /// Pushes the Python frames of the calling thread (the interrupted one) into a record: nothing
 /// when the process runs no known CPython or the thread has no Python state, else
 /// [`MARKER`] and two words per frame, innermost first, at most `max_frames` frames.
-/// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown).
+/// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown), `may_probe`
+/// true when the interrupted context blocks neither SIGSEGV nor SIGBUS ([`crate::probe`]).
 /// Returns the number of frames pushed. Async-signal-safe.
-pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+pub fn walk_python(tid: u32, stack: (u64, u64), may_probe: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
     let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
-    let mut reader = Reader { copies: 0, stack, chunk: 0 };
+    let probe = if may_probe { Session::begin() } else { None };
+    let mut reader = Reader { copies: 0, stack, chunk: 0, probe };
     let mut tstate = [0u8; MAX_TSTATE_SIZE];
     let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
     // SAFETY: pthread_self only reads the thread pointer.
     let self_id = unsafe { libc::pthread_self() } as u64;
     let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
+    if layout.frame_objects {
+        let first = layout.tstate_current_frame.map_or(0, |at| u64_at(tstate, at));
+        return crate::walk_objects::walk_frame_objects(&mut reader, layout, first, max_frames, push);
+    }
     reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
     let mut frame_address = match layout.tstate_current_frame {
         Some(offset) => u64_at(tstate, offset),
@@ -155,7 +190,7 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
 fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, self_id: u64, tstate: &mut [u8]) -> Option<u64> {
     let slot = &TSTATES[tid as usize % CACHE_SIZE];
     let cached = slot.load(Ordering::Relaxed);
-    if cached != 0 && cached & 1 == 0 && copy_counted(reader, cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
+    if cached != 0 && cached & 1 == 0 && reader.copy(cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
         return Some(cached);
     }
     // Each interpreter's list head; their sum keys the "none here" entry (a new thread state
@@ -176,7 +211,7 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     let mut budget = MAX_THREADS_SCANNED;
     for &head in heads {
         let mut address = head;
-        while budget > 0 && address != 0 && address % 8 == 0 && copy(address, tstate) {
+        while budget > 0 && address != 0 && address % 8 == 0 && reader.copy_uncounted(address, tstate) {
             budget -= 1;
             if u64_at(tstate, layout.tstate_thread_id) == self_id {
                 slot.store(address, Ordering::Relaxed);
@@ -187,16 +222,6 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     }
     slot.store(key, Ordering::Relaxed);
     None
-}
-
-/// A thread state is always copied (another thread may free it), within the walk's budget.
-/// Async-signal-safe.
-fn copy_counted(reader: &mut Reader, address: u64, out: &mut [u8]) -> bool {
-    if reader.copies >= MAX_COPIES {
-        return false;
-    }
-    reader.copies += 1;
-    copy(address, out)
 }
 
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
