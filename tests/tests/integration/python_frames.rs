@@ -6,7 +6,7 @@ use sigtrace_tests::{beside_others, folded_stacks, run_traced, scratch_dir, work
 use std::path::{Path, PathBuf};
 
 /// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
-fn interpreters() -> Vec<(&'static str, PathBuf)> {
+pub(crate) fn interpreters() -> Vec<(&'static str, PathBuf)> {
     let candidates = [
         ("3.9", "/root/.pyenv/versions/3.9.18/bin/python3.9"),
         ("3.10", "/root/.pyenv/versions/3.10.13/bin/python3.10"),
