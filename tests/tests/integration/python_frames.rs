@@ -2,7 +2,7 @@
 //! pyenv's 3.9, 3.10, 3.12 and 3.13 where the machine has them): the hot Python function with its callers in order,
 //! threads with their own functions, a forked child. Workload: `tests/workloads/python/frames.py`.
 
-use sigtrace_tests::{beside_others, folded_stacks, run_traced, scratch_dir, workspace_root};
+use sigtrace_tests::{beside_others, compile_c, folded_stacks, run_traced, scratch_dir, workspace_root};
 use std::path::{Path, PathBuf};
 
 /// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
@@ -133,5 +133,36 @@ fn generator_and_coroutine_frames_run_on_top_of_their_callers() {
         for (what, share) in [("generator", generator as f64 / total as f64), ("coroutine", coroutine as f64 / total as f64)] {
             assert!(share >= 0.35, "{version}: {share:.3} of the weight shows the {what} frames in order; stacks: {:?}", &stacks[..stacks.len().min(4)]);
         }
+    }
+}
+
+/// A program embedding CPython: it opens a `libpython` with `RTLD_LOCAL` (`_PyRuntime` is not in
+/// the global scope) and runs Python code in it (`tests/workloads/embed_python.c`).
+#[test]
+fn an_interpreter_opened_rtld_local_by_an_embedding_program_is_found() {
+    let _guard = beside_others();
+    let debian = std::fs::read_dir("/usr/lib").unwrap().flatten().map(|dir| dir.path().join("libpython3.11.so.1.0")).find(|path| path.exists());
+    let debian = debian.expect("Debian's libpython3.11 is installed by scripts/install-test-deps.sh");
+    let mut libraries = vec![("3.11", debian, None)];
+    for (version, home) in [("3.9", "/root/.pyenv/versions/3.9.18"), ("3.12", "/root/.pyenv/versions/3.12.1")] {
+        let library = Path::new(home).join(format!("lib/libpython{version}.so.1.0"));
+        if library.exists() {
+            libraries.push((version, library, Some(home)));
+        }
+    }
+    let code = "import time\n\
+                def hot_embedded(seconds):\n    end = time.thread_time() + seconds\n    while time.thread_time() < end:\n        sorted(range(300, 0, -1))\n\
+                def caller_embedded():\n    hot_embedded(0.6)\n\
+                caller_embedded()\n";
+    for (version, library, home) in libraries {
+        let dir = scratch_dir(&format!("python_frames_embedded_{version}"));
+        let program = compile_c("embed_python", &["-O1"], &dir);
+        let env: Vec<(&str, &str)> = home.map(|home| ("PYTHONHOME", home)).into_iter().collect();
+        let run = run_traced(&program, &[&library.display().to_string(), code], &env, &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let named = weight(&stacks, |frames| holds_callers(version, frames, &["<module>", "caller_embedded", "hot_embedded"]));
+        assert!(named as f64 >= 0.80 * total as f64, "{version}: {named} of {total} name hot_embedded under its callers; {:?}", &stacks[..stacks.len().min(3)]);
     }
 }
