@@ -382,7 +382,10 @@ fn name_python_frames(g: &format::Generation, view: &mut serde_json::Value) {
         view["python_code"] = g.python_code.iter().map(|c| json!({"name": c.name, "file": c.file, "first_line": c.first_line})).collect::<Vec<_>>().into();
     }
     for (sample, shown) in g.samples.iter().zip(view["samples"].as_array_mut().expect("samples")) {
-        let python: Vec<_> = g.stacks.get(sample.stack as usize).expect("the stack of a sample")
+        let python: Vec<_> = g
+            .stacks
+            .get(sample.stack as usize)
+            .expect("the stack of a sample")
             .filter_map(format::python::PythonFrame::from_word)
             .map(|frame| json!({"name": g.python_code.get(frame.code as usize).map(|c| c.name.clone()), "line": frame.line, "entry": frame.entry}))
             .collect();

@@ -1,8 +1,8 @@
 //! CPython frames for sigtrace: finding the interpreter ([`runtime`]), reading the interrupted
 //! thread's Python stack in the signal handler ([`walk`]; async-signal-safe, fault-proof reads
-//! only), and, on the drain thread, naming each code object once ([`resolve`]).
+//! only: [`probe`], [`read`]), and, on the drain thread, naming each code object once ([`resolve`]).
 //!
-//! Supported: CPython 3.11, 3.12 and 3.13 ([`layout`]); any other version gives native stacks only.
+//! Supported: CPython 3.9 to 3.13 ([`layout`]); any other version gives native stacks only.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

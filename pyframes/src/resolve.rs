@@ -6,8 +6,8 @@
 //! object may be gone by the time the drain thread reads it (a few ms after the sample): its
 //! type is checked (`PyCode_Type`), and what cannot be read is named `<unknown>`.
 
-use crate::line_tables::{linetable_310_line, lnotab_line, LineTableKind};
 use crate::layout::{Layout, BYTES_DATA, OB_TYPE, UNICODE_LENGTH, UNICODE_STATE, VAR_SIZE};
+use crate::line_tables::{linetable_310_line, lnotab_line, LineTableKind};
 use crate::read::{copy, u32_at, u64_at};
 use crate::record::RawFrame;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! The handler's half: find the interrupted thread's own `PyThreadState` and walk its frame
 //! chain into the sample record. Async-signal-safe throughout: no allocation, no lock, no
-//! panicking path; every read either copies by `process_vm_readv` (faults become errors) or
-//! lies in memory proven mapped:
+//! panicking path; every read either copies (a fault-recovering read, or `process_vm_readv`:
+//! faults become errors) or lies in memory proven mapped:
 //!
 //! * the thread's own stack, inside the bounds the registry knows;
 //! * the thread's current data-stack chunk: CPython allocates each chunk (≥ 16 KiB) before it

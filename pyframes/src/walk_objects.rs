@@ -16,9 +16,9 @@ pub(crate) fn walk_frame_objects(reader: &mut Reader, layout: &Layout, first: u6
     let Some(frame) = frame.get_mut(..layout.frame_size) else { return 0 };
     let mut address = first;
     let mut pushed = 0;
-    while address != 0 && address % 8 == 0 && pushed < max_frames && reader.read(address, frame) {
+    while address != 0 && address.is_multiple_of(8) && pushed < max_frames && reader.read(address, frame) {
         let code = u64_at(frame, layout.frame_code);
-        if code == 0 || code % 8 != 0 {
+        if code == 0 || !code.is_multiple_of(8) {
             break;
         }
         let lasti = u32_at(frame, layout.frame_prev_instr) as i32;
