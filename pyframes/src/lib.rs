@@ -19,7 +19,7 @@ mod walk_objects;
 pub use record::{RawFrame, MARKER};
 pub use resolve::{CodeInfo, Resolver};
 pub use runtime::{detect, Detected};
-pub use walk::{record_words, walk_python};
+pub use walk::{record_words, walk_python, walk_python_of};
 
 /// Most Python frames one sample records.
 pub const MAX_PYTHON_FRAMES: usize = 128;

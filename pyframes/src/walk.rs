@@ -26,7 +26,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const CACHE_SIZE: usize = 1024;
 static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
 
-/// Most copies (system calls) one walk makes.
+/// By tid modulo `CACHE_SIZE`, the thread's `pthread_t` packed with its tid
+/// ([`remember_pthread`]), as the handler last saw them: how the drain thread finds the
+/// `PyThreadState` of a thread it did not interrupt.
+static PTHREADS: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
+/// Bits of a packed entry's tid (`pid_max` is at most 2²²), and the alignment of a glibc
+/// `pthread_t` (the address of its 64-byte aligned thread descriptor).
+const TID_BITS: u32 = 22;
+const PTHREAD_ALIGN_BITS: u32 = 6;
+
+/// Remembers `pthread` as the `pthread_t` of thread `tid` (one store when it changed; nothing
+/// when the two cannot be packed in a word). Async-signal-safe.
+fn remember_pthread(tid: u32, pthread: u64) {
+    let aligned = pthread.trailing_zeros() >= PTHREAD_ALIGN_BITS && pthread >> (64 - TID_BITS + PTHREAD_ALIGN_BITS) == 0;
+    if !aligned || tid >> TID_BITS != 0 || tid == 0 {
+        return;
+    }
+    let packed = (pthread >> PTHREAD_ALIGN_BITS) << TID_BITS | u64::from(tid);
+    let slot = &PTHREADS[tid as usize % CACHE_SIZE];
+    if slot.load(Ordering::Relaxed) != packed {
+        slot.store(packed, Ordering::Relaxed);
+    }
+}
+
+/// The `pthread_t` the handler last saw for thread `tid`. Async-signal-safe.
+fn remembered_pthread(tid: u32) -> Option<u64> {
+    let packed = PTHREADS.get(tid as usize % CACHE_SIZE)?.load(Ordering::Relaxed);
+    (packed != 0 && packed & ((1 << TID_BITS) - 1) == u64::from(tid)).then_some((packed >> TID_BITS) << PTHREAD_ALIGN_BITS)
+}
+
+/// Most copies (system calls) one walk of the handler makes.
 pub const MAX_COPIES: u32 = 24;
 /// Most thread states a scan of the lists visits, most interpreters it looks at.
 const MAX_THREADS_SCANNED: usize = 256;
@@ -39,6 +68,7 @@ pub const fn record_words(max_frames: usize) -> usize {
 
 pub(crate) struct Reader {
     copies: u32,
+    budget: u32,
     stack: (u64, u64),
     chunk: u64,
     /// Fault-recovering reads allowed ([`crate::probe`]); else system calls.
@@ -68,7 +98,7 @@ impl Reader {
         if let Some(session) = &self.probe {
             return session.copy(address, out);
         }
-        if self.copies >= MAX_COPIES {
+        if self.copies >= self.budget {
             return false;
         }
         self.copies += 1;
@@ -103,19 +133,48 @@ impl Reader {
 /// true when the interrupted context blocks neither SIGSEGV nor SIGBUS ([`crate::probe`]).
 /// Returns the number of frames pushed. Async-signal-safe.
 pub fn walk_python(tid: u32, stack: (u64, u64), may_probe: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
-    let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
+    if crate::runtime::interpreter().is_none() {
+        return 0;
+    }
     let probe = if may_probe { Session::begin() } else { None };
-    let mut reader = Reader { copies: 0, stack, chunk: 0, probe };
-    let mut tstate = [0u8; MAX_TSTATE_SIZE];
-    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
+    let mut reader = Reader { copies: 0, budget: MAX_COPIES, stack, chunk: 0, probe };
     // SAFETY: pthread_self only reads the thread pointer.
     let self_id = unsafe { libc::pthread_self() } as u64;
-    let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
+    remember_pthread(tid, self_id);
+    walk_thread(&mut reader, tid, self_id, false, max_frames, push)
+}
+
+/// Pushes the Python frames of another thread, `tid`, blocked in a call it will not leave
+/// while the caller checks (wall mode's sampler, on the drain thread), as [`walk_python`]
+/// does. Every read is a `process_vm_readv` copy (nothing of another thread is proven mapped),
+/// within a budget of a copy per frame and a few more. The thread's `PyThreadState` is known by
+/// its `pthread_t`, which the handler remembers for each thread it samples: a thread never
+/// sampled while running gets no Python frames. Not for the handler (it may take many system
+/// calls); allocates nothing.
+pub fn walk_python_of(tid: u32, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    if crate::runtime::interpreter().is_none() {
+        return 0;
+    }
+    let Some(pthread) = remembered_pthread(tid) else { return 0 };
+    let budget = 2 * max_frames as u32 + 16;
+    let mut reader = Reader { copies: 0, budget, stack: (0, 0), chunk: 0, probe: None };
+    walk_thread(&mut reader, tid, pthread, true, max_frames, push)
+}
+
+/// The walk of the thread whose `pthread_t` is `pthread` (the caller, or with `remote` another
+/// thread: its data-stack chunk is then copied like everything else). Async-signal-safe.
+fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
+    let mut tstate = [0u8; MAX_TSTATE_SIZE];
+    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
+    let Some(tstate_address) = find_tstate(reader, runtime, layout, tid, pthread, tstate) else { return 0 };
     if layout.frame_objects {
         let first = layout.tstate_current_frame.map_or(0, |at| u64_at(tstate, at));
-        return crate::walk_objects::walk_frame_objects(&mut reader, layout, first, max_frames, push);
+        return crate::walk_objects::walk_frame_objects(reader, layout, first, max_frames, push);
     }
-    reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
+    if !remote {
+        reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
+    }
     let mut frame_address = match layout.tstate_current_frame {
         Some(offset) => u64_at(tstate, offset),
         None => {
@@ -227,7 +286,7 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
 /// Async-signal-safe.
 pub fn forget_thread_states() {
-    for slot in &TSTATES {
+    for slot in TSTATES.iter().chain(&PTHREADS) {
         slot.store(0, Ordering::Relaxed);
     }
 }

@@ -136,6 +136,23 @@ fn generator_and_coroutine_frames_run_on_top_of_their_callers() {
     }
 }
 
+/// Wall mode: a thread sleeping in `time.sleep` is sampled by the drain thread from outside
+/// (blocked samples), with its Python frames read by `process_vm_readv`.
+#[test]
+fn blocked_samples_in_wall_mode_carry_python_frames() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_wall_{version}"));
+        let run = run_traced(&python, &[&workload(), "sleeps", "0.6"], &[("SIGTRACE_MODE", "wall")], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let named = weight(&stacks, |frames| holds_callers(version, frames, &["<module>", "sleeper_outer", "sleeper_leaf"]));
+        assert!(total >= 200, "{version}: only {total} of wall weight");
+        assert!(named as f64 >= 0.80 * total as f64, "{version}: {named} of {total} name sleeper_leaf under its callers; {:?}", &stacks[..stacks.len().min(3)]);
+    }
+}
+
 /// A program embedding CPython: it opens a `libpython` with `RTLD_LOCAL` (`_PyRuntime` is not in
 /// the global scope) and runs Python code in it (`tests/workloads/embed_python.c`).
 #[test]
