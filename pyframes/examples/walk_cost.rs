@@ -48,7 +48,7 @@ fn install_probe_handler() {
             action.sa_flags = libc::SA_SIGINFO;
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-        pyframes::probe::set_ours(signal, true);
+        pyframes::probe::set_ours(signal, Some(on_fault as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize));
     }
 }
 

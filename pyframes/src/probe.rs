@@ -12,16 +12,19 @@
 //! * the interrupted thread does not block SIGSEGV or SIGBUS (a fault while blocked kills the
 //!   process whatever the handler): the caller checks the interrupted mask ([`unblocked`]).
 //!
-//! Where either fails (the program installed its own handler, through sigaction or a path
-//! sigtrace does not see, in which case sigtrace's handler was never marked as in the kernel)
-//! the caller reads by `process_vm_readv` instead ([`crate::read::copy`]).
+//! A session also asks the kernel (two system calls) whether its actions for both signals are
+//! still sigtrace's handler: one put in by a path sigtrace does not see (a raw `rt_sigaction`)
+//! ends probes from the next sample on; only a change inside one walk's microseconds escapes.
+//! Where any check fails the caller reads by `process_vm_readv` instead ([`crate::read::copy`]).
 //!
 //! Only x86_64 has the routine; elsewhere no session ever starts.
 
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
 /// Bit per signal: sigtrace's handler is the kernel's action for SIGSEGV (1), SIGBUS (2).
 static OURS: AtomicU32 = AtomicU32::new(0);
+/// The handler's address for SIGSEGV, SIGBUS: what the kernel must report before a session.
+static HANDLERS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 /// Sessions running now (any thread).
 static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
 const BOTH: u32 = 3;
@@ -34,16 +37,17 @@ fn bit(signal: i32) -> u32 {
     }
 }
 
-/// Records whether sigtrace's handler is (now) the kernel's action for `signal` (other signals
-/// are ignored). Call with `true` right after putting it in; with `false` right before taking
-/// it out: then this waits (at most about a second) until no session is in flight, so that no
-/// probe meets the program's handler. Not for the handler.
-pub fn set_ours(signal: i32, ours: bool) {
+/// Records whether sigtrace's handler, at address `handler`, is (now) the kernel's action for
+/// `signal` (other signals are ignored). Call with `Some` right after putting it in; with `None`
+/// right before taking it out: then this waits (at most about a second) until no session is in
+/// flight, so that no probe meets the program's handler. Not for the handler.
+pub fn set_ours(signal: i32, handler: Option<usize>) {
     let bit = bit(signal);
     if bit == 0 || !ARCH_HAS_PROBE {
         return;
     }
-    if ours {
+    if let Some(handler) = handler {
+        HANDLERS[bit as usize - 1].store(handler, Ordering::SeqCst);
         OURS.fetch_or(bit, Ordering::SeqCst);
         return;
     }
@@ -90,6 +94,20 @@ pub unsafe fn unblocked(ucontext: *const libc::c_void) -> bool {
     }
 }
 
+/// True when the kernel's action for SIGSEGV and SIGBUS is sigtrace's handler: one installed
+/// by a path sigtrace does not see (a raw `rt_sigaction`, as Go's runtime makes) forbids
+/// probes from the next sample on. Two system calls. Async-signal-safe.
+fn kernel_agrees() -> bool {
+    [libc::SIGSEGV, libc::SIGBUS].iter().zip(&HANDLERS).all(|(&signal, handler)| {
+        // The kernel's `struct sigaction` (x86_64): handler, flags, restorer, mask.
+        let mut action = [0u64; 4];
+        // SAFETY: a null new action only reads the current one into `action`, 32 bytes, with
+        // the kernel's 8-byte signal set.
+        let read = unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u64>(), action.as_mut_ptr(), 8) } == 0;
+        read && action[0] == handler.load(Ordering::Relaxed) as u64
+    })
+}
+
 /// Probes may run while this lives (see the module doc).
 pub struct Session(());
 
@@ -102,7 +120,7 @@ impl Session {
         }
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if OURS.load(Ordering::SeqCst) == BOTH {
+        if OURS.load(Ordering::SeqCst) == BOTH && kernel_agrees() {
             Some(Session(()))
         } else {
             IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
@@ -270,7 +288,7 @@ mod tests {
                 action.sa_flags = libc::SA_SIGINFO;
                 assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
             }
-            set_ours(signal, true);
+            set_ours(signal, Some(on_fault as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize));
         }
     }
 
@@ -304,8 +322,21 @@ mod tests {
         assert!(session.copy(source.as_ptr() as u64, &mut out));
         assert_eq!(out, source[..16]);
         drop(session);
-        set_ours(libc::SIGBUS, false);
+        let handler = HANDLERS[1].load(Ordering::SeqCst);
+        set_ours(libc::SIGBUS, None);
         assert!(Session::begin().is_none(), "no session once a fault handler is not ours");
-        set_ours(libc::SIGBUS, true);
+        set_ours(libc::SIGBUS, Some(handler));
+        assert!(Session::begin().is_some());
+        // A handler put in by a path sigtrace does not see (here libc's sigaction directly).
+        // SAFETY: SIG_DFL for SIGBUS, then the test's handler again.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGBUS, &default, &mut previous);
+            assert!(Session::begin().is_none(), "the kernel's action is checked");
+            libc::sigaction(libc::SIGBUS, &previous, std::ptr::null_mut());
+        }
+        assert!(Session::begin().is_some());
     }
 }

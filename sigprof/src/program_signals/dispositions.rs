@@ -71,7 +71,7 @@ pub fn watch_while_default(signal: i32, handler: SiginfoHandler, sigaction: Siga
         return Err(std::io::Error::last_os_error());
     }
     if current.sa_sigaction == handler as usize {
-        pyframes::probe::set_ours(signal, true);
+        pyframes::probe::set_ours(signal, Some(handler as usize));
         return Ok(());
     }
     manage(signal, &current, WHILE_DEFAULT, handler as usize);
@@ -81,7 +81,7 @@ pub fn watch_while_default(signal: i32, handler: SiginfoHandler, sigaction: Siga
         if unsafe { sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        pyframes::probe::set_ours(signal, true);
+        pyframes::probe::set_ours(signal, Some(handler as usize));
     }
     Ok(())
 }
@@ -112,14 +112,14 @@ pub fn program_sigaction(signal: i32, action: Option<&libc::sigaction>, sigactio
             if !ours_to_kernel {
                 // No fault-recovering read may meet the program's handler (waits for those
                 // in flight).
-                pyframes::probe::set_ours(signal, false);
+                pyframes::probe::set_ours(signal, None);
             }
             // SAFETY: valid pointers; the program's action is passed on unchanged.
             let result = unsafe { sigaction(signal, &to_kernel, &mut kernel_old) };
             if result == 0 && ours_to_kernel {
-                pyframes::probe::set_ours(signal, true);
-            } else if result != 0 {
-                pyframes::probe::set_ours(signal, recorded.sa_sigaction == libc::SIG_DFL);
+                pyframes::probe::set_ours(signal, Some(ours));
+            } else if result != 0 && recorded.sa_sigaction == libc::SIG_DFL {
+                pyframes::probe::set_ours(signal, Some(ours));
             }
             result
         }
