@@ -116,9 +116,9 @@ pub fn program_sigaction(signal: i32, action: Option<&libc::sigaction>, sigactio
             }
             // SAFETY: valid pointers; the program's action is passed on unchanged.
             let result = unsafe { sigaction(signal, &to_kernel, &mut kernel_old) };
-            if result == 0 && ours_to_kernel {
-                pyframes::probe::set_ours(signal, Some(ours));
-            } else if result != 0 && recorded.sa_sigaction == libc::SIG_DFL {
+            // Ours is in the kernel now, or still (the change failed and it was there before).
+            let ours_in_kernel = if result == 0 { ours_to_kernel } else { recorded.sa_sigaction == libc::SIG_DFL };
+            if ours_in_kernel {
                 pyframes::probe::set_ours(signal, Some(ours));
             }
             result
