@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite and scripts/stress need on a Debian/Ubuntu machine: gcc and the
-# C library headers (C workloads are compiled at test time), python3 (profiled by the tests),
+# C library headers (C workloads are compiled at test time), python3 and libpython3.11 (profiled by the tests),
 # golang-go (the Go stress cases: a cgo program and `go build` under the shim), nodejs and
 # openjdk-17-jdk-headless (JIT runtimes: tests/tests/integration/jit_runtimes.rs), and the real
 # programs of tests/tests/integration/real_programs.rs: bash, coreutils, findutils, grep, sed, make, gzip,
@@ -15,6 +15,8 @@ missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ -x /usr/bin/python3 ] || missing+=(python3)
+# Debian's libpython3.11, opened RTLD_LOCAL by an embedding test program (python_frames).
+compgen -G '/usr/lib/*/libpython3.11.so.1.0' >/dev/null || missing+=(libpython3.11)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || missing+=(golang-go)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

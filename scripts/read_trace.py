@@ -141,6 +141,27 @@ def generation(c):
     return g
 
 
+def python_code(c):
+    """A `Y` chunk: the Python code objects the next generation's stacks name."""
+    return [{"name": c.string(), "file": c.string(), "first_line": c.u32()} for _ in range(c.count(3))]
+
+
+def name_python_frames(g, codes):
+    """Gives `g` its code table (when it has one) and each sample with Python frames the list of
+    them, in stack order: code name (null when the table has no such entry), line, entry bit."""
+    if codes:
+        g["python_code"] = codes
+    for sample in g["samples"]:
+        python = []
+        for word in sample["frames"]:
+            if word >> 56 == 0xFE:
+                index = (word >> 24) & ((1 << 31) - 1)
+                name = codes[index]["name"] if index < len(codes) else None
+                python.append({"name": name, "line": word & 0xFFFFFF, "entry": bool(word >> 55 & 1)})
+        if python:
+            sample["python"] = python
+
+
 def merge_pieces(pieces, inherited):
     """The generation that pieces of one open generation stand for (FORMAT.md, "Piece")."""
     g = {"sequence": pieces[0]["sequence"], "start_time": pieces[0]["start_time"], "end_time": pieces[-1]["end_time"],
@@ -172,12 +193,15 @@ def read(data):
         return trace
     offset = 10
     pieces, modules = [], []
+    pending_python_code = []  # the last `Y` read, for the next `G`
     before_pieces = []  # the modules of the chunk before the held pieces
 
     def recover_pieces():
         # Pieces no generation superseded stand for the open generation (FORMAT.md, "Piece").
         if pieces:
-            trace["generations"].append(merge_pieces(pieces, before_pieces))
+            g = merge_pieces(pieces, before_pieces)
+            name_python_frames(g, [])
+            trace["generations"].append(g)
             trace["pieces_recovered"] = trace.get("pieces_recovered", 0) + 1
             pieces.clear()
 
@@ -199,6 +223,8 @@ def read(data):
                 trace["header"] = header(c)
             elif tag == ord("G"):
                 g = generation(c)
+                name_python_frames(g, pending_python_code)
+                pending_python_code = []
                 trace["end"] = None
                 if pieces and pieces[0]["sequence"] > g["sequence"]:
                     recover_pieces()
@@ -215,6 +241,8 @@ def read(data):
                 if p["modules"]:
                     modules = p["modules"]
                 pieces.append(p)
+            elif tag == ord("Y"):
+                pending_python_code = python_code(c)
             elif tag == ord("J"):
                 symbols = []
                 for _ in range(c.count(4)):

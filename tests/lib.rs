@@ -346,7 +346,7 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
         .iter()
         .map(|g| {
             let tid = |index: u32| g.threads[index as usize].tid;
-            json!({
+            let mut view = json!({
                 "sequence": g.sequence, "start_time": g.start_time, "end_time": g.end_time, "process_cpu_ns": g.process_cpu_ns,
                 "threads": g.threads.iter().map(|t| json!({"tid": t.tid, "name": t.name, "cpu_ns": t.cpu_ns, "dropped": t.dropped, "exited": t.exited})).collect::<Vec<_>>(),
                 "modules": g.modules.iter().map(|m| json!({"path": m.path, "base": m.base, "start": m.start, "end": m.end,
@@ -357,7 +357,9 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
                 "walks": g.stack_walks,
                 "events": g.events.iter().map(|e| json!({"time": e.time, "tid": tid(e.thread), "kind": e.kind.code(), "category": e.category,
                     "text": e.text})).collect::<Vec<_>>(),
-            })
+            });
+            name_python_frames(g, &mut view);
+            view
         })
         .collect();
     let end = trace.end.map(|e| json!({"reason": e.reason.code(), "signal": e.signal, "time": e.time}));
@@ -370,6 +372,27 @@ pub fn trace_as_json(trace: &Trace) -> serde_json::Value {
             trace.jit_symbols.iter().map(|s| json!({"time": s.time, "start": s.start, "size": s.size, "name": s.name})).collect::<Vec<_>>().into();
     }
     view
+}
+
+/// As `scripts/read_trace.py` shows them: the generation's Python code table (when it has
+/// one) and, for each sample with Python frames, the list of them in stack order.
+fn name_python_frames(g: &format::Generation, view: &mut serde_json::Value) {
+    use serde_json::json;
+    if !g.python_code.is_empty() {
+        view["python_code"] = g.python_code.iter().map(|c| json!({"name": c.name, "file": c.file, "first_line": c.first_line})).collect::<Vec<_>>().into();
+    }
+    for (sample, shown) in g.samples.iter().zip(view["samples"].as_array_mut().expect("samples")) {
+        let python: Vec<_> = g
+            .stacks
+            .get(sample.stack as usize)
+            .expect("the stack of a sample")
+            .filter_map(format::python::PythonFrame::from_word)
+            .map(|frame| json!({"name": g.python_code.get(frame.code as usize).map(|c| c.name.clone()), "line": frame.line, "entry": frame.entry}))
+            .collect();
+        if !python.is_empty() {
+            shown["python"] = python.into();
+        }
+    }
 }
 
 /// The golden traces checked in under `golden/` (see docs/FORMAT.md), sorted by name.

@@ -21,7 +21,7 @@ const LINE_MASK: u64 = (1 << 24) - 1;
 /// A Python code object: what a Python frame names.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct PythonCode {
-    /// `co_qualname` (`Class.method`, `<module>`, `<genexpr>`); `<unknown>` when the object
+    /// `co_qualname` (`Class.method`, `<module>`, `<genexpr>`; 3.9, 3.10: `co_name`); `<unknown>` when the object
     /// could not be read.
     pub name: String,
     /// `co_filename`.

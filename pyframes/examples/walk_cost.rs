@@ -28,13 +28,42 @@ fn stack_bounds() -> (u64, u64) {
     }
 }
 
+/// SIGSEGV and SIGBUS go to a handler that recovers fault-recovering reads (as sigtrace's
+/// own does first), else dies of the fault.
+fn install_probe_handler() {
+    extern "C" fn on_fault(_signal: i32, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
+        // SAFETY: the kernel's arguments.
+        if !unsafe { pyframes::probe::recover(info, ucontext) } {
+            // SAFETY: back to the default: returning faults again and dies.
+            unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+            // SAFETY: as above.
+            unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+        }
+    }
+    for signal in [libc::SIGSEGV, libc::SIGBUS] {
+        // SAFETY: sigaction is plain data; a valid SA_SIGINFO action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_fault as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+        pyframes::probe::set_ours(signal, Some(on_fault as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize));
+    }
+}
+
 /// Times `walks` Python walks of the calling thread; ns per walk. `frames` gets the frame count.
+/// `probe` non-zero: reads by fault-recovering loads (a SIGSEGV/SIGBUS handler is installed),
+/// else by `process_vm_readv`.
 ///
 /// # Safety
 /// `frames` must be a valid pointer to a `u64`.
 #[no_mangle]
-pub unsafe extern "C" fn sigtrace_bench_walk(walks: u64, frames: *mut u64) -> f64 {
+pub unsafe extern "C" fn sigtrace_bench_walk(walks: u64, frames: *mut u64, probe: u32) -> f64 {
     pyframes::detect();
+    if probe != 0 {
+        install_probe_handler();
+    }
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
     let bounds = stack_bounds();
@@ -43,7 +72,7 @@ pub unsafe extern "C" fn sigtrace_bench_walk(walks: u64, frames: *mut u64) -> f6
     let start = thread_cpu_ns();
     for _ in 0..walks {
         let mut at = 0;
-        found = pyframes::walk_python(tid, bounds, pyframes::MAX_PYTHON_FRAMES, &mut |word| {
+        found = pyframes::walk_python(tid, bounds, probe != 0, pyframes::MAX_PYTHON_FRAMES, &mut |word| {
             words[at] = word;
             at += 1;
         });

@@ -1,5 +1,5 @@
 //! The drain thread's half: each new code object, read once (fault-proof copies), becomes its
-//! qualified name, file, first line and line table; an instruction index becomes a line.
+//! qualified name (3.9, 3.10: its name; they have no `co_qualname`), file, first line and line table; an instruction index becomes a line.
 //!
 //! A code object is known by its address and the check the handler recorded (a fold of its
 //! frame's function object), so an address reused by another function is read afresh. The
@@ -7,6 +7,7 @@
 //! type is checked (`PyCode_Type`), and what cannot be read is named `<unknown>`.
 
 use crate::layout::{Layout, BYTES_DATA, OB_TYPE, UNICODE_LENGTH, UNICODE_STATE, VAR_SIZE};
+use crate::line_tables::{linetable_310_line, lnotab_line, LineTableKind};
 use crate::read::{copy, u32_at, u64_at};
 use crate::record::RawFrame;
 use std::collections::HashMap;
@@ -25,8 +26,9 @@ pub struct CodeInfo {
     pub name: String,
     pub file: String,
     pub first_line: u32,
-    /// `co_linetable` (the locations table of 3.11+).
+    /// `co_linetable` (3.9: `co_lnotab`), of the kind `line_table_kind`.
     line_table: Vec<u8>,
+    line_table_kind: LineTableKind,
 }
 
 impl CodeInfo {
@@ -37,7 +39,11 @@ impl CodeInfo {
 
     /// The line of the instruction `instr` (code units from the first), 0 when unknown.
     pub fn line(&self, instr: u32) -> u32 {
-        line_of(&self.line_table, self.first_line, instr)
+        match self.line_table_kind {
+            LineTableKind::Locations => line_of(&self.line_table, self.first_line, instr),
+            LineTableKind::Lnotab => lnotab_line(&self.line_table, self.first_line, instr.saturating_mul(2)),
+            LineTableKind::Linetable310 => linetable_310_line(&self.line_table, self.first_line, instr.saturating_mul(2)),
+        }
     }
 }
 
@@ -75,6 +81,11 @@ pub fn read_code(layout: &Layout, address: u64) -> Option<CodeInfo> {
         file: read_str(layout, u64_at(&header, layout.code_filename)).unwrap_or_default(),
         first_line: u32_at(&header, layout.code_firstlineno),
         line_table: read_bytes(u64_at(&header, layout.code_linetable)).unwrap_or_default(),
+        line_table_kind: match layout.version {
+            (3, 9) => LineTableKind::Lnotab,
+            (3, 10) => LineTableKind::Linetable310,
+            _ => LineTableKind::Locations,
+        },
     })
 }
 

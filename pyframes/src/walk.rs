@@ -1,7 +1,7 @@
 //! The handler's half: find the interrupted thread's own `PyThreadState` and walk its frame
 //! chain into the sample record. Async-signal-safe throughout: no allocation, no lock, no
-//! panicking path; every read either copies by `process_vm_readv` (faults become errors) or
-//! lies in memory proven mapped:
+//! panicking path; every read either copies (a fault-recovering read, or `process_vm_readv`:
+//! faults become errors) or lies in memory proven mapped:
 //!
 //! * the thread's own stack, inside the bounds the registry knows;
 //! * the thread's current data-stack chunk: CPython allocates each chunk (≥ 16 KiB) before it
@@ -9,10 +9,13 @@
 //!   frees one (`_PyThreadState_PopFrame`; `tstate_delete_common` stores NULL first), so the
 //!   chunk the thread state names at any instant is mapped — and only this thread changes it.
 //!
-//! The thread state itself and everything else (generator frames, older chunks) is copied.
+//! The thread state itself and everything else (generator frames, older chunks, 3.9 and 3.10's
+//! heap frames) is copied: by a fault-recovering read ([`crate::probe`]) where one is allowed,
+//! else by `process_vm_readv`.
 //! The walk is bounded: at most `max_frames` frames and [`MAX_COPIES`] system calls.
 
 use crate::layout::{Layout, DATA_STACK_CHUNK_HEADER, DATA_STACK_CHUNK_SIZE, MAX_FRAME_SIZE, MAX_TSTATE_SIZE};
+use crate::probe::Session;
 use crate::read::{copy, copy_mapped, u64_at};
 use crate::record::{check_of, RawFrame, MARKER};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +26,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const CACHE_SIZE: usize = 1024;
 static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
 
-/// Most copies (system calls) one walk makes.
+/// By tid modulo `CACHE_SIZE`, the thread's `pthread_t` packed with its tid
+/// ([`remember_pthread`]), as the handler last saw them: how the drain thread finds the
+/// `PyThreadState` of a thread it did not interrupt.
+static PTHREADS: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
+/// Bits of a packed entry's tid (`pid_max` is at most 2²²), and the alignment of a glibc
+/// `pthread_t` (the address of its 64-byte aligned thread descriptor).
+const TID_BITS: u32 = 22;
+const PTHREAD_ALIGN_BITS: u32 = 6;
+
+/// Remembers `pthread` as the `pthread_t` of thread `tid` (one store when it changed; nothing
+/// when the two cannot be packed in a word). Async-signal-safe.
+fn remember_pthread(tid: u32, pthread: u64) {
+    let aligned = pthread.trailing_zeros() >= PTHREAD_ALIGN_BITS && pthread >> (64 - TID_BITS + PTHREAD_ALIGN_BITS) == 0;
+    if !aligned || tid >> TID_BITS != 0 || tid == 0 {
+        return;
+    }
+    let packed = (pthread >> PTHREAD_ALIGN_BITS) << TID_BITS | u64::from(tid);
+    let slot = &PTHREADS[tid as usize % CACHE_SIZE];
+    if slot.load(Ordering::Relaxed) != packed {
+        slot.store(packed, Ordering::Relaxed);
+    }
+}
+
+/// The `pthread_t` the handler last saw for thread `tid`. Async-signal-safe.
+fn remembered_pthread(tid: u32) -> Option<u64> {
+    let packed = PTHREADS.get(tid as usize % CACHE_SIZE)?.load(Ordering::Relaxed);
+    (packed != 0 && packed & ((1 << TID_BITS) - 1) == u64::from(tid)).then_some((packed >> TID_BITS) << PTHREAD_ALIGN_BITS)
+}
+
+/// Most copies (system calls) one walk of the handler makes.
 pub const MAX_COPIES: u32 = 24;
 /// Most thread states a scan of the lists visits, most interpreters it looks at.
 const MAX_THREADS_SCANNED: usize = 256;
@@ -34,16 +66,20 @@ pub const fn record_words(max_frames: usize) -> usize {
     1 + 2 * max_frames
 }
 
-struct Reader {
+pub(crate) struct Reader {
     copies: u32,
+    budget: u32,
     stack: (u64, u64),
     chunk: u64,
+    /// Fault-recovering reads allowed ([`crate::probe`]); else system calls.
+    probe: Option<Session>,
 }
 
 impl Reader {
-    /// Copies `out.len()` bytes at `address`: directly when proven mapped, else by a system call
-    /// while the budget lasts. Async-signal-safe.
-    fn read(&mut self, address: u64, out: &mut [u8]) -> bool {
+    /// Copies `out.len()` bytes at `address`: directly when proven mapped, by a
+    /// fault-recovering read when a probe session is open, else by a system call while the
+    /// budget lasts. Async-signal-safe.
+    pub(crate) fn read(&mut self, address: u64, out: &mut [u8]) -> bool {
         let len = out.len() as u64;
         let end = address.saturating_add(len);
         let in_chunk = self.chunk != 0 && address >= self.chunk + DATA_STACK_CHUNK_HEADER && end <= self.chunk + DATA_STACK_CHUNK_SIZE;
@@ -53,11 +89,34 @@ impl Reader {
             unsafe { copy_mapped(address, out) };
             return true;
         }
-        if self.copies >= MAX_COPIES {
+        self.copy(address, out)
+    }
+
+    /// Copies `out.len()` bytes at `address` by a fault-recovering read, or a system call while
+    /// the budget lasts. Async-signal-safe.
+    pub(crate) fn copy(&mut self, address: u64, out: &mut [u8]) -> bool {
+        if let Some(session) = &self.probe {
+            return session.copy(address, out);
+        }
+        if self.copies >= self.budget {
             return false;
         }
         self.copies += 1;
         copy(address, out)
+    }
+
+    /// Copies like [`Reader::copy`] but outside the budget (the scan of the thread lists has its
+    /// own bound). Async-signal-safe.
+    fn copy_uncounted(&mut self, address: u64, out: &mut [u8]) -> bool {
+        match &self.probe {
+            Some(session) => session.copy(address, out),
+            None => copy(address, out),
+        }
+    }
+
+    /// True when reads are fault-recovering loads rather than system calls. Async-signal-safe.
+    pub(crate) fn probing(&self) -> bool {
+        self.probe.is_some()
     }
 
     /// A `u64` at `address`, as [`Reader::read`] gets it. Async-signal-safe.
@@ -70,17 +129,52 @@ impl Reader {
 /// Pushes the Python frames of the calling thread (the interrupted one) into a record: nothing
 /// when the process runs no known CPython or the thread has no Python state, else
 /// [`MARKER`] and two words per frame, innermost first, at most `max_frames` frames.
-/// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown).
+/// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown), `may_probe`
+/// true when the interrupted context blocks neither SIGSEGV nor SIGBUS ([`crate::probe`]).
 /// Returns the number of frames pushed. Async-signal-safe.
-pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
-    let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
-    let mut reader = Reader { copies: 0, stack, chunk: 0 };
-    let mut tstate = [0u8; MAX_TSTATE_SIZE];
-    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
+pub fn walk_python(tid: u32, stack: (u64, u64), may_probe: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    if crate::runtime::interpreter().is_none() {
+        return 0;
+    }
+    let probe = if may_probe { Session::begin() } else { None };
+    let mut reader = Reader { copies: 0, budget: MAX_COPIES, stack, chunk: 0, probe };
     // SAFETY: pthread_self only reads the thread pointer.
     let self_id = unsafe { libc::pthread_self() } as u64;
-    let Some(tstate_address) = find_tstate(&mut reader, runtime, layout, tid, self_id, tstate) else { return 0 };
-    reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
+    remember_pthread(tid, self_id);
+    walk_thread(&mut reader, tid, self_id, false, max_frames, push)
+}
+
+/// Pushes the Python frames of another thread, `tid`, blocked in a call it will not leave
+/// while the caller checks (wall mode's sampler, on the drain thread), as [`walk_python`]
+/// does. Every read is a `process_vm_readv` copy (nothing of another thread is proven mapped),
+/// within a budget of a copy per frame and a few more. The thread's `PyThreadState` is known by
+/// its `pthread_t`, which the handler remembers for each thread it samples: a thread never
+/// sampled while running gets no Python frames. Not for the handler (it may take many system
+/// calls); allocates nothing.
+pub fn walk_python_of(tid: u32, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    if crate::runtime::interpreter().is_none() {
+        return 0;
+    }
+    let Some(pthread) = remembered_pthread(tid) else { return 0 };
+    let budget = 2 * max_frames as u32 + 16;
+    let mut reader = Reader { copies: 0, budget, stack: (0, 0), chunk: 0, probe: None };
+    walk_thread(&mut reader, tid, pthread, true, max_frames, push)
+}
+
+/// The walk of the thread whose `pthread_t` is `pthread` (the caller, or with `remote` another
+/// thread: its data-stack chunk is then copied like everything else). Async-signal-safe.
+fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+    let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
+    let mut tstate = [0u8; MAX_TSTATE_SIZE];
+    let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
+    let Some(tstate_address) = find_tstate(reader, runtime, layout, tid, pthread, tstate) else { return 0 };
+    if layout.frame_objects {
+        let first = layout.tstate_current_frame.map_or(0, |at| u64_at(tstate, at));
+        return crate::walk_objects::walk_frame_objects(reader, layout, first, max_frames, push);
+    }
+    if !remote {
+        reader.chunk = u64_at(tstate, layout.tstate_datastack_chunk);
+    }
     let mut frame_address = match layout.tstate_current_frame {
         Some(offset) => u64_at(tstate, offset),
         None => {
@@ -155,7 +249,7 @@ pub fn walk_python(tid: u32, stack: (u64, u64), max_frames: usize, push: &mut im
 fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, self_id: u64, tstate: &mut [u8]) -> Option<u64> {
     let slot = &TSTATES[tid as usize % CACHE_SIZE];
     let cached = slot.load(Ordering::Relaxed);
-    if cached != 0 && cached & 1 == 0 && copy_counted(reader, cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
+    if cached != 0 && cached & 1 == 0 && reader.copy(cached, tstate) && u64_at(tstate, layout.tstate_thread_id) == self_id {
         return Some(cached);
     }
     // Each interpreter's list head; their sum keys the "none here" entry (a new thread state
@@ -176,7 +270,7 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     let mut budget = MAX_THREADS_SCANNED;
     for &head in heads {
         let mut address = head;
-        while budget > 0 && address != 0 && address % 8 == 0 && copy(address, tstate) {
+        while budget > 0 && address != 0 && address % 8 == 0 && reader.copy_uncounted(address, tstate) {
             budget -= 1;
             if u64_at(tstate, layout.tstate_thread_id) == self_id {
                 slot.store(address, Ordering::Relaxed);
@@ -189,20 +283,10 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
     None
 }
 
-/// A thread state is always copied (another thread may free it), within the walk's budget.
-/// Async-signal-safe.
-fn copy_counted(reader: &mut Reader, address: u64, out: &mut [u8]) -> bool {
-    if reader.copies >= MAX_COPIES {
-        return false;
-    }
-    reader.copies += 1;
-    copy(address, out)
-}
-
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
 /// Async-signal-safe.
 pub fn forget_thread_states() {
-    for slot in &TSTATES {
+    for slot in TSTATES.iter().chain(&PTHREADS) {
         slot.store(0, Ordering::Relaxed);
     }
 }

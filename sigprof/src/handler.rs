@@ -235,7 +235,9 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
     // The Python walk's buffers take under 1 KiB of the handler's stack.
     if python_words > 0 && stack_room(bounds).is_none_or(|room| room >= FP_STACK_NEED) {
         let tid = slot.tid.load(Ordering::Relaxed);
-        pyframes::walk_python(tid, (bounds.lo, bounds.hi), python_frames, &mut |word| record.push_frame(word));
+        // SAFETY: the handler's ucontext (caller).
+        let may_probe = unsafe { pyframes::probe::unblocked(ucontext) };
+        pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word| record.push_frame(word));
     }
     record.commit(time, weight, walk);
     true

@@ -308,8 +308,9 @@ impl Drainer {
     fn sample_waiting_threads(&mut self, closing: bool) {
         let Some(wall) = self.wall.as_mut() else { return };
         let builder = &mut self.builder;
+        let python = &mut self.python;
         let mut key = Vec::with_capacity(64);
-        let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key);
+        let mut add = |sample: WallSample<'_>| builder.add_wall(sample, &mut key, python);
         // SAFETY: this thread publishes and retires the snapshots, and frees none during the
         // tick: the one current now stays alive while it uses it.
         let publisher = unsafe { CriticalSection::new_unchecked() };

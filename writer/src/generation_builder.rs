@@ -96,12 +96,14 @@ impl GenerationBuilder {
         self.add_keyed(tid, &record.frames, record.time_ns, record.weight, SampleState::RUNNING);
     }
 
-    /// Adds a runnable or blocked sample of the wall-clock sampler.
-    pub(crate) fn add_wall(&mut self, sample: WallSample<'_>, key: &mut Vec<u64>) {
+    /// Adds a runnable or blocked sample of the wall-clock sampler (a walked stack may hold
+    /// raw Python frames, named here as in [`GenerationBuilder::add`]).
+    pub(crate) fn add_wall(&mut self, sample: WallSample<'_>, key: &mut Vec<u64>, python: &mut pyframes::Resolver) {
         key.clear();
         match sample.stack {
             WallStack::Walked { frames, walk } => {
                 key.extend_from_slice(frames);
+                self.python.convert(key, python);
                 key.push(u64::from(walk));
             }
             WallStack::LastRunning => {

@@ -2,7 +2,8 @@
 //! inside an interposed blocking call (`sigprof::blocking`) gets a blocked sample standing for
 //! the wall time since the previous tick, with the stack above its call site. A blocked thread
 //! is never signalled: its stack is copied with `process_vm_readv` (which cannot fault) and
-//! walked from the registers its wrapper saved, with the DWARF unwinder. Running threads are
+//! walked from the registers its wrapper saved, with the DWARF unwinder; its Python frames, if
+//! it runs CPython, are read the same way (`pyframes::walk_python_of`). Running threads are
 //! sampled by their CPU timers as in `cpu` mode.
 //!
 //! A thread outside interposed calls has its CPU clock read at the ticks (less often while it
@@ -427,7 +428,13 @@ impl WallSampler {
         if fresh {
             flush_pending(thread, emit);
             let walked = walk_from(&blocked.regs, true, slot.stack_bounds(), snapshot, &mut self.cache, &mut self.copy, self.max_depth);
-            // The copy and the walk are consistent only if the thread is still in that call.
+            // Its Python frames too (when it runs CPython): they cannot change while it stays
+            // in the call either.
+            let walked = walked.map(|(mut frames, walk)| {
+                pyframes::walk_python_of(thread.tid, pyframes::MAX_PYTHON_FRAMES, &mut |word| frames.push(word));
+                (frames, walk)
+            });
+            // The copy and the walks are consistent only if the thread is still in that call.
             let Some((frames, walk)) = walked.filter(|_| slot.blocking.still_in(blocked.episode)) else {
                 self.counters.torn += 1;
                 return;

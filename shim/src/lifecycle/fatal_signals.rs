@@ -53,6 +53,10 @@ pub fn install_fatal_signal_handlers() {
 
 /// The handler of the fatal signals. Async-signal-safe.
 extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
+    // SAFETY: the kernel's arguments for this signal.
+    if unsafe { pyframes::probe::recover(info, ucontext) } {
+        return; // a fault-recovering read of the Python walk: it resumes at its landing pad
+    }
     // SAFETY: __errno_location returns this thread's errno slot.
     let saved_errno = unsafe { *libc::__errno_location() };
     // A fault raised by the kernel that the program ignores would fault again forever; the
@@ -96,6 +100,7 @@ unsafe fn die_as_by_default(signal: c_int, _info: *mut libc::siginfo_t, _ucontex
             unsafe { libc::nanosleep(&step, std::ptr::null_mut()) };
         }
     }
+    pyframes::probe::forget_ours(signal);
     // SAFETY: kernel sigaction via the raw syscall (async-signal-safe); the zeroed struct is
     // SIG_DFL with no flags. The signal stays blocked until this handler returns, then the
     // pending one is delivered with the default action.

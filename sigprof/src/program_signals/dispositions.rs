@@ -71,6 +71,7 @@ pub fn watch_while_default(signal: i32, handler: SiginfoHandler, sigaction: Siga
         return Err(std::io::Error::last_os_error());
     }
     if current.sa_sigaction == handler as usize {
+        pyframes::probe::set_ours(signal, Some(handler as usize));
         return Ok(());
     }
     manage(signal, &current, WHILE_DEFAULT, handler as usize);
@@ -80,6 +81,7 @@ pub fn watch_while_default(signal: i32, handler: SiginfoHandler, sigaction: Siga
         if unsafe { sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        pyframes::probe::set_ours(signal, Some(handler as usize));
     }
     Ok(())
 }
@@ -105,9 +107,21 @@ pub fn program_sigaction(signal: i32, action: Option<&libc::sigaction>, sigactio
             // action (a signal meeting the program's old handler in the kernel runs it, as it
             // would have an instant earlier).
             set(signal, &as_kernel_reports(action));
-            let to_kernel = if action.sa_sigaction == libc::SIG_DFL { our_action(signal, ours, 0) } else { *action };
+            let ours_to_kernel = action.sa_sigaction == libc::SIG_DFL;
+            let to_kernel = if ours_to_kernel { our_action(signal, ours, 0) } else { *action };
+            if !ours_to_kernel {
+                // No fault-recovering read may meet the program's handler (waits for those
+                // in flight).
+                pyframes::probe::set_ours(signal, None);
+            }
             // SAFETY: valid pointers; the program's action is passed on unchanged.
-            unsafe { sigaction(signal, &to_kernel, &mut kernel_old) }
+            let result = unsafe { sigaction(signal, &to_kernel, &mut kernel_old) };
+            // Ours is in the kernel now, or still (the change failed and it was there before).
+            let ours_in_kernel = if result == 0 { ours_to_kernel } else { recorded.sa_sigaction == libc::SIG_DFL };
+            if ours_in_kernel {
+                pyframes::probe::set_ours(signal, Some(ours));
+            }
+            result
         }
         // SAFETY: a null new action only reads the current one into `kernel_old`.
         None => unsafe { sigaction(signal, std::ptr::null(), &mut kernel_old) },

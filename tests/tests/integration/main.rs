@@ -19,6 +19,7 @@ mod jit_runtimes;
 mod loom_model_checks;
 mod process_tree;
 mod program_signals;
+mod python_fault_reads;
 mod python_frames;
 mod real_programs;
 mod sampling_accuracy;

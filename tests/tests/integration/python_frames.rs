@@ -1,14 +1,19 @@
 //! Python frames in the stacks of real CPython interpreters (Debian's `python3`, 3.11, and
-//! pyenv's 3.12 where the machine has it): the hot Python function with its callers in order,
+//! pyenv's 3.9, 3.10, 3.12 and 3.13 where the machine has them): the hot Python function with its callers in order,
 //! threads with their own functions, a forked child. Workload: `tests/workloads/python/frames.py`.
 
-use sigtrace_tests::{beside_others, folded_stacks, run_traced, scratch_dir, workspace_root};
+use sigtrace_tests::{beside_others, compile_c, folded_stacks, run_traced, scratch_dir, workspace_root};
 use std::path::{Path, PathBuf};
 
 /// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
-fn interpreters() -> Vec<(&'static str, PathBuf)> {
-    let candidates =
-        [("3.11", "/usr/bin/python3.11"), ("3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"), ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13")];
+pub(crate) fn interpreters() -> Vec<(&'static str, PathBuf)> {
+    let candidates = [
+        ("3.9", "/root/.pyenv/versions/3.9.18/bin/python3.9"),
+        ("3.10", "/root/.pyenv/versions/3.10.13/bin/python3.10"),
+        ("3.11", "/usr/bin/python3.11"),
+        ("3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
+        ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13"),
+    ];
     let found: Vec<_> = candidates.iter().filter(|(_, path)| Path::new(path).exists()).map(|(name, path)| (*name, PathBuf::from(path))).collect();
     assert!(found.iter().any(|(name, _)| *name == "3.11"), "Debian's python3.11 is installed by scripts/install-test-deps.sh");
     for (name, path) in &candidates {
@@ -40,6 +45,17 @@ fn holds_in_sequence(frames: &[String], sequence: &[&str]) -> bool {
     wanted.peek().is_none()
 }
 
+/// Whether `frames` holds the Python `callers` in order: as consecutive frames from 3.11 on
+/// (a Python call runs in the same evaluation frame), with the interpreter's C call frames
+/// between them on 3.9 and 3.10 (each Python call is a C call into a new evaluation frame).
+fn holds_callers(version: &str, frames: &[String], callers: &[&str]) -> bool {
+    if matches!(version, "3.9" | "3.10") {
+        holds_in_sequence(frames, callers) && frames.iter().filter(|frame| callers.contains(&frame.as_str())).count() == callers.len()
+    } else {
+        holds_in_order(frames, callers)
+    }
+}
+
 fn weight(stacks: &[(Vec<String>, u64)], keep: impl Fn(&[String]) -> bool) -> u64 {
     stacks.iter().filter(|(frames, _)| keep(frames)).map(|(_, count)| count).sum()
 }
@@ -54,7 +70,7 @@ fn the_hot_python_function_has_its_callers_in_order() {
         assert!(run.sigtrace_lines().is_empty(), "{version}: {:?}", run.sigtrace_lines());
         let stacks = folded_stacks(&run.traces[0]);
         let total = weight(&stacks, |_| true);
-        let named = weight(&stacks, |frames| holds_in_order(frames, &["<module>", "spin_outer", "spin_middle", "spin_leaf"]));
+        let named = weight(&stacks, |frames| holds_callers(version, frames, &["<module>", "spin_outer", "spin_middle", "spin_leaf"]));
         let rooted = weight(&stacks, |frames| frames.first().is_some_and(|root| root == "_start"));
         let share = named as f64 / total as f64;
         assert!(total >= 200, "{version}: only {total} samples");
@@ -97,7 +113,7 @@ fn a_forked_child_keeps_its_python_frames() {
         assert_eq!(run.traces.len(), 2, "{version}: a trace per process: {:?}", run.traces);
         let child = run.traces.iter().map(|trace| folded_stacks(trace)).max_by_key(|stacks| weight(stacks, |_| true)).unwrap();
         let total = weight(&child, |_| true);
-        let named = weight(&child, |frames| holds_in_order(frames, &["spin_outer", "spin_middle", "spin_leaf"]));
+        let named = weight(&child, |frames| holds_callers(version, frames, &["spin_outer", "spin_middle", "spin_leaf"]));
         assert!(named as f64 >= 0.90 * total as f64, "{version}: the child's {named} of {total} name spin_leaf under its callers");
     }
 }
@@ -117,5 +133,53 @@ fn generator_and_coroutine_frames_run_on_top_of_their_callers() {
         for (what, share) in [("generator", generator as f64 / total as f64), ("coroutine", coroutine as f64 / total as f64)] {
             assert!(share >= 0.35, "{version}: {share:.3} of the weight shows the {what} frames in order; stacks: {:?}", &stacks[..stacks.len().min(4)]);
         }
+    }
+}
+
+/// Wall mode: a thread sleeping in `time.sleep` is sampled by the drain thread from outside
+/// (blocked samples), with its Python frames read by `process_vm_readv`.
+#[test]
+fn blocked_samples_in_wall_mode_carry_python_frames() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_wall_{version}"));
+        let run = run_traced(&python, &[&workload(), "sleeps", "0.6"], &[("SIGTRACE_MODE", "wall")], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let named = weight(&stacks, |frames| holds_callers(version, frames, &["<module>", "sleeper_outer", "sleeper_leaf"]));
+        assert!(total >= 200, "{version}: only {total} of wall weight");
+        assert!(named as f64 >= 0.80 * total as f64, "{version}: {named} of {total} name sleeper_leaf under its callers; {:?}", &stacks[..stacks.len().min(3)]);
+    }
+}
+
+/// A program embedding CPython: it opens a `libpython` with `RTLD_LOCAL` (`_PyRuntime` is not in
+/// the global scope) and runs Python code in it (`tests/workloads/embed_python.c`).
+#[test]
+fn an_interpreter_opened_rtld_local_by_an_embedding_program_is_found() {
+    let _guard = beside_others();
+    let debian = std::fs::read_dir("/usr/lib").unwrap().flatten().map(|dir| dir.path().join("libpython3.11.so.1.0")).find(|path| path.exists());
+    let debian = debian.expect("Debian's libpython3.11 is installed by scripts/install-test-deps.sh");
+    let mut libraries = vec![("3.11", debian, None)];
+    for (version, home) in [("3.9", "/root/.pyenv/versions/3.9.18"), ("3.12", "/root/.pyenv/versions/3.12.1")] {
+        let library = Path::new(home).join(format!("lib/libpython{version}.so.1.0"));
+        if library.exists() {
+            libraries.push((version, library, Some(home)));
+        }
+    }
+    let code = "import time\n\
+                def hot_embedded(seconds):\n    end = time.thread_time() + seconds\n    while time.thread_time() < end:\n        sorted(range(300, 0, -1))\n\
+                def caller_embedded():\n    hot_embedded(0.6)\n\
+                caller_embedded()\n";
+    for (version, library, home) in libraries {
+        let dir = scratch_dir(&format!("python_frames_embedded_{version}"));
+        let program = compile_c("embed_python", &["-O1"], &dir);
+        let env: Vec<(&str, &str)> = home.map(|home| ("PYTHONHOME", home)).into_iter().collect();
+        let run = run_traced(&program, &[&library.display().to_string(), code], &env, &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let stacks = folded_stacks(&run.traces[0]);
+        let total = weight(&stacks, |_| true);
+        let named = weight(&stacks, |frames| holds_callers(version, frames, &["<module>", "caller_embedded", "hot_embedded"]));
+        assert!(named as f64 >= 0.80 * total as f64, "{version}: {named} of {total} name hot_embedded under its callers; {:?}", &stacks[..stacks.len().min(3)]);
     }
 }

@@ -1,5 +1,6 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
-# `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine). Work is sized by thread CPU time, never by an iteration count.
+# `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
+# SECONDS` (of wall time, in time.sleep under two Python functions). Work is sized by thread CPU time, never by an iteration count.
 import os
 import sys
 import threading
@@ -46,6 +47,16 @@ def consume(seconds):
         pass
 
 
+def sleeper_leaf(seconds):
+    time.sleep(seconds)
+
+
+def sleeper_outer(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sleeper_leaf(0.02)
+
+
 async def inner_coroutine(seconds):
     end = time.thread_time() + seconds
     while time.thread_time() < end:
@@ -72,6 +83,8 @@ elif mode == "generators":
 
     consume(float(sys.argv[2]) / 2)
     asyncio.run(outer_coroutine(float(sys.argv[2]) / 2))
+elif mode == "sleeps":
+    sleeper_outer(float(sys.argv[2]))
 elif mode == "fork":
     pid = os.fork()
     if pid == 0:

@@ -1,6 +1,6 @@
 //! docs/FORMAT.md is enough to read a trace: `scripts/read_trace.py`, written from it alone, reads
-//! real traces (threads, annotations, several generations, a weight, a crash-truncated tail)
-//! to exactly what the Rust reader decodes.
+//! real traces (threads, annotations, several generations, a weight, a crash-truncated tail,
+//! Python frames) to exactly what the Rust reader decodes.
 
 use serde_json::Value;
 use sigtrace_tests::*;
@@ -83,6 +83,11 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
     let names: Vec<String> = run.trace().jit_symbols.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["jitted_0", "jitted_1", "jitted_2"]);
     assert_same_reading(&run.traces[0]);
+    // The same run's Python frames (`Y` chunks), by name: the script's `<module>`.
+    let view = python_view(&run.traces[0]);
+    let samples = view["generations"].as_array().unwrap().iter().flat_map(|g| g["samples"].as_array().unwrap().iter());
+    let named = samples.filter(|s| s["python"].as_array().is_some_and(|frames| frames.iter().any(|f| f["name"] == "<module>"))).count();
+    assert!(named > 0, "read_trace.py names the Python frames");
 }
 
 #[test]
