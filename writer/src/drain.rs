@@ -72,6 +72,7 @@ pub extern "C" fn open_fork_gate() {
 fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
+    let _busy = sigprof::spill::ConsumerBusy::begin();
     close_fork_gate();
     let result = {
         let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -37,6 +37,8 @@ pub fn start_for_new_trace(config: &Config) -> Result<(), String> {
     if config.drain_thread == DrainThreadChoice::WithProgramThreads && process_has_one_thread() {
         NEXT_SAFE_POINT_NS.store(0, Ordering::Relaxed);
         SAFE_POINTS_ARMED.store(true, Ordering::Release);
+        // Between safe points, the handler writes a ring that fills to the file itself.
+        sigprof::spill::arm(true);
         return Ok(());
     }
     spawn()
@@ -50,6 +52,8 @@ pub fn before_program_creates_thread() {
         return;
     }
     SAFE_POINTS_ARMED.store(false, Ordering::Release);
+    // From now on the drain thread is the rings' consumer (sigprof invariant 13).
+    sigprof::spill::arm(false);
     if let Err(reason) = spawn() {
         state::switch_off(&reason);
     }
@@ -60,6 +64,7 @@ pub fn forget_after_fork() {
     STARTED.store(false, Ordering::Relaxed);
     SAFE_POINTS_ARMED.store(false, Ordering::Relaxed);
     IN_SAFE_POINT.store(false, Ordering::Relaxed);
+    sigprof::spill::arm(false);
 }
 
 fn spawn() -> Result<(), String> {
