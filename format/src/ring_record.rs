@@ -94,7 +94,7 @@ pub struct Spill {
 /// or is not a sample is an error.
 pub fn decode_spill(payload: &[u8]) -> Result<Spill, DecodeError> {
     let error = |at: usize, why: &'static str| DecodeError { offset: at, what: why };
-    if payload.len() < SPILL_PREAMBLE_BYTES || (payload.len() - SPILL_PREAMBLE_BYTES) % 8 != 0 {
+    if payload.len() < SPILL_PREAMBLE_BYTES || !(payload.len() - SPILL_PREAMBLE_BYTES).is_multiple_of(8) {
         return Err(error(0, "a spill is not its preamble and whole words"));
     }
     let sequence = u64::from_le_bytes(payload[..8].try_into().unwrap_or_default());

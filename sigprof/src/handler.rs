@@ -243,7 +243,7 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         let tid = slot.tid.load(Ordering::Relaxed);
         // SAFETY: this is the ring's producer, in its handler inside its seqlock critical
         // section (`maybe_spill` checks that no drain work runs).
-        unsafe { crate::spill::maybe_spill(slot.spill_ring(&guard), guard.generation(), tid) };
+        unsafe { crate::spill::maybe_spill(slot.spill_ring(&guard), guard.generation(), tid, time) };
     }
     true
 }

@@ -85,8 +85,9 @@
 //!     sampling handler. Otherwise `unshare(CLONE_NEWUSER)` fails and programs that count
 //!     `/proc/self/task` see a thread they never made.
 //! 13. While invariant 12 keeps sigtrace without a thread, the sampling handler MAY consume
-//!     its own ring: past half full it writes the ring's committed records to the trace file as
-//!     one spill chunk and hands their room back ([`spill`]). Only while the shim armed it (one
+//!     its own ring: half full, or 20 ms after its oldest record, it writes the ring's committed
+//!     records to the trace file as one spill chunk and hands their room back ([`spill`]).
+//!     Only while the shim armed it (one
 //!     program thread, no drain thread: disarmed before the drain thread starts and in a forked
 //!     child) and while no drain work of sigtrace's runs on the thread ([`spill::ConsumerBusy`],
 //!     held by every use of the drainer there), so the ring still has one consumer at a time;

@@ -252,6 +252,20 @@ impl<'ring> RingConsumer<'ring> {
         }
     }
 
+    /// The timestamp of the oldest record waiting, if any. Async-signal-safe.
+    pub fn oldest_time_ns(self) -> Option<u64> {
+        let ring = self.0;
+        let buffer = ring.buffer.load(Ordering::Acquire);
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        if buffer.is_null() || ring.head.0.load(Ordering::Acquire) == tail {
+            return None;
+        }
+        let mask = ring.capacity.load(Ordering::Relaxed) - 1;
+        // SAFETY: the index is masked into the mapped buffer; the record at `tail` was
+        // published by the producer's Release store of head (its time is its second word).
+        Some(unsafe { &*buffer.add(((tail + 1) & mask) as usize) }.load(Ordering::Relaxed))
+    }
+
     /// Hands every word before `head` back to the producer (the spill wrote them out).
     /// Async-signal-safe.
     pub fn release_to(self, head: u64) {

@@ -1,5 +1,6 @@
 //! The spill: in a single-threaded program with no drain thread, the sampling handler itself
-//! writes its ring's records to the trace file once the ring is half full (invariant 13).
+//! writes its ring's records to the trace file once the ring is half full or its oldest record
+//! is 20 ms old (invariant 13).
 //!
 //! Without a thread of sigtrace's own, the only code of sigtrace's that runs while such a
 //! program computes is the handler: the program's safe points may never come (a pure CPU loop).
@@ -64,19 +65,25 @@ impl Drop for ConsumerBusy {
     }
 }
 
+/// How old the oldest record of a ring may get before the ring is spilled, ns: what a
+/// `SIGKILL` can cost at most, as the drain thread's period (≤ 25 ms while samples arrive).
+const SPILL_AGE_NS: u64 = 20_000_000;
+
 /// Spills `ring` (the current generation `sequence`'s ring of thread `tid`) when it is armed,
-/// at least half full and no drain work runs. Async-signal-safe.
+/// no drain work runs, and the ring is half full or its oldest record is [`SPILL_AGE_NS`] older
+/// than `now_ns`. Async-signal-safe.
 ///
 /// # Safety
 /// Only the ring's producer, from its handler inside its seqlock critical section (nothing
 /// else writes the ring meanwhile; the consumer is idle when armed and not busy).
 #[cfg(not(sigtrace_loom))]
-pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32) {
+pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32, now_ns: u64) {
     if !ARMED.load(Ordering::SeqCst) || CONSUMER_BUSY.load(Ordering::SeqCst) != 0 {
         return;
     }
     let (used, capacity) = ring.fill();
-    if capacity == 0 || used < capacity / 2 {
+    let old = ring.oldest_time_ns().is_some_and(|oldest| now_ns.saturating_sub(oldest) >= SPILL_AGE_NS);
+    if capacity == 0 || (used < capacity / 2 && !old) {
         return;
     }
     // SAFETY: the caller is the ring's producer, in its handler; no drain runs (checked above).

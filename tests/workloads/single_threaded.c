@@ -9,7 +9,12 @@
  * T cpu_ns=N per thread (T = its tid).
  *   single_threaded PHASE_MS loop
  * only burns PHASE_MS of CPU with no waiting call at all (no safe point: only sigtrace's
- * handler runs), counting its tasks every 20 ms, and prints single_max_tasks and main_cpu_ns. */
+ * handler runs), counting its tasks every 20 ms, and prints single_max_tasks and main_cpu_ns.
+ *   single_threaded PHASE_MS rejoin
+ * starts two threads that each burn PHASE_MS, joins them, then waits (10 ms sleeps, at most
+ * 2 s) until /proc/self/task lists one task, burns PHASE_MS with no waiting call and counts
+ * its tasks again; prints rejoined_tasks (the count the wait ended on), final_tasks,
+ * main_cpu_ns and T cpu_ns=N per thread. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <pthread.h>
@@ -69,6 +74,22 @@ int main(int argc, char **argv) {
         nanosleep(&pause, NULL);
         int tasks = count_tasks();
         if (tasks > single_max) single_max = tasks;
+    }
+    if (argc > 2 && !strcmp(argv[2], "rejoin")) {
+        pthread_t workers[2];
+        for (int i = 0; i < 2; i++) pthread_create(&workers[i], NULL, burn_threaded, NULL);
+        for (int i = 0; i < 2; i++) pthread_join(workers[i], NULL);
+        struct timespec tick = {0, 10000000};
+        int tasks = count_tasks();
+        for (int waited = 0; tasks != 1 && waited < 200; waited++) {
+            nanosleep(&tick, NULL);
+            tasks = count_tasks();
+        }
+        long long before = thread_cpu_ns();
+        burn_single(phase_ns);
+        fprintf(stderr, "rejoined_tasks=%d\nfinal_tasks=%d\nmain_cpu_ns=%lld\nlast_phase_cpu_ns=%lld\n", tasks, count_tasks(),
+                thread_cpu_ns(), thread_cpu_ns() - before);
+        return 0;
     }
     pid_t child = fork();
     if (child == 0) {

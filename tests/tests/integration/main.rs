@@ -22,6 +22,7 @@ mod program_signals;
 mod python_frames;
 mod real_programs;
 mod sampling_accuracy;
+mod short_threads;
 mod single_threaded;
 mod stress_script_short;
 mod timer_sources;

@@ -152,8 +152,30 @@ fn a_pure_cpu_loop_killed_by_sigkill_loses_at_most_a_ring() {
     assert!(got >= want - 5.0 * want.sqrt() - 512.0 && got >= 0.6 * want, "{got} samples for {want:.0} periods of CPU");
 }
 
-/// The spill chunks of a trace file.
-fn spill_chunks(path: &Path) -> usize {
-    let mut reader = format::TraceReader::new(std::fs::File::open(path).unwrap());
-    std::iter::from_fn(|| reader.next_chunk()).filter(|chunk| matches!(chunk, format::Chunk::Spill(_))).count()
+/// A program that goes back to one thread (its workers ended) gets back to one task: the drain
+/// thread hands the drain work back to the program's thread and ends. Its last phase, a pure
+/// CPU loop, is then spilled by the handler, and every thread's CPU time is in the trace.
+#[test]
+fn the_drain_thread_ends_when_the_program_is_back_to_one_thread() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("single-rejoin");
+    let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
+    let run = run_traced(&program, &["600", "rejoin"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "16")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.reported("rejoined_tasks"), 1, "the drain thread ended: {}", run.stderr);
+    assert_eq!(run.reported("final_tasks"), 1, "and did not come back: {}", run.stderr);
+    let trace = run.trace();
+    assert!(trace.end.is_some());
+    assert!(spill_chunks(&run.traces[0]) >= 1, "the last phase was spilled");
+    let pid = trace.header.as_ref().expect("header").pid;
+    let weights = accounted_by_tid(&trace);
+    let mut expected: Vec<(u32, u64)> = run.cpu_by_id("T").into_iter().collect();
+    expected.push((pid, run.reported("main_cpu_ns")));
+    for (tid, cpu_ns) in expected {
+        let want = expected_samples(cpu_ns, 999);
+        let got = weights.get(&tid).copied().unwrap_or(0) as f64;
+        let tolerance = 5.0 * want.sqrt() + 5.0;
+        assert!((got - want).abs() <= tolerance, "thread {tid}: {got} of {want:.0} periods");
+    }
 }
