@@ -182,6 +182,45 @@ def merge_pieces(pieces, inherited):
     return g
 
 
+def spill(body, clock_hz, modules, threads):
+    """A spill chunk (FORMAT.md, "Spill") as a generation of its one thread."""
+    if len(body) < 16 or (len(body) - 16) % 8:
+        raise Broken("a spill is not its preamble and whole words")
+    sequence, tid = int.from_bytes(body[:8], "little"), int.from_bytes(body[8:12], "little")
+    words = [int.from_bytes(body[i:i + 8], "little") for i in range(16, len(body), 8)]
+    name = next((t["name"] for t in threads if t["tid"] == tid), "")
+    g = {"sequence": sequence, "process_cpu_ns": 0, "threads": [{"tid": tid, "name": name, "cpu_ns": 0, "dropped": 0, "exited": False}],
+         "modules": modules, "counters": {}, "samples": [], "walks": [], "events": []}
+    stacks, at = {}, 0
+    while at < len(words):
+        total, walk, kind = words[at] & 0xFFFFFFFF, (words[at] >> 32) & 0xFF, (words[at] >> 40) & 0xFF
+        if total < 3 or total > len(words) - at or kind != 0:
+            raise Broken("a spilled record is impossible")
+        frames = words[at + 3:at + total]
+        if 0xFEED000000000000 in frames:
+            frames = frames[:frames.index(0xFEED000000000000)]
+        if (tuple(frames), walk) not in stacks:
+            stacks[(tuple(frames), walk)] = len(stacks)
+            g["walks"].append(walk)
+        end, method = WalkCounters.END_COUNTERS[walk & 0xF] if (walk & 0xF) < 4 else None, WalkCounters.METHOD_COUNTERS[walk >> 4] if (walk >> 4) < 7 else None
+        for counter in (end, method):
+            if counter:
+                g["counters"][counter] = g["counters"].get(counter, 0) + 1
+        g["samples"].append({"time": words[at + 1] // (1_000_000_000 // clock_hz), "tid": tid, "weight": max(words[at + 2] & 0xFFFFFFFF, 1), "frames": frames})
+        at += total
+    g["samples"].sort(key=lambda s: s["time"])
+    g["start_time"] = g["samples"][0]["time"] if g["samples"] else 0
+    g["end_time"] = g["samples"][-1]["time"] if g["samples"] else 0
+    return g
+
+
+class WalkCounters:
+    """The walk-code counters (FORMAT.md, "Counters")."""
+    END_COUNTERS = ["unwind.end.root", "unwind.end.stack_bounds", "unwind.end.bad_frame", "unwind.end.depth_limit"]
+    METHOD_COUNTERS = ["unwind.method.fp", "unwind.method.dwarf", "unwind.method.fp_no_cache", "unwind.method.fp_no_stack_room",
+                       "unwind.method.fp_not_ready", "unwind.method.pc_only", "unwind.method.pc_only_no_stack_room"]
+
+
 def read(data):
     trace = {"header": None, "generations": [], "end": None, "stopped_because": None}
     if len(data) < 10 or data[:8] != b"SIGTRACE":
@@ -195,6 +234,14 @@ def read(data):
     pieces, modules = [], []
     pending_python_code = []  # the last `Y` read, for the next `G`
     before_pieces = []  # the modules of the chunk before the held pieces
+
+    spills = []  # spill chunks held for the module list of the chunk after them
+
+    def emit_spills(modules, threads):
+        clock_hz = (trace["header"] or {}).get("clock_hz", 1_000_000_000) or 1
+        for body in spills:
+            trace["generations"].append(spill(body, clock_hz, modules, threads))
+        spills.clear()
 
     def recover_pieces():
         # Pieces no generation superseded stand for the open generation (FORMAT.md, "Piece").
@@ -229,8 +276,9 @@ def read(data):
                 if pieces and pieces[0]["sequence"] > g["sequence"]:
                     recover_pieces()
                 pieces.clear()
-                trace["generations"].append(g)
                 modules = g["modules"]
+                emit_spills(modules, g["threads"])
+                trace["generations"].append(g)
             elif tag == ord("P"):
                 p = generation(c)
                 trace["end"] = None
@@ -240,9 +288,14 @@ def read(data):
                     before_pieces = modules
                 if p["modules"]:
                     modules = p["modules"]
+                    emit_spills(modules, p["threads"])
                 pieces.append(p)
             elif tag == ord("Y"):
                 pending_python_code = python_code(c)
+            elif tag == ord("R"):
+                trace["end"] = None
+                spill(body[5:], 1_000_000_000, [], [])  # checked now, decoded when its modules are known
+                spills.append(body[5:])
             elif tag == ord("J"):
                 symbols = []
                 for _ in range(c.count(4)):
@@ -250,6 +303,7 @@ def read(data):
                     symbols.append({"time": time, "start": start, "size": size, "name": name})
                 trace.setdefault("jit_symbols", []).extend(symbols)
             elif tag == ord("E"):
+                emit_spills(modules, [])
                 recover_pieces()
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}
                 if trace["end"]["reason"] > 5:
@@ -260,6 +314,7 @@ def read(data):
             trace["stopped_because"] = str(why)
             break
         offset += 9 + length
+    emit_spills(modules, [])
     recover_pieces()
     for g in trace["generations"]:
         g.pop("stack_count", None)

@@ -266,6 +266,12 @@ pub fn accounted_by_tid(trace: &Trace) -> std::collections::HashMap<u32, u64> {
     accounted
 }
 
+/// The spill chunks of a trace file (samples its signal handler wrote, docs/FORMAT.md "Spill").
+pub fn spill_chunks(path: &Path) -> usize {
+    let mut reader = format::TraceReader::new(std::fs::File::open(path).expect("the trace opens"));
+    std::iter::from_fn(|| reader.next_chunk()).filter(|chunk| matches!(chunk, format::Chunk::Spill(_))).count()
+}
+
 /// Sum of the counter `name` over all generations of a trace.
 pub fn counter(trace: &Trace, name: &str) -> u64 {
     trace.generations.iter().flat_map(|g| &g.counters).filter(|(n, _)| n == name).map(|(_, v)| v).sum()

@@ -117,7 +117,7 @@ choice! {
     pub enum DrainThreadChoice {
         #[default]
         Always = "always" => "From start-up: every generation is written on time, a SIGKILL loses at most the open one",
-        WithProgramThreads = "with-program-threads" => "Only while the program has threads of its own: a single-threaded program stays single-threaded and is drained on its own thread at safe points",
+        WithProgramThreads = "with-program-threads" => "Only while the program has threads of its own: a single-threaded program stays single-threaded, is drained on its own thread at safe points and spills a filling ring from the signal handler in between",
     }
 }
 

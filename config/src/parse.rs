@@ -77,7 +77,12 @@ impl Config {
         };
         if config.mode == Mode::Wall && config.drain_thread == DrainThreadChoice::WithProgramThreads {
             // Blocked threads are sampled by sigtrace's own thread; none of the program's can.
-            (vars.report)("SIGTRACE_DRAIN_THREAD=with-program-threads leaves no thread to sample blocked ones, which SIGTRACE_MODE=wall needs; using always");
+            // Said only when asked for: it is the default.
+            if (vars.lookup)("SIGTRACE_DRAIN_THREAD").is_some() {
+                (vars.report)(
+                    "SIGTRACE_DRAIN_THREAD=with-program-threads leaves no thread to sample blocked ones, which SIGTRACE_MODE=wall needs; using always",
+                );
+            }
             config.drain_thread = DrainThreadChoice::Always;
         }
         if config.mode == Mode::Wall && config.timer == TimerChoice::Itimer {

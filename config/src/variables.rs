@@ -131,7 +131,7 @@ pub const VARIABLES: [Variable; 16] = [
     },
     Variable::choice::<DrainThreadChoice>(
         "SIGTRACE_DRAIN_THREAD",
-        "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and a ring's worth is kept in between (docs/DESIGN.md)",
+        "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and by the signal handler when a ring fills in between (docs/DESIGN.md); `always`: a drain thread from start-up",
     ),
     Variable::number(MAX_THREADS, "thread slots; a slot is reused once its thread has exited and been drained"),
     Variable::choice::<LogLevel>(

@@ -34,6 +34,7 @@ pub mod jitdump;
 mod pieces;
 pub mod python;
 mod reader;
+pub mod ring_record;
 mod sources;
 mod stack_table;
 mod stack_tree;
@@ -57,4 +58,4 @@ pub use types::{
     signal_name, End, EndReason, Event, EventKind, Generation, Header, Module, Sample, Thread, CHUNK_OVERHEAD, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, TAG_END,
     TAG_GENERATION, TAG_HEADER, TAG_JIT_SYMBOLS, TAG_PIECE, TAG_SOURCES,
 };
-pub use varint::{crc32, DecodeError};
+pub use varint::{crc32, Crc32, DecodeError};

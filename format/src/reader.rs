@@ -112,6 +112,10 @@ pub enum Chunk {
     JitSymbols(Vec<JitSymbol>),
     /// Which timer sampled the threads whose account changed.
     Sources(SourceTable),
+    /// Samples of one thread's ring, spilled raw by its signal handler (see
+    /// [`crate::ring_record`]). [`TraceReader::read_with`] makes each a generation of its own,
+    /// its addresses named by the modules of the next chunk that carries them.
+    Spill(crate::ring_record::Spill),
 }
 
 /// Reads a trace file chunk by chunk from any byte source, holding one chunk in memory at a
@@ -187,6 +191,21 @@ impl<R: std::io::Read> TraceReader<R> {
         let mut modules: Vec<Module> = Vec::new();
         let mut budget = INHERITED_MODULES_BUDGET;
         let mut any_generation = false;
+        // Spills wait for the module list of the chunk after them (the writer lists the modules
+        // only at its drain rounds, which may all come after).
+        let mut spills: Vec<crate::ring_record::Spill> = Vec::new();
+        let emit_spills = |spills: &mut Vec<crate::ring_record::Spill>,
+                           modules: &[Module],
+                           threads: &[crate::Thread],
+                           trace: &Trace,
+                           offset: usize,
+                           each: &mut dyn FnMut(Option<&Header>, Generation, usize)| {
+            let clock_hz = trace.header.as_ref().map_or(1_000_000_000, |header| header.clock_hz);
+            for spill in spills.drain(..) {
+                let name = threads.iter().find(|thread| thread.tid == spill.tid).map_or("", |thread| thread.name.as_str());
+                each(trace.header.as_ref(), spill.into_generation(clock_hz, modules, name), offset);
+            }
+        };
         // Merges the held pieces and hands them over as a generation.
         let mut recover =
             |pieces: &mut Vec<Generation>, modules: &[Module], trace: &mut Trace, offset: usize, each: &mut dyn FnMut(Option<&Header>, Generation, usize)| {
@@ -206,6 +225,7 @@ impl<R: std::io::Read> TraceReader<R> {
                     }
                     pieces.clear();
                     modules.clone_from(&generation.modules);
+                    emit_spills(&mut spills, &modules, &generation.threads, &trace, self.offset, &mut each);
                     each(trace.header.as_ref(), generation, self.offset);
                 }
                 Chunk::Piece(piece) => {
@@ -216,17 +236,25 @@ impl<R: std::io::Read> TraceReader<R> {
                     }
                     if !piece.modules.is_empty() {
                         modules.clone_from(&piece.modules);
+                        emit_spills(&mut spills, &modules, &piece.threads, &trace, self.offset, &mut each);
                     }
                     pieces.push(piece);
                 }
                 Chunk::JitSymbols(symbols) => trace.jit_symbols.extend(symbols),
+                Chunk::Spill(spill) => {
+                    trace.end = None;
+                    any_generation = true;
+                    spills.push(spill);
+                }
                 Chunk::End(end) => {
+                    emit_spills(&mut spills, &modules, &[], &trace, self.offset, &mut each);
                     recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
                     trace.end = Some(end);
                 }
                 Chunk::Sources(sources) => trace.sources.merge(sources),
             }
         }
+        emit_spills(&mut spills, &modules, &[], &trace, self.offset, &mut each);
         recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
         trace.ended_without_exit_path = trace.end.is_none() && any_generation && self.stopped.is_none();
         trace.format_version = self.format_version;
@@ -298,6 +326,7 @@ impl<R: std::io::Read> TraceReader<R> {
                 TAG_PIECE => decode_generation(&payload).map(|piece| Some(Chunk::Piece(piece))),
                 TAG_JIT_SYMBOLS => decode_jit_symbols(&payload).map(|symbols| Some(Chunk::JitSymbols(symbols))),
                 TAG_SOURCES => decode_sources(&payload).map(|sources| Some(Chunk::Sources(sources))),
+                crate::ring_record::TAG_SPILL => crate::ring_record::decode_spill(&payload).map(|spill| Some(Chunk::Spill(spill))),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };
             match decoded {

@@ -144,7 +144,7 @@ fn the_streaming_reader_reads_from_a_slow_source_as_from_memory() {
             match chunk {
                 Chunk::Header(h) => read_header = Some(h),
                 Chunk::Generation(g) => read_generations.push(g),
-                Chunk::End(_) | Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) => {}
+                Chunk::End(_) | Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) | Chunk::Spill(_) => {}
             }
         }
         let in_memory = read_trace(&bytes[..cut]);

@@ -152,6 +152,11 @@ pub fn trace_fd() -> i32 {
     TRACE_FD.load(Ordering::Acquire)
 }
 
+/// The device and inode of the trace file. Async-signal-safe.
+pub(crate) fn trace_identity() -> (u64, u64) {
+    (TRACE_DEVICE.load(Ordering::Relaxed), TRACE_INODE.load(Ordering::Relaxed))
+}
+
 /// True when `fd` is the trace file's descriptor and still refers to the trace file.
 pub fn is_trace_fd(fd: i32) -> bool {
     fd >= 0 && fd == trace_fd() && file_identity(fd) == Some((TRACE_DEVICE.load(Ordering::Relaxed), TRACE_INODE.load(Ordering::Relaxed)))

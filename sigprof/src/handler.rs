@@ -240,6 +240,13 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word| record.push_frame(word));
     }
     record.commit(time, weight, walk);
+    #[cfg(not(sigtrace_loom))]
+    if crate::spill::is_armed() {
+        let tid = slot.tid.load(Ordering::Relaxed);
+        // SAFETY: this is the ring's producer, in its handler inside its seqlock critical
+        // section (`maybe_spill` checks that no drain work runs).
+        unsafe { crate::spill::maybe_spill(slot.spill_ring(&guard), guard.generation(), tid, time) };
+    }
     true
 }
 

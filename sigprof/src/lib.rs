@@ -30,7 +30,8 @@
 //!    as the signal is masked while it runs, or an annotation, which enters the seqlock only
 //!    when the thread is not inside it already) and one consumer (the drain thread, or a
 //!    single-threaded program's own thread at a safe point: one `Drainer` per traced image,
-//!    used under its lock; a forked child abandons the parent's).
+//!    used under its lock; a forked child abandons the parent's; or the handler's spill, under
+//!    invariant 13).
 //!    Otherwise records interleave and the ring is corrupt. Debug builds check the consumer
 //!    side: an advance and a slot reclaim each hold a [`ConsumerTurn`].
 //! 4. The handler is never uninstalled and the registry never freed while a timer could fire;
@@ -83,6 +84,17 @@
 //!     `fork`, `exec`, exit; a fatal signal's flush, with the locks only tried) and never in the
 //!     sampling handler. Otherwise `unshare(CLONE_NEWUSER)` fails and programs that count
 //!     `/proc/self/task` see a thread they never made.
+//! 13. While invariant 12 keeps sigtrace without a thread, the sampling handler MAY consume
+//!     its own ring: half full, or 20 ms after its oldest record, it writes the ring's committed
+//!     records to the trace file as one spill chunk and hands their room back ([`spill`]).
+//!     Only while the shim armed it (one
+//!     program thread, no drain thread: disarmed before the drain thread starts and in a forked
+//!     child) and while no drain work of sigtrace's runs on the thread ([`spill::ConsumerBusy`],
+//!     held by every use of the drainer there), so the ring still has one consumer at a time;
+//!     with one `writev` at the file's end after the descriptor's identity is checked, never
+//!     past `RLIMIT_FSIZE`, a short write cut back. Otherwise a single-threaded program that
+//!     never reaches a safe point drops every sample past one ring and loses the rest to
+//!     `SIGKILL`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -97,6 +109,7 @@ pub mod program_signals;
 mod registry;
 mod ring;
 mod seqlock;
+pub mod spill;
 mod sync;
 mod timer;
 

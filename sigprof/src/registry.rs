@@ -121,6 +121,14 @@ impl ThreadSlot {
         unsafe { self.rings[(guard.generation() % 2) as usize].producer() }
     }
 
+    /// The consumer side of the ring a writer holding `guard` writes into, for the handler's
+    /// spill (`spill`: the handler consumes its own ring only when no drain can).
+    pub(crate) fn spill_ring<'a>(&'a self, guard: &SeqlockGuard<'_>) -> RingConsumer<'a> {
+        // SAFETY: only `spill::maybe_spill` uses it, which runs only while no other consumer
+        // of the ring can (invariant 13).
+        unsafe { self.rings[(guard.generation() % 2) as usize].consumer() }
+    }
+
     /// Counts a sample of `weight` periods (an event: 1) lost in the guard's generation: drops
     /// are counted in the same unit as sample weights, so recorded + dropped adds up to the
     /// CPU time. Async-signal-safe.

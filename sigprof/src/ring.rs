@@ -16,8 +16,9 @@
 
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 
-/// Words in a record before its frames.
-pub const RECORD_HEADER_WORDS: usize = 3;
+use format::ring_record::RecordHeader;
+/// Words in a record before its frames (the record layout is `format::ring_record`'s).
+pub use format::ring_record::RECORD_HEADER_WORDS;
 
 /// Words per ring for `buffer_kb` KiB (`SIGTRACE_BUFFER_KB`), but room for at least four
 /// records of `max_depth` frames.
@@ -141,12 +142,12 @@ impl SampleRing {
         // Words in [tail, head) were published by the producer's Release store of head, which
         // the Acquire load above synchronises with.
         let word = |at: u64| unsafe { &*buffer.add(((tail + at) & mask) as usize) }.load(Ordering::Relaxed);
-        let header = word(0);
-        let total = (header & 0xffff_ffff).clamp(RECORD_HEADER_WORDS as u64, head - tail);
+        let header = RecordHeader::from_word(word(0));
+        let total = header.total_words.clamp(RECORD_HEADER_WORDS as u64, head - tail);
         record.time_ns = word(1);
         record.weight = word(2) as u32;
-        record.walk = (header >> 32) as u8;
-        record.kind = (header >> 40) as u8;
+        record.walk = header.walk;
+        record.kind = header.kind;
         record.frames.clear();
         record.frames.extend((RECORD_HEADER_WORDS as u64..total).map(word));
         self.tail.0.store(tail + total, Ordering::Release);
@@ -220,6 +221,58 @@ impl RingConsumer<'_> {
     }
 }
 
+#[cfg(not(sigtrace_loom))]
+impl<'ring> RingConsumer<'ring> {
+    /// The committed records' bytes (words in memory order, little-endian on the targets
+    /// sigtrace builds for) as at most two slices in ring order, and the head they end at.
+    /// Async-signal-safe.
+    ///
+    /// # Safety
+    /// Only while the producer cannot write into the ring (its own handler, which cannot nest
+    /// with itself), until [`RingConsumer::release_to`] or the slices' last use.
+    pub unsafe fn committed_bytes(self) -> (&'ring [u8], &'ring [u8], u64) {
+        let ring = self.0;
+        let buffer = ring.buffer.load(Ordering::Acquire);
+        let capacity = ring.capacity.load(Ordering::Relaxed);
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        let head = ring.head.0.load(Ordering::Acquire);
+        if buffer.is_null() || head == tail {
+            return (&[], &[], head);
+        }
+        let start = (tail & (capacity - 1)) as usize;
+        let used = (head - tail) as usize;
+        let first = used.min(capacity as usize - start);
+        // SAFETY: the buffer maps `capacity` words for the ring's life; [start, start + first)
+        // and [0, used - first) lie within it and hold committed words (published by the
+        // producer's Release store of head), which nobody writes while the caller's contract
+        // holds. An AtomicU64 has the layout of a u64.
+        unsafe {
+            let bytes = buffer.cast::<u8>();
+            (std::slice::from_raw_parts(bytes.add(start * 8), first * 8), std::slice::from_raw_parts(bytes, (used - first) * 8), head)
+        }
+    }
+
+    /// The timestamp of the oldest record waiting, if any. Async-signal-safe.
+    pub fn oldest_time_ns(self) -> Option<u64> {
+        let ring = self.0;
+        let buffer = ring.buffer.load(Ordering::Acquire);
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        if buffer.is_null() || ring.head.0.load(Ordering::Acquire) == tail {
+            return None;
+        }
+        let mask = ring.capacity.load(Ordering::Relaxed) - 1;
+        // SAFETY: the index is masked into the mapped buffer; the record at `tail` was
+        // published by the producer's Release store of head (its time is its second word).
+        Some(unsafe { &*buffer.add(((tail + 1) & mask) as usize) }.load(Ordering::Relaxed))
+    }
+
+    /// Hands every word before `head` back to the producer (the spill wrote them out).
+    /// Async-signal-safe.
+    pub fn release_to(self, head: u64) {
+        self.0.tail.0.store(head, Ordering::Release);
+    }
+}
+
 /// A record being written into a ring; it becomes visible to the consumer on `commit`.
 pub struct RecordWriter<'ring> {
     ring: &'ring SampleRing,
@@ -255,7 +308,7 @@ impl RecordWriter<'_> {
     /// Publishes the record with an event `kind` (0 = sample). Async-signal-safe.
     pub fn commit_kind(mut self, time_ns: u64, weight: u32, walk: u8, kind: u8) {
         let words = self.words;
-        self.write_word(0, words | (u64::from(walk) << 32) | (u64::from(kind) << 40));
+        self.write_word(0, RecordHeader { total_words: words, walk, kind }.word());
         self.write_word(1, time_ns);
         self.write_word(2, u64::from(weight));
         self.ring.head.0.store(self.start + words, Ordering::Release);

@@ -25,7 +25,7 @@ use format::{
 use sigprof::{advance, clock_ns, current_generation, monotonic_ns, thread_cpu_ns, Registry, SampleRecord, SlotState};
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use unwind::CriticalSection;
@@ -73,6 +73,7 @@ pub extern "C" fn open_fork_gate() {
 fn with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
+    let _busy = sigprof::spill::ConsumerBusy::begin();
     close_fork_gate();
     let result = {
         let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -703,7 +704,25 @@ pub fn run(schedule: DrainPeriod, on_failure: OnFailure) {
 /// workload's callers (3 ms, with two CPU hogs; 2.7% at 10 ms without).
 const FIRST_ROUND_DELAY: Duration = Duration::ZERO;
 
-/// The drain thread's loop; returns when tracing ended or failed.
+/// Asked after each of the drain thread's rounds whether the thread should end and hand the
+/// drain work back to the program's thread (a `fn() -> bool` stored as its address; 0: never).
+static HAND_BACK: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the question [`run`] asks after each round: `true` ends the loop (the asker has made
+/// the program's thread the rings' consumer again). Before the drain thread starts.
+pub fn set_hand_back(ask: fn() -> bool) {
+    HAND_BACK.store(ask as usize, Ordering::Release);
+}
+
+/// Whether the drain thread should end now (see [`set_hand_back`]).
+fn hand_back() -> bool {
+    let ask = HAND_BACK.load(Ordering::Acquire);
+    // SAFETY: set_hand_back stored a `fn() -> bool`.
+    ask != 0 && unsafe { std::mem::transmute::<usize, fn() -> bool>(ask) }()
+}
+
+/// The drain thread's loop; returns when tracing ended or failed, or the drain work went back
+/// to the program's thread.
 fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
     // The first round comes FIRST_ROUND_DELAY after the start (or one period, if shorter).
     // Samples before it are walked by frame pointers (counted as `fp (unwind tables not
@@ -737,6 +756,9 @@ fn run_rounds(mut period: Duration, adaptive: bool, on_failure: OnFailure) {
                         period = next_drain_period(period, fullest);
                     }
                     last_drain = Some(std::time::Instant::now());
+                    if hand_back() {
+                        return;
+                    }
                 }
                 let until_drain = last_drain.map_or(Duration::ZERO, |at| period.saturating_sub(at.elapsed()));
                 wait_for_wake(longest_sleep.map_or(until_drain, |longest| until_drain.min(longest)))

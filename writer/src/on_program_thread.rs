@@ -16,6 +16,8 @@ use std::sync::{Mutex, TryLockError};
 fn try_with_drainer<T>(work: impl FnOnce(&mut Option<Drainer>) -> T) -> Option<T> {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let cell: &Mutex<Option<Drainer>> = unsafe { DRAINER.load(Ordering::Acquire).as_ref() }?;
+    // The handler does not spill while this thread drains (sigprof invariant 13).
+    let _busy = sigprof::spill::ConsumerBusy::begin();
     // SAFETY: tries our static mutex; unlocked below only when taken here.
     if unsafe { libc::pthread_mutex_trylock(FORK_GATE.0.get()) } != 0 {
         return None;

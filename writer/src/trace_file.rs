@@ -118,9 +118,14 @@ impl TraceFile {
     /// EFBIG without writing; one that fails part-way is cut back to the file's previous end.
     /// Never raises SIGXFSZ (see the module doc).
     pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if !self.is_intact() {
-            self.forget_descriptor();
-            return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
+        match fstat(self.fd) {
+            // The file's length includes what the sampling handler spilled into it meanwhile
+            // (sigprof invariant 13): a failed write is cut back to there.
+            Some(stat) if (stat.st_dev, stat.st_ino) == self.identity => self.len = self.len.max(stat.st_size as u64),
+            _ => {
+                self.forget_descriptor();
+                return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
+            }
         }
         if self.len.saturating_add(bytes.len() as u64) > file_size_limit() {
             return Err(Error::from_raw_os_error(libc::EFBIG));
@@ -132,8 +137,12 @@ impl TraceFile {
                 Ok(())
             }
             Err(error) => {
-                // SAFETY: truncates our own, just checked, descriptor back to its last complete write.
-                unsafe { libc::ftruncate(self.fd, self.len as libc::off_t) };
+                // SAFETY: truncates our own, just checked, descriptor back to its last complete
+                // write, and puts its offset there (the next write, and a spill, append there).
+                unsafe {
+                    libc::ftruncate(self.fd, self.len as libc::off_t);
+                    libc::lseek(self.fd, self.len as libc::off_t, libc::SEEK_SET);
+                }
                 Err(error)
             }
         }

@@ -31,7 +31,7 @@ pub unsafe extern "C" fn pthread_create(
         // SAFETY: forwarding the caller's arguments unchanged.
         return sigprof::program_signals::inheriting_program_block(|| unsafe { real(thread, attr, start, argument) });
     }
-    crate::lifecycle::drain_thread::before_program_creates_thread();
+    let _creating = crate::lifecycle::drain_thread::before_program_creates_thread();
     let boxed = Box::into_raw(Box::new(ThreadStart { start, argument, program_blocks: sigprof::program_signals::program_blocks() }));
     // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.
     let result = unsafe { real(thread, attr, start_registered_thread, boxed.cast()) };

@@ -22,6 +22,10 @@ const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 /// The shortest time between two drain rounds at the safe points of a single-threaded program.
 const SAFE_POINT_PERIOD_NS: u64 = 10_000_000;
 
+/// How long the program must have had one thread before the drain thread hands its work back.
+const HAND_BACK_AFTER_NS: u64 = 200_000_000;
+/// When the drain thread first saw the program with one thread (0: it has more).
+static SINGLE_SINCE_NS: AtomicU64 = AtomicU64::new(0);
 /// True from the drain thread's spawn until its loop ended.
 static STARTED: AtomicBool = AtomicBool::new(false);
 /// True while the program's own thread does the drain work at its safe points.
@@ -37,22 +41,108 @@ pub fn start_for_new_trace(config: &Config) -> Result<(), String> {
     if config.drain_thread == DrainThreadChoice::WithProgramThreads && process_has_one_thread() {
         NEXT_SAFE_POINT_NS.store(0, Ordering::Relaxed);
         SAFE_POINTS_ARMED.store(true, Ordering::Release);
+        // Between safe points, the handler writes a ring that fills to the file itself.
+        sigprof::spill::arm(true);
+        // The first round now, as the drain thread's comes at once: it builds the unwind
+        // tables, without which a program that never reaches a safe point would have every
+        // stack walked by frame pointers alone.
+        drain_at_safe_point();
         return Ok(());
     }
     spawn()
 }
 
+/// Held from the program's `pthread_create` (before libc's) until libc's returns, and by the
+/// drain thread while it decides to hand the drain work back: so the drain thread never ends
+/// while a thread of the program is being made. A pthread mutex, set back to unlocked in a
+/// forked child (whose copy may be held by a thread that does not exist there).
+struct Handoff(std::cell::UnsafeCell<libc::pthread_mutex_t>);
+// SAFETY: a pthread mutex is made to be shared between threads; used only through
+// pthread_mutex_* calls (and re-initialised in a single-threaded forked child).
+unsafe impl Sync for Handoff {}
+static HANDOFF: Handoff = Handoff(std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+
+/// Holds [`HANDOFF`] until dropped.
+pub struct CreatingThread(bool);
+
+impl Drop for CreatingThread {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: locked by this thread in `before_program_creates_thread`.
+            unsafe { libc::pthread_mutex_unlock(HANDOFF.0.get()) };
+        }
+    }
+}
+
 /// The program is about to create a thread (interposed `pthread_create`, before libc's): under
 /// `with-program-threads` the drain thread starts now if it does not run yet, so that it exists
-/// before the program's second thread does.
-pub fn before_program_creates_thread() {
+/// before the program's second thread does. Keep the value until libc's `pthread_create`
+/// returned: meanwhile the drain thread does not hand its work back.
+pub fn before_program_creates_thread() -> CreatingThread {
+    let config = CONFIG.get();
+    if config.is_none_or(|config| config.drain_thread != DrainThreadChoice::WithProgramThreads) {
+        return CreatingThread(false);
+    }
+    // SAFETY: locks our static mutex; unlocked when the returned value is dropped.
+    unsafe { libc::pthread_mutex_lock(HANDOFF.0.get()) };
+    let creating = CreatingThread(true);
     if !SAFE_POINTS_ARMED.load(Ordering::Acquire) || !state::is_running() || !state::is_traced_process() {
-        return;
+        return creating;
     }
     SAFE_POINTS_ARMED.store(false, Ordering::Release);
+    // From now on the drain thread is the rings' consumer (sigprof invariant 13).
+    sigprof::spill::arm(false);
+    // A drain thread that just handed its work back may still be on its way out.
+    let deadline = sigprof::monotonic_ns() + 200_000_000;
+    while STARTED.load(Ordering::Acquire) && sigprof::monotonic_ns() < deadline {
+        std::thread::sleep(Duration::from_micros(50));
+    }
     if let Err(reason) = spawn() {
         state::switch_off(&reason);
     }
+    creating
+}
+
+/// Asked by the drain thread after each round: when the program is back to one thread (a
+/// forking parent whose workers ended), the program's thread becomes the rings' consumer again
+/// (safe points and spills) and the drain thread ends, so that `/proc/self/task` lists one task
+/// again. Only under `with-program-threads`; never while the program is creating a thread.
+fn hand_back_if_single() -> bool {
+    if !state::is_running() || !state::is_traced_process() {
+        return false;
+    }
+    let Some(registry) = Registry::get() else { return false };
+    let now = sigprof::monotonic_ns();
+    if registry.live_slots().filter(|slot| slot.state.load() == sigprof::SlotState::Active).count() != 1 {
+        SINGLE_SINCE_NS.store(0, Ordering::Relaxed);
+        return false;
+    }
+    // Only a program that stays single-threaded for a while: one that makes a thread per
+    // request would otherwise start a drain thread for each burst of requests.
+    let since = SINGLE_SINCE_NS.load(Ordering::Relaxed);
+    if since == 0 {
+        SINGLE_SINCE_NS.store(now, Ordering::Relaxed);
+        return false;
+    }
+    if now.saturating_sub(since) < HAND_BACK_AFTER_NS {
+        return false;
+    }
+    // SAFETY: tries our static mutex; unlocked below only when taken here.
+    if unsafe { libc::pthread_mutex_trylock(HANDOFF.0.get()) } != 0 {
+        return false;
+    }
+    // The program's one thread and this one; a thread sigtrace did not see being made keeps the
+    // drain thread.
+    let alone = process_thread_count() == Some(2);
+    if alone {
+        SINGLE_SINCE_NS.store(0, Ordering::Relaxed);
+        NEXT_SAFE_POINT_NS.store(0, Ordering::Relaxed);
+        SAFE_POINTS_ARMED.store(true, Ordering::Release);
+        sigprof::spill::arm(true);
+    }
+    // SAFETY: taken above by this thread.
+    unsafe { libc::pthread_mutex_unlock(HANDOFF.0.get()) };
+    alone
 }
 
 /// A forked child has no drain thread (nor safe points) until its trace starts.
@@ -60,6 +150,9 @@ pub fn forget_after_fork() {
     STARTED.store(false, Ordering::Relaxed);
     SAFE_POINTS_ARMED.store(false, Ordering::Relaxed);
     IN_SAFE_POINT.store(false, Ordering::Relaxed);
+    sigprof::spill::arm(false);
+    // SAFETY: the child has one thread: nobody else uses the mutex while it is re-initialised.
+    unsafe { HANDOFF.0.get().write(libc::PTHREAD_MUTEX_INITIALIZER) };
 }
 
 fn spawn() -> Result<(), String> {
@@ -72,13 +165,16 @@ fn spawn() -> Result<(), String> {
     })
 }
 
-/// Whether the process has exactly one thread (`Threads:` of `/proc/self/status`; a process
-/// whose status cannot be read counts as multithreaded, which keeps the drain thread).
+/// Whether the process has exactly one thread (a process whose status cannot be read counts
+/// as multithreaded, which keeps the drain thread).
 fn process_has_one_thread() -> bool {
-    crate::proc_file::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| status.lines().find_map(|line| line.strip_prefix("Threads:")).map(|count| count.trim() == "1"))
-        .unwrap_or(false)
+    process_thread_count() == Some(1)
+}
+
+/// The process's threads (`Threads:` of `/proc/self/status`), if it can be read.
+fn process_thread_count() -> Option<u32> {
+    let status = crate::proc_file::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|count| count.trim().parse().ok())
 }
 
 extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
@@ -92,6 +188,9 @@ extern "C" fn drain_thread_main(_: *mut c_void) -> *mut c_void {
         Some(ms) => drain::DrainPeriod::Fixed(Duration::from_millis(ms.into())),
         None => drain::DrainPeriod::Adaptive(DRAIN_PERIOD),
     };
+    if CONFIG.get().is_some_and(|config| config.drain_thread == DrainThreadChoice::WithProgramThreads) {
+        drain::set_hand_back(hand_back_if_single);
+    }
     drain::run(schedule, state::switch_off);
     STARTED.store(false, Ordering::Release);
     std::ptr::null_mut()

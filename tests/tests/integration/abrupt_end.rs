@@ -1,7 +1,8 @@
 //! Processes that end without any exit path sigtrace can run — a raw `exit_group` system call
 //! (Go's `os.Exit`), `SIGKILL` — keep every sample drained before the end: each drain period's
-//! samples reach the file as a piece of the open generation (docs/FORMAT.md, "Piece"), so at
-//! most one drain period (≤ 25 ms while samples arrive) is lost, and `info` says the image ended without an exit path.
+//! samples reach the file as a piece of the open generation (docs/FORMAT.md, "Piece"), or in a
+//! single-threaded program as the handler's spills ("Spill"), so at most one drain period
+//! (≤ 25 ms while samples arrive) or 20 ms of samples is lost, and `info` says the image ended without an exit path.
 
 use sigtrace_tests::*;
 
@@ -36,7 +37,8 @@ fn a_raw_exit_group_keeps_the_samples_drained_before_it() {
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     let kept = kept_share(&run);
     assert!(kept >= 0.95, "{kept:.3} of the samples kept");
-    assert!(run.trace().pieces_recovered > 0, "the last samples came from pieces");
+    // From the drain thread's pieces, or in this single-threaded program the handler's spills.
+    assert!(run.trace().pieces_recovered > 0 || spill_chunks(&run.traces[0]) > 0, "the last samples came from pieces or spills");
     assert_ended_without_exit_path(&run);
 }
 

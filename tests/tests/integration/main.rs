@@ -23,6 +23,7 @@ mod python_fault_reads;
 mod python_frames;
 mod real_programs;
 mod sampling_accuracy;
+mod short_threads;
 mod single_threaded;
 mod stress_script_short;
 mod timer_sources;

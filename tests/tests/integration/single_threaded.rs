@@ -84,3 +84,98 @@ fn a_single_threaded_program_killed_by_abort_keeps_its_open_generation() {
     let got = total_weight(&trace) as f64;
     assert!(got >= 0.85 * want, "{got} of {want:.0} periods");
 }
+
+/// A single-threaded program that computes without any waiting call gives sigtrace no safe
+/// point: the sampling handler spills its ring to the file itself. With a 16 KiB ring (~100
+/// samples) and 1.5 s of CPU, nothing is dropped, every period is in the trace, and the program
+/// still lists one task.
+#[test]
+fn a_pure_cpu_loop_keeps_every_sample_without_a_thread() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("single-loop");
+    let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
+    let run = run_traced(&program, &["1500", "loop"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "16")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.reported("single_max_tasks"), 1, "one task: {}", run.stderr);
+    let trace = run.trace();
+    assert!(trace.end.is_some());
+    assert_eq!(trace.ignored_bytes, 0);
+    let spills = spill_chunks(&run.traces[0]);
+    assert!(spills >= 5, "{spills} spill chunks for ~1500 samples in a ring of ~100");
+    let dropped: u64 = trace.generations.iter().flat_map(|g| &g.threads).map(|t| t.dropped).sum();
+    assert_eq!(dropped, 0, "no sample dropped for a full ring");
+    let want = expected_samples(run.reported("main_cpu_ns"), 999);
+    let got = total_weight(&trace) as f64;
+    let tolerance = 5.0 * want.sqrt() + 5.0;
+    assert!((got - want).abs() <= tolerance, "{got} of {want:.0} periods");
+    let stacks = folded_stacks(&run.traces[0]);
+    let burning = weight_through(&stacks, "burn_single") as f64;
+    assert!(burning >= 0.9 * got, "spilled samples are symbolized: {burning} of {got} through burn_single");
+}
+
+/// The same loop killed by SIGKILL: the spills before the kill are in the file, so at most the
+/// last ring's worth is lost.
+#[test]
+fn a_pure_cpu_loop_killed_by_sigkill_loses_at_most_a_ring() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("single-sigkill");
+    let program = compile_c("crash", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let mut child = Command::new(&program)
+        .args(["wait", "1500"])
+        .current_dir(&dir)
+        .env("LD_PRELOAD", shim())
+        .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
+        .env(SINGLE.0, SINGLE.1)
+        .env("SIGTRACE_BUFFER_KB", "16")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 256];
+    while !seen.contains("waiting") {
+        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
+        assert!(n > 0, "the workload ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cpu_ns: u64 = seen.lines().find_map(|l| l.strip_prefix("cpu_ns=")).unwrap().trim().parse().unwrap();
+    let traces: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".sigtrace")).collect();
+    let trace = read_trace(&traces[0]);
+    assert!(trace.end.is_none());
+    // A 16 KiB ring holds 2048 words: at most ~2048 / 4 samples lost in it.
+    let want = expected_samples(cpu_ns, 999);
+    let got = total_weight(&trace) as f64;
+    assert!(got >= want - 5.0 * want.sqrt() - 512.0 && got >= 0.6 * want, "{got} samples for {want:.0} periods of CPU");
+}
+
+/// A program that goes back to one thread (its workers ended) gets back to one task: the drain
+/// thread hands the drain work back to the program's thread and ends. Its last phase, a pure
+/// CPU loop, is then spilled by the handler, and every thread's CPU time is in the trace.
+#[test]
+fn the_drain_thread_ends_when_the_program_is_back_to_one_thread() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("single-rejoin");
+    let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
+    let run = run_traced(&program, &["600", "rejoin"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "16")], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.reported("rejoined_tasks"), 1, "the drain thread ended: {}", run.stderr);
+    assert_eq!(run.reported("final_tasks"), 1, "and did not come back: {}", run.stderr);
+    let trace = run.trace();
+    assert!(trace.end.is_some());
+    assert!(spill_chunks(&run.traces[0]) >= 1, "the last phase was spilled");
+    let pid = trace.header.as_ref().expect("header").pid;
+    let weights = accounted_by_tid(&trace);
+    let mut expected: Vec<(u32, u64)> = run.cpu_by_id("T").into_iter().collect();
+    expected.push((pid, run.reported("main_cpu_ns")));
+    for (tid, cpu_ns) in expected {
+        let want = expected_samples(cpu_ns, 999);
+        let got = weights.get(&tid).copied().unwrap_or(0) as f64;
+        let tolerance = 5.0 * want.sqrt() + 5.0;
+        assert!((got - want).abs() <= tolerance, "thread {tid}: {got} of {want:.0} periods");
+    }
+}

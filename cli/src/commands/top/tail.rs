@@ -78,7 +78,7 @@ impl TraceTail {
                 Chunk::End(end) => self.end = Some(end),
                 // Pieces are superseded by their closing generation (counting both would count
                 // twice); JIT symbols and sources do not change the view.
-                Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) => {}
+                Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) | Chunk::Spill(_) => {}
             }
         }
         match reader.stopped_because() {

@@ -1,0 +1,55 @@
+//! Short threads counted without bias (issue 19, item 4): a thread that lives less than a
+//! sampling period gets its first sample after a random phase drawn at its start, so its CPU
+//! time's expected weight is its CPU time. The same work done by thousands of threads of 0.4 ms
+//! and by one long thread must then give the same weight and the same per-function shares.
+
+use sigtrace_tests::*;
+
+const HZ: u64 = 999;
+/// CPU time of each workload's units, ms.
+const TOTAL_MS: &str = "2500";
+/// CPU time of one unit, µs: under the 1 ms period at 999 Hz.
+const UNIT_US: &str = "400";
+
+/// Weight through work_a, weight through work_b, and the CPU time spent in each, ns.
+fn measure(how: &str) -> (f64, f64, f64, f64) {
+    let dir = scratch_dir(&format!("short-threads-{how}"));
+    let program = compile_c("short_threads", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
+    let run = run_traced(&program, &[how, TOTAL_MS, UNIT_US], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    if how == "short" {
+        assert!(run.reported("threads") > 1000, "{}", run.stderr);
+    }
+    let stacks = folded_stacks(&run.traces[0]);
+    let dropped: u64 = run.trace().generations.iter().flat_map(|g| &g.threads).map(|t| t.dropped).sum();
+    assert_eq!(dropped, 0, "{how}: no sample dropped");
+    (weight_through(&stacks, "work_a") as f64, weight_through(&stacks, "work_b") as f64, run.reported("a_ns") as f64, run.reported("b_ns") as f64)
+}
+
+#[test]
+#[ignore = "short threads are under-counted today: capture 0.30 (perf) / 0.11 (posix) for 0.4 ms threads at 999 Hz (notes/19.md)"]
+fn many_short_threads_weigh_and_split_like_one_long_thread() {
+    let _alone = alone();
+    let short = measure("short");
+    let long = measure("long");
+    let mut shares = Vec::new();
+    for (how, (a, b, a_ns, b_ns)) in [("short", short), ("long", long)] {
+        let weight = a + b;
+        let want = expected_samples((a_ns + b_ns) as u64, HZ);
+        // A short thread's sample count is a draw (0 or 1 per thread, mostly): its spread is
+        // at most that of independent draws, sqrt(n).
+        let tolerance = SIGMAS * want.sqrt() + 5.0;
+        assert!((weight - want).abs() <= tolerance, "{how}: weight {weight} for {want:.0} periods of CPU (±{tolerance:.0})");
+        let true_share = a_ns / (a_ns + b_ns);
+        let share = a / weight;
+        assert!((share - true_share).abs() <= share_tolerance(true_share, weight), "{how}: work_a {share:.3} of the weight, {true_share:.3} of the CPU");
+        shares.push(share);
+        eprintln!("{how}: weight {weight} for {want:.0} periods; work_a share {share:.4} (CPU {true_share:.4})");
+    }
+    let gap = (shares[0] - shares[1]).abs();
+    let p = (shares[0] + shares[1]) / 2.0;
+    let n = (short.0 + short.1).min(long.0 + long.1);
+    let allowed = share_tolerance(p, n) * std::f64::consts::SQRT_2;
+    assert!(gap <= allowed, "work_a's share: {:.4} with short threads, {:.4} with one thread (±{allowed:.4})", shares[0], shares[1]);
+}
