@@ -677,7 +677,7 @@ impl Builder {
                 open.pop();
             }
             EventKind::ThreadExit => open.clear(),
-            EventKind::ThreadStart | EventKind::Log => {}
+            EventKind::ThreadStart | EventKind::Log | EventKind::Paused | EventKind::Resumed => {}
         }
         if self.window.is_some_and(|window| !window.contains(unix_ns)) {
             return;

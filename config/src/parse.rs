@@ -32,6 +32,10 @@ pub struct Config {
     pub follow_exec: bool,
     /// When the drain thread runs (`SIGTRACE_DRAIN_THREAD`).
     pub drain_thread: DrainThreadChoice,
+    /// Start with sampling paused (`SIGTRACE_PAUSED`, default off).
+    pub paused: bool,
+    /// The signal that pauses and resumes sampling (`SIGTRACE_TOGGLE_SIGNAL`); `None`: none.
+    pub toggle_signal: Option<i32>,
 }
 
 impl Config {
@@ -71,10 +75,13 @@ impl Config {
             log_level: vars.log_level(),
             max_threads: vars.number(&MAX_THREADS) as usize,
             drain_ms: (vars.lookup)(DRAIN_MS.name).map(|_| vars.number(&DRAIN_MS) as u32),
-            follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK"),
-            follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC"),
+            follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK", true),
+            follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC", true),
             drain_thread: vars.choice("SIGTRACE_DRAIN_THREAD"),
+            paused: vars.flag("SIGTRACE_PAUSED", false),
+            toggle_signal: None,
         };
+        config.toggle_signal = vars.toggle_signal(config.signal);
         if config.mode == Mode::Wall && config.drain_thread == DrainThreadChoice::WithProgramThreads {
             // Blocked threads are sampled by sigtrace's own thread; none of the program's can.
             (vars.report)("SIGTRACE_DRAIN_THREAD=with-program-threads leaves no thread to sample blocked ones, which SIGTRACE_MODE=wall needs; using always");
@@ -117,15 +124,38 @@ impl<L: Fn(&str) -> Option<String>, R: Fn(&str)> VarReader<L, R> {
         }
     }
 
-    /// A switch that is on unless set to exactly `0`: `yes`, `true` or ` 1` are reported and
-    /// the default (on) used.
-    fn flag(&self, name: &str) -> bool {
+    /// A switch set to exactly `0` or `1`; unset, `default`: `yes`, `true` or ` 1` are
+    /// reported and the default used.
+    fn flag(&self, name: &str, default: bool) -> bool {
         match (self.lookup)(name).as_deref() {
-            None | Some("1") => true,
+            None => default,
+            Some("1") => true,
             Some("0") => false,
             Some(other) => {
-                (self.report)(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
-                true
+                (self.report)(&format!("{name}=\"{other}\" is not 0 or 1; using {}", u8::from(default)));
+                default
+            }
+        }
+    }
+
+    /// `SIGTRACE_TOGGLE_SIGNAL`: a signal a program may be sent to pause and resume sampling
+    /// (see [`parse_toggle_signal`]), not the sampling signal `sampling`; unset or empty: none.
+    fn toggle_signal(&self, sampling: i32) -> Option<i32> {
+        let text = (self.lookup)("SIGTRACE_TOGGLE_SIGNAL")?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        match parse_toggle_signal(&text) {
+            Some(signal) if signal == sampling => {
+                (self.report)(&format!("SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is the sampling signal (SIGTRACE_SIGNAL); no toggle signal"));
+                None
+            }
+            Some(signal) => Some(signal),
+            None => {
+                (self.report)(&format!(
+                    "SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is not a signal sigtrace can take (SIGUSR1, SIGUSR2, SIGHUP, SIGALRM, SIGVTALRM, SIGPROF, SIGWINCH, SIGURG, SIGRTMIN+N or a number); no toggle signal"
+                ));
+                None
             }
         }
     }
@@ -177,6 +207,20 @@ impl<L: Fn(&str) -> Option<String>, R: Fn(&str)> VarReader<L, R> {
             }
             None => DEFAULT_OUTPUT.to_string(),
         }
+    }
+}
+
+/// Parses a signal that may toggle sampling: a catchable one that no fault, job control or
+/// child status raises (a toggle must only come from someone who means it).
+fn parse_toggle_signal(text: &str) -> Option<i32> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const MORE: [i32; 3] = [libc::SIGHUP, libc::SIGWINCH, libc::SIGURG];
+    match name {
+        "HUP" => Some(libc::SIGHUP),
+        "WINCH" => Some(libc::SIGWINCH),
+        "URG" => Some(libc::SIGURG),
+        _ => name.parse().ok().filter(|number| MORE.contains(number)).or_else(|| parse_signal(text)),
     }
 }
 
@@ -302,6 +346,26 @@ mod tests {
             assert_eq!(reports, [format!("SIGTRACE_FOLLOW_FORK=\"{text}\" is not 0 or 1; using 1")], "{text:?}");
             assert!(config.follow_fork, "{text:?}: the default");
         }
+    }
+
+    #[test]
+    fn the_toggle_signal_is_a_catchable_signal_other_than_the_sampling_one() {
+        let (config, reports) = parse(&[("SIGTRACE_TOGGLE_SIGNAL", "SIGUSR2"), ("SIGTRACE_PAUSED", "1")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!((config.toggle_signal, config.paused), (Some(libc::SIGUSR2), true));
+        for (text, signal) in [("hup", libc::SIGHUP), ("1", libc::SIGHUP), ("SIGRTMIN+1", libc::SIGRTMIN() + 1), ("WINCH", libc::SIGWINCH)] {
+            assert_eq!(parse(&[("SIGTRACE_TOGGLE_SIGNAL", text)]).0.toggle_signal, Some(signal), "{text}");
+        }
+        for text in ["SIGKILL", "SIGSTOP", "SIGSEGV", "SIGCHLD", "9", "SIGPROF", "nope"] {
+            let (config, reports) = parse(&[("SIGTRACE_TOGGLE_SIGNAL", text)]);
+            assert_eq!(config.toggle_signal, None, "{text}");
+            assert_eq!(reports.len(), 1, "{text}: {reports:?}");
+            assert!(reports[0].starts_with(&format!("SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is")) && reports[0].ends_with("; no toggle signal"), "{reports:?}");
+        }
+        let (config, reports) = parse(&[("SIGTRACE_SIGNAL", "SIGUSR1"), ("SIGTRACE_TOGGLE_SIGNAL", "SIGPROF")]);
+        assert_eq!((config.toggle_signal, reports.len()), (Some(libc::SIGPROF), 0));
+        assert!(!parse(&[]).0.paused);
+        assert_eq!(parse(&[("SIGTRACE_PAUSED", "yes")]).1, ["SIGTRACE_PAUSED=\"yes\" is not 0 or 1; using 0"]);
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl Variable {
 }
 
 /// Every variable the parser reads, in the README's order.
-pub const VARIABLES: [Variable; 16] = [
+pub const VARIABLES: [Variable; 18] = [
     Variable {
         name: "SIGTRACE_OUTPUT",
         values: Values::Described { values: "a path pattern, not empty", default: DEFAULT_OUTPUT },
@@ -123,6 +123,16 @@ pub const VARIABLES: [Variable; 16] = [
         name: "SIGTRACE_SIGNAL",
         values: Values::Described { values: "`SIGPROF`, `SIGVTALRM`, `SIGALRM`, `SIGUSR1`, `SIGUSR2`, `SIGRTMIN+N`, or its number", default: "SIGPROF" },
         meaning: "the sampling signal",
+    },
+    Variable {
+        name: "SIGTRACE_PAUSED",
+        values: Values::Flag { default: false },
+        meaning: "1: start with sampling paused (threads registered, no timer armed) until the toggle signal or `sigtrace_resume()` (docs/USAGE.md, \"Pause and resume\")",
+    },
+    Variable {
+        name: "SIGTRACE_TOGGLE_SIGNAL",
+        values: Values::Described { values: "`SIGUSR1`, `SIGUSR2`, `SIGHUP`, `SIGALRM`, `SIGVTALRM`, `SIGPROF`, `SIGWINCH`, `SIGURG`, `SIGRTMIN+N`, or its number; not the sampling signal", default: "none" },
+        meaning: "each delivery pauses or resumes sampling (as gperftools' `CPUPROFILESIGNAL`); a handler the program installs for it later wins (one line)",
     },
     Variable {
         name: DRAIN_MS.name,
@@ -158,7 +168,7 @@ pub fn is_known(name: &str) -> bool {
 /// Names users reach for, after the prefix, with the variable each means: the closest name is
 /// looked for among these as well as among the names themselves (`FREQ` is as far from `HZ`
 /// as from `LOG` by edits alone).
-const ALIASES: [(&str, &str); 16] = [
+const ALIASES: [(&str, &str); 18] = [
     ("FREQ", "SIGTRACE_HZ"),
     ("FREQUENCY", "SIGTRACE_HZ"),
     ("RATE", "SIGTRACE_HZ"),
@@ -175,6 +185,8 @@ const ALIASES: [(&str, &str); 16] = [
     ("GENERATION", "SIGTRACE_GENERATION_MS"),
     ("FORK", "SIGTRACE_FOLLOW_FORK"),
     ("EXEC", "SIGTRACE_FOLLOW_EXEC"),
+    ("PAUSE", "SIGTRACE_PAUSED"),
+    ("SIGNAL_TOGGLE", "SIGTRACE_TOGGLE_SIGNAL"),
 ];
 
 /// The known variable whose name (after the prefix, case-insensitive) or alias is the fewest

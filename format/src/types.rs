@@ -151,11 +151,17 @@ pub enum EventKind {
     RegionBegin,
     /// `sigtrace_region_end()`: closes the thread's innermost open region.
     RegionEnd,
+    /// Sampling was paused for the whole process (by this thread: `sigtrace_pause()`, the
+    /// toggle signal, or `SIGTRACE_PAUSED=1` at start-up); `text` says which.
+    Paused,
+    /// Sampling resumed for the whole process; `text` says how.
+    Resumed,
 }
 
 impl EventKind {
     /// Every kind, in code order.
-    pub const ALL: [EventKind; 5] = [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd];
+    pub const ALL: [EventKind; 7] =
+        [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd, EventKind::Paused, EventKind::Resumed];
 
     /// The kind's code in the file.
     pub fn code(self) -> u8 {
@@ -179,7 +185,8 @@ pub struct Event {
     pub kind: EventKind,
     /// A log message's category; empty for other kinds.
     pub category: String,
-    /// A log message's text, or a region's name; empty for other kinds.
+    /// A log message's text, a region's name, or what paused or resumed sampling; empty for
+    /// other kinds.
     pub text: String,
 }
 

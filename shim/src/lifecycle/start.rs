@@ -56,6 +56,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     .ok_or("cannot map memory for the thread registry")?;
     let sigaction = real_sigaction().ok_or("cannot find libc's sigaction")?;
     sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
+    crate::sampling::pause::configure(config.paused, config.toggle_signal);
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     detect_python();

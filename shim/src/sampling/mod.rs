@@ -1,5 +1,7 @@
 //! How the threads are sampled: the timer source and each thread's timer (`timers`), and in
-//! wall-clock mode the marks of the blocking calls a thread is in (`call_marks`).
+//! wall-clock mode the marks of the blocking calls a thread is in (`call_marks`); pausing and
+//! resuming all of it (`pause`).
 
 pub(crate) mod call_marks;
+pub(crate) mod pause;
 pub(crate) mod timers;

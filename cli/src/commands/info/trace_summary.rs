@@ -256,6 +256,8 @@ fn event_kind_name(kind: format::EventKind) -> Option<&'static str> {
         EventKind::Log => Some("log messages"),
         EventKind::RegionBegin => Some("regions"),
         EventKind::RegionEnd => None,
+        EventKind::Paused => Some("pauses"),
+        EventKind::Resumed => None,
     }
 }
 
