@@ -77,7 +77,10 @@ pub fn configure(paused: bool, toggle_signal: Option<i32>) {
     match sigprof::program_signals::watch_while_default(signal, on_toggle_signal, sigaction) {
         Err(error) => log::warn(&format!("cannot install the handler of SIGTRACE_TOGGLE_SIGNAL ({}): {error}", format::signal_name(signal as u32))),
         Ok(()) if sigprof::program_signals::get(signal).is_some_and(|action| action.handler != libc::SIG_DFL) => {
-            log::warn(&format!("{} already has a handler or is ignored: it does not toggle sampling (SIGTRACE_TOGGLE_SIGNAL)", format::signal_name(signal as u32)));
+            log::warn(&format!(
+                "{} already has a handler or is ignored: it does not toggle sampling (SIGTRACE_TOGGLE_SIGNAL)",
+                format::signal_name(signal as u32)
+            ));
         }
         Ok(()) => TOGGLE_SIGNAL.store(signal, Ordering::Relaxed),
     }
@@ -93,6 +96,7 @@ extern "C" fn release_lock_in_child() {
 extern "C" fn on_toggle_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ucontext: *mut libc::c_void) {
     // SAFETY: __errno_location returns this thread's errno slot.
     let saved_errno = unsafe { *libc::__errno_location() };
+    crate::sampling::toggle_waits::count_toggle();
     let programs = sigprof::program_signals::get(signal).is_some_and(|action| action.handler != libc::SIG_DFL);
     // SAFETY: the kernel's arguments for this signal.
     if !programs || unsafe { sigprof::program_signals::forward(signal, info, ucontext) } == sigprof::program_signals::Forwarded::Default {
@@ -108,7 +112,10 @@ extern "C" fn on_toggle_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
 pub fn program_takes_signal(signal: i32, handler: libc::sighandler_t) {
     static SAID: AtomicBool = AtomicBool::new(false);
     if signal != 0 && signal == TOGGLE_SIGNAL.load(Ordering::Relaxed) && handler != libc::SIG_DFL && !SAID.swap(true, Ordering::Relaxed) {
-        log::warn(&format!("the program installed its own action for {}: it no longer toggles sampling (SIGTRACE_TOGGLE_SIGNAL)", format::signal_name(signal as u32)));
+        log::warn(&format!(
+            "the program installed its own action for {}: it no longer toggles sampling (SIGTRACE_TOGGLE_SIGNAL)",
+            format::signal_name(signal as u32)
+        ));
     }
 }
 

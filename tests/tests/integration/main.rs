@@ -17,6 +17,7 @@ mod host_behaviour_unchanged;
 mod host_under_stress;
 mod jit_runtimes;
 mod loom_model_checks;
+mod pause_resume;
 mod process_tree;
 mod program_signals;
 mod python_frames;
