@@ -13,6 +13,9 @@ use crate::symbolize::{module_file_name, FrameName, JitTable, ModuleMap, Symboli
 #[path = "profile_python.rs"]
 mod python;
 
+/// The module name of every Python frame.
+pub use python::PYTHON_MODULE;
+
 /// One trace file as read from disk.
 pub struct LoadedTrace {
     pub path: PathBuf,
