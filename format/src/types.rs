@@ -207,6 +207,8 @@ pub enum EndReason {
     /// The program installed a seccomp filter: sigtrace wrote what it had and stopped, so that
     /// none of its system calls meets the filter.
     Sandbox,
+    /// `SIGTRACE_ROTATE`: the file is complete, the trace goes on in the next file of its series.
+    Rotated,
 }
 
 impl EndReason {
@@ -219,12 +221,13 @@ impl EndReason {
             EndReason::Exec => 3,
             EndReason::Error => 4,
             EndReason::Sandbox => 5,
+            EndReason::Rotated => 6,
         }
     }
 
     /// The reason of a code, `None` for a code this reader does not know.
     pub fn from_code(code: u64) -> Option<EndReason> {
-        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox]
+        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox, EndReason::Rotated]
             .into_iter()
             .find(|r| r.code() == code)
     }
@@ -251,6 +254,7 @@ impl End {
             EndReason::Exec => "exec".into(),
             EndReason::Error => "sigtrace switched off after an error".into(),
             EndReason::Sandbox => "sandbox (the program installed a seccomp filter; sigtrace stopped before it)".into(),
+            EndReason::Rotated => "rotated (SIGTRACE_ROTATE: the trace goes on in the next file of its series)".into(),
         }
     }
 }

@@ -137,7 +137,10 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,
     };
-    let drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    let mut drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    if let Some(rule) = config.rotate.map(crate::sampling::rotation_rule) {
+        drainer.rotate(rule, config.keep, extension);
+    }
     drain::install(drainer);
     log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
     Ok(())

@@ -6,3 +6,11 @@ pub(crate) mod call_marks;
 pub(crate) mod pause;
 pub(crate) mod timers;
 pub(crate) mod toggle_waits;
+
+/// `SIGTRACE_ROTATE` as the writer's rotation rule.
+pub(crate) fn rotation_rule(rotation: ::config::Rotation) -> writer::rotation::Rule {
+    match rotation {
+        ::config::Rotation::Every(ns) => writer::rotation::Rule::Every(ns),
+        ::config::Rotation::Size(bytes) => writer::rotation::Rule::Size(bytes),
+    }
+}

@@ -22,6 +22,7 @@ mod process_tree;
 mod program_signals;
 mod python_frames;
 mod real_programs;
+mod rotation;
 mod sampling_accuracy;
 mod single_threaded;
 mod stress_script_short;

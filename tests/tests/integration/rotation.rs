@@ -1,0 +1,57 @@
+//! Rotation and retention: `SIGTRACE_ROTATE=1s SIGTRACE_KEEP=3` on a 10 s busy run leaves the
+//! last three files of the series, each a complete trace on its own, which every command reads
+//! as one trace of the last ~3 s, named by the base name, one file, or the files themselves.
+
+use format::EndReason;
+use sigtrace_tests::*;
+
+#[test]
+fn a_busy_run_rotated_every_second_keeping_three_reads_as_its_last_seconds() {
+    let _alone = alone();
+    let dir = scratch_dir("rotation");
+    let program = compile_c("window_burn", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
+    let run = run_traced(&program, &["10000"], &[("SIGTRACE_ROTATE", "1s"), ("SIGTRACE_KEEP", "3")], &dir);
+    assert!(run.output.status.success(), "{:?}\n{}", run.output.status, run.sigtrace_lines().join("\n"));
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.traces.len(), 3, "{:?}", run.traces);
+    let pid = read_trace(&run.traces[0]).header.expect("a header").pid;
+    let base = dir.join(format!("trace.{pid}.sigtrace"));
+    assert!(!base.exists(), "the first file was deleted");
+
+    // Each file alone: a header, complete generations, an end record (rotated, then the exit).
+    let mut samples = 0;
+    for (index, path) in run.traces.iter().enumerate() {
+        let trace = read_trace(path);
+        assert!(trace.header.is_some() && trace.stopped_because.is_none(), "{}: {:?}", path.display(), trace.stopped_because);
+        let expected = if index == 2 { EndReason::Exit } else { EndReason::Rotated };
+        assert_eq!(trace.end.map(|end| end.reason), Some(expected), "{}", path.display());
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.starts_with(&format!("trace.{pid}.r")), "{name}");
+        samples += sample_count(&trace);
+    }
+
+    // The series by its base name: one trace of the last ~3 s (the last file holds what the
+    // last, partial second took), whose samples stand for its CPU time.
+    let info = info_json(&base);
+    assert_eq!(info["samples"].as_u64(), Some(samples), "{info}");
+    let duration = info["duration_ns"].as_f64().unwrap() / 1e9;
+    assert!((1.8..=3.6).contains(&duration), "the series covers {duration:.2} s");
+    let capture = info["capture_ratio"].as_f64().unwrap();
+    let tolerance = SIGMAS / (samples as f64).sqrt() + 0.02;
+    assert!((capture - 1.0).abs() <= tolerance, "capture {capture:.3} over the series (± {tolerance:.3}): the CPU it counts is not its own");
+
+    // One file names the series; so do its files listed (as a glob gives them).
+    let one = info_json(&run.traces[1]);
+    assert_eq!(one["samples"], info["samples"]);
+    let listed: Vec<String> = run.traces.iter().map(|path| path.display().to_string()).collect();
+    let report = |files: &[String]| {
+        let mut args = vec!["report".to_string()];
+        args.extend_from_slice(files);
+        let output = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or_default().to_string()
+    };
+    let by_base = report(&[base.display().to_string()]);
+    assert!(by_base.starts_with(&format!("{samples} samples")) && by_base.ends_with("(1 threads)"), "{by_base}");
+    assert_eq!(report(&listed), by_base);
+}
