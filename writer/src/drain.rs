@@ -353,9 +353,11 @@ impl Drainer {
         self.sample_waiting_threads(true);
         let end_time = monotonic_ns();
         self.reap_vanished_threads(end_time);
-        let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
+        let mut generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
+        // An idle generation goes without its tables; the next piece then lists the modules.
+        let slimmed = crate::idle_generation::slim_if_idle(&mut generation);
         self.generation_start = end_time;
-        self.pieces.generation_closed(end_time, self.snapshots.version());
+        self.pieces.generation_closed(end_time, if slimmed { u64::MAX } else { self.snapshots.version() });
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);

@@ -9,6 +9,7 @@
 
 pub mod drain;
 mod generation_builder;
+mod idle_generation;
 mod jit_maps;
 mod module_snapshots;
 pub mod on_program_thread;
