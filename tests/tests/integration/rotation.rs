@@ -16,11 +16,15 @@ fn a_busy_run_rotated_every_second_keeping_three_reads_as_its_last_seconds() {
     assert_eq!(run.traces.len(), 3, "{:?}", run.traces);
     let pid = read_trace(&run.traces[0]).header.expect("a header").pid;
     let base = dir.join(format!("trace.{pid}.sigtrace"));
+    // In series order (r9 before r10).
+    let mut traces = run.traces.clone();
+    let base_name = base.file_name().unwrap().to_str().unwrap().to_string();
+    traces.sort_by_key(|path| format::file_name::rotation_index(&base_name, ".sigtrace", path.file_name().unwrap().to_str().unwrap()));
     assert!(!base.exists(), "the first file was deleted");
 
     // Each file alone: a header, complete generations, an end record (rotated, then the exit).
     let mut samples = 0;
-    for (index, path) in run.traces.iter().enumerate() {
+    for (index, path) in traces.iter().enumerate() {
         let trace = read_trace(path);
         assert!(trace.header.is_some() && trace.stopped_because.is_none(), "{}: {:?}", path.display(), trace.stopped_because);
         let expected = if index == 2 { EndReason::Exit } else { EndReason::Rotated };
@@ -41,9 +45,9 @@ fn a_busy_run_rotated_every_second_keeping_three_reads_as_its_last_seconds() {
     assert!((capture - 1.0).abs() <= tolerance, "capture {capture:.3} over the series (± {tolerance:.3}): the CPU it counts is not its own");
 
     // One file names the series; so do its files listed (as a glob gives them).
-    let one = info_json(&run.traces[1]);
+    let one = info_json(&traces[1]);
     assert_eq!(one["samples"], info["samples"]);
-    let listed: Vec<String> = run.traces.iter().map(|path| path.display().to_string()).collect();
+    let listed: Vec<String> = traces.iter().map(|path| path.display().to_string()).collect();
     let report = |files: &[String]| {
         let mut args = vec!["report".to_string()];
         args.extend_from_slice(files);
