@@ -123,7 +123,7 @@ def generation(c):
         for _ in range(c.count(5)):
             time = (time + c.svarint()) & 0xFFFFFFFFFFFFFFFF
             thread, kind, category, text = c.u32(), c.uvarint(), c.string(), c.string()
-            if kind > 4 or thread >= len(g["threads"]):
+            if kind > 6 or thread >= len(g["threads"]):
                 raise Broken("bad event")
             events.append((time, thread, kind, category, text))
 
@@ -306,7 +306,7 @@ def read(data):
                 emit_spills(modules, [])
                 recover_pieces()
                 trace["end"] = {"reason": c.uvarint(), "signal": c.u32(), "time": c.uvarint()}
-                if trace["end"]["reason"] > 5:
+                if trace["end"]["reason"] > 6:
                     raise Broken("unknown end reason")
                 if c.left() > 0 and c.uvarint() == 1:  # appended: written by the parent
                     trace["end"]["seen_by_parent"] = min(c.uvarint(), 255)

@@ -15,6 +15,7 @@ mod format_numbers;
 mod output;
 mod profile;
 mod progress;
+pub mod series;
 mod shell_quote;
 mod symbolize;
 pub mod time_window;

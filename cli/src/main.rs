@@ -160,10 +160,13 @@ enum Commands {
 
 fn main() {
     let cli = Cli::parse();
+    // A rotated series, however named, is read whole (docs/USAGE.md, "Rotation").
+    let series = |files: Vec<std::path::PathBuf>| sigtrace_cli::series::expand(&files);
     let code = match cli.command {
         Commands::Record { output, hz, timer, mode, wall_hz, command } => record::run(&record::RecordOptions { output, hz, timer, mode, wall_hz, command }),
-        Commands::Info { json, window, files } => info::run(&files, json, &window),
+        Commands::Info { json, window, files } => info::run(&series(files), json, &window),
         Commands::Report { region, top, threads, lines, state, by_call, no_python, window, files } => {
+            let files = series(files);
             let window = match sigtrace_cli::time_window::resolve_or_warn(&window, &files) {
                 Ok(window) => window,
                 Err(code) => std::process::exit(code),
@@ -171,10 +174,10 @@ fn main() {
             let options = report::ReportOptions { top, threads, lines, by_call, region: region.as_deref(), state: state.map(Into::into), no_python, window };
             report::run(&files, &options)
         }
-        Commands::Events { tids, kinds, json, window, files } => events::run(&files, &events::EventFilter { tids, kinds }, json, &window),
+        Commands::Events { tids, kinds, json, window, files } => events::run(&series(files), &events::EventFilter { tids, kinds }, json, &window),
         Commands::Export { format, output, per_thread, per_process, icicle, no_python, window, files } => {
             let options = export::ExportOptions { grouping: export::Grouping { per_process, per_thread }, icicle, no_python };
-            export::run(format, &options, output.as_deref(), &files, &window)
+            export::run(format, &options, output.as_deref(), &series(files), &window)
         }
         Commands::Top { seconds, output, file, command } => {
             let target = match file {

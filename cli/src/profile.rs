@@ -13,6 +13,9 @@ use crate::symbolize::{module_file_name, FrameName, JitTable, ModuleMap, Symboli
 #[path = "profile_python.rs"]
 mod python;
 
+/// The module name of every Python frame.
+pub use python::PYTHON_MODULE;
+
 /// One trace file as read from disk.
 pub struct LoadedTrace {
     pub path: PathBuf,
@@ -417,6 +420,7 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
     let mut builder = Builder::new(options);
     let mut all_ok = true;
     let mut seen = HashSet::new();
+    let mut images: HashMap<(u32, u64, u64), u32> = HashMap::new();
     let sizes: Vec<u64> = paths.iter().map(|path| std::fs::metadata(path).map_or(0, |m| m.len())).collect();
     let mut progress = crate::progress::ByteProgress::new(sizes.iter().sum());
     let mut done_before = 0u64;
@@ -443,7 +447,9 @@ pub fn load_profile(paths: &[PathBuf], symbolizer: &mut Symbolizer, options: &Pr
             // A generation before the header cannot be placed in time (the in-memory reader's
             // users never see one either: no header, not a trace).
             let Some(header) = header else { return };
-            let id = *process.get_or_insert_with(|| builder.add_process(path, header));
+            // The files of a rotated series carry the same header: one process.
+            let image = (header.pid, header.start_unix_ns, header.start_clock_ns);
+            let id = *process.get_or_insert_with(|| *images.entry(image).or_insert_with(|| builder.add_process(path, header)));
             let jit = jit.get_or_insert_with(|| JitTable::of_trace_file(path, header.pid, header.start_unix_ns));
             builder.add_generation(id, header, &generation, symbolizer, jit);
             progress.set(start_of_file + offset as u64);
@@ -677,7 +683,7 @@ impl Builder {
                 open.pop();
             }
             EventKind::ThreadExit => open.clear(),
-            EventKind::ThreadStart | EventKind::Log => {}
+            EventKind::ThreadStart | EventKind::Log | EventKind::Paused | EventKind::Resumed => {}
         }
         if self.window.is_some_and(|window| !window.contains(unix_ns)) {
             return;

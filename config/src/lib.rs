@@ -12,9 +12,9 @@ mod period;
 mod variables;
 
 pub use choices::{Choice, DrainThreadChoice, LogLevel, Mode, TimerChoice, UnwindChoice};
-pub use parse::Config;
+pub use parse::{parse_rotation, Config, Rotation};
 pub use period::period_ns;
 pub use variables::{
-    closest_variable, is_known, variable_names, NumberVariable, Values, Variable, BUFFER_KB, DEFAULT_OUTPUT, DEPTH, DRAIN_MS, GENERATION_MS, HZ, MAX_THREADS,
-    PREFIX, VARIABLES, WALL_HZ,
+    closest_variable, is_known, variable_names, NumberVariable, Values, Variable, BUFFER_KB, DEFAULT_OUTPUT, DEPTH, DRAIN_MS, GENERATION_MS, HZ, KEEP,
+    MAX_THREADS, PREFIX, VARIABLES, WALL_HZ,
 };

@@ -5,7 +5,7 @@
 
 use crate::choices::{Choice, DrainThreadChoice, LogLevel, Mode, TimerChoice, UnwindChoice};
 use crate::variables::{
-    closest_variable, is_known, NumberVariable, BUFFER_KB, DEFAULT_OUTPUT, DEPTH, DRAIN_MS, GENERATION_MS, HZ, MAX_THREADS, PREFIX, WALL_HZ,
+    closest_variable, is_known, NumberVariable, BUFFER_KB, DEFAULT_OUTPUT, DEPTH, DRAIN_MS, GENERATION_MS, HZ, KEEP, MAX_THREADS, PREFIX, WALL_HZ,
 };
 
 /// A configuration read from `SIGTRACE_*` variables; every number is within its variable's range.
@@ -32,6 +32,47 @@ pub struct Config {
     pub follow_exec: bool,
     /// When the drain thread runs (`SIGTRACE_DRAIN_THREAD`).
     pub drain_thread: DrainThreadChoice,
+    /// Start with sampling paused (`SIGTRACE_PAUSED`, default off).
+    pub paused: bool,
+    /// The signal that pauses and resumes sampling (`SIGTRACE_TOGGLE_SIGNAL`); `None`: none.
+    pub toggle_signal: Option<i32>,
+    /// When the trace goes on in the next file of a numbered series (`SIGTRACE_ROTATE`).
+    pub rotate: Option<Rotation>,
+    /// How many files of the series are kept (`SIGTRACE_KEEP`); `None`: all.
+    pub keep: Option<u32>,
+}
+
+/// `SIGTRACE_ROTATE`: a file is closed at the first generation boundary after it has covered
+/// a time span, or reached a size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// After this many ns of the file's time.
+    Every(u64),
+    /// Once the file holds this many bytes.
+    Size(u64),
+}
+
+/// Parses a rotation: a duration (`500ms`, `10s`, `10m`, `2h`, `1d`) or a size (`100MB`, `1GB`,
+/// `512KB`, `4096B`; powers of 1024), a positive whole number and a unit.
+pub fn parse_rotation(text: &str) -> Option<Rotation> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let number: u64 = text[..digits].parse().ok().filter(|&n| n > 0)?;
+    let unit = text[digits..].trim();
+    let ns = |scale: u64| number.checked_mul(scale).map(Rotation::Every);
+    let bytes = |scale: u64| number.checked_mul(scale).map(Rotation::Size);
+    match unit.to_ascii_lowercase().as_str() {
+        "ms" => ns(1_000_000),
+        "s" => ns(1_000_000_000),
+        "m" | "min" => ns(60_000_000_000),
+        "h" => ns(3_600_000_000_000),
+        "d" => ns(86_400_000_000_000),
+        "b" => bytes(1),
+        "kb" | "k" | "kib" => bytes(1 << 10),
+        "mb" | "mib" => bytes(1 << 20),
+        "gb" | "g" | "gib" => bytes(1 << 30),
+        _ => None,
+    }
 }
 
 impl Config {
@@ -71,10 +112,15 @@ impl Config {
             log_level: vars.log_level(),
             max_threads: vars.number(&MAX_THREADS) as usize,
             drain_ms: (vars.lookup)(DRAIN_MS.name).map(|_| vars.number(&DRAIN_MS) as u32),
-            follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK"),
-            follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC"),
+            follow_fork: vars.flag("SIGTRACE_FOLLOW_FORK", true),
+            follow_exec: vars.flag("SIGTRACE_FOLLOW_EXEC", true),
             drain_thread: vars.choice("SIGTRACE_DRAIN_THREAD"),
+            paused: vars.flag("SIGTRACE_PAUSED", false),
+            toggle_signal: None,
+            rotate: vars.rotation(),
+            keep: (vars.lookup)(KEEP.name).map(|_| vars.number(&KEEP) as u32),
         };
+        config.toggle_signal = vars.toggle_signal(config.signal);
         if config.mode == Mode::Wall && config.drain_thread == DrainThreadChoice::WithProgramThreads {
             // Blocked threads are sampled by sigtrace's own thread; none of the program's can.
             // Said only when asked for: it is the default.
@@ -122,15 +168,51 @@ impl<L: Fn(&str) -> Option<String>, R: Fn(&str)> VarReader<L, R> {
         }
     }
 
-    /// A switch that is on unless set to exactly `0`: `yes`, `true` or ` 1` are reported and
-    /// the default (on) used.
-    fn flag(&self, name: &str) -> bool {
+    /// A switch set to exactly `0` or `1`; unset, `default`: `yes`, `true` or ` 1` are
+    /// reported and the default used.
+    fn flag(&self, name: &str, default: bool) -> bool {
         match (self.lookup)(name).as_deref() {
-            None | Some("1") => true,
+            None => default,
+            Some("1") => true,
             Some("0") => false,
             Some(other) => {
-                (self.report)(&format!("{name}=\"{other}\" is not 0 or 1; using 1"));
-                true
+                (self.report)(&format!("{name}=\"{other}\" is not 0 or 1; using {}", u8::from(default)));
+                default
+            }
+        }
+    }
+
+    /// `SIGTRACE_ROTATE`: unset or empty, none; a bad value is reported and ignored.
+    fn rotation(&self) -> Option<Rotation> {
+        let text = (self.lookup)("SIGTRACE_ROTATE")?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        let rotation = parse_rotation(&text);
+        if rotation.is_none() {
+            (self.report)(&format!("SIGTRACE_ROTATE=\"{text}\" is not a duration (10s, 10m, 1h) or a size (100MB, 1GB); no rotation"));
+        }
+        rotation
+    }
+
+    /// `SIGTRACE_TOGGLE_SIGNAL`: a signal a program may be sent to pause and resume sampling
+    /// (see [`parse_toggle_signal`]), not the sampling signal `sampling`; unset or empty: none.
+    fn toggle_signal(&self, sampling: i32) -> Option<i32> {
+        let text = (self.lookup)("SIGTRACE_TOGGLE_SIGNAL")?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        match parse_toggle_signal(&text) {
+            Some(signal) if signal == sampling => {
+                (self.report)(&format!("SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is the sampling signal (SIGTRACE_SIGNAL); no toggle signal"));
+                None
+            }
+            Some(signal) => Some(signal),
+            None => {
+                (self.report)(&format!(
+                    "SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is not a signal sigtrace can take (SIGUSR1, SIGUSR2, SIGHUP, SIGALRM, SIGVTALRM, SIGPROF, SIGWINCH, SIGURG, SIGRTMIN+N or a number); no toggle signal"
+                ));
+                None
             }
         }
     }
@@ -182,6 +264,20 @@ impl<L: Fn(&str) -> Option<String>, R: Fn(&str)> VarReader<L, R> {
             }
             None => DEFAULT_OUTPUT.to_string(),
         }
+    }
+}
+
+/// Parses a signal that may toggle sampling: a catchable one that no fault, job control or
+/// child status raises (a toggle must only come from someone who means it).
+fn parse_toggle_signal(text: &str) -> Option<i32> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const MORE: [i32; 3] = [libc::SIGHUP, libc::SIGWINCH, libc::SIGURG];
+    match name {
+        "HUP" => Some(libc::SIGHUP),
+        "WINCH" => Some(libc::SIGWINCH),
+        "URG" => Some(libc::SIGURG),
+        _ => name.parse().ok().filter(|number| MORE.contains(number)).or_else(|| parse_signal(text)),
     }
 }
 
@@ -307,6 +403,43 @@ mod tests {
             assert_eq!(reports, [format!("SIGTRACE_FOLLOW_FORK=\"{text}\" is not 0 or 1; using 1")], "{text:?}");
             assert!(config.follow_fork, "{text:?}: the default");
         }
+    }
+
+    #[test]
+    fn the_toggle_signal_is_a_catchable_signal_other_than_the_sampling_one() {
+        let (config, reports) = parse(&[("SIGTRACE_TOGGLE_SIGNAL", "SIGUSR2"), ("SIGTRACE_PAUSED", "1")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!((config.toggle_signal, config.paused), (Some(libc::SIGUSR2), true));
+        for (text, signal) in [("hup", libc::SIGHUP), ("1", libc::SIGHUP), ("SIGRTMIN+1", libc::SIGRTMIN() + 1), ("WINCH", libc::SIGWINCH)] {
+            assert_eq!(parse(&[("SIGTRACE_TOGGLE_SIGNAL", text)]).0.toggle_signal, Some(signal), "{text}");
+        }
+        for text in ["SIGKILL", "SIGSTOP", "SIGSEGV", "SIGCHLD", "9", "SIGPROF", "nope"] {
+            let (config, reports) = parse(&[("SIGTRACE_TOGGLE_SIGNAL", text)]);
+            assert_eq!(config.toggle_signal, None, "{text}");
+            assert_eq!(reports.len(), 1, "{text}: {reports:?}");
+            assert!(reports[0].starts_with(&format!("SIGTRACE_TOGGLE_SIGNAL=\"{text}\" is")) && reports[0].ends_with("; no toggle signal"), "{reports:?}");
+        }
+        let (config, reports) = parse(&[("SIGTRACE_SIGNAL", "SIGUSR1"), ("SIGTRACE_TOGGLE_SIGNAL", "SIGPROF")]);
+        assert_eq!((config.toggle_signal, reports.len()), (Some(libc::SIGPROF), 0));
+        assert!(!parse(&[]).0.paused);
+        assert_eq!(parse(&[("SIGTRACE_PAUSED", "yes")]).1, ["SIGTRACE_PAUSED=\"yes\" is not 0 or 1; using 0"]);
+    }
+
+    #[test]
+    fn rotation_takes_a_duration_or_a_size_and_keep_a_count() {
+        let (config, reports) = parse(&[("SIGTRACE_ROTATE", "10m"), ("SIGTRACE_KEEP", "3")]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!((config.rotate, config.keep), (Some(Rotation::Every(600_000_000_000)), Some(3)));
+        assert_eq!(parse_rotation("100MB"), Some(Rotation::Size(100 << 20)));
+        assert_eq!(parse_rotation("1s"), Some(Rotation::Every(1_000_000_000)));
+        assert_eq!(parse_rotation("250ms"), Some(Rotation::Every(250_000_000)));
+        for bad in ["10", "0s", "-1s", "1.5s", "10 parsecs", "MB", "99999999999999999999d"] {
+            let (config, reports) = parse(&[("SIGTRACE_ROTATE", bad)]);
+            assert_eq!(config.rotate, None, "{bad}");
+            assert_eq!(reports.len(), 1, "{bad}: {reports:?}");
+        }
+        let (config, _) = parse(&[]);
+        assert_eq!((config.rotate, config.keep), (None, None));
     }
 
     #[test]

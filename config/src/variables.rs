@@ -31,6 +31,7 @@ pub const DEPTH: NumberVariable = NumberVariable { name: "SIGTRACE_DEPTH", min: 
 pub const BUFFER_KB: NumberVariable = NumberVariable { name: "SIGTRACE_BUFFER_KB", min: 4, max: 65_536, default: 64 };
 /// Unset, the drain period adapts to the load; `default` is the period a bad value falls back to.
 pub const DRAIN_MS: NumberVariable = NumberVariable { name: "SIGTRACE_DRAIN_MS", min: 1, max: 10_000, default: 10 };
+pub const KEEP: NumberVariable = NumberVariable { name: "SIGTRACE_KEEP", min: 1, max: 1_000_000, default: 1_000_000 };
 pub const MAX_THREADS: NumberVariable = NumberVariable { name: "SIGTRACE_MAX_THREADS", min: 1, max: 1 << 20, default: 4096 };
 
 /// The trace path pattern of an unset `SIGTRACE_OUTPUT` (and of `sigtrace record` without `-o`).
@@ -96,7 +97,7 @@ impl Variable {
 }
 
 /// Every variable the parser reads, in the README's order.
-pub const VARIABLES: [Variable; 16] = [
+pub const VARIABLES: [Variable; 20] = [
     Variable {
         name: "SIGTRACE_OUTPUT",
         values: Values::Described { values: "a path pattern, not empty", default: DEFAULT_OUTPUT },
@@ -125,6 +126,16 @@ pub const VARIABLES: [Variable; 16] = [
         meaning: "the sampling signal",
     },
     Variable {
+        name: "SIGTRACE_PAUSED",
+        values: Values::Flag { default: false },
+        meaning: "1: start with sampling paused (threads registered, no timer armed) until the toggle signal or `sigtrace_resume()` (docs/USAGE.md, \"Pause and resume\")",
+    },
+    Variable {
+        name: "SIGTRACE_TOGGLE_SIGNAL",
+        values: Values::Described { values: "`SIGUSR1`, `SIGUSR2`, `SIGHUP`, `SIGALRM`, `SIGVTALRM`, `SIGPROF`, `SIGWINCH`, `SIGURG`, `SIGRTMIN+N`, or its number; not the sampling signal", default: "none" },
+        meaning: "each delivery pauses or resumes sampling (as gperftools' `CPUPROFILESIGNAL`); a handler the program installs for it later wins (one line)",
+    },
+    Variable {
         name: DRAIN_MS.name,
         values: Values::NumberOrUnset { number: DRAIN_MS, unset: "adaptive" },
         meaning: "how often the drain thread empties the rings; unset, it adapts between 2 and 100 ms to how full they get",
@@ -133,6 +144,16 @@ pub const VARIABLES: [Variable; 16] = [
         "SIGTRACE_DRAIN_THREAD",
         "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and by the signal handler when a ring fills in between (docs/DESIGN.md); `always`: a drain thread from start-up",
     ),
+    Variable {
+        name: "SIGTRACE_ROTATE",
+        values: Values::Described { values: "a duration (`500ms`, `10s`, `10m`, `1h`, `1d`) or a size (`512KB`, `100MB`, `1GB`)", default: "none" },
+        meaning: "at the first generation boundary past it, the file ends and the trace goes on in the next of a numbered series (`app.1234.sigtrace`, `app.1234.r2.sigtrace`, …), each file a complete trace; commands read a series as one (docs/USAGE.md, \"Rotation\")",
+    },
+    Variable {
+        name: KEEP.name,
+        values: Values::NumberOrUnset { number: KEEP, unset: "all" },
+        meaning: "with `SIGTRACE_ROTATE`: the oldest files of the series beyond N are deleted (only files sigtrace wrote, checked by device and inode)",
+    },
     Variable::number(MAX_THREADS, "thread slots; a slot is reused once its thread has exited and been drained"),
     Variable::choice::<LogLevel>(
         "SIGTRACE_LOG",
@@ -158,7 +179,7 @@ pub fn is_known(name: &str) -> bool {
 /// Names users reach for, after the prefix, with the variable each means: the closest name is
 /// looked for among these as well as among the names themselves (`FREQ` is as far from `HZ`
 /// as from `LOG` by edits alone).
-const ALIASES: [(&str, &str); 16] = [
+const ALIASES: [(&str, &str); 20] = [
     ("FREQ", "SIGTRACE_HZ"),
     ("FREQUENCY", "SIGTRACE_HZ"),
     ("RATE", "SIGTRACE_HZ"),
@@ -175,6 +196,10 @@ const ALIASES: [(&str, &str); 16] = [
     ("GENERATION", "SIGTRACE_GENERATION_MS"),
     ("FORK", "SIGTRACE_FOLLOW_FORK"),
     ("EXEC", "SIGTRACE_FOLLOW_EXEC"),
+    ("PAUSE", "SIGTRACE_PAUSED"),
+    ("ROTATION", "SIGTRACE_ROTATE"),
+    ("RETENTION", "SIGTRACE_KEEP"),
+    ("SIGNAL_TOGGLE", "SIGTRACE_TOGGLE_SIGNAL"),
 ];
 
 /// The known variable whose name (after the prefix, case-insensitive) or alias is the fewest

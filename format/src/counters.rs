@@ -20,6 +20,9 @@ pub const MOVES_TO_PERF: &str = "timer.moves_to_perf";
 pub const MOVES_TO_POSIX: &str = "timer.moves_to_posix";
 /// Annotation events skipped because their thread was already inside the tracer.
 pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
+/// In the first generation of a rotated file (`SIGTRACE_ROTATE`): the process's CPU time at
+/// the end of the previous file, ns (what `process_cpu_ns` counted before this file).
+pub const SERIES_CPU_NS_BEFORE: &str = "series.process_cpu_ns_before";
 /// CPU time of sigtrace's drain thread so far, ns.
 pub const DRAIN_CPU_NS_TOTAL: &str = "drain.cpu_ns_total";
 /// Wall-clock mode: stacks of blocked threads walked (a new call site).

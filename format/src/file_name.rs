@@ -25,9 +25,48 @@ pub fn numbered(path: &str, extension: &str, n: u32) -> String {
     format!("{}.{n}{}", &path[..stem_len], &path[stem_len..])
 }
 
+/// The `n`th file (n ≥ 2) of the rotated series (`SIGTRACE_ROTATE`) whose first file is `base`:
+/// `.rN` before `extension` as for [`numbered`] (`a.7.sigtrace` → `a.7.r2.sigtrace`).
+pub fn rotated(base: &str, extension: &str, n: u32) -> String {
+    let (stem, tail) = split_extension(base, extension);
+    format!("{stem}.r{n}{tail}")
+}
+
+/// The position of `name` in the rotated series of `base` (1 for `base` itself, N for the file
+/// [`rotated`] names N), or `None` when it is not one of its files.
+pub fn rotation_index(base: &str, extension: &str, name: &str) -> Option<u32> {
+    if name == base {
+        return Some(1);
+    }
+    let (stem, tail) = split_extension(base, extension);
+    let middle = name.strip_prefix(stem)?.strip_suffix(tail)?;
+    let n: u32 = middle.strip_prefix(".r")?.parse().ok()?;
+    (n >= 2 && middle == format!(".r{n}")).then_some(n)
+}
+
+/// `path` cut before `extension` when it ends with it (and is longer): (stem, extension).
+fn split_extension<'a>(path: &'a str, extension: &str) -> (&'a str, &'a str) {
+    match path.strip_suffix(extension) {
+        Some(stem) if !extension.is_empty() && !stem.is_empty() => (stem, &path[stem.len()..]),
+        _ => (path, ""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotated_files_take_r_and_their_number_before_the_extension() {
+        assert_eq!(rotated("demo.1234.sigtrace", ".sigtrace", 2), "demo.1234.r2.sigtrace");
+        assert_eq!(rotated("out.d/1234", "", 12), "out.d/1234.r12");
+        assert_eq!(rotation_index("demo.1234.sigtrace", ".sigtrace", "demo.1234.sigtrace"), Some(1));
+        assert_eq!(rotation_index("demo.1234.sigtrace", ".sigtrace", "demo.1234.r7.sigtrace"), Some(7));
+        assert_eq!(rotation_index("demo.1234.sigtrace", ".sigtrace", "demo.1234.1.sigtrace"), None);
+        assert_eq!(rotation_index("demo.1234.sigtrace", ".sigtrace", "demo.1234.r07.sigtrace"), None);
+        assert_eq!(rotation_index("demo.1234.sigtrace", ".sigtrace", "demo.1234.r1.sigtrace"), None);
+        assert_eq!(rotation_index("out.d/1234", "", "out.d/1234.r3"), Some(3));
+    }
 
     #[test]
     fn the_extension_is_the_literal_text_after_the_last_dot_of_the_file_name() {

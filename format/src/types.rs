@@ -151,11 +151,17 @@ pub enum EventKind {
     RegionBegin,
     /// `sigtrace_region_end()`: closes the thread's innermost open region.
     RegionEnd,
+    /// Sampling was paused for the whole process (by this thread: `sigtrace_pause()`, the
+    /// toggle signal, or `SIGTRACE_PAUSED=1` at start-up); `text` says which.
+    Paused,
+    /// Sampling resumed for the whole process; `text` says how.
+    Resumed,
 }
 
 impl EventKind {
     /// Every kind, in code order.
-    pub const ALL: [EventKind; 5] = [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd];
+    pub const ALL: [EventKind; 7] =
+        [EventKind::ThreadStart, EventKind::ThreadExit, EventKind::Log, EventKind::RegionBegin, EventKind::RegionEnd, EventKind::Paused, EventKind::Resumed];
 
     /// The kind's code in the file.
     pub fn code(self) -> u8 {
@@ -179,7 +185,8 @@ pub struct Event {
     pub kind: EventKind,
     /// A log message's category; empty for other kinds.
     pub category: String,
-    /// A log message's text, or a region's name; empty for other kinds.
+    /// A log message's text, a region's name, or what paused or resumed sampling; empty for
+    /// other kinds.
     pub text: String,
 }
 
@@ -200,6 +207,8 @@ pub enum EndReason {
     /// The program installed a seccomp filter: sigtrace wrote what it had and stopped, so that
     /// none of its system calls meets the filter.
     Sandbox,
+    /// `SIGTRACE_ROTATE`: the file is complete, the trace goes on in the next file of its series.
+    Rotated,
 }
 
 impl EndReason {
@@ -212,12 +221,13 @@ impl EndReason {
             EndReason::Exec => 3,
             EndReason::Error => 4,
             EndReason::Sandbox => 5,
+            EndReason::Rotated => 6,
         }
     }
 
     /// The reason of a code, `None` for a code this reader does not know.
     pub fn from_code(code: u64) -> Option<EndReason> {
-        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox]
+        [EndReason::Exit, EndReason::UnderscoreExit, EndReason::FatalSignal, EndReason::Exec, EndReason::Error, EndReason::Sandbox, EndReason::Rotated]
             .into_iter()
             .find(|r| r.code() == code)
     }
@@ -255,6 +265,7 @@ impl End {
             EndReason::Exec => "exec".into(),
             EndReason::Error => "sigtrace switched off after an error".into(),
             EndReason::Sandbox => "sandbox (the program installed a seccomp filter; sigtrace stopped before it)".into(),
+            EndReason::Rotated => "rotated (SIGTRACE_ROTATE: the trace goes on in the next file of its series)".into(),
         }
     }
 }

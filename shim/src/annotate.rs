@@ -27,7 +27,7 @@ unsafe fn text_bytes<'a>(text: *const c_char) -> &'a [u8] {
 }
 
 /// Writes one event of the calling thread. Async-signal-safe.
-fn emit(kind: EventKind, category: &[u8], text: &[u8]) {
+pub(crate) fn emit(kind: EventKind, category: &[u8], text: &[u8]) {
     let Some(registry) = Registry::get() else { return };
     let Some(slot) = registry.current_slot() else { return };
     let Some(guard) = slot.seqlock.try_enter() else {

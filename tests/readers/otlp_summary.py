@@ -3,7 +3,7 @@
 its attributes and profile (sample type, period, time range, records, values, timestamps inside
 the range), per function the value of the samples whose stack holds it (each function once per
 stack), and whether every table starts with its null entry, every index points into its table
-and every location carries `profile.frame.type`. Usage: python otlp_summary.py FILE"""
+and every location carries one `profile.frame.type` (the functions of each type are listed). Usage: python otlp_summary.py FILE"""
 import json
 import sys
 
@@ -16,6 +16,7 @@ with open(sys.argv[1], "rb") as f:
 d = request.dictionary
 s = d.string_table
 problems = []
+frame_types = {}
 
 
 def check(ok, what):
@@ -40,8 +41,10 @@ for location in d.location_table[1:]:
     check(len(location.lines) > 0, "a location without lines")
     for line in location.lines:
         check(0 < line.function_index < len(d.function_table), "function index out of range")
-    types = [value for key, value in map(attribute, location.attribute_indices) if key == "profile.frame.type"]
-    check(types == [{"stringValue": "native"}], "a location without profile.frame.type native")
+    types = [value.get("stringValue") for key, value in map(attribute, location.attribute_indices) if key == "profile.frame.type"]
+    check(len(types) == 1 and types[0], "a location without one profile.frame.type")
+    for line in location.lines:
+        frame_types.setdefault(types[0] if types else None, set()).add(s[d.function_table[line.function_index].name_strindex])
 build_ids = {}
 for mapping in d.mapping_table[1:]:
     for key, value in map(attribute, mapping.attribute_indices):
@@ -87,4 +90,5 @@ for rp in request.resource_profiles:
                 "values": values,
                 "threads": sorted(threads),
             })
-print(json.dumps({"resources": resources, "by_function": by_function, "build_ids": build_ids, "problems": problems}))
+frame_types = {str(kind): sorted(names) for kind, names in frame_types.items()}
+print(json.dumps({"frame_types": frame_types, "resources": resources, "by_function": by_function, "build_ids": build_ids, "problems": problems}))

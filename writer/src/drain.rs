@@ -147,6 +147,8 @@ pub struct Drainer {
     sources: SourceAccounts,
     /// The Python code objects read so far (kept across generations).
     python: pyframes::Resolver,
+    /// `SIGTRACE_ROTATE`'s series, when the trace rotates.
+    rotation: Option<crate::rotation::Rotation>,
 }
 
 impl Drainer {
@@ -175,7 +177,35 @@ impl Drainer {
             pieces: PieceCursor::new(header.start_clock_ns),
             jit_map: PerfMapReader::new(header.pid),
             jitdump: JitdumpReader::new(header.pid, header.start_unix_ns),
+            rotation: None,
         })
+    }
+
+    /// Makes the trace rotate by `rule`, keeping `keep` files (see `rotation`).
+    pub fn rotate(&mut self, rule: crate::rotation::Rule, keep: Option<u32>, extension: &str) {
+        self.rotation = Some(crate::rotation::Rotation::new(rule, keep, &self.file, extension, monotonic_ns()));
+    }
+
+    /// At a generation boundary: when the rotation rule is met, ends the file with a `Rotated`
+    /// end record, goes on in the next file of the series (header first), and deletes the
+    /// files beyond the count kept.
+    /// `process_cpu_ns`: the process's CPU time at the end of the generation just written, for
+    /// the next file's first generation (`counters::SERIES_CPU_NS_BEFORE`).
+    fn rotate_if_due(&mut self, process_cpu_ns: u64) -> std::io::Result<()> {
+        let now = monotonic_ns();
+        let Some(rotation) = self.rotation.as_mut() else { return Ok(()) };
+        if !rotation.is_due(&self.file, now) {
+            return Ok(());
+        }
+        let mut next = rotation.next_file(now, process_cpu_ns)?;
+        next.write_all(&file_start(&self.header))?;
+        let mut bytes = Vec::with_capacity(32);
+        encode_end(&mut bytes, &End { reason: EndReason::Rotated, signal: 0, time: ticks(now), seen_by_parent: None });
+        self.write(&bytes)?;
+        self.file = next;
+        let Some(rotation) = self.rotation.as_mut() else { return Ok(()) };
+        rotation.expire();
+        Ok(())
     }
 
     /// Re-reads the module list when the loader's counters moved, and publishes a new unwind
@@ -344,9 +374,11 @@ impl Drainer {
         self.sample_waiting_threads(true);
         let end_time = monotonic_ns();
         self.reap_vanished_threads(end_time);
-        let generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
+        let mut generation = self.build_generation(advance.closed, end_time, advance.writers_still_inside);
+        // An idle generation goes without its tables; the next piece then lists the modules.
+        let slimmed = crate::idle_generation::slim_if_idle(&mut generation);
         self.generation_start = end_time;
-        self.pieces.generation_closed(end_time, self.snapshots.version());
+        self.pieces.generation_closed(end_time, if slimmed { u64::MAX } else { self.snapshots.version() });
         self.registry.reclaim_exited_slots();
         self.snapshots.start_next_generation();
         let mut bytes = Vec::with_capacity(64 + generation.samples.len() * 6);
@@ -354,7 +386,11 @@ impl Drainer {
         // The Python code table goes first, in the same write: a reader gives it to the next generation.
         format::python::encode_python_codes(&mut bytes, &generation.python_code);
         encode_generation(&mut bytes, &generation);
-        self.write(&bytes)
+        self.write(&bytes)?;
+        if stop {
+            return Ok(());
+        }
+        self.rotate_if_due(generation.process_cpu_ns)
     }
 
     /// Appends `bytes` to the trace. When the program took the trace file's descriptor over
@@ -546,6 +582,7 @@ impl Drainer {
         let mut counters: Vec<(String, u64)> = walk::END_COUNTERS.iter().zip(builder.walk_ends).map(|(name, count)| (name.to_string(), count)).collect();
         counters.extend(walk::METHOD_COUNTERS.iter().zip(builder.walk_methods).map(|(name, count)| (name.to_string(), count)));
         counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
+        counters.push((counter::SERIES_CPU_NS_BEFORE.into(), self.rotation.as_mut().map_or(0, crate::rotation::Rotation::take_cpu_before)));
         counters.push((counter::THREADS_WITHOUT_SLOT.into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
         counters.push((counter::WRITERS_STILL_INSIDE.into(), writers_still_inside as u64));
         counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.snapshots.retired_count() as u64));

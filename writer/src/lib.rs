@@ -3,18 +3,20 @@
 //! unwind snapshots the handlers read (`module_snapshots`), samples waiting threads in
 //! wall-clock mode (`wall_sampler`) and appends closed generations to the trace file
 //! (`trace_file`), with what each drain period took in between (`pieces`) and the names of JIT code
-//! (`jit_maps`, `jitdump_reader`). The format itself, and everything a reader needs, is the `format` crate.
+//! (`jit_maps`, `jitdump_reader`); a numbered series of files when they rotate (`rotation`). The format itself, and everything a reader needs, is the `format` crate.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod drain;
 mod generation_builder;
+mod idle_generation;
 mod jit_maps;
 mod jitdump_reader;
 mod module_snapshots;
 pub mod on_program_thread;
 mod pieces;
 mod python_frames;
+pub mod rotation;
 mod source_accounts;
 pub mod trace_file;
 mod wall_sampler;

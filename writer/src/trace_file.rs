@@ -88,6 +88,21 @@ impl TraceFile {
         &self.path
     }
 
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The device and inode of the file created.
+    pub fn identity(&self) -> (u64, u64) {
+        self.identity
+    }
+
     /// The descriptor number (for tests and diagnostics).
     pub fn raw_fd(&self) -> i32 {
         self.fd

@@ -148,7 +148,7 @@ pub fn differential_svg(base: &Profile, new: &Profile) -> Vec<u8> {
 
 /// Loads one side; `None` (after saying why) when nothing loaded.
 fn load_side(path: &Path, symbolizer: &mut Symbolizer, window: &WindowArgs) -> Option<(Profile, bool)> {
-    let files = [path.to_path_buf()];
+    let files = crate::series::expand(&[path.to_path_buf()]);
     let window = crate::time_window::resolve_or_warn(window, &files).ok()?;
     let (profile, all_loaded) = load_profile(&files, symbolizer, &ProfileOptions { window, ..ProfileOptions::default() });
     (!profile.processes.is_empty()).then_some((profile, all_loaded))

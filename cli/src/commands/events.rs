@@ -1,4 +1,4 @@
-//! `sigtrace events`: the thread starts and exits, regions and log messages of trace files, in
+//! `sigtrace events`: the thread starts and exits, regions, log messages and sampling pauses of trace files, in
 //! time order, one per line (or one JSON object per line), with the time since the earliest
 //! file's start and the thread they happened on.
 //!
@@ -26,6 +26,8 @@ pub enum KindFilter {
     Region,
     /// Thread starts and exits.
     Thread,
+    /// Sampling paused and resumed (SIGTRACE_PAUSED, SIGTRACE_TOGGLE_SIGNAL, sigtrace_pause).
+    Pause,
 }
 
 impl KindFilter {
@@ -34,6 +36,7 @@ impl KindFilter {
             KindFilter::Log => kind == EventKind::Log,
             KindFilter::Region => matches!(kind, EventKind::RegionBegin | EventKind::RegionEnd),
             KindFilter::Thread => matches!(kind, EventKind::ThreadStart | EventKind::ThreadExit),
+            KindFilter::Pause => matches!(kind, EventKind::Paused | EventKind::Resumed),
         }
     }
 }
@@ -73,6 +76,9 @@ enum What<'a> {
         category: &'a str,
         text: &'a str,
     },
+    /// Sampling paused or resumed for the whole process, and what did it.
+    Paused(&'a str),
+    Resumed(&'a str),
 }
 
 /// `text` with its control characters (a newline in a log message) escaped, so that an event
@@ -90,6 +96,8 @@ impl What<'_> {
             What::RegionEnd(Some(name)) => format!("region end {}", one_line(name)),
             What::RegionEnd(None) => "region end (no region open)".into(),
             What::Log { category, text } => format!("log {}: {}", one_line(category), one_line(text)),
+            What::Paused(by) => format!("sampling paused ({})", one_line(by)),
+            What::Resumed(by) => format!("sampling resumed ({})", one_line(by)),
         }
     }
 
@@ -100,6 +108,8 @@ impl What<'_> {
             What::RegionBegin(name) => json!({ "event": "region_begin", "region": name }),
             What::RegionEnd(name) => json!({ "event": "region_end", "region": name }),
             What::Log { category, text } => json!({ "event": "log", "category": category, "text": text }),
+            What::Paused(by) => json!({ "event": "paused", "by": by }),
+            What::Resumed(by) => json!({ "event": "resumed", "by": by }),
         }
     }
 }
@@ -131,6 +141,8 @@ pub fn render(threads: &[ThreadInfo], events: &[ProfileEvent], origin_unix_ns: u
             }
             EventKind::RegionEnd => What::RegionEnd(regions.pop().map(str::to_string)),
             EventKind::Log => What::Log { category: &event.category, text: &event.text },
+            EventKind::Paused => What::Paused(&event.text),
+            EventKind::Resumed => What::Resumed(&event.text),
         };
         if filter.keeps(thread, event.kind) {
             kept.push((event, thread, what));

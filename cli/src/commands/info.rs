@@ -239,22 +239,56 @@ fn add_state_fields(object: &mut Value, state_ns: [u64; 3]) {
 /// CPU time is the part of the window's, interpolated linearly within the generations at its
 /// edges (a generation holds its CPU time at its end only); the summary's `window` says what was kept.
 pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer, window: Option<TimeWindow>) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
-    let mut progress = crate::progress::ByteProgress::new(std::fs::metadata(path).map_or(0, |m| m.len()));
+    summarize_series(&[path.to_path_buf()], symbolizer, window)
+}
+
+/// [`summarize_file`] of the files of one rotated series (`series`), read as one trace: the
+/// header of the first, the end of the last. When the series' first generations were deleted
+/// (`SIGTRACE_KEEP`), the duration runs from the first generation kept.
+pub fn summarize_series(
+    paths: &[PathBuf],
+    symbolizer: &mut Symbolizer,
+    window: Option<TimeWindow>,
+) -> Result<(LoadedTrace, TraceSummary, UnwindStats), LoadError> {
+    let mut progress = crate::progress::ByteProgress::new(paths.iter().map(|path| std::fs::metadata(path).map_or(0, |m| m.len())).sum());
     let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
     let mut cut = WindowCut::default();
-    let mut trace = open_trace(path)?.read_with(|header, mut generation, offset| {
-        progress.set(offset as u64);
-        if let (Some(window), Some(header)) = (window, header) {
-            if !cut.cut(&window, header, &mut generation) {
-                return;
+    let (mut kept_header, mut last_trace, mut done_before) = (None, None, 0u64);
+    // The first generation read: its sequence, start, and the CPU time before its file.
+    let mut first_generation: Option<(u64, u64, u64)> = None;
+    for path in paths {
+        let mut trace = open_trace(path)?.read_with(|header, mut generation, offset| {
+            progress.set(done_before + offset as u64);
+            first_generation.get_or_insert_with(|| {
+                let before = generation.counters.iter().find(|(name, _)| name == format::counters::SERIES_CPU_NS_BEFORE).map_or(0, |(_, value)| *value);
+                (generation.sequence, generation.start_time, before)
+            });
+            if let (Some(window), Some(header)) = (window, header) {
+                if !cut.cut(&window, header, &mut generation) {
+                    return;
+                }
             }
+            summary.add_generation(&generation);
+            unwinding.add_generation(&generation, symbolizer);
+        });
+        done_before += std::fs::metadata(path).map_or(0, |m| m.len());
+        let header = trace.header.take();
+        if kept_header.is_none() {
+            let Some(header) = header else {
+                return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
+            };
+            kept_header = Some(header);
         }
-        summary.add_generation(&generation);
-        unwinding.add_generation(&generation, symbolizer);
-    });
-    let Some(header) = trace.header.take() else {
-        return Err(LoadError::NoHeader { path: path.to_path_buf(), why: trace.stopped_because });
+        last_trace = Some(trace);
+    }
+    let (Some(header), Some(trace)) = (kept_header, last_trace) else {
+        return Err(LoadError::NoHeader { path: paths.first().cloned().unwrap_or_default(), why: None });
     };
+    let path = paths[0].as_path();
+    if let Some((_, _, before)) = first_generation.filter(|_| window.is_none()) {
+        // A series whose first files were deleted: the CPU time its generations stand for.
+        summary.cpu_ns = summary.cpu_ns.saturating_sub(before);
+    }
     if let Some(window) = window {
         summary.set_cpu_in_window(cut.process.in_window(), &cut.threads.iter().map(|(&tid, clock)| (tid, clock.in_window())).collect());
         summary.finish(&header);
@@ -265,6 +299,10 @@ pub fn summarize_file(path: &Path, symbolizer: &mut Symbolizer, window: Option<T
         summary.window = Some(WindowKept { window, samples_in_file: cut.samples_in_file, weight_in_file: cut.weight_in_file });
     } else {
         summary.finish(&header);
+    }
+    if let Some((_, start_time, _)) = first_generation.filter(|&(sequence, _, _)| sequence > 1 && window.is_none()) {
+        // A series whose first files were deleted: its time starts at its first generation kept.
+        summary.duration_ns = crate::profile::ticks_to_ns(&header, summary.end_time()).saturating_sub(crate::profile::ticks_to_ns(&header, start_time));
     }
     Ok((LoadedTrace { path: path.to_path_buf(), header, trace }, summary, unwinding))
 }
@@ -334,6 +372,15 @@ impl CpuClock {
 }
 
 /// Runs `sigtrace info`; returns the exit code.
+/// What makes files one trace: the process image and its start, from the header (read from the
+/// file's first 64 KiB).
+fn header_key(path: &Path) -> Option<(u32, u64, u64)> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(1 << 16);
+    std::fs::File::open(path).ok()?.take(1 << 16).read_to_end(&mut bytes).ok()?;
+    format::read_trace(&bytes).header.map(|header| (header.pid, header.start_unix_ns, header.start_clock_ns))
+}
+
 pub fn run(files: &[PathBuf], as_json: bool, window: &WindowArgs) -> i32 {
     let window = match crate::time_window::resolve_or_warn(window, files) {
         Ok(window) => window,
@@ -344,8 +391,10 @@ pub fn run(files: &[PathBuf], as_json: bool, window: &WindowArgs) -> i32 {
     let mut objects = Vec::new();
     let mut symbolizer = Symbolizer::new();
     let mut images = Vec::new();
-    for path in files {
-        let (loaded, summary, unwinding) = match summarize_file(path, &mut symbolizer, window) {
+    let groups = crate::series::group(files, header_key);
+    let single = groups.len() == 1;
+    for group in groups {
+        let (loaded, summary, unwinding) = match summarize_series(&group, &mut symbolizer, window) {
             Ok(summarized) => summarized,
             Err(message) => {
                 crate::warn!("{message}");
@@ -364,7 +413,7 @@ pub fn run(files: &[PathBuf], as_json: bool, window: &WindowArgs) -> i32 {
         }
     }
     let bytes = if as_json {
-        let value = if files.len() == 1 { objects.pop().unwrap_or(Value::Null) } else { Value::Array(objects) };
+        let value = if single { objects.pop().unwrap_or(Value::Null) } else { Value::Array(objects) };
         if value.is_null() {
             return exit_code;
         }

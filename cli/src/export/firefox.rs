@@ -353,7 +353,9 @@ fn add_blocked_markers(profile: &Profile, out: &mut fxprof_processed_profile::Pr
     }
 }
 
-/// Regions as interval markers and log messages as instant markers, on their threads.
+/// Regions as interval markers and log messages as instant markers, on their threads; each
+/// paused interval of sampling as a `sampling paused (…)` interval on the thread that paused
+/// it (to the next resume on any thread, or that thread's end).
 fn add_event_markers(
     profile: &Profile,
     out: &mut fxprof_processed_profile::Profile,
@@ -364,6 +366,8 @@ fn add_event_markers(
 ) {
     // Per thread: the open regions, outermost first (name, begin time).
     let mut open: Vec<Vec<(String, u64)>> = vec![Vec::new(); threads.len()];
+    // The pause in force: the pausing thread's index, what paused, since when.
+    let mut paused: Option<(usize, String, u64)> = None;
     for event in &profile.events {
         let index = event.thread as usize;
         let Some(&thread) = threads.get(index) else { continue };
@@ -380,8 +384,19 @@ fn add_event_markers(
                 let text = out.intern_string(&event.text);
                 out.add_marker(thread, MarkerTiming::Instant(clock.at(event.unix_ns)), LogMarker { name, log_category, text, category: categories.log });
             }
+            EventKind::Paused => {
+                paused.get_or_insert((index, format!("sampling paused ({})", event.text), event.unix_ns));
+            }
+            EventKind::Resumed => {
+                if let Some((by, name, begin)) = paused.take() {
+                    add_region(out, clock, threads[by], &name, 0, begin, event.unix_ns, categories.region);
+                }
+            }
             EventKind::ThreadStart | EventKind::ThreadExit => {}
         }
+    }
+    if let Some((by, name, begin)) = paused {
+        add_region(out, clock, threads[by], &name, 0, begin, lifetimes.0[by].end_ns.max(begin), categories.region);
     }
     for (index, regions) in open.into_iter().enumerate() {
         let end = lifetimes.0[index].end_ns;

@@ -12,7 +12,10 @@
 //! of timestamps. Sample attributes: `thread.id`, `thread.name`, and in wall traces
 //! `sigtrace.thread.state` and `sigtrace.blocked_call`. The shared dictionary holds every
 //! mapping (`process.executable.build_id.gnu` as an attribute), location (module-relative
-//! address; inline frames as several lines, innermost first; `profile.frame.type` `native`),
+//! address; inline frames as several lines, innermost first; `profile.frame.type`: `cpython`
+//! for a Python frame, for a JIT-compiled one the runtime's value (`v8js` for node, `jvm` for
+//! java, `dotnet`, `beam`; the custom value `jit` when the executable names no runtime the
+//! convention knows), `native` for the others),
 //! function, string and stack once, entry 0 of each table the null value the schema requires.
 
 pub mod proto;
@@ -30,9 +33,35 @@ use proto::opentelemetry::proto::common::v1::{any_value, AnyValue, ArrayValue, I
 use proto::opentelemetry::proto::profiles::v1development as otlp;
 use proto::opentelemetry::proto::resource::v1::Resource;
 
-/// The frame type semantic convention's key, and the value of every frame sigtrace unwinds.
+/// The frame type semantic convention's key, and its values for the frames sigtrace names: a
+/// machine-code frame of a module, a Python frame (`profile_python`), a frame of code a runtime
+/// compiled (named from its perf map; the convention has no value for JIT code as such).
 const FRAME_TYPE_KEY: &str = "profile.frame.type";
 const NATIVE_FRAME: &str = "native";
+const PYTHON_FRAME: &str = "cpython";
+const UNKNOWN_JIT_FRAME: &str = "jit";
+
+/// The convention's value for the JIT frames of a profile whose processes ran `executables`:
+/// the runtime's, when the executable's name says which; else the custom `jit`.
+fn jit_frame_type<'a>(executables: impl Iterator<Item = &'a str>) -> &'static str {
+    let mut found = None;
+    for executable in executables {
+        let name = executable.rsplit('/').next().unwrap_or(executable);
+        let runtime = match name {
+            "node" | "nodejs" | "deno" | "d8" => "v8js",
+            "java" => "jvm",
+            "dotnet" => "dotnet",
+            "beam.smp" | "erl" => "beam",
+            _ => continue,
+        };
+        match found {
+            None => found = Some(runtime),
+            Some(other) if other != runtime => return UNKNOWN_JIT_FRAME,
+            Some(_) => {}
+        }
+    }
+    found.unwrap_or(UNKNOWN_JIT_FRAME)
+}
 
 /// The strings of the dictionary, each once; index 0 is `""`.
 struct Strings {
@@ -168,8 +197,17 @@ pub fn to_message(profile: &Profile) -> ExportProfilesServiceRequest {
 
     // Locations: `Profile::locations[l]` is entry l + 1.
     let native = dictionary.attribute(FRAME_TYPE_KEY, AttributeValue::Str(NATIVE_FRAME.to_string()));
+    let python = dictionary.attribute(FRAME_TYPE_KEY, AttributeValue::Str(PYTHON_FRAME.to_string()));
+    let jit_type = jit_frame_type(profile.processes.iter().map(|process| process.executable.as_str()));
+    let jit = dictionary.attribute(FRAME_TYPE_KEY, AttributeValue::Str(jit_type.to_string()));
     let mut location_table = vec![otlp::Location::default()];
     for location in &profile.locations {
+        let module = location.frames.first().and_then(|&frame| profile.frames.get(frame as usize)).map(|frame| frame.module.as_str());
+        let frame_type = match module {
+            Some(crate::profile::PYTHON_MODULE) if location.mapping.is_none() => python,
+            Some(crate::symbolize::JIT_MODULE) if location.mapping.is_none() => jit,
+            _ => native,
+        };
         let lines = location
             .frames
             .iter()
@@ -177,7 +215,7 @@ pub fn to_message(profile: &Profile) -> ExportProfilesServiceRequest {
             .map(|frame| otlp::Line { function_index: dictionary.function(frame), line: i64::from(frame.line), column: 0 })
             .collect();
         let mapping_index = location.mapping.filter(|&m| (m as usize) < profile.mappings.len()).map_or(0, |m| m as i32 + 1);
-        location_table.push(otlp::Location { mapping_index, address: location.address, lines, attribute_indices: vec![native] });
+        location_table.push(otlp::Location { mapping_index, address: location.address, lines, attribute_indices: vec![frame_type] });
     }
 
     // Stacks: stack id s is entry s + 1, leaf first.
@@ -309,4 +347,18 @@ pub fn write(profile: Profile, out: &mut dyn std::io::Write) -> std::io::Result<
     let message = to_message(&profile);
     drop(profile);
     out.write_all(&message.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jit_frames_take_the_runtime_the_executables_name() {
+        assert_eq!(jit_frame_type(["/usr/bin/node"].into_iter()), "v8js");
+        assert_eq!(jit_frame_type(["/usr/lib/jvm/bin/java", "/bin/sh"].into_iter()), "jvm");
+        assert_eq!(jit_frame_type(["/usr/bin/luajit"].into_iter()), "jit");
+        assert_eq!(jit_frame_type(["node", "java"].into_iter()), "jit");
+        assert_eq!(jit_frame_type(std::iter::empty()), "jit");
+    }
 }

@@ -19,4 +19,4 @@ pub fn map_module_file(path: &std::path::Path) -> Result<file_guard::MappedFile,
 }
 #[cfg(test)]
 pub use symbols::demangle;
-pub use symbols::{module_file_name, FrameName, ModuleMap, Symbolizer};
+pub use symbols::{module_file_name, FrameName, ModuleMap, Symbolizer, JIT_MODULE};

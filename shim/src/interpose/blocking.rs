@@ -54,7 +54,7 @@ macro_rules! blocking_functions {
                 crate::sampling::timers::look_at_wait();
                 let Some(real) = real::$name.get() else { return missing($failed) };
                 // SAFETY: forwarding the caller's arguments to libc's function of the same prototype.
-                marked(CALL, || unsafe { real($($arg),*) })
+                marked(CALL, || unsafe { blocking_functions!(@run $name real ($($arg),*)) })
             }
         )*
 
@@ -63,6 +63,12 @@ macro_rules! blocking_functions {
             $(real::$name.resolve();)*
         }
     };
+    // The sleeps the toggle signal may interrupt are resumed (`sampling::toggle_waits`).
+    (@run nanosleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::nanosleep($real, $($arg),*) };
+    (@run clock_nanosleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::clock_nanosleep($real, $($arg),*) };
+    (@run usleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::usleep($real, real::nanosleep.get(), $($arg),*) };
+    (@run sleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::sleep($real, real::nanosleep.get(), $($arg),*) };
+    (@run $name:ident $real:ident ($($arg:ident),*)) => { $real($($arg),*) };
     (@call $name:ident $call:literal) => { $call };
     (@call $name:ident) => { stringify!($name) };
 }

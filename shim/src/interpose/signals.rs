@@ -49,8 +49,12 @@ pub unsafe extern "C" fn sigaction(signal: c_int, action: *const libc::sigaction
         return unsafe { real(signal, action, previous) };
     }
     // SAFETY: the caller's non-null action is a valid sigaction.
-    match program_signals::program_sigaction(signal, unsafe { action.as_ref() }, real) {
+    let action = unsafe { action.as_ref() };
+    match program_signals::program_sigaction(signal, action, real) {
         Ok(old) => {
+            if let Some(action) = action {
+                crate::sampling::pause::program_takes_signal(signal, action.sa_sigaction);
+            }
             if !previous.is_null() {
                 // SAFETY: the caller passed a writable sigaction.
                 unsafe { *previous = old };

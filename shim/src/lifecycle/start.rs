@@ -56,6 +56,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     .ok_or("cannot map memory for the thread registry")?;
     let sigaction = real_sigaction().ok_or("cannot find libc's sigaction")?;
     sigprof::install_sampling_handler(config.signal, sigaction).map_err(|error| format!("cannot install the signal handler: {error}"))?;
+    crate::sampling::pause::configure(config.paused, config.toggle_signal);
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     detect_python();
@@ -136,7 +137,10 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         max_depth: config.max_depth as u32,
         generation_ms: config.generation_ms,
     };
-    let drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    let mut drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    if let Some(rule) = config.rotate.map(crate::sampling::rotation_rule) {
+        drainer.rotate(rule, config.keep, extension);
+    }
     drain::install(drainer);
     log::info(&format!("sampling at {} Hz with the {} timer into {path}", config.hz, source.name()));
     Ok(())

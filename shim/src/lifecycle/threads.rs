@@ -132,16 +132,19 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
             return;
         }
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
-        slot.timer.disarm();
-        slot.exit_cpu_ns.store(sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
-        slot.exited_ns.store(sigprof::monotonic_ns(), Ordering::Relaxed);
-        let mut name = [0u8; 16];
-        // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
-        unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
-        let len = name.iter().position(|&b| b == 0).unwrap_or(16);
-        slot.set_exit_name(&name[..len]);
-        registry.detach_current_thread();
-        slot.state.store(SlotState::Exited);
+        // Under the arming lock: a resume arms active threads only, never this one after this.
+        crate::sampling::pause::with_arming_lock(|_| {
+            slot.timer.disarm();
+            slot.exit_cpu_ns.store(sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
+            slot.exited_ns.store(sigprof::monotonic_ns(), Ordering::Relaxed);
+            let mut name = [0u8; 16];
+            // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
+            unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+            let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+            slot.set_exit_name(&name[..len]);
+            registry.detach_current_thread();
+            slot.state.store(SlotState::Exited);
+        });
         if registry.live_slots().all(|slot| slot.state.load() != SlotState::Active) && no_other_program_thread_runs() {
             end_with_the_last_thread();
         }

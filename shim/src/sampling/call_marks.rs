@@ -6,11 +6,12 @@
 use sigprof::{Registry, ThreadSlot};
 use unwind::Regs;
 
-/// The calling thread's slot when wall-clock mode is on and tracing runs. Async-signal-safe.
+/// The calling thread's slot when wall-clock mode is on and tracing runs, not paused.
+/// Async-signal-safe.
 #[inline(always)]
 pub(crate) fn wall_slot() -> Option<&'static ThreadSlot> {
     let registry = Registry::get()?;
-    if registry.config.mode != sigprof::Mode::Wall || sigprof::current_generation() == 0 {
+    if registry.config.mode != sigprof::Mode::Wall || sigprof::current_generation() == 0 || crate::sampling::pause::is_paused() {
         return None;
     }
     registry.current_slot()

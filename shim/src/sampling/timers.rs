@@ -18,9 +18,20 @@ static SOURCE: AtomicU8 = AtomicU8::new(0);
 /// True under `auto`: threads move between perf and POSIX by what their switches cost.
 static ADAPTIVE: AtomicBool = AtomicBool::new(false);
 static ARM_FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
+/// A perf event was refused for want of descriptors (said by the next `arm_thread_timer`).
+static DESCRIPTORS_SHORT: AtomicBool = AtomicBool::new(false);
 
-/// Arms the first (calling) thread with the requested source and fixes the process's source.
+/// Arms the first (calling) thread with the requested source and fixes the process's source;
+/// when sampling starts paused, releases that timer again at once (`pause`).
 pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
+    crate::sampling::pause::with_arming_lock(|_| {
+        let source = arm_first_thread(choice, slot, tid, registry)?;
+        crate::sampling::pause::after_first_arming(slot, source);
+        Ok(source)
+    })
+}
+
+fn arm_first_thread(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
     let (hz, signal) = (registry.config.hz, registry.config.signal);
     // Before the first event can fire: its signals must never be taken for the program's.
     registry.perf_is_ours.store(matches!(choice, TimerChoice::Perf | TimerChoice::Auto), Ordering::Release);
@@ -83,27 +94,16 @@ pub fn source_name() -> &'static str {
     }
 }
 
-/// Arms the timer of a newly registered thread with the process's source. Under `auto`, a
-/// perf event that is refused, or that would take one of a program's scarce descriptors (see
-/// `sigprof::descriptors`), gives way to a POSIX timer, which needs none. `count_from` says
-/// whether the thread's CPU time before now is this trace's. Not for the handler.
+/// Arms the timer of a newly registered thread with the process's source, unless sampling is
+/// paused (`pause`: the resume arms it). Under `auto`, a perf event that is refused, or that
+/// would take one of a program's scarce descriptors (see `sigprof::descriptors`), gives way to
+/// a POSIX timer, which needs none. `count_from` says whether the thread's CPU time before now
+/// is this trace's. Not for the handler.
 pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32, count_from: CountFrom) {
-    let Some(registry) = Registry::get() else { return };
-    let (hz, signal) = (registry.config.hz, registry.config.signal);
-    let adaptive = ADAPTIVE.load(Ordering::Relaxed);
-    let result = match current_source() {
-        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, count_from, adaptive) {
-            Err(error) if adaptive => {
-                if is_descriptor_shortage(&error) {
-                    say_descriptors_are_scarce();
-                }
-                slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, true)
-            }
-            armed => armed,
-        },
-        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, adaptive),
-        _ => Ok(()), // itimer: process-wide, nothing per thread
-    };
+    let result = crate::sampling::pause::with_arming_lock(|paused| if paused { Ok(()) } else { try_arm_thread_timer(slot, tid, count_from) });
+    if DESCRIPTORS_SHORT.load(Ordering::Relaxed) {
+        say_descriptors_are_scarce();
+    }
     if let Err(error) = result {
         if is_descriptor_shortage(&error) {
             say_descriptors_are_scarce();
@@ -111,6 +111,27 @@ pub fn arm_thread_timer(slot: &ThreadSlot, tid: u32, count_from: CountFrom) {
         if !ARM_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
             log::warn(&format!("cannot arm the sampling timer of thread {tid}: {error}; it is not sampled"));
         }
+    }
+}
+
+/// [`arm_thread_timer`] without the arming lock and without a word: what failed is returned.
+/// Async-signal-safe (system calls alone), for `pause`'s resume under the lock.
+pub fn try_arm_thread_timer(slot: &ThreadSlot, tid: u32, count_from: CountFrom) -> std::io::Result<()> {
+    let Some(registry) = Registry::get() else { return Ok(()) };
+    let (hz, signal) = (registry.config.hz, registry.config.signal);
+    let adaptive = ADAPTIVE.load(Ordering::Relaxed);
+    match current_source() {
+        Some(TimerSource::Perf) => match slot.timer.arm(TimerSource::Perf, tid, hz, signal, count_from, adaptive) {
+            Err(error) if adaptive => {
+                if is_descriptor_shortage(&error) {
+                    DESCRIPTORS_SHORT.store(true, Ordering::Relaxed);
+                }
+                slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, true)
+            }
+            armed => armed,
+        },
+        Some(TimerSource::Posix) => slot.timer.arm(TimerSource::Posix, tid, hz, signal, count_from, adaptive),
+        _ => Ok(()), // itimer: process-wide, nothing per thread
     }
 }
 

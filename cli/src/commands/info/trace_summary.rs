@@ -153,7 +153,8 @@ impl TraceSummary {
                 thread.state_weights[state] = thread.state_weights[state].saturating_add(sample.weight.into());
             }
         }
-        for (name, value) in &generation.counters {
+        // The CPU time before a rotated file is where its CPU counts from, not a count to add up.
+        for (name, value) in generation.counters.iter().filter(|(name, _)| name != counters::SERIES_CPU_NS_BEFORE) {
             let total = self.counters.entry(name.clone()).or_insert(0);
             *total = total.saturating_add(*value);
         }
@@ -256,6 +257,8 @@ fn event_kind_name(kind: format::EventKind) -> Option<&'static str> {
         EventKind::Log => Some("log messages"),
         EventKind::RegionBegin => Some("regions"),
         EventKind::RegionEnd => None,
+        EventKind::Paused => Some("pauses"),
+        EventKind::Resumed => None,
     }
 }
 

@@ -3,7 +3,8 @@
 //! scripts/otlp-oracle-venv) through tests/readers/otlp_summary.py: the request parses, its
 //! tables are well formed, its totals are `sigtrace info`'s to the record and the nanosecond,
 //! its resource attributes name the process, and the 75/25 split of tests/workloads/split.c
-//! reads 75% from it. A time window cuts it as it cuts `info`.
+//! reads 75 ± 1% from it (a run long enough that one point is three standard deviations).
+//! Python frames are typed `cpython`, the others `native`. A time window cuts it as it cuts `info`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,6 +79,12 @@ fn the_official_schema_reads_the_totals_attributes_and_split_of_a_traced_run() {
     let n = info["samples"].as_f64().unwrap();
     eprintln!("otlp: heavy's share {:.2}% over {n} samples", share * 100.0);
     assert!((share - 0.75).abs() <= share_tolerance(0.75, n).max(0.01), "heavy's share {share:.4} of heavy+light in the OTLP export");
+    assert_eq!(
+        summary["frame_types"].as_object().map(|types| types.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["native".to_string()]),
+        "{}",
+        summary["frame_types"]
+    );
 
     // OTEL_SERVICE_NAME names the service; a window cuts the export as it cuts info.
     let named = export_and_read(trace, &["--from", "0.2", "--to", "0.7"], &[("OTEL_SERVICE_NAME", "checkout")]);
@@ -86,4 +93,48 @@ fn the_official_schema_reads_the_totals_attributes_and_split_of_a_traced_run() {
     let windowed: Value = serde_json::from_slice(&windowed.stdout).expect("info --json");
     assert_eq!(named["resources"][0]["records"], windowed["samples"]);
     assert_eq!(named["resources"][0]["values"], windowed["sampled_cpu_ns"]);
+}
+
+/// The 75/25 split of split.c reads 75 ± 1 points from the OTLP export. One point must be three
+/// binomial standard deviations: n = 0.75 · 0.25 / (0.01 / 3)² ≈ 16 900 samples of heavy and
+/// light, so the workload runs for that many sampling periods of CPU (at 4000 Hz, ~4.2 s; 10%
+/// more for the frames outside heavy and light), read from its CPU clock.
+#[test]
+fn the_75_25_split_reads_75_plus_or_minus_1_from_the_otlp_export() {
+    let _alone = alone();
+    let dir = scratch_dir("export_otlp_split");
+    let program = compile_c("split", &["-O2", "-fno-omit-frame-pointer", "-g"], &dir);
+    let (hz, sigma): (f64, f64) = (4000.0, 0.01 / 3.0);
+    let needed = 0.75 * 0.25 / (sigma * sigma);
+    let cpu_ms = (needed / hz * 1000.0 * 1.1).ceil() as u64;
+    let run = run_traced(&program, &[&cpu_ms.to_string()], &[("SIGTRACE_HZ", "4000")], &dir);
+    assert_eq!(run.output.status.code(), Some(3), "{}", run.stderr);
+    let summary = export_and_read(&run.traces[0], &[], &[]);
+    let weight = |name: &str| summary["by_function"][name].as_f64().unwrap_or(0.0);
+    let (heavy, light) = (weight("heavy"), weight("light"));
+    let resource = &summary["resources"][0];
+    let records = resource["records"].as_f64().unwrap() * (heavy + light) / resource["values"].as_f64().unwrap().max(1.0);
+    let share = heavy / (heavy + light);
+    eprintln!("otlp: heavy's share {:.2}% over {records:.0} samples of heavy and light ({cpu_ms} ms of CPU at {hz} Hz)", share * 100.0);
+    assert!(records >= 0.9 * needed, "only {records:.0} samples of heavy and light, {needed:.0} needed for ±1 point at 3σ");
+    assert!((share - 0.75).abs() <= 0.01, "heavy's share {:.2}% in the OTLP export, not 75 ± 1", share * 100.0);
+}
+
+/// Python frames of Debian's CPython are typed `cpython` in the export, the interpreter's own
+/// frames `native`.
+#[test]
+fn python_frames_are_typed_cpython() {
+    let _guard = beside_others();
+    let dir = scratch_dir("export_otlp_python");
+    let workload = workspace_root().join("tests/workloads/python/frames.py");
+    let run = run_traced(Path::new("/usr/bin/python3.11"), &[&workload.display().to_string(), "main", "0.5"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let summary = export_and_read(&run.traces[0], &[], &[]);
+    let names = |kind: &str| -> Vec<String> {
+        summary["frame_types"][kind].as_array().map(|names| names.iter().filter_map(|n| n.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    let (python, native) = (names("cpython"), names("native"));
+    assert!(python.iter().any(|name| name == "spin_leaf"), "cpython frames: {python:?}");
+    assert!(!native.iter().any(|name| name == "spin_leaf"), "spin_leaf typed native");
+    assert!(native.iter().any(|name| name == "_PyEval_EvalFrameDefault"), "native frames: {native:?}");
 }

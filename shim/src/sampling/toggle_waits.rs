@@ -1,0 +1,155 @@
+//! Sleeps that the toggle signal (`SIGTRACE_TOGGLE_SIGNAL`) interrupted are resumed, so the
+//! program sees no `EINTR` or short sleep because of sigtrace. `SA_RESTART` restarts `read`,
+//! `write`, `wait` and the like, but the kernel never restarts `nanosleep`, `clock_nanosleep`
+//! (hence `usleep`, `sleep`) after a handler ran: these wrappers look whether the toggle
+//! handler ran on the calling thread during the call ([`toggles_taken`]) and, if so, sleep the
+//! rest. Not covered (they return `EINTR` for a toggle as for any handled signal): `poll`,
+//! `select`, `epoll_wait` and the other waits with a timeout, `pause`, `sigsuspend`.
+//! Async-signal-safe: a const-initialised thread-local counter and the real functions.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// Deliveries of the toggle signal that ran sigtrace's handler on this thread.
+    static TOGGLES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Counts a delivery of the toggle signal on the calling thread (its handler). Async-signal-safe.
+pub fn count_toggle() {
+    TOGGLES.with(|toggles| toggles.set(toggles.get().wrapping_add(1)));
+}
+
+/// The toggle deliveries on the calling thread so far. Async-signal-safe.
+pub fn toggles_taken() -> u32 {
+    TOGGLES.with(Cell::get)
+}
+
+fn errno() -> i32 {
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+type NanosleepFn = unsafe extern "C" fn(*const libc::timespec, *mut libc::timespec) -> libc::c_int;
+type ClockNanosleepFn = unsafe extern "C" fn(libc::clockid_t, libc::c_int, *const libc::timespec, *mut libc::timespec) -> libc::c_int;
+type UsleepFn = unsafe extern "C" fn(libc::useconds_t) -> libc::c_int;
+type SleepFn = unsafe extern "C" fn(libc::c_uint) -> libc::c_uint;
+
+/// `nanosleep`, resumed with the time left after a toggle.
+///
+/// # Safety
+/// Same contract as libc's `nanosleep`.
+pub unsafe fn nanosleep(real: NanosleepFn, request: *const libc::timespec, remaining: *mut libc::timespec) -> libc::c_int {
+    if request.is_null() {
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real(request, remaining) };
+    }
+    // SAFETY: the caller's request is a valid timespec.
+    let mut asked = unsafe { *request };
+    loop {
+        let before = toggles_taken();
+        let mut left = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: our own timespecs.
+        let result = unsafe { real(&asked, &mut left) };
+        if result == 0 || errno() != libc::EINTR || toggles_taken() == before {
+            if !remaining.is_null() && result != 0 {
+                // SAFETY: the caller's remaining is writable.
+                unsafe { *remaining = left };
+            }
+            return result;
+        }
+        asked = left;
+    }
+}
+
+/// `clock_nanosleep`, resumed after a toggle (an absolute deadline as it was, a relative one
+/// with the time left). Returns an error number, as libc's.
+///
+/// # Safety
+/// Same contract as libc's `clock_nanosleep`.
+pub unsafe fn clock_nanosleep(
+    real: ClockNanosleepFn,
+    clock: libc::clockid_t,
+    flags: libc::c_int,
+    request: *const libc::timespec,
+    remaining: *mut libc::timespec,
+) -> libc::c_int {
+    if request.is_null() {
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real(clock, flags, request, remaining) };
+    }
+    // SAFETY: the caller's request is a valid timespec.
+    let mut asked = unsafe { *request };
+    loop {
+        let before = toggles_taken();
+        let mut left = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: our own timespecs.
+        let result = unsafe { real(clock, flags, &asked, &mut left) };
+        if result != libc::EINTR || toggles_taken() == before {
+            if !remaining.is_null() && result == libc::EINTR && flags & libc::TIMER_ABSTIME == 0 {
+                // SAFETY: the caller's remaining is writable.
+                unsafe { *remaining = left };
+            }
+            return result;
+        }
+        if flags & libc::TIMER_ABSTIME == 0 {
+            asked = left;
+        }
+    }
+}
+
+/// Sleeps until `deadline_ns` (CLOCK_MONOTONIC) with `nanosleep`, resumed after toggles.
+/// Returns the ns left when something else interrupted it, 0 when it slept it all.
+fn sleep_until(real: NanosleepFn, deadline_ns: u64) -> u64 {
+    loop {
+        let now = sigprof::monotonic_ns();
+        if now >= deadline_ns {
+            return 0;
+        }
+        let left = deadline_ns - now;
+        let asked = libc::timespec { tv_sec: (left / 1_000_000_000) as libc::time_t, tv_nsec: (left % 1_000_000_000) as libc::c_long };
+        let before = toggles_taken();
+        // SAFETY: our own timespec; no remaining asked for.
+        let result = unsafe { real(&asked, std::ptr::null_mut()) };
+        if result != 0 && (errno() != libc::EINTR || toggles_taken() == before) {
+            return deadline_ns.saturating_sub(sigprof::monotonic_ns()).max(1);
+        }
+    }
+}
+
+/// `usleep`, resumed until its end after a toggle.
+///
+/// # Safety
+/// Same contract as libc's `usleep`.
+pub unsafe fn usleep(real: UsleepFn, nanosleep: Option<NanosleepFn>, microseconds: libc::useconds_t) -> libc::c_int {
+    let deadline = sigprof::monotonic_ns() + u64::from(microseconds) * 1000;
+    let before = toggles_taken();
+    // SAFETY: the caller's argument.
+    let result = unsafe { real(microseconds) };
+    match nanosleep {
+        Some(nanosleep) if result != 0 && errno() == libc::EINTR && toggles_taken() != before => {
+            if sleep_until(nanosleep, deadline) == 0 {
+                0
+            } else {
+                // SAFETY: this thread's errno slot.
+                unsafe { *libc::__errno_location() = libc::EINTR };
+                -1
+            }
+        }
+        _ => result,
+    }
+}
+
+/// `sleep`, resumed until its end after a toggle.
+///
+/// # Safety
+/// Same contract as libc's `sleep`.
+pub unsafe fn sleep(real: SleepFn, nanosleep: Option<NanosleepFn>, seconds: libc::c_uint) -> libc::c_uint {
+    let deadline = sigprof::monotonic_ns() + u64::from(seconds) * 1_000_000_000;
+    let before = toggles_taken();
+    // SAFETY: the caller's argument.
+    let left = unsafe { real(seconds) };
+    match nanosleep {
+        Some(nanosleep) if left != 0 && toggles_taken() != before => sleep_until(nanosleep, deadline).div_ceil(1_000_000_000) as libc::c_uint,
+        _ => left,
+    }
+}
