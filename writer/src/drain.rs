@@ -625,7 +625,7 @@ fn thread_is_alive(tid: u32) -> bool {
 }
 
 fn thread_name(tid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).map(|name| name.trim_end().to_string()).unwrap_or_default()
+    crate::own_file::read_proc_text(&format!("/proc/self/task/{tid}/comm")).map(|name| name.trim_end().to_string()).unwrap_or_default()
 }
 
 /// CPU time of the process minus the drain thread's own.

@@ -5,9 +5,9 @@
 //! and [`TOTAL_BYTES`] per trace, lines longer than `format::PERF_MAP_LINE_BYTES` are skipped, and no byte
 //! sequence can make it panic or grow without bound.
 
+use crate::own_file::OwnFile;
 use format::{parse_perf_map_line, JitSymbol, PERF_MAP_LINE_BYTES as LINE_BYTES};
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 
 /// The most bytes of the map read in one drain round.
 pub(crate) const ROUND_BYTES: u64 = 1 << 20;
@@ -57,16 +57,16 @@ impl PerfMapReader {
         if metadata.len() == self.offset {
             return Vec::new();
         }
-        let Ok(mut file) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(&path) else {
+        let Ok(file) = OwnFile::open(&path, libc::O_NOFOLLOW | libc::O_NONBLOCK) else {
             return Vec::new();
         };
         match file.metadata() {
-            Ok(opened) if opened.file_type().is_file() && (opened.dev(), opened.ino()) == identity => {}
+            Ok(opened) if opened.st_mode & libc::S_IFMT == libc::S_IFREG && (opened.st_dev, opened.st_ino) == identity => {}
             _ => return Vec::new(),
         }
         let want = ROUND_BYTES.min(TOTAL_BYTES - self.total).min(metadata.len() - self.offset);
         let mut bytes = Vec::new();
-        if std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(self.offset)).is_err() || file.take(want).read_to_end(&mut bytes).is_err() {
+        if file.read_from(self.offset, want, &mut bytes).is_err() {
             return Vec::new();
         }
         self.total += bytes.len() as u64;

@@ -5,9 +5,8 @@
 //! file (device and inode); at most [`ROUND_BYTES`] per round and [`TOTAL_BYTES`] per trace.
 //! A file that is not a jitdump this reader can follow gives one `sigtrace:` line and is left.
 
+use crate::own_file::OwnFile;
 use format::jitdump::{JitdumpCode, JitdumpCursor, ReadAt};
-use std::io::Read;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 
 /// The most record bytes read in one drain round.
 const ROUND_BYTES: u64 = 1 << 20;
@@ -30,15 +29,15 @@ struct Open {
 }
 
 /// The open jitdump, read with `pread`.
-struct DumpFile(std::fs::File);
+struct DumpFile(OwnFile);
 
 impl ReadAt for DumpFile {
     fn available(&self) -> u64 {
-        self.0.metadata().map_or(0, |metadata| metadata.len())
+        self.0.metadata().map_or(0, |stat| stat.st_size.max(0) as u64)
     }
 
     fn read_exact_at(&mut self, offset: u64, buffer: &mut [u8]) -> bool {
-        FileExt::read_exact_at(&self.0, buffer, offset).is_ok()
+        self.0.read_exact_at(buffer, offset).is_ok()
     }
 }
 
@@ -132,7 +131,7 @@ struct Marker {
 /// The first executable mapping in `/proc/self/maps` of a file named `jit-PID.dump`.
 fn find_marker(pid: u32) -> Option<Marker> {
     let mut maps = Vec::new();
-    std::fs::File::open("/proc/self/maps").ok()?.take(MAPS_BYTES).read_to_end(&mut maps).ok()?;
+    OwnFile::open("/proc/self/maps", 0).ok()?.read_from(0, MAPS_BYTES, &mut maps).ok()?;
     marker_in(&maps, pid)
 }
 
@@ -161,38 +160,38 @@ fn marker_in(maps: &[u8], pid: u32) -> Option<Marker> {
 /// A jitdump of this process the runtime left under the usual names (`/tmp/jit-PID.dump`, or
 /// `jit-PID.dump` in the working directory) after unmapping its marker: a regular file of our
 /// user, reached without a link, modified since the trace began, whose header names `pid`.
-fn left_behind(pid: u32, start_unix_ns: u64) -> Option<(std::fs::File, String)> {
+fn left_behind(pid: u32, start_unix_ns: u64) -> Option<(OwnFile, String)> {
     let name = format!("jit-{pid}.dump");
     let candidates = [format!("/tmp/{name}"), std::env::current_dir().ok()?.join(&name).to_string_lossy().into_owned()];
     candidates.into_iter().find_map(|path| {
-        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(&path).ok()?;
-        let metadata = file.metadata().ok()?;
-        let modified_ns = (metadata.mtime().max(0) as u64).saturating_mul(1_000_000_000).saturating_add(metadata.mtime_nsec().max(0) as u64);
+        let file = OwnFile::open(&path, libc::O_NOFOLLOW | libc::O_NONBLOCK).ok()?;
+        let stat = file.metadata().ok()?;
+        let modified_ns = (stat.st_mtime.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(stat.st_mtime_nsec.max(0) as u64);
         // SAFETY: geteuid has no preconditions.
-        let ours = metadata.uid() == unsafe { libc::geteuid() };
+        let ours = stat.st_uid == unsafe { libc::geteuid() };
         let mut header = [0u8; 24];
-        let header_pid = FileExt::read_exact_at(&file, &mut header, 0).ok().map(|()| u32::from_ne_bytes([header[20], header[21], header[22], header[23]]));
-        (metadata.file_type().is_file() && ours && modified_ns >= start_unix_ns && header_pid == Some(pid)).then_some((file, path))
+        let header_pid = file.read_exact_at(&mut header, 0).ok().map(|()| u32::from_ne_bytes([header[20], header[21], header[22], header[23]]));
+        (is_regular(&stat) && ours && modified_ns >= start_unix_ns && header_pid == Some(pid)).then_some((file, path))
     })
+}
+
+fn is_regular(stat: &libc::stat) -> bool {
+    stat.st_mode & libc::S_IFMT == libc::S_IFREG
 }
 
 /// Opens the marker's file: a regular file of our user, reached without a link, the very file
 /// mapped.
-fn open_checked(marker: &Marker) -> Result<std::fs::File, &'static str> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&marker.path)
-        .map_err(|_| "it cannot be opened without following a link")?;
-    let metadata = file.metadata().map_err(|_| "it cannot be examined")?;
+fn open_checked(marker: &Marker) -> Result<OwnFile, &'static str> {
+    let file = OwnFile::open(&marker.path, libc::O_NOFOLLOW | libc::O_NONBLOCK).map_err(|_| "it cannot be opened without following a link")?;
+    let stat = file.metadata().map_err(|_| "it cannot be examined")?;
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    let device = (libc::major(metadata.dev()), libc::minor(metadata.dev()));
-    if !metadata.file_type().is_file() {
+    let device = (libc::major(stat.st_dev), libc::minor(stat.st_dev));
+    if !is_regular(&stat) {
         Err("not a regular file")
-    } else if metadata.uid() != euid {
+    } else if stat.st_uid != euid {
         Err("owned by another user")
-    } else if (device, metadata.ino()) != (marker.device, marker.inode) {
+    } else if (device, stat.st_ino) != (marker.device, marker.inode) {
         Err("the file under that name is not the one mapped")
     } else {
         Ok(file)

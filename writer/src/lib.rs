@@ -14,6 +14,7 @@ mod jit_maps;
 mod jitdump_reader;
 mod module_snapshots;
 pub mod on_program_thread;
+pub mod own_file;
 mod pieces;
 mod python_frames;
 pub mod rotation;

@@ -591,7 +591,7 @@ fn whole_periods(remainder_ns: &mut u64, wall_ns: u64, period_ns: u64) -> Option
 /// Whether thread `tid` waits for a CPU (`R` in its stat) or is blocked (any other state), and
 /// in which system call.
 fn classify(tid: u32) -> Elsewhere {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    let stat = crate::own_file::read_proc_text(&format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     // The state follows the command name, which is in parentheses and may contain anything.
     let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
     match state {
@@ -603,7 +603,7 @@ fn classify(tid: u32) -> Elsewhere {
 /// The system call thread `tid` is blocked in, as a call code, with its stack and instruction
 /// pointers, from `/proc/self/task/TID/syscall` (`nr args… sp pc`); `None` when it is in none.
 fn syscall_site(tid: u32) -> Option<(u32, Regs)> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    let text = crate::own_file::read_proc_text(&format!("/proc/self/task/{tid}/syscall"))?;
     parse_syscall_line(&text)
 }
 

@@ -161,7 +161,7 @@ fn no_other_program_thread_runs() -> bool {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return false };
     tasks.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()).filter(|&tid| tid != me && tid != drain).all(|tid| {
         // The state is the field after the parenthesised name.
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        crate::proc_file::read_to_string(&format!("/proc/self/task/{tid}/stat"))
             .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))))
             .unwrap_or(true) // gone already
     })
