@@ -6,8 +6,9 @@
  *   pause_toggle call MS     the same with SIGTRACE_RESUME() from sigtrace.h (dlsym) in place
  *                            of the signal, then SIGTRACE_PAUSE() and MS more in third_part()
  *   pause_toggle waits MS    a thread sends the process SIGUSR2 every 20 ms while the main
- *                            thread sleeps (nanosleep, usleep, sleep) and reads a pipe for MS in
- *                            all; any EINTR or short sleep is printed and exits 1
+ *                            thread sleeps (nanosleep, usleep, sleep), waits with timeouts (poll,
+ *                            ppoll, select, pselect, epoll_wait, sem_timedwait) and reads a pipe
+ *                            for MS in all; any EINTR or short wait is printed and exits 1
  *   pause_toggle own         installs its own SIGUSR2 handler, raises SIGUSR2: prints whether
  *                            its handler ran
  *
@@ -19,6 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../../shim/include/sigtrace.h"
@@ -56,6 +61,46 @@ static int check(const char *what, int ok) {
     return ok;
 }
 
+/* Checks that a wait with a 30 ms timeout returned `expected` after at least 30 ms. */
+static int timed(const char *what, long long before, int result, int expected) {
+    long long waited = monotonic_ns() - before;
+    if (result != expected) {
+        printf("%s returned %d: %s\n", what, result, strerror(errno));
+        return 0;
+    }
+    if (waited < 30 * NS_PER_MS) {
+        printf("%s waited %lld ns of 30 ms\n", what, waited);
+        return 0;
+    }
+    return 1;
+}
+
+/* The waits with a timeout: each times out after 30 ms, toggled or not. */
+static int timed_waits(int epoll, sem_t *semaphore) {
+    int ok = 1;
+    long long before = monotonic_ns();
+    ok &= timed("poll", before, poll(NULL, 0, 30), 0);
+    before = monotonic_ns();
+    struct timespec span = {0, 30 * 1000 * 1000};
+    ok &= timed("ppoll", before, ppoll(NULL, 0, &span, NULL), 0);
+    before = monotonic_ns();
+    struct timeval tv = {0, 30 * 1000};
+    ok &= timed("select", before, select(0, NULL, NULL, NULL, &tv), 0);
+    before = monotonic_ns();
+    ok &= timed("pselect", before, pselect(0, NULL, NULL, NULL, &span, NULL), 0);
+    before = monotonic_ns();
+    struct epoll_event event;
+    ok &= timed("epoll_wait", before, epoll_wait(epoll, &event, 1, 30), 0);
+    before = monotonic_ns();
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 30 * 1000 * 1000;
+    if (deadline.tv_nsec >= 1000000000) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000; }
+    int result = sem_timedwait(semaphore, &deadline);
+    ok &= timed("sem_timedwait", before, result == -1 && errno == ETIMEDOUT ? 0 : result, 0);
+    return ok;
+}
+
 static int waits(long long total_ns) {
     /* The toggling thread blocks nothing; the main thread blocks nothing: either may take it. */
     pthread_t thread;
@@ -63,6 +108,9 @@ static int waits(long long total_ns) {
     int fds[2];
     if (pipe(fds) != 0) return 1;
     int ok = 1, rounds = 0;
+    int epoll = epoll_create1(EPOLL_CLOEXEC);
+    sem_t semaphore;
+    sem_init(&semaphore, 0, 0);
     long long start = monotonic_ns();
     while (monotonic_ns() - start < total_ns) {
         long long before = monotonic_ns();
@@ -75,6 +123,7 @@ static int waits(long long total_ns) {
             printf("slept %lld ns of 60 ms\n", slept);
             ok = 0;
         }
+        ok &= timed_waits(epoll, &semaphore);
         /* A read that blocks until a byte comes from a forked writer 30 ms later. */
         pid_t child = fork();
         if (child == 0) {

@@ -68,6 +68,27 @@ macro_rules! blocking_functions {
     (@run clock_nanosleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::clock_nanosleep($real, $($arg),*) };
     (@run usleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::usleep($real, real::nanosleep.get(), $($arg),*) };
     (@run sleep $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::sleep($real, real::nanosleep.get(), $($arg),*) };
+    (@run poll $real:ident ($fds:ident, $count:ident, $timeout:ident)) => {
+        crate::sampling::toggle_waits::again_with_ms_left(-1, $timeout, |left| $real($fds, $count, left))
+    };
+    (@run epoll_wait $real:ident ($fd:ident, $events:ident, $max:ident, $timeout:ident)) => {
+        crate::sampling::toggle_waits::again_with_ms_left(-1, $timeout, |left| $real($fd, $events, $max, left))
+    };
+    (@run epoll_pwait $real:ident ($fd:ident, $events:ident, $max:ident, $timeout:ident, $mask:ident)) => {
+        crate::sampling::toggle_waits::again_with_ms_left(-1, $timeout, |left| $real($fd, $events, $max, left, $mask))
+    };
+    (@run ppoll $real:ident ($fds:ident, $count:ident, $timeout:ident, $mask:ident)) => {
+        crate::sampling::toggle_waits::again_with_time_left(-1, $timeout, |left| $real($fds, $count, left, $mask))
+    };
+    (@run pselect $real:ident ($count:ident, $read:ident, $write:ident, $except:ident, $timeout:ident, $mask:ident)) => {
+        crate::sampling::toggle_waits::again_with_time_left(-1, $timeout, |left| $real($count, $read, $write, $except, left, $mask))
+    };
+    // Linux's select counts its timeout down and leaves the sets as they were on EINTR.
+    (@run select $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::again_after_toggles(-1, || $real($($arg),*)) };
+    (@run pause $real:ident ()) => { crate::sampling::toggle_waits::again_after_toggles(-1, || $real()) };
+    (@run sem_wait $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::again_after_toggles(-1, || $real($($arg),*)) };
+    (@run sem_timedwait $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::again_after_toggles(-1, || $real($($arg),*)) };
+    (@run sem_clockwait $real:ident ($($arg:ident),*)) => { crate::sampling::toggle_waits::again_after_toggles(-1, || $real($($arg),*)) };
     (@run $name:ident $real:ident ($($arg:ident),*)) => { $real($($arg),*) };
     (@call $name:ident $call:literal) => { $call };
     (@call $name:ident) => { stringify!($name) };

@@ -1,10 +1,10 @@
-//! Sleeps that the toggle signal (`SIGTRACE_TOGGLE_SIGNAL`) interrupted are resumed, so the
-//! program sees no `EINTR` or short sleep because of sigtrace. `SA_RESTART` restarts `read`,
-//! `write`, `wait` and the like, but the kernel never restarts `nanosleep`, `clock_nanosleep`
-//! (hence `usleep`, `sleep`) after a handler ran: these wrappers look whether the toggle
-//! handler ran on the calling thread during the call ([`toggles_taken`]) and, if so, sleep the
-//! rest. Not covered (they return `EINTR` for a toggle as for any handled signal): `poll`,
-//! `select`, `epoll_wait` and the other waits with a timeout, `pause`, `sigsuspend`.
+//! Waits that the toggle signal (`SIGTRACE_TOGGLE_SIGNAL`) interrupted are resumed, so the
+//! program sees no `EINTR` or short wait because of sigtrace. `SA_RESTART` restarts `read`,
+//! `write`, `wait` and the like, but the kernel never restarts the sleeps, the waits with a
+//! timeout (`poll`, `select`, `epoll_wait` and their `p` forms), `sem_wait` and `pause` after a
+//! handler ran: their wrappers look whether the toggle handler ran on the calling thread during
+//! the call ([`toggles_taken`]) and, if so, wait again for the time left. Not covered (it
+//! returns `EINTR` for a toggle as for any handled signal): `sigsuspend`.
 //! Async-signal-safe: a const-initialised thread-local counter and the real functions.
 
 use std::cell::Cell;
@@ -151,5 +151,60 @@ pub unsafe fn sleep(real: SleepFn, nanosleep: Option<NanosleepFn>, seconds: libc
     match nanosleep {
         Some(nanosleep) if left != 0 && toggles_taken() != before => sleep_until(nanosleep, deadline).div_ceil(1_000_000_000) as libc::c_uint,
         _ => left,
+    }
+}
+
+/// Runs `call` again while it fails (`failed`) with `EINTR` after the toggle handler ran on
+/// this thread during it: for waits without a timeout (`pause`, `sem_wait`), with an absolute
+/// deadline (`sem_timedwait`), or whose timeout the kernel counts down itself (`select`).
+pub fn again_after_toggles<R: Copy + PartialEq>(failed: R, mut call: impl FnMut() -> R) -> R {
+    loop {
+        let before = toggles_taken();
+        let result = call();
+        if result != failed || errno() != libc::EINTR || toggles_taken() == before {
+            return result;
+        }
+    }
+}
+
+/// As [`again_after_toggles`] for a wait of `timeout_ms` milliseconds (negative: none, as
+/// `poll`'s and `epoll_wait`'s): each call is given the milliseconds left.
+pub fn again_with_ms_left<R: Copy + PartialEq>(failed: R, timeout_ms: libc::c_int, mut call: impl FnMut(libc::c_int) -> R) -> R {
+    let deadline = (timeout_ms > 0).then(|| sigprof::monotonic_ns() + timeout_ms as u64 * 1_000_000);
+    let mut timeout = timeout_ms;
+    loop {
+        let before = toggles_taken();
+        let result = call(timeout);
+        if result != failed || errno() != libc::EINTR || toggles_taken() == before {
+            return result;
+        }
+        if let Some(deadline) = deadline {
+            timeout = deadline.saturating_sub(sigprof::monotonic_ns()).div_ceil(1_000_000).min(libc::c_int::MAX as u64) as libc::c_int;
+        }
+    }
+}
+
+/// As [`again_after_toggles`] for a wait of a relative `timeout` (null: none, as `ppoll`'s and
+/// `pselect`'s): each call is given the time left.
+///
+/// # Safety
+/// `timeout` is null or a valid timespec.
+pub unsafe fn again_with_time_left<R: Copy + PartialEq>(failed: R, timeout: *const libc::timespec, mut call: impl FnMut(*const libc::timespec) -> R) -> R {
+    if timeout.is_null() {
+        return again_after_toggles(failed, || call(timeout));
+    }
+    // SAFETY: the caller's timeout is a valid timespec.
+    let asked = unsafe { *timeout };
+    let asked_ns = (asked.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(asked.tv_nsec.max(0) as u64);
+    let deadline = sigprof::monotonic_ns().saturating_add(asked_ns);
+    let mut left = asked;
+    loop {
+        let before = toggles_taken();
+        let result = call(&left);
+        if result != failed || errno() != libc::EINTR || toggles_taken() == before {
+            return result;
+        }
+        let ns = deadline.saturating_sub(sigprof::monotonic_ns());
+        left = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
     }
 }
