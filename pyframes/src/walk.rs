@@ -21,9 +21,13 @@ use crate::record::{check_of, RawFrame, MARKER};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Thread-state cache: by tid modulo its size, the address of the thread's `PyThreadState`, or
-/// `head | 1` when a scan of the list starting at `head` found none. Entries are only hints:
+/// a "none here" entry when a scan of the lists found none: the sum of their heads with its low
+/// byte replaced by (walks answered since) << 1 | 1. Entries are only hints:
 /// every use checks the thread state's `thread_id` again.
 const CACHE_SIZE: usize = 1024;
+/// Walks a "none here" entry of `TSTATES` answers before the thread's state is looked for again
+/// (at most 127: the count takes the entry's low byte).
+const NONE_HERE_WALKS: u64 = 64;
 static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
 
 /// By tid modulo `CACHE_SIZE`, the thread's `pthread_t` packed with its tid
@@ -263,9 +267,16 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
         count += 1;
     }
     let heads = heads.get(..count).unwrap_or(&[]);
-    let key = heads.iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) | 1;
-    if cached == key {
-        return None;
+    // The low byte of a "none here" entry counts the walks it answered: a thread state is
+    // linked into its list before its thread binds it (its thread id is set then), so a thread
+    // sampled during its start-up is looked for again after `NONE_HERE_WALKS` walks.
+    let key = heads.iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) & !0xff | 1;
+    if cached & !0xff == key & !0xff && cached & 1 == 1 {
+        let walks = (cached & 0xff) >> 1;
+        if walks < NONE_HERE_WALKS {
+            slot.store(key | ((walks + 1) << 1), Ordering::Relaxed);
+            return None;
+        }
     }
     let mut budget = MAX_THREADS_SCANNED;
     for &head in heads {

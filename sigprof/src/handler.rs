@@ -5,7 +5,7 @@ use crate::clock::{clock_ns, monotonic_ns};
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
 use crate::ring::RecordWriter;
-use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, TimerSource, POSIX_TIMER_TAG};
+use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, TimerSource, OWN_SAMPLE_TAG, POSIX_TIMER_TAG};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
@@ -36,6 +36,7 @@ pub fn reset_itimer_account() {
 
 /// `si_code` values that mark a signal as one of our timers'.
 const SI_TIMER: i32 = -2;
+const SI_QUEUE: i32 = -1;
 const SI_KERNEL: i32 = 0x80;
 const POLL_IN: i32 = 1;
 const POLL_HUP: i32 = 6;
@@ -106,6 +107,8 @@ enum TimerSignal {
     Perf,
     /// The process-wide `ITIMER_PROF`.
     Itimer,
+    /// A sample the thread raised on itself (see `timer::own_sample`).
+    Own,
 }
 
 /// Which of our timers sent the signal `info` describes, or `None` for a signal someone else
@@ -122,6 +125,7 @@ unsafe fn timer_signal(registry: &Registry, slot: Option<&ThreadSlot>, info: *co
         unsafe { ((*info).si_code, siginfo_i32(info, SI_VALUE_OFFSET), siginfo_i32(info, SI_OVERRUN_OFFSET), siginfo_i32(info, SI_FD_OFFSET)) };
     match code {
         SI_TIMER if value as usize == POSIX_TIMER_TAG => Some(TimerSignal::Posix { overrun }),
+        SI_QUEUE if value as usize == OWN_SAMPLE_TAG => Some(TimerSignal::Own),
         POLL_IN..=POLL_HUP if registry.perf_is_ours.load(Ordering::Relaxed) || slot.is_some_and(|slot| slot.timer.perf_fd() == fd) => Some(TimerSignal::Perf),
         SI_KERNEL if registry.itimer_is_ours.load(Ordering::Relaxed) => Some(TimerSignal::Itimer),
         _ => None,
@@ -141,6 +145,7 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
                 if slot.timer.source() != Some(TimerSource::Posix) {
                     return 0;
                 }
+                slot.timer.count_posix_moments(weight);
                 guard_rate(registry, &slot.timer, period_ns);
                 adapt_source(registry, slot, weight, period_ns);
             }
@@ -155,6 +160,7 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
             adapt_source(registry, slot, weight, period_ns);
             weight
         }),
+        TimerSignal::Own => slot.map_or(0, |slot| slot.timer.own_sample_weight()),
         TimerSignal::Itimer => {
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.

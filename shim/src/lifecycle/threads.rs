@@ -133,8 +133,11 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         }
         let Some(slot) = (value as usize).checked_sub(1).and_then(|index| registry.slot(index)) else { return };
         // Under the arming lock: a resume arms active threads only, never this one after this.
+        // The sampling moments its timer passed without a sample are sampled here, on its exit
+        // path (see sigprof's `timer::own_sample`), before the slot is released.
         crate::sampling::pause::with_arming_lock(|_| {
-            slot.timer.disarm();
+            let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
+            slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
             slot.exit_cpu_ns.store(sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
             slot.exited_ns.store(sigprof::monotonic_ns(), Ordering::Relaxed);
             let mut name = [0u8; 16];

@@ -38,7 +38,7 @@
 //! so whoever comes second finds nothing).
 
 use super::perf::{close_own, first_perf_period, open_disabled_task_clock, open_perf_task_clock, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE};
-use super::{CountFrom, PhaseDraw, ThreadTimer, TimerSource};
+use super::{PhaseDraw, ThreadTimer, TimerSource};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// The CPU time a decision looks at, at least.
@@ -261,7 +261,7 @@ impl ThreadTimer {
         let armed = self.arm_posix(tid, signal, period_ns, &draw).is_ok();
         if !armed {
             // No POSIX timer to be had (the kernel's limits): the thread keeps a perf event.
-            let _ = self.arm_perf(tid, signal, period_ns, &draw, CountFrom::Arming, now_cpu);
+            let _ = self.arm_perf(tid, signal, period_ns, &draw);
         }
         self.after_move(armed, TimerSource::Posix).then_some(Moved::ToPosix)
     }
@@ -294,7 +294,7 @@ impl ThreadTimer {
         let now_cpu = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
         self.close_source_interval(now_cpu);
         self.disarm_source();
-        let armed = self.arm_opened_perf(fd, first_ns, period_ns, &draw, CountFrom::Arming, now_cpu).is_ok();
+        let armed = self.arm_opened_perf(fd, tid, first_ns, period_ns, &draw).is_ok();
         if !armed {
             // The event could not be enabled: the thread keeps a POSIX timer.
             let _ = self.arm_posix(tid, signal, period_ns, &draw);

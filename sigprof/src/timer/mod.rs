@@ -21,14 +21,16 @@
 
 mod adapt;
 mod itimer;
+mod own_sample;
 mod perf;
 mod posix;
 
 pub use adapt::{refuse_perf_events, switch_cost_ns, Adaptation, Moved};
 pub use itimer::set_process_itimer;
+pub use own_sample::OWN_SAMPLE_TAG;
 pub use posix::POSIX_TIMER_TAG;
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -78,12 +80,15 @@ pub struct ThreadTimer {
     pub adapt: Adaptation,
     /// The whole period (ns) a perf event takes after its first, other one; 0 once set.
     perf_period_after_first: AtomicU64,
-    /// The thread's CPU time at which its first perf sample was due: where its weights count
-    /// from (its start, or its arming) plus the drawn phase. That sample stands for its own
-    /// period and for the CPU time it came after that, rounded by `first_sample_rounding`
-    /// (a uniform fraction of 2^32) so that its expectation is exact.
+    /// The first period is one-shot: the event disables itself at its first overflow, and the
+    /// handler enables it again with `perf_period_after_first`.
+    perf_first_period_one_shot: AtomicBool,
+    /// The thread's CPU time at which its first perf sample was due: its arming plus the drawn
+    /// phase. That sample stands for the sampling moments (one a period) passed since (an
+    /// overflow dropped in the kernel, a first period longer than the phase), and the later
+    /// samples count from the last of them. The CPU time before the arming is carried by a
+    /// sample of its own (see [`own_sample`]).
     first_sample_due_cpu_ns: AtomicU64,
-    first_sample_rounding: AtomicU32,
     /// The kernel's id of the perf event (`PERF_EVENT_IOC_ID`): the descriptor number is
     /// touched only while it still refers to this event.
     perf_event_id: AtomicU64,
@@ -96,6 +101,15 @@ pub struct ThreadTimer {
     guard_window_cpu_ns: AtomicU64,
     guard_window_samples: AtomicU32,
     storms: AtomicU32,
+    /// The signal of the start-up sample to take when the timer starts counting, for a thread
+    /// armed by itself and counted from its start; 0 = none (see [`own_sample`]).
+    start_up_sample_signal: AtomicI32,
+    /// The thread's CPU time at its POSIX timer's first expiry, and the expiries its samples
+    /// stood for since (see [`own_sample`]).
+    posix_first_due_cpu_ns: AtomicU64,
+    posix_moments_sampled: AtomicU64,
+    /// The periods of the own sample raised and not taken yet (see [`own_sample`]).
+    own_sample_periods: AtomicU32,
 }
 
 /// Where a thread's samples came from (see [`ThreadTimer::source_account`]).
@@ -143,14 +157,18 @@ impl ThreadTimer {
             posix_cpu_ns: AtomicU64::new(0),
             adapt: Adaptation::new(),
             perf_period_after_first: AtomicU64::new(0),
+            perf_first_period_one_shot: AtomicBool::new(false),
             first_sample_due_cpu_ns: AtomicU64::new(0),
-            first_sample_rounding: AtomicU32::new(0),
             perf_event_id: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
             guard_window_cpu_ns: AtomicU64::new(0),
             guard_window_samples: AtomicU32::new(0),
             storms: AtomicU32::new(0),
+            start_up_sample_signal: AtomicI32::new(0),
+            posix_first_due_cpu_ns: AtomicU64::new(0),
+            posix_moments_sampled: AtomicU64::new(0),
+            own_sample_periods: AtomicU32::new(0),
         }
     }
 
@@ -223,11 +241,17 @@ impl ThreadTimer {
         self.source_since_cpu_ns.store(if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming }, Ordering::Relaxed);
         let period_ns = period_ns(hz);
         let draw = PhaseDraw::new(period_ns, tid);
-        match source {
-            TimerSource::Perf => self.arm_perf(tid, signal, period_ns, &draw, count_from, cpu_at_arming)?,
-            TimerSource::Posix => self.arm_posix(tid, signal, period_ns, &draw)?,
-            TimerSource::Itimer => self.source.store(source as u8, Ordering::SeqCst), // process-wide: see set_process_itimer
-        }
+        self.start_up_sample_signal.store(if count_from == CountFrom::ThreadStart { signal } else { 0 }, Ordering::Relaxed);
+        let armed = match source {
+            TimerSource::Perf => self.arm_perf(tid, signal, period_ns, &draw),
+            TimerSource::Posix => self.arm_posix(tid, signal, period_ns, &draw),
+            TimerSource::Itimer => {
+                self.source.store(source as u8, Ordering::SeqCst); // process-wide: see set_process_itimer
+                Ok(0)
+            }
+        };
+        self.start_up_sample_signal.store(0, Ordering::Relaxed);
+        armed?;
         self.last_source.store(source as u8, Ordering::Relaxed);
         self.adapt.reset(adaptive && source != TimerSource::Itimer);
         Ok(())
@@ -246,7 +270,12 @@ impl ThreadTimer {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
         self.last_sample_wall_ns.store(0, Ordering::Relaxed);
         self.last_sample_cpu_ns.store(0, Ordering::Relaxed);
-        match TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst)) {
+        self.release_source(TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst)));
+    }
+
+    /// Releases `source`, just swapped out of the timer. Async-signal-safe.
+    fn release_source(&self, source: Option<TimerSource>) {
+        match source {
             Some(TimerSource::Perf) => self.release_perf(),
             Some(TimerSource::Posix) => self.release_posix(),
             Some(TimerSource::Itimer) | None => {}
@@ -316,8 +345,9 @@ pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
 /// Where a thread's sample weights start counting its CPU time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountFrom {
-    /// The thread's start: a thread sigtrace started, whose CPU time before its timer was armed
-    /// (its start-up, sigtrace's registration) is the program's too.
+    /// The thread's start: a thread sigtrace started, armed by itself, whose CPU time before its
+    /// timer was armed (its start-up, sigtrace's registration) is the program's too: a sample
+    /// of its start-up path stands for it (see [`own_sample`]).
     ThreadStart,
     /// The arming: a thread that ran before sigtrace saw it (the main thread, threads found at
     /// start-up or after a failed exec), whose earlier CPU time is not this trace's.
@@ -326,8 +356,7 @@ pub enum CountFrom {
 
 /// A thread's random draws at arming: its phase, uniform in (0, period], so that a thread of f
 /// periods of CPU gets f samples in expectation, short threads included, and no two threads
-/// started together share a phase; and the rounding of its first perf sample's weight, a
-/// uniform fraction of 2^32.
+/// started together share a phase; and a uniform fraction of 2^32 to round a weight at random.
 struct PhaseDraw {
     phase_ns: u64,
     rounding: u32,

@@ -6,7 +6,7 @@
 //! with `F_SETSIG` and `F_SETOWN_EX` to the thread; the signals carry the descriptor as `si_fd`,
 //! which the handler checks against the event's id before it trusts the number.
 
-use super::{last_error, periods_in, periods_rounded_at_random, CountFrom, PhaseDraw, ThreadTimer, TimerSource};
+use super::{last_error, periods_in, PhaseDraw, ThreadTimer, TimerSource};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const PERF_TYPE_SOFTWARE: u32 = 1;
@@ -16,6 +16,9 @@ pub(super) const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 pub(super) const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 /// `_IOW('$', 4, __u64)`.
 const PERF_EVENT_IOC_PERIOD: libc::c_ulong = 0x4008_2404;
+/// `_IO('$', 2)`: adds to the event's overflow limit and enables it; at the limit the kernel
+/// disables the event itself (and stops its timer).
+const PERF_EVENT_IOC_REFRESH: libc::c_ulong = 0x2402;
 const ATTR_DISABLED: u64 = 1 << 0;
 const ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
 const ATTR_EXCLUDE_HV: u64 = 1 << 6;
@@ -48,7 +51,7 @@ impl ThreadTimer {
     /// Weights are counted against the CPU time they already stand for, not against the
     /// previous reading: the rounding of one sample is made up by the next, so that weights add
     /// up to the CPU time however the gaps between overflows vary. The first sample also stands
-    /// for the CPU time before its timer ran (see `first_sample_due_cpu_ns`).
+    /// for the sampling moments passed since it was due (see `first_sample_due_cpu_ns`).
     /// Async-signal-safe; calling thread only.
     fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
         let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
@@ -59,9 +62,14 @@ impl ThreadTimer {
         }
         let cpu_ns = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
         if counted_cpu == 0 {
-            self.last_sample_cpu_ns.store(cpu_ns, Ordering::Relaxed);
-            let late_ns = cpu_ns.saturating_sub(self.first_sample_due_cpu_ns.load(Ordering::Relaxed));
-            return 1u32.saturating_add(periods_rounded_at_random(late_ns, period_ns, self.first_sample_rounding.load(Ordering::Relaxed)));
+            // The sampling moments since the first one was due, counted on its grid: a thread
+            // that ends before its next moment has no more weight coming (the exit counts the
+            // moments it passed from here, see `own_sample`), and the CPU time from the last
+            // moment to this sample is stood for by the next samples, counted from that moment.
+            let due_ns = self.first_sample_due_cpu_ns.load(Ordering::Relaxed).max(1);
+            let moments_after = cpu_ns.saturating_sub(due_ns) / period_ns.max(1);
+            self.last_sample_cpu_ns.store(due_ns.saturating_add(moments_after * period_ns), Ordering::Relaxed);
+            return 1u32.saturating_add(moments_after.min(u64::from(u32::MAX - 1)) as u32);
         }
         let periods = periods_in(cpu_ns.saturating_sub(counted_cpu), period_ns);
         self.last_sample_cpu_ns.store(counted_cpu.saturating_add(u64::from(periods) * period_ns), Ordering::Relaxed);
@@ -70,7 +78,8 @@ impl ThreadTimer {
 
     /// After the perf event's first period: gives it whole periods from now on.
     /// One `ioctl` per thread, on its first sample; the kernel restarts the count at the new
-    /// period. The pending period is cleared only once it was handed to our own event: `arm`
+    /// period. A one-shot first period (see [`first_period_is_one_shot`]) disabled the event at
+    /// its overflow: it is enabled again, with the whole period (a second `ioctl`). The pending period is cleared only once it was handed to our own event: `arm`
     /// publishes the descriptor before it enables the event, so the first overflow always finds
     /// it. Async-signal-safe.
     fn end_first_period(&self) {
@@ -81,6 +90,9 @@ impl ThreadTimer {
         let Some(fd) = self.own_perf_fd() else { return };
         self.perf_period_after_first.store(0, Ordering::Relaxed);
         set_perf_period(fd, period);
+        if self.perf_first_period_one_shot.swap(false, Ordering::Relaxed) {
+            enable_perf(fd);
+        }
     }
 
     /// True when `fd` is this timer's perf event descriptor and still refers to the event.
@@ -98,32 +110,24 @@ impl ThreadTimer {
     }
 
     /// Arms the perf event (see [`ThreadTimer::arm`]): descriptor, event id, pending period and
-    /// source are published before the event is enabled. Async-signal-safe.
-    pub(super) fn arm_perf(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw, count_from: CountFrom, cpu_at_arming: u64) -> std::io::Result<()> {
+    /// source are published before the event is enabled. Returns the thread's CPU time when it
+    /// was enabled, where its phase counts from. Async-signal-safe.
+    pub(super) fn arm_perf(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
         let first_ns = first_perf_period(draw.phase_ns, period_ns);
         let fd = open_perf_task_clock(tid, first_ns, signal)?;
-        self.arm_opened_perf(fd, first_ns, period_ns, draw, count_from, cpu_at_arming)
+        self.arm_opened_perf(fd, tid, first_ns, period_ns, draw)
     }
 
     /// Arms the perf event `fd`, opened disabled by [`open_perf_task_clock`] with `first_ns` as
     /// its period (see [`ThreadTimer::arm_perf`]). Async-signal-safe.
-    pub(super) fn arm_opened_perf(
-        &self,
-        fd: i32,
-        first_ns: u64,
-        period_ns: u64,
-        draw: &PhaseDraw,
-        count_from: CountFrom,
-        cpu_at_arming: u64,
-    ) -> std::io::Result<()> {
-        let counted_from = if count_from == CountFrom::ThreadStart { 0 } else { cpu_at_arming };
-        self.first_sample_due_cpu_ns.store(counted_from.saturating_add(draw.phase_ns), Ordering::Relaxed);
-        self.first_sample_rounding.store(draw.rounding, Ordering::Relaxed);
+    pub(super) fn arm_opened_perf(&self, fd: i32, tid: u32, first_ns: u64, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
         let Some(id) = remember_perf_identity(fd) else {
             close_own(fd);
             return Err(std::io::Error::from_raw_os_error(libc::EBADF));
         };
         self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
+        let one_shot = first_ns != period_ns && first_period_is_one_shot(first_ns);
+        self.perf_first_period_one_shot.store(one_shot, Ordering::Relaxed);
         self.perf_event_id.store(id, Ordering::Relaxed);
         self.perf_fd_plus_one.store(fd + 1, Ordering::Relaxed);
         self.source.store(TimerSource::Perf as u8, Ordering::SeqCst);
@@ -132,19 +136,31 @@ impl ThreadTimer {
             self.disarm_source();
             return Err(std::io::Error::from_raw_os_error(libc::EBADF));
         }
-        // SAFETY: enables the event we opened and configured above (checked just now).
-        if unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) } != 0 {
+        // The event counts from its enabling: its phase too.
+        let cpu_at_enabling = self.start_counting(tid, period_ns);
+        self.first_sample_due_cpu_ns.store(cpu_at_enabling.saturating_add(draw.phase_ns), Ordering::Relaxed);
+        // SAFETY: enables the event we opened and configured above (checked just now); a
+        // one-shot first period enables it for one overflow.
+        let enabled = unsafe {
+            if one_shot {
+                libc::ioctl(fd, PERF_EVENT_IOC_REFRESH, 1)
+            } else {
+                libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)
+            }
+        };
+        if enabled != 0 {
             let error = std::io::Error::last_os_error();
             self.disarm_source();
             return Err(error);
         }
-        Ok(())
+        Ok(cpu_at_enabling)
     }
 
     /// Gives the perf event its whole period again (the storm guard). Async-signal-safe.
     pub(super) fn reprogram_perf(&self, period_ns: u64) -> bool {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
-        self.own_perf_fd().is_some_and(|fd| set_perf_period(fd, period_ns))
+        let one_shot = self.perf_first_period_one_shot.swap(false, Ordering::Relaxed);
+        self.own_perf_fd().is_some_and(|fd| set_perf_period(fd, period_ns) && (!one_shot || enable_perf(fd)))
     }
 
     /// Stops the perf event's signals without closing it. Async-signal-safe.
@@ -182,21 +198,32 @@ impl ThreadTimer {
     }
 }
 
-/// The shortest first period a perf event is given. The event repeats its first period until
-/// the thread's handler replaces it, and its timer interrupt costs microseconds on a virtual
-/// machine: at perf's shortest period (10 µs) the interrupts took all of a new thread's CPU,
-/// for milliseconds, before its handler could run.
-pub(super) const SHORTEST_FIRST_PERIOD_NS: u64 = 100_000;
+/// The shortest first period a perf event is given (the kernel's own floor for its timer is
+/// 10 µs). A short first period is one-shot (see [`first_period_is_one_shot`]), so that only
+/// the thread's CPU time spent in the kernel before its first overflow in user mode (the
+/// event excludes the kernel) can take its timer interrupts at this rate.
+pub(super) const SHORTEST_FIRST_PERIOD_NS: u64 = 20_000;
 
-/// The first period of a perf event whose phase is `phase_ns`: the phase, or one period later
-/// when the phase is under [`SHORTEST_FIRST_PERIOD_NS`]. The first sample makes up for the
-/// period skipped: it stands for the CPU time since the phase was due.
+/// First periods under this are one-shot: the event's timer interrupt costs microseconds on a
+/// virtual machine, and an event repeating a 10 µs first period until the thread's handler
+/// replaces it took all of a new thread's CPU when the thread could not take the signal (640
+/// threads of 2 ms ran with 3.4 s of system time). A one-shot event disables itself at its
+/// first overflow and the handler enables it again with the whole period; a thread that
+/// blocks the signal takes one interrupt, then none until it takes the signal.
+const ONE_SHOT_BELOW_NS: u64 = 100_000;
+
+/// The first period of a perf event whose phase is `phase_ns`: the phase, never under
+/// [`SHORTEST_FIRST_PERIOD_NS`]. The first sample stands for the CPU time since the phase was
+/// due, so only where it lands in the thread's first 20 µs moves, not how much it weighs; a
+/// thread of any length gets its phase, drawn from its start, and so its CPU time's worth of
+/// samples in expectation.
 pub(super) fn first_perf_period(phase_ns: u64, period_ns: u64) -> u64 {
-    if phase_ns < SHORTEST_FIRST_PERIOD_NS && phase_ns < period_ns {
-        phase_ns + period_ns
-    } else {
-        phase_ns
-    }
+    phase_ns.max(SHORTEST_FIRST_PERIOD_NS.min(period_ns))
+}
+
+/// True when a first period of `first_ns` must be one-shot (see [`ONE_SHOT_BELOW_NS`]).
+pub(super) fn first_period_is_one_shot(first_ns: u64) -> bool {
+    first_ns < ONE_SHOT_BELOW_NS
 }
 
 /// Device and inode shared by every perf event descriptor (the kernel's anonymous inode), read
@@ -230,6 +257,13 @@ fn set_perf_period(fd: i32, period_ns: u64) -> bool {
     // SAFETY: PERF_EVENT_IOC_PERIOD reads one u64 from the pointer, valid for the call; the
     // caller checked that `fd` is our event.
     unsafe { libc::ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns as *const u64) == 0 }
+}
+
+/// Enables the perf event `fd` (checked to be ours); false when the kernel refused.
+/// Async-signal-safe.
+fn enable_perf(fd: i32) -> bool {
+    // SAFETY: the caller checked that `fd` is our event; enabling only makes it count.
+    unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) == 0 }
 }
 
 /// Closes a descriptor checked (or known) to be ours. Async-signal-safe.
@@ -331,14 +365,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_short_phase_moves_one_period_later() {
-        let period = 250_000;
-        assert_eq!(first_perf_period(1, period), 250_001);
-        assert_eq!(first_perf_period(99_999, period), 349_999);
-        assert_eq!(first_perf_period(100_000, period), 100_000);
+    fn a_short_phase_is_kept_and_one_shot() {
+        let period = 1_000_000;
+        assert_eq!(first_perf_period(1, period), SHORTEST_FIRST_PERIOD_NS);
+        assert_eq!(first_perf_period(25_000, period), 25_000);
         assert_eq!(first_perf_period(period, period), period);
-        // At 10 kHz and above every phase but the whole period moves.
-        assert_eq!(first_perf_period(100_000, 100_000), 100_000);
-        assert_eq!(first_perf_period(50_000, 100_000), 150_000);
+        assert!(first_period_is_one_shot(first_perf_period(1, period)));
+        assert!(first_period_is_one_shot(99_999));
+        assert!(!first_period_is_one_shot(100_000));
+        // Above 50 kHz the period itself is the floor.
+        assert_eq!(first_perf_period(1, 10_000), 10_000);
     }
 }

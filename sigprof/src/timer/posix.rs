@@ -16,20 +16,30 @@ pub const POSIX_TIMER_TAG: usize = 0x5349_4754; // "SIGT"
 impl ThreadTimer {
     /// Arms the POSIX timer (see [`ThreadTimer::arm`]): published before it is set.
     /// Async-signal-safe.
-    pub(super) fn arm_posix(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<()> {
+    /// Returns the thread's CPU time when it was set, where its phase counts from.
+    pub(super) fn arm_posix(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
         let timer = create_posix_cpu_timer(tid, signal)?;
         self.posix_timer_plus_one.store(timer as usize + 1, Ordering::Relaxed);
         self.source.store(TimerSource::Posix as u8, Ordering::SeqCst);
+        let cpu_at_setting = self.start_counting(tid, period_ns);
+        self.posix_first_due_cpu_ns.store(cpu_at_setting.saturating_add(draw.phase_ns), Ordering::Relaxed);
+        self.posix_moments_sampled.store(0, Ordering::Relaxed);
         if !set_posix_timer(timer, draw.phase_ns, period_ns) {
             let error = std::io::Error::last_os_error();
             self.disarm_source();
             return Err(error);
         }
-        Ok(())
+        Ok(cpu_at_setting)
+    }
+
+    /// Counts the sampling moments a POSIX timer's sample stands for (1 + its overrun).
+    /// Async-signal-safe; the thread's handler only.
+    pub fn count_posix_moments(&self, moments: u32) {
+        self.posix_moments_sampled.fetch_add(u64::from(moments), Ordering::Relaxed);
     }
 
     /// The kernel's id of the POSIX timer, if one is held. Async-signal-safe.
-    fn posix_timer(&self) -> Option<i32> {
+    pub(super) fn posix_timer(&self) -> Option<i32> {
         (self.posix_timer_plus_one.load(Ordering::Relaxed) as i32).checked_sub(1).filter(|&id| id >= 0)
     }
 

@@ -1,0 +1,123 @@
+//! Samples a thread raises on itself: the CPU time its timer cannot stand for, carried by a real
+//! sample of the thread taken where it is when that CPU time becomes known.
+//!
+//! * At its start: the CPU time a thread sigtrace started ran before its timer was armed (its
+//!   start-up and sigtrace's registration), rounded to whole periods at random so that its
+//!   expectation is exact. It is a sample of the start-up path, not of the code that happens
+//!   to run at the thread's first overflow.
+//! * At its exit: the sampling moments its timer passed without a sample. A perf event that
+//!   excludes the kernel (`perf_event_paranoid` 2) drops an overflow that comes in kernel mode
+//!   and the next one carries its weight, but a thread may end before that next one; a POSIX
+//!   CPU timer fires only on a scheduler tick, which a short thread may never see. Each such
+//!   moment is a period of CPU time the thread spent; the sample stands for them on the exit
+//!   path's own stack, so a thread's expected weight is its CPU time, whatever its length.
+//!
+//! The thread queues our signal to itself (`rt_tgsigqueueinfo`, `SI_QUEUE`, tagged with
+//! [`OWN_SAMPLE_TAG`]); its handler takes the weight from the slot, so a signal someone else
+//! forges with the tag weighs nothing.
+
+use super::{periods_rounded_at_random, PhaseDraw, ThreadTimer, TimerSource};
+use std::sync::atomic::Ordering;
+
+/// The value our own samples carry in `si_value` ("SIOW").
+pub const OWN_SAMPLE_TAG: usize = 0x5349_4f57;
+
+/// Byte offsets in `siginfo_t` (Linux, 64-bit) of the sender's pid and uid and of the value.
+const SI_PID_OFFSET: usize = 16;
+const SI_UID_OFFSET: usize = 20;
+const SI_VALUE_OFFSET: usize = 24;
+
+impl ThreadTimer {
+    /// Called right before the timer starts counting: takes the start-up sample (see the
+    /// module's documentation) if one is due, and returns the thread's CPU time from which the
+    /// timer counts. The start-up sample is taken before the timer counts, so that its handler
+    /// and system calls cannot move the timer's first sampling moment; the handler's own CPU
+    /// time is the one thing neither stands for. Async-signal-safe; calling thread only when a
+    /// start-up sample is due.
+    pub(super) fn start_counting(&self, tid: u32, period_ns: u64) -> u64 {
+        let cpu_ns = crate::clock::thread_cpu_ns(tid).max(1);
+        let signal = self.start_up_sample_signal.swap(0, Ordering::Relaxed);
+        if signal == 0 {
+            return cpu_ns;
+        }
+        let draw = PhaseDraw::new(period_ns, tid.rotate_left(16));
+        self.take_own_sample(tid, signal, periods_rounded_at_random(cpu_ns, period_ns, draw.rounding));
+        crate::clock::thread_cpu_ns(tid).max(1)
+    }
+
+    /// Stops and releases the timer of the exiting calling thread, like [`ThreadTimer::disarm`],
+    /// and returns the sampling moments its timer passed without a sample (see the module's
+    /// documentation). The source is cleared first: a signal of the timer that still arrives is
+    /// dropped as stale, so no moment is counted twice. Calling thread only.
+    pub fn disarm_at_exit(&self, period_ns: u64) -> u32 {
+        self.adapt.stop();
+        let source = TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst));
+        let missed = match source {
+            Some(TimerSource::Perf) => self.perf_moments_missed(period_ns),
+            Some(TimerSource::Posix) => self.posix_moments_missed(period_ns),
+            _ => 0,
+        };
+        self.release_source(source);
+        missed
+    }
+
+    /// A perf event's sampling moments up to the thread's CPU time now that no sample carried:
+    /// the first is its phase (if no sample came yet), the next ones a period after the CPU
+    /// time its samples stood for.
+    fn perf_moments_missed(&self, period_ns: u64) -> u32 {
+        let counted = self.last_sample_cpu_ns.load(Ordering::Relaxed);
+        let next_due = if counted == 0 { self.first_sample_due_cpu_ns.load(Ordering::Relaxed) } else { counted.saturating_add(period_ns) };
+        let now = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+        if next_due == 0 || now < next_due {
+            return 0;
+        }
+        (1 + (now - next_due) / period_ns.max(1)).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// A POSIX timer's expiries up to the thread's CPU time now that no sample stood for: the
+    /// kernel fires it only on a scheduler tick, with the expiries since as its overrun, and a
+    /// short thread may see no tick at all.
+    fn posix_moments_missed(&self, period_ns: u64) -> u32 {
+        let first_due = self.posix_first_due_cpu_ns.load(Ordering::Relaxed);
+        let now = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+        if first_due == 0 || now < first_due {
+            return 0;
+        }
+        let passed = 1 + (now - first_due) / period_ns.max(1);
+        passed.saturating_sub(self.posix_moments_sampled.load(Ordering::Relaxed)).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// Raises a sample of `periods` periods on the calling thread `tid` (nothing for 0), taken
+    /// by its handler where the thread is when the signal is delivered (at once, unless the
+    /// program blocks it). Calling thread only.
+    pub fn take_own_sample(&self, tid: u32, signal: i32, periods: u32) {
+        if periods == 0 {
+            return;
+        }
+        self.own_sample_periods.fetch_add(periods, Ordering::Relaxed);
+        // SAFETY: siginfo_t is plain data; all-zero is a valid start.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        info.si_signo = signal;
+        info.si_code = libc::SI_QUEUE;
+        // SAFETY: getpid and getuid are plain system calls.
+        let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+        let base = &mut info as *mut libc::siginfo_t as *mut u8;
+        // SAFETY: the offsets lie within siginfo_t, in its `_rt` member that SI_QUEUE selects.
+        unsafe {
+            base.add(SI_PID_OFFSET).cast::<i32>().write_unaligned(pid);
+            base.add(SI_UID_OFFSET).cast::<u32>().write_unaligned(uid);
+            base.add(SI_VALUE_OFFSET).cast::<usize>().write_unaligned(OWN_SAMPLE_TAG);
+        }
+        // SAFETY: `info` is valid for the call; the signal goes to the calling thread only.
+        let sent = unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid as libc::pid_t, signal, &info as *const libc::siginfo_t) } == 0;
+        if !sent {
+            self.own_sample_periods.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The weight of an own sample now being taken (and forgets it): 0 for a signal we did not
+    /// raise. Async-signal-safe; the thread's handler only.
+    pub fn own_sample_weight(&self) -> u32 {
+        self.own_sample_periods.swap(0, Ordering::Relaxed)
+    }
+}
