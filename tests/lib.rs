@@ -183,21 +183,24 @@ pub fn run_traced_bounded(program: &Path, args: &[&str], env: &[(&str, &str)], d
     }
 }
 
-/// Sorts trace files in the order the shim creates them: each name before the names numbered
-/// after it when it was taken (`t.7.sigtrace`, `t.7.1.sigtrace`, `t.7.2.sigtrace`: the counter
-/// goes before the extension), otherwise by name.
+/// Sorts trace files in the order the shim creates them: each process's files by the time its
+/// first file was created (pids wrap, so `t.1000.sigtrace` may be a child of `t.992.sigtrace`),
+/// each name before the names numbered after it when it was taken (`t.7.sigtrace`,
+/// `t.7.1.sigtrace`, `t.7.2.sigtrace`: the counter goes before the extension).
 pub fn sort_in_creation_order(paths: &mut [PathBuf]) {
     let names: std::collections::HashSet<PathBuf> = paths.iter().cloned().collect();
-    let key = |path: &PathBuf| -> (PathBuf, u64) {
+    let created = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.created()).ok();
+    let key = |path: &PathBuf| -> (Option<std::time::SystemTime>, PathBuf, u64) {
         let numbered = path.to_str().and_then(|text| {
             let stem = text.strip_suffix(".sigtrace")?;
             let (base, counter) = stem.rsplit_once('.')?;
             let first = PathBuf::from(format!("{base}.sigtrace"));
             names.contains(&first).then_some((first, counter.parse().ok()?))
         });
-        numbered.unwrap_or_else(|| (path.clone(), 0))
+        let (first, counter) = numbered.unwrap_or_else(|| (path.clone(), 0));
+        (created(&first), first, counter)
     };
-    paths.sort_by_key(key);
+    paths.sort_by_cached_key(key);
 }
 
 /// Runs `program` without the shim (the baseline for behaviour comparisons).
