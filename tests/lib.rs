@@ -203,6 +203,20 @@ pub fn sort_in_creation_order(paths: &mut [PathBuf]) {
     paths.sort_by_cached_key(key);
 }
 
+/// What `child` writes to its piped stderr up to and including the first read that holds
+/// `marker`; fails if the child ends before writing it.
+pub fn stderr_until(child: &mut std::process::Child, marker: &str) -> String {
+    let stderr = child.stderr.as_mut().expect("a piped stderr");
+    let mut seen = String::new();
+    let mut buffer = [0u8; 256];
+    while !seen.contains(marker) {
+        let n = std::io::Read::read(stderr, &mut buffer).unwrap();
+        assert!(n > 0, "the workload ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    seen
+}
+
 /// Runs `program` without the shim (the baseline for behaviour comparisons).
 pub fn run_plain(program: &Path, args: &[&str], dir: &Path) -> Output {
     Command::new(program).args(args).current_dir(dir).env_remove("LD_PRELOAD").output().expect("workload runs")

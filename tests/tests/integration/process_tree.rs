@@ -80,14 +80,7 @@ fn sigkill_costs_at_most_the_open_generation() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buffer = [0u8; 256];
-    while !seen.contains("waiting") {
-        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
-        assert!(n > 0, "the workload ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
-    }
+    let seen = stderr_until(&mut child, "waiting");
     child.kill().unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     let cpu_ns: f64 = seen.lines().find_map(|l| l.strip_prefix("cpu_ns=")).unwrap().trim().parse().unwrap();

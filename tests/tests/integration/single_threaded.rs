@@ -132,14 +132,7 @@ fn a_pure_cpu_loop_killed_by_sigkill_loses_at_most_a_ring() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buffer = [0u8; 256];
-    while !seen.contains("waiting") {
-        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
-        assert!(n > 0, "the workload ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
-    }
+    let seen = stderr_until(&mut child, "waiting");
     child.kill().unwrap();
     child.wait().unwrap();
     let cpu_ns: u64 = seen.lines().find_map(|l| l.strip_prefix("cpu_ns=")).unwrap().trim().parse().unwrap();
