@@ -57,7 +57,7 @@ fn median_ns(per_batch: usize, mut walk: impl FnMut() -> usize) -> (f64, usize) 
 
 fn main() {
     let (_, snapshot) = UnwindTables::new().refresh();
-    let pool = CachePool::new(1);
+    let pool = CachePool::new(1, 1);
     let bounds = main_thread_bounds();
     println!("{:>6} {:>14} {:>14} {:>8} {:>8}", "depth", "fp ns/walk", "dwarf ns/walk", "fp fr", "dwarf fr");
     for depth in [8usize, 32, 128] {

@@ -9,7 +9,7 @@
 use crate::dwarf::DwarfCache;
 use crate::walk_stack::{WalkStack, SWITCHES_STACKS};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 struct PooledCache {
     in_use: AtomicBool,
@@ -19,51 +19,102 @@ struct PooledCache {
     stack: Option<WalkStack>,
 }
 
+/// The pool grows, never shrinks: a short single-threaded process pays for two caches, not
+/// for one per possible concurrent walk.
+///
+/// Invariant: `slots[..filled]` hold caches that live as long as the pool (each is written
+/// once, before `filled` is raised past it with Release ordering); the slots after are null.
+/// Growers take `grower` (never the handler, which only reads).
 pub struct CachePool {
-    caches: Box<[PooledCache]>,
+    slots: Box<[AtomicPtr<PooledCache>]>,
+    filled: AtomicUsize,
+    grower: std::sync::Mutex<()>,
 }
 
 // SAFETY: a cache is only reached through a CacheLease, which holds the cache's `in_use` flag
-// (claimed by compare-exchange), so at most one thread uses each cache at a time.
+// (claimed by compare-exchange), so at most one thread uses each cache at a time; slots are
+// written once before they are published through `filled`.
 unsafe impl Sync for CachePool {}
 // SAFETY: the caches are plain data owned by the pool.
 unsafe impl Send for CachePool {}
 
 impl CachePool {
-    /// Allocates `count` caches (not in the handler: allocates ~33 KB each).
-    pub fn new(count: usize) -> CachePool {
-        let stack = || if SWITCHES_STACKS { WalkStack::map() } else { None };
-        CachePool {
-            caches: (0..count.max(1))
-                .map(|_| PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()), stack: stack() })
-                .collect(),
+    /// A pool of `count` caches that can grow to `capacity` (not in the handler: allocates
+    /// ~33 KB a cache).
+    pub fn new(count: usize, capacity: usize) -> CachePool {
+        let capacity = capacity.max(count).max(1);
+        let pool = CachePool {
+            slots: (0..capacity).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            filled: AtomicUsize::new(0),
+            grower: std::sync::Mutex::new(()),
+        };
+        pool.grow_to(count.max(1));
+        pool
+    }
+
+    /// Adds caches until the pool holds `count` (at most its capacity). Not in the handler
+    /// (allocates and locks).
+    pub fn grow_to(&self, count: usize) {
+        let _growing = self.grower.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let filled = self.filled.load(Ordering::Relaxed);
+        let target = count.min(self.slots.len());
+        for slot in &self.slots[filled.min(target)..target] {
+            let stack = if SWITCHES_STACKS { WalkStack::map() } else { None };
+            let pooled = Box::new(PooledCache { in_use: AtomicBool::new(false), cache: UnsafeCell::new(DwarfCache::new_in()), stack });
+            slot.store(Box::into_raw(pooled), Ordering::Relaxed);
+        }
+        if target > filled {
+            self.filled.store(target, Ordering::Release);
         }
     }
 
+    /// The caches published so far. Async-signal-safe.
+    fn caches(&self) -> impl Iterator<Item = &PooledCache> {
+        let filled = self.filled.load(Ordering::Acquire);
+        // SAFETY: slots below `filled` point to caches that live as long as the pool
+        // (invariant above); the Acquire load orders their writes before these reads.
+        self.slots[..filled.min(self.slots.len())].iter().map(|slot| unsafe { &*slot.load(Ordering::Relaxed) })
+    }
+
     pub fn len(&self) -> usize {
-        self.caches.len()
+        self.filled.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.caches.is_empty()
+        self.len() == 0
     }
 
     /// Claims a free cache, trying `preferred` first (a thread that keeps using the same cache
     /// keeps its rules warm). `None` when all are in use. Async-signal-safe.
     pub fn claim(&self, preferred: usize) -> Option<CacheLease<'_>> {
-        let count = self.caches.len();
+        let count = self.len().min(self.slots.len());
+        if count == 0 {
+            return None;
+        }
         (0..count).map(|offset| (preferred + offset) % count).find_map(|index| {
-            let pooled = &self.caches[index];
+            // SAFETY: index < filled: the slot holds a cache that lives as long as the pool.
+            let pooled = unsafe { &*self.slots[index].load(Ordering::Acquire) };
             pooled.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok().map(|_| CacheLease { pooled })
         })
     }
-}
 
-impl CachePool {
     /// In a forked child: caches leased by parent threads that do not exist in the child are
     /// free again.
     pub fn release_all_after_fork(&self) {
-        self.caches.iter().for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
+        self.caches().for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
+    }
+}
+
+impl Drop for CachePool {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            let pooled = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
+            if !pooled.is_null() {
+                // SAFETY: each non-null slot holds a Box leaked by `grow_to`, freed once here;
+                // the pool is dropped only when no handler can hold it (Published's rule).
+                drop(unsafe { Box::from_raw(pooled) });
+            }
+        }
     }
 }
 
@@ -108,7 +159,7 @@ mod tests {
 
     #[test]
     fn leases_are_exclusive_and_returned() {
-        let pool = CachePool::new(2);
+        let pool = CachePool::new(2, 2);
         let first = pool.claim(0).expect("free");
         let second = pool.claim(0).expect("the other one");
         assert!(pool.claim(1).is_none(), "both in use");
@@ -118,5 +169,20 @@ mod tests {
         drop(second);
         drop(third);
         assert!(pool.claim(0).is_some());
+    }
+
+    #[test]
+    fn a_grown_pool_hands_out_its_new_caches() {
+        let pool = CachePool::new(1, 3);
+        let first = pool.claim(0).expect("free");
+        assert!(pool.claim(0).is_none(), "one cache");
+        pool.grow_to(5);
+        assert_eq!(pool.len(), 3, "capped at the capacity");
+        let second = pool.claim(0).expect("a new one");
+        let third = pool.claim(2).expect("the last one");
+        assert!(pool.claim(1).is_none());
+        drop((first, second, third));
+        pool.grow_to(2);
+        assert_eq!(pool.len(), 3, "never shrinks");
     }
 }

@@ -1,6 +1,8 @@
 //! The address ranges of loaded code, checked by the handler before it trusts a return address
 //! or reads code bytes. Built by the drain thread, published inside an `UnwindSnapshot`.
 
+use crate::cfi_coverage::ModuleCfi;
+
 /// One mapped range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressRange {
@@ -8,15 +10,15 @@ pub struct AddressRange {
     pub end: u64,
 }
 
-/// Sorted, non-overlapping executable and readable ranges of all loaded modules, and the code
-/// their CFI covers.
+/// Sorted, non-overlapping executable and readable ranges of all loaded modules, and how to
+/// tell the code their CFI covers.
 #[derive(Debug, Default)]
 pub struct CodeRanges {
     executable: Box<[AddressRange]>,
     readable: Box<[AddressRange]>,
-    /// Sorted, merged ranges covered by FDEs (`cfi_coverage`); code of a module outside them
-    /// has no CFI.
-    cfi_covered: Box<[AddressRange]>,
+    /// Each module with CFI: its extent and how to ask it (`cfi_coverage`), sorted by start;
+    /// code outside them has no CFI.
+    cfi: Box<[(AddressRange, ModuleCfi)]>,
 }
 
 /// The lowest address a return address outside every module may have (below: null-page
@@ -37,17 +39,19 @@ impl CodeRanges {
     pub unsafe fn new(mut executable: Vec<AddressRange>, mut readable: Vec<AddressRange>) -> CodeRanges {
         executable.sort_by_key(|range| range.start);
         readable.sort_by_key(|range| range.start);
-        CodeRanges { executable: executable.into(), readable: readable.into(), cfi_covered: Box::new([]) }
+        CodeRanges { executable: executable.into(), readable: readable.into(), cfi: Box::new([]) }
     }
 
-    /// The same ranges, with `covered` (sorted, non-overlapping) as the code that has CFI.
-    pub fn with_cfi_coverage(self, covered: Vec<AddressRange>) -> CodeRanges {
-        CodeRanges { cfi_covered: covered.into(), ..self }
+    /// The same ranges, with the modules that carry CFI (extents that do not overlap).
+    pub fn with_cfi(self, mut modules: Vec<(AddressRange, ModuleCfi)>) -> CodeRanges {
+        modules.sort_unstable_by_key(|(extent, _)| extent.start);
+        CodeRanges { cfi: modules.into(), ..self }
     }
 
     /// True when `address` lies in code that CFI covers. Async-signal-safe.
     pub fn has_cfi(&self, address: u64) -> bool {
-        crate::cfi_coverage::covers(&self.cfi_covered, address)
+        let index = self.cfi.partition_point(|(extent, _)| extent.start <= address);
+        index.checked_sub(1).and_then(|index| self.cfi.get(index)).is_some_and(|(extent, cfi)| address < extent.end && cfi.covers(address))
     }
 
     /// True when `address` may be code generated at run time: outside every module and in the

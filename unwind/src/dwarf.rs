@@ -6,18 +6,19 @@ use crate::code_ranges::{CodeRanges, ExecutableLookup};
 use crate::first_frame::caller_of_frameless_function_with_reads;
 use crate::memory::read_word_via_kernel;
 use crate::memory::StackMemory;
-use crate::modules::{LoadedModule, UnwindSections};
+use crate::modules::{LoadedModule, SectionBytes, UnwindSections};
 use crate::regs::Regs;
 use crate::walk::WalkEnd;
 use framehop::{Error, ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, Unwinder};
 
-/// The unwinder over copied section data. Shared by all handlers through `&self`.
-pub type DwarfUnwinder = framehop::UnwinderNative<Box<[u8]>, MustNotAllocateDuringUnwind>;
+/// The unwinder over the modules' section data (copied, or in place for start-up objects).
+/// Shared by all handlers through `&self`.
+pub type DwarfUnwinder = framehop::UnwinderNative<SectionBytes, MustNotAllocateDuringUnwind>;
 /// framehop's rule cache (~33 KB); each concurrent walk needs its own.
 pub type DwarfCache = framehop::CacheNative<MustNotAllocateDuringUnwind>;
 
-/// Builds framehop's module for `module` from its copied sections (drain thread; allocates).
-pub fn framehop_module(module: &LoadedModule, sections: UnwindSections) -> Module<Box<[u8]>> {
+/// Builds framehop's module for `module` from its sections (drain thread; allocates).
+pub fn framehop_module(module: &LoadedModule, sections: UnwindSections) -> Module<SectionBytes> {
     let (eh_frame_hdr_svma, eh_frame_hdr) = match sections.eh_frame_hdr {
         Some((svma, data)) => (Some(svma), Some(data)),
         None => (None, None),

@@ -26,6 +26,7 @@ mod modules;
 mod published;
 mod regs;
 mod snapshot;
+mod startup_objects;
 mod walk;
 mod walk_stack;
 
@@ -39,5 +40,5 @@ pub use regs::{regs_from_ucontext, Regs};
 pub use walk::{walk_stack, WalkEnd, WalkMethod};
 // Drain-thread side: the module list and the unwind tables built from it.
 pub use code_ranges::CodeRanges;
-pub use modules::{executable_path, load_counters, loaded_modules, LoadedModule};
+pub use modules::{executable_path, load_counters, loaded_modules, startup_objects, LoadedModule, SectionBytes};
 pub use snapshot::{UnwindSnapshot, UnwindTables};

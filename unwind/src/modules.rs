@@ -2,19 +2,47 @@
 //! allocates and `dl_iterate_phdr` takes the loader lock, so never call it from the handler.
 
 use crate::code_ranges::{AddressRange, CodeRanges};
+use crate::startup_objects::{dynamic_names, startup_object_keys, DynamicNames};
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::ops::Range;
 
+/// The bytes of an unwind section: copied out of an object that `dlclose` may unmap, or read
+/// in place in an object mapped for the life of the process (`startup_objects`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionBytes {
+    /// Shared by the unwinder and the handler's CFI lookup.
+    Copied(std::sync::Arc<[u8]>),
+    /// Mapped until the process ends: a start-up object's section.
+    InPlace(&'static [u8]),
+}
+
+impl Default for SectionBytes {
+    fn default() -> Self {
+        SectionBytes::InPlace(&[])
+    }
+}
+
+impl std::ops::Deref for SectionBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SectionBytes::Copied(bytes) => bytes,
+            SectionBytes::InPlace(bytes) => bytes,
+        }
+    }
+}
+
 /// A module's call-frame information, copied out of its mapped image (so it stays valid after
-/// `dlclose`). Addresses are SVMAs (as in the file): AVMA = SVMA + the module's `base`.
+/// `dlclose`) unless the module is never unloaded. Addresses are SVMAs (as in the file):
+/// AVMA = SVMA + the module's `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnwindSections {
     pub eh_frame_svma: Range<u64>,
-    pub eh_frame: Box<[u8]>,
+    pub eh_frame: SectionBytes,
     /// The binary-search table; `None` when the module has none (then the unwinder indexes
     /// `eh_frame` itself).
-    pub eh_frame_hdr: Option<(Range<u64>, Box<[u8]>)>,
+    pub eh_frame_hdr: Option<(Range<u64>, SectionBytes)>,
     pub text_svma: Option<Range<u64>>,
 }
 
@@ -63,23 +91,49 @@ struct Listing<'a> {
     modules: Vec<LoadedModule>,
     /// Modules (by key) whose unwind sections are already known and need no copy.
     sections_known: &'a HashSet<(u64, u64)>,
+    /// Modules (by key) mapped for the life of the process: their sections are read in place.
+    in_place: &'a HashSet<(u64, u64)>,
     copy_sections: bool,
 }
 
 /// Lists every loaded object, without unwind sections.
 pub fn loaded_modules() -> Vec<LoadedModule> {
-    list_modules(false, &HashSet::new())
+    list_modules(false, &HashSet::new(), &HashSet::new())
 }
 
-/// Lists every loaded object, copying the unwind sections of those not in `sections_known`.
+/// Lists every loaded object with the unwind sections of those not in `sections_known`: read in
+/// place for the start-up objects in `in_place` ([`startup_objects`]), copied for the others.
 /// The copy happens inside `dl_iterate_phdr`'s callback, under the loader lock, so a
 /// concurrent `dlclose` cannot unmap the sections while they are read.
-pub fn loaded_modules_with_unwind_sections(sections_known: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
-    list_modules(true, sections_known)
+pub fn loaded_modules_with_unwind_sections(sections_known: &HashSet<(u64, u64)>, in_place: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
+    list_modules(true, sections_known, in_place)
 }
 
-fn list_modules(copy_sections: bool, sections_known: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
-    let mut listing = Listing { modules: Vec::new(), sections_known, copy_sections };
+/// The keys of the loaded objects that are never unloaded (see `startup_objects`).
+pub fn startup_objects() -> HashSet<(u64, u64)> {
+    let mut listed: Vec<(LoadedModule, Option<DynamicNames>)> = Vec::new();
+    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info for the duration of the call; `data` is
+        // the `listed` vector below.
+        unsafe {
+            let listed = &mut *(data as *mut Vec<(LoadedModule, Option<DynamicNames>)>);
+            if let Some(module) = module_from_phdr_info(&*info) {
+                let names = dynamic_names(&*info, &module);
+                listed.push((module, names));
+            }
+        }
+        0
+    }
+    // SAFETY: the callback only reads the info it is handed and writes `listed`.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut listed as *mut Vec<(LoadedModule, Option<DynamicNames>)>).cast()) };
+    let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
+    // SAFETY: getauxval has no preconditions.
+    let loader_base = unsafe { libc::getauxval(libc::AT_BASE) };
+    startup_object_keys(&listed, &executable_path(), &preload, loader_base)
+}
+
+fn list_modules(copy_sections: bool, sections_known: &HashSet<(u64, u64)>, in_place: &HashSet<(u64, u64)>) -> Vec<LoadedModule> {
+    let mut listing = Listing { modules: Vec::new(), sections_known, in_place, copy_sections };
     unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: dl_iterate_phdr passes a valid info (and program headers) for the duration of
         // the call; `data` is the `listing` below.
@@ -87,7 +141,8 @@ fn list_modules(copy_sections: bool, sections_known: &HashSet<(u64, u64)>) -> Ve
             let listing = &mut *(data as *mut Listing<'_>);
             if let Some(mut module) = module_from_phdr_info(&*info) {
                 if listing.copy_sections && !listing.sections_known.contains(&module.key()) {
-                    module.unwind_sections = copy_unwind_sections(&*info, &module);
+                    let in_place = listing.in_place.contains(&module.key());
+                    module.unwind_sections = unwind_sections(&*info, &module, in_place);
                 }
                 listing.modules.push(module);
             }
@@ -103,7 +158,7 @@ fn list_modules(copy_sections: bool, sections_known: &HashSet<(u64, u64)>) -> Ve
 ///
 /// # Safety
 /// `info` must come from `dl_iterate_phdr` and be used within its callback.
-unsafe fn program_headers(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
+pub(crate) unsafe fn program_headers(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
     if info.dlpi_phdr.is_null() {
         &[]
     } else {
@@ -112,12 +167,13 @@ unsafe fn program_headers(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
     }
 }
 
-/// Copies `.eh_frame_hdr` and `.eh_frame` out of a loaded module.
+/// Finds `.eh_frame_hdr` and `.eh_frame` in a loaded module: copied, or read in place when
+/// `in_place` (the module is never unloaded).
 ///
 /// # Safety
 /// `info` must come from `dl_iterate_phdr` and be used within its callback (the loader lock
-/// keeps the module mapped).
-unsafe fn copy_unwind_sections(info: &libc::dl_phdr_info, module: &LoadedModule) -> Option<UnwindSections> {
+/// keeps the module mapped); `in_place` only for a module mapped until the process ends.
+unsafe fn unwind_sections(info: &libc::dl_phdr_info, module: &LoadedModule, in_place: bool) -> Option<UnwindSections> {
     let base = info.dlpi_addr;
     // SAFETY: forwarded from the caller.
     let headers = unsafe { program_headers(info) };
@@ -139,10 +195,11 @@ unsafe fn copy_unwind_sections(info: &libc::dl_phdr_info, module: &LoadedModule)
     let has_table = hdr.len() >= 4 && hdr[2] != 0xff && hdr[3] != 0xff;
     let svma = |avma: u64| avma.wrapping_sub(base);
     let text_svma = module.executable_ranges.first().map(|r| svma(r.start)..svma(r.end));
+    let bytes = |section: &'static [u8]| if in_place { SectionBytes::InPlace(section) } else { SectionBytes::Copied(section.into()) };
     Some(UnwindSections {
         eh_frame_svma: svma(eh_frame_avma)..svma(eh_frame_avma) + eh_frame_len as u64,
-        eh_frame: mapped[..eh_frame_len].into(),
-        eh_frame_hdr: has_table.then(|| (svma(hdr_avma)..svma(hdr_avma) + hdr.len() as u64, hdr.into())),
+        eh_frame: bytes(&mapped[..eh_frame_len]),
+        eh_frame_hdr: has_table.then(|| (svma(hdr_avma)..svma(hdr_avma) + hdr.len() as u64, bytes(hdr))),
         text_svma,
     })
 }
@@ -303,9 +360,10 @@ mod tests {
 
     #[test]
     fn unwind_sections_are_copied_for_libc_and_the_vdso() {
-        let modules = loaded_modules_with_unwind_sections(&HashSet::new());
+        let modules = loaded_modules_with_unwind_sections(&HashSet::new(), &HashSet::new());
         let libc = modules.iter().find(|m| m.path.contains("libc.so")).expect("libc");
         let sections = libc.unwind_sections.as_ref().expect("libc has .eh_frame");
+        assert!(matches!(sections.eh_frame, SectionBytes::Copied(_)), "not a start-up object here: copied");
         assert!(sections.eh_frame.len() > 10_000, "libc's .eh_frame is large: {}", sections.eh_frame.len());
         assert_eq!(sections.eh_frame_svma.end - sections.eh_frame_svma.start, sections.eh_frame.len() as u64);
         assert!(sections.eh_frame_hdr.is_some(), "libc has a search table");
@@ -314,6 +372,22 @@ mod tests {
             assert!(vdso.unwind_sections.is_some(), "the vDSO carries .eh_frame");
         }
         let known: HashSet<(u64, u64)> = modules.iter().map(LoadedModule::key).collect();
-        assert!(loaded_modules_with_unwind_sections(&known).iter().all(|m| m.unwind_sections.is_none()), "known modules are not copied again");
+        assert!(loaded_modules_with_unwind_sections(&known, &HashSet::new()).iter().all(|m| m.unwind_sections.is_none()), "known modules are not copied again");
+    }
+
+    #[test]
+    fn libc_and_this_executable_are_start_up_objects_read_in_place() {
+        let startup = startup_objects();
+        let modules = loaded_modules_with_unwind_sections(&HashSet::new(), &startup);
+        let me = executable_path();
+        for wanted in [me.as_str(), "libc.so.6"] {
+            let module = modules.iter().find(|m| m.path.ends_with(wanted)).expect("listed");
+            assert!(startup.contains(&module.key()), "{wanted} is a start-up object");
+            let sections = module.unwind_sections.as_ref().expect("has .eh_frame");
+            assert!(matches!(sections.eh_frame, SectionBytes::InPlace(_)), "{wanted} is read in place");
+            let copied = loaded_modules_with_unwind_sections(&HashSet::new(), &HashSet::new());
+            let same = copied.iter().find(|m| m.key() == module.key()).and_then(|m| m.unwind_sections.as_ref()).expect("copied too");
+            assert_eq!(*same.eh_frame, *sections.eh_frame, "the same bytes");
+        }
     }
 }

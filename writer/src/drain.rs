@@ -176,7 +176,7 @@ impl Drainer {
             wall: WallSampler::new(&registry.config, header.start_clock_ns),
             pieces: PieceCursor::new(header.start_clock_ns),
             jit_map: PerfMapReader::new(header.pid),
-            jitdump: JitdumpReader::new(header.pid, header.start_unix_ns),
+            jitdump: JitdumpReader::new(header.pid, header.start_unix_ns, monotonic_ns()),
             rotation: None,
         })
     }
@@ -289,10 +289,10 @@ impl Drainer {
         if self.jit_map.pid() != pid {
             self.jit_map = PerfMapReader::new(pid);
         }
-        if self.jitdump.pid() != pid {
-            self.jitdump = JitdumpReader::new(pid, self.header.start_unix_ns);
-        }
         let now_ns = monotonic_ns();
+        if self.jitdump.pid() != pid {
+            self.jitdump = JitdumpReader::new(pid, self.header.start_unix_ns, now_ns);
+        }
         let mut symbols = self.jit_map.poll(ticks(now_ns));
         // A jitdump record's own time (CLOCK_MONOTONIC) is its load time when it is plausible.
         let start_ns = self.header.start_clock_ns;

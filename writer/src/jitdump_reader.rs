@@ -47,6 +47,8 @@ pub(crate) struct JitdumpReader {
     pid: u32,
     /// The trace's start (Unix ns): a file left behind must be modified after it.
     start_unix_ns: u64,
+    /// When this reader was made (monotonic ns): the first search is one period later.
+    created_ns: u64,
     /// When `/proc/self/maps` was last searched (monotonic ns), 0 never.
     searched_ns: u64,
     /// The wait before the next search.
@@ -57,8 +59,9 @@ pub(crate) struct JitdumpReader {
 }
 
 impl JitdumpReader {
-    pub(crate) fn new(pid: u32, start_unix_ns: u64) -> JitdumpReader {
-        JitdumpReader { pid, start_unix_ns, searched_ns: 0, search_period_ns: SEARCH_PERIOD_NS, open: None, done: false }
+    /// A reader for `pid`'s jitdump; `now_ns` is the monotonic clock.
+    pub(crate) fn new(pid: u32, start_unix_ns: u64, now_ns: u64) -> JitdumpReader {
+        JitdumpReader { pid, start_unix_ns, created_ns: now_ns, searched_ns: 0, search_period_ns: SEARCH_PERIOD_NS, open: None, done: false }
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -69,9 +72,19 @@ impl JitdumpReader {
     /// monotonic clock; `search_now` searches for the marker whenever the last search was
     /// (at a generation's close); `notice` prints the one line on a file that cannot be
     /// followed. Drain thread only.
+    ///
+    /// The first search comes [`SEARCH_PERIOD_NS`] after the reader was made: a process that
+    /// closes before (most short processes end so) only looks for a file left under the usual
+    /// names, as searching the maps would cost it more than most of its start-up.
     pub(crate) fn poll(&mut self, now_ns: u64, search_now: bool, notice: fn(&str)) -> Vec<JitdumpCode> {
         if self.done {
             return Vec::new();
+        }
+        if self.open.is_none() && self.searched_ns == 0 && now_ns.saturating_sub(self.created_ns) < SEARCH_PERIOD_NS {
+            if search_now {
+                self.open = left_behind(self.pid, self.start_unix_ns).map(|(file, path)| Open { file: DumpFile(file), path, cursor: JitdumpCursor::default() });
+            }
+            return self.read_open(notice);
         }
         if self.open.is_none() {
             if !search_now && self.searched_ns != 0 && now_ns.saturating_sub(self.searched_ns) < self.search_period_ns {
@@ -221,12 +234,12 @@ mod tests {
         format::jitdump::build::code_load(&mut bytes, 5, 0x7000, 1, "py::f:x.py", &[0xc3]);
         std::fs::write(&path, &bytes).unwrap();
         let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
-        assert!(JitdumpReader::new(pid, 0).poll(1, true, |line| panic!("{line}")).is_empty(), "its header names pid 1");
+        assert!(JitdumpReader::new(pid, 0, 0).poll(1, true, |line| panic!("{line}")).is_empty(), "its header names pid 1");
         bytes[20..24].copy_from_slice(&pid.to_ne_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        assert!(JitdumpReader::new(pid, 0).poll(1, false, |line| panic!("{line}")).is_empty(), "only at a close");
-        assert!(JitdumpReader::new(pid, u64::MAX).poll(1, true, |line| panic!("{line}")).is_empty(), "older than the trace");
-        assert_eq!(names(JitdumpReader::new(pid, 0).poll(1, true, |line| panic!("{line}"))), ["py::f:x.py"]);
+        assert!(JitdumpReader::new(pid, 0, 0).poll(1, false, |line| panic!("{line}")).is_empty(), "only at a close");
+        assert!(JitdumpReader::new(pid, u64::MAX, 0).poll(1, true, |line| panic!("{line}")).is_empty(), "older than the trace");
+        assert_eq!(names(JitdumpReader::new(pid, 0, 0).poll(1, true, |line| panic!("{line}"))), ["py::f:x.py"]);
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -243,13 +256,15 @@ mod tests {
         let mapped =
             unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, std::os::fd::AsRawFd::as_raw_fd(&file), 0) };
         assert_ne!(mapped, libc::MAP_FAILED);
-        let mut reader = JitdumpReader::new(std::process::id(), 0);
+        let mut reader = JitdumpReader::new(std::process::id(), 0, 0);
         let names = |code: Vec<JitdumpCode>| code.into_iter().map(|c| c.name).collect::<Vec<_>>();
-        assert_eq!(names(reader.poll(1, false, |line| panic!("{line}"))), ["py::f:x.py"]);
+        assert!(reader.poll(1, false, |line| panic!("{line}")).is_empty(), "no search in the first period");
+        assert!(reader.poll(2, true, |line| panic!("{line}")).is_empty(), "a close in the first period looks at the usual names only");
+        assert_eq!(names(reader.poll(SEARCH_PERIOD_NS, false, |line| panic!("{line}"))), ["py::f:x.py"]);
         let mut more = Vec::new();
         format::jitdump::build::code_load(&mut more, 6, 0x8000, 2, "py::g:x.py", &[0xc3]);
         std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, &more)).unwrap();
-        assert_eq!(names(reader.poll(2, false, |line| panic!("{line}"))), ["py::g:x.py"]);
+        assert_eq!(names(reader.poll(SEARCH_PERIOD_NS + 1, false, |line| panic!("{line}"))), ["py::g:x.py"]);
         // SAFETY: mapped above, not used since.
         unsafe { libc::munmap(mapped, 4096) };
         std::fs::remove_dir_all(&dir).unwrap();

@@ -13,6 +13,7 @@ mod idle_generation;
 mod jit_maps;
 mod jitdump_reader;
 mod module_snapshots;
+pub use module_snapshots::dwarf_caches_for_new_thread;
 pub mod on_program_thread;
 pub mod own_file;
 mod pieces;

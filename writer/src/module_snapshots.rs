@@ -102,11 +102,49 @@ impl ModuleSnapshots {
     }
 }
 
-/// Gives the handlers their DWARF caches (once; allocates ~1 MB).
+/// Gives the handlers DWARF caches for the threads sampled now: one for a single-threaded
+/// process (~33 KB; its handler never runs twice at once), else one more than its threads, up
+/// to [`DWARF_CACHES_PER_CPU`] per CPU (at least 8). Called at every drain round.
 pub(crate) fn ensure_dwarf_caches(registry: &Registry) {
-    if !registry.caches.is_published() {
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let _ = registry.caches.publish(CachePool::new((cpus * DWARF_CACHES_PER_CPU).clamp(8, 256)));
+    let threads = registry.slots_in_use();
+    dwarf_caches_for(registry, if threads <= 1 { 1 } else { threads + 1 });
+}
+
+/// Grows the handlers' DWARF caches, once published, for a thread about to be created (before
+/// it can be sampled): the interposed `pthread_create`. Only the drain publishes the pool.
+/// Not for a signal handler (allocates).
+pub fn dwarf_caches_for_new_thread(registry: &Registry) {
+    // SAFETY: the pool, once published, is never replaced: nothing read here is released.
+    let published = unsafe { unwind::CriticalSection::new_unchecked() };
+    if let Some(pool) = registry.caches.current(&published) {
+        pool.grow_to(registry.slots_in_use() + 2);
+    }
+}
+
+/// The drain's side: publishes the pool once (only the drain does), then grows it.
+fn dwarf_caches_for(registry: &Registry, wanted: usize) {
+    // SAFETY: the publisher reads its own value and frees nothing here.
+    let published = unsafe { unwind::CriticalSection::new_unchecked() };
+    match registry.caches.current(&published) {
+        Some(pool) if pool.len() >= wanted => {}
+        Some(pool) => pool.grow_to(wanted),
+        None => {
+            let capacity = (usable_cpus() * DWARF_CACHES_PER_CPU).clamp(8, 256);
+            let _ = registry.caches.publish(CachePool::new(wanted.clamp(1, capacity), capacity));
+        }
+    }
+}
+
+/// The CPUs this process may run on: one `sched_getaffinity` (std's `available_parallelism`
+/// also reads the cgroup's files, a dozen system calls a process start would pay for).
+fn usable_cpus() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 2;
+        }
+        (libc::CPU_COUNT(&set) as usize).max(1)
     }
 }
 

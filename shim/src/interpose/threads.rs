@@ -32,6 +32,11 @@ pub unsafe extern "C" fn pthread_create(
         return sigprof::program_signals::inheriting_program_block(|| unsafe { real(thread, attr, start, argument) });
     }
     let _creating = crate::lifecycle::drain_thread::before_program_creates_thread();
+    if let Some(registry) = sigprof::Registry::get() {
+        // A cache for the new thread's walks before it can be sampled (a panic here, out of
+        // memory, leaves the pool as it was).
+        let _ = std::panic::catch_unwind(|| writer::dwarf_caches_for_new_thread(registry));
+    }
     let boxed = Box::into_raw(Box::new(ThreadStart { start, argument, program_blocks: sigprof::program_signals::program_blocks() }));
     // SAFETY: the trampoline takes ownership of `boxed` when the thread starts.
     let result = unsafe { real(thread, attr, start_registered_thread, boxed.cast()) };
