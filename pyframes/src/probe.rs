@@ -74,7 +74,10 @@ pub fn forget_ours(signal: i32) {
 
 /// A forked child has only the forking thread: no session is in flight. Async-signal-safe.
 pub fn after_fork_in_child() {
-    IN_FLIGHT.store(0, Ordering::SeqCst);
+    // Written only when set: a forked child copies each page it writes.
+    if IN_FLIGHT.load(Ordering::SeqCst) != 0 {
+        IN_FLIGHT.store(0, Ordering::SeqCst);
+    }
 }
 
 /// True when the interrupted context `ucontext` blocks neither SIGSEGV nor SIGBUS.

@@ -297,7 +297,10 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
 /// Async-signal-safe.
 pub fn forget_thread_states() {
+    // Only entries in use are written: a forked child copies each page it writes.
     for slot in TSTATES.iter().chain(&PTHREADS) {
-        slot.store(0, Ordering::Relaxed);
+        if slot.load(Ordering::Relaxed) != 0 {
+            slot.store(0, Ordering::Relaxed);
+        }
     }
 }

@@ -12,9 +12,13 @@ Rows (ROW names):
             (perf events, then SIGTRACE_TIMER=posix). Figures: extra CPU µs per cycle over bare.
   shell     sh -c 'for i in $(seq 300); do /bin/true; done': bare; the floor preload
             (scripts/micro/floor_preload.c: a perf event and a trace file per process);
-            sigtrace (default, and SIGTRACE_DRAIN_THREAD=with-program-threads); perf record
-            -F 999 -g; gperftools (libprofiler, CPUPROFILE). Figures: CPU and wall / bare.
+            sigtrace (default, and SIGTRACE_DRAIN_THREAD=always: a drain thread from the
+            start); perf record -F 999 -g; gperftools (libprofiler, CPUPROFILE). Figures: CPU
+            and wall / bare.
   true      /bin/true started 200 times (scripts/micro/spawn_loop.c): extra CPU µs per start.
+  fork      a fork per connection (scripts/micro/fork_loop.c: 300 children of 0.3 ms of CPU, a
+            1 ms poll and exit; 100 quick): extra CPU µs per child and in the parent; the floor
+            preload follows forks (a new event and file per child).
   python    python3 -c pass started 20 times: extra CPU ms per start.
   pgbench   PostgreSQL (initdb -A trust as user postgres in a temporary directory, a unix
             socket there), pgbench -i -s 5, then pgbench -S -C -c 4 -j 2 -T 5 (2 quick) against
@@ -23,6 +27,11 @@ Rows (ROW names):
 
 Every figure is the median over the pairs of the ratio (or difference) to the bare run of the
 same pair, with min–max. Timings on a shared machine are noisy: read medians.
+
+Trace files go to a fresh directory in /dev/shm when it exists (--out-dir to choose): on this
+VM's ext4, creating a file in a directory after heavy create-and-delete churn costs 0.2-1.5 ms
+(ext4's inode allocator skips recently deleted inodes), against 11 µs on tmpfs, which would
+swamp both the floor and sigtrace's own cost in every row but the threads one.
 """
 import argparse
 import json
@@ -56,7 +65,8 @@ class Bench:
         self.work = args.work
         self.bin = os.path.join(self.work, "bin")
         os.makedirs(self.bin, exist_ok=True)
-        self.out = os.path.join(self.work, "out")
+        out_parent = args.out_dir or ("/dev/shm" if os.path.isdir("/dev/shm") else self.work)
+        self.out = os.path.join(out_parent, f"sigtrace-lifecycle-out.{os.getpid()}")
         self.results = {}  # (row, variant, figure) -> [values]
         self.python = os.path.realpath("/usr/bin/python3")
 
@@ -66,7 +76,8 @@ class Bench:
         micro = os.path.join(REPO, "scripts", "micro")
         sh(["cc", "-O2", "-pthread", "-o", f"{self.bin}/thread_cycle", f"{micro}/thread_cycle.c"])
         sh(["cc", "-O2", "-o", f"{self.bin}/spawn_loop", f"{micro}/spawn_loop.c"])
-        sh(["cc", "-O2", "-shared", "-fPIC", "-o", f"{self.bin}/floor_preload.so", f"{micro}/floor_preload.c"])
+        sh(["cc", "-O2", "-o", f"{self.bin}/fork_loop", f"{micro}/fork_loop.c"])
+        sh(["cc", "-O2", "-shared", "-fPIC", "-pthread", "-o", f"{self.bin}/floor_preload.so", f"{micro}/floor_preload.c"])
 
     def fresh_out(self):
         shutil.rmtree(self.out, ignore_errors=True)
@@ -80,7 +91,7 @@ class Bench:
             "bare": {},
             "floor": {"LD_PRELOAD": f"{self.bin}/floor_preload.so", "FLOOR_OUT": f"{self.out}/f"},
             "sigtrace": sig,
-            "sigtrace, with-program-threads": dict(sig, SIGTRACE_DRAIN_THREAD="with-program-threads"),
+            "sigtrace, always": dict(sig, SIGTRACE_DRAIN_THREAD="always"),
             "sigtrace, posix": dict(sig, SIGTRACE_TIMER="posix"),
             "gperftools": {"LD_PRELOAD": self.args.libprofiler, "CPUPROFILE": f"{self.out}/g.prof", "CPUPROFILE_FREQUENCY": "999"},
         }[variant]
@@ -123,7 +134,7 @@ class Bench:
     def row_shell(self, pair):
         loop = ["sh", "-c", "for i in $(seq 300); do /bin/true; done"]
         base = None
-        for variant in ["bare", "floor", "sigtrace", "sigtrace, with-program-threads", "perf record", "gperftools"]:
+        for variant in ["bare", "floor", "sigtrace", "sigtrace, always", "perf record", "gperftools"]:
             self.fresh_out()
             if variant == "perf record":
                 cpu, wall = self.measure(["perf", "record", "-q", "-F", "999", "-g", "-o", f"{self.out}/perf.data", "--"] + loop, {})
@@ -150,10 +161,25 @@ class Bench:
                 self.record(row, variant, f"extra wall {unit}/start", (wall - base[1]) / scale)
 
     def row_true(self, pair):
-        self.spawn_row("true", 100 if self.args.quick else 200, ["/bin/true"], ["bare", "floor", "sigtrace", "sigtrace, with-program-threads"], 1.0, "µs")
+        self.spawn_row("true", 100 if self.args.quick else 200, ["/bin/true"], ["bare", "floor", "sigtrace", "sigtrace, always"], 1.0, "µs")
+
+    def row_fork(self, pair):
+        count = "100" if self.args.quick else "300"
+        base = None
+        for variant in ["bare", "floor", "sigtrace", "sigtrace, always"]:
+            self.fresh_out()
+            text = sh([f"{self.bin}/fork_loop", count], env=with_env(self.preload(variant))).stdout
+            match = re.search(r"([\d.]+) us/fork children CPU, ([\d.]+) us/fork parent CPU", text)
+            children, parent = float(match.group(1)), float(match.group(2))
+            if variant == "bare":
+                base = (children, parent)
+                self.record("fork", "bare", "child CPU µs", children)
+            else:
+                self.record("fork", variant, "extra child CPU µs", children - base[0])
+                self.record("fork", variant, "extra parent CPU µs/fork", parent - base[1])
 
     def row_python(self, pair):
-        self.spawn_row("python", 10 if self.args.quick else 20, [self.python, "-c", "pass"], ["bare", "sigtrace", "sigtrace, with-program-threads", "gperftools"], 1000.0, "ms")
+        self.spawn_row("python", 10 if self.args.quick else 20, [self.python, "-c", "pass"], ["bare", "sigtrace", "sigtrace, always", "gperftools"], 1000.0, "ms")
 
     # ------------------------------------------------------------ PostgreSQL
 
@@ -212,7 +238,7 @@ class Bench:
 
     def row_pgbench(self, pair):
         base = None
-        for variant in ["bare", "sigtrace", "sigtrace, posix", "perf record", "gperftools"]:
+        for variant in ["bare", "sigtrace", "sigtrace, always", "sigtrace, posix", "perf record", "gperftools"]:
             self.fresh_out()
             perf = None
             self.pg_start({} if variant == "perf record" else self.preload(variant))
@@ -252,7 +278,8 @@ def main():
     parser.add_argument("--libprofiler", required=True)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="threads,shell,true,python,pgbench")
+    parser.add_argument("--only", default="threads,shell,true,fork,python,pgbench")
+    parser.add_argument("--out-dir", default=None, help="where the trace files go (default: /dev/shm if present)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     bench = Bench(args)
@@ -269,6 +296,7 @@ def main():
         if "pgbench" in rows:
             bench.pg_stop()
             shutil.rmtree(bench.pg_dir, ignore_errors=True)
+        shutil.rmtree(bench.out, ignore_errors=True)
     table = bench.table()
     with open(args.out, "w") as f:
         f.write(table)

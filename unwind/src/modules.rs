@@ -313,9 +313,11 @@ unsafe fn module_from_phdr_info(info: &libc::dl_phdr_info) -> Option<LoadedModul
     Some(LoadedModule { path, base, start, end, build_id, executable_ranges, readable_ranges, unwind_sections: None })
 }
 
-/// The absolute path of the running executable.
+/// The absolute path of the running executable, read once per image (`exec` replaces the
+/// image and this memory with it; a forked child runs the same file).
 pub fn executable_path() -> String {
-    std::fs::read_link("/proc/self/exe").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::fs::read_link("/proc/self/exe").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()).clone()
 }
 
 /// Finds the `NT_GNU_BUILD_ID` note in a note segment.

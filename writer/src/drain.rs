@@ -624,7 +624,18 @@ fn thread_is_alive(tid: u32) -> bool {
     result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// A thread's name: the calling thread's from `prctl` (one system call; a single-threaded
+/// process names itself so at every close), another's from `/proc`.
 fn thread_name(tid: u32) -> String {
+    // SAFETY: gettid has no preconditions.
+    if unsafe { libc::gettid() } as u32 == tid {
+        let mut name = [0u8; 17];
+        // SAFETY: PR_GET_NAME writes at most 16 bytes and a NUL into a 16-byte (or larger) buffer.
+        if unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) } == 0 {
+            let end = name.iter().position(|&b| b == 0).unwrap_or(16);
+            return String::from_utf8_lossy(&name[..end]).into_owned();
+        }
+    }
     crate::own_file::read_proc_text(&format!("/proc/self/task/{tid}/comm")).map(|name| name.trim_end().to_string()).unwrap_or_default()
 }
 
@@ -818,7 +829,13 @@ pub(crate) fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, sign
         drainer.write(&bytes)
     });
     written.map_err(|error| describe_write_error(drainer.path(), &error))?;
-    Ok(Some(drainer.path().to_string()))
+    let path = drainer.path().to_string();
+    if matches!(reason, EndReason::Exit | EndReason::UnderscoreExit | EndReason::FatalSignal) {
+        // The image ends now: its memory and descriptors go with it, so nothing is freed one
+        // by one (the trace file stays open and ours until the kernel closes it).
+        std::mem::forget(drainer);
+    }
+    Ok(Some(path))
 }
 
 /// One line on why the trace file at `path` took no more: a full output is named as such.

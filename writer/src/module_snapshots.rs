@@ -96,9 +96,17 @@ impl ModuleSnapshots {
         self.modules_this_generation.iter().map(to_trace_module).collect()
     }
 
-    /// Starts the next generation's module table with the modules loaded now.
+    /// Starts the next generation's module table with the modules loaded now: those of the
+    /// closing one still loaded are kept (no copy: a forked child does this at its start), the
+    /// others added.
     pub(crate) fn start_next_generation(&mut self) {
-        self.modules_this_generation = self.current_modules.clone();
+        let loaded_now = |module: &LoadedModule| self.current_modules.iter().any(|current| current.key() == module.key() && current.path == module.path);
+        self.modules_this_generation.retain(loaded_now);
+        for module in &self.current_modules {
+            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
+                self.modules_this_generation.push(module.clone());
+            }
+        }
     }
 }
 

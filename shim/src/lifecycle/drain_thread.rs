@@ -37,8 +37,8 @@ static IN_SAFE_POINT: AtomicBool = AtomicBool::new(false);
 
 /// Starts the drain thread of a trace that just began (state `Running`), or, under
 /// `with-program-threads` in a process with one thread, leaves the drain work to its safe points.
-pub fn start_for_new_trace(config: &Config) -> Result<(), String> {
-    if config.drain_thread == DrainThreadChoice::WithProgramThreads && process_has_one_thread() {
+pub fn start_for_new_trace(config: &Config, one_thread: bool) -> Result<(), String> {
+    if config.drain_thread == DrainThreadChoice::WithProgramThreads && (one_thread || process_has_one_thread()) {
         NEXT_SAFE_POINT_NS.store(0, Ordering::Relaxed);
         SAFE_POINTS_ARMED.store(true, Ordering::Release);
         // Between safe points, the handler writes a ring that fills to the file itself.

@@ -60,12 +60,12 @@ fn start_with(config: &Config) -> Result<(), String> {
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     detect_python();
-    begin_trace(config, registry, true)?;
+    begin_trace(config, registry, true, false)?;
     threads::register_existing_threads(registry);
     // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
     // thread out of the loader lock across fork (see writer::drain).
     unsafe { libc::pthread_atfork(Some(drain::close_fork_gate), Some(drain::open_fork_gate), Some(after_fork_in_child)) };
-    run_drain_thread()
+    run_drain_thread(false)
 }
 
 /// Resumes tracing after an exec that failed (the image goes on): a new trace file (same pid,
@@ -76,7 +76,7 @@ pub fn resume_after_failed_exec() {
         return;
     }
     let resumed = std::panic::catch_unwind(|| {
-        begin_trace(config, registry, false)?;
+        begin_trace(config, registry, false, false)?;
         if timers::current_source() == Some(sigprof::TimerSource::Itimer) {
             sigprof::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
         }
@@ -85,7 +85,7 @@ pub fn resume_after_failed_exec() {
                 timers::arm_thread_timer(slot, slot.tid.load(std::sync::atomic::Ordering::Relaxed), sigprof::CountFrom::Arming);
             }
         }
-        run_drain_thread()
+        run_drain_thread(false)
     });
     match resumed {
         Ok(Ok(())) => {}
@@ -96,8 +96,9 @@ pub fn resume_after_failed_exec() {
 
 /// Starts generation 1 of a new trace file for this process: at start-up and in a forked
 /// child with the calling thread claimed and its timer armed (`claim_calling_thread`), after a
-/// failed exec with the threads that already have slots.
-fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_thread: bool) -> Result<(), String> {
+/// failed exec with the threads that already have slots. `forked_child`: the process was just
+/// forked from a traced one (whose command line it shares).
+fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_thread: bool, forked_child: bool) -> Result<(), String> {
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     state::set_traced_pid(pid);
@@ -126,7 +127,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         pid,
         parent_pid,
         executable,
-        args: command_line(),
+        args: if forked_child { command_line_at_fork() } else { command_line() },
         clock: "CLOCK_MONOTONIC".into(),
         clock_hz: writer::drain::CLOCK_HZ,
         start_clock_ns,
@@ -148,12 +149,14 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
 
 /// Moves to `Running` and starts the drain thread (or, for a single-threaded program under
 /// `SIGTRACE_DRAIN_THREAD=with-program-threads`, its safe points: `drain_thread`).
-fn run_drain_thread() -> Result<(), String> {
+/// `one_thread`: the process is known to have a single thread (a forked child), so it need
+/// not be counted.
+fn run_drain_thread(one_thread: bool) -> Result<(), String> {
     if !state::transition(Lifecycle::Starting, Lifecycle::Running) {
         return Err("start-up was interrupted".into());
     }
     let config = CONFIG.get().ok_or("no configuration")?;
-    drain_thread::start_for_new_trace(config)
+    drain_thread::start_for_new_trace(config, one_thread)
 }
 
 /// `pthread_atfork` child handler. The child inherits the parent's registry, rings and drain
@@ -176,7 +179,7 @@ extern "C" fn after_fork_in_child() {
         state::set_state_after_fork(Lifecycle::Off);
         return;
     }
-    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true).and_then(|()| run_drain_thread()));
+    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true, true).and_then(|()| run_drain_thread(true)));
     match restarted {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => state::switch_off(&reason),
@@ -184,11 +187,28 @@ extern "C" fn after_fork_in_child() {
     }
 }
 
+/// The command line last read from `/proc/self/cmdline` by this image.
+static COMMAND_LINE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// The command line from `/proc/self/cmdline`.
 fn command_line() -> Vec<String> {
-    crate::proc_file::read("/proc/self/cmdline")
+    let args: Vec<String> = crate::proc_file::read("/proc/self/cmdline")
         .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Ok(mut last) = COMMAND_LINE.try_lock() {
+        last.clone_from(&args);
+    }
+    args
+}
+
+/// A forked child's command line: its parent's, as read at the parent's start (reading
+/// `/proc/self/cmdline` costs a child ~50 µs; a program that rewrites its argv later, as
+/// PostgreSQL's backends do for `ps`, shows its new title in neither), else read.
+fn command_line_at_fork() -> Vec<String> {
+    match COMMAND_LINE.try_lock() {
+        Ok(last) if !last.is_empty() => last.clone(),
+        _ => command_line(),
+    }
 }
 /// Publishes the process's CPython to the handler, if it runs one (at start-up, before any
 /// timer is armed, and after each `dlopen`); one line when its version has no known layout.
