@@ -110,6 +110,7 @@ mod registry;
 mod ring;
 mod seqlock;
 pub mod spill;
+pub mod spill_code_table;
 mod sync;
 mod timer;
 

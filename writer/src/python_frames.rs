@@ -38,3 +38,45 @@ impl PythonCodes {
         words.extend(frames);
     }
 }
+
+/// The `Q` chunk that names the Python frames the sampling handler spilled since the last
+/// round (`sigprof::spill_code_table`; empty when it spilled none): each code object named from
+/// the handler's copies of it, the live object read only for what they lack.
+pub(crate) fn spilled_python_chunk(resolver: &mut Resolver) -> Vec<u8> {
+    use format::spill_python::{encode_spill_python, SpillPython, SpilledCode};
+    let taken = sigprof::spill_code_table::take();
+    let mut bytes = Vec::new();
+    if taken.frames.is_empty() && taken.lost == 0 {
+        return bytes;
+    }
+    let regions: std::collections::BTreeMap<u64, Vec<u8>> = taken.regions.into_iter().collect();
+    let mut read = |address: u64, out: &mut [u8]| -> bool {
+        // A few regions may start before `address` (a `str`'s text starts inside its header's copy).
+        for (&start, copied) in regions.range(..=address).rev().take(4) {
+            let offset = (address - start) as usize;
+            if let Some(found) = offset.checked_add(out.len()).and_then(|end| copied.get(offset..end)) {
+                out.copy_from_slice(found);
+                return true;
+            }
+        }
+        pyframes::read::copy(address, out)
+    };
+    let mut index: HashMap<(u64, u32), usize> = HashMap::new();
+    let mut codes: Vec<SpilledCode> = Vec::new();
+    for frame in taken.frames {
+        let raw = pyframes::RawFrame { code: frame.code, check: frame.check, instr: frame.instr, entry: false };
+        let info = resolver.code_with(raw, &mut read);
+        let at = *index.entry((frame.code, frame.check)).or_insert_with(|| {
+            codes.push(SpilledCode {
+                address: frame.code,
+                check: frame.check,
+                code: PythonCode { name: info.name.clone(), file: info.file.clone(), first_line: info.first_line },
+                lines: Vec::new(),
+            });
+            codes.len() - 1
+        });
+        codes[at].lines.push((frame.instr, info.line(frame.instr)));
+    }
+    encode_spill_python(&mut bytes, &SpillPython { lost: taken.lost, codes });
+    bytes
+}
