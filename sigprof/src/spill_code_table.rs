@@ -28,6 +28,7 @@
 //! frame is read as early as a drained one, at most a spill's 20 ms after its sample.
 
 use std::cell::UnsafeCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Slots of the table: distinct (code, check, instruction) triples between two drain rounds.
@@ -51,12 +52,17 @@ static ENTERED: AtomicU64 = AtomicU64::new(0);
 /// Frames that found no free slot since the last [`take`].
 static LOST: AtomicU64 = AtomicU64::new(0);
 
-/// Code objects whose bytes are in the arena (their addresses), since the last [`take`].
-static SNAPPED: [AtomicU64; CODE_SLOTS] = [const { AtomicU64::new(0) }; CODE_SLOTS];
+/// Code objects whose bytes are in the arena (address, and check as its detail), since the
+/// last [`take`]. Keyed by the check too: a module's code object is freed once the module ran,
+/// and its address soon holds another function's.
+static SNAPPED: [Slot; CODE_SLOTS] = [FREE; CODE_SLOTS];
 /// Slots of [`SNAPPED`]: distinct code objects between two drain rounds.
 const CODE_SLOTS: usize = 2048;
-/// Bytes of the arena: copied regions, each `address (u64) length (u64) bytes` padded to 8.
+/// Bytes of the arena: snapshots, each a start record `code (u64) SNAPSHOT | check (u64)`
+/// followed by its copied regions `address (u64) length (u64) bytes` padded to 8.
 const ARENA_BYTES: usize = 1 << 20;
+/// Set in the second word of a snapshot's start record.
+const SNAPSHOT: u64 = 1 << 63;
 /// Bytes of a region before its copy.
 const REGION_HEADER: usize = 16;
 
@@ -72,42 +78,74 @@ static ARENA_USED: AtomicUsize = AtomicUsize::new(0);
 /// Appends copies of the process's memory to the arena.
 struct ArenaWriter;
 
-impl pyframes::snapshot::Regions for ArenaWriter {
-    /// Async-signal-safe.
-    fn copy(&mut self, address: u64, len: usize) -> Option<&[u8]> {
+impl ArenaWriter {
+    /// Appends a record of `len` bytes after its header `(first, second)`, filled by `fill`
+    /// (false: nothing appended). Async-signal-safe.
+    fn append(first: u64, second: u64, len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> Option<&'static [u8]> {
         let start = ARENA_USED.load(Ordering::Relaxed);
         let need = REGION_HEADER.checked_add(len.checked_next_multiple_of(8)?)?;
         if need > ARENA_BYTES.saturating_sub(start) {
             return None;
         }
         // SAFETY: [start, start + need) lies in the arena (checked above) past its used part,
-        // which only this writer touches (the module's invariant); the slice ends with this call's
-        // returned borrow, before any other copy.
+        // which only this writer touches, and which the taker reads only while no writer runs
+        // (the module's invariant): the bytes are not written again before the next take.
         let region = unsafe { std::slice::from_raw_parts_mut(ARENA.0.get().cast::<u8>().add(start), need) };
         let (header, bytes) = region.split_at_mut(REGION_HEADER);
         let bytes = &mut bytes[..len];
-        if !pyframes::read::copy(address, bytes) {
+        if !fill(bytes) {
             return None;
         }
-        header[..8].copy_from_slice(&address.to_le_bytes());
-        header[8..].copy_from_slice(&(len as u64).to_le_bytes());
+        header[..8].copy_from_slice(&first.to_le_bytes());
+        header[8..].copy_from_slice(&second.to_le_bytes());
         ARENA_USED.store(start + need, Ordering::Release);
         Some(bytes)
     }
 }
 
+impl pyframes::snapshot::Regions for ArenaWriter {
+    /// Async-signal-safe.
+    fn copy(&mut self, address: u64, len: usize) -> Option<&[u8]> {
+        if len as u64 >= SNAPSHOT {
+            return None;
+        }
+        ArenaWriter::append(address, len as u64, len, |bytes| pyframes::read::copy(address, bytes))
+    }
+}
+
+/// Claims a slot for `(code, detail)` in `table` (a linear probe from their hash).
+/// Async-signal-safe.
+fn claim(table: &[Slot], code: u64, detail: u64) -> Claim {
+    let start = home(code, detail);
+    for probe in 0..PROBES {
+        let Some(slot) = table.get((start + probe) % table.len()) else { break };
+        let held = slot.code.load(Ordering::Acquire);
+        if held == code && slot.detail.load(Ordering::Relaxed) == detail {
+            return Claim::Present;
+        }
+        if held == 0 && slot.code.compare_exchange(0, code | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            slot.detail.store(detail, Ordering::Relaxed);
+            slot.code.store(code, Ordering::Release);
+            return Claim::Claimed;
+        }
+    }
+    Claim::Full
+}
+
+/// What [`claim`] found.
+#[derive(PartialEq, Eq)]
+enum Claim {
+    Present,
+    Claimed,
+    Full,
+}
+
 /// Copies what naming the code object at `code` reads into the arena, once per code object
 /// between two takes (nothing when [`SNAPPED`] or the arena is full: the drain then reads the
 /// live object). Async-signal-safe.
-fn snapshot_once(code: u64, layout: &pyframes::layout::Layout) {
-    let start = home(code, 0) % CODE_SLOTS;
-    for probe in 0..PROBES {
-        let Some(slot) = SNAPPED.get((start + probe) % CODE_SLOTS) else { return };
-        match slot.compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter),
-            Err(held) if held == code => return,
-            Err(_) => {}
-        }
+fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout) {
+    if claim(&SNAPPED, code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
+        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter);
     }
 }
 
@@ -136,25 +174,18 @@ fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>) {
     if code == 0 {
         return;
     }
-    let detail = u64::from(frame.check) << 32 | u64::from(frame.instr);
-    let start = home(code, detail);
-    for probe in 0..PROBES {
-        let Some(slot) = TABLE.get((start + probe) % SLOTS) else { return };
-        let held = slot.code.load(Ordering::Acquire);
-        if held == code && slot.detail.load(Ordering::Relaxed) == detail {
-            return;
-        }
-        if held == 0 && slot.code.compare_exchange(0, code | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            slot.detail.store(detail, Ordering::Relaxed);
-            slot.code.store(code, Ordering::Release);
+    match claim(&TABLE, code, u64::from(frame.check) << 32 | u64::from(frame.instr)) {
+        Claim::Present => {}
+        Claim::Claimed => {
             ENTERED.fetch_add(1, Ordering::Relaxed);
             if let Some(layout) = layout {
-                snapshot_once(code, layout);
+                snapshot_once(code, frame.check, layout);
             }
-            return;
+        }
+        Claim::Full => {
+            LOST.fetch_add(1, Ordering::Relaxed);
         }
     }
-    LOST.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Enters the raw Python frames of a sample record as the handler walks them, while the
@@ -241,8 +272,8 @@ pub struct Taken {
     pub frames: Vec<SpilledFrame>,
     /// Frames that found the table full.
     pub lost: u64,
-    /// The copies of their code objects: (address, bytes).
-    pub regions: Vec<(u64, Vec<u8>)>,
+    /// The copies of their code objects, by (code address, check): (address, bytes) regions.
+    pub snapshots: HashMap<(u64, u32), Vec<(u64, Vec<u8>)>>,
 }
 
 /// Takes every frame entered since the last take and the copies of their code objects,
@@ -257,18 +288,28 @@ pub fn take() -> Taken {
     // SAFETY: the first `used` bytes were published by the writer's Release store, and no
     // writer writes while the drainer's holder takes (the module's invariant).
     let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), used) };
-    let mut regions = Vec::new();
+    let mut snapshots: HashMap<(u64, u32), Vec<(u64, Vec<u8>)>> = HashMap::new();
+    let mut current = None;
     let mut at = 0;
     while let Some(header) = arena.get(at..at + REGION_HEADER) {
-        let address = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
-        let len = u64::from_le_bytes(header[8..].try_into().unwrap_or_default()) as usize;
+        let first = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
+        let second = u64::from_le_bytes(header[8..].try_into().unwrap_or_default());
+        if second & SNAPSHOT != 0 {
+            current = Some((first, second as u32));
+            snapshots.insert((first, second as u32), Vec::new());
+            at += REGION_HEADER;
+            continue;
+        }
+        let len = second as usize;
         let Some(bytes) = arena.get(at + REGION_HEADER..at + REGION_HEADER + len) else { break };
-        regions.push((address, bytes.to_vec()));
+        if let Some(regions) = current.and_then(|key| snapshots.get_mut(&key)) {
+            regions.push((first, bytes.to_vec()));
+        }
         at += REGION_HEADER + len.next_multiple_of(8);
     }
     ARENA_USED.store(0, Ordering::Release);
     for slot in &SNAPPED {
-        slot.store(0, Ordering::Relaxed);
+        slot.code.store(0, Ordering::Relaxed);
     }
     let mut frames = Vec::new();
     for slot in &TABLE {
@@ -280,7 +321,7 @@ pub fn take() -> Taken {
         frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 });
         slot.code.store(0, Ordering::Release);
     }
-    Taken { frames, lost, regions }
+    Taken { frames, lost, snapshots }
 }
 
 #[cfg(test)]

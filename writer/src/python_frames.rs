@@ -49,21 +49,23 @@ pub(crate) fn spilled_python_chunk(resolver: &mut Resolver) -> Vec<u8> {
     if taken.frames.is_empty() && taken.lost == 0 {
         return bytes;
     }
-    let regions: std::collections::BTreeMap<u64, Vec<u8>> = taken.regions.into_iter().collect();
-    let mut read = |address: u64, out: &mut [u8]| -> bool {
-        // A few regions may start before `address` (a `str`'s text starts inside its header's copy).
-        for (&start, copied) in regions.range(..=address).rev().take(4) {
-            let offset = (address - start) as usize;
-            if let Some(found) = offset.checked_add(out.len()).and_then(|end| copied.get(offset..end)) {
-                out.copy_from_slice(found);
-                return true;
-            }
-        }
-        pyframes::read::copy(address, out)
-    };
     let mut index: HashMap<(u64, u32), usize> = HashMap::new();
     let mut codes: Vec<SpilledCode> = Vec::new();
     for frame in taken.frames {
+        let regions = taken.snapshots.get(&(frame.code, frame.check)).map_or(&[][..], |regions| regions.as_slice());
+        let mut read = |address: u64, out: &mut [u8]| -> bool {
+            let copied = regions.iter().find_map(|(start, copied)| {
+                let offset = usize::try_from(address.checked_sub(*start)?).ok()?;
+                copied.get(offset..offset.checked_add(out.len())?)
+            });
+            match copied {
+                Some(copied) => {
+                    out.copy_from_slice(copied);
+                    true
+                }
+                None => pyframes::read::copy(address, out),
+            }
+        };
         let raw = pyframes::RawFrame { code: frame.code, check: frame.check, instr: frame.instr, entry: false };
         let info = resolver.code_with(raw, &mut read);
         let at = *index.entry((frame.code, frame.check)).or_insert_with(|| {
