@@ -182,8 +182,28 @@ def merge_pieces(pieces, inherited):
     return g
 
 
-def spill(body, clock_hz, modules, threads):
-    """A spill chunk (FORMAT.md, "Spill") as a generation of its one thread."""
+def spill_python(c, names):
+    """A `Q` chunk (FORMAT.md, "Python frames of spills"): adds what it names to `names`,
+    {(address, check): [code, {instr: line}]}, and its lost frames to names["lost"]."""
+    names["lost"] = names.get("lost", 0) + c.uvarint()
+    for _ in range(c.count(5)):
+        address, check = c.uvarint(), c.u32()
+        code = {"name": c.string(), "file": c.string(), "first_line": c.u32()}
+        lines = {}
+        for _ in range(c.count(2)):
+            instr = c.u32()
+            lines[instr] = c.u32()
+        entry = names.setdefault((address, check), [code, {}])
+        entry[0] = code
+        entry[1].update(lines)
+
+
+def spill(body, clock_hz, modules, threads, names=None):
+    """A spill chunk (FORMAT.md, "Spill") as a generation of its one thread, its raw Python
+    frames named by the `Q` chunks read so far (`names`, see `spill_python`)."""
+    names = names if names is not None else {}
+    codes = {}  # (name, file, first_line) → index in the generation's code table
+    unnamed = 0
     if len(body) < 16 or (len(body) - 16) % 8:
         raise Broken("a spill is not its preamble and whole words")
     sequence, tid = int.from_bytes(body[:8], "little"), int.from_bytes(body[8:12], "little")
@@ -198,7 +218,22 @@ def spill(body, clock_hz, modules, threads):
             raise Broken("a spilled record is impossible")
         frames = words[at + 3:at + total]
         if 0xFEED000000000000 in frames:
-            frames = frames[:frames.index(0xFEED000000000000)]
+            marker = frames.index(0xFEED000000000000)
+            raw, frames, python = frames[marker + 1:], frames[:marker], []
+            for first, second in zip(raw[0::2], raw[1::2]):
+                known = names.get((first & ~(1 << 63), second >> 32))
+                if known is None:
+                    python = None
+                    break
+                code, lines = known
+                key = (code["name"], code["file"], code["first_line"])
+                index = codes.setdefault(key, len(codes))
+                line = lines.get(second & 0xFFFFFFFF, 0)
+                python.append(0xFE << 56 | (first >> 63) << 55 | (index & ((1 << 31) - 1)) << 24 | (line & 0xFFFFFF))
+            if python is None:
+                unnamed += 1
+            else:
+                frames = frames + python
         if (tuple(frames), walk) not in stacks:
             stacks[(tuple(frames), walk)] = len(stacks)
             g["walks"].append(walk)
@@ -211,6 +246,10 @@ def spill(body, clock_hz, modules, threads):
     g["samples"].sort(key=lambda s: s["time"])
     g["start_time"] = g["samples"][0]["time"] if g["samples"] else 0
     g["end_time"] = g["samples"][-1]["time"] if g["samples"] else 0
+    for counter, value in (("python.spilled_samples_unnamed", unnamed), ("python.spill_table_full", names.pop("lost", 0))):
+        if value:
+            g["counters"][counter] = value
+    name_python_frames(g, [{"name": n, "file": f, "first_line": l} for (n, f, l) in codes])
     return g
 
 
@@ -236,11 +275,12 @@ def read(data):
     before_pieces = []  # the modules of the chunk before the held pieces
 
     spills = []  # spill chunks held for the module list of the chunk after them
+    spill_names = {}  # what the `Q` chunks read so far name
 
     def emit_spills(modules, threads):
         clock_hz = (trace["header"] or {}).get("clock_hz", 1_000_000_000) or 1
         for body in spills:
-            trace["generations"].append(spill(body, clock_hz, modules, threads))
+            trace["generations"].append(spill(body, clock_hz, modules, threads, spill_names))
         spills.clear()
 
     def recover_pieces():
@@ -296,6 +336,8 @@ def read(data):
                 trace["end"] = None
                 spill(body[5:], 1_000_000_000, [], [])  # checked now, decoded when its modules are known
                 spills.append(body[5:])
+            elif tag == ord("Q"):
+                spill_python(c, spill_names)
             elif tag == ord("J"):
                 symbols = []
                 for _ in range(c.count(4)):

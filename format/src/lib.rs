@@ -36,6 +36,7 @@ pub mod python;
 mod reader;
 pub mod ring_record;
 mod sources;
+pub mod spill_python;
 mod stack_table;
 mod stack_tree;
 mod thread_state;

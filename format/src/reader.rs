@@ -137,6 +137,8 @@ pub struct TraceReader<R> {
     done: bool,
     /// The Python code table of the generation chunk that follows (a `Y` chunk precedes it).
     pending_python_code: Vec<crate::PythonCode>,
+    /// What the `Q` chunks read so far name: the raw Python frames of spills.
+    spill_python: crate::spill_python::SpillPythonNames,
 }
 
 impl<R: std::io::Read> TraceReader<R> {
@@ -152,6 +154,7 @@ impl<R: std::io::Read> TraceReader<R> {
             ignored: 0,
             done: false,
             pending_python_code: Vec::new(),
+            spill_python: crate::spill_python::SpillPythonNames::default(),
         }
     }
 
@@ -195,6 +198,7 @@ impl<R: std::io::Read> TraceReader<R> {
         // only at its drain rounds, which may all come after).
         let mut spills: Vec<crate::ring_record::Spill> = Vec::new();
         let emit_spills = |spills: &mut Vec<crate::ring_record::Spill>,
+                           python: &mut crate::spill_python::SpillPythonNames,
                            modules: &[Module],
                            threads: &[crate::Thread],
                            trace: &Trace,
@@ -203,7 +207,7 @@ impl<R: std::io::Read> TraceReader<R> {
             let clock_hz = trace.header.as_ref().map_or(1_000_000_000, |header| header.clock_hz);
             for spill in spills.drain(..) {
                 let name = threads.iter().find(|thread| thread.tid == spill.tid).map_or("", |thread| thread.name.as_str());
-                each(trace.header.as_ref(), spill.into_generation(clock_hz, modules, name), offset);
+                each(trace.header.as_ref(), spill.into_generation(clock_hz, modules, name, python), offset);
             }
         };
         // Merges the held pieces and hands them over as a generation.
@@ -225,7 +229,7 @@ impl<R: std::io::Read> TraceReader<R> {
                     }
                     pieces.clear();
                     modules.clone_from(&generation.modules);
-                    emit_spills(&mut spills, &modules, &generation.threads, &trace, self.offset, &mut each);
+                    emit_spills(&mut spills, &mut self.spill_python, &modules, &generation.threads, &trace, self.offset, &mut each);
                     each(trace.header.as_ref(), generation, self.offset);
                 }
                 Chunk::Piece(piece) => {
@@ -236,7 +240,7 @@ impl<R: std::io::Read> TraceReader<R> {
                     }
                     if !piece.modules.is_empty() {
                         modules.clone_from(&piece.modules);
-                        emit_spills(&mut spills, &modules, &piece.threads, &trace, self.offset, &mut each);
+                        emit_spills(&mut spills, &mut self.spill_python, &modules, &piece.threads, &trace, self.offset, &mut each);
                     }
                     pieces.push(piece);
                 }
@@ -247,14 +251,14 @@ impl<R: std::io::Read> TraceReader<R> {
                     spills.push(spill);
                 }
                 Chunk::End(end) => {
-                    emit_spills(&mut spills, &modules, &[], &trace, self.offset, &mut each);
+                    emit_spills(&mut spills, &mut self.spill_python, &modules, &[], &trace, self.offset, &mut each);
                     recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
                     trace.end = Some(end);
                 }
                 Chunk::Sources(sources) => trace.sources.merge(sources),
             }
         }
-        emit_spills(&mut spills, &modules, &[], &trace, self.offset, &mut each);
+        emit_spills(&mut spills, &mut self.spill_python, &modules, &[], &trace, self.offset, &mut each);
         recover(&mut pieces, &modules, &mut trace, self.offset, &mut each);
         trace.ended_without_exit_path = trace.end.is_none() && any_generation && self.stopped.is_none();
         trace.format_version = self.format_version;
@@ -327,6 +331,10 @@ impl<R: std::io::Read> TraceReader<R> {
                 TAG_JIT_SYMBOLS => decode_jit_symbols(&payload).map(|symbols| Some(Chunk::JitSymbols(symbols))),
                 TAG_SOURCES => decode_sources(&payload).map(|sources| Some(Chunk::Sources(sources))),
                 crate::ring_record::TAG_SPILL => crate::ring_record::decode_spill(&payload).map(|spill| Some(Chunk::Spill(spill))),
+                crate::spill_python::TAG_SPILL_PYTHON => crate::spill_python::decode_spill_python(&payload).map(|names| {
+                    self.spill_python.add(names);
+                    None
+                }),
                 _ => Ok(None), // an unknown chunk kind from a newer writer, or a second header: skip it
             };
             match decoded {

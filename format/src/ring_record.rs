@@ -16,6 +16,8 @@
 //! it without encoding anything. Decoding it never panics and never allocates beyond the
 //! payload's size.
 
+use crate::python::{PythonCode, PythonFrame};
+use crate::spill_python::{RawPythonFrame, SpillPythonNames, SPILLED_UNNAMED, SPILL_TABLE_FULL};
 use crate::stack_table::StackTable;
 use crate::types::{Generation, Module, Sample, Thread};
 use crate::varint::DecodeError;
@@ -30,7 +32,8 @@ pub const SPILL_PREAMBLE_BYTES: usize = 16;
 /// The record kind of a sample (other kinds are annotation events).
 pub const KIND_SAMPLE: u8 = 0;
 /// The word a ring record puts before its raw Python frames (`pyframes::MARKER`): they can be
-/// read only inside the process, so a spill's reader keeps the native frames before it.
+/// read only inside the process, so a spill's reader names them from the `Q` chunks
+/// (`spill_python`), or keeps the native frames before it.
 pub const PYTHON_MARKER: u64 = 0xfeed_0000_0000_0000;
 
 /// A record's header word, split.
@@ -77,6 +80,8 @@ pub struct SpilledSample {
     pub walk: u8,
     /// Its native frames, leaf first.
     pub frames: Vec<u64>,
+    /// Its raw Python frames, innermost first.
+    pub python: Vec<RawPythonFrame>,
 }
 
 /// A decoded spill chunk: the samples one thread's ring held.
@@ -114,7 +119,8 @@ pub fn decode_spill(payload: &[u8]) -> Result<Spill, DecodeError> {
         }
         let payload = &words[at + RECORD_HEADER_WORDS..at + total];
         let native = payload.iter().position(|&word| word == PYTHON_MARKER).unwrap_or(payload.len());
-        samples.push(SpilledSample { time_ns: words[at + 1], weight: words[at + 2] as u32, walk: header.walk, frames: payload[..native].to_vec() });
+        let python = payload.get(native + 1..).unwrap_or(&[]).chunks_exact(2).map(|pair| RawPythonFrame::from_words(pair[0], pair[1])).collect();
+        samples.push(SpilledSample { time_ns: words[at + 1], weight: words[at + 2] as u32, walk: header.walk, frames: payload[..native].to_vec(), python });
         at += total;
     }
     Ok(Spill { sequence, tid, samples })
@@ -122,9 +128,11 @@ pub fn decode_spill(payload: &[u8]) -> Result<Spill, DecodeError> {
 
 impl Spill {
     /// The spill as a generation of one thread, times in ticks of `clock_hz`, its addresses
-    /// named by `modules` and its thread by `thread_name`. Its counters are its walk ends and
-    /// methods; its span runs from its first sample to its last.
-    pub fn into_generation(self, clock_hz: u64, modules: &[Module], thread_name: &str) -> Generation {
+    /// named by `modules`, its thread by `thread_name` and its Python frames by `python` (a
+    /// sample with a frame it does not name keeps its native frames only). Its counters are
+    /// its walk ends and methods, and the samples left unnamed; its span runs from its first
+    /// sample to its last.
+    pub fn into_generation(self, clock_hz: u64, modules: &[Module], thread_name: &str, python: &mut SpillPythonNames) -> Generation {
         let ns_per_tick = (1_000_000_000 / clock_hz.clamp(1, 1_000_000_000)).max(1);
         let mut generation = Generation {
             sequence: self.sequence,
@@ -136,7 +144,25 @@ impl Spill {
         let mut ends = [0u64; walk::END_COUNTERS.len()];
         let mut methods = [0u64; walk::METHOD_COUNTERS.len()];
         let mut stack_ids: std::collections::HashMap<(Vec<u64>, u8), u32> = std::collections::HashMap::new();
-        for sample in self.samples {
+        let mut code_ids: std::collections::HashMap<&PythonCode, u32> = std::collections::HashMap::new();
+        let mut unnamed = 0u64;
+        for mut sample in self.samples {
+            if !sample.python.is_empty() {
+                let named: Option<Vec<u64>> = sample
+                    .python
+                    .iter()
+                    .map(|&raw| {
+                        let (code, line) = python.name(raw)?;
+                        let next = code_ids.len() as u32;
+                        let index = *code_ids.entry(code).or_insert(next);
+                        Some(PythonFrame { code: index, line, entry: raw.entry }.word())
+                    })
+                    .collect();
+                match named {
+                    Some(words) => sample.frames.extend(words),
+                    None => unnamed += 1,
+                }
+            }
             if let Some(count) = ends.get_mut(usize::from(sample.walk & 0x0f)) {
                 *count += 1;
             }
@@ -165,6 +191,10 @@ impl Spill {
         };
         generation.counters = named(&walk::END_COUNTERS, &ends);
         generation.counters.extend(named(&walk::METHOD_COUNTERS, &methods));
+        let mut codes: Vec<(&PythonCode, u32)> = code_ids.into_iter().collect();
+        codes.sort_by_key(|&(_, index)| index);
+        generation.python_code = codes.into_iter().map(|(code, _)| code.clone()).collect();
+        generation.counters.extend(named(&[SPILLED_UNNAMED, SPILL_TABLE_FULL], &[unnamed, python.take_lost()]));
         generation
     }
 }
@@ -193,15 +223,47 @@ mod tests {
         words.extend(record(6_000, 1, 0x03, &[0x3000, PYTHON_MARKER, 99, 98]));
         let spill = decode_spill(&payload(&words)).unwrap();
         assert_eq!((spill.sequence, spill.tid, spill.samples.len()), (7, 4242, 3));
-        assert_eq!(spill.samples[2].frames, vec![0x3000], "raw Python frames are left out");
-        let generation = spill.into_generation(1_000_000, &[], "main");
+        assert_eq!(spill.samples[2].frames, vec![0x3000], "raw Python frames are apart");
+        assert_eq!(spill.samples[2].python, vec![RawPythonFrame { code: 99, check: 0, instr: 98, entry: false }]);
+        let generation = spill.into_generation(1_000_000, &[], "main", &mut SpillPythonNames::default());
         assert_eq!(generation.threads[0].tid, 4242);
         assert_eq!(generation.stacks.len(), 2);
         assert_eq!(generation.stack_walks, vec![0x10, 0x03]);
         assert_eq!(generation.samples.iter().map(|s| (s.time, s.weight)).collect::<Vec<_>>(), vec![(5, 1), (6, 1), (7, 2)]);
         assert_eq!((generation.start_time, generation.end_time), (5, 7));
         assert!(generation.counters.contains(&("unwind.method.dwarf".to_string(), 2)));
+        assert!(generation.counters.contains(&(SPILLED_UNNAMED.to_string(), 1)), "Python frames no Q named: native frames only");
+        assert!(generation.python_code.is_empty());
         assert_eq!(generation.stacks.get(generation.samples[0].stack as usize).unwrap().collect::<Vec<_>>(), vec![0x1000, 0x2000]);
+    }
+
+    #[test]
+    fn spilled_python_frames_are_named_by_the_q_chunks() {
+        use crate::spill_python::{SpillPython, SpilledCode};
+        let entry = 1u64 << 63;
+        let mut words = record(5_000, 1, 0x10, &[0x1000, 0x2000, PYTHON_MARKER, 0x7000, 3 << 32 | 4, 0x8000 | entry, 5 << 32 | 6]);
+        words.extend(record(6_000, 1, 0x10, &[0x1000, PYTHON_MARKER, 0x9000, 1 << 32 | 1]));
+        let code = |name: &str| PythonCode { name: name.into(), file: "x.py".into(), first_line: 1 };
+        let mut names = SpillPythonNames::default();
+        names.add(SpillPython {
+            lost: 2,
+            codes: vec![
+                SpilledCode { address: 0x7000, check: 3, code: code("inner"), lines: vec![(4, 40)] },
+                SpilledCode { address: 0x8000, check: 5, code: code("outer"), lines: vec![(6, 60)] },
+            ],
+        });
+        let generation = decode_spill(&payload(&words)).unwrap().into_generation(1_000_000, &[], "main", &mut names);
+        assert_eq!(generation.python_code, vec![code("inner"), code("outer")]);
+        let first: Vec<u64> = generation.stacks.get(generation.samples[0].stack as usize).unwrap().collect();
+        assert_eq!(first[..2], [0x1000, 0x2000]);
+        assert_eq!(
+            first[2..].iter().map(|&w| PythonFrame::from_word(w).unwrap()).collect::<Vec<_>>(),
+            vec![PythonFrame { code: 0, line: 40, entry: false }, PythonFrame { code: 1, line: 60, entry: true }]
+        );
+        let second: Vec<u64> = generation.stacks.get(generation.samples[1].stack as usize).unwrap().collect();
+        assert_eq!(second, vec![0x1000], "0x9000 was never named");
+        assert!(generation.counters.contains(&(SPILLED_UNNAMED.to_string(), 1)));
+        assert!(generation.counters.contains(&(SPILL_TABLE_FULL.to_string(), 2)));
     }
 
     #[test]

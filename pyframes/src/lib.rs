@@ -13,6 +13,7 @@ pub mod read;
 pub mod record;
 pub mod resolve;
 pub mod runtime;
+pub mod snapshot;
 pub mod walk;
 mod walk_objects;
 

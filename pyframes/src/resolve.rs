@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Longest name or file name copied, in characters.
-const MAX_STRING_CHARS: u64 = 4096;
+pub(crate) const MAX_STRING_CHARS: u64 = 4096;
 /// Longest line table copied, in bytes.
-const MAX_LINE_TABLE: u64 = 1 << 20;
+pub(crate) const MAX_LINE_TABLE: u64 = 1 << 20;
 /// Code objects remembered before the cache starts over.
 const MAX_CACHED: usize = 1 << 16;
 
@@ -56,18 +56,31 @@ pub struct Resolver {
 impl Resolver {
     /// What the code object of `frame` names, read on first sight.
     pub fn code(&mut self, frame: RawFrame) -> Arc<CodeInfo> {
+        self.code_with(frame, &mut copy)
+    }
+
+    /// What the code object of `frame` names, read through `read` (a copy of the process's
+    /// memory at an address, false when unreadable) on first sight.
+    pub fn code_with(&mut self, frame: RawFrame, read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Arc<CodeInfo> {
         if self.cache.len() >= MAX_CACHED {
             self.cache.clear();
         }
         self.cache
             .entry((frame.code, frame.check))
-            .or_insert_with(|| Arc::new(crate::runtime::layout().and_then(|layout| read_code(layout, frame.code)).unwrap_or_else(CodeInfo::unknown)))
+            .or_insert_with(|| Arc::new(crate::runtime::layout().and_then(|layout| read_code_with(layout, frame.code, read)).unwrap_or_else(CodeInfo::unknown)))
             .clone()
     }
 }
 
 /// Reads the code object at `address`. Not for the handler (allocates).
 pub fn read_code(layout: &Layout, address: u64) -> Option<CodeInfo> {
+    read_code_with(layout, address, &mut copy)
+}
+
+/// Reads the code object at `address` through `read` (see [`Resolver::code_with`]): the reads
+/// [`crate::snapshot::snapshot_code`] copies ahead of time. Not for the handler (allocates).
+pub fn read_code_with(layout: &Layout, address: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<CodeInfo> {
+    let copy = read;
     let mut header = vec![0u8; layout.code_adaptive];
     if !copy(address, &mut header) {
         return None;
@@ -77,10 +90,10 @@ pub fn read_code(layout: &Layout, address: u64) -> Option<CodeInfo> {
         return None;
     }
     Some(CodeInfo {
-        name: read_str(layout, u64_at(&header, layout.code_qualname))?,
-        file: read_str(layout, u64_at(&header, layout.code_filename)).unwrap_or_default(),
+        name: read_str(layout, u64_at(&header, layout.code_qualname), copy)?,
+        file: read_str(layout, u64_at(&header, layout.code_filename), copy).unwrap_or_default(),
         first_line: u32_at(&header, layout.code_firstlineno),
-        line_table: read_bytes(u64_at(&header, layout.code_linetable)).unwrap_or_default(),
+        line_table: read_bytes(u64_at(&header, layout.code_linetable), copy).unwrap_or_default(),
         line_table_kind: match layout.version {
             (3, 9) => LineTableKind::Lnotab,
             (3, 10) => LineTableKind::Linetable310,
@@ -89,20 +102,28 @@ pub fn read_code(layout: &Layout, address: u64) -> Option<CodeInfo> {
     })
 }
 
-/// A compact `str` object's text.
-fn read_str(layout: &Layout, address: u64) -> Option<String> {
-    let mut header = vec![0u8; layout.unicode_compact_size];
-    if !copy(address, &mut header) {
-        return None;
-    }
-    let length = u64_at(&header, UNICODE_LENGTH).min(MAX_STRING_CHARS) as usize;
-    let state = u32_at(&header, UNICODE_STATE);
+/// Where a compact `str` object's text is, from its header (`unicode_compact_size` bytes):
+/// (offset from the object, bytes, bytes per character). `None` for any other string.
+/// Async-signal-safe.
+pub(crate) fn str_data(layout: &Layout, header: &[u8]) -> Option<(usize, usize, u32)> {
+    let length = u64_at(header, UNICODE_LENGTH).min(MAX_STRING_CHARS) as usize;
+    let state = u32_at(header, UNICODE_STATE);
     let (kind, compact, ascii) = ((state >> 2) & 7, (state >> 5) & 1 == 1, (state >> 6) & 1 == 1);
     if !compact || !(1..=4).contains(&kind) || kind == 3 {
         return None;
     }
     let start = if ascii { layout.unicode_ascii_size } else { layout.unicode_compact_size };
-    let mut data = vec![0u8; length * kind as usize];
+    Some((start, length * kind as usize, kind))
+}
+
+/// A compact `str` object's text.
+fn read_str(layout: &Layout, address: u64, copy: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<String> {
+    let mut header = vec![0u8; layout.unicode_compact_size];
+    if !copy(address, &mut header) {
+        return None;
+    }
+    let (start, bytes, kind) = str_data(layout, &header)?;
+    let mut data = vec![0u8; bytes];
     if !copy(address + start as u64, &mut data) {
         return None;
     }
@@ -114,7 +135,7 @@ fn read_str(layout: &Layout, address: u64) -> Option<String> {
 }
 
 /// A `bytes` object's contents.
-fn read_bytes(address: u64) -> Option<Vec<u8>> {
+fn read_bytes(address: u64, copy: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<Vec<u8>> {
     let mut size = [0u8; 8];
     if !copy(address + VAR_SIZE as u64, &mut size) {
         return None;

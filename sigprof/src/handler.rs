@@ -243,7 +243,13 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         let tid = slot.tid.load(Ordering::Relaxed);
         // SAFETY: the handler's ucontext (caller).
         let may_probe = unsafe { pyframes::probe::unblocked(ucontext) };
-        pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word| record.push_frame(word));
+        // While the handler may spill, the frames also go to the spill's table (its code
+        // objects copied while they run).
+        let mut spilled = crate::spill_code_table::RecordFrames::new();
+        pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word| {
+            record.push_frame(word);
+            spilled.push(word);
+        });
     }
     record.commit(time, weight, walk);
     #[cfg(not(sigtrace_loom))]

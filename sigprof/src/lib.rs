@@ -92,7 +92,10 @@
 //!     child) and while no drain work of sigtrace's runs on the thread ([`spill::ConsumerBusy`],
 //!     held by every use of the drainer there), so the ring still has one consumer at a time;
 //!     with one `writev` at the file's end after the descriptor's identity is checked, never
-//!     past `RLIMIT_FSIZE`, a short write cut back. Otherwise a single-threaded program that
+//!     past `RLIMIT_FSIZE`, a short write cut back. Under the same two conditions the handler
+//!     MAY enter the Python frames it records into the spill's code table and copy their code
+//!     objects into its arena ([`spill_code_table`]), which the drain takes only while it holds
+//!     the drainer. Otherwise a single-threaded program that
 //!     never reaches a safe point drops every sample past one ring and loses the rest to
 //!     `SIGKILL`.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -110,6 +113,7 @@ mod registry;
 mod ring;
 mod seqlock;
 pub mod spill;
+pub mod spill_code_table;
 mod sync;
 mod timer;
 

@@ -42,6 +42,11 @@ pub fn is_armed() -> bool {
     ARMED.load(Ordering::Relaxed)
 }
 
+/// Whether the handler may spill now (armed, and no drain work runs). Async-signal-safe.
+pub(crate) fn may_spill() -> bool {
+    ARMED.load(Ordering::SeqCst) && CONSUMER_BUSY.load(Ordering::SeqCst) == 0
+}
+
 /// Spill chunks written so far by this process image.
 pub fn chunks_written() -> u32 {
     SPILLED_CHUNKS.load(Ordering::Relaxed)
@@ -112,6 +117,9 @@ pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32
     // checked to be our trace file.
     let written = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
     if written as u64 == chunk_len {
+        if pyframes::runtime::interpreter().is_some() {
+            crate::spill_code_table::enter_python_frames(first, second);
+        }
         ring.release_to(head);
         SPILLED_CHUNKS.fetch_add(1, Ordering::Relaxed);
         return;

@@ -264,6 +264,7 @@ impl Drainer {
             return Ok(0.0);
         }
         let mut fullest = 0.0;
+        self.write_spilled_python()?;
         if drain_due {
             fullest = self.drain_rings(generation);
             self.retire_exited_threads();
@@ -308,6 +309,16 @@ impl Drainer {
         }
         let mut bytes = Vec::with_capacity(16 + symbols.len() * 48);
         encode_jit_symbols(&mut bytes, &symbols);
+        self.write(&bytes)
+    }
+
+    /// Appends what names the Python frames the handler spilled since the last round, if it
+    /// spilled any (before this round's chunks: a reader names spills when it hands them over).
+    fn write_spilled_python(&mut self) -> std::io::Result<()> {
+        let bytes = crate::python_frames::spilled_python_chunk(&mut self.python);
+        if bytes.is_empty() {
+            return Ok(());
+        }
         self.write(&bytes)
     }
 
@@ -363,6 +374,7 @@ impl Drainer {
         if open == 0 {
             return Ok(());
         }
+        self.write_spilled_python()?;
         self.drain_rings(open);
         self.write_jit_symbols(true)?;
         self.snapshots.ensure_module_table();

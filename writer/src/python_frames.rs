@@ -38,3 +38,47 @@ impl PythonCodes {
         words.extend(frames);
     }
 }
+
+/// The `Q` chunk that names the Python frames the sampling handler spilled since the last
+/// round (`sigprof::spill_code_table`; empty when it spilled none): each code object named from
+/// the handler's copies of it, the live object read only for what they lack.
+pub(crate) fn spilled_python_chunk(resolver: &mut Resolver) -> Vec<u8> {
+    use format::spill_python::{encode_spill_python, SpillPython, SpilledCode};
+    let taken = sigprof::spill_code_table::take();
+    let mut bytes = Vec::new();
+    if taken.frames.is_empty() && taken.lost == 0 {
+        return bytes;
+    }
+    let mut index: HashMap<(u64, u32), usize> = HashMap::new();
+    let mut codes: Vec<SpilledCode> = Vec::new();
+    for frame in taken.frames {
+        let regions = taken.snapshots.get(&(frame.code, frame.check)).map_or(&[][..], |regions| regions.as_slice());
+        let mut read = |address: u64, out: &mut [u8]| -> bool {
+            let copied = regions.iter().find_map(|(start, copied)| {
+                let offset = usize::try_from(address.checked_sub(*start)?).ok()?;
+                copied.get(offset..offset.checked_add(out.len())?)
+            });
+            match copied {
+                Some(copied) => {
+                    out.copy_from_slice(copied);
+                    true
+                }
+                None => pyframes::read::copy(address, out),
+            }
+        };
+        let raw = pyframes::RawFrame { code: frame.code, check: frame.check, instr: frame.instr, entry: false };
+        let info = resolver.code_with(raw, &mut read);
+        let at = *index.entry((frame.code, frame.check)).or_insert_with(|| {
+            codes.push(SpilledCode {
+                address: frame.code,
+                check: frame.check,
+                code: PythonCode { name: info.name.clone(), file: info.file.clone(), first_line: info.first_line },
+                lines: Vec::new(),
+            });
+            codes.len() - 1
+        });
+        codes[at].lines.push((frame.instr, info.line(frame.instr)));
+    }
+    encode_spill_python(&mut bytes, &SpillPython { lost: taken.lost, codes });
+    bytes
+}

@@ -22,6 +22,7 @@ mod process_tree;
 mod program_signals;
 mod python_fault_reads;
 mod python_frames;
+mod python_spill;
 mod real_programs;
 mod rotation;
 mod sampling_accuracy;

@@ -63,9 +63,16 @@ fn weight(stacks: &[(Vec<String>, u64)], keep: impl Fn(&[String]) -> bool) -> u6
 #[test]
 fn the_hot_python_function_has_its_callers_in_order() {
     let _guard = beside_others();
+    hot_function_has_its_callers_in_order("main", &[]);
+}
+
+/// Runs the single-threaded hot loop under every interpreter with `env` and checks its stacks;
+/// returns each version's trace.
+pub(crate) fn hot_function_has_its_callers_in_order(label: &str, env: &[(&str, &str)]) -> Vec<(&'static str, PathBuf)> {
+    let mut traces = Vec::new();
     for (version, python) in interpreters() {
-        let dir = scratch_dir(&format!("python_frames_main_{version}"));
-        let run = run_traced(&python, &[&workload(), "main", "1.0"], &[], &dir);
+        let dir = scratch_dir(&format!("python_frames_{label}_{version}"));
+        let run = run_traced(&python, &[&workload(), "main", "1.0"], env, &dir);
         assert!(run.output.status.success(), "{version}: {}", run.stderr);
         assert!(run.sigtrace_lines().is_empty(), "{version}: {:?}", run.sigtrace_lines());
         let stacks = folded_stacks(&run.traces[0]);
@@ -80,7 +87,9 @@ fn the_hot_python_function_has_its_callers_in_order() {
         let raw = sigtrace_tests::cli(&["export", "--format", "folded", "--no-python", &run.traces[0].display().to_string()]);
         let raw = String::from_utf8_lossy(&raw.stdout);
         assert!(!raw.contains("spin_leaf") && raw.contains("_PyEval_EvalFrameDefault"), "{version}: --no-python shows {}", &raw[..raw.len().min(400)]);
+        traces.push((version, run.traces[0].clone()));
     }
+    traces
 }
 
 #[test]
@@ -106,9 +115,14 @@ fn two_python_threads_hold_their_own_shares() {
 #[test]
 fn a_forked_child_keeps_its_python_frames() {
     let _guard = beside_others();
+    forked_child_keeps_its_python_frames("fork", &[]);
+}
+
+/// Runs the forking workload under every interpreter with `env` and checks the child's stacks.
+pub(crate) fn forked_child_keeps_its_python_frames(label: &str, env: &[(&str, &str)]) {
     for (version, python) in interpreters() {
-        let dir = scratch_dir(&format!("python_frames_fork_{version}"));
-        let run = run_traced(&python, &[&workload(), "fork", "0.4"], &[], &dir);
+        let dir = scratch_dir(&format!("python_frames_{label}_{version}"));
+        let run = run_traced(&python, &[&workload(), "fork", "0.4"], env, &dir);
         assert!(run.output.status.success(), "{version}: {}", run.stderr);
         assert_eq!(run.traces.len(), 2, "{version}: a trace per process: {:?}", run.traces);
         let child = run.traces.iter().map(|trace| folded_stacks(trace)).max_by_key(|stacks| weight(stacks, |_| true)).unwrap();
