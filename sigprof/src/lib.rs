@@ -110,6 +110,7 @@ mod registry;
 mod ring;
 mod seqlock;
 pub mod spill;
+pub mod spill_fault;
 mod sync;
 mod timer;
 
