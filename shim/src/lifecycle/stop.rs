@@ -24,7 +24,9 @@ pub fn finish_trace(reason: EndReason) {
     match drain::finish(reason) {
         Ok(Some(path)) => log::info(&format!("wrote {path}")),
         Ok(None) => {}
-        Err(message) => log::error(&message),
+        // Said as a fault met mid-run is (`state::switch_off`): a single-threaded program
+        // without a drain thread meets its file's faults here first.
+        Err(message) => log::error(&format!("{message}; sigtrace is off")),
     }
     state::transition(Lifecycle::Stopping, Lifecycle::Off);
 }
