@@ -79,7 +79,9 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
         \x20       start = time.process_time()\n\
         \x20       while time.process_time() - start < 0.1: pass\n\
         os.remove(path)\n";
-    let run = run_traced(Path::new("/usr/bin/python3"), &["-c", script], &[("SIGTRACE_DRAIN_MS", "10")], &dir);
+    // The drain thread reads the map at its rounds; this single-threaded script reaches no safe
+    // point while its map exists.
+    let run = run_traced(Path::new("/usr/bin/python3"), &["-c", script], &[("SIGTRACE_DRAIN_MS", "10"), ("SIGTRACE_DRAIN_THREAD", "always")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     let names: Vec<String> = run.trace().jit_symbols.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["jitted_0", "jitted_1", "jitted_2"]);
