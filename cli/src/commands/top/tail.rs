@@ -37,7 +37,9 @@ pub struct TraceTail {
 
 impl TraceTail {
     pub fn new(path: &Path) -> TraceTail {
-        TraceTail { path: path.to_path_buf(), preamble: None,
+        TraceTail {
+            path: path.to_path_buf(),
+            preamble: None,
             offset: 0,
             header: None,
             end: None,
