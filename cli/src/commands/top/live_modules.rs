@@ -88,8 +88,10 @@ fn parse_maps_line(line: &str) -> Option<(String, u64, u64, u64)> {
 }
 
 /// The loadable segments and build id of the ELF file at `path`; `None` for anything else.
+/// Opened as the symboliser opens module files (never a device, a FIFO or a kernel file: a
+/// process maps `/dev` files too), mapped, not read.
 fn read_facts(path: &str) -> Option<FileFacts> {
-    let data = std::fs::read(path).ok()?;
+    let data = crate::symbolize::file_guard::map_file(std::path::Path::new(path)).ok()?;
     let file = object::File::parse(&*data).ok()?;
     let segment_pages = file
         .segments()
