@@ -95,9 +95,9 @@ fn read_facts(path: &str) -> Option<FileFacts> {
     let file = object::File::parse(&*data).ok()?;
     let segment_pages = file
         .segments()
-        .filter_map(|segment| {
+        .map(|segment| {
             let (offset, _) = segment.file_range();
-            Some((offset & !(PAGE - 1), segment.address() & !(PAGE - 1)))
+            (offset & !(PAGE - 1), segment.address() & !(PAGE - 1))
         })
         .collect();
     let build_id = file.build_id().ok().flatten().unwrap_or_default().to_vec();
@@ -121,7 +121,7 @@ mod tests {
         let executable = std::env::current_exe().unwrap();
         let modules = LiveModules::default().read(std::process::id(), &executable.display().to_string()).expect("our own maps");
         let own = modules.iter().find(|module| std::path::Path::new(&module.path) == executable).expect("the executable is a module");
-        let code = the_own_process_maps_its_executable_with_a_bias_that_finds_its_code as usize as u64;
+        let code = the_own_process_maps_its_executable_with_a_bias_that_finds_its_code as fn() as usize as u64;
         assert!((own.start..own.end).contains(&code), "{own:?} holds {code:#x}");
         // The code address, less the bias, is inside the file's executable segment.
         let data = std::fs::read(&executable).unwrap();
