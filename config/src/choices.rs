@@ -115,8 +115,8 @@ choice! {
 choice! {
     /// When sigtrace's drain thread runs (`SIGTRACE_DRAIN_THREAD`).
     pub enum DrainThreadChoice {
-        #[default]
         Always = "always" => "From start-up: every generation is written on time, a SIGKILL loses at most the open one",
+        #[default]
         WithProgramThreads = "with-program-threads" => "Only while the program has threads of its own: a single-threaded program stays single-threaded, is drained on its own thread at safe points and spills a filling ring from the signal handler in between",
     }
 }

@@ -131,6 +131,16 @@ impl Config {
             }
             config.drain_thread = DrainThreadChoice::Always;
         }
+        if config.rotate.is_some() && config.drain_thread == DrainThreadChoice::WithProgramThreads {
+            // A file ends at a generation boundary, which a single-threaded program that computes
+            // without a waiting call reaches only at its end without a drain thread.
+            if (vars.lookup)("SIGTRACE_DRAIN_THREAD").is_some() {
+                (vars.report)(
+                    "SIGTRACE_DRAIN_THREAD=with-program-threads would end files only at the program's waiting calls, and SIGTRACE_ROTATE needs them on time; using always",
+                );
+            }
+            config.drain_thread = DrainThreadChoice::Always;
+        }
         if config.mode == Mode::Wall && config.timer == TimerChoice::Itimer {
             // The process-wide timer's signal may go to any thread, a blocked one too: its call
             // would return EINTR, which wall mode promises never to cause.
@@ -423,6 +433,21 @@ mod tests {
         assert_eq!((config.toggle_signal, reports.len()), (Some(libc::SIGPROF), 0));
         assert!(!parse(&[]).0.paused);
         assert_eq!(parse(&[("SIGTRACE_PAUSED", "yes")]).1, ["SIGTRACE_PAUSED=\"yes\" is not 0 or 1; using 0"]);
+    }
+
+    #[test]
+    fn the_drain_thread_waits_for_the_programs_threads_unless_wall_mode_or_rotation_needs_it() {
+        let drain = |vars: &[(&str, &str)]| {
+            let (config, reports) = parse(vars);
+            (config.drain_thread, reports.len())
+        };
+        assert_eq!(drain(&[]), (DrainThreadChoice::WithProgramThreads, 0));
+        assert_eq!(drain(&[("SIGTRACE_DRAIN_THREAD", "always")]), (DrainThreadChoice::Always, 0));
+        // Needed by wall mode and rotation: taken silently at the default, said when asked otherwise.
+        assert_eq!(drain(&[("SIGTRACE_MODE", "wall")]), (DrainThreadChoice::Always, 0));
+        assert_eq!(drain(&[("SIGTRACE_ROTATE", "1s")]), (DrainThreadChoice::Always, 0));
+        assert_eq!(drain(&[("SIGTRACE_ROTATE", "1s"), ("SIGTRACE_DRAIN_THREAD", "with-program-threads")]), (DrainThreadChoice::Always, 1));
+        assert_eq!(drain(&[("SIGTRACE_MODE", "wall"), ("SIGTRACE_DRAIN_THREAD", "with-program-threads")]), (DrainThreadChoice::Always, 1));
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub const VARIABLES: [Variable; 20] = [
     },
     Variable::choice::<DrainThreadChoice>(
         "SIGTRACE_DRAIN_THREAD",
-        "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and by the signal handler when a ring fills in between (docs/DESIGN.md); `always`: a drain thread from start-up",
+        "`with-program-threads`: while the program has one thread, sigtrace adds none (`unshare(CLONE_NEWUSER)` works, `/proc/self/task` lists one task); its samples are written at its waiting calls, `fork`, `exec` and exit, and by the signal handler when a ring fills in between (docs/DESIGN.md); `always`: a drain thread from start-up (`SIGTRACE_MODE=wall` and `SIGTRACE_ROTATE` take it)",
     ),
     Variable {
         name: "SIGTRACE_ROTATE",

@@ -91,11 +91,12 @@
 //!     program thread, no drain thread: disarmed before the drain thread starts and in a forked
 //!     child) and while no drain work of sigtrace's runs on the thread ([`spill::ConsumerBusy`],
 //!     held by every use of the drainer there), so the ring still has one consumer at a time;
-//!     with one `writev` at the file's end after the descriptor's identity is checked, never
-//!     past `RLIMIT_FSIZE`, a short write cut back. Under the same two conditions the handler
-//!     MAY enter the Python frames it records into the spill's code table and copy their code
-//!     objects into its arena ([`spill_code_table`]), which the drain takes only while it holds
-//!     the drainer. Otherwise a single-threaded program that
+//!     with `writev` at the file's end after the descriptor's identity is checked, never
+//!     past `RLIMIT_FSIZE` nor into a deleted file, a failed write cut back; a spill that stops
+//!     for a fault records why ([`spill_fault`]) for the drain work to say. Under the same two
+//!     conditions the handler MAY enter the Python frames it records into the spill's code
+//!     table and copy their code objects into its arena ([`spill_code_table`]), which the drain
+//!     takes only while it holds the drainer. Otherwise a single-threaded program that
 //!     never reaches a safe point drops every sample past one ring and loses the rest to
 //!     `SIGKILL`.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -114,6 +115,7 @@ mod ring;
 mod seqlock;
 pub mod spill;
 pub mod spill_code_table;
+pub mod spill_fault;
 mod sync;
 mod timer;
 

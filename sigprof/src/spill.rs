@@ -8,15 +8,18 @@
 //! chunk (`format::ring_record`, docs/FORMAT.md "Spill") with one `writev`, and hands their room
 //! back. A spill is all system calls and copies of our own memory: `fstat` (our descriptor
 //! must still be the trace file, invariant 8; its size is where the chunk starts),
-//! `getrlimit` (never a write past `RLIMIT_FSIZE`), `writev`, and on a short write `ftruncate`
-//! back to the chunk's start, after which spilling stops for good (records then stay in the
-//! ring until a drain, as without a spill).
+//! `getrlimit` (never a write past `RLIMIT_FSIZE`), `writev` (a short or interrupted one goes
+//! on with the rest), and on a failed write `ftruncate` back to the chunk's start, after which
+//! spilling stops for good (records then stay in the ring until a drain, as without a spill)
+//! and the reason is left for the drain work to say (`spill_fault`). A trace file deleted
+//! meanwhile stops spilling at once, as does a full file.
 //!
 //! The handler spills only while the shim armed it ([`arm`]: one program thread, no drain
 //! thread) and while no drain work of sigtrace's runs on the thread ([`ConsumerBusy`]): the
 //! ring then has no other consumer (invariant 3).
 
 use crate::ring::RingConsumer;
+use crate::spill_fault::SpillFault;
 use format::ring_record::{spill_preamble, TAG_SPILL};
 use format::Crc32;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -96,10 +99,15 @@ pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32
     let payload_len = 16 + first.len() + second.len();
     let Ok(len) = u32::try_from(payload_len) else { return };
     let fd = crate::descriptors::trace_fd();
-    let Some(start) = file_size_if_ours(fd) else { return };
+    let Some((start, deleted)) = file_size_if_ours(fd) else { return };
+    if deleted {
+        // Written there, the samples would be lost: they wait for the drain's new file.
+        stop(SpillFault::Deleted);
+        return;
+    }
     let chunk_len = (9 + payload_len) as u64;
     if start.saturating_add(chunk_len) > file_size_limit() {
-        ARMED.store(false, Ordering::SeqCst);
+        stop(SpillFault::Write(libc::EFBIG));
         return;
     }
     let mut framing = [0u8; 5 + 16];
@@ -112,10 +120,7 @@ pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32
     crc.update(second);
     let crc = crc.finish().to_le_bytes();
     let parts: [&[u8]; 4] = [&framing, first, second, &crc];
-    let iov = parts.map(|part| libc::iovec { iov_base: part.as_ptr() as *mut libc::c_void, iov_len: part.len() });
-    // SAFETY: writev reads the four buffers above, all alive for the call; `fd` was just
-    // checked to be our trace file.
-    let written = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
+    let (written, errno) = crate::spill_fault::write_parts(fd, &parts);
     if written as u64 == chunk_len {
         if pyframes::runtime::interpreter().is_some() {
             crate::spill_code_table::enter_python_frames(first, second);
@@ -124,8 +129,8 @@ pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32
         SPILLED_CHUNKS.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    // A short or failed write (a full disk): the file ends after its last complete chunk again,
-    // and the records stay in the ring for the drain.
+    // A failed write (a full disk): the file ends after its last complete chunk again, and the
+    // records stay in the ring for the drain.
     if written > 0 {
         // SAFETY: truncates our own, just checked, descriptor back to where the chunk began,
         // and puts its offset there again for the drain's next write.
@@ -134,12 +139,18 @@ pub(crate) unsafe fn maybe_spill(ring: RingConsumer<'_>, sequence: u64, tid: u32
             libc::lseek(fd, start as libc::off_t, libc::SEEK_SET);
         }
     }
-    ARMED.store(false, Ordering::SeqCst);
+    stop(SpillFault::Write(errno));
 }
 
-/// The size of the file open as `fd` if it is still our trace file, else `None`.
-/// Async-signal-safe.
-fn file_size_if_ours(fd: i32) -> Option<u64> {
+/// Stops spilling for good and records why, for the next drain work to say. Async-signal-safe.
+fn stop(fault: SpillFault) {
+    ARMED.store(false, Ordering::SeqCst);
+    crate::spill_fault::record(fault);
+}
+
+/// The size of the file open as `fd`, and whether it has no name left (deleted), if it is
+/// still our trace file, else `None`. Async-signal-safe.
+fn file_size_if_ours(fd: i32) -> Option<(u64, bool)> {
     if fd < 0 {
         return None;
     }
@@ -149,7 +160,7 @@ fn file_size_if_ours(fd: i32) -> Option<u64> {
     if unsafe { libc::fstat(fd, &mut stat) } != 0 || (stat.st_dev, stat.st_ino) != crate::descriptors::trace_identity() {
         return None;
     }
-    Some(stat.st_size as u64)
+    Some((stat.st_size as u64, stat.st_nlink == 0))
 }
 
 /// The soft `RLIMIT_FSIZE` in bytes (`u64::MAX` when unlimited). Async-signal-safe. The

@@ -62,3 +62,10 @@ pub fn flush_for_fatal_signal(signal: i32) -> bool {
     }
     done
 }
+
+/// The line the drain gives for the write fault `errno` of the trace file, met by the sampling
+/// handler's spill instead (sigprof `spill_fault`): the same words, naming the same file.
+pub fn describe_spill_fault(errno: i32) -> String {
+    let path = try_with_drainer(|slot| slot.as_ref().map(|drainer| drainer.path().to_string())).flatten().unwrap_or_default();
+    describe_write_error(&path, &std::io::Error::from_raw_os_error(errno))
+}

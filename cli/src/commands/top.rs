@@ -5,6 +5,7 @@
 //! file next to its trace (the screen is the view's). `q`, Esc or Ctrl-C quits; a command still
 //! running then gets SIGTERM and is waited for. Not on a terminal: one line, exit status 2.
 
+mod live_modules;
 mod tail;
 mod view;
 mod window;

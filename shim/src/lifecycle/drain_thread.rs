@@ -1,6 +1,6 @@
-//! When sigtrace's drain thread runs. `SIGTRACE_DRAIN_THREAD=always` (the default): from the
-//! start of every trace. `with-program-threads`: only once the program has a thread besides
-//! the one it started with, so that sigtrace never turns a single-threaded program into a
+//! When sigtrace's drain thread runs. `SIGTRACE_DRAIN_THREAD=always`: from the start of every
+//! trace. `with-program-threads` (the default): only once the program has a thread besides the
+//! one it started with, so that sigtrace never turns a single-threaded program into a
 //! multithreaded one (`unshare(CLONE_NEWUSER)` and programs that count `/proc/self/task` see
 //! what they would see without it). Until then the program's own thread does the drain work at
 //! safe points: the waiting calls it makes through libc (see `interpose::blocking`), `fork`,
@@ -11,6 +11,7 @@ use crate::lifecycle::start::CONFIG;
 use crate::lifecycle::state;
 use crate::lifecycle::threads::spawn_unsampled_thread;
 use config::DrainThreadChoice;
+use sigprof::spill_fault::SpillFault;
 use sigprof::Registry;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,6 +93,9 @@ pub fn before_program_creates_thread() -> CreatingThread {
     SAFE_POINTS_ARMED.store(false, Ordering::Release);
     // From now on the drain thread is the rings' consumer (sigprof invariant 13).
     sigprof::spill::arm(false);
+    if spill_fault_ended_tracing() {
+        return creating;
+    }
     // A drain thread that just handed its work back may still be on its way out.
     let deadline = sigprof::monotonic_ns() + 200_000_000;
     while STARTED.load(Ordering::Acquire) && sigprof::monotonic_ns() < deadline {
@@ -145,8 +149,24 @@ fn hand_back_if_single() -> bool {
     alone
 }
 
+/// Says the write fault that stopped the handler's spills, if one did, as the drain says its
+/// own (one `sigtrace:` line), and switches sigtrace off; returns whether it did. A deleted
+/// trace file is left to the drain, which notices it at its next generation end. Not for a
+/// signal handler.
+pub fn spill_fault_ended_tracing() -> bool {
+    match sigprof::spill_fault::take() {
+        Some(SpillFault::Write(errno)) => {
+            state::switch_off(&writer::on_program_thread::describe_spill_fault(errno));
+            true
+        }
+        Some(SpillFault::Deleted) | None => false,
+    }
+}
+
 /// A forked child has no drain thread (nor safe points) until its trace starts.
 pub fn forget_after_fork() {
+    // The parent's file faults are not the child's (it writes a file of its own).
+    let _ = sigprof::spill_fault::take();
     STARTED.store(false, Ordering::Relaxed);
     SAFE_POINTS_ARMED.store(false, Ordering::Relaxed);
     IN_SAFE_POINT.store(false, Ordering::Relaxed);
@@ -224,9 +244,18 @@ fn drain_at_safe_point() {
         // Every signal waits for the end of the round, as it does for the drain thread: no
         // sample lands in sigtrace's own work, and no handler of the program (one that calls
         // `exit` or `fork`) runs while this thread holds the drainer's lock or the fork gate.
+        let fault = sigprof::spill_fault::take();
+        if let Some(SpillFault::Write(errno)) = fault {
+            return Err(writer::on_program_thread::describe_spill_fault(errno));
+        }
         let previous = block_all_signals();
         let result = writer::on_program_thread::drain_round();
         restore_mask(previous);
+        if fault == Some(SpillFault::Deleted) && result.is_ok() && SAFE_POINTS_ARMED.load(Ordering::Acquire) {
+            // The round has moved the trace to a new file if its generation ended; if not, the
+            // next spill finds the file still deleted and stops again.
+            sigprof::spill::arm(true);
+        }
         result
     });
     match outcome {

@@ -15,13 +15,18 @@ pub fn stop() {
 /// Writes the open generation with the end record `reason` and stops tracing, if this process
 /// is the one being traced and tracing runs. Not for the handler.
 pub fn finish_trace(reason: EndReason) {
-    if !state::is_traced_process() || !state::transition(Lifecycle::Running, Lifecycle::Stopping) {
+    if !state::is_traced_process() || (state::is_running() && crate::lifecycle::drain_thread::spill_fault_ended_tracing()) {
+        return;
+    }
+    if !state::transition(Lifecycle::Running, Lifecycle::Stopping) {
         return;
     }
     match drain::finish(reason) {
         Ok(Some(path)) => log::info(&format!("wrote {path}")),
         Ok(None) => {}
-        Err(message) => log::error(&message),
+        // Said as a fault met mid-run is (`state::switch_off`): a single-threaded program
+        // without a drain thread meets its file's faults here first.
+        Err(message) => log::error(&format!("{message}; sigtrace is off")),
     }
     state::transition(Lifecycle::Stopping, Lifecycle::Off);
 }

@@ -75,7 +75,7 @@ fn recorded(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> 
 
 /// Under `sigtrace record`, the parent sees the wait status the dying process could not
 /// record: a raw exit_group's code and SIGKILL are written as the trace's end, after the
-/// pieces, which are all kept; the command's status is passed on.
+/// pieces or spills, which are all kept; the command's status is passed on.
 #[test]
 fn sigtrace_record_writes_the_end_a_process_without_exit_path_could_not() {
     let _beside_others = beside_others();
@@ -85,7 +85,8 @@ fn sigtrace_record_writes_the_end_a_process_without_exit_path_could_not() {
     assert_eq!(status.code(), Some(7));
     assert!(end.starts_with("exit status 7 without libc's exit"), "{end}");
     let read = read_trace(&trace);
-    assert!(read.pieces_recovered > 0 && !read.ended_without_exit_path && read.stopped_because.is_none());
+    assert!(read.pieces_recovered > 0 || spill_chunks(&trace) > 0, "the last samples came from pieces or spills");
+    assert!(!read.ended_without_exit_path && read.stopped_because.is_none());
     std::fs::remove_file(&trace).unwrap();
     let (status, end, _) = recorded(&program, &["sigkill", "300"], &dir);
     assert_eq!(status.code(), Some(128 + libc::SIGKILL));

@@ -159,6 +159,30 @@ fn a_deleted_trace_file_is_reported_and_the_trace_goes_on_in_a_new_file() {
     assert!(accounted >= 0.3 * expected && accounted <= 0.85 * expected, "the new file holds about the second half: {accounted} of {expected:.0} periods");
 }
 
+/// The same deletion in a single-threaded program without a drain thread (the default): the
+/// handler's spills stop at once (the file has no name left) and keep the samples in the ring;
+/// at its exit the drain sees the deletion, says so in the same line, and writes them to a new
+/// file.
+#[test]
+fn a_deleted_trace_file_stops_the_spills_and_the_trace_goes_on_in_a_new_file() {
+    let _alone = alone();
+    let build = scratch_dir("fault-unlink-spill-build");
+    let program = fault_burn(&build);
+    let env = [("SIGTRACE_GENERATION_MS", "20")];
+    let traced = run_both("fault-unlink-spill", &program, &["300", "unlink", "{dir}"], &env, &[], &[]);
+    one_line_naming(&traced, &["was deleted", "the trace goes on in"]);
+    let trace = traced.trace();
+    assert_decodes_completely(&trace, "the new file");
+    assert!(trace.end.is_some(), "the new file ends with the end record");
+    let expected = expected_samples(traced.reported_cpu_ns(), 999);
+    let accounted = accounted_by_tid(&trace).values().sum::<u64>() as f64;
+    let dropped: u64 = trace.generations.iter().flat_map(|g| &g.threads).map(|t| t.dropped).sum();
+    eprintln!("new file: {accounted} of {expected:.0} periods, {dropped} dropped");
+    // The spills before the deletion went with the deleted file; the ring (64 KiB) holds the
+    // second half.
+    assert!(accounted >= 0.3 * expected && accounted <= 0.85 * expected, "the new file holds about the second half: {accounted} of {expected:.0} periods");
+}
+
 /// The trace file's directory is removed half-way: no new file can be made there, so sigtrace
 /// says so once and stops; the host runs on.
 #[test]

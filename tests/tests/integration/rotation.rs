@@ -68,7 +68,10 @@ fn a_busy_run_rotated_every_second_keeping_three_reads_as_its_last_seconds() {
 fn an_idle_generation_costs_a_few_dozen_bytes() {
     let _beside_others = beside_others();
     let dir = scratch_dir("idle");
-    let run = run_traced(std::path::Path::new("/bin/sleep"), &["3"], &[("SIGTRACE_GENERATION_MS", "100")], &dir);
+    // The drain thread writes them: a single-threaded program without one writes none while
+    // it waits (its safe point is its call's start).
+    let env = [("SIGTRACE_GENERATION_MS", "100"), ("SIGTRACE_DRAIN_THREAD", "always")];
+    let run = run_traced(std::path::Path::new("/bin/sleep"), &["3"], &env, &dir);
     assert!(run.output.status.success() && run.sigtrace_lines().is_empty(), "{}", run.stderr);
     let trace = run.trace();
     let idle: Vec<&format::Generation> = trace.generations.iter().filter(|g| g.samples.is_empty() && g.events.is_empty()).collect();

@@ -238,7 +238,10 @@ fn a_full_ring_drops_and_counts_instead_of_losing_silently() {
     // The drain thread comes every 10 s, i.e. not before the exit of a run of 300 ms of CPU
     // (~3000 periods), however little of a CPU the run gets (a drain every 200 ms let a run that
     // got 13% of a CPU, under two CPU hogs, keep more than half its samples).
-    let env = [("SIGTRACE_HZ", "10000"), ("SIGTRACE_DEPTH", "3"), ("SIGTRACE_BUFFER_KB", "4"), ("SIGTRACE_DRAIN_MS", "10000")];
+    // (A drain thread: without one, the handler of this single-threaded program would spill
+    // its ring at half full and nothing would be dropped.)
+    let env =
+        [("SIGTRACE_HZ", "10000"), ("SIGTRACE_DEPTH", "3"), ("SIGTRACE_BUFFER_KB", "4"), ("SIGTRACE_DRAIN_MS", "10000"), ("SIGTRACE_DRAIN_THREAD", "always")];
     let run = run_traced(&program, &["300"], &env, &dir);
     assert_eq!(run.output.status.code(), Some(3));
     let trace = run.trace();

@@ -1,13 +1,11 @@
-//! `SIGTRACE_DRAIN_THREAD=with-program-threads`: sigtrace never makes a single-threaded program
-//! multithreaded. While the program has one thread, `/proc/self/task` lists one task and a new
+//! At the default settings (`SIGTRACE_DRAIN_THREAD=with-program-threads`) sigtrace never makes a
+//! single-threaded program multithreaded. While the program has one thread, `/proc/self/task` lists one task and a new
 //! user namespace can be made; its samples are written at its safe points; the drain thread
 //! comes with the program's second thread, and a forked child starts single-threaded again.
 
 use sigtrace_tests::*;
 use std::path::Path;
 use std::process::Command;
-
-const SINGLE: (&str, &str) = ("SIGTRACE_DRAIN_THREAD", "with-program-threads");
 
 /// `unshare -U -r true`: the kernel refuses a new user namespace to a multithreaded process,
 /// so under the seed design it failed ("unshare failed: Invalid argument").
@@ -17,7 +15,7 @@ fn unshare_of_a_user_namespace_works_and_its_trace_is_complete() {
     let dir = scratch_dir("single-unshare");
     let unshare = Path::new("/usr/bin/unshare");
     let plain = Command::new(unshare).args(["-U", "-r", "true"]).output().expect("unshare runs");
-    let run = run_traced(unshare, &["-U", "-r", "true"], &[SINGLE], &dir);
+    let run = run_traced(unshare, &["-U", "-r", "true"], &[], &dir);
     assert_eq!(run.output.status.code(), plain.status.code(), "traced: {} plain: {}", run.stderr, String::from_utf8_lossy(&plain.stderr));
     assert!(plain.status.success(), "this machine refuses unprivileged user namespaces: {}", String::from_utf8_lossy(&plain.stderr));
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
@@ -37,7 +35,7 @@ fn a_single_threaded_program_lists_one_task_and_keeps_every_phase_sampled() {
     let _beside_others = beside_others();
     let dir = scratch_dir("single-phases");
     let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
-    let run = run_traced(&program, &["300"], &[SINGLE, ("SIGTRACE_GENERATION_MS", "50")], &dir);
+    let run = run_traced(&program, &["300"], &[("SIGTRACE_GENERATION_MS", "50")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     assert_eq!(run.reported("single_max_tasks"), 1, "one task while single-threaded: {}", run.stderr);
@@ -74,7 +72,7 @@ fn a_single_threaded_program_killed_by_abort_keeps_its_open_generation() {
     let dir = scratch_dir("single-abort");
     let program = compile_c("crash", &["-O2", "-g", "-fno-omit-frame-pointer"], &dir);
     // A ring large enough for the whole run: no safe point comes before abort().
-    let run = run_traced(&program, &["abort", "300"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "1024")], &dir);
+    let run = run_traced(&program, &["abort", "300"], &[("SIGTRACE_BUFFER_KB", "1024")], &dir);
     assert_eq!(run.output.status.code(), None);
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&run.output.status), Some(libc::SIGABRT));
     let trace = run.trace();
@@ -94,7 +92,7 @@ fn a_pure_cpu_loop_keeps_every_sample_without_a_thread() {
     let _beside_others = beside_others();
     let dir = scratch_dir("single-loop");
     let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
-    let run = run_traced(&program, &["1500", "loop"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "16")], &dir);
+    let run = run_traced(&program, &["1500", "loop"], &[("SIGTRACE_BUFFER_KB", "16")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     assert_eq!(run.reported("single_max_tasks"), 1, "one task: {}", run.stderr);
@@ -126,7 +124,6 @@ fn a_pure_cpu_loop_killed_by_sigkill_loses_at_most_a_ring() {
         .current_dir(&dir)
         .env("LD_PRELOAD", shim())
         .env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"))
-        .env(SINGLE.0, SINGLE.1)
         .env("SIGTRACE_BUFFER_KB", "16")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -153,7 +150,7 @@ fn the_drain_thread_ends_when_the_program_is_back_to_one_thread() {
     let _beside_others = beside_others();
     let dir = scratch_dir("single-rejoin");
     let program = compile_c("single_threaded", &["-O2", "-g", "-fno-omit-frame-pointer", "-pthread"], &dir);
-    let run = run_traced(&program, &["600", "rejoin"], &[SINGLE, ("SIGTRACE_BUFFER_KB", "16")], &dir);
+    let run = run_traced(&program, &["600", "rejoin"], &[("SIGTRACE_BUFFER_KB", "16")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
     assert_eq!(run.reported("rejoined_tasks"), 1, "the drain thread ended: {}", run.stderr);

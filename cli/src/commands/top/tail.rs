@@ -2,11 +2,19 @@
 //! generations completed since the last one. The file is reopened at each poll and read from the
 //! end of the last complete chunk (a chunk cut short by the writer is read again, whole, at a
 //! later poll), so memory follows one generation, never the file.
+//!
+//! Spills (a single-threaded program's samples written by its signal handler) become
+//! generations of one thread as they arrive: their addresses are named by the trace's last
+//! module list or, before the trace has one, by the modules the live process maps now
+//! (`live_modules`); while neither is known they wait.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use format::{Chunk, End, Generation, Header, TraceReader, PREAMBLE_LEN};
+use format::ring_record::Spill;
+use format::{Chunk, End, Generation, Header, Module, TraceReader, PREAMBLE_LEN};
+
+use super::live_modules::LiveModules;
 
 /// A trace file being followed.
 pub struct TraceTail {
@@ -20,11 +28,26 @@ pub struct TraceTail {
     pub end: Option<End>,
     /// Why the file cannot be followed (not a trace, damaged), once known.
     pub broken: Option<String>,
+    /// The last module list the file held.
+    modules: Vec<Module>,
+    /// Spills waiting for modules to name their addresses.
+    held_spills: Vec<Spill>,
+    live_modules: LiveModules,
 }
 
 impl TraceTail {
     pub fn new(path: &Path) -> TraceTail {
-        TraceTail { path: path.to_path_buf(), preamble: None, offset: 0, header: None, end: None, broken: None }
+        TraceTail {
+            path: path.to_path_buf(),
+            preamble: None,
+            offset: 0,
+            header: None,
+            end: None,
+            broken: None,
+            modules: Vec::new(),
+            held_spills: Vec::new(),
+            live_modules: LiveModules::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -73,12 +96,32 @@ impl TraceTail {
                 }
                 Chunk::Generation(generation) => {
                     self.end = None;
+                    self.modules.clone_from(&generation.modules);
+                    self.release_spills(&mut generations);
                     generations.push(generation);
+                }
+                Chunk::Piece(piece) if !piece.modules.is_empty() => {
+                    self.modules = piece.modules;
+                    self.release_spills(&mut generations);
+                }
+                Chunk::Spill(spill) => {
+                    self.end = None;
+                    self.held_spills.push(spill);
+                    if !self.modules.is_empty() {
+                        self.release_spills(&mut generations);
+                    }
                 }
                 Chunk::End(end) => self.end = Some(end),
                 // Pieces are superseded by their closing generation (counting both would count
                 // twice); JIT symbols and sources do not change the view.
-                Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) | Chunk::Spill(_) => {}
+                Chunk::Piece(_) | Chunk::JitSymbols(_) | Chunk::Sources(_) => {}
+            }
+        }
+        if !self.held_spills.is_empty() && self.end.is_none() {
+            if let Some(live) = self.header.as_ref().and_then(|header| self.live_modules.read(header.pid, &header.executable)) {
+                let known = std::mem::replace(&mut self.modules, live);
+                self.release_spills(&mut generations);
+                self.modules = known;
             }
         }
         match reader.stopped_because() {
@@ -90,4 +133,19 @@ impl TraceTail {
         self.offset += (reader.offset() as u64).saturating_sub(PREAMBLE_LEN as u64);
         generations
     }
+
+    /// The held spills as generations, named by `self.modules`.
+    fn release_spills(&mut self, generations: &mut Vec<Generation>) {
+        let clock_hz = self.header.as_ref().map_or(1_000_000_000, |header| header.clock_hz);
+        let pid = self.header.as_ref().map_or(0, |header| header.pid);
+        for spill in self.held_spills.drain(..) {
+            let name = thread_name(pid, spill.tid);
+            generations.push(spill.into_generation(clock_hz, &self.modules, &name));
+        }
+    }
+}
+
+/// The name of thread `tid` of process `pid` while it runs (a spill's chunk carries none).
+fn thread_name(pid: u32, tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).map(|name| name.trim_end().to_string()).unwrap_or_default()
 }

@@ -4,8 +4,9 @@ use format::{CHUNK_OVERHEAD, PREAMBLE_LEN};
 use sigtrace_tests::*;
 
 /// A generation period of 20 ms, closed by a drain thread that runs every 5 ms: a generation
-/// closes at the first drain round after 20 ms, i.e. every ~25 ms plus scheduling delays.
-const SHORT_GENERATIONS: [(&str, &str); 2] = [("SIGTRACE_GENERATION_MS", "20"), ("SIGTRACE_DRAIN_MS", "5")];
+/// closes at the first drain round after 20 ms, i.e. every ~25 ms plus scheduling delays. (The
+/// workload is single-threaded: without `always` its samples would come as spills.)
+const SHORT_GENERATIONS: [(&str, &str); 3] = [("SIGTRACE_GENERATION_MS", "20"), ("SIGTRACE_DRAIN_MS", "5"), ("SIGTRACE_DRAIN_THREAD", "always")];
 
 /// CPU time of the split workload for a trace of several generations. Its one thread burns this
 /// much CPU, so the run lasts at least as long in wall time: 10 generation periods, so at least 3

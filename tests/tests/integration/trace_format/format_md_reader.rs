@@ -58,10 +58,11 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
     assert_same_reading(&run.traces[0]);
 
     // Ended by the raw exit_group system call: the open generation is only in pieces (several,
-    // at a 20 ms drain period), which both readers merge.
+    // at a 20 ms drain period of the drain thread), which both readers merge.
     let dir = scratch_dir("format-spec-pieces");
     let program = compile_c("abrupt_end", &["-O2", "-g"], &dir);
-    let run = run_traced(&program, &["exit_group", "300"], &[("SIGTRACE_GENERATION_MS", "200"), ("SIGTRACE_DRAIN_MS", "20")], &dir);
+    let env = [("SIGTRACE_GENERATION_MS", "200"), ("SIGTRACE_DRAIN_MS", "20"), ("SIGTRACE_DRAIN_THREAD", "always")];
+    let run = run_traced(&program, &["exit_group", "300"], &env, &dir);
     assert_eq!(run.output.status.code(), Some(7));
     let trace = run.trace();
     assert_eq!(trace.pieces_recovered, 1, "the open generation, from its pieces");
@@ -78,7 +79,9 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
         \x20       start = time.process_time()\n\
         \x20       while time.process_time() - start < 0.1: pass\n\
         os.remove(path)\n";
-    let run = run_traced(Path::new("/usr/bin/python3"), &["-c", script], &[("SIGTRACE_DRAIN_MS", "10")], &dir);
+    // The drain thread reads the map at its rounds; this single-threaded script reaches no safe
+    // point while its map exists.
+    let run = run_traced(Path::new("/usr/bin/python3"), &["-c", script], &[("SIGTRACE_DRAIN_MS", "10"), ("SIGTRACE_DRAIN_THREAD", "always")], &dir);
     assert!(run.output.status.success(), "{}", run.stderr);
     let names: Vec<String> = run.trace().jit_symbols.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["jitted_0", "jitted_1", "jitted_2"]);
