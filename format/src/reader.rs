@@ -158,6 +158,12 @@ impl<R: std::io::Read> TraceReader<R> {
         }
     }
 
+    /// The names of spilled Python frames read so far (`Q` chunks), for a caller that reads a
+    /// growing file in several passes and keeps them between passes.
+    pub fn spill_python_mut(&mut self) -> &mut crate::spill_python::SpillPythonNames {
+        &mut self.spill_python
+    }
+
     /// The version in the file's preamble (0 until it has been read).
     pub fn format_version(&self) -> u16 {
         self.format_version

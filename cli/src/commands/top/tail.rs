@@ -32,6 +32,8 @@ pub struct TraceTail {
     modules: Vec<Module>,
     /// Spills waiting for modules to name their addresses.
     held_spills: Vec<Spill>,
+    /// The names of spilled Python frames (`Q` chunks) read so far.
+    spill_python: format::spill_python::SpillPythonNames,
     live_modules: LiveModules,
 }
 
@@ -46,6 +48,7 @@ impl TraceTail {
             broken: None,
             modules: Vec::new(),
             held_spills: Vec::new(),
+            spill_python: Default::default(),
             live_modules: LiveModules::default(),
         }
     }
@@ -89,6 +92,7 @@ impl TraceTail {
         }
         let source = std::io::Cursor::new(preamble).chain(std::io::BufReader::with_capacity(1 << 16, file));
         let mut reader = TraceReader::new(source);
+        *reader.spill_python_mut() = std::mem::take(&mut self.spill_python);
         while let Some(chunk) = reader.next_chunk() {
             match chunk {
                 Chunk::Header(header) => {
@@ -97,18 +101,18 @@ impl TraceTail {
                 Chunk::Generation(generation) => {
                     self.end = None;
                     self.modules.clone_from(&generation.modules);
-                    self.release_spills(&mut generations);
+                    self.release_spills(&mut generations, reader.spill_python_mut());
                     generations.push(generation);
                 }
                 Chunk::Piece(piece) if !piece.modules.is_empty() => {
                     self.modules = piece.modules;
-                    self.release_spills(&mut generations);
+                    self.release_spills(&mut generations, reader.spill_python_mut());
                 }
                 Chunk::Spill(spill) => {
                     self.end = None;
                     self.held_spills.push(spill);
                     if !self.modules.is_empty() {
-                        self.release_spills(&mut generations);
+                        self.release_spills(&mut generations, reader.spill_python_mut());
                     }
                 }
                 Chunk::End(end) => self.end = Some(end),
@@ -120,10 +124,11 @@ impl TraceTail {
         if !self.held_spills.is_empty() && self.end.is_none() {
             if let Some(live) = self.header.as_ref().and_then(|header| self.live_modules.read(header.pid, &header.executable)) {
                 let known = std::mem::replace(&mut self.modules, live);
-                self.release_spills(&mut generations);
+                self.release_spills(&mut generations, reader.spill_python_mut());
                 self.modules = known;
             }
         }
+        self.spill_python = std::mem::take(reader.spill_python_mut());
         match reader.stopped_because() {
             // A chunk the writer has not finished: read again at the next poll.
             None | Some(format::ReadStop::Truncated { .. }) => {}
@@ -134,13 +139,14 @@ impl TraceTail {
         generations
     }
 
-    /// The held spills as generations, named by `self.modules`.
-    fn release_spills(&mut self, generations: &mut Vec<Generation>) {
+    /// The held spills as generations, named by `self.modules` and the spilled Python frames'
+    /// names read so far.
+    fn release_spills(&mut self, generations: &mut Vec<Generation>, python: &mut format::spill_python::SpillPythonNames) {
         let clock_hz = self.header.as_ref().map_or(1_000_000_000, |header| header.clock_hz);
         let pid = self.header.as_ref().map_or(0, |header| header.pid);
         for spill in self.held_spills.drain(..) {
             let name = thread_name(pid, spill.tid);
-            generations.push(spill.into_generation(clock_hz, &self.modules, &name));
+            generations.push(spill.into_generation(clock_hz, &self.modules, &name, python));
         }
     }
 }
