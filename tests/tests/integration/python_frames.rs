@@ -2,7 +2,7 @@
 //! pyenv's 3.9, 3.10, 3.12 and 3.13 where the machine has them): the hot Python function with its callers in order,
 //! threads with their own functions, a forked child. Workload: `tests/workloads/python/frames.py`.
 
-use sigtrace_tests::{beside_others, compile_c, folded_stacks, run_traced, scratch_dir, workspace_root};
+use sigtrace_tests::{beside_others, compile_c, folded_stacks, folded_stacks_with, run_traced, scratch_dir, workspace_root};
 use std::path::{Path, PathBuf};
 
 /// The interpreters on this machine whose frames sigtrace reads, with a name for messages.
@@ -100,6 +100,38 @@ fn two_python_threads_hold_their_own_shares() {
         assert!((share_a - 1.0 / 3.0).abs() <= 0.1, "{version}: work_a holds {share_a:.3} of the two threads' weight ({a} vs {b})");
         let total = weight(&stacks, |_| true);
         assert!((a + b) as f64 >= 0.8 * total as f64, "{version}: only {} of {total} name a thread's function", a + b);
+    }
+}
+
+/// A thread is often sampled before it binds its Python thread state (always by its start-up
+/// sample, when it has one): its first walks find no state of its own, and it must be looked for
+/// again soon, not after 64 walks (64 periods and more of a thread's CPU without its Python
+/// frames; before, beside two CPU hogs, work_b lost half its weight so). Eight threads in turn,
+/// each 20 ms of CPU in work_a at 10 kHz: all but a few periods of each (its start-up, its
+/// exit path, threading's own code around work_a) name work_a.
+#[test]
+fn a_thread_sampled_before_it_binds_its_python_state_gets_its_frames_soon() {
+    let _guard = beside_others();
+    for (version, python) in interpreters() {
+        let dir = scratch_dir(&format!("python_frames_one_by_one_{version}"));
+        let run = run_traced(&python, &[&workload(), "one_by_one", "8", "0.02"], &[("SIGTRACE_HZ", "10000")], &dir);
+        assert!(run.output.status.success(), "{version}: {}", run.stderr);
+        let pid = sigtrace_tests::read_trace(&run.traces[0]).header.expect("a header").pid;
+        let main_root = |frames: &[String]| frames.first().is_some_and(|root| root.ends_with(&format!("({pid})")));
+        let stacks = folded_stacks_with(&run.traces[0], &["--per-thread"]);
+        let mut workers: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for (frames, count) in stacks.iter().filter(|(frames, _)| !main_root(frames)) {
+            let worker = workers.entry(frames[0].clone()).or_default();
+            worker.0 += count;
+            if frames.iter().any(|f| f == "work_a") {
+                worker.1 += count;
+            }
+        }
+        assert_eq!(workers.len(), 8, "{version}: the eight threads: {workers:?}");
+        for (thread, (total, in_work)) in &workers {
+            assert!(*total >= 100, "{version}: {thread} was sampled: weight {total}");
+            assert!(total - in_work < 32, "{version}: {thread}: {in_work} of its weight {total} names work_a");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
-# `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
+# `one_by_one N SECONDS` (N threads in turn, each in work_a), `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
 # SECONDS` (of wall time, in time.sleep under two Python functions). Work is sized by thread CPU time, never by an iteration count.
 import os
 import sys
@@ -77,6 +77,11 @@ elif mode == "threads":
     for thread in threads:
         thread.start()
     for thread in threads:
+        thread.join()
+elif mode == "one_by_one":
+    for _ in range(int(sys.argv[2])):
+        thread = threading.Thread(target=work_a, args=(float(sys.argv[3]),))
+        thread.start()
         thread.join()
 elif mode == "generators":
     import asyncio  # only here (a global of the module): its import costs CPU time
