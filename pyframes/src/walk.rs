@@ -29,6 +29,7 @@ const CACHE_SIZE: usize = 1024;
 /// looked for again (a power of two, at most 64: the count takes the entry's low byte). The
 /// first looks come sooner, after 1, 2, 4, … walks (see [`looks_again_after`]).
 const NONE_HERE_WALKS: u64 = 64;
+const _: () = assert!(NONE_HERE_WALKS.is_power_of_two() && (2 * NONE_HERE_WALKS - 1) << 1 < 0x100, "the count fits the low byte");
 static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
 
 /// By tid modulo `CACHE_SIZE`, the thread's `pthread_t` packed with its tid
@@ -332,6 +333,5 @@ mod tests {
             }
         }
         assert_eq!(looks, [1, 2, 4, 8, 16, 32, 64, 128, 192, 256, 320]);
-        assert!((2 * NONE_HERE_WALKS - 1) << 1 | 1 <= 0xff, "the count fits the entry's low byte");
     }
 }

@@ -163,6 +163,9 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
 /// checked on scheduler ticks only, and on a loaded machine it can go 100 ms of CPU time
 /// without firing: the overrun of its next signal would stand for them, but the process ends
 /// first. Other threads still running are cut off by the exit, with at most their tails lost.
+/// The arming lock is not taken: `_exit` may be called by a signal handler of the program that
+/// interrupted this thread inside it. A pause or resume running meanwhile on another thread
+/// releases or arms by swaps, so at worst a timer is left armed, and the process is ending.
 /// Not for the handler.
 pub fn sample_moments_missed_at_process_end() {
     let Some(registry) = Registry::get() else { return };
@@ -170,10 +173,8 @@ pub fn sample_moments_missed_at_process_end() {
         return;
     }
     let Some(slot) = registry.current_slot() else { return };
-    crate::sampling::pause::with_arming_lock(|_| {
-        let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
-        slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
-    });
+    let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
+    slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
 }
 
 /// True when no thread but the calling one and sigtrace's drain thread is alive (zombies, such

@@ -1,6 +1,6 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
 # `one_by_one N SECONDS` (N threads in turn, each in work_a), `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
-# SECONDS` (of wall time, in time.sleep under two Python functions). Work is sized by thread CPU time, never by an iteration count.
+# SECONDS` (of wall time, in time.sleep under two Python functions; prints slept_ns=N, their wall time, on stderr). Work is sized by thread CPU time, never by an iteration count.
 import os
 import sys
 import threading
@@ -89,7 +89,9 @@ elif mode == "generators":
     consume(float(sys.argv[2]) / 2)
     asyncio.run(outer_coroutine(float(sys.argv[2]) / 2))
 elif mode == "sleeps":
+    start = time.monotonic()
     sleeper_outer(float(sys.argv[2]))
+    print(f"slept_ns={int((time.monotonic() - start) * 1e9)}", file=sys.stderr)
 elif mode == "fork":
     pid = os.fork()
     if pid == 0:
