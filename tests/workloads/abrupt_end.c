@@ -3,8 +3,9 @@
  *   exit_group  the raw system call (what Go's os.Exit does), status 7
  *   sigkill     SIGKILL sent to itself with the raw kill system call
  *   exit_group_after_piece  exit_group as soon as the trace file ($SIGTRACE_OUTPUT, %p the pid)
- *               holds a piece of the open generation after a closed generation, spinning on
- *               until it does (after 60 s of CPU: status 3) */
+ *               holds samples of the open generation: a piece after a closed generation, or
+ *               a spill after the last closed generation (if any), spinning on until it does
+ *               (after 60 s of CPU: status 3) */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -23,8 +24,9 @@ __attribute__((noinline)) static void spin(long long until_ns) {
 }
 
 /* True when the trace file's complete chunks (docs/FORMAT.md: TAG, LEN u32 LE, PAYLOAD, CRC)
- * hold a generation ('G') followed by at least one piece ('P'): the open generation then ends
- * in pieces whatever comes next, unless a generation closes before the caller's next step. */
+ * hold a generation ('G') followed by at least one piece ('P'), or a spill ('R') after the last
+ * generation: the open generation then holds samples drained before the end whatever comes next,
+ * unless a generation closes before the caller's next step. */
 static int open_generation_in_pieces(const char *pattern) {
     char path[4096];
     const char *at = strstr(pattern, "%p");
@@ -35,15 +37,16 @@ static int open_generation_in_pieces(const char *pattern) {
     static unsigned char bytes[1 << 24];
     size_t size = fread(bytes, 1, sizeof bytes, file);
     fclose(file);
-    int generations = 0, pieces_after = 0;
+    int generations = 0, pieces_after = 0, spills_after = 0;
     for (size_t pos = 10; pos + 9 <= size;) {
         size_t len = bytes[pos + 1] | bytes[pos + 2] << 8 | bytes[pos + 3] << 16 | (size_t)bytes[pos + 4] << 24;
         if (pos + 9 + len > size) break;
-        if (bytes[pos] == 'G') generations++, pieces_after = 0;
+        if (bytes[pos] == 'G') generations++, pieces_after = 0, spills_after = 0;
         if (bytes[pos] == 'P') pieces_after++;
+        if (bytes[pos] == 'R') spills_after++;
         pos += 9 + len;
     }
-    return generations > 0 && pieces_after > 0;
+    return (generations > 0 && pieces_after > 0) || spills_after > 0;
 }
 
 int main(int argc, char **argv) {
