@@ -107,8 +107,10 @@ fn two_python_threads_hold_their_own_shares() {
 /// sample, when it has one): its first walks find no state of its own, and it must be looked for
 /// again soon, not after 64 walks (64 periods and more of a thread's CPU without its Python
 /// frames; before, beside two CPU hogs, work_b lost half its weight so). Eight threads in turn,
-/// each 20 ms of CPU in work_a at 10 kHz: all but a few periods of each (its start-up, its
-/// exit path, threading's own code around work_a) name work_a.
+/// each 20 ms of CPU in work_a at 10 kHz: all but a few periods of each (its start-up,
+/// threading's own code around work_a) name work_a. Its exit path's own sample is left out: it
+/// stands for the moments its timer passed without a sample, many for a POSIX timer on a loaded
+/// machine (`auto` may move a thread to one), and is taken where the thread is then.
 #[test]
 fn a_thread_sampled_before_it_binds_its_python_state_gets_its_frames_soon() {
     let _guard = beside_others();
@@ -120,7 +122,8 @@ fn a_thread_sampled_before_it_binds_its_python_state_gets_its_frames_soon() {
         let main_root = |frames: &[String]| frames.first().is_some_and(|root| root.ends_with(&format!("({pid})")));
         let stacks = folded_stacks_with(&run.traces[0], &["--per-thread"]);
         let mut workers: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        for (frames, count) in stacks.iter().filter(|(frames, _)| !main_root(frames)) {
+        let exit_sample = |frames: &[String]| frames.iter().any(|f| f.starts_with("sigtrace::lifecycle::threads::release_exiting_thread"));
+        for (frames, count) in stacks.iter().filter(|(frames, _)| !main_root(frames) && !exit_sample(frames)) {
             let worker = workers.entry(frames[0].clone()).or_default();
             worker.0 += count;
             if frames.iter().any(|f| f == "work_a") {
