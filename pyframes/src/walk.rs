@@ -22,12 +22,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Thread-state cache: by tid modulo its size, the address of the thread's `PyThreadState`, or
 /// a "none here" entry when a scan of the lists found none: the sum of their heads with its low
-/// byte replaced by (walks answered since) << 1 | 1. Entries are only hints:
-/// every use checks the thread state's `thread_id` again.
+/// byte replaced by (walks since the first scan that found none) << 1 | 1. Entries are only
+/// hints: every use checks the thread state's `thread_id` again.
 const CACHE_SIZE: usize = 1024;
-/// Walks a "none here" entry of `TSTATES` answers before the thread's state is looked for again
-/// (at most 127: the count takes the entry's low byte).
+/// The longest a "none here" entry of `TSTATES` answers, in walks, before the thread's state is
+/// looked for again (a power of two, at most 64: the count takes the entry's low byte). The
+/// first looks come sooner, after 1, 2, 4, … walks (see [`looks_again_after`]).
 const NONE_HERE_WALKS: u64 = 64;
+const _: () = assert!(NONE_HERE_WALKS.is_power_of_two() && (2 * NONE_HERE_WALKS - 1) << 1 < 0x100, "the count fits the low byte");
 static TSTATES: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
 
 /// By tid modulo `CACHE_SIZE`, the thread's `pthread_t` packed with its tid
@@ -267,14 +269,16 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
         count += 1;
     }
     let heads = heads.get(..count).unwrap_or(&[]);
-    // The low byte of a "none here" entry counts the walks it answered: a thread state is
-    // linked into its list before its thread binds it (its thread id is set then), so a thread
-    // sampled during its start-up is looked for again after `NONE_HERE_WALKS` walks.
+    // The low byte of a "none here" entry counts the walks since the scan that made it: a
+    // thread state is linked into its list before its thread binds it (its thread id is set
+    // then), so a thread sampled during its start-up (its start-up sample always is) is looked
+    // for again soon, a thread with no Python state at ever longer intervals.
     let key = heads.iter().fold(0u64, |sum, &head| sum.wrapping_add(head)) & !0xff | 1;
+    let mut walks = 0;
     if cached & !0xff == key & !0xff && cached & 1 == 1 {
-        let walks = (cached & 0xff) >> 1;
-        if walks < NONE_HERE_WALKS {
-            slot.store(key | ((walks + 1) << 1), Ordering::Relaxed);
+        walks = looks_again_after((cached & 0xff) >> 1);
+        if !walks.is_power_of_two() {
+            slot.store(key | (walks << 1), Ordering::Relaxed);
             return None;
         }
     }
@@ -290,8 +294,20 @@ fn find_tstate(reader: &mut Reader, runtime: u64, layout: &Layout, tid: u32, sel
             address = u64_at(tstate, layout.tstate_next);
         }
     }
-    slot.store(key, Ordering::Relaxed);
+    slot.store(key | (walks << 1), Ordering::Relaxed);
     None
+}
+
+/// The walk count of a "none here" entry after one more walk that found it, `walks` before:
+/// the thread's state is looked for again when the count is a power of two (after 1, 2, 4, …,
+/// [`NONE_HERE_WALKS`] walks), then every `NONE_HERE_WALKS` walks (the count wraps from
+/// 2 × `NONE_HERE_WALKS` back to `NONE_HERE_WALKS`). Async-signal-safe.
+fn looks_again_after(walks: u64) -> u64 {
+    if walks + 1 >= 2 * NONE_HERE_WALKS {
+        NONE_HERE_WALKS
+    } else {
+        walks + 1
+    }
 }
 
 /// Forgets every cached thread state (a forked child: its only thread has a new tid).
@@ -302,5 +318,23 @@ pub fn forget_thread_states() {
         if slot.load(Ordering::Relaxed) != 0 {
             slot.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_here_is_looked_at_again_soon_then_every_64_walks() {
+        let mut walks = 0;
+        let mut looks = Vec::new();
+        for walk in 1..=320 {
+            walks = looks_again_after(walks);
+            if walks.is_power_of_two() {
+                looks.push(walk);
+            }
+        }
+        assert_eq!(looks, [1, 2, 4, 8, 16, 32, 64, 128, 192, 256, 320]);
     }
 }

@@ -3,7 +3,9 @@
  * `waiter` waiting for a mutex the busy thread holds, `poller` in epoll_wait with a 50 ms
  * timeout, `raw_reader` blocked reading another empty pipe through syscall(SYS_read) (a call
  * sigtrace does not interpose: found through /proc), and `busy`, which burns CPU holding that mutex. Every blocking call checks for EINTR
- * (none must happen) and sleep(1) must never be cut short; on stdout: "eintr=N short_sleeps=N". */
+ * (none must happen) and sleep(1) must never be cut short; on stdout: "eintr=N short_sleeps=N".
+ * On stderr, when the kernel keeps scheduler statistics: "waiter unblocked_ns=N", the time the
+ * waiter spent on a CPU or waiting for one (/proc/thread-self/schedstat). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -75,6 +77,10 @@ static void *waiter(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "waiter");
     while (!stop) wait_for_the_lock();
+    FILE *schedstat = fopen("/proc/thread-self/schedstat", "r");
+    long long on_cpu, run_delay;
+    if (schedstat && fscanf(schedstat, "%lld %lld", &on_cpu, &run_delay) == 2) fprintf(stderr, "waiter unblocked_ns=%lld\n", on_cpu + run_delay);
+    if (schedstat) fclose(schedstat);
     return NULL;
 }
 

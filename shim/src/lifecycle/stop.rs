@@ -2,6 +2,7 @@
 //! `_exit`, a sandbox, the last thread leaving), then the state machine set to `Off`.
 
 use crate::lifecycle::state::{self, Lifecycle};
+use crate::lifecycle::threads::sample_moments_missed_at_process_end;
 use crate::log;
 use format::EndReason;
 use writer::drain;
@@ -20,6 +21,9 @@ pub fn finish_trace(reason: EndReason) {
     }
     if !state::transition(Lifecycle::Running, Lifecycle::Stopping) {
         return;
+    }
+    if matches!(reason, EndReason::Exit | EndReason::UnderscoreExit) {
+        sample_moments_missed_at_process_end();
     }
     match drain::finish(reason) {
         Ok(Some(path)) => log::info(&format!("wrote {path}")),

@@ -157,6 +157,26 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
     }
 }
 
+/// The process ends on the calling thread (`exit`, `_exit`): the sampling moments its timer
+/// passed without a sample are sampled now, on its exit path, as at a thread's exit (see
+/// sigprof's `timer::own_sample`), before the last generation is written. A POSIX timer is
+/// checked on scheduler ticks only, and on a loaded machine it can go 100 ms of CPU time
+/// without firing: the overrun of its next signal would stand for them, but the process ends
+/// first. Other threads still running are cut off by the exit, with at most their tails lost.
+/// The arming lock is not taken: `_exit` may be called by a signal handler of the program that
+/// interrupted this thread inside it. A pause or resume running meanwhile on another thread
+/// releases or arms by swaps, so at worst a timer is left armed, and the process is ending.
+/// Not for the handler.
+pub fn sample_moments_missed_at_process_end() {
+    let Some(registry) = Registry::get() else { return };
+    if is_sandboxed() {
+        return;
+    }
+    let Some(slot) = registry.current_slot() else { return };
+    let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
+    slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
+}
+
 /// True when no thread but the calling one and sigtrace's drain thread is alive (zombies, such
 /// as a main thread that called `pthread_exit`, do not count). Not for the handler.
 fn no_other_program_thread_runs() -> bool {

@@ -125,3 +125,35 @@ fn wall_mode_chooses_the_running_samples_source_the_same_way() {
     let main_cpu = run.reported("main cpu_ns") as f64;
     assert!((sourced - main_cpu).abs() <= 0.05 * main_cpu, "the sources account for {sourced} ns of {main_cpu} ns");
 }
+
+/// A POSIX timer fires on scheduler ticks only, so the CPU time since its last signal (up to
+/// a tick; on a loaded machine, 100 ms of CPU and more) has no sample when the process ends:
+/// the exiting thread samples it on its exit path. Ten runs of 5 ms of computing at 10 kHz,
+/// each ending right after it. (Before, at 250 Hz ticks, the weight was 85–187 of 500 periods.)
+#[test]
+fn a_posix_timer_s_last_moments_are_sampled_when_the_process_exits() {
+    let _alone = alone();
+    let build = scratch_dir("posix-exit-tail-build");
+    let program = compile_c("exit_tail", &["-O2", "-g", "-fno-omit-frame-pointer"], &build);
+    let (hz, runs) = (10_000u64, 10);
+    let (mut weight, mut main_periods, mut thread_periods) = (0u64, 0.0, 0.0);
+    for run_index in 0..runs {
+        let dir = scratch_dir(&format!("posix-exit-tail-{run_index}"));
+        let run = run_traced(&program, &["5"], &[("SIGTRACE_TIMER", "posix"), ("SIGTRACE_HZ", "10000")], &dir);
+        assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
+        assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+        let trace = run.trace();
+        assert!(trace.end.is_some(), "the trace ended cleanly");
+        weight += total_weight(&trace);
+        main_periods += expected_samples(run.reported("main cpu_ns"), hz);
+        let thread_cpu = trace.generations.last().and_then(|g| g.threads.iter().map(|t| t.cpu_ns).max()).unwrap_or(0);
+        thread_periods += expected_samples(thread_cpu, hz);
+    }
+    // A run's timer counts the moments from its random phase (less than a period after it was
+    // armed, before main) to the exit (after main): at least main's periods less one. Nor can
+    // it count more than the thread's whole CPU time holds, plus one.
+    let weight = weight as f64;
+    eprintln!("posix exit tails: weight {weight} for {main_periods:.0} periods in main, {thread_periods:.0} in the thread");
+    assert!(weight >= main_periods - runs as f64, "weight {weight} for {main_periods:.0} periods of main's CPU");
+    assert!(weight <= thread_periods + runs as f64, "weight {weight} for {thread_periods:.0} periods of the thread's CPU");
+}

@@ -1,6 +1,6 @@
 # CPU-bound Python for the Python-frames tests: `main SECONDS`, `threads A_SECONDS B_SECONDS`,
-# `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
-# SECONDS` (of wall time, in time.sleep under two Python functions). Work is sized by thread CPU time, never by an iteration count.
+# `one_by_one N SECONDS` (N threads in turn, each in work_a), `fork SECONDS`, `generators SECONDS` (half in a generator, half in a coroutine), `sleeps
+# SECONDS` (of wall time, in time.sleep under two Python functions; prints slept_ns=N, the wall time spent in sleeper_leaf, on stderr). Work is sized by thread CPU time, never by an iteration count.
 import os
 import sys
 import threading
@@ -47,8 +47,14 @@ def consume(seconds):
         pass
 
 
+slept_in_leaf = 0.0
+
+
 def sleeper_leaf(seconds):
+    global slept_in_leaf
+    start = time.monotonic()
     time.sleep(seconds)
+    slept_in_leaf += time.monotonic() - start
 
 
 def sleeper_outer(seconds):
@@ -78,6 +84,11 @@ elif mode == "threads":
         thread.start()
     for thread in threads:
         thread.join()
+elif mode == "one_by_one":
+    for _ in range(int(sys.argv[2])):
+        thread = threading.Thread(target=work_a, args=(float(sys.argv[3]),))
+        thread.start()
+        thread.join()
 elif mode == "generators":
     import asyncio  # only here (a global of the module): its import costs CPU time
 
@@ -85,6 +96,7 @@ elif mode == "generators":
     asyncio.run(outer_coroutine(float(sys.argv[2]) / 2))
 elif mode == "sleeps":
     sleeper_outer(float(sys.argv[2]))
+    print(f"slept_ns={int(slept_in_leaf * 1e9)}", file=sys.stderr)
 elif mode == "fork":
     pid = os.fork()
     if pid == 0:

@@ -57,12 +57,14 @@ fn a_reader_written_from_format_md_reads_what_the_rust_reader_reads() {
     assert!(run.trace().generations.iter().flat_map(|g| &g.samples).any(|s| s.weight > 1), "samples with a weight");
     assert_same_reading(&run.traces[0]);
 
-    // Ended by the raw exit_group system call: the open generation is only in pieces (several,
-    // at a 20 ms drain period of the drain thread), which both readers merge.
+    // Ended by the raw exit_group system call: the open generation is only in pieces (at a 20 ms
+    // drain period), which both readers merge. The program spins on until its file holds a
+    // piece after a closed generation, so that the end does not fall right after a generation
+    // closed, with no piece yet (as a machine busy elsewhere can make it).
     let dir = scratch_dir("format-spec-pieces");
     let program = compile_c("abrupt_end", &["-O2", "-g"], &dir);
     let env = [("SIGTRACE_GENERATION_MS", "200"), ("SIGTRACE_DRAIN_MS", "20"), ("SIGTRACE_DRAIN_THREAD", "always")];
-    let run = run_traced(&program, &["exit_group", "300"], &env, &dir);
+    let run = run_traced(&program, &["exit_group_after_piece", "300"], &env, &dir);
     assert_eq!(run.output.status.code(), Some(7));
     let trace = run.trace();
     assert_eq!(trace.pieces_recovered, 1, "the open generation, from its pieces");
