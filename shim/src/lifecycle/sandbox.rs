@@ -17,12 +17,27 @@ pub fn is_sandboxed() -> bool {
 /// True when the process already runs under a seccomp filter at start-up (filters survive
 /// `exec`: a sandboxed parent's child, or another preloaded library's constructor). Then
 /// sigtrace must not start: its first `perf_event_open` could be what the filter kills.
+///
+/// The same read of `/proc/self/status` gives the process's thread count at start-up
+/// ([`threads_at_start`]).
 pub fn runs_under_seccomp() -> bool {
     if is_sandboxed() {
         return true;
     }
     let Ok(status) = crate::proc_file::read_to_string("/proc/self/status") else { return false };
-    status.lines().find_map(|line| line.strip_prefix("Seccomp:")).is_some_and(|mode| mode.trim() != "0")
+    let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
+    if let Some(threads) = field("Threads:").and_then(|count| count.parse().ok()) {
+        THREADS_AT_START.store(threads, Ordering::Relaxed);
+    }
+    field("Seccomp:").is_some_and(|mode| mode != "0")
+}
+
+/// The threads `/proc/self/status` listed when [`runs_under_seccomp`] read it (0: not read).
+static THREADS_AT_START: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The process's thread count at start-up, if it was read.
+pub fn threads_at_start() -> Option<u32> {
+    Some(THREADS_AT_START.load(Ordering::Relaxed)).filter(|&threads| threads > 0)
 }
 
 /// Ends tracing before the program's filter is installed: the open generation and an end

@@ -65,7 +65,8 @@ fn start_with(config: &Config) -> Result<(), String> {
     // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
     // thread out of the loader lock across fork (see writer::drain).
     unsafe { libc::pthread_atfork(Some(drain::close_fork_gate), Some(drain::open_fork_gate), Some(after_fork_in_child)) };
-    run_drain_thread(false)
+    // The constructor's read of /proc/self/status (sandbox check) counted the threads.
+    run_drain_thread(crate::lifecycle::sandbox::threads_at_start() == Some(1))
 }
 
 /// Resumes tracing after an exec that failed (the image goes on): a new trace file (same pid,
