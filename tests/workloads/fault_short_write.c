@@ -32,24 +32,36 @@ static int is_trace_file(int fd) {
     return strstr(target, ".sigtrace") != NULL;
 }
 
+enum fault { FAIL_EINTR, WRITE_A_THIRD, WRITE_ALL };
+
+/* What this call to the trace file gets, in turn: EINTR (errno set), a third of its `total`
+   bytes (when it has more than one), or all of them; counted. */
+static enum fault next_fault(size_t total) {
+    switch (__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) % 3) {
+    case 0:
+        __atomic_fetch_add(&eintr, 1, __ATOMIC_RELAXED);
+        errno = EINTR;
+        return FAIL_EINTR;
+    case 1:
+        if (total > 1) {
+            __atomic_fetch_add(&shortened, 1, __ATOMIC_RELAXED);
+            return WRITE_A_THIRD;
+        }
+        return WRITE_ALL;
+    default:
+        __atomic_fetch_add(&full, 1, __ATOMIC_RELAXED);
+        return WRITE_ALL;
+    }
+}
+
 ssize_t write(int fd, const void *buffer, size_t count) {
     static write_fn real;
     if (!real) real = (write_fn)dlsym(RTLD_NEXT, "write");
     if (count > 0 && is_trace_file(fd)) {
-        switch (__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) % 3) {
-        case 0:
-            __atomic_fetch_add(&eintr, 1, __ATOMIC_RELAXED);
-            errno = EINTR;
-            return -1;
-        case 1:
-            if (count > 1) {
-                __atomic_fetch_add(&shortened, 1, __ATOMIC_RELAXED);
-                return real(fd, buffer, count / 3 > 0 ? count / 3 : 1);
-            }
-            break;
-        default:
-            __atomic_fetch_add(&full, 1, __ATOMIC_RELAXED);
-            break;
+        switch (next_fault(count)) {
+        case FAIL_EINTR: return -1;
+        case WRITE_A_THIRD: return real(fd, buffer, count / 3 > 0 ? count / 3 : 1);
+        case WRITE_ALL: break;
         }
     }
     return real(fd, buffer, count);
@@ -59,30 +71,22 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
     if (count > 0 && count <= 16 && is_trace_file(fd)) {
         size_t total = 0;
         for (int i = 0; i < count; i++) total += iov[i].iov_len;
-        switch (__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) % 3) {
-        case 0:
-            __atomic_fetch_add(&eintr, 1, __ATOMIC_RELAXED);
-            errno = EINTR;
-            return -1;
-        case 1:
-            if (total > 1) {
-                /* The first third of the bytes, cut across the buffers. */
-                struct iovec part[16];
-                size_t left = total / 3 > 0 ? total / 3 : 1;
-                int parts = 0;
-                for (int i = 0; i < count && left > 0; i++) {
-                    part[parts] = iov[i];
-                    if (part[parts].iov_len > left) part[parts].iov_len = left;
-                    left -= part[parts].iov_len;
-                    parts++;
-                }
-                __atomic_fetch_add(&shortened, 1, __ATOMIC_RELAXED);
-                return real_writev(fd, part, parts);
+        switch (next_fault(total)) {
+        case FAIL_EINTR: return -1;
+        case WRITE_A_THIRD: {
+            /* The first third of the bytes, cut across the buffers. */
+            struct iovec part[16];
+            size_t left = total / 3 > 0 ? total / 3 : 1;
+            int parts = 0;
+            for (int i = 0; i < count && left > 0; i++) {
+                part[parts] = iov[i];
+                if (part[parts].iov_len > left) part[parts].iov_len = left;
+                left -= part[parts].iov_len;
+                parts++;
             }
-            break;
-        default:
-            __atomic_fetch_add(&full, 1, __ATOMIC_RELAXED);
-            break;
+            return real_writev(fd, part, parts);
+        }
+        case WRITE_ALL: break;
         }
     }
     return real_writev(fd, iov, count);
