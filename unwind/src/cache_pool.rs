@@ -55,6 +55,9 @@ impl CachePool {
     /// Adds caches until the pool holds `count` (at most its capacity). Not in the handler
     /// (allocates and locks).
     pub fn grow_to(&self, count: usize) {
+        if self.len() >= count.min(self.slots.len()) {
+            return; // every pthread_create asks: most find the pool big enough
+        }
         let _growing = self.grower.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let filled = self.filled.load(Ordering::Relaxed);
         let target = count.min(self.slots.len());

@@ -14,6 +14,18 @@ use crate::modules::SectionBytes;
 /// Gaps between FDEs up to this size (function alignment padding) are merged into one range.
 const MERGE_GAP: u64 = 64;
 
+/// The `.eh_frame` entry (CIE or FDE) at `offset`: where its body starts and the body, which
+/// begins with the CIE id or pointer. `None` at the terminator, for 64-bit DWARF (not produced
+/// for `.eh_frame` on Linux) and for an entry past the end. Async-signal-safe.
+fn entry_at(eh_frame: &[u8], offset: usize) -> Option<(usize, &[u8])> {
+    let length = u32::from_le_bytes(eh_frame.get(offset..offset.checked_add(4)?)?.try_into().ok()?);
+    if length == 0 || length == u32::MAX {
+        return None;
+    }
+    let body_start = offset + 4;
+    Some((body_start, eh_frame.get(body_start..body_start.checked_add(length as usize)?)?))
+}
+
 /// The merged, sorted address ranges covered by the FDEs of `eh_frame`, a copy of the section
 /// that lies at `eh_frame_avma` in the process. `None` when an entry uses a pointer encoding
 /// this reader does not know: the caller then treats the whole module as covered (framehop
@@ -25,22 +37,17 @@ pub fn covered_ranges(eh_frame: &[u8], eh_frame_avma: u64) -> Option<Vec<Address
     let mut ranges = Vec::new();
     let mut offset = 0usize;
     while let Some(word) = eh_frame.get(offset..offset + 4) {
-        let length = u32::from_le_bytes(word.try_into().ok()?);
-        if length == 0 {
-            break;
+        match u32::from_le_bytes(word.try_into().ok()?) {
+            0 => break,
+            u32::MAX => return None, // 64-bit DWARF: not produced for .eh_frame on Linux
+            _ => {}
         }
-        if length == u32::MAX {
-            return None; // 64-bit DWARF: not produced for .eh_frame on Linux
-        }
-        let body_start = offset + 4;
-        let end = body_start.checked_add(length as usize)?;
-        let body = eh_frame.get(body_start..end)?;
+        let (body_start, body) = entry_at(eh_frame, offset)?;
         let id = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
         if id == 0 {
             cie_encodings.push((offset, cie_fde_encoding(body.get(4..)?)?));
         } else {
-            let cie_offset = body_start.checked_sub(id as usize)?;
-            let encoding = cie_encoding_at(&cie_encodings, cie_offset)?;
+            let encoding = cie_encoding_at(&cie_encodings, body_start.checked_sub(id as usize)?)?;
             let field_avma = eh_frame_avma.wrapping_add(body_start as u64 + 4);
             let (start, size) = read_encoded(body.get(4..)?, encoding, field_avma)?;
             let (range, _) = read_encoded(body.get(4 + size..)?, encoding & 0x0f, 0)?;
@@ -48,7 +55,7 @@ pub fn covered_ranges(eh_frame: &[u8], eh_frame_avma: u64) -> Option<Vec<Address
                 ranges.push(AddressRange { start, end: start.wrapping_add(range) });
             }
         }
-        offset = end;
+        offset = body_start + body.len();
     }
     Some(merge(ranges))
 }
@@ -111,15 +118,11 @@ impl SearchTable {
         }
         let (start, fde_avma) = self.entry(low.checked_sub(1)?)?;
         let eh_frame = &*self.eh_frame;
-        let offset = usize::try_from(fde_avma.checked_sub(self.eh_frame_avma)?).ok()?;
-        let length = u32::from_le_bytes(eh_frame.get(offset..offset.checked_add(4)?)?.try_into().ok()?);
-        let body_start = offset + 4;
-        let body = eh_frame.get(body_start..body_start.checked_add(length as usize)?)?;
+        let (body_start, body) = entry_at(eh_frame, usize::try_from(fde_avma.checked_sub(self.eh_frame_avma)?).ok()?)?;
         let id = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
-        let cie_offset = body_start.checked_sub(id as usize).filter(|_| id != 0)?;
-        let cie_length = u32::from_le_bytes(eh_frame.get(cie_offset..cie_offset.checked_add(4)?)?.try_into().ok()?) as usize;
-        let cie = eh_frame.get(cie_offset + 4..(cie_offset + 4).checked_add(cie_length)?)?;
+        let (_, cie) = entry_at(eh_frame, body_start.checked_sub(id as usize).filter(|_| id != 0)?)?;
         let encoding = cie_fde_encoding(cie.get(4..)?)?;
+        // The table gives the start; only the size of the FDE's start field is needed here.
         let begin_size = encoded_size(body.get(4..)?, encoding)?;
         let (range, _) = read_encoded(body.get(4 + begin_size..)?, encoding & 0x0f, 0)?;
         Some(address.wrapping_sub(start) < range)
@@ -169,8 +172,7 @@ fn cie_encoding_at(cies: &[(usize, u8)], offset: usize) -> Option<u8> {
 }
 
 /// Sorts and merges ranges that overlap or lie at most [`MERGE_GAP`] apart. Ranges already in
-/// order (a linker writes FDEs in address order; modules' merged lists concatenated by start)
-/// are not sorted again.
+/// order (a linker that wrote its FDEs in address order) are not sorted again.
 pub fn merge(mut ranges: Vec<AddressRange>) -> Vec<AddressRange> {
     if !ranges.is_sorted_by_key(|range| range.start) {
         ranges.sort_unstable_by_key(|range| range.start);
@@ -278,12 +280,18 @@ mod tests {
     use crate::modules::loaded_modules_with_unwind_sections;
     use std::collections::HashSet;
 
+    /// libc's module with its (copied) unwind sections, and where its `.eh_frame` lies.
+    fn libc_sections() -> (crate::modules::LoadedModule, crate::modules::UnwindSections, u64) {
+        let modules = loaded_modules_with_unwind_sections(&HashSet::new(), &HashSet::new());
+        let mut libc = modules.into_iter().find(|m| m.path.contains("libc.so")).expect("libc");
+        let sections = libc.unwind_sections.take().expect("libc has .eh_frame");
+        let avma = sections.eh_frame_svma.start.wrapping_add(libc.base);
+        (libc, sections, avma)
+    }
+
     #[test]
     fn libc_functions_are_covered_and_its_padding_merged() {
-        let modules = loaded_modules_with_unwind_sections(&HashSet::new(), &HashSet::new());
-        let libc = modules.iter().find(|m| m.path.contains("libc.so")).expect("libc");
-        let sections = libc.unwind_sections.as_ref().expect("libc has .eh_frame");
-        let avma = sections.eh_frame_svma.start.wrapping_add(libc.base);
+        let (libc, sections, avma) = libc_sections();
         let ranges = covered_ranges(&sections.eh_frame, avma).expect("gcc's encodings are known");
         assert!(!ranges.is_empty());
         assert!(ranges.windows(2).all(|pair| pair[0].end < pair[1].start), "sorted and merged");
@@ -294,10 +302,7 @@ mod tests {
 
     #[test]
     fn the_search_table_answers_in_place_as_the_ranges_do() {
-        let modules = loaded_modules_with_unwind_sections(&HashSet::new(), &HashSet::new());
-        let libc = modules.iter().find(|m| m.path.contains("libc.so")).expect("libc");
-        let sections = libc.unwind_sections.as_ref().expect("libc has .eh_frame");
-        let avma = sections.eh_frame_svma.start.wrapping_add(libc.base);
+        let (libc, sections, avma) = libc_sections();
         let (hdr_svma, hdr) = sections.eh_frame_hdr.as_ref().expect("a search table");
         let table = SearchTable::new(hdr.clone(), hdr_svma.start.wrapping_add(libc.base), sections.eh_frame.clone(), avma).expect("usual encoding");
         let ranges = covered_ranges(&sections.eh_frame, avma).expect("known encodings");

@@ -57,7 +57,7 @@ impl ModuleSnapshots {
             self.retired_snapshots.push(old);
         }
         for module in &modules {
-            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
+            if !self.modules_this_generation.iter().any(|seen| same_module(seen, module)) {
                 self.modules_this_generation.push(module.clone());
             }
         }
@@ -100,10 +100,10 @@ impl ModuleSnapshots {
     /// closing one still loaded are kept (no copy: a forked child does this at its start), the
     /// others added.
     pub(crate) fn start_next_generation(&mut self) {
-        let loaded_now = |module: &LoadedModule| self.current_modules.iter().any(|current| current.key() == module.key() && current.path == module.path);
+        let loaded_now = |module: &LoadedModule| self.current_modules.iter().any(|current| same_module(current, module));
         self.modules_this_generation.retain(loaded_now);
         for module in &self.current_modules {
-            if !self.modules_this_generation.iter().any(|seen| seen.key() == module.key() && seen.path == module.path) {
+            if !self.modules_this_generation.iter().any(|seen| same_module(seen, module)) {
                 self.modules_this_generation.push(module.clone());
             }
         }
@@ -134,7 +134,6 @@ fn dwarf_caches_for(registry: &Registry, wanted: usize) {
     // SAFETY: the publisher reads its own value and frees nothing here.
     let published = unsafe { unwind::CriticalSection::new_unchecked() };
     match registry.caches.current(&published) {
-        Some(pool) if pool.len() >= wanted => {}
         Some(pool) => pool.grow_to(wanted),
         None => {
             let capacity = (usable_cpus() * DWARF_CACHES_PER_CPU).clamp(8, 256);
@@ -154,6 +153,11 @@ fn usable_cpus() -> usize {
         }
         (libc::CPU_COUNT(&set) as usize).max(1)
     }
+}
+
+/// True when `a` and `b` are the same mapping of the same file.
+fn same_module(a: &LoadedModule, b: &LoadedModule) -> bool {
+    a.key() == b.key() && a.path == b.path
 }
 
 fn to_trace_module(module: &LoadedModule) -> Module {
