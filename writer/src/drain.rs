@@ -214,6 +214,13 @@ impl Drainer {
         self.snapshots.refresh(self.registry);
     }
 
+    /// What the handler needs to walk stacks by DWARF: the modules' unwind tables and a DWARF
+    /// cache for every thread.
+    pub(crate) fn prepare_unwinding(&mut self) {
+        self.refresh_modules();
+        ensure_dwarf_caches(self.registry);
+    }
+
     /// Moves every record of `generation` out of the rings into the builder.
     /// Returns the fullest ring's fill before draining, as a fraction of its capacity.
     fn drain_rings(&mut self, generation: u64) -> f64 {
@@ -268,8 +275,7 @@ impl Drainer {
         if drain_due {
             fullest = self.drain_rings(generation);
             self.retire_exited_threads();
-            self.refresh_modules();
-            ensure_dwarf_caches(self.registry);
+            self.prepare_unwinding();
             self.write_jit_symbols(false)?;
         }
         self.sample_waiting_threads(false);

@@ -46,6 +46,17 @@ pub fn drain_round() -> Result<(), String> {
     .unwrap_or(Ok(()))
 }
 
+/// Builds the unwind tables of the modules loaded now and the calling thread's DWARF caches:
+/// the part of a drain round the handler needs from the first sample on, at the start of a
+/// trace without a drain thread. Not for a signal handler.
+pub fn prepare_unwinding() {
+    try_with_drainer(|slot| {
+        if let Some(drainer) = slot.as_mut() {
+            drainer.prepare_unwinding();
+        }
+    });
+}
+
 /// Writes the open generation and the end record `fatal signal` from the dying thread itself,
 /// when no drain thread runs. Returns whether it was written (false when the drainer was busy:
 /// the signal interrupted a drain round of this very thread).

@@ -44,10 +44,10 @@ pub fn start_for_new_trace(config: &Config, one_thread: bool) -> Result<(), Stri
         SAFE_POINTS_ARMED.store(true, Ordering::Release);
         // Between safe points, the handler writes a ring that fills to the file itself.
         sigprof::spill::arm(true);
-        // The first round now, as the drain thread's comes at once: it builds the unwind
-        // tables, without which a program that never reaches a safe point would have every
-        // stack walked by frame pointers alone.
-        drain_at_safe_point();
+        // The unwind tables now, as the drain thread's first round would build them at once:
+        // without them a program that never reaches a safe point would have every stack walked
+        // by frame pointers alone. The rest of a round waits for the first safe point.
+        prepare_unwinding();
         return Ok(());
     }
     spawn()
@@ -225,6 +225,16 @@ pub fn at_safe_point() {
     if SAFE_POINTS_ARMED.load(Ordering::Relaxed) {
         drain_at_safe_point();
     }
+}
+
+/// Builds the unwind tables of the modules loaded now on the program's thread, every signal
+/// blocked meanwhile, as in a drain round.
+fn prepare_unwinding() {
+    let previous = block_all_signals();
+    if std::panic::catch_unwind(writer::on_program_thread::prepare_unwinding).is_err() {
+        state::switch_off("internal error while building the unwind tables");
+    }
+    restore_mask(previous);
 }
 
 #[cold]

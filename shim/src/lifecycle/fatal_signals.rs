@@ -41,13 +41,10 @@ pub fn install_fatal_signal_handlers() {
     if let Some(signal) = sampling.filter(|&signal| program_signals::mode(signal) == program_signals::KEPT) {
         program_signals::keep_mask_view(signal);
     }
-    for signal in FATAL_SIGNALS.into_iter().chain(TERMINATING_SIGNALS) {
-        if Some(signal) == sampling {
-            continue; // kept by the sampling handler, whose default action ends the same way
-        }
-        if let Err(error) = program_signals::watch_while_default(signal, on_fatal_signal, sigaction) {
-            log::warn(&format!("cannot watch signal {signal}: {error}"));
-        }
+    let watched: Vec<c_int> = FATAL_SIGNALS.into_iter().chain(TERMINATING_SIGNALS).filter(|&signal| Some(signal) != sampling).collect();
+    // The sampling signal is kept by the sampling handler, whose default action ends the same way.
+    for (signal, error) in program_signals::watch_all_while_default(&watched, on_fatal_signal, sigaction) {
+        log::warn(&format!("cannot watch signal {signal}: {error}"));
     }
 }
 

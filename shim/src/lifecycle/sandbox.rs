@@ -24,7 +24,8 @@ pub fn runs_under_seccomp() -> bool {
     if is_sandboxed() {
         return true;
     }
-    let Ok(status) = crate::proc_file::read_to_string("/proc/self/status") else { return false };
+    let Ok(status) = crate::proc_file::read_at_start(c"/proc/self/status") else { return false };
+    let status = String::from_utf8_lossy(&status);
     let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
     if let Some(threads) = field("Threads:").and_then(|count| count.parse().ok()) {
         THREADS_AT_START.store(threads, Ordering::Relaxed);

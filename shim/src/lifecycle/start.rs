@@ -61,12 +61,16 @@ fn start_with(config: &Config) -> Result<(), String> {
     threads::create_exit_key();
     detect_python();
     begin_trace(config, registry, true, false)?;
-    threads::register_existing_threads(registry);
+    // Other threads exist at start-up only when an earlier constructor made them or the program
+    // loaded sigtrace with dlopen; the seccomp check's read of /proc/self/status counted them.
+    let one_thread = crate::lifecycle::sandbox::threads_at_start() == Some(1);
+    if !one_thread {
+        threads::register_existing_threads(registry);
+    }
     // SAFETY: registers handlers with the required signature: the fork gate keeps the drain
     // thread out of the loader lock across fork (see writer::drain).
     unsafe { libc::pthread_atfork(Some(drain::close_fork_gate), Some(drain::open_fork_gate), Some(after_fork_in_child)) };
-    // The constructor's read of /proc/self/status (sandbox check) counted the threads.
-    run_drain_thread(crate::lifecycle::sandbox::threads_at_start() == Some(1))
+    run_drain_thread(one_thread)
 }
 
 /// Resumes tracing after an exec that failed (the image goes on): a new trace file (same pid,
@@ -188,14 +192,19 @@ extern "C" fn after_fork_in_child() {
     }
 }
 
-/// The command line last read from `/proc/self/cmdline` by this image.
+/// The command line last read by this image (see [`command_line`]).
 static COMMAND_LINE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The command line from `/proc/self/cmdline`.
+/// The command line: the arguments libc gave the library's constructors (the process's
+/// `argv`, as `/proc/self/cmdline` shows it until the program rewrites it), else read from
+/// `/proc/self/cmdline`.
 fn command_line() -> Vec<String> {
-    let args: Vec<String> = crate::proc_file::read("/proc/self/cmdline")
-        .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
-        .unwrap_or_default();
+    let mut args: Vec<String> = std::env::args_os().map(|arg| arg.to_string_lossy().into_owned()).collect();
+    if args.is_empty() {
+        args = crate::proc_file::read("/proc/self/cmdline")
+            .map(|bytes| bytes.split(|&b| b == 0).filter(|arg| !arg.is_empty()).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect())
+            .unwrap_or_default();
+    }
     if let Ok(mut last) = COMMAND_LINE.try_lock() {
         last.clone_from(&args);
     }

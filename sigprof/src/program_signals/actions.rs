@@ -72,7 +72,14 @@ pub fn mode(signal: i32) -> u8 {
 /// Starts managing `signal` in `mode`, with `previous` (what was installed before sigtrace) as
 /// the program's action. Not for the handler.
 pub(super) fn manage(signal: i32, previous: &libc::sigaction, mode: u8, ours: usize) {
-    set(signal, previous);
+    let blocked = block_all_signals();
+    manage_with_signals_blocked(signal, previous, mode, ours);
+    restore_signal_mask(&blocked);
+}
+
+/// [`manage`] for a caller that has blocked every signal on its thread itself.
+pub(super) fn manage_with_signals_blocked(signal: i32, previous: &libc::sigaction, mode: u8, ours: usize) {
+    set_with_signals_blocked(signal, previous);
     if let Some(entry) = entry(signal) {
         entry.ours.store(ours, Ordering::Relaxed);
         entry.mode.store(mode, Ordering::Release);
@@ -108,17 +115,18 @@ pub fn as_kernel_reports(action: &libc::sigaction) -> libc::sigaction {
 /// interrupted the write here and forwarded its signal would otherwise wait in [`get`] for a
 /// write that cannot finish until it returns, and hang the program.
 pub fn set(signal: i32, action: &libc::sigaction) {
+    if entry(signal).is_none() {
+        return;
+    }
+    let previous = block_all_signals();
+    set_with_signals_blocked(signal, action);
+    restore_signal_mask(&previous);
+}
+
+/// [`set`] for a caller that has blocked every signal on its thread itself (see
+/// [`block_all_signals`]). Async-signal-safe.
+pub(super) fn set_with_signals_blocked(signal: i32, action: &libc::sigaction) {
     let Some(entry) = entry(signal) else { return };
-    // SAFETY: sigset_t is plain data; sigfillset initialises `all`, and rt_sigprocmask (the raw
-    // system call: the interposed wrappers would keep the sampling signal open) only reads
-    // `all` and writes `previous`, both valid for the call.
-    let previous = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all as *const libc::sigset_t, &mut previous as *mut libc::sigset_t, 8);
-        previous
-    };
     // Writers exclude each other; one that finds the lock taken for long (a handler calling
     // sigaction on top of an interrupted sigaction) goes ahead rather than deadlock.
     let mut spins = 0;
@@ -137,8 +145,26 @@ pub fn set(signal: i32, action: &libc::sigaction) {
     }
     entry.sequence.fetch_add(1, Ordering::AcqRel);
     WRITER.store(false, Ordering::Release);
-    // SAFETY: restores the mask saved above; `previous` is valid for the call.
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &previous as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8) };
+}
+
+/// Blocks every signal on the calling thread and returns the mask it had. The raw system call:
+/// the interposed wrappers would keep the sampling signal open. Async-signal-safe.
+pub(super) fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset initialises `all`, and rt_sigprocmask only
+    // reads `all` and writes `previous`, both valid for the call.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all as *const libc::sigset_t, &mut previous as *mut libc::sigset_t, 8);
+        previous
+    }
+}
+
+/// Puts back the mask [`block_all_signals`] returned. Async-signal-safe.
+pub(super) fn restore_signal_mask(previous: &libc::sigset_t) {
+    // SAFETY: `previous` is a valid sigset for the call.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, previous as *const libc::sigset_t, std::ptr::null_mut::<libc::sigset_t>(), 8) };
 }
 
 /// The program's current action for `signal`. Async-signal-safe.

@@ -2,7 +2,10 @@
 //! [`KEPT`] signal; while the program's action is `SIG_DFL`, for a [`WHILE_DEFAULT`] one) or the
 //! program's action; the interposed `sigaction`; and ignored signals across exec.
 
-use super::actions::{as_kernel_reports, entry, get, get_as_sigaction, is_managed, manage, mode, set, KEPT, RESTORER, SA_RESTORER, SIGNALS, WHILE_DEFAULT};
+use super::actions::{
+    as_kernel_reports, block_all_signals, entry, get, get_as_sigaction, is_managed, manage, manage_with_signals_blocked, mode, restore_signal_mask, set, KEPT,
+    RESTORER, SA_RESTORER, SIGNALS, WHILE_DEFAULT,
+};
 use std::sync::atomic::Ordering;
 
 /// libc's `sigaction`.
@@ -84,6 +87,43 @@ pub fn watch_while_default(signal: i32, handler: SiginfoHandler, sigaction: Siga
         pyframes::probe::set_ours(signal, Some(handler as usize));
     }
     Ok(())
+}
+
+/// [`watch_while_default`] for each of `signals`, in one `sigaction` a signal (a process start
+/// pays for each system call): with every signal blocked on the calling thread for the whole
+/// batch, sigtrace's handler is swapped in and the action it replaced read back in the same
+/// call, then put back at once when it was not `SIG_DFL`. No signal is delivered in between
+/// (blocked), and an ignored one that was pending is discarded when `SIG_IGN` is put back, as
+/// it would have been. Returns the signals that could not be watched, with the error. Not for
+/// the handler.
+pub fn watch_all_while_default(signals: &[i32], handler: SiginfoHandler, sigaction: SigactionFn) -> Vec<(i32, std::io::Error)> {
+    let mut failed = Vec::new();
+    let blocked = block_all_signals();
+    for &signal in signals.iter().filter(|&&signal| !is_managed(signal)) {
+        let ours = our_action(signal, handler as usize, 0);
+        // SAFETY: sigaction is plain data; zeroed is a valid start for the replaced action.
+        let mut replaced: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers; the handler has the SA_SIGINFO signature.
+        if unsafe { sigaction(signal, &ours, &mut replaced) } != 0 {
+            failed.push((signal, std::io::Error::last_os_error()));
+            continue;
+        }
+        if replaced.sa_sigaction == handler as usize {
+            pyframes::probe::set_ours(signal, Some(handler as usize));
+            continue;
+        }
+        // SAFETY: valid pointers; puts back exactly what the kernel reported through libc.
+        if replaced.sa_sigaction != libc::SIG_DFL && unsafe { sigaction(signal, &replaced, std::ptr::null_mut()) } != 0 {
+            failed.push((signal, std::io::Error::last_os_error()));
+            continue;
+        }
+        manage_with_signals_blocked(signal, &replaced, WHILE_DEFAULT, handler as usize);
+        if replaced.sa_sigaction == libc::SIG_DFL {
+            pyframes::probe::set_ours(signal, Some(handler as usize));
+        }
+    }
+    restore_signal_mask(&blocked);
+    failed
 }
 
 /// The program's `sigaction(signal, action, oldact)` for a managed signal: records `action`

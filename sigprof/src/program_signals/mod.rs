@@ -43,7 +43,7 @@ mod mask;
 mod waits;
 
 pub use actions::{get, is_managed, mode, ProgramAction, KEPT, UNMANAGED, WHILE_DEFAULT};
-pub use dispositions::{after_failed_exec, before_exec, program_sigaction, watch_while_default, SigactionFn};
+pub use dispositions::{after_failed_exec, before_exec, program_sigaction, watch_all_while_default, watch_while_default, SigactionFn};
 pub use forward::{forward, Forwarded};
 pub use mask::{
     inheriting_program_block, keep_mask_view, mask_after_failed_exec, mask_before_exec, program_blocks, program_sigmask, program_sigpending,
