@@ -132,6 +132,18 @@ pub fn run_traced(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Pat
 pub fn run_traced_with_preload(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, extra_preload: &[&Path]) -> Run {
     let mut preload: Vec<String> = extra_preload.iter().map(|p| p.display().to_string()).collect();
     preload.push(shim().display().to_string());
+    run_traced_with_preload_list(program, args, env, dir, &preload)
+}
+
+/// Runs `program` under the shim with `libraries` after it in `LD_PRELOAD`: the dynamic loader
+/// runs the constructors of later preloads first, so theirs run before sigtrace's.
+pub fn run_traced_after_constructors_of(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, libraries: &[&Path]) -> Run {
+    let mut preload = vec![shim().display().to_string()];
+    preload.extend(libraries.iter().map(|p| p.display().to_string()));
+    run_traced_with_preload_list(program, args, env, dir, &preload)
+}
+
+fn run_traced_with_preload_list(program: &Path, args: &[&str], env: &[(&str, &str)], dir: &Path, preload: &[String]) -> Run {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir).env("LD_PRELOAD", preload.join(":")).env("SIGTRACE_OUTPUT", dir.join("trace.%p.sigtrace"));
     for (key, value) in env {

@@ -169,3 +169,23 @@ fn the_drain_thread_ends_when_the_program_is_back_to_one_thread() {
         assert!((got - want).abs() <= tolerance, "thread {tid}: {got} of {want:.0} periods");
     }
 }
+
+/// A thread that an earlier constructor started before sigtrace's (another preloaded library's)
+/// is found at start-up and sampled like the program's others: the start-up's check that the
+/// process has a single thread must not take it for one.
+#[test]
+fn a_thread_started_by_an_earlier_constructor_is_sampled() {
+    let _alone = alone();
+    let dir = scratch_dir("single-early-thread");
+    let program = compile_c("fault_burn", &["-O2", "-g"], &dir);
+    let early = compile_c("early_thread", &["-O2", "-g", "-shared", "-fPIC", "-pthread"], &dir);
+    // The early thread burns 100 ms of CPU; the main thread 400 ms, so it outlives it.
+    let run = run_traced_after_constructors_of(&program, &["400"], &[("EARLY_THREAD_MS", "100")], &dir, &[&early]);
+    assert_eq!(run.output.status.code(), Some(3), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    let early_tid = run.reported("early_tid") as u32;
+    let trace = read_trace(&run.traces[0]);
+    let want = expected_samples(run.reported("early_cpu_ns"), 999);
+    let got = accounted_by_tid(&trace).get(&early_tid).copied().unwrap_or(0) as f64;
+    assert!(got >= 0.85 * want - 5.0 && got <= 1.15 * want + 5.0, "the early thread {early_tid}: {got} of {want:.0} periods");
+}
