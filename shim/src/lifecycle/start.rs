@@ -60,7 +60,7 @@ fn start_with(config: &Config) -> Result<(), String> {
     fatal_signals::install_fatal_signal_handlers();
     threads::create_exit_key();
     detect_python();
-    begin_trace(config, registry, true, false)?;
+    begin_trace(config, registry, TraceStart::StartUp)?;
     // Other threads exist at start-up only when an earlier constructor made them or the program
     // loaded sigtrace with dlopen; the seccomp check's read of /proc/self/status counted them.
     let one_thread = crate::lifecycle::sandbox::threads_at_start() == Some(1);
@@ -81,7 +81,7 @@ pub fn resume_after_failed_exec() {
         return;
     }
     let resumed = std::panic::catch_unwind(|| {
-        begin_trace(config, registry, false, false)?;
+        begin_trace(config, registry, TraceStart::AfterFailedExec)?;
         if timers::current_source() == Some(sigprof::TimerSource::Itimer) {
             sigprof::set_process_itimer(config.hz).map_err(|error| format!("setitimer(ITIMER_PROF) refused: {error}"))?;
         }
@@ -99,11 +99,20 @@ pub fn resume_after_failed_exec() {
     }
 }
 
-/// Starts generation 1 of a new trace file for this process: at start-up and in a forked
-/// child with the calling thread claimed and its timer armed (`claim_calling_thread`), after a
-/// failed exec with the threads that already have slots. `forked_child`: the process was just
-/// forked from a traced one (whose command line it shares).
-fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_thread: bool, forked_child: bool) -> Result<(), String> {
+/// Which start of a trace [`begin_trace`] makes.
+#[derive(Clone, Copy)]
+enum TraceStart {
+    /// The library's constructor: the calling thread is claimed and its timer armed.
+    StartUp,
+    /// An exec failed and the image goes on: the threads that have slots keep them.
+    AfterFailedExec,
+    /// A forked child (which shares its parent's command line): the calling thread is claimed
+    /// and its timer armed, under `auto` on the source its forking thread had.
+    ForkedChild { forking_thread_source: Option<sigprof::TimerSource> },
+}
+
+/// Starts generation 1 of a new trace file for this process.
+fn begin_trace(config: &Config, registry: &'static Registry, start: TraceStart) -> Result<(), String> {
     // SAFETY: getpid/getppid are plain syscalls.
     let (pid, parent_pid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     state::set_traced_pid(pid);
@@ -113,13 +122,17 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
     let start_clock_ns = monotonic_ns();
     sigprof::start_tracing();
 
-    let source = if claim_calling_thread {
+    let inherited = match start {
+        TraceStart::ForkedChild { forking_thread_source } => forking_thread_source,
+        TraceStart::StartUp | TraceStart::AfterFailedExec => None,
+    };
+    let source = if !matches!(start, TraceStart::AfterFailedExec) {
         let tid = current_tid();
         let index = registry.claim_slot(tid, current_stack_bounds()).ok_or("cannot set up the main thread's ring")?;
         registry.attach_current_thread(index);
         threads::tag_current_thread_for_release(index);
         let slot = registry.slot(index).ok_or("no slot for the main thread")?;
-        choose_source(config.timer, slot, tid, registry)?
+        choose_source(config.timer, slot, tid, registry, inherited)?
     } else {
         timers::current_source().ok_or("no sampling source")?
     };
@@ -132,7 +145,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, claim_calling_threa
         pid,
         parent_pid,
         executable,
-        args: if forked_child { command_line_at_fork() } else { command_line() },
+        args: if matches!(start, TraceStart::ForkedChild { .. }) { command_line_at_fork() } else { command_line() },
         clock: "CLOCK_MONOTONIC".into(),
         clock_hz: writer::drain::CLOCK_HZ,
         start_clock_ns,
@@ -168,6 +181,8 @@ fn run_drain_thread(one_thread: bool) -> Result<(), String> {
 /// state but none of its threads or timers: it forgets them all (the parent writes its own
 /// open generation) and, unless `SIGTRACE_FOLLOW_FORK=0`, starts a trace file of its own.
 extern "C" fn after_fork_in_child() {
+    // Before the registry forgets the parent's timers.
+    let forking_thread_source = Registry::get().and_then(Registry::current_slot).and_then(|slot| slot.timer.source());
     drain::open_fork_gate();
     let was_running = state::current() == Lifecycle::Running;
     state::set_state_after_fork(Lifecycle::Starting);
@@ -184,7 +199,8 @@ extern "C" fn after_fork_in_child() {
         state::set_state_after_fork(Lifecycle::Off);
         return;
     }
-    let restarted = std::panic::catch_unwind(|| begin_trace(config, registry, true, true).and_then(|()| run_drain_thread(true)));
+    let restarted =
+        std::panic::catch_unwind(|| begin_trace(config, registry, TraceStart::ForkedChild { forking_thread_source }).and_then(|()| run_drain_thread(true)));
     match restarted {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => state::switch_off(&reason),

@@ -5,7 +5,9 @@
 //! samples; a POSIX timer, checked on the scheduler tick, would lose them), and lets its handler
 //! move it to a POSIX CPU timer, which costs nothing per context switch, while it switches
 //! rather than computes (`sigprof`'s `timer::adapt`). Where perf events are refused, `auto`
-//! uses POSIX timers only.
+//! uses POSIX timers only. A forked child's thread starts on the source its forking thread had
+//! (a server that forks a worker per connection has moved to a POSIX timer, and so would each
+//! worker, after paying for a perf event and its switches first); it moves on from there.
 
 use crate::config::TimerChoice;
 use crate::log;
@@ -23,15 +25,16 @@ static DESCRIPTORS_SHORT: AtomicBool = AtomicBool::new(false);
 
 /// Arms the first (calling) thread with the requested source and fixes the process's source;
 /// when sampling starts paused, releases that timer again at once (`pause`).
-pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
+/// `inherited`: under `auto`, the source the forking thread had, for a forked child's thread.
+pub fn choose_source(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry, inherited: Option<TimerSource>) -> Result<TimerSource, String> {
     crate::sampling::pause::with_arming_lock(|_| {
-        let source = arm_first_thread(choice, slot, tid, registry)?;
+        let source = arm_first_thread(choice, slot, tid, registry, inherited)?;
         crate::sampling::pause::after_first_arming(slot, source);
         Ok(source)
     })
 }
 
-fn arm_first_thread(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry) -> Result<TimerSource, String> {
+fn arm_first_thread(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: &Registry, inherited: Option<TimerSource>) -> Result<TimerSource, String> {
     let (hz, signal) = (registry.config.hz, registry.config.signal);
     // Before the first event can fire: its signals must never be taken for the program's.
     registry.perf_is_ours.store(matches!(choice, TimerChoice::Perf | TimerChoice::Auto), Ordering::Release);
@@ -54,6 +57,11 @@ fn arm_first_thread(choice: TimerChoice, slot: &ThreadSlot, tid: u32, registry: 
         TimerChoice::Posix => {
             slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming, false).map_err(|error| format!("timer_create refused: {error}"))?;
             TimerSource::Posix
+        }
+        TimerChoice::Auto if inherited == Some(TimerSource::Posix) && slot.timer.arm(TimerSource::Posix, tid, hz, signal, CountFrom::Arming, true).is_ok() => {
+            // New threads of the child start as the parent's do: the process source stays.
+            ADAPTIVE.store(true, Ordering::Relaxed);
+            return Ok(TimerSource::Posix);
         }
         TimerChoice::Auto => {
             ADAPTIVE.store(true, Ordering::Relaxed);

@@ -157,3 +157,40 @@ fn a_posix_timer_s_last_moments_are_sampled_when_the_process_exits() {
     assert!(weight >= main_periods - runs as f64, "weight {weight} for {main_periods:.0} periods of main's CPU");
     assert!(weight <= thread_periods + runs as f64, "weight {weight} for {thread_periods:.0} periods of the thread's CPU");
 }
+
+/// A forked child's thread starts on the source its forking thread had: a server that has left
+/// its perf event for a POSIX timer forks a worker, which starts on a POSIX timer (not on a perf
+/// event it would pay for at every switch of a short life) and earns a perf event by computing.
+#[test]
+fn a_forked_child_starts_on_the_source_of_its_forking_thread() {
+    let _alone = alone();
+    let dir = scratch_dir("serve-then-fork");
+    let program = compile_c("serve_then_fork", &["-O2", "-g", "-pthread"], &dir);
+    let run = run_traced(&program, &["300", "100"], &[], &dir);
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
+    assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+    assert_eq!(run.traces.len(), 2, "parent and child: {:?}", run.traces);
+    let child_pid = run.reported("child_pid") as u32;
+    let traces: Vec<format::Trace> = run.traces.iter().map(|path| read_trace(path)).collect();
+    let pid_of = |trace: &format::Trace| trace.header.as_ref().expect("header").pid;
+    let parent = traces.iter().find(|trace| pid_of(trace) != child_pid).expect("the parent's trace");
+    let child = traces.iter().find(|trace| pid_of(trace) == child_pid).expect("the child's trace");
+    let account = |trace: &format::Trace, tid: u32| {
+        trace.sources.threads.iter().find(|t| t.tid == tid).copied().unwrap_or_else(|| panic!("no account of {tid}: {:?}", trace.sources))
+    };
+    let server = account(parent, pid_of(parent));
+    let worker = account(child, child_pid);
+    eprintln!("server {server:?}\nworker {worker:?}");
+
+    // Whatever the source, the worker's weight is its CPU time.
+    let expected = expected_samples(run.reported("child cpu_ns"), 999);
+    let accounted = accounted_by_tid(child).get(&child_pid).copied().unwrap_or(0) as f64;
+    assert!((0.85 * expected - 5.0..=1.15 * expected + 5.0).contains(&accounted), "worker: weight {accounted} for {expected:.0} periods of CPU");
+    if !perf_allowed() || server.last != SourceKind::Posix {
+        // No perf events, or a server starved of CPU on a crowded machine that did not use a
+        // window's worth of it to be moved.
+        return;
+    }
+    assert!(worker.posix_cpu_ns > 0, "the worker started on a POSIX timer, as its forking thread was: {worker:?}");
+    assert!(worker.moves_to_perf >= 1 && worker.last == SourceKind::Perf, "computing earned it a perf event: {worker:?}");
+}
