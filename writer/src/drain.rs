@@ -280,7 +280,7 @@ impl Drainer {
         }
         self.sample_waiting_threads(false);
         if monotonic_ns().saturating_sub(self.generation_start) >= self.generation_ns {
-            self.close_generation(false)?;
+            self.close_generation(None)?;
         } else if drain_due {
             self.write_piece(generation)?;
         }
@@ -373,12 +373,17 @@ impl Drainer {
         self.wall.as_ref().map(|wall| Duration::from_nanos(wall.tick_ns()))
     }
 
-    /// Closes the open generation and appends it to the file. With `stop`, tracing ends:
-    /// `gen` becomes 0 and no later sample is recorded.
-    pub fn close_generation(&mut self, stop: bool) -> std::io::Result<()> {
+    /// Closes the open generation and appends it to the file. With an `end` record, tracing
+    /// ends (`gen` becomes 0 and no later sample is recorded) and the record follows the
+    /// generation in the same write.
+    pub fn close_generation(&mut self, end: Option<&End>) -> std::io::Result<()> {
+        let stop = end.is_some();
         let open = current_generation();
         if open == 0 {
-            return Ok(());
+            let Some(end) = end else { return Ok(()) };
+            let mut bytes = Vec::with_capacity(32);
+            encode_end(&mut bytes, end);
+            return self.write(&bytes);
         }
         self.write_spilled_python()?;
         self.drain_rings(open);
@@ -404,10 +409,12 @@ impl Drainer {
         // The Python code table goes first, in the same write: a reader gives it to the next generation.
         format::python::encode_python_codes(&mut bytes, &generation.python_code);
         encode_generation(&mut bytes, &generation);
-        self.write(&bytes)?;
-        if stop {
-            return Ok(());
+        if let Some(end) = end {
+            // The trace's last record goes in the same write.
+            encode_end(&mut bytes, end);
+            return self.write(&bytes);
         }
+        self.write(&bytes)?;
         self.rotate_if_due(generation.process_cpu_ns)
     }
 
@@ -841,11 +848,7 @@ pub(crate) fn finish_drainer(slot: &mut Option<Drainer>, reason: EndReason, sign
     let Some(mut drainer) = slot.take() else { return Ok(None) };
     drainer.registry.disarm_all_timers();
     drainer.patience = patience;
-    let written = drainer.close_generation(true).and_then(|()| {
-        let mut bytes = Vec::with_capacity(32);
-        encode_end(&mut bytes, &End { reason, signal, time: ticks(monotonic_ns()), seen_by_parent: None });
-        drainer.write(&bytes)
-    });
+    let written = drainer.close_generation(Some(&End { reason, signal, time: ticks(monotonic_ns()), seen_by_parent: None }));
     written.map_err(|error| describe_write_error(drainer.path(), &error))?;
     let path = drainer.path().to_string();
     if matches!(reason, EndReason::Exit | EndReason::UnderscoreExit | EndReason::FatalSignal) {
