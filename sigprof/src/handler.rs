@@ -7,7 +7,7 @@ use crate::registry::{Registry, ThreadSlot, UnwindChoice};
 use crate::ring::RecordWriter;
 use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, TimerSource, OWN_SAMPLE_TAG, POSIX_TIMER_TAG};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
@@ -28,6 +28,16 @@ pub fn in_signal_handler() -> bool {
 
 /// Process CPU time at the last `itimer` sample, ns: the next one weighs the CPU time since.
 static ITIMER_LAST_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Samples of the process-wide itimer taken so far (on any thread).
+static PROCESS_DIRECTED_SAMPLES: AtomicU32 = AtomicU32::new(0);
+
+/// Samples of signals sent to the process, not to a thread (the itimer's), taken so far on any
+/// thread: the kernel may have woken another thread for each, whose `epoll_wait` then fails with
+/// `EINTR` (see the shim's `toggle_waits`). Async-signal-safe.
+pub fn process_directed_samples() -> u32 {
+    PROCESS_DIRECTED_SAMPLES.load(Ordering::Relaxed)
+}
 
 /// Starts the CPU-time account of the process-wide itimer (call right before arming it).
 pub fn reset_itimer_account() {
@@ -162,6 +172,7 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
         }),
         TimerSignal::Own => slot.map_or(0, |slot| slot.timer.own_sample_weight()),
         TimerSignal::Itimer => {
+            PROCESS_DIRECTED_SAMPLES.fetch_add(1, Ordering::Relaxed);
             // The itimer fires at most once per scheduler tick and reports no overrun: weigh
             // the sample by the process CPU time since the previous one, in periods.
             let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);

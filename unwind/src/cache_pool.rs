@@ -102,9 +102,9 @@ impl CachePool {
     }
 
     /// In a forked child: caches leased by parent threads that do not exist in the child are
-    /// free again.
+    /// free again. Only flags that are set are written: the child copies each page it writes.
     pub fn release_all_after_fork(&self) {
-        self.caches().for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
+        self.caches().filter(|pooled| pooled.in_use.load(Ordering::Relaxed)).for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
     }
 }
 

@@ -37,6 +37,11 @@ static CAUSE: AtomicU8 = AtomicU8::new(Cause::Call as u8);
 /// `SIGTRACE_TOGGLE_SIGNAL`, 0 when none.
 static TOGGLE_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// True when a toggle signal's handler is installed. Async-signal-safe.
+pub fn toggle_signal_installed() -> bool {
+    TOGGLE_SIGNAL.load(Ordering::Relaxed) != 0
+}
+
 /// What asked for a pause or a resume.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -87,7 +92,10 @@ pub fn configure(paused: bool, toggle_signal: Option<i32>) {
 }
 
 extern "C" fn release_lock_in_child() {
-    ARMING.store(false, Ordering::SeqCst);
+    // Written only when held: a forked child copies each page it writes.
+    if ARMING.load(Ordering::SeqCst) {
+        ARMING.store(false, Ordering::SeqCst);
+    }
 }
 
 /// The handler of `SIGTRACE_TOGGLE_SIGNAL` (in the kernel only while the program's action is

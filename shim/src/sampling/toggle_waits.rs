@@ -5,18 +5,38 @@
 //! handler ran: their wrappers look whether the toggle handler ran on the calling thread during
 //! the call ([`toggles_taken`]) and, if so, wait again for the time left. Not covered (it
 //! returns `EINTR` for a toggle as for any handled signal): `sigsuspend`.
-//! Async-signal-safe: a const-initialised thread-local counter and the real functions.
+//!
+//! The toggle signal is sent to the process (and `SIGTRACE_TIMER=itimer`'s signal is the
+//! process's too): the kernel wakes a waiting thread for it, and another thread, running, may
+//! take it first. `epoll_wait` then fails with `EINTR` though no handler ran on its thread (the
+//! other waits are restarted by the kernel). Its handler counts it a few microseconds later,
+//! maybe after the woken thread is back: so a `poll`-family wait that fails with `EINTR` that
+//! no toggle on its thread explains looks, for up to 200 µs, for such a delivery in the process
+//! ([`process_signals_taken`]), and is resumed if one came. Only when the process has such
+//! signals (a toggle signal, the itimer): a program's own `EINTR` comes back at most that late.
+//! Async-signal-safe: a const-initialised thread-local counter, atomics and the real functions.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 thread_local! {
     /// Deliveries of the toggle signal that ran sigtrace's handler on this thread.
     static TOGGLES: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Deliveries of the toggle signal in the process.
+static PROCESS_TOGGLES: AtomicU32 = AtomicU32::new(0);
+
 /// Counts a delivery of the toggle signal on the calling thread (its handler). Async-signal-safe.
 pub fn count_toggle() {
     TOGGLES.with(|toggles| toggles.set(toggles.get().wrapping_add(1)));
+    PROCESS_TOGGLES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// sigtrace's signals sent to the process (not to a thread) that were taken so far, on any
+/// thread: toggles and itimer samples. Async-signal-safe.
+pub fn process_signals_taken() -> u32 {
+    PROCESS_TOGGLES.load(Ordering::Relaxed).wrapping_add(sigprof::process_directed_samples())
 }
 
 /// The toggle deliveries on the calling thread so far. Async-signal-safe.
@@ -168,20 +188,47 @@ pub fn again_after_toggles<R: Copy + PartialEq>(failed: R, mut call: impl FnMut(
 }
 
 /// As [`again_after_toggles`] for a wait of `timeout_ms` milliseconds (negative: none, as
-/// `poll`'s and `epoll_wait`'s): each call is given the milliseconds left.
+/// `poll`'s and `epoll_wait`'s): each call is given the milliseconds left. Resumed also after
+/// a process-directed signal of sigtrace's that another thread took (see the module doc).
 pub fn again_with_ms_left<R: Copy + PartialEq>(failed: R, timeout_ms: libc::c_int, mut call: impl FnMut(libc::c_int) -> R) -> R {
     let deadline = (timeout_ms > 0).then(|| sigprof::monotonic_ns() + timeout_ms as u64 * 1_000_000);
     let mut timeout = timeout_ms;
     loop {
-        let before = toggles_taken();
+        let (before, process_before) = (toggles_taken(), process_signals_taken());
         let result = call(timeout);
-        if result != failed || errno() != libc::EINTR || toggles_taken() == before {
+        if result != failed || errno() != libc::EINTR || (toggles_taken() == before && !another_thread_took_ours(process_before)) {
             return result;
         }
         if let Some(deadline) = deadline {
             timeout = deadline.saturating_sub(sigprof::monotonic_ns()).div_ceil(1_000_000).min(libc::c_int::MAX as u64) as libc::c_int;
         }
     }
+}
+
+/// Whether a process-directed signal of sigtrace's was taken since the count `before`, waiting
+/// (yielding) up to 200 µs for its handler, on another thread, to count it. At once false in a
+/// process without such signals. Keeps `errno`.
+fn another_thread_took_ours(before: u32) -> bool {
+    const LOOK_NS: u64 = 200_000;
+    let possible = crate::sampling::pause::toggle_signal_installed() || crate::sampling::timers::current_source() == Some(sigprof::TimerSource::Itimer);
+    if !possible {
+        return false;
+    }
+    let saved_errno = errno();
+    let deadline = sigprof::monotonic_ns() + LOOK_NS;
+    let taken = loop {
+        if process_signals_taken() != before {
+            break true;
+        }
+        if sigprof::monotonic_ns() >= deadline {
+            break false;
+        }
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+    };
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() = saved_errno };
+    taken
 }
 
 /// As [`again_after_toggles`] for a wait of a relative `timeout` (null: none, as `ppoll`'s and
