@@ -917,7 +917,7 @@ pub fn forget_after_fork() {
 /// The parent's module list and unwind tables, kept by a forked child for its own drainer
 /// (`Drainer::create` takes them): the child's memory is a copy of the parent's, so its modules
 /// and their unwind tables are the parent's, and neither is read or built again.
-static INHERITED_SNAPSHOTS: AtomicPtr<ModuleSnapshots> = AtomicPtr::new(std::ptr::null_mut());
+static INHERITED_SNAPSHOTS: Mutex<Option<ModuleSnapshots>> = Mutex::new(None);
 
 /// In a forked child: moves the module snapshots out of the parent's abandoned drainer, if its
 /// lock is free (the fork gate keeps every drain round out of `fork`; a `clone` that bypassed
@@ -925,28 +925,21 @@ static INHERITED_SNAPSHOTS: AtomicPtr<ModuleSnapshots> = AtomicPtr::new(std::ptr
 fn inherit_module_snapshots() {
     // SAFETY: a non-null DRAINER points at a leaked cell that is never freed.
     let Some(cell) = (unsafe { DRAINER.load(Ordering::Acquire).as_ref() }) else { return };
-    let Ok(mut parent) = cell.try_lock() else { return };
-    if let Some(drainer) = parent.as_mut() {
-        let mut snapshots = std::mem::replace(&mut drainer.snapshots, ModuleSnapshots::new());
+    let Ok(parent) = cell.try_lock() else { return };
+    if let Some(drainer) = parent.as_ref() {
+        // SAFETY: the parent's drainer is abandoned in the child (DRAINER is cleared next, and
+        // its leaked cell is never dropped), so its snapshots are moved out exactly once and
+        // never dropped there. Moved bitwise, nothing of the parent's is written: a forked
+        // child copies each page it writes.
+        let mut snapshots = unsafe { std::ptr::read(&drainer.snapshots) };
         snapshots.start_next_generation();
-        let previous = INHERITED_SNAPSHOTS.swap(Box::into_raw(Box::new(snapshots)), Ordering::AcqRel);
-        if !previous.is_null() {
-            // SAFETY: made by Box::into_raw above and never shared: only this (single) thread
-            // of a forked child touches it.
-            drop(unsafe { Box::from_raw(previous) });
-        }
+        *INHERITED_SNAPSHOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(snapshots);
     }
 }
 
 /// The snapshots a forked child inherited, or new ones.
 fn inherited_or_new_snapshots() -> ModuleSnapshots {
-    let inherited = INHERITED_SNAPSHOTS.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if inherited.is_null() {
-        ModuleSnapshots::new()
-    } else {
-        // SAFETY: made by Box::into_raw in inherit_module_snapshots and taken out exactly once.
-        *unsafe { Box::from_raw(inherited) }
-    }
+    INHERITED_SNAPSHOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().unwrap_or_else(ModuleSnapshots::new)
 }
 
 #[cfg(test)]
