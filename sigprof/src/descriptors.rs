@@ -63,48 +63,118 @@ pub fn forget_perf_band() {
     CACHED_LIMIT.store(0, Ordering::Relaxed);
 }
 
-/// Moves `fd` to the lowest free number at or above `lo` with close-on-exec and closes the
-/// original. Returns the new number, or `None` (the original closed too) when none is free
-/// below `hi`.
-pub fn move_above(fd: i32, lo: u64, hi: u64) -> Option<i32> {
-    if lo >= hi {
-        close_unchecked(fd);
-        return None;
-    }
-    // SAFETY: F_DUPFD_CLOEXEC duplicates our own descriptor `fd`; no memory is passed.
-    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
-    close_unchecked(fd);
-    if high < 0 {
-        return None;
-    }
-    if high as u64 >= hi {
-        close_unchecked(high);
-        return None;
-    }
-    LOWEST_MOVED.fetch_min(high, Ordering::Relaxed);
-    Some(high)
+/// Why [`move_above`] or [`move_to_top`] gave no descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotMoved {
+    /// No number was free in the band; the original was closed.
+    NoRoom,
+    /// The program closed the original number before it moved (a raw `close_range` of a
+    /// daemon) and may have taken it back for a file of its own: it is left alone.
+    Taken,
 }
 
-/// Moves `fd` as high as it goes under the ceiling (the trace file: one descriptor, kept out
-/// of the program's way). Returns the new number, or `fd` itself when it cannot move.
-pub fn move_to_top(fd: i32) -> i32 {
+/// Moves `fd`, a descriptor sigtrace just opened at the lowest free number, to the lowest free
+/// number at or above `lo` with close-on-exec, and closes the original. `is_ours` tells whether
+/// a number refers to what was opened: the program may close `fd` and get the number back from
+/// its own `open` at any moment, before the copy is made or while it is made (the kernel takes
+/// the file first, then may grow its table for the new number: a program's `close_range` and
+/// `open` fit in between). So the copy and then the original are checked, and a number that is
+/// gone or no longer ours is never closed; what remains is the time between the check of the
+/// original and its `close`, two system calls. Async-signal-safe when `is_ours` is.
+pub fn move_above(fd: i32, lo: u64, hi: u64, is_ours: impl Fn(i32) -> bool) -> Result<i32, NotMoved> {
+    if lo >= hi {
+        close_if_ours(fd, &is_ours);
+        return Err(NotMoved::NoRoom);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates the descriptor `fd`; no memory is passed.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
+    if high < 0 {
+        if last_errno() == libc::EBADF {
+            return Err(NotMoved::Taken);
+        }
+        close_if_ours(fd, &is_ours);
+        return Err(NotMoved::NoRoom);
+    }
+    if !is_ours(high) {
+        close_own(high);
+        return Err(NotMoved::Taken);
+    }
+    close_if_ours(fd, &is_ours);
+    if high as u64 >= hi {
+        close_own(high);
+        return Err(NotMoved::NoRoom);
+    }
+    LOWEST_MOVED.fetch_min(high, Ordering::Relaxed);
+    Ok(high)
+}
+
+/// Moves `fd` as high as it goes under the ceiling (the trace file, a file read for a while:
+/// out of the program's way), checked as in [`move_above`]. Returns the new number, or `fd`
+/// itself when it cannot move.
+pub fn move_to_top(fd: i32, is_ours: impl Fn(i32) -> bool) -> Result<i32, NotMoved> {
     let mut lo = descriptor_ceiling().saturating_sub(1);
     while lo > fd as u64 {
-        // SAFETY: duplicates our own descriptor; no memory is passed.
+        // SAFETY: duplicates the descriptor `fd`; no memory is passed.
         let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
         if high >= 0 {
-            close_unchecked(fd);
-            return high;
+            if !is_ours(high) {
+                close_own(high);
+                return Err(NotMoved::Taken);
+            }
+            close_if_ours(fd, &is_ours);
+            return Ok(high);
+        }
+        if last_errno() == libc::EBADF {
+            return Err(NotMoved::Taken);
         }
         // The top numbers are taken (or the limit changed): try a lower start.
         lo = lo.saturating_sub(lo / 8 + 1);
     }
-    fd
+    if is_ours(fd) {
+        Ok(fd)
+    } else {
+        Err(NotMoved::Taken)
+    }
 }
 
-/// Closes a descriptor sigtrace just opened and still owns (no identity check needed).
-fn close_unchecked(fd: i32) {
-    close_own(fd);
+/// Opens `path` with `flags` (close-on-exec added) and moves it to the top ([`move_to_top`]),
+/// checked to be the file at `path`. When the program took the number in between, the file is
+/// opened again (without `O_CREAT`, `O_EXCL` or `O_TRUNC`: it is the file made the first
+/// time), a few times at most.
+pub fn open_high(path: &std::ffi::CStr, flags: libc::c_int, mode: libc::mode_t) -> std::io::Result<i32> {
+    let mut flags = flags | libc::O_CLOEXEC;
+    for _ in 0..4 {
+        // SAFETY: `path` is NUL-terminated; the mode is read only with O_CREAT.
+        let fd = unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        match move_to_top(fd, |number| file_identity(number).is_some_and(|identity| path_identity(path) == Some(identity))) {
+            Ok(fd) => return Ok(fd),
+            Err(_) => flags &= !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "the program kept taking the number of the file"))
+}
+
+/// The device and inode of the file at `path` (links followed), or `None`.
+fn path_identity(path: &std::ffi::CStr) -> Option<(u64, u64)> {
+    // SAFETY: stat is plain data; stat writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` valid for the call.
+    (unsafe { libc::stat(path.as_ptr(), &mut stat) } == 0).then_some((stat.st_dev, stat.st_ino))
+}
+
+/// Closes `fd` if `is_ours` says it is sigtrace's. Async-signal-safe when `is_ours` is.
+fn close_if_ours(fd: i32, is_ours: &impl Fn(i32) -> bool) {
+    if is_ours(fd) {
+        close_own(fd);
+    }
+}
+
+/// The calling thread's `errno`. Async-signal-safe.
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Closes one of sigtrace's own descriptors with the plain system call: the shim interposes
@@ -190,26 +260,67 @@ pub fn perf_event_id(fd: i32, event_identity: (u64, u64)) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::IntoRawFd;
+
+    fn open_raw(path: &str) -> i32 {
+        std::fs::File::open(path).unwrap().into_raw_fd()
+    }
+
+    fn is_file(identity: (u64, u64)) -> impl Fn(i32) -> bool {
+        move |fd| file_identity(fd) == Some(identity)
+    }
 
     #[test]
     fn a_regular_file_is_not_a_perf_event_and_moves_high() {
-        let file = std::fs::File::open("/proc/self/exe").unwrap();
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(file);
+        let fd = open_raw("/proc/self/exe");
         let identity = file_identity(fd).unwrap();
         assert_eq!(perf_event_id(fd, identity), None, "a file answers no perf event id");
         let (lo, hi) = perf_band();
-        let moved = move_above(fd, lo, hi).expect("a free number in the band");
+        let moved = move_above(fd, lo, hi, is_file(identity)).expect("a free number in the band");
         assert!(moved as u64 >= lo && (moved as u64) < hi, "{moved} in {lo}..{hi}");
         assert_eq!(file_identity(moved), Some(identity));
         assert_eq!(file_identity(fd), None, "the original number is closed");
-        close_unchecked(moved);
+        close_own(moved);
         assert_eq!(file_identity(moved), None);
     }
 
     #[test]
     fn nothing_moves_into_an_empty_band() {
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/proc/self/exe").unwrap());
-        assert_eq!(move_above(fd, 10, 10), None);
+        let fd = open_raw("/proc/self/exe");
+        let identity = file_identity(fd).unwrap();
+        assert_eq!(move_above(fd, 10, 10, is_file(identity)), Err(NotMoved::NoRoom));
         assert_eq!(file_identity(fd), None, "closed");
+    }
+
+    #[test]
+    fn a_number_the_program_took_back_is_neither_moved_nor_closed() {
+        type Move = fn(i32, Box<dyn Fn(i32) -> bool>) -> Result<i32, NotMoved>;
+        let moves: [Move; 2] = [|fd, is_ours| move_above(fd, perf_band().0, perf_band().1, is_ours), |fd, is_ours| move_to_top(fd, is_ours)];
+        for move_it in moves {
+            let ours = open_raw("/proc/self/exe");
+            let identity = file_identity(ours).unwrap();
+            // The program closes the number and gets it back for its own file (at once here,
+            // as `dup2` does both).
+            let programs = open_raw("/proc/self/cmdline");
+            let program_identity = file_identity(programs).unwrap();
+            // SAFETY: both descriptors are this test's.
+            assert_eq!(unsafe { libc::dup2(programs, ours) }, ours);
+            assert_eq!(move_it(ours, Box::new(is_file(identity))), Err(NotMoved::Taken));
+            assert_eq!(file_identity(ours), Some(program_identity), "the program's file is still open");
+            close_own(ours);
+            close_own(programs);
+            // Closed and not taken back: nothing to move.
+            let ours = open_raw("/proc/self/exe");
+            close_own(ours);
+            assert_eq!(move_it(ours, Box::new(is_file(identity))), Err(NotMoved::Taken));
+        }
+    }
+
+    #[test]
+    fn a_file_opened_high_is_the_file_at_its_path() {
+        let fd = open_high(c"/proc/self/exe", libc::O_RDONLY, 0).unwrap();
+        assert!(fd as u64 >= descriptor_ceiling() / 2, "{fd} is high");
+        assert_eq!(file_identity(fd), path_identity(c"/proc/self/exe"));
+        close_own(fd);
     }
 }

@@ -138,7 +138,7 @@ pub use blocking::Blocked;
 pub use ring::{ring_words, SampleRecord, RECORD_HEADER_WORDS};
 // sigtrace's own descriptors (invariant 8).
 pub use descriptors::{
-    close_own, descriptor_limit, file_identity, forget_trace_fd_after_fork, is_trace_fd, may_be_moved_descriptor, move_to_top, set_trace_fd, trace_fd,
+    close_own, descriptor_limit, file_identity, forget_trace_fd_after_fork, is_trace_fd, may_be_moved_descriptor, open_high, set_trace_fd, trace_fd,
 };
 // Clocks.
 pub use clock::{clock_ns, monotonic_ns, thread_cpu_ns};

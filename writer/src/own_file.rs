@@ -3,9 +3,9 @@
 //!
 //! The host may close any descriptor at any moment (a daemon's raw `close_range`) and get the
 //! same number back from its next `open` for its own file or socket. So an [`OwnFile`] is moved
-//! at once to a high number (the host's `open` takes the lowest free one), and every read and
-//! the final close first check that the number still refers to the file opened (device and
-//! inode). A number that fails the check is the host's now: it is forgotten, never read from
+//! at once to a high number (the host's `open` takes the lowest free one; the move checks the
+//! number against the file at the path: `sigprof::open_high`), and every read and the final
+//! close first check that the number still refers to the file opened (device and inode). A number that fails the check is the host's now: it is forgotten, never read from
 //! and never closed.
 
 use std::ffi::CString;
@@ -13,7 +13,7 @@ use std::io::{Error, ErrorKind, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use sigprof::{close_own, file_identity, move_to_top};
+use sigprof::{close_own, file_identity, open_high};
 
 /// The text of a small procfs file (`/proc/self/task/TID/comm`…), read through an [`OwnFile`];
 /// invalid UTF-8 replaced. `None` when it cannot be read.
@@ -35,12 +35,7 @@ impl OwnFile {
     /// `O_NONBLOCK`…), and moves it to a high number.
     pub fn open(path: impl AsRef<Path>, extra_flags: libc::c_int) -> Result<OwnFile> {
         let path = CString::new(path.as_ref().as_os_str().as_bytes()).map_err(|_| Error::from(ErrorKind::InvalidInput))?;
-        // SAFETY: `path` is a NUL-terminated string valid for the call.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra_flags) };
-        if fd < 0 {
-            return Err(Error::last_os_error());
-        }
-        let fd = move_to_top(fd);
+        let fd = open_high(&path, libc::O_RDONLY | extra_flags, 0)?;
         match file_identity(fd) {
             Some(identity) => Ok(OwnFile { fd, identity }),
             None => Err(Error::from(ErrorKind::NotFound)),
@@ -108,6 +103,39 @@ impl OwnFile {
         }
     }
 
+    /// The names in the directory this file is (opened with `O_DIRECTORY`), `.` and `..` left
+    /// out; the number is checked before each read of entries.
+    pub fn entry_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut buffer = [0u64; 512];
+        loop {
+            self.metadata()?;
+            // SAFETY: getdents64 writes at most `size_of_val(&buffer)` bytes into `buffer`; the
+            // descriptor was just checked as ours.
+            let filled = unsafe { libc::syscall(libc::SYS_getdents64, self.fd, buffer.as_mut_ptr(), std::mem::size_of_val(&buffer)) };
+            if filled < 0 {
+                return Err(Error::last_os_error());
+            }
+            if filled == 0 {
+                return Ok(names);
+            }
+            // SAFETY: the kernel initialised `filled` bytes of the buffer.
+            let bytes = unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), filled as usize) };
+            // Each record: inode (8), offset (8), record length (2), type (1), NUL-ended name.
+            let mut at = 0;
+            while at + 19 <= bytes.len() {
+                let length = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+                let Some(record) = bytes.get(at..at + length).filter(|_| length > 19) else { break };
+                let name = &record[19..];
+                let name = &name[..name.iter().position(|&byte| byte == 0).unwrap_or(name.len())];
+                if name != b"." && name != b".." {
+                    names.push(String::from_utf8_lossy(name).into_owned());
+                }
+                at += length;
+            }
+        }
+    }
+
     fn not_ours(&self) -> Error {
         Error::new(ErrorKind::NotFound, "the program closed the descriptor and took its number")
     }
@@ -143,6 +171,18 @@ mod tests {
         assert!(unsafe { libc::fcntl(number, libc::F_GETFD) } >= 0, "the program's descriptor stays open");
         // SAFETY: the test's own duplicate.
         unsafe { libc::close(number) };
+    }
+
+    #[test]
+    fn a_directory_lists_its_entries() {
+        let tasks = OwnFile::open("/proc/self/task", libc::O_DIRECTORY).unwrap();
+        let names = tasks.entry_names().unwrap();
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::gettid() }.to_string();
+        assert!(names.contains(&me), "{me} among {names:?}");
+        assert!(!names.iter().any(|name| name == "." || name == ".."));
+        let many = OwnFile::open("/proc/self/fd", libc::O_DIRECTORY).unwrap().entry_names().unwrap();
+        assert!(many.len() >= 3, "{many:?}");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! raised by our write is taken back before the mask is restored. A write that fails part-way
 //! (a full file system) is cut back, so the file always ends after a complete chunk.
 
-use sigprof::{close_own, file_identity, move_to_top, set_trace_fd, trace_fd};
+use sigprof::{close_own, file_identity, open_high, set_trace_fd, trace_fd};
 use std::ffi::CString;
 use std::io::{Error, ErrorKind};
 
@@ -52,16 +52,12 @@ impl TraceFile {
         for attempt in 0..10_000u32 {
             let candidate = if attempt == 0 { path.to_string() } else { format::file_name::numbered(path, extension, attempt) };
             let name = CString::new(candidate.as_str()).map_err(|_| Error::new(ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
-            // SAFETY: opens a NUL-terminated path; the flags never truncate an existing file.
-            let fd = unsafe { libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o644) };
-            if fd < 0 {
-                let error = Error::last_os_error();
-                if error.kind() == ErrorKind::AlreadyExists {
-                    continue;
-                }
-                return Err(error);
-            }
-            let fd = move_to_top(fd);
+            // The flags never truncate an existing file.
+            let fd = match open_high(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
+                Ok(fd) => fd,
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            };
             let Some(identity) = file_identity(fd) else {
                 return Err(Error::other("the new trace file vanished"));
             };

@@ -181,13 +181,20 @@ pub fn sample_moments_missed_at_process_end() {
 /// as a main thread that called `pthread_exit`, do not count). Not for the handler.
 fn no_other_program_thread_runs() -> bool {
     let (me, drain) = (current_tid(), writer::drain::drain_tid());
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return false };
-    tasks.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()).filter(|&tid| tid != me && tid != drain).all(|tid| {
+    let Some(tasks) = task_ids() else { return false };
+    tasks.into_iter().filter(|&tid| tid != me && tid != drain).all(|tid| {
         // The state is the field after the parenthesised name.
         crate::proc_file::read_to_string(&format!("/proc/self/task/{tid}/stat"))
             .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))))
             .unwrap_or(true) // gone already
     })
+}
+
+/// The ids of the process's threads, read through a descriptor checked as sigtrace's own (the
+/// program may close numbers it does not own at any moment: `writer::own_file`).
+fn task_ids() -> Option<Vec<u32>> {
+    let tasks = writer::own_file::OwnFile::open("/proc/self/task", libc::O_DIRECTORY).ok()?.entry_names().ok()?;
+    Some(tasks.iter().filter_map(|name| name.parse().ok()).collect())
 }
 
 /// The program's last thread is leaving (the process ends when it does, with status 0, as
@@ -220,8 +227,8 @@ pub fn tag_current_thread_for_release(index: usize) {
 /// caller). Their stack bounds are unknown, so their stacks are read through the kernel.
 pub fn register_existing_threads(registry: &Registry) {
     let me = current_tid();
-    let Ok(entries) = std::fs::read_dir("/proc/self/task") else { return };
-    for tid in entries.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()) {
+    let Some(tasks) = task_ids() else { return };
+    for tid in tasks {
         if tid == me {
             continue;
         }

@@ -7,6 +7,7 @@
 //! which the handler checks against the event's id before it trusts the number.
 
 use super::{last_error, periods_in, PhaseDraw, ThreadTimer, TimerSource};
+use crate::descriptors::NotMoved;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const PERF_TYPE_SOFTWARE: u32 = 1;
@@ -251,6 +252,23 @@ fn remember_perf_identity(fd: i32) -> Option<u64> {
     crate::descriptors::perf_event_id(fd, (device, inode))
 }
 
+/// True when `fd` refers to a perf event: one with the identity of sigtrace's events once that
+/// is known; before, a file without a type or a regular one (an anonymous inode reads as either,
+/// by kernel version) that answers the perf-only id request. A program's socket, pipe or device
+/// is never asked. Async-signal-safe.
+fn is_perf_event(fd: i32) -> bool {
+    if let Some(identity) = perf_identity() {
+        return crate::descriptors::perf_event_id(fd, identity).is_some();
+    }
+    // SAFETY: stat is plain data; fstat writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on any number is harmless; `stat` is valid for the call.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || !matches!(stat.st_mode & libc::S_IFMT, 0 | libc::S_IFREG) {
+        return false;
+    }
+    crate::descriptors::perf_event_id(fd, (stat.st_dev, stat.st_ino)).is_some()
+}
+
 /// Gives the perf event `fd` (checked to be ours) `period_ns` from now on; false when the
 /// kernel refused. Async-signal-safe.
 fn set_perf_period(fd: i32, period_ns: u64) -> bool {
@@ -337,24 +355,28 @@ pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Res
         ..Default::default()
     };
     let mut band_read_again = false;
+    let mut tries_left = 4;
     let fd = loop {
         let (lo, hi) = crate::descriptors::perf_band();
+        if lo >= hi {
+            return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+        }
         // SAFETY: `attr` is a valid perf_event_attr of the size it declares; the kernel only reads it.
-        let fd =
-            (lo < hi)
-                .then(|| unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) }
-                    as i32);
-        if fd.is_some_and(|fd| fd < 0) {
+        let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, tid as libc::pid_t, -1, -1, PERF_FLAG_FD_CLOEXEC) } as i32;
+        if fd < 0 {
             return last_error();
         }
-        match fd.and_then(|fd| crate::descriptors::move_above(fd, lo, hi)) {
-            Some(fd) => break fd,
+        match crate::descriptors::move_above(fd, lo, hi, is_perf_event) {
+            Ok(fd) => break fd,
+            // The program closed the number and may have taken it back: open another event.
+            Err(NotMoved::Taken) if tries_left > 1 => tries_left -= 1,
+            Err(NotMoved::Taken) => return Err(std::io::Error::from_raw_os_error(libc::EBADF)),
             // The band came from a limit read earlier: read it again once.
-            None if !band_read_again => {
+            Err(NotMoved::NoRoom) if !band_read_again => {
                 band_read_again = true;
                 crate::descriptors::forget_perf_band();
             }
-            None => return Err(std::io::Error::from_raw_os_error(libc::EMFILE)),
+            Err(NotMoved::NoRoom) => return Err(std::io::Error::from_raw_os_error(libc::EMFILE)),
         }
     };
     Ok(fd)

@@ -1,7 +1,8 @@
 //! Hosts that strain the shim run to the end as without sigtrace: exit while another thread
 //! loads and unloads libraries, threads started together, a timer that lost its perf period (the
-//! storm guard), a daemon that closes every descriptor, a tight descriptor limit, a program that
-//! sandboxes itself, fork storms from several threads, a process whose last thread returns.
+//! storm guard), a daemon that closes every descriptor, one that closes low numbers while its
+//! threads start, a tight descriptor limit, a program that sandboxes itself, fork storms from
+//! several threads, a process whose last thread returns.
 //! Regression tests for the ways the shim used to hurt such hosts; each workload is sized in CPU
 //! or wall time, and each run is killed after a bound, so a hang fails instead of stalling CI.
 
@@ -82,6 +83,25 @@ fn a_daemon_that_closes_every_descriptor_keeps_its_logs_and_is_still_traced() {
     let continued = read_trace(&traced.traces[1]);
     assert!(continued.header.is_some() && !continued.generations.is_empty(), "the continued trace has a header and generations");
     assert!(sample_count(&continued) > 0);
+}
+
+#[test]
+fn a_program_closing_low_numbers_while_threads_start_keeps_its_files() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("guard-close-race");
+    let program = compile_c("guard_close_race", &["-O2", "-g"], &dir);
+    // Each new thread's perf event is opened at the lowest free number before it moves high: the
+    // program's close_range and open land in between thousands of times a run.
+    for run in 0..2 {
+        let run_dir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let traced = run_traced_bounded(&program, &["400"], &[], &run_dir);
+        assert!(traced.output.status.success(), "run {run}: {:?}\n{}", traced.output.status, traced.stderr);
+        assert_eq!(traced.stdout, "files intact\n", "run {run}");
+        assert!(traced.sigtrace_lines().is_empty(), "run {run}: a number taken back is not a scarcity: {:?}", traced.sigtrace_lines());
+        let trace = traced.trace();
+        assert!(trace.end.is_some(), "run {run}: the trace has its end record");
+    }
 }
 
 #[test]
