@@ -75,10 +75,13 @@ static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
 /// Bytes of the arena in use.
 static ARENA_USED: AtomicUsize = AtomicUsize::new(0);
 
-/// Appends copies of the process's memory to the arena.
-struct ArenaWriter;
+/// Appends copies of the process's memory to the arena: by fault-recovering reads while a
+/// probe session is open (`pyframes::probe`, nanoseconds a read), else by `process_vm_readv`.
+struct ArenaWriter<'a> {
+    session: Option<&'a pyframes::probe::Session>,
+}
 
-impl ArenaWriter {
+impl ArenaWriter<'_> {
     /// Appends a record of `len` bytes after its header `(first, second)`, filled by `fill`
     /// (false: nothing appended). Async-signal-safe.
     fn append(first: u64, second: u64, len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> Option<&'static [u8]> {
@@ -103,13 +106,41 @@ impl ArenaWriter {
     }
 }
 
-impl pyframes::snapshot::Regions for ArenaWriter {
+impl pyframes::snapshot::Regions for ArenaWriter<'_> {
     /// Async-signal-safe.
     fn copy(&mut self, address: u64, len: usize) -> Option<&[u8]> {
         if len as u64 >= SNAPSHOT {
             return None;
         }
-        ArenaWriter::append(address, len as u64, len, |bytes| pyframes::read::copy(address, bytes))
+        let session = self.session;
+        ArenaWriter::append(address, len as u64, len, |bytes| match session {
+            Some(session) => session.copy(address, bytes),
+            None => pyframes::read::copy(address, bytes),
+        })
+    }
+}
+
+/// The probe session a record's copies may use: begun on the record's first copy, when the
+/// interrupted context allows fault-recovering reads (`pyframes::probe::unblocked`), and kept
+/// for the rest of the record (its two system calls paid once per record, not per copy).
+struct Probes {
+    allowed: bool,
+    session: Option<pyframes::probe::Session>,
+}
+
+impl Probes {
+    /// No fault-recovering reads: every copy is a `process_vm_readv`.
+    fn none() -> Probes {
+        Probes { allowed: false, session: None }
+    }
+
+    /// The session, begun on first use when allowed. Async-signal-safe.
+    fn session(&mut self) -> Option<&pyframes::probe::Session> {
+        if self.allowed && self.session.is_none() {
+            self.allowed = false;
+            self.session = pyframes::probe::Session::begin();
+        }
+        self.session.as_ref()
     }
 }
 
@@ -143,9 +174,9 @@ enum Claim {
 /// Copies what naming the code object at `code` reads into the arena, once per code object
 /// between two takes (nothing when [`SNAPPED`] or the arena is full: the drain then reads the
 /// live object). Async-signal-safe.
-fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout) {
+fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout, probes: &mut Probes) {
     if claim(&SNAPPED, code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
-        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter);
+        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter { session: probes.session() });
     }
 }
 
@@ -169,7 +200,7 @@ fn home(code: u64, detail: u64) -> usize {
 
 /// Enters one frame unless it is there already (and copies its code object on first sight);
 /// counts it lost when its probes find no room. Async-signal-safe.
-fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>) {
+fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, probes: &mut Probes) {
     let code = frame.code & !BUSY;
     if code == 0 {
         return;
@@ -179,7 +210,7 @@ fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>) {
         Claim::Claimed => {
             ENTERED.fetch_add(1, Ordering::Relaxed);
             if let Some(layout) = layout {
-                snapshot_once(code, frame.check, layout);
+                snapshot_once(code, frame.check, layout, probes);
             }
         }
         Claim::Full => {
@@ -197,13 +228,18 @@ pub(crate) struct RecordFrames {
     python: bool,
     /// The first word of a frame whose second is next.
     first: Option<u64>,
+    /// How the record's code objects are copied.
+    probes: Probes,
 }
 
 impl RecordFrames {
     /// Enters frames only when the handler may spill now and the process runs a CPython whose
-    /// frames are read. Async-signal-safe.
-    pub(crate) fn new() -> RecordFrames {
-        RecordFrames { layout: if crate::spill::may_spill() { pyframes::runtime::layout() } else { None }, python: false, first: None }
+    /// frames are read. `may_probe`: the interrupted context blocks neither SIGSEGV nor SIGBUS
+    /// (`pyframes::probe::unblocked`), so copies may be fault-recovering reads.
+    /// Async-signal-safe.
+    pub(crate) fn new(may_probe: bool) -> RecordFrames {
+        let layout = if crate::spill::may_spill() { pyframes::runtime::layout() } else { None };
+        RecordFrames { layout, python: false, first: None, probes: Probes { allowed: may_probe, session: None } }
     }
 
     /// Takes the record's next word (its native frames are skipped). Async-signal-safe.
@@ -218,7 +254,10 @@ impl RecordFrames {
         }
         match self.first.take() {
             None => self.first = Some(word),
-            Some(code) => enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (word >> 32) as u32, instr: word as u32 }, self.layout),
+            Some(code) => {
+                let frame = SpilledFrame { code: code & !pyframes::record::ENTRY, check: (word >> 32) as u32, instr: word as u32 };
+                enter(frame, self.layout, &mut self.probes);
+            }
         }
     }
 }
@@ -257,7 +296,7 @@ fn enter_frames(first: &[u8], second: &[u8], layout: Option<&pyframes::layout::L
             frame += 1;
             while frame + 1 < end {
                 let (code, detail) = (word(frame), word(frame + 1));
-                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout);
+                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout, &mut Probes::none());
                 frame += 2;
             }
         }
@@ -311,8 +350,11 @@ pub fn take() -> Taken {
         at += REGION_HEADER + len.next_multiple_of(8);
     }
     ARENA_USED.store(0, Ordering::Release);
+    // Only slots in use are written: a page of the table never touched stays unmapped.
     for slot in &SNAPPED {
-        slot.code.store(0, Ordering::Relaxed);
+        if slot.code.load(Ordering::Relaxed) != 0 {
+            slot.code.store(0, Ordering::Relaxed);
+        }
     }
     let mut frames = Vec::new();
     for slot in &TABLE {
@@ -403,7 +445,7 @@ mod tests {
         for _ in 0..rounds {
             for r in 0..records {
                 // The Python walk hands over the marker and the Python frames' words.
-                let mut walk = RecordFrames { layout: Some(layout), python: false, first: None };
+                let mut walk = RecordFrames { layout: Some(layout), python: false, first: None, probes: Probes::none() };
                 for &word in &words[r * per_record + RECORD_HEADER_WORDS + native as usize..(r + 1) * per_record] {
                     walk.push(std::hint::black_box(word));
                 }
@@ -415,7 +457,7 @@ mod tests {
         let copies = 200; // 4 KiB each: within the arena
         let started = std::time::Instant::now();
         for i in 0..copies {
-            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout));
+            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout), &mut Probes::none());
         }
         let first_sight = started.elapsed().as_nanos() as f64 / f64::from(copies);
         let Taken { frames, lost, .. } = take();
