@@ -15,7 +15,8 @@
 //! thread) and while no drain work holds the drainer ([`crate::spill::ConsumerBusy`]); the
 //! drain takes the table while it holds the drainer. A slot is claimed with a `BUSY` address
 //! and published with a Release store of its plain address, so a taker that ever met a slot in
-//! the middle of its writing would skip it, never read half of it.
+//! the middle of its writing would skip it, never read half of it ([`slots`]: each set's first
+//! page is probed first, so a short program maps one page of it).
 //!
 //! A full table (more distinct frames between two rounds than it holds) loses the frames that
 //! did not fit: counted ([`take`] returns the count), and the reader shows those samples'
@@ -27,37 +28,26 @@
 //! object from those copies (reading the live object only for what the arena lacks): a spilled
 //! frame is read as early as a drained one, at most a spill's 20 ms after its sample.
 
+mod slots;
+
+use slots::{Claim, Slots, BUSY};
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Slots of the table: distinct (code, check, instruction) triples between two drain rounds.
-const SLOTS: usize = 4096;
-/// Slots probed from a frame's hash before it counts as lost.
-const PROBES: usize = 32;
-/// Set in a slot's address while the handler writes the slot.
-const BUSY: u64 = 1 << 63;
-
-/// One entered frame: its code object's address (0: free) and `check << 32 | instruction`.
-struct Slot {
-    code: AtomicU64,
-    detail: AtomicU64,
-}
-
-#[allow(clippy::declare_interior_mutable_const)] // a template for the array below, never used as a value
-const FREE: Slot = Slot { code: AtomicU64::new(0), detail: AtomicU64::new(0) };
-static TABLE: [Slot; SLOTS] = [FREE; SLOTS];
+/// The entered frames: code object address and `check << 32 | instruction`, 4096 slots
+/// (distinct frames between two drain rounds).
+static TABLE: Slots<3840> = Slots::new();
 /// Entries made since the last [`take`] (0: nothing to take, the drain skips the scan).
 static ENTERED: AtomicU64 = AtomicU64::new(0);
 /// Frames that found no free slot since the last [`take`].
 static LOST: AtomicU64 = AtomicU64::new(0);
 
 /// Code objects whose bytes are in the arena (address, and check as its detail), since the
-/// last [`take`]. Keyed by the check too: a module's code object is freed once the module ran,
-/// and its address soon holds another function's.
-static SNAPPED: [Slot; CODE_SLOTS] = [FREE; CODE_SLOTS];
-/// Slots of [`SNAPPED`]: distinct code objects between two drain rounds.
-const CODE_SLOTS: usize = 2048;
+/// last [`take`], 2048 slots (distinct code objects between two drain rounds). Keyed by the
+/// check too: a module's code object is freed once the module ran, and its address soon holds
+/// another function's.
+static SNAPPED: Slots<1792> = Slots::new();
 /// Bytes of the arena: snapshots, each a start record `code (u64) SNAPSHOT | check (u64)`
 /// followed by its copied regions `address (u64) length (u64) bytes` padded to 8.
 const ARENA_BYTES: usize = 1 << 20;
@@ -144,38 +134,11 @@ impl Probes {
     }
 }
 
-/// Claims a slot for `(code, detail)` in `table` (a linear probe from their hash).
-/// Async-signal-safe.
-fn claim(table: &[Slot], code: u64, detail: u64) -> Claim {
-    let start = home(code, detail);
-    for probe in 0..PROBES {
-        let Some(slot) = table.get((start + probe) % table.len()) else { break };
-        let held = slot.code.load(Ordering::Acquire);
-        if held == code && slot.detail.load(Ordering::Relaxed) == detail {
-            return Claim::Present;
-        }
-        if held == 0 && slot.code.compare_exchange(0, code | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            slot.detail.store(detail, Ordering::Relaxed);
-            slot.code.store(code, Ordering::Release);
-            return Claim::Claimed;
-        }
-    }
-    Claim::Full
-}
-
-/// What [`claim`] found.
-#[derive(PartialEq, Eq)]
-enum Claim {
-    Present,
-    Claimed,
-    Full,
-}
-
 /// Copies what naming the code object at `code` reads into the arena, once per code object
 /// between two takes (nothing when [`SNAPPED`] or the arena is full: the drain then reads the
 /// live object). Async-signal-safe.
 fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout, probes: &mut Probes) {
-    if claim(&SNAPPED, code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
+    if SNAPPED.claim(code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
         pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter { session: probes.session() });
     }
 }
@@ -191,13 +154,6 @@ pub struct SpilledFrame {
     pub instr: u32,
 }
 
-/// The slot a frame's search starts at. Async-signal-safe.
-#[inline]
-fn home(code: u64, detail: u64) -> usize {
-    let mixed = (code ^ detail.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 52) as usize % SLOTS
-}
-
 /// Enters one frame unless it is there already (and copies its code object on first sight);
 /// counts it lost when its probes find no room. Async-signal-safe.
 fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, probes: &mut Probes) {
@@ -205,7 +161,7 @@ fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, probes:
     if code == 0 {
         return;
     }
-    match claim(&TABLE, code, u64::from(frame.check) << 32 | u64::from(frame.instr)) {
+    match TABLE.claim(code, u64::from(frame.check) << 32 | u64::from(frame.instr)) {
         Claim::Present => {}
         Claim::Claimed => {
             ENTERED.fetch_add(1, Ordering::Relaxed);
@@ -350,22 +306,9 @@ pub fn take() -> Taken {
         at += REGION_HEADER + len.next_multiple_of(8);
     }
     ARENA_USED.store(0, Ordering::Release);
-    // Only slots in use are written: a page of the table never touched stays unmapped.
-    for slot in &SNAPPED {
-        if slot.code.load(Ordering::Relaxed) != 0 {
-            slot.code.store(0, Ordering::Relaxed);
-        }
-    }
+    SNAPPED.take(|_, _| {});
     let mut frames = Vec::new();
-    for slot in &TABLE {
-        let code = slot.code.load(Ordering::Acquire);
-        if code == 0 || code & BUSY != 0 {
-            continue;
-        }
-        let detail = slot.detail.load(Ordering::Relaxed);
-        frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 });
-        slot.code.store(0, Ordering::Release);
-    }
+    TABLE.take(|code, detail| frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 }));
     Taken { frames, lost, snapshots }
 }
 
@@ -404,6 +347,7 @@ mod tests {
         assert_eq!(frames, vec![SpilledFrame { code: 0x7f00_0000_1000, check: 5, instr: 7 }, SpilledFrame { code: 0x7f00_0000_2000, check: 6, instr: 9 }]);
         assert_eq!(take().frames, vec![], "taking empties the table");
 
+        const SLOTS: usize = Slots::<3840>::capacity();
         let many: Vec<u64> = (0..SLOTS as u64 + 100).flat_map(|i| record(&[PYTHON_MARKER, 0x7f00_0000_0000 + i * 64, i])).collect();
         enter_frames(&bytes(&many), &[], None);
         let Taken { frames, lost, .. } = take();
