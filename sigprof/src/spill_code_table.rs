@@ -30,6 +30,7 @@
 
 mod slots;
 
+use pyframes::probe::Session;
 use slots::{Claim, Slots, BUSY};
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
@@ -68,7 +69,7 @@ static ARENA_USED: AtomicUsize = AtomicUsize::new(0);
 /// Appends copies of the process's memory to the arena: by fault-recovering reads while a
 /// probe session is open (`pyframes::probe`, nanoseconds a read), else by `process_vm_readv`.
 struct ArenaWriter<'a> {
-    session: Option<&'a pyframes::probe::Session>,
+    session: Option<&'a Session>,
 }
 
 impl ArenaWriter<'_> {
@@ -110,36 +111,12 @@ impl pyframes::snapshot::Regions for ArenaWriter<'_> {
     }
 }
 
-/// The probe session a record's copies may use: begun on the record's first copy, when the
-/// interrupted context allows fault-recovering reads (`pyframes::probe::unblocked`), and kept
-/// for the rest of the record (its two system calls paid once per record, not per copy).
-struct Probes {
-    allowed: bool,
-    session: Option<pyframes::probe::Session>,
-}
-
-impl Probes {
-    /// No fault-recovering reads: every copy is a `process_vm_readv`.
-    fn none() -> Probes {
-        Probes { allowed: false, session: None }
-    }
-
-    /// The session, begun on first use when allowed. Async-signal-safe.
-    fn session(&mut self) -> Option<&pyframes::probe::Session> {
-        if self.allowed && self.session.is_none() {
-            self.allowed = false;
-            self.session = pyframes::probe::Session::begin();
-        }
-        self.session.as_ref()
-    }
-}
-
 /// Copies what naming the code object at `code` reads into the arena, once per code object
 /// between two takes (nothing when [`SNAPPED`] or the arena is full: the drain then reads the
 /// live object). Async-signal-safe.
-fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout, probes: &mut Probes) {
+fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout, session: Option<&Session>) {
     if SNAPPED.claim(code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
-        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter { session: probes.session() });
+        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter { session });
     }
 }
 
@@ -156,7 +133,7 @@ pub struct SpilledFrame {
 
 /// Enters one frame unless it is there already (and copies its code object on first sight);
 /// counts it lost when its probes find no room. Async-signal-safe.
-fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, probes: &mut Probes) {
+fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, session: Option<&Session>) {
     let code = frame.code & !BUSY;
     if code == 0 {
         return;
@@ -166,7 +143,7 @@ fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, probes:
         Claim::Claimed => {
             ENTERED.fetch_add(1, Ordering::Relaxed);
             if let Some(layout) = layout {
-                snapshot_once(code, frame.check, layout, probes);
+                snapshot_once(code, frame.check, layout, session);
             }
         }
         Claim::Full => {
@@ -184,23 +161,20 @@ pub(crate) struct RecordFrames {
     python: bool,
     /// The first word of a frame whose second is next.
     first: Option<u64>,
-    /// How the record's code objects are copied.
-    probes: Probes,
 }
 
 impl RecordFrames {
     /// Enters frames only when the handler may spill now and the process runs a CPython whose
-    /// frames are read. `may_probe`: the interrupted context blocks neither SIGSEGV nor SIGBUS
-    /// (`pyframes::probe::unblocked`), so copies may be fault-recovering reads.
-    /// Async-signal-safe.
-    pub(crate) fn new(may_probe: bool) -> RecordFrames {
-        let layout = if crate::spill::may_spill() { pyframes::runtime::layout() } else { None };
-        RecordFrames { layout, python: false, first: None, probes: Probes { allowed: may_probe, session: None } }
+    /// frames are read. Async-signal-safe.
+    pub(crate) fn new() -> RecordFrames {
+        RecordFrames { layout: if crate::spill::may_spill() { pyframes::runtime::layout() } else { None }, python: false, first: None }
     }
 
-    /// Takes the record's next word (its native frames are skipped). Async-signal-safe.
+    /// Takes the record's next word (its native frames are skipped); `session`, the walk's
+    /// probe session while one is open, copies code objects by fault-recovering reads (else
+    /// `process_vm_readv`). Async-signal-safe.
     #[inline]
-    pub(crate) fn push(&mut self, word: u64) {
+    pub(crate) fn push(&mut self, word: u64, session: Option<&Session>) {
         if self.layout.is_none() {
             return;
         }
@@ -212,7 +186,7 @@ impl RecordFrames {
             None => self.first = Some(word),
             Some(code) => {
                 let frame = SpilledFrame { code: code & !pyframes::record::ENTRY, check: (word >> 32) as u32, instr: word as u32 };
-                enter(frame, self.layout, &mut self.probes);
+                enter(frame, self.layout, session);
             }
         }
     }
@@ -252,7 +226,7 @@ fn enter_frames(first: &[u8], second: &[u8], layout: Option<&pyframes::layout::L
             frame += 1;
             while frame + 1 < end {
                 let (code, detail) = (word(frame), word(frame + 1));
-                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout, &mut Probes::none());
+                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout, None);
                 frame += 2;
             }
         }
@@ -389,9 +363,9 @@ mod tests {
         for _ in 0..rounds {
             for r in 0..records {
                 // The Python walk hands over the marker and the Python frames' words.
-                let mut walk = RecordFrames { layout: Some(layout), python: false, first: None, probes: Probes::none() };
+                let mut walk = RecordFrames { layout: Some(layout), python: false, first: None };
                 for &word in &words[r * per_record + RECORD_HEADER_WORDS + native as usize..(r + 1) * per_record] {
-                    walk.push(std::hint::black_box(word));
+                    walk.push(std::hint::black_box(word), None);
                 }
             }
         }
@@ -401,7 +375,7 @@ mod tests {
         let copies = 200; // 4 KiB each: within the arena
         let started = std::time::Instant::now();
         for i in 0..copies {
-            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout), &mut Probes::none());
+            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout), None);
         }
         let first_sight = started.elapsed().as_nanos() as f64 / f64::from(copies);
         let Taken { frames, lost, .. } = take();
