@@ -78,7 +78,7 @@ fn a_thread_that_computes_then_serves_then_computes_moves_with_it() {
     assert!(text.contains("sampling sources") && text.contains("to perf: few switches: it computes"), "{text}");
 }
 
-/// The per-switch price is measured (15 enable/disable pairs of a perf event: ~0.3–0.5 ms of a
+/// The per-switch price is measured (15 enable/disable pairs of a perf event: ~0.4–0.6 ms of a
 /// short process's CPU on a virtual machine) only when a thread's window held voluntary
 /// switches to price: a single-threaded loop that never waits never pays for it, and keeps its
 /// perf event through every window. (A loaded machine may make even a loop wait now and then,
