@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn entries_stay_findable_past_the_first_page_and_are_taken_once() {
         static SET: Slots<768> = Slots::new();
-        let entries: Vec<(u64, u64)> = (1..=600u64).map(|i| (0x7f00_0000_0000 + i * 64, i << 32 | i % 7)).collect();
+        let entries: Vec<(u64, u64)> = (1..=600u64).map(|i| (0x7f00_0000_0000 + i * 64, (i << 32) | (i % 7))).collect();
         let claimed = entries.iter().filter(|&&(code, detail)| SET.claim(code, detail) == Claim::Claimed).count();
         assert!(claimed > FIRST, "{claimed} claimed: the rest takes what the first page cannot");
         assert!(SET.rest_used.load(Ordering::Relaxed));
