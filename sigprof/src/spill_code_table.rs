@@ -234,9 +234,6 @@ fn enter_frames(first: &[u8], second: &[u8], layout: Option<&pyframes::layout::L
     }
 }
 
-/// A code object's copied regions: (address, bytes).
-pub type CopiedRegions = Vec<(u64, Vec<u8>)>;
-
 /// What [`take`] took.
 #[derive(Debug, Default)]
 pub struct Taken {
@@ -244,8 +241,42 @@ pub struct Taken {
     pub frames: Vec<SpilledFrame>,
     /// Frames that found the table full.
     pub lost: u64,
-    /// The copies of their code objects, by (code address, check): (address, bytes) regions.
-    pub snapshots: HashMap<(u64, u32), CopiedRegions>,
+    /// The arena as taken (one copy): snapshots, each a start record then its regions.
+    arena: Vec<u8>,
+    /// Where the regions of each code object's copies lie in `arena`, by (code address, check).
+    snapshots: HashMap<(u64, u32), std::ops::Range<usize>>,
+}
+
+impl Taken {
+    /// The regions copied of the code object at `code` with `check`: (address, bytes), in the
+    /// order they were copied; none when it has no snapshot.
+    pub fn regions(&self, code: u64, check: u32) -> Regions<'_> {
+        let bytes = self.snapshots.get(&(code, check)).and_then(|range| self.arena.get(range.clone())).unwrap_or(&[]);
+        Regions { bytes }
+    }
+}
+
+/// The regions of one snapshot (see [`Taken::regions`]).
+pub struct Regions<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Iterator for Regions<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u64, &'a [u8])> {
+        let (address, len) = region_header(self.bytes)?;
+        let copied = self.bytes.get(REGION_HEADER..REGION_HEADER.checked_add(len)?)?;
+        self.bytes = self.bytes.get(REGION_HEADER.saturating_add(len.next_multiple_of(8))..).unwrap_or(&[]);
+        Some((address, copied))
+    }
+}
+
+/// The two words of the record header at the start of `bytes`.
+fn region_header(bytes: &[u8]) -> Option<(u64, usize)> {
+    let header = bytes.get(..REGION_HEADER)?;
+    let word = |at: usize| header.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+    Some((word(0), word(8) as usize))
 }
 
 /// Takes every frame entered since the last take and the copies of their code objects,
@@ -259,31 +290,35 @@ pub fn take() -> Taken {
     let used = ARENA_USED.load(Ordering::Acquire).min(ARENA_BYTES);
     // SAFETY: the first `used` bytes were published by the writer's Release store, and no
     // writer writes while the drainer's holder takes (the module's invariant).
-    let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), used) };
-    let mut snapshots: HashMap<(u64, u32), CopiedRegions> = HashMap::new();
-    let mut current = None;
+    let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), used) }.to_vec();
+    // One pass over the record headers: each snapshot's regions run from after its start
+    // record to the next start record.
+    let mut snapshots = HashMap::new();
+    let mut current: Option<((u64, u32), usize)> = None;
     let mut at = 0;
-    while let Some(header) = arena.get(at..at + REGION_HEADER) {
-        let first = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
-        let second = u64::from_le_bytes(header[8..].try_into().unwrap_or_default());
-        if second & SNAPSHOT != 0 {
-            current = Some((first, second as u32));
-            snapshots.insert((first, second as u32), Vec::new());
+    while let Some((first, second)) = arena.get(at..).and_then(region_header) {
+        if second as u64 & SNAPSHOT != 0 {
+            if let Some((key, start)) = current.take() {
+                snapshots.insert(key, start..at);
+            }
             at += REGION_HEADER;
+            current = Some(((first, second as u32), at));
             continue;
         }
-        let len = second as usize;
-        let Some(bytes) = arena.get(at + REGION_HEADER..at + REGION_HEADER + len) else { break };
-        if let Some(regions) = current.and_then(|key| snapshots.get_mut(&key)) {
-            regions.push((first, bytes.to_vec()));
+        let next = at.saturating_add(REGION_HEADER).saturating_add(second.next_multiple_of(8));
+        if next > arena.len() {
+            break;
         }
-        at += REGION_HEADER + len.next_multiple_of(8);
+        at = next;
+    }
+    if let Some((key, start)) = current {
+        snapshots.insert(key, start..at);
     }
     ARENA_USED.store(0, Ordering::Release);
     SNAPPED.take(|_, _| {});
     let mut frames = Vec::new();
     TABLE.take(|code, detail| frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 }));
-    Taken { frames, lost, snapshots }
+    Taken { frames, lost, arena, snapshots }
 }
 
 #[cfg(test)]
@@ -327,6 +362,25 @@ mod tests {
         let Taken { frames, lost, .. } = take();
         assert!(frames.len() <= SLOTS && frames.len() as u64 + lost == SLOTS as u64 + 100, "{} taken, {lost} lost", frames.len());
         assert!(lost >= 100);
+
+        // Snapshots: a stand-in code object's header is copied on its first entry only (its
+        // name pointers are null: the copy stops there), and the take hands back its regions.
+        pyframes::read::set_pid();
+        let layout = &pyframes::layout::PY_3_11;
+        let objects: Vec<Vec<u8>> = (0..3u8).map(|i| (0..layout.code_adaptive as u8).map(|b| b.wrapping_mul(i + 1)).collect()).collect();
+        for (i, object) in objects.iter().enumerate() {
+            for instr in 0..2 {
+                enter(SpilledFrame { code: object.as_ptr() as u64, check: i as u32, instr }, Some(layout), None);
+            }
+        }
+        let taken = take();
+        assert_eq!((taken.frames.len(), taken.lost), (6, 0));
+        for (i, object) in objects.iter().enumerate() {
+            let regions: Vec<(u64, &[u8])> = taken.regions(object.as_ptr() as u64, i as u32).collect();
+            assert_eq!(regions, vec![(object.as_ptr() as u64, &object[..])], "object {i}");
+        }
+        assert_eq!(taken.regions(objects[0].as_ptr() as u64, 7).count(), 0, "another check has no snapshot");
+        assert_eq!(take().regions(objects[0].as_ptr() as u64, 0).count(), 0, "taking empties the arena");
     }
 
     /// The handler's added cost per spilled sample, printed (run it with `--ignored
