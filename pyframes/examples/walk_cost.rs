@@ -72,7 +72,7 @@ pub unsafe extern "C" fn sigtrace_bench_walk(walks: u64, frames: *mut u64, probe
     let start = thread_cpu_ns();
     for _ in 0..walks {
         let mut at = 0;
-        found = pyframes::walk_python(tid, bounds, probe != 0, pyframes::MAX_PYTHON_FRAMES, &mut |word| {
+        found = pyframes::walk_python(tid, bounds, probe != 0, pyframes::MAX_PYTHON_FRAMES, &mut |word, _| {
             words[at] = word;
             at += 1;
         });

@@ -128,6 +128,8 @@ fn read_str(layout: &Layout, address: u64, copy: &mut dyn FnMut(u64, &mut [u8]) 
         return None;
     }
     Some(match kind {
+        // Names and paths are ASCII nearly always: their bytes are the text.
+        1 if data.is_ascii() => String::from_utf8(data).unwrap_or_default(),
         1 => data.iter().map(|&b| char::from(b)).collect(),
         2 => data.chunks_exact(2).map(|c| char::from_u32(u32::from(u16::from_le_bytes([c[0], c[1]]))).unwrap_or('\u{fffd}')).collect(),
         _ => data.chunks_exact(4).map(|c| char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]])).unwrap_or('\u{fffd}')).collect(),

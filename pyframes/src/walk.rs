@@ -125,6 +125,11 @@ impl Reader {
         self.probe.is_some()
     }
 
+    /// The walk's probe session, while one is open. Async-signal-safe.
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.probe.as_ref()
+    }
+
     /// A `u64` at `address`, as [`Reader::read`] gets it. Async-signal-safe.
     fn read_u64(&mut self, address: u64) -> Option<u64> {
         let mut word = [0u8; 8];
@@ -137,8 +142,10 @@ impl Reader {
 /// [`MARKER`] and two words per frame, innermost first, at most `max_frames` frames.
 /// `tid` is the thread's id, `stack` its stack bounds (`(0, 0)` when unknown), `may_probe`
 /// true when the interrupted context blocks neither SIGSEGV nor SIGBUS ([`crate::probe`]).
+/// `push` gets each word with the walk's probe session while one is open, through which it may
+/// copy more of the frames' objects (the spill table's snapshots) at no system call.
 /// Returns the number of frames pushed. Async-signal-safe.
-pub fn walk_python(tid: u32, stack: (u64, u64), may_probe: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+pub fn walk_python(tid: u32, stack: (u64, u64), may_probe: bool, max_frames: usize, push: &mut impl FnMut(u64, Option<&Session>)) -> usize {
     if crate::runtime::interpreter().is_none() {
         return 0;
     }
@@ -164,12 +171,12 @@ pub fn walk_python_of(tid: u32, max_frames: usize, push: &mut impl FnMut(u64)) -
     let Some(pthread) = remembered_pthread(tid) else { return 0 };
     let budget = 2 * max_frames as u32 + 16;
     let mut reader = Reader { copies: 0, budget, stack: (0, 0), chunk: 0, probe: None };
-    walk_thread(&mut reader, tid, pthread, true, max_frames, push)
+    walk_thread(&mut reader, tid, pthread, true, max_frames, &mut |word, _| push(word))
 }
 
 /// The walk of the thread whose `pthread_t` is `pthread` (the caller, or with `remote` another
 /// thread: its data-stack chunk is then copied like everything else). Async-signal-safe.
-fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_frames: usize, push: &mut impl FnMut(u64, Option<&Session>)) -> usize {
     let Some((runtime, layout)) = crate::runtime::interpreter() else { return 0 };
     let mut tstate = [0u8; MAX_TSTATE_SIZE];
     let Some(tstate) = tstate.get_mut(..layout.tstate_size) else { return 0 };
@@ -201,13 +208,13 @@ fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_fr
     };
     let mut pushed = 0;
     let mut pending: Option<RawFrame> = None;
-    let mut emit = |frame: RawFrame, pushed: &mut usize| {
+    let mut emit = |frame: RawFrame, pushed: &mut usize, session: Option<&Session>| {
         if *pushed == 0 {
-            push(MARKER);
+            push(MARKER, session);
         }
         let [first, second] = frame.words();
-        push(first);
-        push(second);
+        push(first, session);
+        push(second, session);
         *pushed += 1;
     };
     let mut frame = [0u8; MAX_FRAME_SIZE];
@@ -223,11 +230,11 @@ fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_fr
             // The entry frame of a C call into the interpreter: the frame above it started it.
             if let Some(mut above) = pending.take() {
                 above.entry = true;
-                emit(above, &mut pushed);
+                emit(above, &mut pushed, reader.session());
             }
         } else {
             if let Some(above) = pending.take() {
-                emit(above, &mut pushed);
+                emit(above, &mut pushed, reader.session());
             }
             if pushed >= max_frames {
                 break;
@@ -243,7 +250,7 @@ fn walk_thread(reader: &mut Reader, tid: u32, pthread: u64, remote: bool, max_fr
     }
     if let Some(last) = pending.take() {
         if pushed < max_frames {
-            emit(last, &mut pushed);
+            emit(last, &mut pushed, reader.session());
         }
     }
     pushed

@@ -5,13 +5,14 @@
 //! Async-signal-safe.
 
 use crate::layout::{Layout, MAX_FRAME_SIZE};
+use crate::probe::Session;
 use crate::read::{u32_at, u64_at};
 use crate::record::{check_of, RawFrame, MARKER};
 use crate::walk::Reader;
 
 /// Pushes [`MARKER`] and two words per frame from `first`, innermost first, at most
 /// `max_frames` frames (cycles end there too). Returns the number pushed. Async-signal-safe.
-pub(crate) fn walk_frame_objects(reader: &mut Reader, layout: &Layout, first: u64, max_frames: usize, push: &mut impl FnMut(u64)) -> usize {
+pub(crate) fn walk_frame_objects(reader: &mut Reader, layout: &Layout, first: u64, max_frames: usize, push: &mut impl FnMut(u64, Option<&Session>)) -> usize {
     let mut frame = [0u8; MAX_FRAME_SIZE];
     let Some(frame) = frame.get_mut(..layout.frame_size) else { return 0 };
     let mut address = first;
@@ -33,11 +34,11 @@ pub(crate) fn walk_frame_objects(reader: &mut Reader, layout: &Layout, first: u6
             }
         }
         if pushed == 0 {
-            push(MARKER);
+            push(MARKER, reader.session());
         }
         let [first_word, second_word] = RawFrame { code, check, instr, entry: true }.words();
-        push(first_word);
-        push(second_word);
+        push(first_word, reader.session());
+        push(second_word, reader.session());
         pushed += 1;
         address = u64_at(frame, layout.frame_previous);
     }

@@ -255,11 +255,11 @@ unsafe fn record_sample(registry: &Registry, info: *const libc::siginfo_t, ucont
         // SAFETY: the handler's ucontext (caller).
         let may_probe = unsafe { pyframes::probe::unblocked(ucontext) };
         // While the handler may spill, the frames also go to the spill's table (its code
-        // objects copied while they run).
+        // objects copied while they run, by the walk's fault-recovering reads where allowed).
         let mut spilled = crate::spill_code_table::RecordFrames::new();
-        pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word| {
+        pyframes::walk_python(tid, (bounds.lo, bounds.hi), may_probe, python_frames, &mut |word, session| {
             record.push_frame(word);
-            spilled.push(word);
+            spilled.push(word, session);
         });
     }
     record.commit(time, weight, walk);

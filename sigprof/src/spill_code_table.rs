@@ -15,7 +15,8 @@
 //! thread) and while no drain work holds the drainer ([`crate::spill::ConsumerBusy`]); the
 //! drain takes the table while it holds the drainer. A slot is claimed with a `BUSY` address
 //! and published with a Release store of its plain address, so a taker that ever met a slot in
-//! the middle of its writing would skip it, never read half of it.
+//! the middle of its writing would skip it, never read half of it ([`slots`]: each set's first
+//! page is probed first, so a short program maps one page of it).
 //!
 //! A full table (more distinct frames between two rounds than it holds) loses the frames that
 //! did not fit: counted ([`take`] returns the count), and the reader shows those samples'
@@ -27,37 +28,27 @@
 //! object from those copies (reading the live object only for what the arena lacks): a spilled
 //! frame is read as early as a drained one, at most a spill's 20 ms after its sample.
 
+mod slots;
+
+use pyframes::probe::Session;
+use slots::{Claim, Slots, BUSY};
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Slots of the table: distinct (code, check, instruction) triples between two drain rounds.
-const SLOTS: usize = 4096;
-/// Slots probed from a frame's hash before it counts as lost.
-const PROBES: usize = 32;
-/// Set in a slot's address while the handler writes the slot.
-const BUSY: u64 = 1 << 63;
-
-/// One entered frame: its code object's address (0: free) and `check << 32 | instruction`.
-struct Slot {
-    code: AtomicU64,
-    detail: AtomicU64,
-}
-
-#[allow(clippy::declare_interior_mutable_const)] // a template for the array below, never used as a value
-const FREE: Slot = Slot { code: AtomicU64::new(0), detail: AtomicU64::new(0) };
-static TABLE: [Slot; SLOTS] = [FREE; SLOTS];
+/// The entered frames: code object address and `check << 32 | instruction`, 4096 slots
+/// (distinct frames between two drain rounds).
+static TABLE: Slots<3840> = Slots::new();
 /// Entries made since the last [`take`] (0: nothing to take, the drain skips the scan).
 static ENTERED: AtomicU64 = AtomicU64::new(0);
 /// Frames that found no free slot since the last [`take`].
 static LOST: AtomicU64 = AtomicU64::new(0);
 
 /// Code objects whose bytes are in the arena (address, and check as its detail), since the
-/// last [`take`]. Keyed by the check too: a module's code object is freed once the module ran,
-/// and its address soon holds another function's.
-static SNAPPED: [Slot; CODE_SLOTS] = [FREE; CODE_SLOTS];
-/// Slots of [`SNAPPED`]: distinct code objects between two drain rounds.
-const CODE_SLOTS: usize = 2048;
+/// last [`take`], 2048 slots (distinct code objects between two drain rounds). Keyed by the
+/// check too: a module's code object is freed once the module ran, and its address soon holds
+/// another function's.
+static SNAPPED: Slots<1792> = Slots::new();
 /// Bytes of the arena: snapshots, each a start record `code (u64) SNAPSHOT | check (u64)`
 /// followed by its copied regions `address (u64) length (u64) bytes` padded to 8.
 const ARENA_BYTES: usize = 1 << 20;
@@ -75,10 +66,13 @@ static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
 /// Bytes of the arena in use.
 static ARENA_USED: AtomicUsize = AtomicUsize::new(0);
 
-/// Appends copies of the process's memory to the arena.
-struct ArenaWriter;
+/// Appends copies of the process's memory to the arena: by fault-recovering reads while a
+/// probe session is open (`pyframes::probe`, nanoseconds a read), else by `process_vm_readv`.
+struct ArenaWriter<'a> {
+    session: Option<&'a Session>,
+}
 
-impl ArenaWriter {
+impl ArenaWriter<'_> {
     /// Appends a record of `len` bytes after its header `(first, second)`, filled by `fill`
     /// (false: nothing appended). Async-signal-safe.
     fn append(first: u64, second: u64, len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> Option<&'static [u8]> {
@@ -103,49 +97,26 @@ impl ArenaWriter {
     }
 }
 
-impl pyframes::snapshot::Regions for ArenaWriter {
+impl pyframes::snapshot::Regions for ArenaWriter<'_> {
     /// Async-signal-safe.
     fn copy(&mut self, address: u64, len: usize) -> Option<&[u8]> {
         if len as u64 >= SNAPSHOT {
             return None;
         }
-        ArenaWriter::append(address, len as u64, len, |bytes| pyframes::read::copy(address, bytes))
+        let session = self.session;
+        ArenaWriter::append(address, len as u64, len, |bytes| match session {
+            Some(session) => session.copy(address, bytes),
+            None => pyframes::read::copy(address, bytes),
+        })
     }
-}
-
-/// Claims a slot for `(code, detail)` in `table` (a linear probe from their hash).
-/// Async-signal-safe.
-fn claim(table: &[Slot], code: u64, detail: u64) -> Claim {
-    let start = home(code, detail);
-    for probe in 0..PROBES {
-        let Some(slot) = table.get((start + probe) % table.len()) else { break };
-        let held = slot.code.load(Ordering::Acquire);
-        if held == code && slot.detail.load(Ordering::Relaxed) == detail {
-            return Claim::Present;
-        }
-        if held == 0 && slot.code.compare_exchange(0, code | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            slot.detail.store(detail, Ordering::Relaxed);
-            slot.code.store(code, Ordering::Release);
-            return Claim::Claimed;
-        }
-    }
-    Claim::Full
-}
-
-/// What [`claim`] found.
-#[derive(PartialEq, Eq)]
-enum Claim {
-    Present,
-    Claimed,
-    Full,
 }
 
 /// Copies what naming the code object at `code` reads into the arena, once per code object
 /// between two takes (nothing when [`SNAPPED`] or the arena is full: the drain then reads the
 /// live object). Async-signal-safe.
-fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout) {
-    if claim(&SNAPPED, code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
-        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter);
+fn snapshot_once(code: u64, check: u32, layout: &pyframes::layout::Layout, session: Option<&Session>) {
+    if SNAPPED.claim(code, check.into()) == Claim::Claimed && ArenaWriter::append(code, SNAPSHOT | u64::from(check), 0, |_| true).is_some() {
+        pyframes::snapshot::snapshot_code(layout, code, &mut ArenaWriter { session });
     }
 }
 
@@ -160,26 +131,19 @@ pub struct SpilledFrame {
     pub instr: u32,
 }
 
-/// The slot a frame's search starts at. Async-signal-safe.
-#[inline]
-fn home(code: u64, detail: u64) -> usize {
-    let mixed = (code ^ detail.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 52) as usize % SLOTS
-}
-
 /// Enters one frame unless it is there already (and copies its code object on first sight);
 /// counts it lost when its probes find no room. Async-signal-safe.
-fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>) {
+fn enter(frame: SpilledFrame, layout: Option<&pyframes::layout::Layout>, session: Option<&Session>) {
     let code = frame.code & !BUSY;
     if code == 0 {
         return;
     }
-    match claim(&TABLE, code, u64::from(frame.check) << 32 | u64::from(frame.instr)) {
+    match TABLE.claim(code, u64::from(frame.check) << 32 | u64::from(frame.instr)) {
         Claim::Present => {}
         Claim::Claimed => {
             ENTERED.fetch_add(1, Ordering::Relaxed);
             if let Some(layout) = layout {
-                snapshot_once(code, frame.check, layout);
+                snapshot_once(code, frame.check, layout, session);
             }
         }
         Claim::Full => {
@@ -206,9 +170,11 @@ impl RecordFrames {
         RecordFrames { layout: if crate::spill::may_spill() { pyframes::runtime::layout() } else { None }, python: false, first: None }
     }
 
-    /// Takes the record's next word (its native frames are skipped). Async-signal-safe.
+    /// Takes the record's next word (its native frames are skipped); `session`, the walk's
+    /// probe session while one is open, copies code objects by fault-recovering reads (else
+    /// `process_vm_readv`). Async-signal-safe.
     #[inline]
-    pub(crate) fn push(&mut self, word: u64) {
+    pub(crate) fn push(&mut self, word: u64, session: Option<&Session>) {
         if self.layout.is_none() {
             return;
         }
@@ -218,7 +184,10 @@ impl RecordFrames {
         }
         match self.first.take() {
             None => self.first = Some(word),
-            Some(code) => enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (word >> 32) as u32, instr: word as u32 }, self.layout),
+            Some(code) => {
+                let frame = SpilledFrame { code: code & !pyframes::record::ENTRY, check: (word >> 32) as u32, instr: word as u32 };
+                enter(frame, self.layout, session);
+            }
         }
     }
 }
@@ -257,16 +226,13 @@ fn enter_frames(first: &[u8], second: &[u8], layout: Option<&pyframes::layout::L
             frame += 1;
             while frame + 1 < end {
                 let (code, detail) = (word(frame), word(frame + 1));
-                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout);
+                enter(SpilledFrame { code: code & !pyframes::record::ENTRY, check: (detail >> 32) as u32, instr: detail as u32 }, layout, None);
                 frame += 2;
             }
         }
         at += total;
     }
 }
-
-/// A code object's copied regions: (address, bytes).
-pub type CopiedRegions = Vec<(u64, Vec<u8>)>;
 
 /// What [`take`] took.
 #[derive(Debug, Default)]
@@ -275,8 +241,42 @@ pub struct Taken {
     pub frames: Vec<SpilledFrame>,
     /// Frames that found the table full.
     pub lost: u64,
-    /// The copies of their code objects, by (code address, check): (address, bytes) regions.
-    pub snapshots: HashMap<(u64, u32), CopiedRegions>,
+    /// The arena as taken (one copy): snapshots, each a start record then its regions.
+    arena: Vec<u8>,
+    /// Where the regions of each code object's copies lie in `arena`, by (code address, check).
+    snapshots: HashMap<(u64, u32), std::ops::Range<usize>>,
+}
+
+impl Taken {
+    /// The regions copied of the code object at `code` with `check`: (address, bytes), in the
+    /// order they were copied; none when it has no snapshot.
+    pub fn regions(&self, code: u64, check: u32) -> Regions<'_> {
+        let bytes = self.snapshots.get(&(code, check)).and_then(|range| self.arena.get(range.clone())).unwrap_or(&[]);
+        Regions { bytes }
+    }
+}
+
+/// The regions of one snapshot (see [`Taken::regions`]).
+pub struct Regions<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Iterator for Regions<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u64, &'a [u8])> {
+        let (address, len) = region_header(self.bytes)?;
+        let copied = self.bytes.get(REGION_HEADER..REGION_HEADER.checked_add(len)?)?;
+        self.bytes = self.bytes.get(REGION_HEADER.saturating_add(len.next_multiple_of(8))..).unwrap_or(&[]);
+        Some((address, copied))
+    }
+}
+
+/// The two words of the record header at the start of `bytes`.
+fn region_header(bytes: &[u8]) -> Option<(u64, usize)> {
+    let header = bytes.get(..REGION_HEADER)?;
+    let word = |at: usize| header.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+    Some((word(0), word(8) as usize))
 }
 
 /// Takes every frame entered since the last take and the copies of their code objects,
@@ -290,41 +290,35 @@ pub fn take() -> Taken {
     let used = ARENA_USED.load(Ordering::Acquire).min(ARENA_BYTES);
     // SAFETY: the first `used` bytes were published by the writer's Release store, and no
     // writer writes while the drainer's holder takes (the module's invariant).
-    let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), used) };
-    let mut snapshots: HashMap<(u64, u32), CopiedRegions> = HashMap::new();
-    let mut current = None;
+    let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), used) }.to_vec();
+    // One pass over the record headers: each snapshot's regions run from after its start
+    // record to the next start record.
+    let mut snapshots = HashMap::new();
+    let mut current: Option<((u64, u32), usize)> = None;
     let mut at = 0;
-    while let Some(header) = arena.get(at..at + REGION_HEADER) {
-        let first = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
-        let second = u64::from_le_bytes(header[8..].try_into().unwrap_or_default());
-        if second & SNAPSHOT != 0 {
-            current = Some((first, second as u32));
-            snapshots.insert((first, second as u32), Vec::new());
+    while let Some((first, second)) = arena.get(at..).and_then(region_header) {
+        if second as u64 & SNAPSHOT != 0 {
+            if let Some((key, start)) = current.take() {
+                snapshots.insert(key, start..at);
+            }
             at += REGION_HEADER;
+            current = Some(((first, second as u32), at));
             continue;
         }
-        let len = second as usize;
-        let Some(bytes) = arena.get(at + REGION_HEADER..at + REGION_HEADER + len) else { break };
-        if let Some(regions) = current.and_then(|key| snapshots.get_mut(&key)) {
-            regions.push((first, bytes.to_vec()));
+        let next = at.saturating_add(REGION_HEADER).saturating_add(second.next_multiple_of(8));
+        if next > arena.len() {
+            break;
         }
-        at += REGION_HEADER + len.next_multiple_of(8);
+        at = next;
+    }
+    if let Some((key, start)) = current {
+        snapshots.insert(key, start..at);
     }
     ARENA_USED.store(0, Ordering::Release);
-    for slot in &SNAPPED {
-        slot.code.store(0, Ordering::Relaxed);
-    }
+    SNAPPED.take(|_, _| {});
     let mut frames = Vec::new();
-    for slot in &TABLE {
-        let code = slot.code.load(Ordering::Acquire);
-        if code == 0 || code & BUSY != 0 {
-            continue;
-        }
-        let detail = slot.detail.load(Ordering::Relaxed);
-        frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 });
-        slot.code.store(0, Ordering::Release);
-    }
-    Taken { frames, lost, snapshots }
+    TABLE.take(|code, detail| frames.push(SpilledFrame { code, check: (detail >> 32) as u32, instr: detail as u32 }));
+    Taken { frames, lost, arena, snapshots }
 }
 
 #[cfg(test)]
@@ -362,11 +356,31 @@ mod tests {
         assert_eq!(frames, vec![SpilledFrame { code: 0x7f00_0000_1000, check: 5, instr: 7 }, SpilledFrame { code: 0x7f00_0000_2000, check: 6, instr: 9 }]);
         assert_eq!(take().frames, vec![], "taking empties the table");
 
+        const SLOTS: usize = Slots::<3840>::capacity();
         let many: Vec<u64> = (0..SLOTS as u64 + 100).flat_map(|i| record(&[PYTHON_MARKER, 0x7f00_0000_0000 + i * 64, i])).collect();
         enter_frames(&bytes(&many), &[], None);
         let Taken { frames, lost, .. } = take();
         assert!(frames.len() <= SLOTS && frames.len() as u64 + lost == SLOTS as u64 + 100, "{} taken, {lost} lost", frames.len());
         assert!(lost >= 100);
+
+        // Snapshots: a stand-in code object's header is copied on its first entry only (its
+        // name pointers are null: the copy stops there), and the take hands back its regions.
+        pyframes::read::set_pid();
+        let layout = &pyframes::layout::PY_3_11;
+        let objects: Vec<Vec<u8>> = (0..3u8).map(|i| (0..layout.code_adaptive as u8).map(|b| b.wrapping_mul(i + 1)).collect()).collect();
+        for (i, object) in objects.iter().enumerate() {
+            for instr in 0..2 {
+                enter(SpilledFrame { code: object.as_ptr() as u64, check: i as u32, instr }, Some(layout), None);
+            }
+        }
+        let taken = take();
+        assert_eq!((taken.frames.len(), taken.lost), (6, 0));
+        for (i, object) in objects.iter().enumerate() {
+            let regions: Vec<(u64, &[u8])> = taken.regions(object.as_ptr() as u64, i as u32).collect();
+            assert_eq!(regions, vec![(object.as_ptr() as u64, &object[..])], "object {i}");
+        }
+        assert_eq!(taken.regions(objects[0].as_ptr() as u64, 7).count(), 0, "another check has no snapshot");
+        assert_eq!(take().regions(objects[0].as_ptr() as u64, 0).count(), 0, "taking empties the arena");
     }
 
     /// The handler's added cost per spilled sample, printed (run it with `--ignored
@@ -405,7 +419,7 @@ mod tests {
                 // The Python walk hands over the marker and the Python frames' words.
                 let mut walk = RecordFrames { layout: Some(layout), python: false, first: None };
                 for &word in &words[r * per_record + RECORD_HEADER_WORDS + native as usize..(r + 1) * per_record] {
-                    walk.push(std::hint::black_box(word));
+                    walk.push(std::hint::black_box(word), None);
                 }
             }
         }
@@ -415,7 +429,7 @@ mod tests {
         let copies = 200; // 4 KiB each: within the arena
         let started = std::time::Instant::now();
         for i in 0..copies {
-            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout));
+            enter(SpilledFrame { code: object.as_ptr() as u64, check: i, instr: 0 }, Some(layout), None);
         }
         let first_sight = started.elapsed().as_nanos() as f64 / f64::from(copies);
         let Taken { frames, lost, .. } = take();

@@ -9,7 +9,8 @@
  * T cpu_ns=N per thread (T = its tid).
  *   single_threaded PHASE_MS loop
  * only burns PHASE_MS of CPU with no waiting call at all (no safe point: only sigtrace's
- * handler runs), counting its tasks every 20 ms, and prints single_max_tasks and main_cpu_ns.
+ * handler runs), counting its tasks every 20 ms, and prints single_max_tasks, main_cpu_ns and
+ * voluntary_switches (the thread's, from getrusage).
  *   single_threaded PHASE_MS rejoin
  * starts two threads that each burn PHASE_MS, joins them, then waits (10 ms sleeps, at most
  * 2 s) until /proc/self/task lists one task, burns PHASE_MS with no waiting call and counts
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,7 +68,9 @@ int main(int argc, char **argv) {
             int tasks = count_tasks();
             if (tasks > single_max) single_max = tasks;
         }
-        fprintf(stderr, "single_max_tasks=%d\nmain_cpu_ns=%lld\n", single_max, thread_cpu_ns());
+        struct rusage usage;
+        getrusage(RUSAGE_THREAD, &usage);
+        fprintf(stderr, "single_max_tasks=%d\nmain_cpu_ns=%lld\nvoluntary_switches=%ld\n", single_max, thread_cpu_ns(), usage.ru_nvcsw);
         return 0;
     }
     for (long long done = 0; done < phase_ns; done += 20 * NS_PER_MS) {

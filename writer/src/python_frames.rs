@@ -51,11 +51,10 @@ pub(crate) fn spilled_python_chunk(resolver: &mut Resolver) -> Vec<u8> {
     }
     let mut index: HashMap<(u64, u32), usize> = HashMap::new();
     let mut codes: Vec<SpilledCode> = Vec::new();
-    for frame in taken.frames {
-        let regions = taken.snapshots.get(&(frame.code, frame.check)).map_or(&[][..], |regions| regions.as_slice());
+    for &frame in &taken.frames {
         let mut read = |address: u64, out: &mut [u8]| -> bool {
-            let copied = regions.iter().find_map(|(start, copied)| {
-                let offset = usize::try_from(address.checked_sub(*start)?).ok()?;
+            let copied = taken.regions(frame.code, frame.check).find_map(|(start, copied)| {
+                let offset = usize::try_from(address.checked_sub(start)?).ok()?;
                 copied.get(offset..offset.checked_add(out.len())?)
             });
             match copied {

@@ -19,7 +19,8 @@
 //!   back to a POSIX timer. Between the two it stays: hysteresis. After each move the next one
 //!   waits for a hold of CPU time that doubles, so a thread whose behaviour keeps changing
 //!   moves a bounded number of times.
-//! * The per-switch cost is measured once per process, the first time a decision needs it, on
+//! * The per-switch cost is measured once per process, the first time a decision needs it (a
+//!   window with voluntary switches: one without needs no price), on
 //!   a quiet perf event of the thread's own: the median of a few `PERF_EVENT_IOC_ENABLE` +
 //!   `PERF_EVENT_IOC_DISABLE` pairs, which start and cancel the same hrtimer a switch does.
 //!   Never a constant: bare metal, a VM or a different kernel each measure their own.
@@ -223,6 +224,11 @@ impl ThreadTimer {
         let rate = window_switches.saturating_mul(1_000_000) / window_us;
         let moved = match self.source()? {
             TimerSource::Perf => {
+                // A thread that did not wait costs its perf event nothing: no price needed (a
+                // short single-threaded program never pays for the measurement).
+                if window_switches == 0 {
+                    return None;
+                }
                 let cost = measured_switch_cost()?;
                 if switch_share_ppm(window_switches, window_us, cost) <= DEMOTE_ABOVE_PPM {
                     return None;

@@ -78,6 +78,38 @@ fn a_thread_that_computes_then_serves_then_computes_moves_with_it() {
     assert!(text.contains("sampling sources") && text.contains("to perf: few switches: it computes"), "{text}");
 }
 
+/// The per-switch price is measured (15 enable/disable pairs of a perf event: ~0.4–0.6 ms of a
+/// short process's CPU on a virtual machine) only when a thread's window held voluntary
+/// switches to price: a single-threaded loop that never waits never pays for it, and keeps its
+/// perf event through every window. (A loaded machine may make even a loop wait now and then,
+/// on a page or a lock of the kernel's: such a run proves nothing and is run again.)
+#[test]
+fn a_thread_that_never_waits_pays_for_no_switch_price() {
+    let _guard = beside_others();
+    let build = scratch_dir("never-waits-build");
+    let program = compile_c("single_threaded", &["-O2", "-g", "-pthread"], &build);
+    let mut runs_without_a_wait = 0;
+    for attempt in 0..4 {
+        let dir = scratch_dir(&format!("never-waits-{attempt}"));
+        let run = run_traced(&program, &["100", "loop"], &[], &dir);
+        assert!(run.output.status.success(), "{}", run.stderr);
+        assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
+        if run.reported("voluntary_switches") != 0 {
+            continue;
+        }
+        runs_without_a_wait += 1;
+        let trace = run.trace();
+        let header = trace.header.as_ref().expect("header");
+        assert_eq!(header.timer, "auto");
+        assert_eq!(trace.sources.switch_cost_ns, 0, "no window had a switch to price: {:?}", trace.sources);
+        let main = trace.sources.threads.iter().find(|t| t.tid == header.pid).copied().expect("the thread's account");
+        let expected = if perf_allowed() { SourceKind::Perf } else { SourceKind::Posix };
+        assert_eq!((main.last, main.moves_to_perf, main.moves_to_posix), (expected, 0, 0), "{main:?}");
+        assert!(main.perf_cpu_ns + main.posix_cpu_ns >= 50_000_000, "at least ten 5 ms windows were looked at: {main:?}");
+    }
+    assert!(runs_without_a_wait > 0, "every run waited: nothing was checked");
+}
+
 #[test]
 fn a_forced_source_never_moves() {
     let _alone = alone();
