@@ -26,7 +26,8 @@ Rows (ROW names):
             2 s (1 s quick): bare; sigtrace (default, and SIGTRACE_TIMER=posix); perf record -F
             999 -g -p on the server; gperftools. Figures: requests / bare requests, and for
             sigtrace the capture: trace weight (`sigtrace info --json`) / (the server's CPU time
-            from its rusage × Hz).
+            from its rusage × Hz), and the same without sigtrace's drain thread's CPU time (the
+            trace's drain.cpu_ns_total), which is not sampled.
   pgbench   PostgreSQL (initdb -A trust as user postgres in a temporary directory, a unix
             socket there), pgbench -i -s 5, then pgbench -S -C -c 4 -j 2 -T 5 (2 quick) against
             a server started with the profiler preloaded into the server only (perf record -p
@@ -254,6 +255,8 @@ class Bench:
             if variant.startswith("sigtrace"):
                 info = self.trace_info()
                 self.record("server", variant, "capture", info["weight"] / (cpu_s * info["hz"]))
+                drain_s = info["counters"].get("drain.cpu_ns_total", 0) / 1e9
+                self.record("server", variant, "capture without the drain thread", info["weight"] / ((cpu_s - drain_s) * info["hz"]))
 
     # ------------------------------------------------------------ PostgreSQL
 

@@ -8,7 +8,7 @@ use format::SourceKind;
 use sigtrace_tests::*;
 
 /// Perf events need `perf_event_paranoid` ≤ 2; above, `auto` keeps every thread on POSIX.
-fn perf_allowed() -> bool {
+pub(crate) fn perf_allowed() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(3) <= 2
 }
 
