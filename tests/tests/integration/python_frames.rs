@@ -115,10 +115,7 @@ fn two_python_threads_hold_their_own_shares() {
         let share_a = a as f64 / (a + b) as f64;
         let exits = weight(&stacks, |frames| frames.iter().any(|f| f.starts_with("sigtrace::lifecycle::threads::release_exiting_thread")));
         // Thread CPU times 0.3 s and 0.6 s: a third; the GIL switches cost each thread alike.
-        assert!(
-            (share_a - 1.0 / 3.0).abs() <= 0.1,
-            "{version}: work_a holds {share_a:.3} of the two threads' weight ({a} vs {b}; {exits} on exit paths)"
-        );
+        assert!((share_a - 1.0 / 3.0).abs() <= 0.1, "{version}: work_a holds {share_a:.3} of the two threads' weight ({a} vs {b}; {exits} on exit paths)");
         let total = weight(&stacks, |_| true);
         assert!((a + b) as f64 >= 0.8 * total as f64, "{version}: only {} of {total} name a thread's function", a + b);
     }
