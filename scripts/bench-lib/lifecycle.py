@@ -2,8 +2,8 @@
 """The lifecycle group of scripts/bench (issue 19): what starting and ending things costs under
 sigtrace, each row against its bare run and its floor program in the same interleaved pairs.
 
-    lifecycle.py --work DIR --shim LIBSIGTRACE --libprofiler LIBPROFILER [--pairs N] [--quick]
-                 [--only ROW,...] --out TABLE.md
+    lifecycle.py --work DIR --shim LIBSIGTRACE [--cli SIGTRACE] --libprofiler LIBPROFILER
+                 [--pairs N] [--quick] [--only ROW,...] --out TABLE.md
 
 Rows (ROW names):
   threads   pthread_create + pthread_join of an empty thread, 1 s (0.3 s quick) of cycles:
@@ -20,6 +20,14 @@ Rows (ROW names):
             1 ms poll and exit; 100 quick): extra CPU µs per child and in the parent; the floor
             preload follows forks (a new event and file per child).
   python    python3 -c pass started 20 times: extra CPU ms per start.
+  server    Python's http.server.ThreadingHTTPServer (/usr/bin/python3; a thread per request,
+            scripts/bench-lib/workloads/thread_server.py) on a free loopback port, and wrk (one
+            thread, 2 connections, each request on a new connection: `Connection: close`) for
+            2 s (1 s quick): bare; sigtrace (default, and SIGTRACE_TIMER=posix); perf record -F
+            999 -g -p on the server; gperftools. Figures: requests / bare requests, and for
+            sigtrace the capture: trace weight (`sigtrace info --json`) / (the server's CPU time
+            from its rusage × Hz), and the same without sigtrace's drain thread's CPU time (the
+            trace's drain.cpu_ns_total), which is not sampled.
   pgbench   PostgreSQL (initdb -A trust as user postgres in a temporary directory, a unix
             socket there), pgbench -i -s 5, then pgbench -S -C -c 4 -j 2 -T 5 (2 quick) against
             a server started with the profiler preloaded into the server only (perf record -p
@@ -181,6 +189,75 @@ class Bench:
     def row_python(self, pair):
         self.spawn_row("python", 10 if self.args.quick else 20, [self.python, "-c", "pass"], ["bare", "sigtrace", "sigtrace, always", "gperftools"], 1000.0, "ms")
 
+    # ------------------------------------------------------------ thread-per-request server
+
+    def server_start(self, env):
+        """Starts thread_server.py with `env` added and waits for its port (None: it died)."""
+        port_file = os.path.join(self.work, "server.port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        server = subprocess.Popen([self.python, os.path.join(HERE, "workloads", "thread_server.py"), port_file],
+                                  env=with_env(env), stdout=subprocess.DEVNULL,
+                                  stderr=open(os.path.join(self.work, "server.log"), "a"))
+        for _ in range(600):
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    return server, int(f.read())
+            if server.poll() is not None:
+                raise SystemExit(f"lifecycle: the server exited with {server.returncode} before listening")
+            time.sleep(0.05)
+        server.kill()
+        raise SystemExit("lifecycle: the server did not listen within 30 s")
+
+    def server_stop(self, server):
+        """SIGTERM (the server exits normally), then its CPU seconds from its rusage."""
+        server.send_signal(signal.SIGTERM)
+        _, status, usage = os.wait4(server.pid, 0)
+        server.returncode = os.waitstatus_to_exitcode(status)
+        if server.returncode != 0:
+            raise SystemExit(f"lifecycle: the server exited with {server.returncode}")
+        return usage.ru_utime + usage.ru_stime
+
+    def server_requests(self, port):
+        seconds = "1" if self.args.quick else "2"
+        text = sh(["wrk", "-t", "1", "-c", "2", "-d", f"{seconds}s", "-H", "Connection: close", f"http://127.0.0.1:{port}/"]).stdout
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+
+    def trace_info(self):
+        """`sigtrace info --json` of the one trace file in the output directory."""
+        traces = [name for name in os.listdir(self.out) if name.endswith(".sigtrace")]
+        if len(traces) != 1:
+            raise SystemExit(f"lifecycle: expected one trace in {self.out}, found {traces}")
+        return json.loads(sh([self.args.cli, "info", "--json", os.path.join(self.out, traces[0])]).stdout)
+
+    def row_server(self, pair):
+        base = None
+        for variant in ["bare", "sigtrace", "sigtrace, posix", "perf record", "gperftools"]:
+            self.fresh_out()
+            perf = None
+            server, port = self.server_start({} if variant == "perf record" else self.preload(variant))
+            try:
+                if variant == "perf record":
+                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-g", "-p", str(server.pid), "-o", f"{self.out}/perf.data"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
+                rate = self.server_requests(port)
+            finally:
+                if perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait()
+                cpu_s = self.server_stop(server)
+            if variant == "bare":
+                base = rate
+                self.record("server", "bare", "requests/s", rate)
+                continue
+            self.record("server", variant, "requests / bare", rate / base)
+            if variant.startswith("sigtrace"):
+                info = self.trace_info()
+                self.record("server", variant, "capture", info["weight"] / (cpu_s * info["hz"]))
+                drain_s = info["counters"].get("drain.cpu_ns_total", 0) / 1e9
+                self.record("server", variant, "capture without the drain thread", info["weight"] / ((cpu_s - drain_s) * info["hz"]))
+
     # ------------------------------------------------------------ PostgreSQL
 
     def pg_bin(self, name):
@@ -275,13 +352,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
     parser.add_argument("--shim", required=True)
+    parser.add_argument("--cli", default=None, help="the sigtrace command (default: beside --shim)")
     parser.add_argument("--libprofiler", required=True)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="threads,shell,true,fork,python,pgbench")
+    parser.add_argument("--only", default="threads,shell,true,fork,python,server,pgbench")
     parser.add_argument("--out-dir", default=None, help="where the trace files go (default: /dev/shm if present)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    args.cli = args.cli or os.path.join(os.path.dirname(os.path.abspath(args.shim)), "sigtrace")
     bench = Bench(args)
     bench.build()
     rows = args.only.split(",")

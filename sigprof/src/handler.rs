@@ -1,13 +1,13 @@
 //! The sampling signal handler. Everything reachable from `on_sampling_signal` is
 //! async-signal-safe: no allocation, no locks, no I/O, no panicking path, `errno` preserved.
 
-use crate::clock::{clock_ns, monotonic_ns};
+use crate::clock::monotonic_ns;
 use crate::program_signals::{forward, Forwarded};
 use crate::registry::{Registry, ThreadSlot, UnwindChoice};
 use crate::ring::RecordWriter;
-use crate::timer::{period_ns, periods_in, RateGuard, ThreadTimer, TimerSource, OWN_SAMPLE_TAG, POSIX_TIMER_TAG};
+use crate::timer::{itimer_sample_periods, period_ns, RateGuard, ThreadTimer, TimerSource, OWN_SAMPLE_TAG, POSIX_TIMER_TAG};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use unwind::{regs_from_ucontext, walk_stack, walk_stack_dwarf, CriticalSection, Regs, StackBounds, StackMemory, WalkEnd, WalkMethod};
 
 /// Stack a DWARF walk may use below the handler's frame (framehop was measured at ~20 KB).
@@ -26,9 +26,6 @@ pub fn in_signal_handler() -> bool {
     IN_HANDLER.with(Cell::get) > 0
 }
 
-/// Process CPU time at the last `itimer` sample, ns: the next one weighs the CPU time since.
-static ITIMER_LAST_CPU_NS: AtomicU64 = AtomicU64::new(0);
-
 /// Samples of the process-wide itimer taken so far (on any thread).
 static PROCESS_DIRECTED_SAMPLES: AtomicU32 = AtomicU32::new(0);
 
@@ -37,11 +34,6 @@ static PROCESS_DIRECTED_SAMPLES: AtomicU32 = AtomicU32::new(0);
 /// `EINTR` (see the shim's `toggle_waits`). Async-signal-safe.
 pub fn process_directed_samples() -> u32 {
     PROCESS_DIRECTED_SAMPLES.load(Ordering::Relaxed)
-}
-
-/// Starts the CPU-time account of the process-wide itimer (call right before arming it).
-pub fn reset_itimer_account() {
-    ITIMER_LAST_CPU_NS.store(clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID), Ordering::Relaxed);
 }
 
 /// `si_code` values that mark a signal as one of our timers'.
@@ -171,12 +163,11 @@ fn sample_weight(registry: &Registry, slot: Option<&ThreadSlot>, source: TimerSi
             weight
         }),
         TimerSignal::Own => slot.map_or(0, |slot| slot.timer.own_sample_weight()),
+        // The itimer fires at most once per scheduler tick and reports no overrun: the sample
+        // weighs the process CPU time since the previous one.
         TimerSignal::Itimer => {
             PROCESS_DIRECTED_SAMPLES.fetch_add(1, Ordering::Relaxed);
-            // The itimer fires at most once per scheduler tick and reports no overrun: weigh
-            // the sample by the process CPU time since the previous one, in periods.
-            let now = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
-            periods_in(now.saturating_sub(ITIMER_LAST_CPU_NS.swap(now, Ordering::Relaxed)), period_ns)
+            itimer_sample_periods(period_ns)
         }
     }
 }

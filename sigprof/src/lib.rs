@@ -130,9 +130,12 @@ pub use consumer_turn::ConsumerTurn;
 pub use generation::{advance, wait_for_critical_sections};
 pub use generation_number::{current_generation, start_tracing, switch_off_tracing};
 // The sampling signal handler.
-pub use handler::{in_signal_handler, install_sampling_handler, process_directed_samples, reset_itimer_account, set_default_action};
+pub use handler::{in_signal_handler, install_sampling_handler, process_directed_samples, set_default_action};
 // Sampling timers (invariant 7).
-pub use timer::{period_ns, refuse_perf_events, set_process_itimer, switch_cost_ns, CountFrom, SourceAccount, TimerSource};
+pub use timer::{
+    itimer_periods_at_process_end, period_ns, refuse_perf_events, reset_itimer_account, set_process_itimer, switch_cost_ns, CountFrom, SourceAccount,
+    TimerSource,
+};
 // What the drain thread reads out of the rings and the blocking calls (invariant 10).
 pub use blocking::Blocked;
 pub use ring::{ring_words, SampleRecord, RECORD_HEADER_WORDS};

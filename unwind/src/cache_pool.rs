@@ -24,11 +24,15 @@ struct PooledCache {
 ///
 /// Invariant: `slots[..filled]` hold caches that live as long as the pool (each is written
 /// once, before `filled` is raised past it with Release ordering); the slots after are null.
-/// Growers take `grower` (never the handler, which only reads).
+/// Growers take `growing` (never the handler, which only reads), a flag rather than a mutex: a
+/// forked child inherits it set when another thread of the parent was growing the pool at the
+/// fork, and clears it (`release_all_after_fork`), since that thread does not exist there.
+/// (With a mutex, such a child hung at its first growth.) A grower interrupted by the fork may
+/// have written slots past `filled`: the child's growth writes them again.
 pub struct CachePool {
     slots: Box<[AtomicPtr<PooledCache>]>,
     filled: AtomicUsize,
-    grower: std::sync::Mutex<()>,
+    growing: AtomicBool,
 }
 
 // SAFETY: a cache is only reached through a CacheLease, which holds the cache's `in_use` flag
@@ -46,7 +50,7 @@ impl CachePool {
         let pool = CachePool {
             slots: (0..capacity).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
             filled: AtomicUsize::new(0),
-            grower: std::sync::Mutex::new(()),
+            growing: AtomicBool::new(false),
         };
         pool.grow_to(count.max(1));
         pool
@@ -58,7 +62,17 @@ impl CachePool {
         if self.len() >= count.min(self.slots.len()) {
             return; // every pthread_create asks: most find the pool big enough
         }
-        let _growing = self.grower.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while self.growing.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            std::thread::yield_now();
+        }
+        // Cleared on the way out, also by a panic (an allocation that failed).
+        struct Grown<'a>(&'a AtomicBool);
+        impl Drop for Grown<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _grown = Grown(&self.growing);
         let filled = self.filled.load(Ordering::Relaxed);
         let target = count.min(self.slots.len());
         for slot in &self.slots[filled.min(target)..target] {
@@ -102,9 +116,13 @@ impl CachePool {
     }
 
     /// In a forked child: caches leased by parent threads that do not exist in the child are
-    /// free again. Only flags that are set are written: the child copies each page it writes.
+    /// free again, and so is the pool's growth. Only flags that are set are written: the child
+    /// copies each page it writes.
     pub fn release_all_after_fork(&self) {
         self.caches().filter(|pooled| pooled.in_use.load(Ordering::Relaxed)).for_each(|pooled| pooled.in_use.store(false, Ordering::Release));
+        if self.growing.load(Ordering::Relaxed) {
+            self.growing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -187,5 +205,18 @@ mod tests {
         drop((first, second, third));
         pool.grow_to(2);
         assert_eq!(pool.len(), 3, "never shrinks");
+    }
+
+    /// A child forked while another thread of the parent was growing the pool inherits the
+    /// growth under way; that thread is not in the child, which must still grow it.
+    #[test]
+    fn a_forked_child_grows_the_pool_a_vanished_thread_was_growing() {
+        let pool = CachePool::new(1, 3);
+        pool.growing.store(true, Ordering::Release); // the parent's grower, at the fork
+        pool.release_all_after_fork();
+        pool.grow_to(2);
+        assert_eq!(pool.len(), 2);
+        pool.grow_to(3);
+        assert_eq!(pool.len(), 3, "and again: the growth let go of the flag");
     }
 }

@@ -151,7 +151,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
             Sample { time: 2_000_400, thread: 0, stack: 2, weight: 1, state: Default::default() },
             Sample { time: 2_000_500, thread: 1, stack: 3, weight: 1, state: Default::default() },
         ],
-        counters: vec![("unwind.end.root".into(), 4), ("dropped.no_slot".into(), 2)],
+        counters: vec![("unwind.end.root".into(), 4), ("dropped.no_slot".into(), 2), ("drain.cpu_ns_total".into(), 3_000_000)],
         stack_walks: vec![],
         events: vec![],
         python_code: vec![],
@@ -169,7 +169,7 @@ fn generations(binary: &TestBinary, build_id: &[u8]) -> Vec<Generation> {
             Sample { time: 3_000_100, thread: 1, stack: 0, weight: 4, state: Default::default() },
             Sample { time: 3_000_200, thread: 0, stack: 1, weight: 2, state: Default::default() },
         ],
-        counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1)],
+        counters: vec![("unwind.end.root".into(), 1), ("unwind.end.bad_frame".into(), 1), ("drain.cpu_ns_total".into(), 5_000_000)],
         stack_walks: vec![],
         events: vec![],
         python_code: vec![],
@@ -350,6 +350,8 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert!((summary.capture_ratio.unwrap() - 1.4).abs() < 1e-9);
     assert_eq!(summary.unwind_ends_total(), 6);
     assert_eq!(summary.counters.get("unwind.end.root"), Some(&5));
+    // A running total: the last generation's value, not the sum.
+    assert_eq!(summary.counters.get("drain.cpu_ns_total"), Some(&5_000_000));
     let main_thread = summary.threads.iter().find(|t| t.tid == 100).unwrap();
     assert_eq!((main_thread.samples, main_thread.weight, main_thread.cpu_ns, main_thread.dropped), (4, 8, 60_000_000, 2));
     assert_eq!(summary.threads.len(), 2);

@@ -137,7 +137,7 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
         // path (see sigprof's `timer::own_sample`), before the slot is released.
         crate::sampling::pause::with_arming_lock(|_| {
             let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
-            slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
+            sample_exit_moments(registry, slot, missed);
             slot.exit_cpu_ns.store(sigprof::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), Ordering::Relaxed);
             slot.exited_ns.store(sigprof::monotonic_ns(), Ordering::Relaxed);
             let mut name = [0u8; 16];
@@ -162,7 +162,9 @@ extern "C" fn release_exiting_thread(value: *mut c_void) {
 /// sigprof's `timer::own_sample`), before the last generation is written. A POSIX timer is
 /// checked on scheduler ticks only, and on a loaded machine it can go 100 ms of CPU time
 /// without firing: the overrun of its next signal would stand for them, but the process ends
-/// first. Other threads still running are cut off by the exit, with at most their tails lost.
+/// first. The process-wide itimer, tick-limited too, has its tail of process CPU time sampled
+/// the same way. Other threads still running are cut off by the exit, with at most their tails
+/// lost.
 /// The arming lock is not taken: `_exit` may be called by a signal handler of the program that
 /// interrupted this thread inside it. A pause or resume running meanwhile on another thread
 /// releases or arms by swaps, so at worst a timer is left armed, and the process is ending.
@@ -173,8 +175,28 @@ pub fn sample_moments_missed_at_process_end() {
         return;
     }
     let Some(slot) = registry.current_slot() else { return };
-    let missed = slot.timer.disarm_at_exit(sigprof::period_ns(registry.config.hz));
-    slot.timer.take_own_sample(slot.tid.load(Ordering::Relaxed), registry.config.signal, missed);
+    let period_ns = sigprof::period_ns(registry.config.hz);
+    let missed = if registry.itimer_is_ours.load(Ordering::Relaxed) {
+        sigprof::itimer_periods_at_process_end(slot.tid.load(Ordering::Relaxed), period_ns)
+    } else {
+        slot.timer.disarm_at_exit(period_ns)
+    };
+    sample_exit_moments(registry, slot, missed);
+}
+
+/// Samples on the exit path of the calling thread, whose timer was just released, the `missed`
+/// sampling moments it passed without a sample, then those passed while that sample's handler
+/// ran (a new thread's first walk takes tens of µs of its CPU time), until none passes: so
+/// the handler's CPU time is counted like the rest of the thread's. At most a few rounds.
+fn sample_exit_moments(registry: &Registry, slot: &sigprof::ThreadSlot, mut missed: u32) {
+    let (tid, period_ns) = (slot.tid.load(Ordering::Relaxed), sigprof::period_ns(registry.config.hz));
+    for _ in 0..4 {
+        if missed == 0 {
+            return;
+        }
+        slot.timer.take_own_sample(tid, registry.config.signal, missed);
+        missed = slot.timer.moments_missed_since_exit(period_ns);
+    }
 }
 
 /// True when no thread but the calling one and sigtrace's drain thread is alive (zombies, such

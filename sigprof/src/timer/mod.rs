@@ -26,7 +26,8 @@ mod perf;
 mod posix;
 
 pub use adapt::{refuse_perf_events, switch_cost_ns, Adaptation, Moved};
-pub use itimer::set_process_itimer;
+pub(crate) use itimer::itimer_sample_periods;
+pub use itimer::{itimer_periods_at_process_end, reset_itimer_account, set_process_itimer};
 pub use own_sample::OWN_SAMPLE_TAG;
 pub use posix::POSIX_TIMER_TAG;
 

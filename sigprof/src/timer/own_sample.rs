@@ -12,6 +12,9 @@
 //!   moment is a period of CPU time the thread spent; the sample stands for them on the exit
 //!   path's own stack, so a thread's expected weight is its CPU time, whatever its length.
 //!
+//! * At the process's end, under the process-wide itimer: the process CPU time since the
+//!   timer's last signal, which a tick-limited timer may leave long (see `timer::itimer`).
+//!
 //! The thread queues our signal to itself (`rt_tgsigqueueinfo`, `SI_QUEUE`, tagged with
 //! [`OWN_SAMPLE_TAG`]); its handler takes the weight from the slot, so a signal someone else
 //! forges with the tag weighs nothing.
@@ -30,19 +33,19 @@ const SI_VALUE_OFFSET: usize = 24;
 impl ThreadTimer {
     /// Called right before the timer starts counting: takes the start-up sample (see the
     /// module's documentation) if one is due, and returns the thread's CPU time from which the
-    /// timer counts. The start-up sample is taken before the timer counts, so that its handler
-    /// and system calls cannot move the timer's first sampling moment; the handler's own CPU
-    /// time is the one thing neither stands for. Async-signal-safe; calling thread only when a
-    /// start-up sample is due.
+    /// timer's sampling moments count: the CPU time the start-up sample stands for ends there.
+    /// The start-up sample's handler runs after it, on the thread's CPU time, so its moments
+    /// count from before the handler too: a moment that passes inside the handler (the timer
+    /// starts counting after it) is carried by the first sample, or by the exit's own sample.
+    /// Async-signal-safe; calling thread only when a start-up sample is due.
     pub(super) fn start_counting(&self, tid: u32, period_ns: u64) -> u64 {
         let cpu_ns = crate::clock::thread_cpu_ns(tid).max(1);
         let signal = self.start_up_sample_signal.swap(0, Ordering::Relaxed);
-        if signal == 0 {
-            return cpu_ns;
+        if signal != 0 {
+            let draw = PhaseDraw::new(period_ns, tid.rotate_left(16));
+            self.take_own_sample(tid, signal, periods_rounded_at_random(cpu_ns, period_ns, draw.rounding));
         }
-        let draw = PhaseDraw::new(period_ns, tid.rotate_left(16));
-        self.take_own_sample(tid, signal, periods_rounded_at_random(cpu_ns, period_ns, draw.rounding));
-        crate::clock::thread_cpu_ns(tid).max(1)
+        cpu_ns
     }
 
     /// Stops and releases the timer of the exiting calling thread, like [`ThreadTimer::disarm`],
@@ -52,18 +55,32 @@ impl ThreadTimer {
     pub fn disarm_at_exit(&self, period_ns: u64) -> u32 {
         self.adapt.stop();
         let source = TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst));
-        let missed = match source {
-            Some(TimerSource::Perf) => self.perf_moments_missed(period_ns),
-            Some(TimerSource::Posix) => self.posix_moments_missed(period_ns),
-            _ => 0,
-        };
+        let missed = self.count_moments_missed(source, period_ns);
         self.release_source(source);
         missed
     }
 
+    /// After [`ThreadTimer::disarm_at_exit`] and the own sample of what it returned: the
+    /// sampling moments of the released timer that passed since, while that sample's handler
+    /// ran (its CPU time is the thread's too, and on a new thread's first walk it is tens of
+    /// µs). The caller samples them in turn, until none passes. Calling thread only.
+    pub fn moments_missed_since_exit(&self, period_ns: u64) -> u32 {
+        self.count_moments_missed(TimerSource::from_u8(self.last_source.load(Ordering::Relaxed)), period_ns)
+    }
+
+    /// The sampling moments of `source` up to the thread's CPU time now that no sample stood
+    /// for, which are then counted as stood for.
+    fn count_moments_missed(&self, source: Option<TimerSource>, period_ns: u64) -> u32 {
+        match source {
+            Some(TimerSource::Perf) => self.perf_moments_missed(period_ns),
+            Some(TimerSource::Posix) => self.posix_moments_missed(period_ns),
+            _ => 0,
+        }
+    }
+
     /// A perf event's sampling moments up to the thread's CPU time now that no sample carried:
     /// the first is its phase (if no sample came yet), the next ones a period after the CPU
-    /// time its samples stood for.
+    /// time its samples stood for. The last one returned becomes the last counted.
     fn perf_moments_missed(&self, period_ns: u64) -> u32 {
         let counted = self.last_sample_cpu_ns.load(Ordering::Relaxed);
         let next_due = if counted == 0 { self.first_sample_due_cpu_ns.load(Ordering::Relaxed) } else { counted.saturating_add(period_ns) };
@@ -71,7 +88,9 @@ impl ThreadTimer {
         if next_due == 0 || now < next_due {
             return 0;
         }
-        (1 + (now - next_due) / period_ns.max(1)).min(u64::from(u32::MAX)) as u32
+        let missed = (1 + (now - next_due) / period_ns.max(1)).min(u64::from(u32::MAX));
+        self.last_sample_cpu_ns.store(next_due.saturating_add((missed - 1) * period_ns), Ordering::Relaxed);
+        missed as u32
     }
 
     /// A POSIX timer's expiries up to the thread's CPU time now that no sample stood for: the
@@ -84,7 +103,9 @@ impl ThreadTimer {
             return 0;
         }
         let passed = 1 + (now - first_due) / period_ns.max(1);
-        passed.saturating_sub(self.posix_moments_sampled.load(Ordering::Relaxed)).min(u64::from(u32::MAX)) as u32
+        let missed = passed.saturating_sub(self.posix_moments_sampled.load(Ordering::Relaxed)).min(u64::from(u32::MAX));
+        self.posix_moments_sampled.fetch_add(missed, Ordering::Relaxed);
+        missed as u32
     }
 
     /// Raises a sample of `periods` periods on the calling thread `tid` (nothing for 0), taken

@@ -8,7 +8,7 @@ use format::SourceKind;
 use sigtrace_tests::*;
 
 /// Perf events need `perf_event_paranoid` ≤ 2; above, `auto` keeps every thread on POSIX.
-fn perf_allowed() -> bool {
+pub(crate) fn perf_allowed() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(3) <= 2
 }
 
@@ -162,16 +162,37 @@ fn wall_mode_chooses_the_running_samples_source_the_same_way() {
 /// a tick; on a loaded machine, 100 ms of CPU and more) has no sample when the process ends:
 /// the exiting thread samples it on its exit path. Ten runs of 5 ms of computing at 10 kHz,
 /// each ending right after it. (Before, at 250 Hz ticks, the weight was 85–187 of 500 periods.)
+/// The timer counts the moments from its random phase (less than a period after it was armed,
+/// before main) to the exit (after main): at least main's periods less one per run.
 #[test]
 fn a_posix_timer_s_last_moments_are_sampled_when_the_process_exits() {
     let _alone = alone();
-    let build = scratch_dir("posix-exit-tail-build");
+    assert_exit_tail_sampled("posix", 1.0);
+}
+
+/// The process-wide itimer is tick-limited too, and weighs a sample by the process CPU time
+/// since the previous one: the CPU time after its last signal had no sample (beside two CPU
+/// hogs, 1469 of 1600 periods in `sampling_accuracy`); the thread that ends the process samples
+/// it on its exit path. Each itimer sample rounds its CPU time to whole periods (±½ each, one
+/// or two signals a run here) and the tail at random (< 1): two periods a run either way.
+/// (Without the tail, beside two CPU hogs: weight 77 for 500 periods of main.)
+#[test]
+fn the_process_wide_itimer_s_last_cpu_time_is_sampled_when_the_process_exits() {
+    let _alone = alone();
+    assert_exit_tail_sampled("itimer", 2.0);
+}
+
+/// Ten runs of 5 ms of computing at 10 kHz under `timer`, each ending right after it: the
+/// weight is at least main's periods and at most the thread's whole CPU time's, within `slack`
+/// periods a run.
+fn assert_exit_tail_sampled(timer: &str, slack: f64) {
+    let build = scratch_dir(&format!("{timer}-exit-tail-build"));
     let program = compile_c("exit_tail", &["-O2", "-g", "-fno-omit-frame-pointer"], &build);
     let (hz, runs) = (10_000u64, 10);
     let (mut weight, mut main_periods, mut thread_periods) = (0u64, 0.0, 0.0);
     for run_index in 0..runs {
-        let dir = scratch_dir(&format!("posix-exit-tail-{run_index}"));
-        let run = run_traced(&program, &["5"], &[("SIGTRACE_TIMER", "posix"), ("SIGTRACE_HZ", "10000")], &dir);
+        let dir = scratch_dir(&format!("{timer}-exit-tail-{run_index}"));
+        let run = run_traced(&program, &["5"], &[("SIGTRACE_TIMER", timer), ("SIGTRACE_HZ", "10000")], &dir);
         assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr);
         assert!(run.sigtrace_lines().is_empty(), "{:?}", run.sigtrace_lines());
         let trace = run.trace();
@@ -181,13 +202,10 @@ fn a_posix_timer_s_last_moments_are_sampled_when_the_process_exits() {
         let thread_cpu = trace.generations.last().and_then(|g| g.threads.iter().map(|t| t.cpu_ns).max()).unwrap_or(0);
         thread_periods += expected_samples(thread_cpu, hz);
     }
-    // A run's timer counts the moments from its random phase (less than a period after it was
-    // armed, before main) to the exit (after main): at least main's periods less one. Nor can
-    // it count more than the thread's whole CPU time holds, plus one.
-    let weight = weight as f64;
-    eprintln!("posix exit tails: weight {weight} for {main_periods:.0} periods in main, {thread_periods:.0} in the thread");
-    assert!(weight >= main_periods - runs as f64, "weight {weight} for {main_periods:.0} periods of main's CPU");
-    assert!(weight <= thread_periods + runs as f64, "weight {weight} for {thread_periods:.0} periods of the thread's CPU");
+    let (weight, slack) = (weight as f64, slack * runs as f64);
+    eprintln!("{timer} exit tails: weight {weight} for {main_periods:.0} periods in main, {thread_periods:.0} in the thread");
+    assert!(weight >= main_periods - slack, "{timer}: weight {weight} for {main_periods:.0} periods of main's CPU");
+    assert!(weight <= thread_periods + slack, "{timer}: weight {weight} for {thread_periods:.0} periods of the thread's CPU");
 }
 
 /// A forked child's thread starts on the source its forking thread had: a server that has left

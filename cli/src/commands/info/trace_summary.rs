@@ -153,10 +153,11 @@ impl TraceSummary {
                 thread.state_weights[state] = thread.state_weights[state].saturating_add(sample.weight.into());
             }
         }
-        // The CPU time before a rotated file is where its CPU counts from, not a count to add up.
+        // The CPU time before a rotated file is where its CPU counts from, not a count to add up;
+        // the drain thread's CPU time is a running total: its last value is the trace's.
         for (name, value) in generation.counters.iter().filter(|(name, _)| name != counters::SERIES_CPU_NS_BEFORE) {
             let total = self.counters.entry(name.clone()).or_insert(0);
-            *total = total.saturating_add(*value);
+            *total = if name == counters::DRAIN_CPU_NS_TOTAL { (*total).max(*value) } else { total.saturating_add(*value) };
         }
         for event in &generation.events {
             self.events[usize::from(event.kind.code())] += 1;
