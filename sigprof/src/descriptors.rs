@@ -111,9 +111,22 @@ pub fn move_above(fd: i32, lo: u64, hi: u64, is_ours: impl Fn(i32) -> bool) -> R
 /// Moves `fd` as high as it goes under the ceiling (the trace file, a file read for a while:
 /// out of the program's way), checked as in [`move_above`]. Returns the new number, or `fd`
 /// itself when it cannot move.
+///
+/// The free number is found by asking from the top down (`F_GETFD`) before the copy:
+/// `F_DUPFD` at a taken number lands on the next free one, above the ceiling, and growing the
+/// descriptor table beyond it costs every later `fork` the copy of a larger table, and a
+/// multithreaded process an RCU grace period (~16 ms on this VM) at the growth.
 pub fn move_to_top(fd: i32, is_ours: impl Fn(i32) -> bool) -> Result<i32, NotMoved> {
-    let mut lo = descriptor_ceiling().saturating_sub(1);
-    while lo > fd as u64 {
+    let ceiling = descriptor_ceiling().min(i32::MAX as u64) as i32;
+    let mut lo = ceiling - 1;
+    let mut taken_in_a_row = 0;
+    while lo > fd {
+        if is_open(lo) {
+            // Past a run of taken numbers (the program's own high descriptors), jump lower.
+            taken_in_a_row += 1;
+            lo -= if taken_in_a_row < 16 { 1 } else { lo / 8 + 1 };
+            continue;
+        }
         // SAFETY: duplicates the descriptor `fd`; no memory is passed.
         let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lo as libc::c_int) };
         if high >= 0 {
@@ -121,14 +134,20 @@ pub fn move_to_top(fd: i32, is_ours: impl Fn(i32) -> bool) -> Result<i32, NotMov
                 close_own(high);
                 return Err(NotMoved::Taken);
             }
+            if high >= ceiling {
+                // The number was taken in between: try lower.
+                close_own(high);
+                lo -= 1;
+                continue;
+            }
             close_if_ours(fd, &is_ours);
             return Ok(high);
         }
         if last_errno() == libc::EBADF {
             return Err(NotMoved::Taken);
         }
-        // The top numbers are taken (or the limit changed): try a lower start.
-        lo = lo.saturating_sub(lo / 8 + 1);
+        // The limit is lower than it was read: try a lower start.
+        lo -= lo / 8 + 1;
     }
     if is_ours(fd) {
         Ok(fd)
@@ -137,10 +156,17 @@ pub fn move_to_top(fd: i32, is_ours: impl Fn(i32) -> bool) -> Result<i32, NotMov
     }
 }
 
+/// True when `fd` is an open descriptor. Async-signal-safe.
+fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any number may be asked.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
 /// Opens `path` with `flags` (close-on-exec added) and moves it to the top ([`move_to_top`]),
 /// checked to be the file at `path`. When the program took the number in between, the file is
 /// opened again (without `O_CREAT`, `O_EXCL` or `O_TRUNC`: it is the file made the first
-/// time), a few times at most.
+/// time), a few times at most. (A file renamed over `path` right after the `open` reads as
+/// taken too: its first descriptor is left open, the safe side of the doubt.)
 pub fn open_high(path: &std::ffi::CStr, flags: libc::c_int, mode: libc::mode_t) -> std::io::Result<i32> {
     let mut flags = flags | libc::O_CLOEXEC;
     for _ in 0..4 {
@@ -149,7 +175,8 @@ pub fn open_high(path: &std::ffi::CStr, flags: libc::c_int, mode: libc::mode_t) 
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        match move_to_top(fd, |number| file_identity(number).is_some_and(|identity| path_identity(path) == Some(identity))) {
+        let expected = path_identity(path);
+        match move_to_top(fd, |number| expected.is_some() && file_identity(number) == expected) {
             Ok(fd) => return Ok(fd),
             Err(_) => flags &= !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC),
         }
@@ -314,6 +341,15 @@ mod tests {
             close_own(ours);
             assert_eq!(move_it(ours, Box::new(is_file(identity))), Err(NotMoved::Taken));
         }
+    }
+
+    #[test]
+    fn files_moved_to_the_top_stay_under_the_ceiling() {
+        let identity = file_identity(open_raw("/proc/self/exe")).unwrap();
+        let moved: Vec<i32> = (0..3).map(|_| move_to_top(open_raw("/proc/self/exe"), is_file(identity)).unwrap()).collect();
+        let ceiling = descriptor_ceiling() as i32;
+        assert!(moved.iter().all(|&fd| fd < ceiling && fd >= ceiling - 64), "{moved:?} under {ceiling}");
+        moved.iter().for_each(|&fd| close_own(fd));
     }
 
     #[test]

@@ -3,8 +3,12 @@
  *   unlink DIR   deletes every file in DIR whose name holds ".sigtrace" (the trace files);
  *   rmdir DIR    deletes every file in DIR, then DIR itself.
  * Prints "first half" and "second half done" on stdout (flushed), cpu_ns=N (the process's CPU
- * time) on stderr, and exits with 3. Usage: fault_burn CPU_MS [ACTION [DIR]] */
+ * time) on stderr, and exits with 3. Usage: fault_burn CPU_MS [ACTION [DIR]]
+ * At the start of main it calls early_thread_go() if a preloaded library defines it
+ * (tests/workloads/early_thread.c). */
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,8 @@ int main(int argc, char **argv) {
     long long budget_ns = (argc > 1 ? atoll(argv[1]) : 300) * NS_PER_MS;
     const char *action = argc > 2 ? argv[2] : "none";
     const char *dir = argc > 3 ? argv[3] : ".";
+    void (*early_thread_go)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "early_thread_go");
+    if (early_thread_go) early_thread_go();
     burn_until(budget_ns / 2);
     printf("first half\n");
     fflush(stdout);
