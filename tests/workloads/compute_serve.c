@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "clocks.h"
+#include "ping_pong.h"
 
-static int to_peer[2], to_main[2];
 static volatile unsigned long sink;
 
 __attribute__((noinline)) static void compute(long long cpu_ns) {
@@ -20,20 +20,9 @@ __attribute__((noinline)) static void compute(long long cpu_ns) {
         for (int i = 0; i < 10000; i++) sink += (unsigned long)i * i;
 }
 
-__attribute__((noinline)) static void serve(long long wall_ns) {
-    char byte = 'x';
-    long long end = monotonic_ns() + wall_ns;
-    while (monotonic_ns() < end) {
-        if (write(to_peer[1], &byte, 1) != 1 || read(to_main[0], &byte, 1) != 1) break;
-    }
-}
-
 static void *peer(void *unused) {
     (void)unused;
-    char byte;
-    while (read(to_peer[0], &byte, 1) == 1 && byte != 'q') {
-        if (write(to_main[1], &byte, 1) != 1) break;
-    }
+    ping_pong_peer();
     fprintf(stderr, "peer cpu_ns=%lld\n", thread_cpu_ns());
     return NULL;
 }
@@ -41,7 +30,7 @@ static void *peer(void *unused) {
 int main(int argc, char **argv) {
     long long compute_ns = ms_to_ns(argc > 1 ? atof(argv[1]) : 300);
     long long serve_ns = ms_to_ns(argc > 2 ? atof(argv[2]) : 300);
-    if (pipe(to_peer) || pipe(to_main)) return 1;
+    if (ping_pong_open()) return 1;
     pthread_t thread;
     if (pthread_create(&thread, NULL, peer, NULL)) return 1;
     long long start = thread_cpu_ns();
@@ -51,8 +40,7 @@ int main(int argc, char **argv) {
     long long after_serve = thread_cpu_ns();
     compute(compute_ns);
     long long end = thread_cpu_ns();
-    char quit = 'q';
-    if (write(to_peer[1], &quit, 1) != 1) return 1;
+    if (ping_pong_quit()) return 1;
     pthread_join(thread, NULL);
     fprintf(stderr, "phase1_ns=%lld\nphase2_ns=%lld\nphase3_ns=%lld\n", after_compute - start, after_serve - after_compute, end - after_serve);
     fprintf(stderr, "main cpu_ns=%lld\n", end);

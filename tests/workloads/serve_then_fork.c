@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "clocks.h"
+#include "ping_pong.h"
 
-static int to_peer[2], to_main[2];
 static volatile unsigned long sink;
 
 __attribute__((noinline)) static void child_compute(long long cpu_ns) {
@@ -20,32 +20,20 @@ __attribute__((noinline)) static void child_compute(long long cpu_ns) {
         for (int i = 0; i < 10000; i++) sink += (unsigned long)i * i;
 }
 
-__attribute__((noinline)) static void serve(long long wall_ns) {
-    char byte = 'x';
-    long long end = monotonic_ns() + wall_ns;
-    while (monotonic_ns() < end) {
-        if (write(to_peer[1], &byte, 1) != 1 || read(to_main[0], &byte, 1) != 1) break;
-    }
-}
-
 static void *peer(void *unused) {
     (void)unused;
-    char byte;
-    while (read(to_peer[0], &byte, 1) == 1 && byte != 'q') {
-        if (write(to_main[1], &byte, 1) != 1) break;
-    }
+    ping_pong_peer();
     return NULL;
 }
 
 int main(int argc, char **argv) {
     long long serve_ns = ms_to_ns(argc > 1 ? atof(argv[1]) : 300);
     long long child_ns = ms_to_ns(argc > 2 ? atof(argv[2]) : 100);
-    if (pipe(to_peer) || pipe(to_main)) return 1;
+    if (ping_pong_open()) return 1;
     pthread_t thread;
     if (pthread_create(&thread, NULL, peer, NULL)) return 1;
     serve(serve_ns);
-    char quit = 'q';
-    if (write(to_peer[1], &quit, 1) != 1 || pthread_join(thread, NULL)) return 1;
+    if (ping_pong_quit() || pthread_join(thread, NULL)) return 1;
     fflush(stderr);
     pid_t child = fork();
     if (child < 0) return 1;
