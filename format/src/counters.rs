@@ -25,6 +25,9 @@ pub const ANNOTATIONS_SKIPPED_REENTRANT: &str = "annotations.skipped_reentrant";
 pub const SERIES_CPU_NS_BEFORE: &str = "series.process_cpu_ns_before";
 /// CPU time of sigtrace's drain thread so far, ns.
 pub const DRAIN_CPU_NS_TOTAL: &str = "drain.cpu_ns_total";
+/// Threads whose last known name and CPU time the drain keeps when the generation closes (its
+/// live threads: an exited thread's are forgotten once written).
+pub const THREADS_KNOWN: &str = "drain.threads_known";
 /// Wall-clock mode: stacks of blocked threads walked (a new call site).
 pub const WALL_WALKS: &str = "wall.walks";
 /// Wall-clock mode: blocked samples that reused a stack walked before.

@@ -333,7 +333,19 @@ impl Drainer {
     fn write_piece(&mut self, sequence: u64) -> std::io::Result<()> {
         let snapshots = &self.snapshots;
         let known_threads = &mut self.known_threads;
+        let (registry, retired_threads) = (self.registry, &self.retired_threads);
+        let mut exited: Option<HashMap<u32, KnownThread>> = None;
         let mut thread = |tid: u32| {
+            if let Some(known) = known_threads.get(&tid) {
+                return (known.name.clone(), known.cpu_ns);
+            }
+            // A thread shorter than a drain period has exited by now (`/proc` no longer knows
+            // it): what it left at its exit, not kept (nothing would remove it: `known_threads`
+            // holds live threads only). Listed once a piece, when needed.
+            let exited = exited.get_or_insert_with(|| exited_threads(registry, retired_threads));
+            if let Some(gone) = exited.get(&tid) {
+                return (gone.name.clone(), gone.cpu_ns);
+            }
             let known = known_threads.entry(tid).or_insert_with(|| KnownThread { name: thread_name(tid), cpu_ns: 0 });
             (known.name.clone(), known.cpu_ns)
         };
@@ -618,6 +630,7 @@ impl Drainer {
         counters.push((counter::ANNOTATIONS_SKIPPED_REENTRANT.into(), skipped_events));
         let drain_tid = DRAIN_TID.load(Ordering::Relaxed);
         counters.push((counter::DRAIN_CPU_NS_TOTAL.into(), if drain_tid == 0 { 0 } else { thread_cpu_ns(drain_tid) }));
+        counters.push((counter::THREADS_KNOWN.into(), self.known_threads.len() as u64));
         if let Some(wall) = self.wall.as_mut() {
             let taken = std::mem::take(&mut wall.counters);
             counters.push((counter::WALL_WALKS.into(), taken.walks));
@@ -647,6 +660,17 @@ fn thread_is_alive(tid: u32) -> bool {
     // SAFETY: tgkill with signal 0 only checks that the thread exists in our process.
     let result = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::pid_t, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// The names and CPU times exited threads left at their exit, by id: those retired from their
+/// slots during the open generation, and those that still hold one.
+fn exited_threads(registry: &Registry, retired_threads: &[(usize, Thread)]) -> HashMap<u32, KnownThread> {
+    let retired = retired_threads.iter().map(|(_, thread)| (thread.tid, KnownThread { name: thread.name.clone(), cpu_ns: thread.cpu_ns }));
+    let holding_slots = registry
+        .live_slots()
+        .filter(|slot| slot.state.load() == SlotState::Exited)
+        .map(|slot| (slot.tid.load(Ordering::Relaxed), KnownThread { name: slot.exit_name(), cpu_ns: slot.exit_cpu_ns.load(Ordering::Relaxed) }));
+    retired.chain(holding_slots).collect()
 }
 
 /// A thread's name: the calling thread's from `prctl` (one system call; a single-threaded

@@ -1,7 +1,7 @@
 //! An idle process writes almost nothing: a generation in which nothing happened (no sample, no
 //! event, no thread exited or dropped a sample, no Python code seen) is written without its
 //! thread and module tables, which make nearly all of its size and which no record of it uses,
-//! nor the drain thread's running CPU total.
+//! nor the drain thread's running CPU total and count of the threads it knows.
 //! Readers keep each thread's last CPU time from the generation that last listed it
 //! (docs/FORMAT.md), and every generation that has samples carries its full tables, so a reader
 //! can still start at any generation that has something to show.
@@ -20,8 +20,8 @@ pub(crate) fn slim_if_idle(generation: &mut Generation) -> bool {
     if idle {
         generation.threads.clear();
         generation.modules.clear();
-        // A running total, read from the last generation that carries it.
-        generation.counters.retain(|(name, _)| name != format::counters::DRAIN_CPU_NS_TOTAL);
+        // Running figures, read from the last generation that carries them.
+        generation.counters.retain(|(name, _)| name != format::counters::DRAIN_CPU_NS_TOTAL && name != format::counters::THREADS_KNOWN);
     }
     idle
 }

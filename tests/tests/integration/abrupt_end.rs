@@ -59,6 +59,29 @@ fn a_process_killed_by_sigkill_after_2_s_of_cpu_keeps_its_samples() {
     assert_ended_without_exit_path(&run);
 }
 
+/// A named thread that lives less than a drain period, then SIGKILL before any generation
+/// closed: the piece that holds its samples names it with the name it left at its exit (`/proc`
+/// no longer knows the thread when the drain writes the piece).
+#[test]
+fn a_thread_shorter_than_a_drain_period_is_named_in_the_pieces_before_a_sigkill() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch_dir("abrupt-brief-named");
+    let program = compile_c("brief_named_kill", &["-O2", "-g", "-pthread"], &dir);
+    // 5 ms of CPU at 4000 Hz: ~20 samples; pieces every 100 ms, the thread gone before the first
+    // one that holds its samples.
+    let run = run_traced(&program, &["5", "500"], &[("SIGTRACE_HZ", "4000"), ("SIGTRACE_DRAIN_MS", "100")], &dir);
+    assert_eq!(run.output.status.signal(), Some(libc::SIGKILL));
+    let tid: u32 =
+        run.stderr.split("brief tid=").nth(1).and_then(|rest| rest.split_whitespace().next()).and_then(|tid| tid.parse().ok()).expect("the thread's id");
+    let trace = run.trace();
+    assert!(trace.pieces_recovered > 0, "the samples came from pieces");
+    let weight: u64 =
+        trace.generations.iter().flat_map(|g| g.samples.iter().filter(move |s| g.threads[s.thread as usize].tid == tid)).map(|s| u64::from(s.weight)).sum();
+    assert!(weight > 0, "the thread was sampled");
+    let names: Vec<&str> = trace.generations.iter().flat_map(|g| &g.threads).filter(|t| t.tid == tid).map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"brief"), "the thread is named: {names:?}");
+}
+
 /// Runs `program ARGS` under `sigtrace record` in `dir`; returns its exit status and the one
 /// trace's `info` end line.
 fn recorded(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> (std::process::ExitStatus, String, std::path::PathBuf) {

@@ -53,3 +53,30 @@ fn many_short_threads_weigh_and_split_like_one_long_thread() {
     let allowed = share_tolerance(p, n) * std::f64::consts::SQRT_2;
     assert!(gap <= allowed, "work_a's share: {:.4} with short threads, {:.4} with one thread (±{allowed:.4})", shares[0], shares[1]);
 }
+
+/// The drain forgets the threads that exited once their last samples are written: a program that
+/// started over a thousand short threads (a thread per request) ends its generations knowing
+/// only its live threads, not every thread it ever ran (whose pieces named them: each would stay
+/// for the life of the process).
+#[test]
+fn the_drain_keeps_no_record_of_threads_that_exited() {
+    let dir = scratch_dir("short-threads-forgotten");
+    let program = compile_c("short_threads", &["-O2", "-g", "-pthread"], &dir);
+    let run = run_traced(&program, &["short", "500", UNIT_US], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let threads = run.reported("threads");
+    assert!(threads > 1000, "{}", run.stderr);
+    let trace = run.trace();
+    let sampled: std::collections::HashSet<u32> = trace.generations.iter().flat_map(|g| g.samples.iter().map(|s| g.threads[s.thread as usize].tid)).collect();
+    assert!(sampled.len() > 100, "{} threads sampled", sampled.len());
+    let most_known = trace
+        .generations
+        .iter()
+        .flat_map(|g| &g.counters)
+        .filter(|(name, _)| name == format::counters::THREADS_KNOWN)
+        .map(|(_, value)| *value)
+        .max()
+        .unwrap_or(0);
+    // The main thread, and the unit thread running at a close.
+    assert!(most_known <= 4, "the drain knew {most_known} threads at a close, of {threads} started");
+}
