@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 pub const HEADROOM: u64 = 64;
 
 /// `_IOR('$', 7, __u64)`: the kernel's unique id of a perf event.
-const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
+pub(crate) const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
 
 /// The soft `RLIMIT_NOFILE` (1024 when unknown or unlimited beyond reason).
 pub fn descriptor_limit() -> u64 {

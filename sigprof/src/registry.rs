@@ -467,6 +467,10 @@ impl Registry {
         for slot in self.live_slots() {
             slot.timer.disarm();
         }
-        let _ = crate::timer::set_process_itimer(0);
+        // A process-wide itimer the program armed itself (sigtrace samples by other timers)
+        // is the program's: it outlives an exec.
+        if self.itimer_is_ours.load(Ordering::Relaxed) {
+            let _ = crate::timer::set_process_itimer(0);
+        }
     }
 }

@@ -435,8 +435,9 @@ impl Drainer {
     /// file under the next free name, starting with the header again. When no new file can be
     /// made (the directory is gone too), the error says why and tracing ends.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let state = self.file.state();
         let old = self.file.path();
-        let what = match self.file.state() {
+        let what = match state {
             FileState::Intact => None,
             FileState::TakenOver => Some(format!("the program closed the descriptor of {old}")),
             FileState::Deleted => Some(format!("the trace file {old} was deleted")),
@@ -449,8 +450,9 @@ impl Drainer {
             file.write_all(&file_start(&self.header))?;
             (self.notice)(&format!("{what}; the trace goes on in {}", file.path()));
             self.file = file;
+            return self.file.write_all(bytes);
         }
-        self.file.write_all(bytes)
+        self.file.write_checked(bytes)
     }
 
     /// Marks exited the slots of threads that died without their exit destructor running (a
@@ -458,9 +460,11 @@ impl Drainer {
     /// their last known name and CPU time kept as their exit record. A step of its own, before
     /// the thread table is built: it changes slot states and disarms timers.
     fn reap_vanished_threads(&mut self, end_time: u64) {
+        // The calling thread (the one that ends the trace, or the drain thread) is alive.
+        let caller = self.registry.current_slot().map(|slot| slot as *const sigprof::ThreadSlot);
         for slot in self.registry.live_slots() {
             let tid = slot.tid.load(Ordering::Relaxed);
-            if slot.state.load() != SlotState::Active || thread_is_alive(tid) {
+            if slot.state.load() != SlotState::Active || caller == Some(slot as *const _) || thread_is_alive(tid) {
                 continue;
             }
             slot.timer.disarm();
@@ -901,7 +905,9 @@ pub(crate) fn describe_write_error(path: &str, error: &std::io::Error) -> String
 /// `_exit`, exec). Any thread but the handler. Returns the trace path, or an error message.
 pub fn finish(reason: EndReason) -> Result<Option<String>, String> {
     let result = with_drainer(|slot| finish_drainer(slot, reason, 0, ADVANCE_PATIENCE)).unwrap_or(Ok(None));
-    wake(); // the drain thread finds no drainer and ends
+    if DRAIN_RUNNING.load(Ordering::Acquire) {
+        wake(); // the drain thread finds no drainer and ends
+    }
     result
 }
 

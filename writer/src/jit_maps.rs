@@ -7,7 +7,6 @@
 
 use crate::own_file::OwnFile;
 use format::{parse_perf_map_line, JitSymbol, PERF_MAP_LINE_BYTES as LINE_BYTES};
-use std::os::unix::fs::MetadataExt;
 
 /// The most bytes of the map read in one drain round.
 pub(crate) const ROUND_BYTES: u64 = 1 << 20;
@@ -44,17 +43,19 @@ impl PerfMapReader {
     /// reached. Drain thread only.
     pub(crate) fn poll(&mut self, time: u64) -> Vec<JitSymbol> {
         let path = format!("/tmp/perf-{}.map", self.pid);
-        let Ok(metadata) = std::fs::symlink_metadata(&path) else { return Vec::new() };
+        // One `lstat` (std's `symlink_metadata` may probe for `statx` first).
+        let Some(metadata) = lstat(&path) else { return Vec::new() };
         // SAFETY: geteuid has no preconditions.
-        let ours = metadata.uid() == unsafe { libc::geteuid() };
-        if !metadata.file_type().is_file() || !ours || self.total >= TOTAL_BYTES {
+        let ours = metadata.st_uid == unsafe { libc::geteuid() };
+        if metadata.st_mode & libc::S_IFMT != libc::S_IFREG || !ours || self.total >= TOTAL_BYTES {
             return Vec::new();
         }
-        let identity = (metadata.dev(), metadata.ino());
-        if self.identity != Some(identity) || metadata.len() < self.offset {
+        let identity = (metadata.st_dev, metadata.st_ino);
+        let length = metadata.st_size as u64;
+        if self.identity != Some(identity) || length < self.offset {
             *self = PerfMapReader { pid: self.pid, identity: Some(identity), total: self.total, ..PerfMapReader::new(self.pid) };
         }
-        if metadata.len() == self.offset {
+        if length == self.offset {
             return Vec::new();
         }
         let Ok(file) = OwnFile::open(&path, libc::O_NOFOLLOW | libc::O_NONBLOCK) else {
@@ -64,7 +65,7 @@ impl PerfMapReader {
             Ok(opened) if opened.st_mode & libc::S_IFMT == libc::S_IFREG && (opened.st_dev, opened.st_ino) == identity => {}
             _ => return Vec::new(),
         }
-        let want = ROUND_BYTES.min(TOTAL_BYTES - self.total).min(metadata.len() - self.offset);
+        let want = ROUND_BYTES.min(TOTAL_BYTES - self.total).min(length - self.offset);
         let mut bytes = Vec::new();
         if file.read_from(self.offset, want, &mut bytes).is_err() {
             return Vec::new();
@@ -103,6 +104,15 @@ impl PerfMapReader {
         }
         symbols
     }
+}
+
+/// The status of `path` itself (a link is not followed), or `None`.
+fn lstat(path: &str) -> Option<libc::stat> {
+    let path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: stat is plain data; lstat writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` valid for the call.
+    (unsafe { libc::lstat(path.as_ptr(), &mut stat) } == 0).then_some(stat)
 }
 
 #[cfg(test)]

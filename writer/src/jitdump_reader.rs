@@ -175,9 +175,11 @@ fn marker_in(maps: &[u8], pid: u32) -> Option<Marker> {
 /// user, reached without a link, modified since the trace began, whose header names `pid`.
 fn left_behind(pid: u32, start_unix_ns: u64) -> Option<(OwnFile, String)> {
     let name = format!("jit-{pid}.dump");
-    let candidates = [format!("/tmp/{name}"), std::env::current_dir().ok()?.join(&name).to_string_lossy().into_owned()];
+    // The second is opened relative to the working directory, named in full once found.
+    let candidates = [format!("/tmp/{name}"), name.clone()];
     candidates.into_iter().find_map(|path| {
         let file = OwnFile::open(&path, libc::O_NOFOLLOW | libc::O_NONBLOCK).ok()?;
+        let path = if path.starts_with('/') { path } else { std::env::current_dir().map(|dir| dir.join(&path).to_string_lossy().into_owned()).unwrap_or(path) };
         let stat = file.metadata().ok()?;
         let modified_ns = (stat.st_mtime.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(stat.st_mtime_nsec.max(0) as u64);
         // SAFETY: geteuid has no preconditions.

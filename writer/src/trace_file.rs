@@ -58,9 +58,10 @@ impl TraceFile {
                 Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
                 Err(error) => return Err(error),
             };
-            let Some(identity) = file_identity(fd) else {
+            let Some(stat) = fstat(fd) else {
                 return Err(Error::other("the new trace file vanished"));
             };
+            let identity = (stat.st_dev, stat.st_ino);
             set_trace_fd(fd, identity);
             return Ok(TraceFile {
                 fd,
@@ -69,7 +70,7 @@ impl TraceFile {
                 requested_path: path.to_string(),
                 extension: extension.to_string(),
                 len: 0,
-                counts_links: fstat(fd).is_some_and(|stat| stat.st_nlink > 0),
+                counts_links: stat.st_nlink > 0,
             });
         }
         Err(Error::new(ErrorKind::AlreadyExists, "10000 names with this pattern are taken"))
@@ -110,9 +111,13 @@ impl TraceFile {
     }
 
     /// What became of the file: still ours and named, taken over by the program, or deleted.
-    pub fn state(&self) -> FileState {
+    /// One `fstat`; while the file is ours, its length is read too (see [`Self::write_checked`]).
+    pub fn state(&mut self) -> FileState {
         match fstat(self.fd) {
             Some(stat) if (stat.st_dev, stat.st_ino) == self.identity => {
+                // The file's length includes what the sampling handler spilled into it meanwhile
+                // (sigprof invariant 13): a failed write is cut back to there.
+                self.len = self.len.max(stat.st_size as u64);
                 if self.counts_links && stat.st_nlink == 0 {
                     FileState::Deleted
                 } else {
@@ -129,15 +134,16 @@ impl TraceFile {
     /// EFBIG without writing; one that fails part-way is cut back to the file's previous end.
     /// Never raises SIGXFSZ (see the module doc).
     pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match fstat(self.fd) {
-            // The file's length includes what the sampling handler spilled into it meanwhile
-            // (sigprof invariant 13): a failed write is cut back to there.
-            Some(stat) if (stat.st_dev, stat.st_ino) == self.identity => self.len = self.len.max(stat.st_size as u64),
-            _ => {
-                self.forget_descriptor();
-                return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
-            }
+        if self.state() == FileState::TakenOver {
+            self.forget_descriptor();
+            return Err(Error::new(ErrorKind::NotFound, "the program closed or replaced the trace file's descriptor"));
         }
+        self.write_checked(bytes)
+    }
+
+    /// Writes as [`Self::write_all`] does, right after [`Self::state`] found the descriptor
+    /// still ours (the check and the length read are not made again).
+    pub fn write_checked(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if self.len.saturating_add(bytes.len() as u64) > file_size_limit() {
             return Err(Error::from_raw_os_error(libc::EFBIG));
         }

@@ -277,8 +277,8 @@ impl ThreadTimer {
     fn move_to_perf(&self, tid: u32, signal: i32, period_ns: u64, switches: u64, window_us: u64, cpu_us: u64) -> Option<Moved> {
         let draw = PhaseDraw::new(period_ns, tid);
         let first_ns = first_perf_period(draw.phase_ns, period_ns);
-        let fd = match open_perf_task_clock(tid, first_ns, signal) {
-            Ok(fd) => fd,
+        let event = match open_perf_task_clock(tid, first_ns, signal) {
+            Ok(event) => event,
             Err(error) => {
                 if matches!(error.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
                     // Descriptors are short now: try again after a long hold.
@@ -290,17 +290,17 @@ impl ThreadTimer {
             }
         };
         let Some(cost) = measured_switch_cost() else {
-            close_own(fd);
+            close_own(event.fd);
             return None;
         };
         if switch_share_ppm(switches, window_us, cost) >= PROMOTE_BELOW_PPM {
-            close_own(fd);
+            close_own(event.fd);
             return None;
         }
         let now_cpu = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).max(1);
         self.close_source_interval(now_cpu);
         self.disarm_source();
-        let armed = self.arm_opened_perf(fd, tid, first_ns, period_ns, &draw).is_ok();
+        let armed = self.arm_opened_perf(event, tid, first_ns, period_ns, &draw).is_ok();
         if !armed {
             // The event could not be enabled: the thread keeps a POSIX timer.
             let _ = self.arm_posix(tid, signal, period_ns, &draw);
@@ -333,7 +333,7 @@ fn measured_switch_cost() -> Option<u64> {
     if let Some(cost) = switch_cost_ns() {
         return Some(cost);
     }
-    let fd = open_disabled_task_clock(0, CALIBRATION_PERIOD_NS).ok()?;
+    let fd = open_disabled_task_clock(0, CALIBRATION_PERIOD_NS).ok()?.fd;
     let mut pairs = [0u64; COST_PAIRS];
     let mut measured = true;
     for pair in pairs.iter_mut() {

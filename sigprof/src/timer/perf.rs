@@ -115,17 +115,14 @@ impl ThreadTimer {
     /// was enabled, where its phase counts from. Async-signal-safe.
     pub(super) fn arm_perf(&self, tid: u32, signal: i32, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
         let first_ns = first_perf_period(draw.phase_ns, period_ns);
-        let fd = open_perf_task_clock(tid, first_ns, signal)?;
-        self.arm_opened_perf(fd, tid, first_ns, period_ns, draw)
+        let event = open_perf_task_clock(tid, first_ns, signal)?;
+        self.arm_opened_perf(event, tid, first_ns, period_ns, draw)
     }
 
-    /// Arms the perf event `fd`, opened disabled by [`open_perf_task_clock`] with `first_ns` as
-    /// its period (see [`ThreadTimer::arm_perf`]). Async-signal-safe.
-    pub(super) fn arm_opened_perf(&self, fd: i32, tid: u32, first_ns: u64, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
-        let Some(id) = remember_perf_identity(fd) else {
-            close_own(fd);
-            return Err(std::io::Error::from_raw_os_error(libc::EBADF));
-        };
+    /// Arms the perf event `event`, opened disabled by [`open_perf_task_clock`] with `first_ns`
+    /// as its period (see [`ThreadTimer::arm_perf`]). Async-signal-safe.
+    pub(super) fn arm_opened_perf(&self, event: OpenedEvent, tid: u32, first_ns: u64, period_ns: u64, draw: &PhaseDraw) -> std::io::Result<u64> {
+        let OpenedEvent { fd, id } = event;
         self.perf_period_after_first.store(if first_ns == period_ns { 0 } else { period_ns }, Ordering::Relaxed);
         let one_shot = first_ns != period_ns && first_period_is_one_shot(first_ns);
         self.perf_first_period_one_shot.store(one_shot, Ordering::Relaxed);
@@ -238,35 +235,37 @@ fn perf_identity() -> Option<(u64, u64)> {
     (inode != 0).then(|| (PERF_DEVICE.load(Ordering::Relaxed), inode))
 }
 
-/// Records the identity of perf descriptors from `fd`, a perf event we just opened, and returns
-/// the event's id. Async-signal-safe.
-fn remember_perf_identity(fd: i32) -> Option<u64> {
-    if let Some(known) = perf_identity() {
-        return crate::descriptors::perf_event_id(fd, known);
-    }
-    let (device, inode) = crate::descriptors::file_identity(fd)?;
+/// Records `identity` as that of perf descriptors (read from our first event), once.
+/// Async-signal-safe.
+fn remember_perf_identity((device, inode): (u64, u64)) {
     if perf_identity().is_none() {
         PERF_DEVICE.store(device, Ordering::Relaxed);
         PERF_INODE.store(inode, Ordering::Release);
     }
-    crate::descriptors::perf_event_id(fd, (device, inode))
 }
 
-/// True when `fd` refers to a perf event: one with the identity of sigtrace's events once that
-/// is known; before, a file without a type or a regular one (an anonymous inode reads as either,
-/// by kernel version) that answers the perf-only id request. A program's socket, pipe or device
-/// is never asked. Async-signal-safe.
-fn is_perf_event(fd: i32) -> bool {
-    if let Some(identity) = perf_identity() {
-        return crate::descriptors::perf_event_id(fd, identity).is_some();
-    }
+/// The identity and the kernel's id of the perf event open as `fd`, or `None` when `fd` is not
+/// one: a file with the identity of sigtrace's events once that is known; before, a file
+/// without a type or a regular one (an anonymous inode reads as either, by kernel version)
+/// that answers the perf-only id request. A program's socket, pipe or device is never asked.
+/// One `fstat` and one `ioctl`. Async-signal-safe.
+fn perf_event_at(fd: i32) -> Option<((u64, u64), u64)> {
     // SAFETY: stat is plain data; fstat writes it.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on any number is harmless; `stat` is valid for the call.
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || !matches!(stat.st_mode & libc::S_IFMT, 0 | libc::S_IFREG) {
-        return false;
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return None;
     }
-    crate::descriptors::perf_event_id(fd, (stat.st_dev, stat.st_ino)).is_some()
+    let identity = (stat.st_dev, stat.st_ino);
+    match perf_identity() {
+        Some(known) if known != identity => return None,
+        None if !matches!(stat.st_mode & libc::S_IFMT, 0 | libc::S_IFREG) => return None,
+        _ => {}
+    }
+    let mut id = 0u64;
+    // SAFETY: PERF_EVENT_IOC_ID writes one u64 into `id`, valid for the call; the file has the
+    // perf events' identity, or no type of its own.
+    (unsafe { libc::ioctl(fd, crate::descriptors::PERF_EVENT_IOC_ID, &mut id as *mut u64) } == 0).then_some((identity, id))
 }
 
 /// Gives the perf event `fd` (checked to be ours) `period_ns` from now on; false when the
@@ -323,8 +322,9 @@ struct FOwnerEx {
 /// `period_ns` of its CPU time (user mode: `perf_event_paranoid` 2 forbids kernel sampling),
 /// moved into the perf descriptor band (see [`crate::descriptors`]) and configured, but still
 /// disabled: the caller publishes it to the handler, then enables it. Async-signal-safe.
-pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<i32> {
-    let fd = open_disabled_task_clock(tid, period_ns)?;
+pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std::io::Result<OpenedEvent> {
+    let event = open_disabled_task_clock(tid, period_ns)?;
+    let fd = event.fd;
     let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid as libc::pid_t };
     // SAFETY: fcntl on the descriptor we just opened; `owner` outlives the call. The fasync
     // record takes this (final) number, which the signals carry as `si_fd`.
@@ -338,13 +338,21 @@ pub(super) fn open_perf_task_clock(tid: u32, period_ns: u64, signal: i32) -> std
         close_own(fd);
         return Err(error);
     }
-    Ok(fd)
+    Ok(event)
+}
+
+/// A perf event sigtrace opened and moved into the perf band: its descriptor and the kernel's
+/// id of the event, read when the move checked the descriptor.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OpenedEvent {
+    pub fd: i32,
+    pub id: u64,
 }
 
 /// Opens a disabled task-clock event on thread `tid` with `period_ns`, moved into the perf
 /// descriptor band, that signals nothing: what [`open_perf_task_clock`] configures, or a
 /// quiet event to time. Async-signal-safe.
-pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Result<i32> {
+pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Result<OpenedEvent> {
     let attr = PerfEventAttr {
         kind: PERF_TYPE_SOFTWARE,
         size: std::mem::size_of::<PerfEventAttr>() as u32,
@@ -366,8 +374,23 @@ pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Res
         if fd < 0 {
             return last_error();
         }
-        match crate::descriptors::move_above(fd, lo, hi, is_perf_event) {
-            Ok(fd) => break fd,
+        // The first number checked (the copy, or the original when the move fails first) must
+        // be a perf event; any other must be the same event: the one the kernel just opened.
+        let first_seen = std::cell::Cell::new(None);
+        let is_this_event = |number: i32| match (perf_event_at(number), first_seen.get()) {
+            (Some(event), None) => {
+                first_seen.set(Some(event));
+                true
+            }
+            (Some(event), Some(first)) => event == first,
+            (None, _) => false,
+        };
+        match crate::descriptors::move_above(fd, lo, hi, is_this_event) {
+            Ok(fd) => {
+                let Some((identity, id)) = first_seen.get() else { return Err(std::io::Error::from_raw_os_error(libc::EBADF)) };
+                remember_perf_identity(identity);
+                break OpenedEvent { fd, id };
+            }
             // The program closed the number and may have taken it back: open another event.
             Err(NotMoved::Taken) if tries_left > 1 => tries_left -= 1,
             Err(NotMoved::Taken) => return Err(std::io::Error::from_raw_os_error(libc::EBADF)),
