@@ -30,6 +30,21 @@ fn the_handler_never_allocates() {
     assert!(weight as f64 >= 0.9 * expected, "samples were taken (or counted as dropped) while allocating: {weight} of {expected:.0}");
 }
 
+/// The program's own ITIMER_PROF outlives its exec under sigtrace as without it: sigtrace
+/// samples by per-thread timers and leaves the process's itimer alone when the trace of the
+/// image ends.
+#[test]
+fn the_programs_own_itimer_survives_its_exec() {
+    let dir = scratch_dir("itimer-exec");
+    let program = compile_c("itimer_exec", &["-O2"], &dir);
+    let plain = run_plain(&program, &["arm"], &dir);
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "itimer armed\n");
+    let traced = run_traced(&program, &["arm"], &[], &dir);
+    assert!(traced.output.status.success(), "{}", traced.stderr);
+    assert_eq!(traced.stdout, "itimer armed\n");
+    assert_eq!(traced.traces.len(), 2, "a trace for each image: {:?}", traced.traces);
+}
+
 fn assert_same_behaviour(program: &Path, args: &[&str], env: &[(&str, &str)], expected_sigtrace_lines: usize) -> Run {
     let dir = scratch_dir("behaviour");
     let plain = run_plain(program, args, &dir);
