@@ -20,7 +20,8 @@
 //!   waits for a hold of CPU time that doubles, so a thread whose behaviour keeps changing
 //!   moves a bounded number of times.
 //! * The per-switch cost is measured once per process, the first time a decision needs it (a
-//!   window with voluntary switches: one without needs no price), on
+//!   window whose switches would cross the threshold at [`DEAREST_SWITCH_NS`] each: one with
+//!   fewer needs no price), on
 //!   a quiet perf event of the thread's own: the median of a few `PERF_EVENT_IOC_ENABLE` +
 //!   `PERF_EVENT_IOC_DISABLE` pairs, which start and cancel the same hrtimer a switch does.
 //!   Never a constant: bare metal, a VM or a different kernel each measure their own.
@@ -53,8 +54,14 @@ pub const DEMOTE_ABOVE_PPM: u64 = 40_000;
 /// [`LONGEST_HOLD_NS`].
 const FIRST_HOLD_NS: u64 = 50_000_000;
 const LONGEST_HOLD_NS: u64 = 3_200_000_000;
-/// Enable/disable pairs timed to measure the per-switch cost, on an event of this period.
-const COST_PAIRS: usize = 15;
+/// Enable/disable pairs timed to measure the per-switch cost, on an event of this period (~25 µs
+/// each on a VM that exits to its hypervisor at every timer write: a process pays ~0.2 ms once).
+const COST_PAIRS: usize = 7;
+/// Twice the dearest per-switch cost measured on any machine so far (24–29 µs, a VM): a window
+/// whose switches stay under [`DEMOTE_ABOVE_PPM`] even at this price needs no measurement (a
+/// program that waits a few times in its first milliseconds, reading its files, never pays
+/// for it).
+const DEAREST_SWITCH_NS: u64 = 60_000;
 const CALIBRATION_PERIOD_NS: u64 = 20_000;
 
 /// The perf event's cost per context switch on this machine, ns (measured once; 0 = not yet).
@@ -224,9 +231,9 @@ impl ThreadTimer {
         let rate = window_switches.saturating_mul(1_000_000) / window_us;
         let moved = match self.source()? {
             TimerSource::Perf => {
-                // A thread that did not wait costs its perf event nothing: no price needed (a
-                // short single-threaded program never pays for the measurement).
-                if window_switches == 0 {
+                // A thread that did not wait, or too rarely to matter at any price, stays: no
+                // measurement needed (a short program never pays for it).
+                if switch_share_ppm(window_switches, window_us, DEAREST_SWITCH_NS) <= DEMOTE_ABOVE_PPM {
                     return None;
                 }
                 let cost = measured_switch_cost()?;
