@@ -387,7 +387,11 @@ pub(super) fn open_disabled_task_clock(tid: u32, period_ns: u64) -> std::io::Res
         };
         match crate::descriptors::move_above(fd, lo, hi, is_this_event) {
             Ok(fd) => {
-                let Some((identity, id)) = first_seen.get() else { return Err(std::io::Error::from_raw_os_error(libc::EBADF)) };
+                let Some((identity, id)) = first_seen.get() else {
+                    // Not reached: the move took the copy only once it was checked.
+                    close_own(fd);
+                    return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+                };
                 remember_perf_identity(identity);
                 break OpenedEvent { fd, id };
             }
