@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 pub const HEADROOM: u64 = 64;
 
 /// `_IOR('$', 7, __u64)`: the kernel's unique id of a perf event.
-pub(crate) const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
+const PERF_EVENT_IOC_ID: libc::c_ulong = 0x8008_2407;
 
 /// The soft `RLIMIT_NOFILE` (1024 when unknown or unlimited beyond reason).
 pub fn descriptor_limit() -> u64 {
@@ -279,6 +279,12 @@ pub fn perf_event_id(fd: i32, event_identity: (u64, u64)) -> Option<u64> {
     if file_identity(fd)? != event_identity {
         return None;
     }
+    ask_perf_event_id(fd)
+}
+
+/// The perf-only id request on `fd`, which the caller has checked has the perf events' identity
+/// (or, before that is known, no file type of its own). Async-signal-safe.
+pub(crate) fn ask_perf_event_id(fd: i32) -> Option<u64> {
     let mut id = 0u64;
     // SAFETY: PERF_EVENT_IOC_ID writes one u64 into `id`, valid for the call.
     (unsafe { libc::ioctl(fd, PERF_EVENT_IOC_ID, &mut id as *mut u64) } == 0).then_some(id)

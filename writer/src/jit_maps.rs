@@ -5,7 +5,7 @@
 //! and [`TOTAL_BYTES`] per trace, lines longer than `format::PERF_MAP_LINE_BYTES` are skipped, and no byte
 //! sequence can make it panic or grow without bound.
 
-use crate::own_file::OwnFile;
+use crate::own_file::{lstat, OwnFile};
 use format::{parse_perf_map_line, JitSymbol, PERF_MAP_LINE_BYTES as LINE_BYTES};
 
 /// The most bytes of the map read in one drain round.
@@ -104,15 +104,6 @@ impl PerfMapReader {
         }
         symbols
     }
-}
-
-/// The status of `path` itself (a link is not followed), or `None`.
-fn lstat(path: &str) -> Option<libc::stat> {
-    let path = std::ffi::CString::new(path).ok()?;
-    // SAFETY: stat is plain data; lstat writes it.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `stat` valid for the call.
-    (unsafe { libc::lstat(path.as_ptr(), &mut stat) } == 0).then_some(stat)
 }
 
 #[cfg(test)]

@@ -23,6 +23,15 @@ pub fn read_proc_text(path: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The status of `path` itself (a link is not followed: `lstat`), or `None`.
+pub(crate) fn lstat(path: &str) -> Option<libc::stat> {
+    let path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: stat is plain data; lstat writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` valid for the call.
+    (unsafe { libc::lstat(path.as_ptr(), &mut stat) } == 0).then_some(stat)
+}
+
 /// A file opened read-only by sigtrace, checked as its own before each use.
 pub struct OwnFile {
     fd: i32,

@@ -92,11 +92,7 @@ impl Rotation {
 
 /// The device and inode `path` names now (`stat`, following nothing: `lstat`).
 fn identity_of_path(path: &str) -> Option<(u64, u64)> {
-    let name = CString::new(path).ok()?;
-    // SAFETY: stat is plain data; lstat writes it for a NUL-terminated path.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    (unsafe { libc::lstat(name.as_ptr(), &mut stat) } == 0).then_some((stat.st_dev, stat.st_ino))
+    crate::own_file::lstat(path).map(|stat| (stat.st_dev, stat.st_ino))
 }
 
 fn unlink(path: &str) -> bool {

@@ -262,10 +262,7 @@ fn perf_event_at(fd: i32) -> Option<((u64, u64), u64)> {
         None if !matches!(stat.st_mode & libc::S_IFMT, 0 | libc::S_IFREG) => return None,
         _ => {}
     }
-    let mut id = 0u64;
-    // SAFETY: PERF_EVENT_IOC_ID writes one u64 into `id`, valid for the call; the file has the
-    // perf events' identity, or no type of its own.
-    (unsafe { libc::ioctl(fd, crate::descriptors::PERF_EVENT_IOC_ID, &mut id as *mut u64) } == 0).then_some((identity, id))
+    crate::descriptors::ask_perf_event_id(fd).map(|id| (identity, id))
 }
 
 /// Gives the perf event `fd` (checked to be ours) `period_ns` from now on; false when the
