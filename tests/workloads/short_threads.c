@@ -1,7 +1,9 @@
 /* The same work done by many short threads or by one long one, to compare how a profiler
  * counts them.
- *   short_threads short|long TOTAL_MS UNIT_US
+ *   short_threads short|long TOTAL_MS UNIT_US [LEAD_US]
  * A unit of work is UNIT_US µs of CPU: a quarter in work_a(), three quarters in work_b().
+ * With LEAD_US, each unit thread first runs work_lead() for LEAD_US µs (not part of the unit):
+ * work_a is then not the first function of its thread.
  * `short` runs each unit in a thread of its own (created, then joined, one at a time: each
  * lives less than a sampling period when UNIT_US is under it); `long` runs the units one
  * after the other in one thread. Either way units run until TOTAL_MS of CPU was spent in them.
@@ -20,7 +22,7 @@
 #include "clocks.h"
 
 static volatile unsigned long sink;
-static long long unit_ns;
+static long long unit_ns, lead_ns;
 
 __attribute__((noinline)) static void work_a(long long ns) {
     long long until = monotonic_ns() + ns;
@@ -32,6 +34,12 @@ __attribute__((noinline)) static void work_b(long long ns) {
     long long until = monotonic_ns() + ns;
     while (monotonic_ns() < until)
         for (int i = 0; i < 200; i++) sink ^= i;
+}
+
+__attribute__((noinline)) static void work_lead(long long ns) {
+    long long until = monotonic_ns() + ns;
+    while (monotonic_ns() < until)
+        for (int i = 0; i < 200; i++) sink -= i;
 }
 
 struct spent { long long a_ns, b_ns; };
@@ -46,6 +54,7 @@ static void unit(struct spent *spent) {
 }
 
 static void *unit_thread(void *spent) {
+    if (lead_ns > 0) work_lead(lead_ns);
     unit(spent);
     return NULL;
 }
@@ -54,6 +63,7 @@ int main(int argc, char **argv) {
     if (argc < 4) return 2;
     long long total_ns = ms_to_ns(atof(argv[2]));
     unit_ns = (long long)(atof(argv[3]) * 1000);
+    lead_ns = argc > 4 ? (long long)(atof(argv[4]) * 1000) : 0;
     struct spent spent = {0, 0};
     long threads = 0;
     while (spent.a_ns + spent.b_ns < total_ns) {

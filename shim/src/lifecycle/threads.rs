@@ -101,6 +101,8 @@ pub fn register_current_thread() {
     }
     if let Some(slot) = registry.slot(index) {
         timers::arm_thread_timer(slot, tid, CountFrom::ThreadStart);
+        // The last of sigtrace's start-up code: the program's start routine runs next.
+        slot.timer.take_start_up_moments(tid, registry.config.signal, sigprof::period_ns(registry.config.hz));
     }
 }
 

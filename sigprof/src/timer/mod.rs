@@ -90,6 +90,10 @@ pub struct ThreadTimer {
     /// samples count from the last of them. The CPU time before the arming is carried by a
     /// sample of its own (see [`own_sample`]).
     first_sample_due_cpu_ns: AtomicU64,
+    /// Set while the perf event's first overflow is still to come after the sampling moments
+    /// due in sigtrace's start-up code were taken on it (see `take_start_up_moments`): that
+    /// overflow stands only for the moments since. Cleared by the next perf sample.
+    start_up_moments_taken: AtomicBool,
     /// The kernel's id of the perf event (`PERF_EVENT_IOC_ID`): the descriptor number is
     /// touched only while it still refers to this event.
     perf_event_id: AtomicU64,
@@ -160,6 +164,7 @@ impl ThreadTimer {
             perf_period_after_first: AtomicU64::new(0),
             perf_first_period_one_shot: AtomicBool::new(false),
             first_sample_due_cpu_ns: AtomicU64::new(0),
+            start_up_moments_taken: AtomicBool::new(false),
             perf_event_id: AtomicU64::new(0),
             last_sample_wall_ns: AtomicU64::new(0),
             last_sample_cpu_ns: AtomicU64::new(0),
@@ -271,6 +276,7 @@ impl ThreadTimer {
         self.perf_period_after_first.store(0, Ordering::Relaxed);
         self.last_sample_wall_ns.store(0, Ordering::Relaxed);
         self.last_sample_cpu_ns.store(0, Ordering::Relaxed);
+        self.start_up_moments_taken.store(false, Ordering::Relaxed);
         self.release_source(TimerSource::from_u8(self.source.swap(0, Ordering::SeqCst)));
     }
 
@@ -343,6 +349,16 @@ pub fn periods_in(elapsed_ns: u64, period_ns: u64) -> u32 {
     (elapsed_ns.saturating_add(period_ns / 2) / period_ns.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
 
+/// The sampling moments, one a period from `next_due_ns` on (0: none set), that passed by the
+/// CPU time `now_ns`, and the last of them; `None` when none did.
+fn moments_due(next_due_ns: u64, now_ns: u64, period_ns: u64) -> Option<(u32, u64)> {
+    if next_due_ns == 0 || now_ns < next_due_ns {
+        return None;
+    }
+    let moments = (1 + (now_ns - next_due_ns) / period_ns.max(1)).min(u64::from(u32::MAX));
+    Some((moments as u32, next_due_ns.saturating_add((moments - 1) * period_ns)))
+}
+
 /// Where a thread's sample weights start counting its CPU time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountFrom {
@@ -408,6 +424,15 @@ mod tests {
             let sigma = period as f64 / 12f64.sqrt() / f64::from(draws).sqrt();
             assert!((mean - period as f64 / 2.0).abs() < 4.5 * sigma, "{hz} Hz: mean phase {mean} of {period}");
         }
+    }
+
+    #[test]
+    fn moments_due_count_on_their_grid() {
+        let period = 1_000;
+        assert_eq!(moments_due(0, 5_000, period), None, "no moment set");
+        assert_eq!(moments_due(2_000, 1_999, period), None);
+        assert_eq!(moments_due(2_000, 2_000, period), Some((1, 2_000)));
+        assert_eq!(moments_due(2_000, 4_999, period), Some((3, 4_000)));
     }
 
     #[test]

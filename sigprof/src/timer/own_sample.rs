@@ -5,6 +5,9 @@
 //!   start-up and sigtrace's registration), rounded to whole periods at random so that its
 //!   expectation is exact. It is a sample of the start-up path, not of the code that happens
 //!   to run at the thread's first overflow.
+//! * At the hand-over to the program's start routine: the perf event's moments that came due in
+//!   sigtrace's start-up code, which the event's shortest first period would sample later, in
+//!   the program's code (see [`ThreadTimer::take_start_up_moments`]).
 //! * At its exit: the sampling moments its timer passed without a sample. A perf event that
 //!   excludes the kernel (`perf_event_paranoid` 2) drops an overflow that comes in kernel mode
 //!   and the next one carries its weight, but a thread may end before that next one; a POSIX
@@ -19,8 +22,14 @@
 //! [`OWN_SAMPLE_TAG`]); its handler takes the weight from the slot, so a signal someone else
 //! forges with the tag weighs nothing.
 
-use super::{periods_rounded_at_random, PhaseDraw, ThreadTimer, TimerSource};
+use super::{moments_due, periods_rounded_at_random, PhaseDraw, ThreadTimer, TimerSource};
 use std::sync::atomic::Ordering;
+
+/// A start-up sample to raise once the timer counts: its signal and the periods it stands for.
+pub(super) struct StartUpSample {
+    signal: i32,
+    periods: u32,
+}
 
 /// The value our own samples carry in `si_value` ("SIOW").
 pub const OWN_SAMPLE_TAG: usize = 0x5349_4f57;
@@ -31,21 +40,60 @@ const SI_UID_OFFSET: usize = 20;
 const SI_VALUE_OFFSET: usize = 24;
 
 impl ThreadTimer {
-    /// Called right before the timer starts counting: takes the start-up sample (see the
-    /// module's documentation) if one is due, and returns the thread's CPU time from which the
-    /// timer's sampling moments count: the CPU time the start-up sample stands for ends there.
-    /// The start-up sample's handler runs after it, on the thread's CPU time, so its moments
-    /// count from before the handler too: a moment that passes inside the handler (the timer
-    /// starts counting after it) is carried by the first sample, or by the exit's own sample.
-    /// Async-signal-safe; calling thread only when a start-up sample is due.
-    pub(super) fn start_counting(&self, tid: u32, period_ns: u64) -> u64 {
+    /// Called right before the timer starts counting: returns the thread's CPU time from which
+    /// the timer's sampling moments count, and the start-up sample due for the CPU time before
+    /// it (see the module's documentation), which the caller raises with
+    /// [`ThreadTimer::raise_start_up_sample`] once the timer counts. So the moments count from
+    /// right before the enabling, and the first one is sampled where its phase falls; the
+    /// start-up sample's handler then runs on CPU time the timer counts, and a moment that
+    /// passes inside it is sampled right after it, still in sigtrace's start-up code.
+    /// Async-signal-safe.
+    pub(super) fn start_counting(&self, tid: u32, period_ns: u64) -> (u64, Option<StartUpSample>) {
         let cpu_ns = crate::clock::thread_cpu_ns(tid).max(1);
-        let signal = self.start_up_sample_signal.swap(0, Ordering::Relaxed);
-        if signal != 0 {
+        let signal = self.start_up_sample_signal.load(Ordering::Relaxed);
+        let sample = (signal != 0).then(|| {
             let draw = PhaseDraw::new(period_ns, tid.rotate_left(16));
-            self.take_own_sample(tid, signal, periods_rounded_at_random(cpu_ns, period_ns, draw.rounding));
+            StartUpSample { signal, periods: periods_rounded_at_random(cpu_ns, period_ns, draw.rounding) }
+        });
+        (cpu_ns, sample)
+    }
+
+    /// Raises the start-up sample [`ThreadTimer::start_counting`] returned, once the timer
+    /// counts (a timer that failed to start takes none: the source armed in its place does).
+    /// Calling thread only.
+    pub(super) fn raise_start_up_sample(&self, tid: u32, sample: Option<StartUpSample>) {
+        if let Some(StartUpSample { signal, periods }) = sample {
+            if self.start_up_sample_signal.swap(0, Ordering::Relaxed) != 0 {
+                self.take_own_sample(tid, signal, periods);
+            }
         }
-        cpu_ns
+    }
+
+    /// At the hand-over of a thread sigtrace started to the program's start routine (calling
+    /// thread only): takes on the start-up path the perf event's sampling moments that came due
+    /// in sigtrace's start-up code. The event's first period is never under
+    /// [`super::perf::SHORTEST_FIRST_PERIOD_NS`] (the kernel's timer floor), so a phase due sooner
+    /// is sampled that long after the enabling: past the start-up code, in the program's first
+    /// function, which would gain the start-up code's CPU time (in threads of 0.4 ms at 999 Hz
+    /// a first function with 0.254 of the CPU had 0.27 of the weight). Taken here they are
+    /// counted as stood for, and the event's
+    /// first overflow stands only for the moments after them: mostly none, a sample that weighs
+    /// nothing and is not written. Costs one read of the CPU clock a thread.
+    pub fn take_start_up_moments(&self, tid: u32, signal: i32, period_ns: u64) {
+        if self.source() != Some(TimerSource::Perf) || self.last_sample_cpu_ns.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let due = self.first_sample_due_cpu_ns.load(Ordering::Relaxed);
+        let now = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+        let Some((moments, counted)) = moments_due(due, now, period_ns) else { return };
+        // The handler may take the first sample meanwhile: it reads the mark at once, and the
+        // exchange below then fails; a sample after the exchange counts from its result.
+        self.start_up_moments_taken.store(true, Ordering::Relaxed);
+        if self.last_sample_cpu_ns.compare_exchange(0, counted, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.take_own_sample(tid, signal, moments);
+        } else {
+            self.start_up_moments_taken.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Stops and releases the timer of the exiting calling thread, like [`ThreadTimer::disarm`],
@@ -82,15 +130,7 @@ impl ThreadTimer {
     /// the first is its phase (if no sample came yet), the next ones a period after the CPU
     /// time its samples stood for. The last one returned becomes the last counted.
     fn perf_moments_missed(&self, period_ns: u64) -> u32 {
-        let counted = self.last_sample_cpu_ns.load(Ordering::Relaxed);
-        let next_due = if counted == 0 { self.first_sample_due_cpu_ns.load(Ordering::Relaxed) } else { counted.saturating_add(period_ns) };
-        let now = crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
-        if next_due == 0 || now < next_due {
-            return 0;
-        }
-        let missed = (1 + (now - next_due) / period_ns.max(1)).min(u64::from(u32::MAX));
-        self.last_sample_cpu_ns.store(next_due.saturating_add((missed - 1) * period_ns), Ordering::Relaxed);
-        missed as u32
+        self.take_perf_moments_due(crate::clock::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID), period_ns)
     }
 
     /// A POSIX timer's expiries up to the thread's CPU time now that no sample stood for: the
@@ -140,5 +180,55 @@ impl ThreadTimer {
     /// raise. Async-signal-safe; the thread's handler only.
     pub fn own_sample_weight(&self) -> u32 {
         self.own_sample_periods.swap(0, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread_id() -> u32 {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    }
+
+    /// A perf timer of the calling thread whose first moment came due at CPU time 1 ns (long
+    /// passed), with a 10 s period (no second moment passes during the test).
+    fn timer_due_long_ago() -> (ThreadTimer, u64) {
+        let timer = ThreadTimer::new();
+        timer.source.store(TimerSource::Perf as u8, Ordering::SeqCst);
+        timer.first_sample_due_cpu_ns.store(1, Ordering::Relaxed);
+        (timer, 10_000_000_000)
+    }
+
+    #[test]
+    fn moments_due_in_the_start_up_code_are_taken_there_and_the_first_overflow_weighs_nothing() {
+        let (timer, period) = timer_due_long_ago();
+        // SIGWINCH is ignored by default: the own sample's signal does nothing in a test.
+        timer.take_start_up_moments(thread_id(), libc::SIGWINCH, period);
+        assert_eq!(timer.own_sample_periods.load(Ordering::Relaxed), 1, "the moment is sampled on the start-up path");
+        assert_eq!(timer.last_sample_cpu_ns.load(Ordering::Relaxed), 1, "and counted as stood for");
+        let wall = crate::clock::monotonic_ns();
+        assert_eq!(timer.perf_sample_periods(wall, period), 0, "the event's first overflow stands for no further moment");
+        assert_eq!(timer.perf_sample_periods(wall + 1, period), 1, "later overflows weigh as before");
+    }
+
+    #[test]
+    fn a_first_sample_already_taken_leaves_nothing_to_take_at_start_up() {
+        let (timer, period) = timer_due_long_ago();
+        let wall = crate::clock::monotonic_ns();
+        assert_eq!(timer.perf_sample_periods(wall, period), 1);
+        timer.take_start_up_moments(thread_id(), libc::SIGWINCH, period);
+        assert_eq!(timer.own_sample_periods.load(Ordering::Relaxed), 0);
+        assert!(!timer.start_up_moments_taken.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_moment_not_yet_due_is_left_to_the_event() {
+        let (timer, period) = timer_due_long_ago();
+        timer.first_sample_due_cpu_ns.store(u64::MAX / 2, Ordering::Relaxed);
+        timer.take_start_up_moments(thread_id(), libc::SIGWINCH, period);
+        assert_eq!(timer.own_sample_periods.load(Ordering::Relaxed), 0);
+        assert_eq!(timer.last_sample_cpu_ns.load(Ordering::Relaxed), 0);
     }
 }

@@ -6,7 +6,7 @@
 //! with `F_SETSIG` and `F_SETOWN_EX` to the thread; the signals carry the descriptor as `si_fd`,
 //! which the handler checks against the event's id before it trusts the number.
 
-use super::{last_error, periods_in, PhaseDraw, ThreadTimer, TimerSource};
+use super::{last_error, moments_due, periods_in, PhaseDraw, ThreadTimer, TimerSource};
 use crate::descriptors::NotMoved;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -55,9 +55,10 @@ impl ThreadTimer {
     /// for the sampling moments passed since it was due (see `first_sample_due_cpu_ns`).
     /// Async-signal-safe; calling thread only.
     fn periods_since_last_sample(&self, wall_ns: u64, period_ns: u64) -> u32 {
+        let moments_taken_at_start_up = self.start_up_moments_taken.swap(false, Ordering::Relaxed);
         let last_wall = self.last_sample_wall_ns.swap(wall_ns, Ordering::Relaxed);
         let counted_cpu = self.last_sample_cpu_ns.load(Ordering::Relaxed);
-        if counted_cpu != 0 && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
+        if counted_cpu != 0 && !moments_taken_at_start_up && wall_ns.saturating_sub(last_wall) < period_ns + period_ns / 2 {
             self.last_sample_cpu_ns.store(counted_cpu.saturating_add(period_ns), Ordering::Relaxed);
             return 1;
         }
@@ -72,9 +73,27 @@ impl ThreadTimer {
             self.last_sample_cpu_ns.store(due_ns.saturating_add(moments_after * period_ns), Ordering::Relaxed);
             return 1u32.saturating_add(moments_after.min(u64::from(u32::MAX - 1)) as u32);
         }
+        if moments_taken_at_start_up {
+            // The first overflow after the start-up code took the moments due in it (see
+            // `take_start_up_moments`): it stands for the moments since, none if it came
+            // within a period of them.
+            return self.take_perf_moments_due(cpu_ns, period_ns);
+        }
         let periods = periods_in(cpu_ns.saturating_sub(counted_cpu), period_ns);
         self.last_sample_cpu_ns.store(counted_cpu.saturating_add(u64::from(periods) * period_ns), Ordering::Relaxed);
         periods
+    }
+
+    /// The perf event's sampling moments up to the thread's CPU time `now_ns` that no sample
+    /// stood for (see `perf_moments_missed`), counted as stood for from here. Not to be
+    /// interrupted by the thread's handler: the handler itself, or a thread whose source was
+    /// cleared. Async-signal-safe.
+    pub(super) fn take_perf_moments_due(&self, now_ns: u64, period_ns: u64) -> u32 {
+        let counted = self.last_sample_cpu_ns.load(Ordering::Relaxed);
+        let next_due = if counted == 0 { self.first_sample_due_cpu_ns.load(Ordering::Relaxed) } else { counted.saturating_add(period_ns) };
+        let Some((moments, counted)) = moments_due(next_due, now_ns, period_ns) else { return 0 };
+        self.last_sample_cpu_ns.store(counted, Ordering::Relaxed);
+        moments
     }
 
     /// After the perf event's first period: gives it whole periods from now on.
@@ -135,7 +154,7 @@ impl ThreadTimer {
             return Err(std::io::Error::from_raw_os_error(libc::EBADF));
         }
         // The event counts from its enabling: its phase too.
-        let cpu_at_enabling = self.start_counting(tid, period_ns);
+        let (cpu_at_enabling, start_up_sample) = self.start_counting(tid, period_ns);
         self.first_sample_due_cpu_ns.store(cpu_at_enabling.saturating_add(draw.phase_ns), Ordering::Relaxed);
         // SAFETY: enables the event we opened and configured above (checked just now); a
         // one-shot first period enables it for one overflow.
@@ -151,6 +170,7 @@ impl ThreadTimer {
             self.disarm_source();
             return Err(error);
         }
+        self.raise_start_up_sample(tid, start_up_sample);
         Ok(cpu_at_enabling)
     }
 
@@ -212,9 +232,10 @@ const ONE_SHOT_BELOW_NS: u64 = 100_000;
 
 /// The first period of a perf event whose phase is `phase_ns`: the phase, never under
 /// [`SHORTEST_FIRST_PERIOD_NS`]. The first sample stands for the CPU time since the phase was
-/// due, so only where it lands in the thread's first 20 µs moves, not how much it weighs; a
-/// thread of any length gets its phase, drawn from its start, and so its CPU time's worth of
-/// samples in expectation.
+/// due, so only where it lands in the thread's first 20 µs moves, not how much it weighs (and a
+/// thread sigtrace started takes the moments due in its start-up code there, see
+/// `take_start_up_moments`); a thread of any length gets its phase, drawn from its start, and
+/// so its CPU time's worth of samples in expectation.
 pub(super) fn first_perf_period(phase_ns: u64, period_ns: u64) -> u64 {
     phase_ns.max(SHORTEST_FIRST_PERIOD_NS.min(period_ns))
 }

@@ -21,7 +21,7 @@ impl ThreadTimer {
         let timer = create_posix_cpu_timer(tid, signal)?;
         self.posix_timer_plus_one.store(timer as usize + 1, Ordering::Relaxed);
         self.source.store(TimerSource::Posix as u8, Ordering::SeqCst);
-        let cpu_at_setting = self.start_counting(tid, period_ns);
+        let (cpu_at_setting, start_up_sample) = self.start_counting(tid, period_ns);
         self.posix_first_due_cpu_ns.store(cpu_at_setting.saturating_add(draw.phase_ns), Ordering::Relaxed);
         self.posix_moments_sampled.store(0, Ordering::Relaxed);
         if !set_posix_timer(timer, draw.phase_ns, period_ns) {
@@ -29,6 +29,7 @@ impl ThreadTimer {
             self.disarm_source();
             return Err(error);
         }
+        self.raise_start_up_sample(tid, start_up_sample);
         Ok(cpu_at_setting)
     }
 
