@@ -76,9 +76,9 @@ impl ThreadTimer {
     /// is sampled that long after the enabling: past the start-up code, in the program's first
     /// function, which would gain the start-up code's CPU time (in threads of 0.4 ms at 999 Hz
     /// a first function with 0.254 of the CPU had 0.27 of the weight). Taken here they are
-    /// counted as stood for, and the event's
-    /// first overflow stands only for the moments after them: mostly none, a sample that weighs
-    /// nothing and is not written. Costs one read of the CPU clock a thread.
+    /// counted as stood for, and the event's first overflow stands only for the moments after
+    /// them: mostly none, a sample that weighs nothing and is not written. Costs one read of the
+    /// CPU clock a thread.
     pub fn take_start_up_moments(&self, tid: u32, signal: i32, period_ns: u64) {
         if self.source() != Some(TimerSource::Perf) || self.last_sample_cpu_ns.load(Ordering::Relaxed) != 0 {
             return;
