@@ -68,10 +68,11 @@ impl ThreadTimer {
             // that ends before its next moment has no more weight coming (the exit counts the
             // moments it passed from here, see `own_sample`), and the CPU time from the last
             // moment to this sample is stood for by the next samples, counted from that moment.
+            // A sample that came before its moment stands for that moment.
             let due_ns = self.first_sample_due_cpu_ns.load(Ordering::Relaxed).max(1);
-            let moments_after = cpu_ns.saturating_sub(due_ns) / period_ns.max(1);
-            self.last_sample_cpu_ns.store(due_ns.saturating_add(moments_after * period_ns), Ordering::Relaxed);
-            return 1u32.saturating_add(moments_after.min(u64::from(u32::MAX - 1)) as u32);
+            let (moments, last_moment) = moments_due(due_ns, cpu_ns.max(due_ns), period_ns).unwrap_or((1, due_ns));
+            self.last_sample_cpu_ns.store(last_moment, Ordering::Relaxed);
+            return moments;
         }
         if moments_taken_at_start_up {
             // The first overflow after the start-up code took the moments due in it (see
