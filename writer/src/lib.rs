@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod drain;
+mod drain_rounds;
 mod generation_builder;
 mod idle_generation;
 mod jit_maps;

@@ -6,7 +6,8 @@
 //! while it held them itself (a fatal signal in the middle of a drain round), and waiting would
 //! then never end. Neither ever runs in the sampling signal handler.
 
-use crate::drain::{describe_write_error, finish_drainer, Drainer, DRAINER, FATAL_PATIENCE, FLUSH_DONE, FORK_GATE};
+use crate::drain::{describe_write_error, finish_drainer, Drainer, DRAINER, FATAL_PATIENCE, FORK_GATE};
+use crate::drain_rounds::FLUSH_DONE;
 use format::EndReason;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, TryLockError};
