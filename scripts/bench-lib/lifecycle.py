@@ -15,11 +15,13 @@ Rows (ROW names):
             sigtrace (default, and SIGTRACE_DRAIN_THREAD=always: a drain thread from the
             start); perf record -F 999 -g; gperftools (libprofiler, CPUPROFILE). Figures: CPU
             and wall / bare.
-  true      /bin/true started 200 times (scripts/micro/spawn_loop.c): extra CPU µs per start.
+  true      /bin/true started 200 times (scripts/micro/spawn_loop.c: the median start's CPU
+            time, from its rusage): extra CPU µs per start.
   fork      a fork per connection (scripts/micro/fork_loop.c: 300 children of 0.3 ms of CPU, a
             1 ms poll and exit; 100 quick): extra CPU µs per child and in the parent; the floor
             preload follows forks (a new event and file per child).
-  python    python3 -c pass started 20 times: extra CPU ms per start.
+  python    python3 -c pass started 20 times (spawn_loop, the median start): extra CPU ms per
+            start.
   server    Python's http.server.ThreadingHTTPServer (/usr/bin/python3; a thread per request,
             scripts/bench-lib/workloads/thread_server.py) on a free loopback port, and wrk (one
             thread, 2 connections, each request on a new connection: `Connection: close`) for
