@@ -254,15 +254,18 @@ pub fn summarize_series(
     let (mut summary, mut unwinding) = (TraceSummary::default(), UnwindStats::default());
     let mut cut = WindowCut::default();
     let (mut kept_header, mut last_trace, mut done_before) = (None, None, 0u64);
-    // The first generation read: its sequence, start, and the CPU time before its file.
-    let mut first_generation: Option<(u64, u64, u64)> = None;
-    for path in paths {
+    // The first generation read: its sequence and start.
+    let mut first_generation: Option<(u64, u64)> = None;
+    // The process's CPU time before the trace: said by the first file's first generation
+    // (pieces, read before their generation, carry no counters).
+    let mut cpu_before: Option<u64> = None;
+    for (index, path) in paths.iter().enumerate() {
         let mut trace = open_trace(path)?.read_with(|header, mut generation, offset| {
             progress.set(done_before + offset as u64);
-            first_generation.get_or_insert_with(|| {
-                let before = generation.counters.iter().find(|(name, _)| name == format::counters::SERIES_CPU_NS_BEFORE).map_or(0, |(_, value)| *value);
-                (generation.sequence, generation.start_time, before)
-            });
+            first_generation.get_or_insert((generation.sequence, generation.start_time));
+            if index == 0 && cpu_before.is_none() {
+                cpu_before = generation.counters.iter().find(|(name, _)| name == format::counters::SERIES_CPU_NS_BEFORE).map(|(_, value)| *value);
+            }
             if let (Some(window), Some(header)) = (window, header) {
                 if !cut.cut(&window, header, &mut generation) {
                     return;
@@ -285,8 +288,9 @@ pub fn summarize_series(
         return Err(LoadError::NoHeader { path: paths.first().cloned().unwrap_or_default(), why: None });
     };
     let path = paths[0].as_path();
-    if let Some((_, _, before)) = first_generation.filter(|_| window.is_none()) {
-        // A series whose first files were deleted: the CPU time its generations stand for.
+    if let Some(before) = cpu_before.filter(|_| window.is_none()) {
+        // The CPU time the trace's generations stand for: not the process's before the trace
+        // began (earlier images of an exec'd process; a series' deleted first files).
         summary.cpu_ns = summary.cpu_ns.saturating_sub(before);
     }
     if let Some(window) = window {
@@ -300,7 +304,7 @@ pub fn summarize_series(
     } else {
         summary.finish(&header);
     }
-    if let Some((_, start_time, _)) = first_generation.filter(|&(sequence, _, _)| sequence > 1 && window.is_none()) {
+    if let Some((_, start_time)) = first_generation.filter(|&(sequence, _)| sequence > 1 && window.is_none()) {
         // A series whose first files were deleted: its time starts at its first generation kept.
         summary.duration_ns = crate::profile::ticks_to_ns(&header, summary.end_time()).saturating_sub(crate::profile::ticks_to_ns(&header, start_time));
     }

@@ -120,6 +120,8 @@ fn begin_trace(config: &Config, registry: &'static Registry, start: TraceStart) 
     let executable_name = executable.rsplit('/').next().unwrap_or("unknown").to_string();
     let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let start_clock_ns = monotonic_ns();
+    // Before the first timer is armed: the trace's CPU time counts from here.
+    let process_cpu_ns = sigprof::clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
     sigprof::start_tracing();
 
     let inherited = match start {
@@ -157,6 +159,7 @@ fn begin_trace(config: &Config, registry: &'static Registry, start: TraceStart) 
         generation_ms: config.generation_ms,
     };
     let mut drainer = Drainer::create(file, &header, registry, log::warn).map_err(|error| format!("cannot write trace file {path}: {error}"))?;
+    drainer.count_cpu_from(process_cpu_ns);
     if let Some(rule) = config.rotate.map(crate::sampling::rotation_rule) {
         drainer.rotate(rule, config.keep, extension);
     }

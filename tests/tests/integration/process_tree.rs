@@ -252,6 +252,29 @@ fn follow_fork_and_exec_can_be_switched_off() {
     assert_eq!(run.traces.len(), 4, "parent and 3 children, not the shell: {:?}", run.traces);
 }
 
+/// An image started by `exec` counts its CPU time from its own start: the process's CPU clock
+/// goes on across `exec`, and the 300 ms the first image burnt are not the second image's (its
+/// `info` said 0.6 of its CPU time was outside its samples).
+#[test]
+fn an_execd_image_counts_its_cpu_time_from_its_own_start() {
+    let _beside_others = beside_others();
+    let dir = scratch_dir("exec-cpu");
+    let program = compile_c("exec_burn", FLAGS, &dir);
+    let run = run_traced(&program, &["first", "300", "200"], &[], &dir);
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert_eq!(run.traces.len(), 2, "one trace an image: {:?}", run.traces);
+    let second = run.traces.iter().find(|path| read_trace(path).header.is_some_and(|header| header.args.iter().any(|arg| arg == "second")));
+    let info = info_json(second.expect("the second image's trace"));
+    let main_cpu = run.reported_cpu_ns() - run.reported("image_start_cpu_ns");
+    let cpu = info["cpu_ns"].as_u64().expect("cpu_ns");
+    // The trace begins before main (the loader and sigtrace's start-up: a few ms at most here)
+    // and ends after it.
+    assert!(cpu >= main_cpu && cpu <= main_cpu + 30_000_000, "the second image's CPU time: {cpu} ns in its trace, {main_cpu} ns in its main");
+    // Weights add up to the sampled CPU time (~200 periods here).
+    let capture = info["capture_ratio"].as_f64().expect("capture_ratio");
+    assert!(capture > 0.8, "the second image's capture: {capture}");
+}
+
 /// Builds the annotation workload against the installed header.
 fn annotate_program(dir: &Path) -> std::path::PathBuf {
     let include = workspace_root().join("shim/include");
