@@ -256,16 +256,10 @@ pub fn summarize_series(
     let (mut kept_header, mut last_trace, mut done_before) = (None, None, 0u64);
     // The first generation read: its sequence and start.
     let mut first_generation: Option<(u64, u64)> = None;
-    // The process's CPU time before the trace: said by the first file's first generation
-    // (pieces, read before their generation, carry no counters).
-    let mut cpu_before: Option<u64> = None;
-    for (index, path) in paths.iter().enumerate() {
+    for path in paths {
         let mut trace = open_trace(path)?.read_with(|header, mut generation, offset| {
             progress.set(done_before + offset as u64);
             first_generation.get_or_insert((generation.sequence, generation.start_time));
-            if index == 0 && cpu_before.is_none() {
-                cpu_before = generation.counters.iter().find(|(name, _)| name == format::counters::SERIES_CPU_NS_BEFORE).map(|(_, value)| *value);
-            }
             if let (Some(window), Some(header)) = (window, header) {
                 if !cut.cut(&window, header, &mut generation) {
                     return;
@@ -288,11 +282,6 @@ pub fn summarize_series(
         return Err(LoadError::NoHeader { path: paths.first().cloned().unwrap_or_default(), why: None });
     };
     let path = paths[0].as_path();
-    if let Some(before) = cpu_before.filter(|_| window.is_none()) {
-        // The CPU time the trace's generations stand for: not the process's before the trace
-        // began (earlier images of an exec'd process; a series' deleted first files).
-        summary.cpu_ns = summary.cpu_ns.saturating_sub(before);
-    }
     if let Some(window) = window {
         summary.set_cpu_in_window(cut.process.in_window(), &cut.threads.iter().map(|(&tid, clock)| (tid, clock.in_window())).collect());
         summary.finish(&header);

@@ -372,6 +372,29 @@ fn info_summary_adds_drops_and_compares_with_cpu_time() {
     assert!(text.contains("140.0%"), "{text}");
 }
 
+/// The CPU time a trace stands for counts from its start: the process's before it (earlier
+/// images of an exec'd process, a rotated series' deleted files) is said by the first
+/// generation that carries the process's CPU time, which a piece (its walk counters only, a
+/// process CPU time of 0), read before its generation, does not.
+#[test]
+fn info_summary_counts_cpu_time_from_the_trace_start() {
+    let binary = test_binary();
+    let scratch = Scratch::new("info-before");
+    let mut generations = generations(&binary, &binary.build_id);
+    generations[0].counters.push((format::counters::SERIES_CPU_NS_BEFORE.into(), 4_000_000));
+    let piece = Generation { counters: vec![("unwind.end.root".into(), 1)], samples: Vec::new(), process_cpu_ns: 0, ..generations[0].clone() };
+    generations.insert(0, piece);
+    let path = scratch.write("exec.sigtrace", &encode(&header(), &generations));
+    let loaded = load_trace(&path).unwrap();
+    let summary = TraceSummary::of(&loaded);
+    // 10 ms of the process's CPU time at the end, 4 ms of it before the trace.
+    assert_eq!(summary.cpu_ns, 6_000_000);
+    assert!((summary.capture_ratio.unwrap() - 14.0 / 6.0).abs() < 1e-9);
+    assert!(!summary.counters.contains_key(format::counters::SERIES_CPU_NS_BEFORE), "not a count to show");
+    let (_, series_summary, _) = crate::commands::info::summarize_file(&path, &mut Symbolizer::new(), None).unwrap();
+    assert_eq!(series_summary.cpu_ns, 6_000_000, "info reads it as record does");
+}
+
 #[test]
 fn damaged_and_foreign_files_are_errors_not_panics() {
     let binary = test_binary();
