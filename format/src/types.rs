@@ -138,6 +138,16 @@ pub struct Generation {
     pub python_code: Vec<crate::PythonCode>,
 }
 
+impl Generation {
+    /// The process's CPU time before its trace (or this file of a rotated series) began, when
+    /// this generation is one that says it: one that carries the process's CPU time (a piece
+    /// or a spill carries 0), whose `series.process_cpu_ns_before` counter is that time (absent:
+    /// 0). A trace's CPU time counts from the first such generation's value.
+    pub fn process_cpu_ns_before(&self) -> Option<u64> {
+        (self.process_cpu_ns > 0).then(|| self.counters.iter().find(|(name, _)| name == crate::counters::SERIES_CPU_NS_BEFORE).map_or(0, |(_, value)| *value))
+    }
+}
+
 /// What an [`Event`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

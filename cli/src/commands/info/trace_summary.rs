@@ -64,9 +64,9 @@ pub struct TraceSummary {
     thread_index: BTreeMap<u32, usize>,
     /// The end of the last generation added, header clock ticks.
     end_time: u64,
-    /// The process's CPU time before the trace began (`counters::SERIES_CPU_NS_BEFORE`), said
-    /// by the first generation that carries the process's CPU time (a piece or a spill carries
-    /// 0; a rotated series' later files say theirs). `None` until that generation.
+    /// The process's CPU time before the trace began, said by the first generation that says
+    /// it (`Generation::process_cpu_ns_before`; a rotated series' later files say theirs).
+    /// `None` until that generation.
     cpu_ns_before: Option<u64>,
 }
 
@@ -166,8 +166,8 @@ impl TraceSummary {
         for event in &generation.events {
             self.events[usize::from(event.kind.code())] += 1;
         }
-        if self.cpu_ns_before.is_none() && generation.process_cpu_ns > 0 {
-            self.cpu_ns_before = Some(generation.counters.iter().find(|(name, _)| name == counters::SERIES_CPU_NS_BEFORE).map_or(0, |(_, value)| *value));
+        if self.cpu_ns_before.is_none() {
+            self.cpu_ns_before = generation.process_cpu_ns_before();
         }
         // The CPU time the trace's generations stand for: not the process's before the trace
         // began (earlier images of an exec'd process; a series' deleted first files).

@@ -67,18 +67,24 @@ pub struct RollingWindow {
     summaries: VecDeque<GenerationSummary>,
     /// The process CPU time at the end of the generation before the window's first one.
     cpu_before: Option<(u64, u64)>,
+    /// The process's CPU time when the trace began (`Generation::process_cpu_ns_before` of
+    /// the first generation that says it): where the first window's CPU time counts from.
+    cpu_at_start: Option<u64>,
     generations: u64,
     symbolizer: Symbolizer,
 }
 
 impl RollingWindow {
     pub fn new(seconds: u64) -> RollingWindow {
-        RollingWindow { seconds, summaries: VecDeque::new(), cpu_before: None, generations: 0, symbolizer: Symbolizer::new() }
+        RollingWindow { seconds, summaries: VecDeque::new(), cpu_before: None, cpu_at_start: None, generations: 0, symbolizer: Symbolizer::new() }
     }
 
     /// Adds a generation of the trace at `path` with `header`.
     pub fn add(&mut self, path: &Path, header: &Header, generation: Generation) {
         self.generations += 1;
+        if self.cpu_at_start.is_none() {
+            self.cpu_at_start = generation.process_cpu_ns_before();
+        }
         let end_unix_ns = unix_ns_of(header, generation.end_time);
         let (process_cpu_ns, dropped_in_threads) = (generation.process_cpu_ns, generation.threads.iter().map(|t| t.dropped).sum::<u64>());
         let dropped =
@@ -150,12 +156,41 @@ impl RollingWindow {
         totals.threads = threads.into_iter().map(|(tid, (name, weight))| ThreadLine { tid, name, cpu_ns: weight.saturating_mul(period_ns) }).collect();
         totals.threads.sort_by(|a, b| (b.cpu_ns, a.tid).cmp(&(a.cpu_ns, b.tid)));
         if let (Some(newest), Some(first)) = (self.summaries.back(), self.summaries.front()) {
-            let (from_ns, cpu_from) = self.cpu_before.unwrap_or((start_unix_ns, 0));
+            let (from_ns, cpu_from) = self.cpu_before.unwrap_or((start_unix_ns, self.cpu_at_start.unwrap_or(0)));
             totals.span_ns = newest.end_unix_ns.saturating_sub(from_ns.min(first.end_unix_ns));
             totals.trace_time_ns = newest.end_unix_ns.saturating_sub(start_unix_ns);
             let cpu = newest.process_cpu_ns.saturating_sub(cpu_from);
             totals.capture_ratio = (cpu > 0).then(|| totals.weight.saturating_mul(period_ns) as f64 / cpu as f64);
         }
         totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use format::{Sample, Thread};
+
+    /// The first window's capture counts the process's CPU time from the trace's start (an
+    /// exec'd image's process had CPU time before it), not from 0.
+    #[test]
+    fn the_first_windows_capture_counts_cpu_time_from_the_trace_start() {
+        let header = Header { clock_hz: 1_000_000, start_clock_ns: 1_000_000_000, start_unix_ns: 5_000_000_000, hz: 1000, ..Header::default() };
+        let generation = Generation {
+            sequence: 1,
+            start_time: 1_000_000,
+            end_time: 1_100_000,
+            process_cpu_ns: 10_000_000,
+            threads: vec![Thread { tid: 7, name: "main".into(), cpu_ns: 10_000_000, dropped: 0, exited: false }],
+            stacks: vec![vec![0x1000]].into(),
+            samples: vec![Sample { time: 1_050_000, thread: 0, stack: 0, weight: 6, state: Default::default() }],
+            counters: vec![(format::counters::SERIES_CPU_NS_BEFORE.into(), 4_000_000)],
+            ..Generation::default()
+        };
+        let mut window = RollingWindow::new(10);
+        window.add(Path::new("t.sigtrace"), &header, generation);
+        let capture = window.totals(1_000_000, header.start_unix_ns).capture_ratio.expect("a capture");
+        // 6 periods of 1 ms for the 6 ms of CPU time since the trace began (of 10 ms in all).
+        assert!((capture - 1.0).abs() < 1e-9, "capture {capture}");
     }
 }
