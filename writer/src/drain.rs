@@ -141,10 +141,11 @@ pub struct Drainer {
     python: pyframes::Resolver,
     /// `SIGTRACE_ROTATE`'s series, when the trace rotates.
     rotation: Option<crate::rotation::Rotation>,
-    /// The process's CPU time when the trace began, for the first generation's
-    /// `SERIES_CPU_NS_BEFORE` (0 once written): the process's CPU clock goes on across `exec`,
-    /// so an image started by one would otherwise count its predecessors' CPU time as its own.
-    cpu_before_trace: u64,
+    /// The process's CPU time when the current file began (the trace's start, or the rotation
+    /// to it), for the file's first generation's `SERIES_CPU_NS_BEFORE` (0 once written): the
+    /// process's CPU clock goes on across `exec`, so an image started by one would otherwise
+    /// count its predecessors' CPU time as its own.
+    cpu_before_file: u64,
 }
 
 impl Drainer {
@@ -174,14 +175,14 @@ impl Drainer {
             jit_map: PerfMapReader::new(header.pid),
             jitdump: JitdumpReader::new(header.pid, header.start_unix_ns, monotonic_ns()),
             rotation: None,
-            cpu_before_trace: 0,
+            cpu_before_file: 0,
         })
     }
 
     /// Makes the trace's CPU time count from `process_cpu_ns`, the process's CPU time when the
     /// trace began (read before its first timer was armed).
     pub fn count_cpu_from(&mut self, process_cpu_ns: u64) {
-        self.cpu_before_trace = process_cpu_ns;
+        self.cpu_before_file = process_cpu_ns;
     }
 
     /// Makes the trace rotate by `rule`, keeping `keep` files (see `rotation`).
@@ -200,12 +201,13 @@ impl Drainer {
         if !rotation.is_due(&self.file, now) {
             return Ok(());
         }
-        let mut next = rotation.next_file(now, process_cpu_ns)?;
+        let mut next = rotation.next_file(now)?;
         next.write_all(&file_start(&self.header))?;
         let mut bytes = Vec::with_capacity(32);
         encode_end(&mut bytes, &End { reason: EndReason::Rotated, signal: 0, time: ticks(now), seen_by_parent: None });
         self.write(&bytes)?;
         self.file = next;
+        self.cpu_before_file = process_cpu_ns;
         let Some(rotation) = self.rotation.as_mut() else { return Ok(()) };
         rotation.expire();
         Ok(())
@@ -626,8 +628,7 @@ impl Drainer {
         let mut counters: Vec<(String, u64)> = walk::END_COUNTERS.iter().zip(builder.walk_ends).map(|(name, count)| (name.to_string(), count)).collect();
         counters.extend(walk::METHOD_COUNTERS.iter().zip(builder.walk_methods).map(|(name, count)| (name.to_string(), count)));
         counters.push((counter::DROPPED_NO_SLOT.into(), self.registry.dropped_no_slot.swap(0, Ordering::Relaxed)));
-        let rotated_before = self.rotation.as_mut().map_or(0, crate::rotation::Rotation::take_cpu_before);
-        counters.push((counter::SERIES_CPU_NS_BEFORE.into(), std::mem::take(&mut self.cpu_before_trace).max(rotated_before)));
+        counters.push((counter::SERIES_CPU_NS_BEFORE.into(), std::mem::take(&mut self.cpu_before_file)));
         counters.push((counter::THREADS_WITHOUT_SLOT.into(), self.registry.threads_without_slot.swap(0, Ordering::Relaxed)));
         counters.push((counter::WRITERS_STILL_INSIDE.into(), writers_still_inside as u64));
         counters.push((counter::SNAPSHOTS_DEFERRED.into(), self.snapshots.retired_count() as u64));

@@ -37,8 +37,6 @@ pub struct Rotation {
     /// The files written, oldest first, with the identity each had when created (the current
     /// one last).
     written: VecDeque<(String, (u64, u64))>,
-    /// The process's CPU time when the current file started, until its first generation took it.
-    cpu_before: u64,
 }
 
 impl Rotation {
@@ -46,7 +44,7 @@ impl Rotation {
     pub fn new(rule: Rule, keep: Option<u32>, first: &TraceFile, extension: &str, now_ns: u64) -> Rotation {
         let mut written = VecDeque::new();
         written.push_back((first.path().to_string(), first.identity()));
-        Rotation { rule, keep, base: first.path().to_string(), extension: extension.to_string(), number: 1, file_start_ns: now_ns, written, cpu_before: 0 }
+        Rotation { rule, keep, base: first.path().to_string(), extension: extension.to_string(), number: 1, file_start_ns: now_ns, written }
     }
 
     /// Whether `file`, started at `file_start_ns`, is due to be closed at `now_ns`.
@@ -58,21 +56,13 @@ impl Rotation {
     }
 
     /// Creates the next file of the series (a taken name gets a counter, as any trace file).
-    /// `process_cpu_ns` is the process's CPU time now, which the new file's first generation
-    /// records ([`Rotation::take_cpu_before`]).
-    pub fn next_file(&mut self, now_ns: u64, process_cpu_ns: u64) -> std::io::Result<TraceFile> {
+    pub fn next_file(&mut self, now_ns: u64) -> std::io::Result<TraceFile> {
         let number = self.number + 1;
         let file = TraceFile::create_exclusive(&format::file_name::rotated(&self.base, &self.extension, number), &self.extension)?;
         self.number = number;
         self.file_start_ns = now_ns;
-        self.cpu_before = process_cpu_ns;
         self.written.push_back((file.path().to_string(), file.identity()));
         Ok(file)
-    }
-
-    /// The process's CPU time before the current file, once (0 after, and for the first file).
-    pub fn take_cpu_before(&mut self) -> u64 {
-        std::mem::take(&mut self.cpu_before)
     }
 
     /// Deletes the oldest files beyond the count kept, each only if its path still names the

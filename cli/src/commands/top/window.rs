@@ -65,25 +65,24 @@ pub struct Totals {
 pub struct RollingWindow {
     seconds: u64,
     summaries: VecDeque<GenerationSummary>,
-    /// The process CPU time at the end of the generation before the window's first one.
+    /// Where the window's CPU time counts from: (Unix ns, the process's CPU time) at the end of
+    /// the generation before the window's first one, or at the trace's start
+    /// (`Generation::process_cpu_ns_before` of the first generation that says it).
     cpu_before: Option<(u64, u64)>,
-    /// The process's CPU time when the trace began (`Generation::process_cpu_ns_before` of
-    /// the first generation that says it): where the first window's CPU time counts from.
-    cpu_at_start: Option<u64>,
     generations: u64,
     symbolizer: Symbolizer,
 }
 
 impl RollingWindow {
     pub fn new(seconds: u64) -> RollingWindow {
-        RollingWindow { seconds, summaries: VecDeque::new(), cpu_before: None, cpu_at_start: None, generations: 0, symbolizer: Symbolizer::new() }
+        RollingWindow { seconds, summaries: VecDeque::new(), cpu_before: None, generations: 0, symbolizer: Symbolizer::new() }
     }
 
     /// Adds a generation of the trace at `path` with `header`.
     pub fn add(&mut self, path: &Path, header: &Header, generation: Generation) {
         self.generations += 1;
-        if self.cpu_at_start.is_none() {
-            self.cpu_at_start = generation.process_cpu_ns_before();
+        if self.cpu_before.is_none() {
+            self.cpu_before = generation.process_cpu_ns_before().map(|cpu_ns| (header.start_unix_ns, cpu_ns));
         }
         let end_unix_ns = unix_ns_of(header, generation.end_time);
         let (process_cpu_ns, dropped_in_threads) = (generation.process_cpu_ns, generation.threads.iter().map(|t| t.dropped).sum::<u64>());
@@ -156,7 +155,7 @@ impl RollingWindow {
         totals.threads = threads.into_iter().map(|(tid, (name, weight))| ThreadLine { tid, name, cpu_ns: weight.saturating_mul(period_ns) }).collect();
         totals.threads.sort_by(|a, b| (b.cpu_ns, a.tid).cmp(&(a.cpu_ns, b.tid)));
         if let (Some(newest), Some(first)) = (self.summaries.back(), self.summaries.front()) {
-            let (from_ns, cpu_from) = self.cpu_before.unwrap_or((start_unix_ns, self.cpu_at_start.unwrap_or(0)));
+            let (from_ns, cpu_from) = self.cpu_before.unwrap_or((start_unix_ns, 0));
             totals.span_ns = newest.end_unix_ns.saturating_sub(from_ns.min(first.end_unix_ns));
             totals.trace_time_ns = newest.end_unix_ns.saturating_sub(start_unix_ns);
             let cpu = newest.process_cpu_ns.saturating_sub(cpu_from);
